@@ -1,0 +1,46 @@
+using System.CommandLine;
+using System.Text.Json;
+using Mnemo.Evaluation;
+using Mnemo.IO;
+using Mnemo.Models;
+using Mnemo.Runtime;
+using Mnemo.Tasks;
+using Mnemo.Training;
+
+namespace Mnemo.Cli.Commands;
+
+public static class EvalCommand
+{
+    public static Command Create()
+    {
+        var checkpoint = new Option<string>("--checkpoint")
+        {
+            Description = "A checkpoint folder, or a run folder (its newest checkpoint is used)",
+            Required = true,
+        };
+        var set = new Option<string[]>("--set") { Description = "Override a task field, e.g. --set task.test_seed=7 (repeatable)" };
+        var json = new Option<bool>("--json") { Description = "Print the result as JSON instead of a table" };
+        var command = new Command("eval", "Evaluate a checkpoint on its task's test set (optionally changed with --set).")
+        {
+            checkpoint, set, json,
+        };
+        command.SetAction(parse => CliErrors.Run(parse, () =>
+        {
+            string dir = Checkpoint.Resolve(parse.GetValue(checkpoint)!);
+            var config = RunConfig.Load(Path.Combine(dir, Checkpoint.ConfigFile), parse.GetValue(set) ?? []);
+            TorchRuntime.Initialise(config.Training.Threads);
+            var model = new LanguageModel(config.ResolvedModel);
+            TensorIO.LoadStateDict(model, Path.Combine(dir, Checkpoint.ModelFile));
+            var test = Mqar.GenerateAll(config.Task, config.Task.Test, config.Task.TestSeed);
+            var result = MqarEvaluator.Evaluate(model, test);
+            if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(result, ConfigBinder.WriteOptions));
+            else
+            {
+                Console.WriteLine($"checkpoint {dir}");
+                Report.EvalTable(result);
+            }
+            return 0;
+        }));
+        return command;
+    }
+}

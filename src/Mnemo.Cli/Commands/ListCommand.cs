@@ -1,0 +1,57 @@
+using System.CommandLine;
+using System.Reflection;
+using Mnemo.IO;
+using Mnemo.Models;
+using Mnemo.Tasks;
+using Mnemo.Training;
+using Spectre.Console;
+
+namespace Mnemo.Cli.Commands;
+
+public static class ListCommand
+{
+    public static Command Create()
+    {
+        var fields = new Option<bool>("--fields") { Description = "Also list every config field with its default and meaning" };
+        var command = new Command("list", "List models (token mixers), tasks, bundled presets and config fields.") { fields };
+        command.SetAction(parse => CliErrors.Run(parse, () =>
+        {
+            var mixers = new Table().Title("models (model.mixer)").AddColumns("name", "what");
+            mixers.AddRow("attention", "causal softmax attention (SDPA), rotary/learned positions, optional sliding window and short convolutions");
+            AnsiConsole.Write(mixers);
+
+            var tasks = new Table().Title("tasks").AddColumns("name", "what");
+            tasks.AddRow("mqar", "multi-query associative recall, Zoology semantics (EVALUATIONS.md §1)");
+            AnsiConsole.Write(tasks);
+
+            var presets = new Table().Title("presets (--config NAME)").AddColumns("name", "description");
+            foreach (var name in RunConfig.Presets())
+                presets.AddRow(Markup.Escape(name), Markup.Escape(RunConfig.Load(name).Description));
+            AnsiConsole.Write(presets);
+
+            if (parse.GetValue(fields))
+            {
+                var table = new Table().Title("config fields (--set FIELD=VALUE)").AddColumns("field", "type", "default", "meaning");
+                AddFields(table, "model", new ModelConfig());
+                AddFields(table, "task", new MqarConfig());
+                AddFields(table, "training", new TrainingConfig());
+                AnsiConsole.Write(table);
+            }
+            return 0;
+        }));
+        return command;
+    }
+
+    static void AddFields(Table table, string prefix, object defaults)
+    {
+        foreach (var p in defaults.GetType().GetProperties().Where(p => p.CanWrite))
+        {
+            object? value = p.GetValue(defaults);
+            string shown = value is Array ? "[…]" : System.Text.Json.JsonSerializer.Serialize(value, p.PropertyType, ConfigBinder.WriteOptions);
+            var range = p.GetCustomAttribute<RangeAttribute>();
+            string type = ConfigBinder.Describe(p.PropertyType) + (range is null ? "" : $" in [{range.Min:G6}, {range.Max:G6}]");
+            table.AddRow(Markup.Escape($"{prefix}.{ConfigBinder.KeyOf(p)}"), Markup.Escape(type), Markup.Escape(shown),
+                Markup.Escape(p.GetCustomAttribute<HelpAttribute>()?.Text ?? ""));
+        }
+    }
+}

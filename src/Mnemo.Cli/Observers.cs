@@ -1,0 +1,72 @@
+using System.Globalization;
+using Mnemo.Evaluation;
+using Mnemo.Models;
+using Mnemo.Training;
+using Spectre.Console;
+
+namespace Mnemo.Cli;
+
+/// <summary>Live progress bar for a terminal: loss, accuracy and tokens/s in the description.</summary>
+public sealed class ProgressObserver(ProgressContext ctx) : ITrainingObserver
+{
+    ProgressTask? _task;
+    double _testAccuracy = double.NaN;
+
+    public void Started(long startStep, long totalSteps, string runDir, LanguageModel model)
+    {
+        AnsiConsole.MarkupLineInterpolated($"[grey]run folder {runDir}; {model.ParameterCount():N0} parameters; {TorchSharp.torch.get_num_threads()} threads[/]");
+        _task = ctx.AddTask("training", maxValue: totalSteps);
+        _task.Value = startStep;
+    }
+
+    public void Stepped(StepMetrics m)
+    {
+        _task!.Value = m.Step;
+        string test = double.IsNaN(_testAccuracy) ? "" : $" test {_testAccuracy:P1}";
+        _task.Description = string.Create(CultureInfo.InvariantCulture, $"step {m.Step} loss {m.Loss:F3} acc {m.TrainAccuracy:P0}{test} {m.TokensPerSecond:N0} tok/s");
+    }
+
+    public void Evaluated(long step, EvalResult result) => _testAccuracy = result.Accuracy;
+
+    public void Info(string message) => AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
+}
+
+/// <summary>Plain log lines when output is not a terminal (CI, files, pipes).</summary>
+public sealed class LogObserver(TextWriter output) : ITrainingObserver
+{
+    long _logEvery = 1;
+
+    public void Started(long startStep, long totalSteps, string runDir, LanguageModel model)
+    {
+        _logEvery = Math.Max(1, totalSteps / 40);
+        output.WriteLine($"training {totalSteps} steps from step {startStep}; run folder {runDir}; {model.ParameterCount():N0} parameters; {TorchSharp.torch.get_num_threads()} threads");
+    }
+
+    public void Stepped(StepMetrics m)
+    {
+        if (m.Step % _logEvery != 0) return;
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"step {m.Step} loss {m.Loss:F4} train_acc {m.TrainAccuracy:F3} lr {m.Lr:E2} {m.TokensPerSecond:F0} tok/s {m.ElapsedSeconds:F1}s"));
+    }
+
+    public void Evaluated(long step, EvalResult result) =>
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"step {step} test_accuracy {result.Accuracy:F4}"));
+
+    public void Saved(long step, string checkpointDir) => output.WriteLine($"step {step} checkpoint {checkpointDir}");
+
+    public void Info(string message) => output.WriteLine(message);
+}
+
+public static class Report
+{
+    /// <summary>Per-slice accuracy table (Spectre renders plain text when output is redirected).</summary>
+    public static void EvalTable(EvalResult result)
+    {
+        var table = new Table().AddColumns("seq_len", "num_kv_pairs", "examples", "accuracy");
+        foreach (var s in result.Slices)
+            table.AddRow(s.SeqLen.ToString(CultureInfo.InvariantCulture), s.NumKvPairs.ToString(CultureInfo.InvariantCulture),
+                s.Examples.ToString(CultureInfo.InvariantCulture), s.Accuracy.ToString("P2", CultureInfo.InvariantCulture));
+        table.AddRow("all", "", result.Examples.ToString(CultureInfo.InvariantCulture), result.Accuracy.ToString("P2", CultureInfo.InvariantCulture));
+        AnsiConsole.Write(table);
+    }
+}

@@ -1,0 +1,221 @@
+using System.Collections;
+using System.Globalization;
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Mnemo.IO;
+
+/// <summary>Marks a numeric setting's allowed range (inclusive). Checked when a config is bound.</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class RangeAttribute(double min, double max) : Attribute
+{
+    public double Min { get; } = min;
+    public double Max { get; } = max;
+}
+
+/// <summary>One-line help for a setting; shown by `mnemo list` and in errors.</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class HelpAttribute(string text) : Attribute
+{
+    public string Text { get; } = text;
+}
+
+/// <summary>A config record that has rules spanning several fields.</summary>
+public interface IValidatedConfig
+{
+    /// <summary>Returns (field, problem) pairs; field is relative to this record.</summary>
+    IEnumerable<(string Field, string Problem)> Validate();
+}
+
+/// <summary>An invalid configuration. The message names the file and field and says what is allowed.</summary>
+public sealed class ConfigException(string message) : MnemoException(message);
+
+/// <summary>
+/// Strict JSON → record binding. Keys are snake_case property names; an unknown key, a wrong type, a value out of
+/// its [Range] or a failed cross-field rule is an error naming the field path (e.g. "training.lr").
+/// Works on a <see cref="JsonNode"/> so command-line overrides can edit the tree before binding.
+/// </summary>
+public static class ConfigBinder
+{
+    static readonly JsonNamingPolicy Naming = JsonNamingPolicy.SnakeCaseLower;
+
+    public static string KeyOf(PropertyInfo p) => Naming.ConvertName(p.Name);
+
+    public static T Bind<T>(JsonNode? node, string source) where T : new() =>
+        (T)BindValue(typeof(T), node, "", source)!;
+
+    /// <summary>Parses JSON text (comments and trailing commas allowed) into a node, with a clear error.</summary>
+    public static JsonNode ParseText(string json, string source)
+    {
+        try
+        {
+            return JsonNode.Parse(json, documentOptions: new JsonDocumentOptions
+            {
+                CommentHandling = JsonCommentHandling.Skip,
+                AllowTrailingCommas = true,
+            }) ?? throw new ConfigException($"{source}: the file is empty (expected a JSON object)");
+        }
+        catch (JsonException e)
+        {
+            throw new ConfigException($"{source}: not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}): {e.Message.Split('.')[0]}");
+        }
+    }
+
+    /// <summary>
+    /// Applies "path.to.field=value" overrides. The value is read as JSON when it parses (3e-4, true, [1,2]),
+    /// else as a string. The path must name an existing settable field of <typeparamref name="T"/>.
+    /// </summary>
+    public static void ApplyOverrides<T>(JsonObject root, IEnumerable<string> overrides)
+    {
+        foreach (string raw in overrides)
+        {
+            int eq = raw.IndexOf('=');
+            if (eq <= 0) throw new ConfigException($"--set \"{raw}\": expected FIELD=VALUE, e.g. training.lr=3e-4");
+            string path = raw[..eq].Trim(), text = raw[(eq + 1)..].Trim();
+            string[] parts = path.Split('.');
+            Type type = typeof(T);
+            JsonObject target = root;
+            for (int i = 0; i < parts.Length; i++)
+            {
+                var prop = FindProperty(type, parts[i]) ?? throw new ConfigException(
+                    $"--set {path}: unknown field \"{string.Join('.', parts[..(i + 1)])}\". Allowed here: {string.Join(", ", Keys(type))}");
+                if (i == parts.Length - 1)
+                {
+                    target[parts[i]] = ParseScalar(text);
+                    break;
+                }
+                type = Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType;
+                if (!IsRecord(type)) throw new ConfigException($"--set {path}: \"{string.Join('.', parts[..(i + 1)])}\" is not a section");
+                if (target[parts[i]] is not JsonObject child)
+                {
+                    child = new JsonObject();
+                    target[parts[i]] = child;
+                }
+                target = child;
+            }
+        }
+    }
+
+    static JsonNode? ParseScalar(string text)
+    {
+        try { return JsonNode.Parse(text); }
+        catch (JsonException) { return JsonValue.Create(text); }
+    }
+
+    public static IEnumerable<string> Keys(Type t) => Settable(t).Select(KeyOf);
+
+    static IEnumerable<PropertyInfo> Settable(Type t) =>
+        t.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite);
+
+    static PropertyInfo? FindProperty(Type t, string key) => Settable(t).FirstOrDefault(p => KeyOf(p) == key);
+
+    static bool IsRecord(Type t) => t.IsClass && t != typeof(string) && !typeof(IEnumerable).IsAssignableFrom(t);
+
+    static object? BindValue(Type type, JsonNode? node, string path, string source)
+    {
+        string Where() => path.Length == 0 ? source : $"{source}: field \"{path}\"";
+        var underlying = Nullable.GetUnderlyingType(type);
+        if (node is null)
+        {
+            if (underlying != null || (!type.IsValueType && type != typeof(string) && !IsRecord(type))) return null;
+            throw new ConfigException($"{Where()}: null is not allowed (expected {Describe(type)})");
+        }
+        type = underlying ?? type;
+
+        if (IsRecord(type))
+        {
+            if (node is not JsonObject obj) throw new ConfigException($"{Where()}: expected an object, got {Kind(node)}");
+            object instance = Activator.CreateInstance(type)!;
+            foreach (var (key, child) in obj)
+            {
+                string childPath = path.Length == 0 ? key : $"{path}.{key}";
+                var prop = FindProperty(type, key) ?? throw new ConfigException(
+                    $"{source}: unknown field \"{childPath}\". Allowed{(path.Length == 0 ? "" : $" in \"{path}\"")}: {string.Join(", ", Keys(type))}");
+                object? value = BindValue(prop.PropertyType, child, childPath, source);
+                CheckRange(prop, value, childPath, source);
+                prop.SetValue(instance, value);
+            }
+            if (instance is IValidatedConfig v)
+                foreach (var (field, problem) in v.Validate())
+                    throw new ConfigException($"{source}: field \"{(path.Length == 0 ? field : $"{path}.{field}")}\": {problem}");
+            return instance;
+        }
+
+        if (type.IsArray)
+        {
+            if (node is not JsonArray arr) throw new ConfigException($"{Where()}: expected a list, got {Kind(node)}");
+            var element = type.GetElementType()!;
+            var result = Array.CreateInstance(element, arr.Count);
+            for (int i = 0; i < arr.Count; i++) result.SetValue(BindValue(element, arr[i], $"{path}[{i}]", source), i);
+            return result;
+        }
+
+        if (node is not JsonValue val) throw new ConfigException($"{Where()}: expected {Describe(type)}, got {Kind(node)}");
+        var elementKind = val.GetValueKind();
+        if (type == typeof(string))
+            return elementKind == JsonValueKind.String ? val.GetValue<string>() : throw Wrong();
+        if (type == typeof(bool))
+            return elementKind is JsonValueKind.True or JsonValueKind.False ? val.GetValue<bool>() : throw Wrong();
+        if (type.IsEnum)
+        {
+            if (elementKind != JsonValueKind.String) throw Wrong();
+            string s = val.GetValue<string>();
+            foreach (var name in Enum.GetNames(type))
+                if (string.Equals(Naming.ConvertName(name), s, StringComparison.Ordinal)) return Enum.Parse(type, name);
+            throw Wrong();
+        }
+        if (elementKind != JsonValueKind.Number) throw Wrong();
+        double d = val.GetValue<JsonElement>().GetDouble();
+        if (type == typeof(double)) return d;
+        if (type == typeof(float)) return (float)d;
+        if (type == typeof(int) || type == typeof(long))
+        {
+            if (d != Math.Floor(d) || d < (type == typeof(int) ? int.MinValue : long.MinValue) || d > (type == typeof(int) ? int.MaxValue : long.MaxValue))
+                throw new ConfigException($"{Where()}: expected a whole number, got {val.ToJsonString()}");
+            return type == typeof(int) ? (object)(int)d : (long)d;
+        }
+        throw new InvalidOperationException($"config type {type.Name} is not supported by the binder");
+
+        ConfigException Wrong() => new($"{Where()}: expected {Describe(type)}, got {val.ToJsonString()}");
+    }
+
+    static void CheckRange(PropertyInfo prop, object? value, string path, string source)
+    {
+        if (value is null || prop.GetCustomAttribute<RangeAttribute>() is not { } r) return;
+        double d = Convert.ToDouble(value, CultureInfo.InvariantCulture);
+        if (d < r.Min || d > r.Max)
+            throw new ConfigException($"{source}: field \"{path}\" = {Format(d)} is out of range; allowed {Format(r.Min)} … {Format(r.Max)}");
+    }
+
+    static string Format(double d) => d.ToString("G6", CultureInfo.InvariantCulture);
+
+    public static string Describe(Type type)
+    {
+        type = Nullable.GetUnderlyingType(type) ?? type;
+        if (type == typeof(string)) return "a string";
+        if (type == typeof(bool)) return "true or false";
+        if (type == typeof(int) || type == typeof(long)) return "a whole number";
+        if (type == typeof(double) || type == typeof(float)) return "a number";
+        if (type.IsEnum) return "one of " + string.Join(", ", Enum.GetNames(type).Select(n => $"\"{Naming.ConvertName(n)}\""));
+        if (type.IsArray) return $"a list of {Describe(type.GetElementType()!)}";
+        return "an object";
+    }
+
+    static string Kind(JsonNode node) => node switch
+    {
+        JsonObject => "an object",
+        JsonArray => "a list",
+        _ => node.ToJsonString(),
+    };
+
+    /// <summary>Serialises a bound config back to the same snake_case JSON the binder reads.</summary>
+    public static string ToJson<T>(T config) => JsonSerializer.Serialize(config, WriteOptions);
+
+    public static readonly JsonSerializerOptions WriteOptions = new()
+    {
+        PropertyNamingPolicy = Naming,
+        WriteIndented = true,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(Naming) },
+    };
+}

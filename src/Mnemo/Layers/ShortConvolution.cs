@@ -1,0 +1,36 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Mnemo.Layers;
+
+/// <summary>
+/// Depthwise causal 1-D convolution over time with SiLU (fla's ShortConvolution; parameter "weight" [D, 1, K]).
+/// Output t sees inputs t−K+1 … t only. Zoology pairs every mixer with one: it hands each position its
+/// predecessors, which is what a recall circuit needs (a value must know the key before it).
+/// </summary>
+public sealed class ShortConvolution : nn.Module<Tensor, Tensor>
+{
+    readonly Parameter weight;
+    readonly long _kernel;
+
+    public ShortConvolution(long channels, long kernel) : base(nameof(ShortConvolution))
+    {
+        _kernel = kernel;
+        // PyTorch's Conv1d default: U(−b, b) with b = 1/sqrt(fan_in), fan_in = K for a depthwise filter.
+        double bound = 1.0 / Math.Sqrt(kernel);
+        weight = nn.Parameter(empty(channels, 1, kernel).uniform_(-bound, bound));
+        RegisterComponents();
+    }
+
+    /// <param name="x">[B, T, D]</param>
+    /// <returns>[B, T, D]</returns>
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var xt = x.transpose(1, 2);                                          // [B, D, T]
+        var padded = nn.functional.pad(xt, [_kernel - 1, 0]);                // [B, D, T+K−1], causal left pad
+        var y = nn.functional.conv1d(padded, weight, groups: weight.shape[0]); // [B, D, T]
+        return nn.functional.silu(y).transpose(1, 2).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,118 @@
+using Mnemo.Layers;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Mnemo.Models;
+
+/// <summary>Pre-norm block: x + mixer(norm(x)), then x + mlp(norm(x)) (fla: attn_norm, attn, mlp_norm, mlp).</summary>
+public sealed class Block : nn.Module<Tensor, Tensor>
+{
+    readonly RMSNorm attn_norm;
+    readonly nn.Module<Tensor, Tensor> attn;
+    readonly RMSNorm? mlp_norm;
+    readonly SwiGLU? mlp;
+
+    public Block(ModelConfig c) : base(nameof(Block))
+    {
+        attn_norm = new RMSNorm(c.DModel, c.NormEps);
+        attn = c.Mixer switch
+        {
+            MixerKind.Attention => new Attention(c),
+            _ => throw new ArgumentOutOfRangeException(nameof(c), c.Mixer, "unknown mixer"),
+        };
+        if (c.MlpHidden > 0)
+        {
+            mlp_norm = new RMSNorm(c.DModel, c.NormEps);
+            mlp = new SwiGLU(c.DModel, c.MlpHidden);
+        }
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var h = x + attn.forward(attn_norm.forward(x));
+        if (mlp is not null) h = h + mlp.forward(mlp_norm!.forward(h));
+        return h.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>The decoder stack (fla: "model."): embeddings, optional learned positions, layers, final norm.</summary>
+public sealed class Backbone : nn.Module<Tensor, Tensor>
+{
+    readonly Embedding embeddings;
+    readonly Embedding? position_embeddings;
+    readonly ModuleList<Block> layers;
+    readonly RMSNorm norm;
+
+    public Backbone(ModelConfig c) : base(nameof(Backbone))
+    {
+        embeddings = nn.Embedding(c.VocabSize, c.DModel);
+        if (c.Positions == PositionKind.Learned) position_embeddings = nn.Embedding(c.MaxPositions, c.DModel);
+        layers = nn.ModuleList(Enumerable.Range(0, c.NumLayers).Select(_ => new Block(c)).ToArray());
+        norm = new RMSNorm(c.DModel, c.NormEps);
+        RegisterComponents();
+    }
+
+    public Embedding Embeddings => embeddings;
+
+    /// <param name="tokens">[B, T] int64</param>
+    /// <returns>[B, T, D]</returns>
+    public override Tensor forward(Tensor tokens)
+    {
+        using var scope = NewDisposeScope();
+        var h = embeddings.forward(tokens);
+        if (position_embeddings is not null)
+            h = h + position_embeddings.forward(arange(tokens.shape[1], device: tokens.device)).unsqueeze(0);
+        foreach (var layer in layers) h = layer.forward(h);
+        return norm.forward(h).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// Causal language model (fla's *ForCausalLM layout): "model.*" and "lm_head". The head can be tied to the
+/// embeddings, in which case there is no separate lm_head parameter.
+/// </summary>
+public sealed class LanguageModel : nn.Module<Tensor, Tensor>
+{
+    readonly Backbone model;
+    readonly Linear? lm_head;
+
+    public ModelConfig Config { get; }
+
+    public LanguageModel(ModelConfig config) : base(nameof(LanguageModel))
+    {
+        if (config.VocabSize <= 0) throw new ArgumentException("vocab_size must be resolved before building a model", nameof(config));
+        Config = config;
+        model = new Backbone(config);
+        if (!config.TieEmbeddings) lm_head = nn.Linear(config.DModel, config.VocabSize, hasBias: false);
+        RegisterComponents();
+        InitialiseWeights(config.InitStd);
+    }
+
+    /// <summary>Normal(0, σ) for matrices and embeddings (as fla/HF do); norms stay at one, conv filters at
+    /// PyTorch's default. Uses the global generator: seed it first for reproducible weights.</summary>
+    void InitialiseWeights(double std)
+    {
+        using var noGrad = no_grad();
+        foreach (var (name, p) in named_parameters())
+            if (p.dim() == 2) nn.init.normal_(p, 0, std);
+    }
+
+    /// <summary>Final hidden states [B, T, D] for tokens [B, T].</summary>
+    public Tensor Hidden(Tensor tokens) => model.forward(tokens);
+
+    /// <summary>Vocabulary logits for hidden states [..., D] → [..., V]. Taking only the positions that are scored
+    /// before this call saves most of the head's cost on recall tasks.</summary>
+    public Tensor Logits(Tensor hidden) =>
+        lm_head is not null ? lm_head.forward(hidden) : nn.functional.linear(hidden, model.Embeddings.weight!);
+
+    public override Tensor forward(Tensor tokens)
+    {
+        using var scope = NewDisposeScope();
+        return Logits(Hidden(tokens)).MoveToOuterDisposeScope();
+    }
+
+    public long ParameterCount() => parameters().Sum(p => p.numel());
+}

@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Mnemo.Evaluation;
+using Mnemo.IO;
+using Mnemo.Models;
+using Mnemo.Runtime;
+using Mnemo.Tasks;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Mnemo.Training;
+
+/// <summary>What the trainer reports as it goes. The CLI turns these into a progress bar or log lines.</summary>
+public interface ITrainingObserver
+{
+    void Started(long startStep, long totalSteps, string runDir, LanguageModel model) { }
+    void Stepped(StepMetrics metrics) { }
+    void Evaluated(long step, EvalResult result) { }
+    void Saved(long step, string checkpointDir) { }
+    void Info(string message) { }
+}
+
+public sealed record StepMetrics(long Step, double Loss, double TrainAccuracy, double Lr, double GradNorm, double TokensPerSecond, double ElapsedSeconds);
+
+public sealed record TrainingOutcome(long Steps, double TestAccuracy, EvalResult? LastEval, bool ReachedTarget, bool Interrupted, double ElapsedSeconds, string RunDir);
+
+/// <summary>
+/// Trains a language model on MQAR: AdamW with warm-up + cosine, gradient clipping, evaluation every N steps with
+/// early stop at a target accuracy, metrics as JSON lines, periodic checkpoints, and exact resume (the batch of a
+/// step depends only on the step; optimizer moments, step counts and the generator state are restored).
+/// </summary>
+public sealed class Trainer
+{
+    public const string MetricsFile = "metrics.jsonl";
+
+    readonly RunConfig _config;
+    readonly string _runDir;
+    readonly ITrainingObserver _observer;
+
+    public Trainer(RunConfig config, string runDir, ITrainingObserver? observer = null)
+    {
+        _config = config;
+        _runDir = runDir;
+        _observer = observer ?? new NullObserver();
+    }
+
+    sealed class NullObserver : ITrainingObserver;
+
+    public TrainingOutcome Run(bool resume, CancellationToken cancel = default)
+    {
+        var t = _config.Training;
+        TorchRuntime.Initialise(t.Threads);
+        Directory.CreateDirectory(_runDir);
+        Checkpoint.RemoveStale(_runDir);
+
+        string? from = resume ? Checkpoint.List(_runDir).LastOrDefault() : null;
+        if (!resume && Checkpoint.List(_runDir).Count > 0)
+            throw new MnemoException($"{_runDir} already holds checkpoints; pass --resume to continue that run, or choose another --out");
+
+        // Data first (its own seeds), then the model from the training seed, so weights don't depend on data size.
+        var train = Mqar.GenerateAll(_config.Task, _config.Task.Train, _config.Task.TrainSeed);
+        var test = Mqar.GenerateAll(_config.Task, _config.Task.Test, _config.Task.TestSeed);
+        var schedule = new BatchSchedule(train, t.BatchSize, t.Seed);
+
+        TorchRuntime.Seed(t.Seed);
+        var model = new LanguageModel(_config.ResolvedModel);
+        var optimizer = CreateOptimizer(model, t);
+
+        var state = new TrainerState();
+        if (from is not null)
+        {
+            TensorIO.LoadStateDict(model, Path.Combine(from, Checkpoint.ModelFile));
+            Checkpoint.LoadOptimizer(optimizer, from);
+            state = Checkpoint.ReadState(from);
+            if (state.RngState.Length > 0) torch.random.set_rng_state(tensor(Convert.FromBase64String(state.RngState)));
+            TruncateMetrics(state.Step);
+            _observer.Info($"resumed from {from} at step {state.Step}");
+        }
+        else
+        {
+            AtomicFile.WriteAllText(Path.Combine(_runDir, Checkpoint.ConfigFile), _config.ToJson());
+            File.Delete(Path.Combine(_runDir, MetricsFile));
+        }
+
+        _observer.Started(state.Step, t.Steps, _runDir, model);
+        using var metrics = new StreamWriter(Path.Combine(_runDir, MetricsFile), append: true);
+        var clock = Stopwatch.StartNew();
+        double elapsedBefore = state.ElapsedSeconds;
+        long step = state.Step;
+        EvalResult? lastEval = null;
+        bool reached = false, interrupted = false;
+        var decay = DecayedParameters(model).ToHashSet();
+
+        model.train();
+        if (state.Finished) _observer.Info("this run had already finished; nothing to do");
+        while (!state.Finished && step < t.Steps)
+        {
+            if (cancel.IsCancellationRequested) { interrupted = true; break; }
+            var stepClock = Stopwatch.StartNew();
+            double lr = LearningRateSchedule.At(step, t.Lr, t.WarmupSteps, t.Steps, t.MinLrRatio);
+            foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+
+            double loss, accuracy, gradNorm;
+            long tokens;
+            using (NewDisposeScope())
+            {
+                var (slice, rows) = schedule.At(step);
+                var (inputs, labels) = MqarEvaluator.ToTensors(slice, rows);
+                tokens = inputs.numel();
+                var mask = labels.ne(Mqar.Ignore);                                       // [B, T]
+                var hidden = model.Hidden(inputs);                                       // [B, T, D]
+                var logits = model.Logits(hidden.index([TensorIndex.Tensor(mask)]));     // [N, V], scored positions only
+                var target = labels.index([TensorIndex.Tensor(mask)]);                   // [N]
+                var lossT = nn.functional.cross_entropy(logits, target);
+                optimizer.zero_grad();
+                lossT.backward();
+                gradNorm = t.GradClip > 0
+                    ? nn.utils.clip_grad_norm_(model.parameters(), t.GradClip)
+                    : double.NaN;
+                optimizer.step();
+                loss = lossT.item<float>();
+                accuracy = logits.argmax(-1).eq(target).to(float32).mean().item<float>();
+            }
+            step++;
+            double elapsed = elapsedBefore + clock.Elapsed.TotalSeconds;
+            var m = new StepMetrics(step, loss, accuracy, lr, gradNorm, tokens / stepClock.Elapsed.TotalSeconds, elapsed);
+            if (!double.IsFinite(loss))
+                throw new MnemoException($"training diverged at step {step} (loss {loss}); lower training.lr (now {t.Lr}) or raise training.warmup_steps");
+            _observer.Stepped(m);
+            if (step % t.LogEvery == 0)
+                WriteLine(metrics, new JsonObject { ["step"] = step, ["loss"] = loss, ["train_accuracy"] = accuracy, ["lr"] = lr, ["grad_norm"] = Finite(gradNorm), ["tokens_per_second"] = m.TokensPerSecond, ["elapsed_seconds"] = elapsed });
+
+            bool last = step == t.Steps;
+            if (step % t.EvalEvery == 0 || last)
+            {
+                lastEval = MqarEvaluator.Evaluate(model, test);
+                _observer.Evaluated(step, lastEval);
+                WriteLine(metrics, EvalLine(step, lastEval, elapsedBefore + clock.Elapsed.TotalSeconds));
+                reached = t.TargetAccuracy > 0 && lastEval.Accuracy >= t.TargetAccuracy;
+                state = state with { BestAccuracy = Math.Max(state.BestAccuracy, lastEval.Accuracy) };
+            }
+            bool done = last || reached;
+            if (step % t.CheckpointEvery == 0 || done || cancel.IsCancellationRequested)
+            {
+                state = state with
+                {
+                    Step = step,
+                    Finished = done,
+                    ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds,
+                    RngState = Convert.ToBase64String(torch.random.get_rng_state().bytes.ToArray()),
+                };
+                _observer.Saved(step, Checkpoint.Save(_runDir, _config, model, optimizer, state, t.KeepCheckpoints));
+            }
+            if (done) break;
+        }
+        lastEval ??= MqarEvaluator.Evaluate(model, test);
+        return new TrainingOutcome(step, lastEval.Accuracy, lastEval, reached, interrupted, elapsedBefore + clock.Elapsed.TotalSeconds, _runDir);
+    }
+
+    static double? Finite(double d) => double.IsFinite(d) ? d : null;
+
+    static JsonObject EvalLine(long step, EvalResult r, double elapsed)
+    {
+        var slices = new JsonArray();
+        foreach (var s in r.Slices)
+            slices.Add(new JsonObject { ["seq_len"] = s.SeqLen, ["num_kv_pairs"] = s.NumKvPairs, ["examples"] = s.Examples, ["accuracy"] = s.Accuracy });
+        return new JsonObject { ["step"] = step, ["test_accuracy"] = r.Accuracy, ["slices"] = slices, ["elapsed_seconds"] = elapsed };
+    }
+
+    static void WriteLine(StreamWriter w, JsonObject line)
+    {
+        w.WriteLine(line.ToJsonString());
+        w.Flush(); // a killed run keeps every line it reported
+    }
+
+    /// <summary>Drops metric lines past the checkpoint a run resumes from, so the file reads as one clean run.</summary>
+    void TruncateMetrics(long step)
+    {
+        string path = Path.Combine(_runDir, MetricsFile);
+        if (!File.Exists(path)) return;
+        var keep = File.ReadLines(path).Where(line =>
+        {
+            try { return JsonNode.Parse(line)?["step"]?.GetValue<long>() <= step; }
+            catch (JsonException) { return false; } // a line cut short by the kill
+        }).ToList();
+        AtomicFile.WriteAllText(path, keep.Count == 0 ? "" : string.Join('\n', keep) + "\n");
+    }
+
+    /// <summary>Matrices of linear layers get weight decay; embeddings, norms and conv filters do not.</summary>
+    static IEnumerable<Parameter> DecayedParameters(LanguageModel model) =>
+        model.named_parameters().Where(p => p.parameter.dim() == 2 && !p.name.Contains("embeddings")).Select(p => p.parameter);
+
+    static AdamW CreateOptimizer(LanguageModel model, TrainingConfig t)
+    {
+        var decay = DecayedParameters(model).ToList();
+        var rest = model.parameters().Where(p => !decay.Contains(p)).ToList();
+        var groups = new List<AdamW.ParamGroup>
+        {
+            new(decay, new AdamW.Options { weight_decay = t.WeightDecay }),
+            new(rest, new AdamW.Options { weight_decay = 0 }),
+        };
+        return optim.AdamW(groups, lr: t.Lr, beta1: t.Beta1, beta2: t.Beta2, weight_decay: t.WeightDecay);
+    }
+}
