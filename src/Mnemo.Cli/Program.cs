@@ -14,6 +14,7 @@ public static class Program
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(ListCommand.Create());
+        root.Subcommands.Add(InfoCommand.Create());
         return root;
     }
 }

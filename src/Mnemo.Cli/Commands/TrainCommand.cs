@@ -10,10 +10,9 @@ public static class TrainCommand
 
     public static Command Create()
     {
-        var config = new Option<string>("--config", "-c")
+        var config = new Option<string?>("--config", "-c")
         {
-            Description = $"Config JSON file, or the name of a bundled preset (see `mnemo list`). Default: {DefaultPreset}",
-            DefaultValueFactory = _ => DefaultPreset,
+            Description = $"Config JSON file, or the name of a bundled preset (see `mnemo list`). Default: {DefaultPreset}; with --resume, the run's own config.json",
         };
         var set = new Option<string[]>("--set")
         {
@@ -29,14 +28,15 @@ public static class TrainCommand
         };
         command.SetAction((parse, cancel) => Task.FromResult(CliErrors.Run(parse, () =>
         {
-            string configArg = parse.GetValue(config)!;
-            string runDir = parse.GetValue(output) ?? Path.Combine("runs", Path.GetFileNameWithoutExtension(configArg));
+            string? configArg = parse.GetValue(config);
+            string runDir = parse.GetValue(output) ?? Path.Combine("runs", Path.GetFileNameWithoutExtension(configArg ?? DefaultPreset));
             bool isResume = parse.GetValue(resume);
             string[] overrides = parse.GetValue(set) ?? [];
             // A resumed run keeps the config it started with (plus any --set), unless --config is given explicitly.
-            var runConfig = isResume && parse.GetResult(config) is null && File.Exists(Path.Combine(runDir, Checkpoint.ConfigFile))
-                ? RunConfig.Load(Path.Combine(runDir, Checkpoint.ConfigFile), overrides)
-                : RunConfig.Load(configArg, overrides);
+            string runConfigFile = Path.Combine(runDir, Checkpoint.ConfigFile);
+            var runConfig = isResume && configArg is null && File.Exists(runConfigFile)
+                ? RunConfig.Load(runConfigFile, overrides)
+                : RunConfig.Load(configArg ?? DefaultPreset, overrides);
             return Train(runConfig, runDir, isResume, cancel);
         })));
         return command;

@@ -1,0 +1,33 @@
+using System.CommandLine;
+using Mnemo.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Mnemo.Cli.Commands;
+
+/// <summary>Checks that libtorch loads and computes here; the first thing to run when something is off.</summary>
+public static class InfoCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("info", "Check that libtorch loads and computes on this machine, and show versions and threads.");
+        command.SetAction(parse => CliErrors.Run(parse, () =>
+        {
+            TorchRuntime.Initialise();
+            Console.WriteLine($"mnemo       {typeof(InfoCommand).Assembly.GetName().Version}");
+            Console.WriteLine($"TorchSharp  {typeof(torch).Assembly.GetName().Version}");
+            Console.WriteLine($"libtorch    {torch.__version__}");
+            Console.WriteLine($"threads     {torch.get_num_threads()}");
+            using var scope = NewDisposeScope();
+            // A matmul against a known answer and a causal SDPA call: the two kernels everything else rests on.
+            var a = arange(6, dtype: float32).view(2, 3);
+            double matmul = a.matmul(a.T).sum().item<float>();           // [[5,14],[14,50]] → 83
+            var q = ones(1, 1, 3, 2);
+            double sdpa = nn.functional.scaled_dot_product_attention(q, q, q, is_casual: true).sum().item<float>();
+            bool ok = matmul == 83 && Math.Abs(sdpa - 6) < 1e-5;
+            Console.WriteLine($"compute     {(ok ? "ok" : $"WRONG (matmul {matmul}, sdpa {sdpa})")}");
+            return ok ? 0 : 1;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using Mnemo.IO;
+using Mnemo.Tests.Training;
+using Mnemo.Training;
+
+namespace Mnemo.Tests.Cli;
+
+public class CliTests
+{
+    [Fact]
+    public void Libtorch_loads_and_computes_in_a_fresh_process()
+    {
+        // The build patches libLibTorchSharp.so (GLIBCXX_3.4.32 marked weak); without it this fails on Debian 12.
+        var (code, stdout, stderr) = CliProcess.Run(Path.GetTempPath(), "info");
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains("compute     ok", stdout);
+        Assert.Contains("libtorch    2.10", stdout);
+    }
+
+    [Fact]
+    public void Every_command_has_help()
+    {
+        foreach (var command in new[] { "train", "eval", "list", "info" })
+        {
+            var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), command, "--help");
+            Assert.Equal(0, code);
+            Assert.Contains($"mnemo {command}", stdout);
+            Assert.Contains("Options:", stdout);
+        }
+    }
+
+    [Fact]
+    public void List_shows_models_tasks_and_presets()
+    {
+        var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), "list");
+        Assert.Equal(0, code);
+        Assert.Contains("attention", stdout);
+        Assert.Contains("mqar", stdout);
+        Assert.Contains("mqar-attention", stdout);
+    }
+
+    [Theory]
+    [InlineData("{ \"training\": { \"lr\": \"fast\" } }", "training.lr")]
+    [InlineData("{ \"modle\": {} }", "modle")]
+    [InlineData("{ not json", "not valid JSON")]
+    public void Bad_config_is_one_line_and_exit_code_2(string json, string expected)
+    {
+        using var dir = new Tmp.Dir();
+        File.WriteAllText(dir["bad.json"], json);
+        var (code, stdout, stderr) = CliProcess.Run(dir.Path, "train", "--config", "bad.json", "--out", "run");
+        Assert.Equal(2, code);
+        Assert.Contains(expected, stderr);
+        Assert.StartsWith("error: ", stderr);
+        Assert.Single(stderr.TrimEnd().Split('\n'));
+        Assert.False(Directory.Exists(dir["run"]));
+    }
+
+    [Fact]
+    public void Eval_of_a_missing_folder_is_a_clear_error()
+    {
+        var (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), "eval", "--checkpoint", "/nonexistent/run");
+        Assert.Equal(2, code);
+        Assert.Contains("/nonexistent/run: no such folder", stderr);
+    }
+
+    [Fact]
+    public void Eval_of_a_corrupt_checkpoint_names_the_file_and_the_problem()
+    {
+        using var dir = new Tmp.Dir();
+        string ckpt = dir["ckpt"];
+        Directory.CreateDirectory(ckpt);
+        File.WriteAllText(Path.Combine(ckpt, Checkpoint.ConfigFile), TrainerTests.Tiny().ToJson());
+        File.WriteAllBytes(Path.Combine(ckpt, Checkpoint.ModelFile), [200, 0, 0, 0, 0, 0, 0, 0, (byte)'{']);
+        var (code, _, stderr) = CliProcess.Run(dir.Path, "eval", "--checkpoint", ckpt);
+        Assert.Equal(2, code);
+        Assert.Contains(Checkpoint.ModelFile, stderr);
+        Assert.Contains("header", stderr);
+    }
+
+    [Fact]
+    public void Unknown_option_fails_with_a_non_zero_exit()
+    {
+        var (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), "train", "--learning-rate", "3");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--learning-rate", stderr);
+    }
+
+    /// <summary>
+    /// SIGKILL a training process once it has written a checkpoint, resume it, and compare with an uninterrupted
+    /// run of the same config: every metric line (minus wall-clock fields) must be identical, and every
+    /// checkpoint left on disk must read back.
+    /// </summary>
+    [Fact]
+    public void Killed_run_resumes_to_the_same_metrics_as_an_uninterrupted_run()
+    {
+        using var dir = new Tmp.Dir();
+        var config = TrainerTests.Tiny(steps: 120) with
+        {
+            Training = TrainerTests.Tiny().Training with { Steps = 120, CheckpointEvery = 10, EvalEvery = 20, KeepCheckpoints = 3 },
+        };
+        File.WriteAllText(dir["tiny.json"], config.ToJson());
+
+        var reference = CliProcess.Run(dir.Path, "train", "--config", "tiny.json", "--out", "whole");
+        Assert.True(reference.ExitCode == 0, reference.Stderr);
+
+        using (var victim = CliProcess.Start(dir.Path, "train", "--config", "tiny.json", "--out", "killed"))
+        {
+            victim.StandardInput.Close();
+            _ = victim.StandardOutput.ReadToEndAsync();
+            _ = victim.StandardError.ReadToEndAsync();
+            var clock = Stopwatch.StartNew();
+            while (Checkpoint.List(dir["killed"]).Count < 3 && !victim.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2))
+                Thread.Sleep(20);
+            Assert.False(victim.HasExited, "the run finished before it could be killed; make it longer");
+            victim.Kill(entireProcessTree: true); // SIGKILL: no chance to clean up
+            victim.WaitForExit();
+        }
+        long killedAt = Checkpoint.ReadState(Checkpoint.List(dir["killed"])[^1]).Step;
+        Assert.InRange(killedAt, 10, 110);
+        foreach (var ckpt in Checkpoint.List(dir["killed"]))
+        {
+            SafeTensors.Read(Path.Combine(ckpt, Checkpoint.ModelFile));
+            SafeTensors.Read(Path.Combine(ckpt, Checkpoint.OptimizerFile));
+            Checkpoint.ReadState(ckpt);
+        }
+
+        var resumed = CliProcess.Run(dir.Path, "train", "--out", "killed", "--resume");
+        Assert.True(resumed.ExitCode == 0, resumed.Stderr);
+        Assert.Contains($"resumed from", resumed.Stdout);
+        Assert.Equal(TrainerTests.Metrics(dir["whole"]), TrainerTests.Metrics(dir["killed"]));
+    }
+}

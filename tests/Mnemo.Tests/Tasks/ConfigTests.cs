@@ -1,0 +1,98 @@
+using Mnemo.IO;
+using Mnemo.Models;
+using Mnemo.Training;
+
+namespace Mnemo.Tests.Tasks;
+
+public class ConfigTests
+{
+    static ConfigException Bad(string json, params string[] overrides) =>
+        Assert.Throws<ConfigException>(() => RunConfig.Parse(json, "run.json", overrides));
+
+    [Fact]
+    public void Every_bundled_preset_loads_and_round_trips()
+    {
+        Assert.NotEmpty(RunConfig.Presets());
+        foreach (var name in RunConfig.Presets())
+        {
+            var config = RunConfig.Load(name);
+            var again = RunConfig.Parse(config.ToJson(), "round trip");
+            Assert.Equal(config.ToJson(), again.ToJson());
+        }
+    }
+
+    [Fact]
+    public void Unknown_key_names_the_field_and_lists_allowed_ones()
+    {
+        var e = Bad("""{ "training": { "learning_rate": 0.1 } }""");
+        Assert.Contains("\"training.learning_rate\"", e.Message);
+        Assert.Contains("lr", e.Message);
+        Assert.Contains("run.json", e.Message);
+    }
+
+    [Theory]
+    [InlineData("""{ "training": { "lr": "fast" } }""", "training.lr", "a number")]
+    [InlineData("""{ "training": { "steps": 1.5 } }""", "training.steps", "whole number")]
+    [InlineData("""{ "model": { "positions": "alibi" } }""", "model.positions", "\"rope\"")]
+    [InlineData("""{ "model": { "short_conv": 1 } }""", "model.short_conv", "true or false")]
+    [InlineData("""{ "task": { "train": {} } }""", "task.train", "a list")]
+    [InlineData("""{ "model": 3 }""", "model", "an object")]
+    public void Wrong_type_names_the_field_and_the_expected_type(string json, string field, string expected)
+    {
+        var e = Bad(json);
+        Assert.Contains($"\"{field}\"", e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Theory]
+    [InlineData("""{ "training": { "lr": -1 } }""", "training.lr")]
+    [InlineData("""{ "model": { "d_model": 0 } }""", "model.d_model")]
+    [InlineData("""{ "training": { "target_accuracy": 1.5 } }""", "training.target_accuracy")]
+    public void Out_of_range_value_names_the_field_and_the_range(string json, string field)
+    {
+        var e = Bad(json);
+        Assert.Contains($"\"{field}\"", e.Message);
+        Assert.Contains("out of range", e.Message);
+    }
+
+    [Theory]
+    [InlineData("""{ "model": { "d_model": 64, "num_heads": 3 } }""", "model.num_heads")]
+    [InlineData("""{ "task": { "train_seed": 5, "test_seed": 5 } }""", "task.test_seed")]
+    [InlineData("""{ "training": { "steps": 10, "warmup_steps": 20 } }""", "training.warmup_steps")]
+    public void Cross_field_rules_name_the_field(string json, string field) =>
+        Assert.Contains($"\"{field}\"", Bad(json).Message);
+
+    [Fact]
+    public void Invalid_json_reports_the_line()
+    {
+        var e = Bad("{\n \"model\": { \"d_model\": 64,, }\n}");
+        Assert.Contains("not valid JSON", e.Message);
+        Assert.Contains("line 2", e.Message);
+    }
+
+    [Fact]
+    public void Overrides_set_single_fields_with_json_values()
+    {
+        var c = RunConfig.Parse("{}", "run.json", ["training.lr=3e-4", "model.positions=learned", "model.short_conv=false", "task.train_seed=9"]);
+        Assert.Equal(3e-4, c.Training.Lr);
+        Assert.Equal(PositionKind.Learned, c.Model.Positions);
+        Assert.False(c.Model.ShortConv);
+        Assert.Equal(9, c.Task.TrainSeed);
+    }
+
+    [Theory]
+    [InlineData("training.learning_rate=1", "training.learning_rate")]
+    [InlineData("training.lr", "FIELD=VALUE")]
+    [InlineData("training.lr.x=1", "not a section")]
+    [InlineData("training.lr=-5", "out of range")]
+    public void Bad_overrides_are_clear_errors(string over, string expected) =>
+        Assert.Contains(expected, Bad("{}", over).Message);
+
+    [Fact]
+    public void Missing_config_file_names_the_presets()
+    {
+        var e = Assert.Throws<ConfigException>(() => RunConfig.Load("/nonexistent/run.json"));
+        Assert.Contains("no such file", e.Message);
+        Assert.Contains("mqar-attention", e.Message);
+    }
+}

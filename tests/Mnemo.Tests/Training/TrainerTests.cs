@@ -1,0 +1,174 @@
+using System.Text.Json.Nodes;
+using Mnemo.IO;
+using Mnemo.Models;
+using Mnemo.Tasks;
+using Mnemo.Training;
+
+namespace Mnemo.Tests.Training;
+
+[Collection(TorchCollection.Name)]
+public class TrainerTests
+{
+    /// <summary>A run small enough for a unit test: two slices, one layer, d 16.</summary>
+    public static RunConfig Tiny(int steps = 12) => new()
+    {
+        Model = new ModelConfig { DModel = 16, NumHeads = 2, NumLayers = 1, MlpRatio = 0 },
+        Task = new MqarConfig
+        {
+            VocabSize = 64,
+            Train = [new() { SeqLen = 16, NumKvPairs = 2, NumExamples = 40 }, new() { SeqLen = 32, NumKvPairs = 4, NumExamples = 24 }],
+            Test = [new() { SeqLen = 16, NumKvPairs = 2, NumExamples = 16 }, new() { SeqLen = 32, NumKvPairs = 4, NumExamples = 8 }],
+        },
+        Training = new TrainingConfig
+        {
+            Steps = steps, BatchSize = 8, Lr = 1e-2, WarmupSteps = 2, EvalEvery = 4, CheckpointEvery = 4,
+            LogEvery = 1, TargetAccuracy = 0, KeepCheckpoints = 100, Threads = 1,
+        },
+    };
+
+    /// <summary>Metric lines without the wall-clock fields, which differ between any two runs.</summary>
+    public static List<string> Metrics(string runDir) => File.ReadAllLines(Path.Combine(runDir, Trainer.MetricsFile))
+        .Select(line =>
+        {
+            var o = JsonNode.Parse(line)!.AsObject();
+            o.Remove("elapsed_seconds");
+            o.Remove("tokens_per_second");
+            return o.ToJsonString();
+        }).ToList();
+
+    sealed class CancelAt(long step, CancellationTokenSource cts) : ITrainingObserver
+    {
+        public void Stepped(StepMetrics m)
+        {
+            if (m.Step == step) cts.Cancel();
+        }
+    }
+
+    [Fact]
+    public void Same_seed_gives_the_same_metrics()
+    {
+        using var a = new Tmp.Dir();
+        using var b = new Tmp.Dir();
+        new Trainer(Tiny(), a.Path).Run(resume: false);
+        new Trainer(Tiny(), b.Path).Run(resume: false);
+        Assert.Equal(Metrics(a.Path), Metrics(b.Path));
+        Assert.Equal(12 + 3, Metrics(a.Path).Count); // 12 step lines + evaluations at 4, 8, 12
+    }
+
+    [Fact]
+    public void Interrupted_and_resumed_run_equals_an_uninterrupted_one()
+    {
+        using var whole = new Tmp.Dir();
+        using var split = new Tmp.Dir();
+        var full = new Trainer(Tiny(), whole.Path).Run(resume: false);
+
+        using var cts = new CancellationTokenSource();
+        var first = new Trainer(Tiny(), split.Path, new CancelAt(6, cts)).Run(resume: false, cts.Token);
+        Assert.True(first.Interrupted);
+        Assert.Equal(6, first.Steps);
+        var second = new Trainer(Tiny(), split.Path).Run(resume: true);
+
+        Assert.Equal(Metrics(whole.Path), Metrics(split.Path));
+        Assert.Equal(full.TestAccuracy, second.TestAccuracy);
+        var a = SafeTensors.Read(Path.Combine(Checkpoint.List(whole.Path)[^1], Checkpoint.ModelFile));
+        var b = SafeTensors.Read(Path.Combine(Checkpoint.List(split.Path)[^1], Checkpoint.ModelFile));
+        Assert.All(a.Tensors, t => Assert.True(t.Data.Span.SequenceEqual(b[t.Name].Data.Span), t.Name));
+    }
+
+    [Fact]
+    public void Metric_lines_written_after_the_checkpoint_are_dropped_on_resume()
+    {
+        using var dir = new Tmp.Dir();
+        new Trainer(Tiny(8), dir.Path).Run(resume: false);
+        // Simulate a crash after step 8's lines but before its checkpoint: remove that checkpoint.
+        Directory.Delete(Checkpoint.List(dir.Path)[^1], recursive: true);
+        File.AppendAllText(Path.Combine(dir.Path, Trainer.MetricsFile), "{\"step\": 9, \"loss\": 1}\n{\"step\": 10, \"lo");
+        new Trainer(Tiny(8), dir.Path).Run(resume: true);
+        var steps = Metrics(dir.Path).Select(l => JsonNode.Parse(l)!["step"]!.GetValue<long>()).ToList();
+        Assert.Equal(steps.Order(), steps);
+        Assert.Equal(8, steps[^1]);
+        Assert.Equal(8 + 2, steps.Count);
+    }
+
+    [Fact]
+    public void Starting_over_an_existing_run_is_refused()
+    {
+        using var dir = new Tmp.Dir();
+        new Trainer(Tiny(4), dir.Path).Run(resume: false);
+        var e = Assert.Throws<MnemoException>(() => new Trainer(Tiny(4), dir.Path).Run(resume: false));
+        Assert.Contains("--resume", e.Message);
+    }
+
+    [Fact]
+    public void A_corrupt_checkpoint_is_a_clear_error_not_a_crash()
+    {
+        using var dir = new Tmp.Dir();
+        new Trainer(Tiny(4), dir.Path).Run(resume: false);
+        string model = Path.Combine(Checkpoint.List(dir.Path)[^1], Checkpoint.ModelFile);
+        var bytes = File.ReadAllBytes(model);
+        File.WriteAllBytes(model, bytes[..(bytes.Length - 10)]);
+        var e = Assert.Throws<SafeTensorsFormatException>(() => new Trainer(Tiny(8), dir.Path).Run(resume: true));
+        Assert.Contains(model, e.Message);
+    }
+
+    [Fact]
+    public void Checkpoints_are_pruned_and_stale_temp_folders_removed()
+    {
+        using var dir = new Tmp.Dir();
+        string stale = Path.Combine(Checkpoint.Folder(dir.Path), ".tmp-deadbeef");
+        Directory.CreateDirectory(stale);
+        new Trainer(Tiny(12) with { Training = Tiny().Training with { KeepCheckpoints = 2 } }, dir.Path).Run(resume: false);
+        Assert.False(Directory.Exists(stale));
+        Assert.Equal(["step-00000008", "step-00000012"], Checkpoint.List(dir.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void Early_stop_at_the_target_accuracy()
+    {
+        using var dir = new Tmp.Dir();
+        // Target 0.0 disables early stop, so any positive accuracy target ≤ the first evaluation stops at step 4.
+        var config = Tiny(12) with { Training = Tiny().Training with { TargetAccuracy = 1e-9 } };
+        var outcome = new Trainer(config, dir.Path).Run(resume: false);
+        if (outcome.LastEval!.Accuracy > 0)
+        {
+            Assert.True(outcome.ReachedTarget);
+            Assert.Equal(4, outcome.Steps);
+            Assert.True(Checkpoint.ReadState(Checkpoint.List(dir.Path)[^1]).Finished);
+        }
+        else Assert.Equal(12, outcome.Steps);
+    }
+
+    [Fact]
+    public void Batch_schedule_visits_every_example_once_per_epoch_and_depends_only_on_the_step()
+    {
+        var task = Tiny().Task;
+        var slices = Mqar.GenerateAll(task, task.Train, 1);
+        var schedule = new BatchSchedule(slices, 8, seed: 3);
+        Assert.Equal(5 + 3, schedule.BatchesPerEpoch);
+        for (int epoch = 0; epoch < 2; epoch++)
+        {
+            var seen = new HashSet<(int, int)>();
+            for (int s = 0; s < schedule.BatchesPerEpoch; s++)
+            {
+                var (slice, rows) = schedule.At(epoch * schedule.BatchesPerEpoch + s);
+                foreach (int r in rows) Assert.True(seen.Add((slice.SeqLen, r)));
+            }
+            Assert.Equal(40 + 24, seen.Count);
+        }
+        var fresh = new BatchSchedule(slices, 8, seed: 3);
+        Assert.Equal(schedule.At(13).Rows, fresh.At(13).Rows);   // no hidden state: step 13 first, same answer
+        string Epoch(int e) => string.Join('|', Enumerable.Range(0, schedule.BatchesPerEpoch)
+            .Select(s => schedule.At(e * schedule.BatchesPerEpoch + s)).Select(b => $"{b.Slice.SeqLen}:{string.Join(',', b.Rows)}"));
+        Assert.NotEqual(Epoch(0), Epoch(1));                       // each epoch is reshuffled
+    }
+
+    [Fact]
+    public void Learning_rate_warms_up_then_decays_to_the_floor()
+    {
+        Assert.Equal(0.1, LearningRateSchedule.At(0, 1.0, 10, 100, 0.1), 12);
+        Assert.Equal(1.0, LearningRateSchedule.At(9, 1.0, 10, 100, 0.1), 12);
+        Assert.Equal(1.0, LearningRateSchedule.At(10, 1.0, 10, 100, 0.1), 12);
+        Assert.Equal(0.55, LearningRateSchedule.At(55, 1.0, 10, 100, 0.1), 12);
+        Assert.Equal(0.1, LearningRateSchedule.At(100, 1.0, 10, 100, 0.1), 12);
+    }
+}
