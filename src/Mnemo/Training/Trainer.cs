@@ -74,7 +74,11 @@ public sealed class Trainer
             TensorIO.LoadStateDict(model, Path.Combine(from, Checkpoint.ModelFile));
             Checkpoint.LoadOptimizer(optimizer, from);
             state = Checkpoint.ReadState(from);
-            if (state.RngState.Length > 0) torch.random.set_rng_state(tensor(Convert.FromBase64String(state.RngState)));
+            if (state.RngState.Length > 0)
+            {
+                using var rng = tensor(Convert.FromBase64String(state.RngState));
+                torch.random.set_rng_state(rng);
+            }
             TruncateMetrics(state.Step);
             _observer.Info($"resumed from {from} at step {state.Step}");
         }
@@ -144,12 +148,13 @@ public sealed class Trainer
             bool done = last || reached;
             if (step % t.CheckpointEvery == 0 || done || cancel.IsCancellationRequested)
             {
+                using var rng = torch.random.get_rng_state();
                 state = state with
                 {
                     Step = step,
                     Finished = done,
                     ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds,
-                    RngState = Convert.ToBase64String(torch.random.get_rng_state().bytes.ToArray()),
+                    RngState = Convert.ToBase64String(rng.bytes.ToArray()),
                 };
                 _observer.Saved(step, Checkpoint.Save(_runDir, _config, model, optimizer, state, t.KeepCheckpoints));
             }

@@ -162,6 +162,22 @@ public class TrainerTests
         Assert.NotEqual(Epoch(0), Epoch(1));                       // each epoch is reshuffled
     }
 
+    sealed class LiveTensors : ITrainingObserver
+    {
+        public Dictionary<long, long> AtStep { get; } = [];
+        public void Stepped(StepMetrics m) => AtStep[m.Step] = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+    }
+
+    [Fact]
+    public void Live_tensor_count_does_not_grow_with_steps()
+    {
+        using var dir = new Tmp.Dir();
+        var live = new LiveTensors();
+        new Trainer(Tiny(30), dir.Path, live).Run(resume: false);
+        // Steps 5 and 29 sit at the same point of the cycle (after an evaluation and a checkpoint).
+        Assert.Equal(live.AtStep[5], live.AtStep[29]);
+    }
+
     [Fact]
     public void Learning_rate_warms_up_then_decays_to_the_floor()
     {
