@@ -5,7 +5,12 @@ namespace Mnemo.Cli;
 
 public static class Program
 {
-    public static int Main(string[] args) => Build().Parse(args).Invoke();
+    // Async invocation: only that path turns Ctrl+C / SIGTERM into the cancellation token the commands watch.
+    public static Task<int> Main(string[] args) => Build().Parse(args).InvokeAsync(new InvocationConfiguration
+    {
+        // Ctrl+C cancels the running command, which finishes its step and saves a checkpoint; give it time to.
+        ProcessTerminationTimeout = TimeSpan.FromSeconds(60),
+    });
 
     public static RootCommand Build()
     {

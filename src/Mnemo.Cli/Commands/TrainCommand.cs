@@ -26,19 +26,25 @@ public static class TrainCommand
         {
             config, set, output, resume,
         };
-        command.SetAction((parse, cancel) => Task.FromResult(CliErrors.Run(parse, () =>
+        command.SetAction(async (parse, cancel) =>
         {
-            string? configArg = parse.GetValue(config);
-            string runDir = parse.GetValue(output) ?? Path.Combine("runs", Path.GetFileNameWithoutExtension(configArg ?? DefaultPreset));
-            bool isResume = parse.GetValue(resume);
-            string[] overrides = parse.GetValue(set) ?? [];
-            // A resumed run keeps the config it started with (plus any --set), unless --config is given explicitly.
-            string runConfigFile = Path.Combine(runDir, Checkpoint.ConfigFile);
-            var runConfig = isResume && configArg is null && File.Exists(runConfigFile)
-                ? RunConfig.Load(runConfigFile, overrides)
-                : RunConfig.Load(configArg ?? DefaultPreset, overrides);
-            return Train(runConfig, runDir, isResume, cancel);
-        })));
+            // Return to System.CommandLine before training starts: its Ctrl+C handler waits on the returned task,
+            // and a synchronous action would leave it nothing to wait on (the process then dies mid-step).
+            await Task.Yield();
+            return CliErrors.Run(parse, () =>
+            {
+                string? configArg = parse.GetValue(config);
+                string runDir = parse.GetValue(output) ?? Path.Combine("runs", Path.GetFileNameWithoutExtension(configArg ?? DefaultPreset));
+                bool isResume = parse.GetValue(resume);
+                string[] overrides = parse.GetValue(set) ?? [];
+                // A resumed run keeps the config it started with (plus any --set), unless --config is given explicitly.
+                string runConfigFile = Path.Combine(runDir, Checkpoint.ConfigFile);
+                var runConfig = isResume && configArg is null && File.Exists(runConfigFile)
+                    ? RunConfig.Load(runConfigFile, overrides)
+                    : RunConfig.Load(configArg ?? DefaultPreset, overrides);
+                return Train(runConfig, runDir, isResume, cancel);
+            });
+        });
         return command;
     }
 
