@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Mnemo.IO;
 using Mnemo.Tests.Training;
 using Mnemo.Training;
@@ -7,6 +8,39 @@ namespace Mnemo.Tests.Cli;
 
 public class CliTests
 {
+    [DllImport("libc", EntryPoint = "kill")]
+    static extern int Kill(int pid, int signal);
+
+    const int SigInt = 2;
+
+    [Fact]
+    public async Task Ctrl_C_saves_a_checkpoint_and_exits_130()
+    {
+        using var dir = new Tmp.Dir();
+        var config = TrainerTests.Tiny(steps: 100_000) with
+        {
+            Training = TrainerTests.Tiny().Training with { Steps = 100_000, CheckpointEvery = 25, EvalEvery = 100_000, WarmupSteps = 2 },
+        };
+        File.WriteAllText(dir["tiny.json"], config.ToJson());
+        using var run = CliProcess.Start(dir.Path, "train", "--config", "tiny.json", "--out", "run");
+        run.StandardInput.Close();
+        var stdout = run.StandardOutput.ReadToEndAsync();
+        _ = run.StandardError.ReadToEndAsync();
+        var clock = Stopwatch.StartNew();
+        while (Checkpoint.List(dir["run"]).Count == 0 && !run.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(20);
+        Thread.Sleep(100); // land between periodic checkpoints
+        Assert.Equal(0, Kill(run.Id, SigInt));
+        Assert.True(run.WaitForExit(TimeSpan.FromMinutes(1)), "the run did not stop after SIGINT");
+        Assert.Equal(130, run.ExitCode);
+        string output = await stdout;
+        Assert.Contains("interrupted", output);
+        // The checkpoint is the step the run stopped at, not just the last periodic one.
+        long stoppedAt = long.Parse(System.Text.RegularExpressions.Regex.Match(output, @"after (\d+) steps").Groups[1].Value);
+        var last = Checkpoint.ReadState(Checkpoint.List(dir["run"])[^1]);
+        Assert.Equal(stoppedAt, last.Step);
+        Assert.False(last.Finished);
+    }
+
     [Fact]
     public void Libtorch_loads_and_computes_in_a_fresh_process()
     {
