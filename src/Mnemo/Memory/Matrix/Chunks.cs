@@ -1,0 +1,68 @@
+using static TorchSharp.torch;
+
+namespace Mnemo.Memory.Matrix;
+
+/// <summary>
+/// Layout helpers shared by the chunkwise kernels: fla's [B, T, H, D] in, [B, H, N, C, D] chunks inside, with
+/// zero padding to a whole number of chunks. Zero k, v, β and zero log-gates make a padded token a no-op for the
+/// state (nothing written, nothing decayed), so padding never changes outputs or the final state.
+/// </summary>
+public static class Chunks
+{
+    /// <summary>fp64 stays fp64; everything else (fp32, bf16, fp16) computes in fp32.</summary>
+    public static ScalarType ComputeType(Tensor x) => x.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+
+    /// <summary>[B, T, H, D] → [B, H, N, C, D] with N = ⌈T/C⌉, zero-padded at the end.</summary>
+    public static Tensor Split(Tensor x, long chunk, ScalarType dtype)
+    {
+        long b = x.shape[0], t = x.shape[1], h = x.shape[2], d = x.shape[3];
+        long n = (t + chunk - 1) / chunk;
+        var y = x.to(dtype).transpose(1, 2);                               // [B, H, T, D]
+        if (n * chunk != t) y = nn.functional.pad(y, [0, 0, 0, n * chunk - t]);
+        return y.reshape(b, h, n, chunk, d);
+    }
+
+    /// <summary>[B, T, H] → [B, H, N, C] (per-head scalars such as g and β), zero-padded.</summary>
+    public static Tensor SplitScalar(Tensor x, long chunk, ScalarType dtype) => Split(x.unsqueeze(-1), chunk, dtype).squeeze(-1);
+
+    /// <summary>[B, H, N, C, D] → [B, T, H, D], dropping the padding.</summary>
+    public static Tensor Merge(Tensor x, long t)
+    {
+        long b = x.shape[0], h = x.shape[1], d = x.shape[4];
+        return x.reshape(b, h, -1, d).narrow(2, 0, t).transpose(1, 2);
+    }
+
+    /// <summary>
+    /// Segment sums of per-token log-gates g [..., C] → [..., C, C]: entry (i, j) = Σ_{j&lt;m≤i} g_m for i ≥ j
+    /// (0 on the diagonal) and −∞ above it, so exp gives the decay matrix with the causal mask built in.
+    /// Built by masking a repeated copy of g and summing down each column, never as γ_i − γ_j from a running
+    /// cumsum: with strong decay the cumsum reaches hundreds and that difference would lose fp32 digits.
+    /// </summary>
+    public static Tensor SegmentSums(Tensor g)
+    {
+        long c = g.shape[^1];
+        var repeated = g.unsqueeze(-1).expand([.. g.shape, c]);              // [..., C(i), C(j)] = g_i
+        var below = repeated.masked_fill(Upper(c, -1, g.device), 0);        // keep m > j (strictly below the diagonal)
+        return below.cumsum(-2).masked_fill(Upper(c, 0, g.device), double.NegativeInfinity);
+    }
+
+    /// <summary>Γ_ij = exp(Σ_{j&lt;m≤i} g_m) for i ≥ j, else 0 (see <see cref="SegmentSums"/>).</summary>
+    public static Tensor DecayMatrix(Tensor g) => SegmentSums(g).exp();
+
+    /// <summary>Exclusive suffix sums Σ_{m&gt;j} g_m along <paramref name="dim"/>, accumulated from the end so
+    /// small sums near the end stay exact (no subtraction of large running totals).</summary>
+    public static Tensor SuffixSums(Tensor g, long dim)
+    {
+        long c = g.shape[dim < 0 ? g.dim() + dim : dim];
+        var inclusive = g.flip(dim).cumsum(dim).flip(dim);                  // Σ_{m≥j}
+        var shifted = inclusive.narrow(dim, 1, c - 1);                       // Σ_{m≥j+1}, one shorter
+        return cat([shifted, zeros_like(inclusive.narrow(dim, 0, 1))], dim);
+    }
+
+    /// <summary>Boolean [C, C], true strictly above diagonal <paramref name="offset"/> (j &gt; i + offset).</summary>
+    public static Tensor Upper(long c, long offset, Device device) => ones(c, c, ScalarType.Bool, device).triu(offset + 1);
+
+    /// <summary>Initial state [B, H, Dk, Dv]: the given one (in the compute type) or zeros.</summary>
+    public static Tensor InitialState(Tensor? h0, Tensor q, Tensor v, ScalarType dtype) =>
+        h0 is null ? zeros(q.shape[0], q.shape[2], q.shape[3], v.shape[3], dtype, q.device) : h0.to(dtype);
+}

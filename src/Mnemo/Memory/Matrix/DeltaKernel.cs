@@ -1,0 +1,98 @@
+using static TorchSharp.torch;
+
+namespace Mnemo.Memory.Matrix;
+
+/// <summary>
+/// The (gated) delta rule of DeltaNet and Gated DeltaNet (ALGORITHMS.md §2):
+/// <code>S_t = exp(g_t) (I − β_t k_tᵀ k_t) S_{t−1} + β_t k_tᵀ v_t,   o_t = q_t S_t</code>
+/// g [B, T, H] is the per-head log-gate (absent for DeltaNet), β [B, T, H] the writing strength.
+/// Layout: q, k [B, T, H, Dk], v [B, T, H, Dv], state [B, H, Dk, Dv].
+/// </summary>
+public static class DeltaKernel
+{
+    /// <summary>
+    /// One token: decay, then replace what the state recalls for k by v (v' = β(v − k S); S += kᵀ v').
+    /// q, k [B, H, Dk], v [B, H, Dv], g null | [B, H], beta [B, H], state [B, H, Dk, Dv].
+    /// </summary>
+    public static (Tensor O, Tensor State) Step(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor beta, Tensor state)
+    {
+        using var scope = NewDisposeScope();
+        var s = g is null ? state : state * g.exp().unsqueeze(-1).unsqueeze(-1);
+        var recalled = k.unsqueeze(-2).matmul(s).squeeze(-2);                 // k S       [B, H, Dv]
+        var update = beta.unsqueeze(-1) * (v - recalled);                    // v'
+        s = s + k.unsqueeze(-1) * update.unsqueeze(-2);                      // S + kᵀ v'
+        var o = q.unsqueeze(-2).matmul(s).squeeze(-2);
+        return (o.MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>The step form applied token by token over [B, T, H, D] inputs.</summary>
+    public static (Tensor O, Tensor State) StepLoop(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor beta, Tensor? h0)
+    {
+        using var scope = NewDisposeScope();
+        var dtype = Chunks.ComputeType(q);
+        var s = Chunks.InitialState(h0, q, v, dtype);
+        var outputs = new List<Tensor>();
+        for (long t = 0; t < q.shape[1]; t++)
+        {
+            (var o, s) = Step(q.select(1, t).to(dtype), k.select(1, t).to(dtype), v.select(1, t).to(dtype),
+                g?.select(1, t).to(dtype), beta.select(1, t).to(dtype), s);
+            outputs.Add(o);
+        }
+        return (stack(outputs, 1).to(q.dtype).MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Chunkwise-parallel form through the WY/UT representation. Per chunk, with γ the chunk-local cumulative
+    /// log-gate and Γ_ij = e^{γ_i − γ_j} (i ≥ j):
+    /// <code>
+    /// A = tril(diag(β)(K Kᵀ ⊙ Γ), −1),   L = I + A            (unit lower-triangular)
+    /// W = L⁻¹ diag(β e^γ) K,             U = L⁻¹ diag(β) V   (batched forward substitution)
+    /// V_new = U − W S0
+    /// O = diag(e^γ) Q S0 + (Q Kᵀ ⊙ Γ) V_new
+    /// S1 = e^{γ_C} S0 + (K ⊙ e^{γ_C − γ})ᵀ V_new
+    /// </code>
+    /// Everything but the three lines using S0 is batched over all chunks; those run as a scan.
+    /// </summary>
+    public static (Tensor O, Tensor State) Chunk(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor beta, Tensor? h0, int chunkSize = 64)
+    {
+        using var scope = NewDisposeScope();
+        var dtype = Chunks.ComputeType(q);
+        long t = q.shape[1], c = chunkSize;
+        var Q = Chunks.Split(q, c, dtype);                                   // [B, H, N, C, Dk]
+        var K = Chunks.Split(k, c, dtype);
+        var V = Chunks.Split(v, c, dtype);                                   // [B, H, N, C, Dv]
+        var B = Chunks.SplitScalar(beta, c, dtype).unsqueeze(-1);            // [B, H, N, C, 1]
+
+        var gc = g is null ? null : Chunks.SplitScalar(g, c, dtype);         // [B, H, N, C], per-token log-gates
+        var gamma = gc?.cumsum(-1);                                          // γ_i = Σ_{m≤i} g_m
+        var decay = gc is null
+            ? ones(c, c, dtype, q.device).tril()
+            : Chunks.DecayMatrix(gc);                                        // Γ ⊙ M_incl, [.., C, C]
+        var A = (B * K.matmul(K.transpose(-1, -2)) * decay).tril(-1);        // strictly lower
+        var Kw = gamma is null ? B * K : B * gamma.exp().unsqueeze(-1) * K;
+        // L = I + A is unit lower-triangular; the solver reads only A's strict lower part.
+        var W = linalg.solve_triangular(A, Kw, upper: false, left: true, unitriangular: true);        // [B, H, N, C, Dk]
+        var U = linalg.solve_triangular(A, B * V, upper: false, left: true, unitriangular: true);     // [B, H, N, C, Dv]
+
+        var scores = Q.matmul(K.transpose(-1, -2)) * decay;                  // (Q Kᵀ ⊙ Γ), incl. diagonal
+        Tensor Qdecayed = Q, Kdecayed = K;
+        Tensor? chunkDecay = null;
+        if (gc is not null)
+        {
+            Qdecayed = Q * gamma!.exp().unsqueeze(-1);
+            Kdecayed = K * Chunks.SuffixSums(gc, -1).exp().unsqueeze(-1);    // e^{γ_C − γ_j} = e^{Σ_{m>j} g_m}
+            chunkDecay = gc.sum(-1).exp().unsqueeze(-1).unsqueeze(-1);       // e^{γ_C}, [B, H, N, 1, 1]
+        }
+
+        var s = Chunks.InitialState(h0, q, v, dtype);
+        var outputs = new Tensor[Q.shape[2]];
+        for (long n = 0; n < outputs.Length; n++)
+        {
+            var vNew = U.select(2, n) - W.select(2, n).matmul(s);            // [B, H, C, Dv]
+            outputs[n] = Qdecayed.select(2, n).matmul(s) + scores.select(2, n).matmul(vNew);
+            var written = Kdecayed.select(2, n).transpose(-1, -2).matmul(vNew);
+            s = chunkDecay is null ? s + written : chunkDecay.select(2, n) * s + written;
+        }
+        return (Chunks.Merge(stack(outputs, 2), t).to(q.dtype).MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
+    }
+}

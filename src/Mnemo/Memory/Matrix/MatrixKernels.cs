@@ -1,0 +1,66 @@
+using Mnemo.Memory.Reference;
+using static TorchSharp.torch;
+
+namespace Mnemo.Memory.Matrix;
+
+/// <summary>The two matrix-memory kernels.</summary>
+public enum MatrixKernelKind
+{
+    /// <summary>S_t = diag(exp g_t) S_{t−1} + k_tᵀ v_t (g optional: linear attention when absent).</summary>
+    GatedLinear,
+    /// <summary>S_t = exp(g_t)(I − β_t k_tᵀk_t) S_{t−1} + β_t k_tᵀ v_t (g optional: DeltaNet when absent).</summary>
+    Delta,
+}
+
+/// <summary>The three forms every rule exists in; they must agree.</summary>
+public enum KernelForm { Naive, Step, Chunk }
+
+/// <summary>Inputs of a kernel call in fla's layout (see the kernels for shapes).</summary>
+public sealed record KernelInputs(Tensor Q, Tensor K, Tensor V, Tensor? G = null, Tensor? Beta = null, Tensor? H0 = null);
+
+/// <summary>Runs a kernel in a chosen form, checking shapes first so a mistake names the tensor at fault.</summary>
+public static class MatrixKernels
+{
+    public static (Tensor O, Tensor State) Run(MatrixKernelKind kind, KernelForm form, KernelInputs x, int chunkSize = 64)
+    {
+        Validate(kind, x, chunkSize);
+        return (kind, form) switch
+        {
+            (MatrixKernelKind.GatedLinear, KernelForm.Naive) => NaiveMatrixMemory.GatedLinear(x.Q, x.K, x.V, x.G, x.H0),
+            (MatrixKernelKind.GatedLinear, KernelForm.Step) => GatedLinearKernel.StepLoop(x.Q, x.K, x.V, x.G, x.H0),
+            (MatrixKernelKind.GatedLinear, KernelForm.Chunk) => GatedLinearKernel.Chunk(x.Q, x.K, x.V, x.G, x.H0, chunkSize),
+            (MatrixKernelKind.Delta, KernelForm.Naive) => NaiveMatrixMemory.Delta(x.Q, x.K, x.V, x.G, x.Beta!, x.H0),
+            (MatrixKernelKind.Delta, KernelForm.Step) => DeltaKernel.StepLoop(x.Q, x.K, x.V, x.G, x.Beta!, x.H0),
+            (MatrixKernelKind.Delta, KernelForm.Chunk) => DeltaKernel.Chunk(x.Q, x.K, x.V, x.G, x.Beta!, x.H0, chunkSize),
+            _ => throw new ArgumentOutOfRangeException(nameof(form)),
+        };
+    }
+
+    public static void Validate(MatrixKernelKind kind, KernelInputs x, int chunkSize)
+    {
+        if (chunkSize < 1) throw new MnemoException($"chunk size must be at least 1, got {chunkSize}");
+        if (x.Q.dim() != 4) throw Shape("q", x.Q, "[B, T, H, Dk]");
+        long b = x.Q.shape[0], t = x.Q.shape[1], h = x.Q.shape[2], dk = x.Q.shape[3];
+        if (!x.K.shape.SequenceEqual(x.Q.shape)) throw Shape("k", x.K, $"[{b}, {t}, {h}, {dk}] like q");
+        if (x.V.dim() != 4 || x.V.shape[0] != b || x.V.shape[1] != t || x.V.shape[2] != h) throw Shape("v", x.V, $"[{b}, {t}, {h}, Dv]");
+        long dv = x.V.shape[3];
+        if (x.G is not null)
+        {
+            bool scalar = x.G.shape.SequenceEqual(new[] { b, t, h });
+            bool channel = x.G.shape.SequenceEqual(new[] { b, t, h, dk });
+            if (!scalar && !(channel && kind == MatrixKernelKind.GatedLinear))
+                throw Shape("g", x.G, kind == MatrixKernelKind.GatedLinear ? $"[{b}, {t}, {h}] or [{b}, {t}, {h}, {dk}]" : $"[{b}, {t}, {h}]");
+        }
+        if (kind == MatrixKernelKind.Delta)
+        {
+            if (x.Beta is null) throw new MnemoException("the delta rule needs beta [B, T, H]");
+            if (!x.Beta.shape.SequenceEqual(new[] { b, t, h })) throw Shape("beta", x.Beta, $"[{b}, {t}, {h}]");
+        }
+        if (x.H0 is not null && !x.H0.shape.SequenceEqual(new[] { b, h, dk, dv })) throw Shape("h0", x.H0, $"[{b}, {h}, {dk}, {dv}]");
+        foreach (var (name, tensor) in new[] { ("q", x.Q), ("k", x.K), ("v", x.V), ("g", x.G), ("beta", x.Beta), ("h0", x.H0) })
+            if (tensor is not null && !tensor.is_floating_point()) throw new MnemoException($"{name} must be floating point, got {tensor.dtype}");
+    }
+
+    static MnemoException Shape(string name, Tensor t, string expected) =>
+        new($"{name} has shape [{string.Join(", ", t.shape)}], expected {expected}");
+}

@@ -1,0 +1,72 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Mnemo.Tests.Memory;
+
+/// <summary>
+/// The equivalence harness every memory rule's tests use: run two forms on the same leaves, compare outputs,
+/// final states and the gradients of sum(o·dO) + sum(S_T·dS) with respect to every input and the initial state,
+/// by relative RMS error.
+/// </summary>
+public static class Equivalence
+{
+    /// <summary>‖a − b‖_rms / ‖b‖_rms (b is the reference); 0 when both are zero.</summary>
+    public static double RelativeRms(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        var a64 = a.detach().to(float64);
+        var b64 = b.detach().to(float64);
+        double err = (a64 - b64).square().mean().sqrt().item<double>();
+        double norm = b64.square().mean().sqrt().item<double>();
+        return norm == 0 ? err : err / norm;
+    }
+
+    /// <summary>Named leaves (requires_grad) a form is run on.</summary>
+    public sealed class Leaves : IDisposable
+    {
+        public Dictionary<string, Tensor> Tensors { get; } = [];
+        public Tensor? this[string name] => Tensors.GetValueOrDefault(name);
+
+        /// <summary>A detached copy in another dtype (still leaves), so fp32 forms can be checked against fp64.</summary>
+        public Leaves To(ScalarType dtype)
+        {
+            var copy = new Leaves();
+            foreach (var (name, t) in Tensors) copy.Tensors[name] = t.detach().to(dtype).requires_grad_(true);
+            return copy;
+        }
+
+        public void Dispose()
+        {
+            foreach (var t in Tensors.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>Outputs, final state and the gradient of every leaf.</summary>
+    public sealed record Result(Tensor O, Tensor State, Dictionary<string, Tensor> Grads);
+
+    /// <summary>Runs a form and backpropagates sum(o·dO) + sum(S·dS) with fixed cotangents.</summary>
+    public static Result Run(Leaves leaves, Func<Leaves, (Tensor O, Tensor State)> form, Tensor dO, Tensor dS)
+    {
+        foreach (var t in leaves.Tensors.Values) t.grad?.zero_();
+        var (o, s) = form(leaves);
+        var loss = (o * dO.to(o.dtype)).sum() + (s * dS.to(s.dtype)).sum();
+        loss.backward();
+        var grads = leaves.Tensors.ToDictionary(kv => kv.Key, kv => kv.Value.grad!.detach().clone());
+        return new Result(o.detach(), s.detach(), grads);
+    }
+
+    /// <summary>Asserts every output, state and gradient of <paramref name="actual"/> is within tol of the reference.</summary>
+    public static void AssertClose(Result reference, Result actual, double tolerance, string label)
+    {
+        var failures = new List<string>();
+        void Check(string what, Tensor a, Tensor b)
+        {
+            double e = RelativeRms(a, b);
+            if (!(e <= tolerance)) failures.Add($"{what}: relative RMS {e:E2} > {tolerance:E0}");
+        }
+        Check("o", actual.O, reference.O);
+        Check("state", actual.State, reference.State);
+        foreach (var (name, g) in reference.Grads) Check($"d{name}", actual.Grads[name], g);
+        Assert.True(failures.Count == 0, $"{label}: {string.Join("; ", failures)}");
+    }
+}
