@@ -20,9 +20,15 @@ public sealed class RMSNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        // Normalise in fp32 even for low-precision inputs: the mean of squares is the fragile part.
-        var xf = x.to(float32);
-        var y = xf * rsqrt(xf.square().mean([-1], keepdim: true) + _eps);
-        return (y.to(x.dtype) * weight).MoveToOuterDisposeScope();
+        return (Normalize(x, _eps) * weight).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>x / sqrt(mean(x²) + ε) over the last dimension, computed in at least fp32 (the mean of squares is
+    /// the fragile part in low precision) and returned in x's dtype.</summary>
+    public static Tensor Normalize(Tensor x, double eps)
+    {
+        using var scope = NewDisposeScope();
+        var xf = x.dtype == float64 ? x : x.to(float32);
+        return (xf * rsqrt(xf.square().mean([-1], keepdim: true) + eps)).to(x.dtype).MoveToOuterDisposeScope();
     }
 }

@@ -14,8 +14,9 @@ public static class RotaryEmbedding
     {
         using var scope = NewDisposeScope();
         long t = x.shape[1], d = x.shape[3], half = d / 2;
-        var invFreq = pow(theta, -arange(0, half, dtype: float32) * 2.0 / d);          // [D/2]
-        var pos = arange(offset, offset + t, dtype: float32);                             // [T]
+        // Angles in fp64: positions reach millions when streaming, and fp32 would round t·θ_i.
+        var invFreq = pow(theta, -arange(0, half, dtype: float64) * 2.0 / d);          // [D/2]
+        var pos = arange(offset, offset + t, dtype: float64);                             // [T]
         var angles = outer(pos, invFreq);                                                 // [T, D/2]
         var cos = angles.cos().repeat(1, 2).view(1, t, 1, d).to(x.dtype);                 // [1, T, 1, D]
         var sin = angles.sin().repeat(1, 2).view(1, t, 1, d).to(x.dtype);

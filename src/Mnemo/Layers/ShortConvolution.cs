@@ -25,11 +25,19 @@ public sealed class ShortConvolution : nn.Module<Tensor, Tensor>
 
     /// <param name="x">[B, T, D]</param>
     /// <returns>[B, T, D]</returns>
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => Forward(x, null, "");
+
+    /// <summary>
+    /// Streaming form: the last K−1 inputs of the previous call (cache entry <paramref name="key"/>) stand in for
+    /// the zero padding, so calling twice equals calling once on the concatenation.
+    /// </summary>
+    public Tensor Forward(Tensor x, LayerCache? cache, string key)
     {
         using var scope = NewDisposeScope();
-        var xt = x.transpose(1, 2);                                          // [B, D, T]
-        var padded = nn.functional.pad(xt, [_kernel - 1, 0]);                // [B, D, T+K−1], causal left pad
+        var xt = x.transpose(1, 2);                                            // [B, D, T]
+        var tail = cache?.Get(key);                                            // [B, D, K−1] or none
+        var padded = tail is null ? nn.functional.pad(xt, [_kernel - 1, 0]) : cat([tail.to(xt.dtype), xt], 2); // [B, D, T+K−1]
+        if (cache is not null) cache.Set(key, padded.narrow(2, padded.shape[2] - (_kernel - 1), _kernel - 1));
         var y = nn.functional.conv1d(padded, weight, groups: weight.shape[0]); // [B, D, T]
         return nn.functional.silu(y).transpose(1, 2).MoveToOuterDisposeScope();
     }

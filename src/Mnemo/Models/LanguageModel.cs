@@ -1,4 +1,5 @@
 using Mnemo.Layers;
+using Mnemo.Memory.Matrix.Rules;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -13,14 +14,10 @@ public sealed class Block : nn.Module<Tensor, Tensor>
     readonly RMSNorm? mlp_norm;
     readonly SwiGLU? mlp;
 
-    public Block(ModelConfig c) : base(nameof(Block))
+    public Block(ModelConfig c, MixerKind mixer) : base(nameof(Block))
     {
         attn_norm = new RMSNorm(c.DModel, c.NormEps);
-        attn = c.Mixer switch
-        {
-            MixerKind.Attention => new Attention(c),
-            _ => throw new ArgumentOutOfRangeException(nameof(c), c.Mixer, "unknown mixer"),
-        };
+        attn = CreateMixer(mixer, c);
         if (c.MlpHidden > 0)
         {
             mlp_norm = new RMSNorm(c.DModel, c.NormEps);
@@ -29,10 +26,23 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x)
+    public static nn.Module<Tensor, Tensor> CreateMixer(MixerKind kind, ModelConfig c) => kind switch
+    {
+        MixerKind.Attention => new Attention(c),
+        MixerKind.LinearAttention => new LinearAttention(c),
+        MixerKind.Retnet => new RetNet(c),
+        MixerKind.Gla => new Gla(c),
+        MixerKind.DeltaNet => new DeltaNet(c),
+        MixerKind.GatedDeltaNet => new GatedDeltaNet(c),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown mixer"),
+    };
+
+    public override Tensor forward(Tensor x) => Forward(x, null);
+
+    public Tensor Forward(Tensor x, LayerCache? cache)
     {
         using var scope = NewDisposeScope();
-        var h = x + attn.forward(attn_norm.forward(x));
+        var h = x + ((IStreamingMixer)attn).Forward(attn_norm.forward(x), cache);
         if (mlp is not null) h = h + mlp.forward(mlp_norm!.forward(h));
         return h.MoveToOuterDisposeScope();
     }
@@ -50,7 +60,7 @@ public sealed class Backbone : nn.Module<Tensor, Tensor>
     {
         embeddings = nn.Embedding(c.VocabSize, c.DModel);
         if (c.Positions == PositionKind.Learned) position_embeddings = nn.Embedding(c.MaxPositions, c.DModel);
-        layers = nn.ModuleList(Enumerable.Range(0, c.NumLayers).Select(_ => new Block(c)).ToArray());
+        layers = nn.ModuleList(Enumerable.Range(0, c.NumLayers).Select(i => new Block(c, c.MixerOf(i))).ToArray());
         norm = new RMSNorm(c.DModel, c.NormEps);
         RegisterComponents();
     }
@@ -59,14 +69,43 @@ public sealed class Backbone : nn.Module<Tensor, Tensor>
 
     /// <param name="tokens">[B, T] int64</param>
     /// <returns>[B, T, D]</returns>
-    public override Tensor forward(Tensor tokens)
+    public override Tensor forward(Tensor tokens) => Forward(tokens, null);
+
+    /// <summary>With a cache, continues the sequence it holds (positions offset, every layer's state carried).</summary>
+    public Tensor Forward(Tensor tokens, ModelCache? cache)
     {
         using var scope = NewDisposeScope();
+        long offset = cache?.Position ?? 0;
         var h = embeddings.forward(tokens);
         if (position_embeddings is not null)
-            h = h + position_embeddings.forward(arange(tokens.shape[1], device: tokens.device)).unsqueeze(0);
-        foreach (var layer in layers) h = layer.forward(h);
+            h = h + position_embeddings.forward(arange(offset, offset + tokens.shape[1], device: tokens.device)).unsqueeze(0);
+        for (int i = 0; i < layers.Count; i++)
+        {
+            var layerCache = cache?.Layers[i];
+            if (layerCache is not null) layerCache.Position = offset;
+            h = layers[i].Forward(h, layerCache);
+        }
+        if (cache is not null) cache.Position = offset + tokens.shape[1];
         return norm.forward(h).MoveToOuterDisposeScope();
+    }
+
+    public int LayerCount => layers.Count;
+}
+
+/// <summary>Streaming state of a whole model: one <see cref="LayerCache"/> per layer and the next position.</summary>
+public sealed class ModelCache : IDisposable
+{
+    public ModelCache(int layers) => Layers = Enumerable.Range(0, layers).Select(_ => new LayerCache()).ToArray();
+
+    public LayerCache[] Layers { get; }
+    public long Position { get; set; }
+
+    /// <summary>Bytes held across all layers (KV caches grow with the context; memory states do not).</summary>
+    public long Bytes => Layers.Sum(l => l.Bytes);
+
+    public void Dispose()
+    {
+        foreach (var l in Layers) l.Dispose();
     }
 }
 
@@ -112,6 +151,20 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         return Logits(Hidden(tokens)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>A fresh streaming cache for this model.</summary>
+    public ModelCache NewCache() => new(model.LayerCount);
+
+    /// <summary>
+    /// Streaming: feeds tokens [B, T] (one token or a prompt) after what the cache holds and returns their logits
+    /// [B, T, V]. Memory layers carry an O(1) state; attention a KV cache. Feeding a sequence piece by piece
+    /// gives the full forward pass's logits.
+    /// </summary>
+    public Tensor Step(Tensor tokens, ModelCache cache)
+    {
+        using var scope = NewDisposeScope();
+        return Logits(model.Forward(tokens, cache)).MoveToOuterDisposeScope();
     }
 
     public long ParameterCount() => parameters().Sum(p => p.numel());

@@ -3,7 +3,11 @@ using Mnemo.IO;
 
 namespace Mnemo.Models;
 
-public enum MixerKind { Attention }
+/// <summary>Token mixers. Everything but attention is a matrix memory (ALGORITHMS.md §1–2).</summary>
+public enum MixerKind { Attention, LinearAttention, Retnet, Gla, DeltaNet, GatedDeltaNet }
+
+/// <summary>Feature maps of linear attention (fla's feature_map.py).</summary>
+public enum FeatureMapKind { Identity, EluP1, Relu, Taylor }
 
 public enum PositionKind { Rope, Learned, None }
 
@@ -11,6 +15,7 @@ public enum PositionKind { Rope, Learned, None }
 public sealed record ModelConfig : IValidatedConfig
 {
     [Help("token mixer of every layer")] public MixerKind Mixer { get; init; } = MixerKind.Attention;
+    [Help("per-layer mixers for hybrids, e.g. [\"gated_delta_net\", \"attention\"]; empty = mixer everywhere")] public MixerKind[] LayerMixers { get; init; } = [];
     [Help("vocabulary size; 0 = take it from the task"), Range(0, 1 << 20)] public int VocabSize { get; init; }
     [Help("model width"), Range(1, 16384)] public int DModel { get; init; } = 64;
     [Help("number of blocks"), Range(1, 256)] public int NumLayers { get; init; } = 2;
@@ -20,6 +25,11 @@ public sealed record ModelConfig : IValidatedConfig
     [Help("sliding-window size in tokens; 0 = full causal attention"), Range(0, 1 << 24)] public int Window { get; init; }
     [Help("depthwise causal short convolution on q, k, v (Zoology/fla style)")] public bool ShortConv { get; init; } = true;
     [Help("short convolution kernel size"), Range(1, 64)] public int ConvSize { get; init; } = 4;
+    [Help("memory key width as a multiple of d_model (split over heads)"), Range(0.01, 16)] public double ExpandK { get; init; } = 1;
+    [Help("memory value width as a multiple of d_model (split over heads)"), Range(0.01, 16)] public double ExpandV { get; init; } = 1;
+    [Help("linear attention feature map: identity, elu_p1, relu or taylor (Based's 2nd-order expansion)")] public FeatureMapKind FeatureMap { get; init; } = FeatureMapKind.EluP1;
+    [Help("linear attention: divide by the normaliser φ(q)·Σφ(k) (else only the output RMSNorm)")] public bool Normalize { get; init; }
+    [Help("chunk size of the chunkwise-parallel memory kernels"), Range(1, 1024)] public int ChunkSize { get; init; } = 64;
     [Help("SwiGLU hidden size as a multiple of d_model; 0 = no MLP (Zoology's MQAR setting)"), Range(0, 64)] public double MlpRatio { get; init; } = 4;
     [Help("share the embedding matrix with the output head")] public bool TieEmbeddings { get; init; }
     [Help("RMSNorm epsilon"), Range(0, 1)] public double NormEps { get; init; } = 1e-5;
@@ -27,12 +37,26 @@ public sealed record ModelConfig : IValidatedConfig
 
     [JsonIgnore] public int HeadDim => DModel / NumHeads;
 
+    /// <summary>The mixer of layer i (hybrids list one per layer).</summary>
+    public MixerKind MixerOf(int layer) => LayerMixers.Length == 0 ? Mixer : LayerMixers[layer];
+
+    /// <summary>Memory key / value width per head.</summary>
+    [JsonIgnore] public int KeyHeadDim => (int)Math.Round(DModel * ExpandK) / NumHeads;
+    [JsonIgnore] public int ValueHeadDim => (int)Math.Round(DModel * ExpandV) / NumHeads;
+
     /// <summary>SwiGLU hidden width: ratio·d rounded up to a multiple of 8 (0 when there is no MLP).</summary>
     [JsonIgnore] public int MlpHidden => MlpRatio == 0 ? 0 : ((int)Math.Ceiling(MlpRatio * DModel) + 7) / 8 * 8;
 
     public IEnumerable<(string, string)> Validate()
     {
         if (DModel % NumHeads != 0) yield return ("num_heads", $"d_model {DModel} is not divisible by num_heads {NumHeads}");
+        if (LayerMixers.Length != 0 && LayerMixers.Length != NumLayers)
+            yield return ("layer_mixers", $"lists {LayerMixers.Length} mixers for {NumLayers} layers");
+        foreach (var (name, expand) in new[] { ("expand_k", ExpandK), ("expand_v", ExpandV) })
+            if ((int)Math.Round(DModel * expand) % NumHeads != 0 || (int)Math.Round(DModel * expand) < NumHeads)
+                yield return (name, $"d_model·{name} = {Math.Round(DModel * expand)} must be a positive multiple of num_heads {NumHeads}");
+        if (Enumerable.Range(0, NumLayers).Any(i => MixerOf(i) == MixerKind.Retnet) && KeyHeadDim % 2 != 0)
+            yield return ("expand_k", $"RetNet rotates q and k, so the key width per head must be even; it is {KeyHeadDim}");
         if (Positions == PositionKind.Rope && HeadDim % 2 != 0) yield return ("positions", $"rotary positions need an even head size; d_model/num_heads = {HeadDim}");
     }
 }

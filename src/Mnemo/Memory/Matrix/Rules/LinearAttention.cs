@@ -1,0 +1,64 @@
+using Mnemo.Layers;
+using Mnemo.Models;
+using static TorchSharp.torch;
+
+namespace Mnemo.Memory.Matrix.Rules;
+
+/// <summary>
+/// Linear attention (Katharopoulos et al. 2020; ALGORITHMS.md §1a): S_t = S_{t−1} + φ(k_t)ᵀ v_t, o_t = φ(q_t) S_t,
+/// no decay. φ is the feature map; with the normaliser, o_t = φ(q_t) S_t / (φ(q_t)·z_t + ε) where
+/// z_t = Σ φ(k) is carried as one extra value column of ones, so the same kernel computes both.
+/// </summary>
+public sealed class LinearAttention : MatrixMemoryMixer
+{
+    const double Eps = 1e-6;
+    readonly FeatureMapKind _map;
+    readonly bool _normalize;
+
+    public LinearAttention(ModelConfig c) : base(nameof(LinearAttention), c, outputGate: false)
+    {
+        _map = c.FeatureMap;
+        _normalize = c.Normalize;
+        RegisterComponents();
+    }
+
+    protected override MatrixKernelKind Kind => MatrixKernelKind.GatedLinear;
+
+    protected override (Tensor? G, Tensor? Beta) Gates(Tensor x, long position) => (null, null);
+
+    protected override (Tensor Q, Tensor K) Features(Tensor q, Tensor k, long position) => (FeatureMap.Apply(_map, q), FeatureMap.Apply(_map, k));
+
+    protected override Tensor Values(Tensor v) => _normalize ? cat([v, ones_like(v.narrow(-1, 0, 1))], -1) : v;
+
+    protected override Tensor Read(Tensor o)
+    {
+        if (!_normalize) return o;
+        long dv = o.shape[^1] - 1;
+        return o.narrow(-1, 0, dv) / (o.narrow(-1, dv, 1) + Eps);
+    }
+}
+
+/// <summary>Linear-attention feature maps (fla's feature_map.py), applied per head over the last dimension.</summary>
+public static class FeatureMap
+{
+    public static Tensor Apply(FeatureMapKind kind, Tensor x) => kind switch
+    {
+        FeatureMapKind.Identity => x,
+        FeatureMapKind.EluP1 => nn.functional.elu(x, 1.0) + 1,
+        FeatureMapKind.Relu => nn.functional.relu(x),
+        FeatureMapKind.Taylor => Taylor(x),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    /// <summary>
+    /// Based's 2nd-order Taylor map: φ(x) = [1, x/d^{1/4}, vec(x⊗x)/(√2·√d)], so φ(q)·φ(k) = 1 + q·k/√d + (q·k)²/(2d)
+    /// ≈ exp(q·k/√d). The full outer product is kept (d² terms); it has the same inner products as the
+    /// de-duplicated d(d+1)/2 form. Output width 1 + d + d².
+    /// </summary>
+    static Tensor Taylor(Tensor x)
+    {
+        long d = x.shape[^1];
+        var outer = (x.unsqueeze(-1) * x.unsqueeze(-2)).flatten(-2);          // [..., d²]
+        return cat([ones_like(x.narrow(-1, 0, 1)), x * Math.Pow(d, -0.25), outer / (Math.Sqrt(2) * Math.Sqrt(d))], -1);
+    }
+}

@@ -1,0 +1,156 @@
+using Mnemo.Models;
+using Mnemo.Runtime;
+using Mnemo.Tests.Memory;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Mnemo.Tests.Models;
+
+/// <summary>Every token mixer inside the language model: fla names, causality, streaming ≡ full forward, gradients.</summary>
+[Collection(TorchCollection.Name)]
+public class MixerTests
+{
+    public static TheoryData<MixerKind> Mixers => new(Enum.GetValues<MixerKind>());
+
+    static ModelConfig Config(MixerKind mixer, Func<ModelConfig, ModelConfig>? edit = null)
+    {
+        var c = new ModelConfig { Mixer = mixer, VocabSize = 40, DModel = 16, NumHeads = 2, NumLayers = 2, MlpRatio = 2, ChunkSize = 8 };
+        return edit is null ? c : edit(c);
+    }
+
+    static LanguageModel Build(ModelConfig c, bool fp64 = true)
+    {
+        TorchRuntime.Seed(5);
+        var model = new LanguageModel(c);
+        if (fp64) model.to(float64);
+        return model;
+    }
+
+    static Tensor Tokens(long b, long t) => randint(0, 40, [b, t], generator: new Generator(9));
+
+    [Fact]
+    public void Gated_delta_net_parameters_have_fla_names_and_shapes()
+    {
+        var c = Config(MixerKind.GatedDeltaNet);
+        var p = Build(c).named_parameters().ToDictionary(x => x.name, x => x.parameter.shape);
+        string at = "model.layers.0.attn.";
+        Assert.Equal(new long[] { 16, 16 }, p[at + "q_proj.weight"]);
+        Assert.Equal(new long[] { 16, 16 }, p[at + "k_proj.weight"]);
+        Assert.Equal(new long[] { 16, 16 }, p[at + "v_proj.weight"]);
+        Assert.Equal(new long[] { 2, 16 }, p[at + "a_proj.weight"]);
+        Assert.Equal(new long[] { 2, 16 }, p[at + "b_proj.weight"]);
+        Assert.Equal(new long[] { 2 }, p[at + "A_log"]);
+        Assert.Equal(new long[] { 2 }, p[at + "dt_bias"]);
+        Assert.Equal(new long[] { 16, 1, 4 }, p[at + "q_conv1d.weight"]);
+        Assert.Equal(new long[] { 16, 16 }, p[at + "g_proj.weight"]);
+        Assert.Equal(new long[] { 8 }, p[at + "o_norm.weight"]);
+        Assert.Equal(new long[] { 16, 16 }, p[at + "o_proj.weight"]);
+    }
+
+    [Fact]
+    public void Other_rules_have_their_fla_parameters()
+    {
+        var gla = Build(Config(MixerKind.Gla)).named_parameters().Select(x => x.name).ToHashSet();
+        Assert.Contains("model.layers.0.attn.gk_proj.0.weight", gla);
+        Assert.Contains("model.layers.0.attn.gk_proj.1.bias", gla);
+        var delta = Build(Config(MixerKind.DeltaNet)).named_parameters().Select(x => x.name).ToHashSet();
+        Assert.Contains("model.layers.1.attn.b_proj.weight", delta);
+        Assert.DoesNotContain("model.layers.1.attn.g_proj.weight", delta);
+        var hybrid = Build(Config(MixerKind.Attention, c => c with { LayerMixers = [MixerKind.GatedDeltaNet, MixerKind.Attention] }))
+            .named_parameters().Select(x => x.name).ToHashSet();
+        Assert.Contains("model.layers.0.attn.A_log", hybrid);
+        Assert.DoesNotContain("model.layers.1.attn.A_log", hybrid);
+    }
+
+    [Theory]
+    [MemberData(nameof(Mixers))]
+    public void Streaming_token_by_token_equals_the_full_forward(MixerKind mixer)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var model = Build(Config(mixer));
+        var x = Tokens(2, 21);
+        var full = model.forward(x);
+        using var cache = model.NewCache();
+        var pieces = new List<Tensor> { model.Step(x.narrow(1, 0, 6), cache) };     // a prompt, then single tokens
+        for (long t = 6; t < 21; t++) pieces.Add(model.Step(x.narrow(1, t, 1), cache));
+        var streamed = cat(pieces, 1);
+        Assert.True(Equivalence.RelativeRms(streamed, full) <= 1e-10, $"{mixer}: {Equivalence.RelativeRms(streamed, full):E2}");
+        Assert.Equal(21, cache.Position);
+    }
+
+    [Fact]
+    public void Hybrid_and_sliding_window_stream_like_the_full_forward()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var model = Build(Config(MixerKind.Attention, c => c with { LayerMixers = [MixerKind.GatedDeltaNet, MixerKind.Attention], Window = 5, Positions = PositionKind.Learned, MaxPositions = 64 }));
+        var x = Tokens(2, 19);
+        var full = model.forward(x);
+        using var cache = model.NewCache();
+        var streamed = cat(Enumerable.Range(0, 19).Select(t => model.Step(x.narrow(1, t, 1), cache)).ToList(), 1);
+        Assert.True(Equivalence.RelativeRms(streamed, full) <= 1e-10);
+        // The window keeps the KV cache at window − 1 entries, whatever the context length.
+        Assert.Equal(4, cache.Layers[1].Get("k")!.shape[2]);
+    }
+
+    [Fact]
+    public void Fp32_streaming_matches_within_1e_5()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var model = Build(Config(MixerKind.GatedDeltaNet), fp64: false);
+        var x = Tokens(2, 40);
+        var full = model.forward(x);
+        using var cache = model.NewCache();
+        var streamed = cat(Enumerable.Range(0, 40).Select(t => model.Step(x.narrow(1, t, 1), cache)).ToList(), 1);
+        Assert.True(Equivalence.RelativeRms(streamed, full) <= 1e-5);
+    }
+
+    [Theory]
+    [MemberData(nameof(Mixers))]
+    public void Outputs_do_not_depend_on_later_tokens(MixerKind mixer)
+    {
+        using var scope = NewDisposeScope();
+        var model = Build(Config(mixer));
+        var x = Tokens(2, 20);
+        var y = x.clone();
+        y[.., 11..] = (y[.., 11..] + 1) % 40;
+        var a = model.forward(x);
+        var b = model.forward(y);
+        Assert.True(Equivalence.RelativeRms(a.narrow(1, 0, 11), b.narrow(1, 0, 11)) <= 1e-12);
+        Assert.True(Equivalence.RelativeRms(a.narrow(1, 11, 9), b.narrow(1, 11, 9)) > 1e-3);
+    }
+
+    [Theory]
+    [MemberData(nameof(Mixers))]
+    public void Every_parameter_receives_a_gradient(MixerKind mixer)
+    {
+        using var scope = NewDisposeScope();
+        var model = Build(Config(mixer), fp64: false);
+        var logits = model.forward(Tokens(2, 19));
+        nn.functional.cross_entropy(logits.reshape(-1, 40), Tokens(2, 19).reshape(-1)).backward();
+        foreach (var (name, p) in model.named_parameters())
+        {
+            Assert.True(p.grad is not null, $"{mixer}: {name} has no gradient");
+            Assert.True(p.grad!.isfinite().all().item<bool>(), $"{mixer}: {name} has a non-finite gradient");
+            Assert.True(p.grad.abs().sum().item<float>() > 0, $"{mixer}: {name} has a zero gradient");
+        }
+    }
+
+    [Fact]
+    public void Linear_attention_normaliser_and_feature_maps_stream_exactly()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        foreach (var map in Enum.GetValues<FeatureMapKind>())
+        {
+            var model = Build(Config(MixerKind.LinearAttention, c => c with { FeatureMap = map, Normalize = map != FeatureMapKind.Identity, ExpandK = 0.5 }));
+            var x = Tokens(1, 12);
+            var full = model.forward(x);
+            using var cache = model.NewCache();
+            var streamed = cat(Enumerable.Range(0, 12).Select(t => model.Step(x.narrow(1, t, 1), cache)).ToList(), 1);
+            Assert.True(Equivalence.RelativeRms(streamed, full) <= 1e-10, map.ToString());
+        }
+    }
+}
