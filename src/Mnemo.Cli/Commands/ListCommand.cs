@@ -21,6 +21,7 @@ public static class ListCommand
             mixers.AddRow("linear_attention", "S += φ(k)ᵀv, no decay; feature maps identity / elu_p1 / relu / taylor, optional normaliser");
             mixers.AddRow("retnet", "fixed per-head decay 1 − 2^(−5−h), rotary q/k, gated output");
             mixers.AddRow("gla", "per-key-channel decay logsigmoid(low-rank x)/16, gated output");
+            mixers.AddRow("mamba2", "SSD: in_proj → conv → Δ = softplus(dt + dt_bias), decay exp(−Δ·exp(A_log)), D skip, gated RMSNorm");
             mixers.AddRow("delta_net", "delta rule, β = σ(b_proj x), L2-normalised q/k");
             mixers.AddRow("gated_delta_net", "delta rule with Mamba-2 decay −exp(A_log)·softplus(a_proj x + dt_bias), gated output");
             mixers.AddRow("(hybrids)", "model.layer_mixers lists one mixer per layer, e.g. [\"gated_delta_net\", \"attention\"]");

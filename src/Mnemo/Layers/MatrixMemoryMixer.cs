@@ -80,24 +80,11 @@ public abstract class MatrixMemoryMixer : nn.Module<Tensor, Tensor>, IStreamingM
         var (g, beta) = Gates(x, position);
 
         var inputs = new KernelInputs(q, k, v, g, beta, cache?.Get("state"));
-        var (o, state) = cache is not null && t == 1
-            ? StepOnce(inputs)
-            : MatrixKernels.Run(Kind, KernelForm.Chunk, inputs, _chunk);
+        var (o, state) = cache is not null ? MatrixKernels.Continue(Kind, inputs, _chunk) : MatrixKernels.Run(Kind, KernelForm.Chunk, inputs, _chunk);
         if (cache is not null) cache.Set("state", state);
 
         var gate = g_proj?.forward(x).view(b, t, Heads, ValueDim);
         var y = o_norm.forward(Read(o), gate).reshape(b, t, Heads * ValueDim);                  // [B, T, H·Dv]
         return o_proj.forward(y).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>One streamed token through the step form (O(1) in the context length).</summary>
-    (Tensor O, Tensor State) StepOnce(KernelInputs x)
-    {
-        var state = x.H0 ?? Chunks.InitialState(null, x.Q, x.V, Chunks.ComputeType(x.Q));
-        Tensor? g = x.G?.select(1, 0);
-        var (o, s) = Kind == MatrixKernelKind.Delta
-            ? DeltaKernel.Step(x.Q.select(1, 0), x.K.select(1, 0), x.V.select(1, 0), g, x.Beta!.select(1, 0), state)
-            : GatedLinearKernel.Step(x.Q.select(1, 0), x.K.select(1, 0), x.V.select(1, 0), g, state);
-        return (o.unsqueeze(1), s);
     }
 }

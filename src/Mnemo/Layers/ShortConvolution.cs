@@ -12,14 +12,16 @@ namespace Mnemo.Layers;
 public sealed class ShortConvolution : nn.Module<Tensor, Tensor>
 {
     readonly Parameter weight;
+    readonly Parameter? bias;
     readonly long _kernel;
 
-    public ShortConvolution(long channels, long kernel) : base(nameof(ShortConvolution))
+    public ShortConvolution(long channels, long kernel, bool hasBias = false) : base(nameof(ShortConvolution))
     {
         _kernel = kernel;
         // PyTorch's Conv1d default: U(−b, b) with b = 1/sqrt(fan_in), fan_in = K for a depthwise filter.
         double bound = 1.0 / Math.Sqrt(kernel);
         weight = nn.Parameter(empty(channels, 1, kernel).uniform_(-bound, bound));
+        if (hasBias) bias = nn.Parameter(empty(channels).uniform_(-bound, bound));
         RegisterComponents();
     }
 
@@ -38,7 +40,7 @@ public sealed class ShortConvolution : nn.Module<Tensor, Tensor>
         var tail = cache?.Get(key);                                            // [B, D, K−1] or none
         var padded = tail is null ? nn.functional.pad(xt, [_kernel - 1, 0]) : cat([tail.to(xt.dtype), xt], 2); // [B, D, T+K−1]
         if (cache is not null) cache.Set(key, padded.narrow(2, padded.shape[2] - (_kernel - 1), _kernel - 1));
-        var y = nn.functional.conv1d(padded, weight, groups: weight.shape[0]); // [B, D, T]
+        var y = nn.functional.conv1d(padded, weight, bias, groups: weight.shape[0]); // [B, D, T]
         return nn.functional.silu(y).transpose(1, 2).MoveToOuterDisposeScope();
     }
 }

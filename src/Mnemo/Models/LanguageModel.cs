@@ -32,6 +32,7 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         MixerKind.LinearAttention => new LinearAttention(c),
         MixerKind.Retnet => new RetNet(c),
         MixerKind.Gla => new Gla(c),
+        MixerKind.Mamba2 => new Mamba2(c),
         MixerKind.DeltaNet => new DeltaNet(c),
         MixerKind.GatedDeltaNet => new GatedDeltaNet(c),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown mixer"),

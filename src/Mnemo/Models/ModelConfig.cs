@@ -4,7 +4,7 @@ using Mnemo.IO;
 namespace Mnemo.Models;
 
 /// <summary>Token mixers. Everything but attention is a matrix memory (ALGORITHMS.md §1–2).</summary>
-public enum MixerKind { Attention, LinearAttention, Retnet, Gla, DeltaNet, GatedDeltaNet }
+public enum MixerKind { Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet }
 
 /// <summary>Feature maps of linear attention (fla's feature_map.py).</summary>
 public enum FeatureMapKind { Identity, EluP1, Relu, Taylor }

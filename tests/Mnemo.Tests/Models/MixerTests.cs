@@ -56,6 +56,14 @@ public class MixerTests
         var delta = Build(Config(MixerKind.DeltaNet)).named_parameters().Select(x => x.name).ToHashSet();
         Assert.Contains("model.layers.1.attn.b_proj.weight", delta);
         Assert.DoesNotContain("model.layers.1.attn.g_proj.weight", delta);
+        var mamba = Build(Config(MixerKind.Mamba2)).named_parameters().ToDictionary(x => x.name, x => x.parameter.shape);
+        // d_inner 16, d_state 8, 2 heads: in_proj → 2·16 + 2·8 + 2 = 50; conv over x, B, C = 32 channels.
+        Assert.Equal(new long[] { 50, 16 }, mamba["model.layers.0.attn.in_proj.weight"]);
+        Assert.Equal(new long[] { 32, 1, 4 }, mamba["model.layers.0.attn.conv1d.weight"]);
+        Assert.Equal(new long[] { 32 }, mamba["model.layers.0.attn.conv1d.bias"]);
+        foreach (var n in new[] { "dt_bias", "A_log", "D" }) Assert.Equal(new long[] { 2 }, mamba["model.layers.0.attn." + n]);
+        Assert.Equal(new long[] { 16 }, mamba["model.layers.0.attn.norm.weight"]);
+        Assert.Equal(new long[] { 16, 16 }, mamba["model.layers.0.attn.out_proj.weight"]);
         var hybrid = Build(Config(MixerKind.Attention, c => c with { LayerMixers = [MixerKind.GatedDeltaNet, MixerKind.Attention] }))
             .named_parameters().Select(x => x.name).ToHashSet();
         Assert.Contains("model.layers.0.attn.A_log", hybrid);

@@ -36,6 +36,22 @@ public static class MatrixKernels
         };
     }
 
+    /// <summary>
+    /// Streaming: continues from x.H0. A single token takes the step form (O(1) in the context length, no chunk
+    /// padding); a longer piece (a prompt) the chunk form.
+    /// </summary>
+    public static (Tensor O, Tensor State) Continue(MatrixKernelKind kind, KernelInputs x, int chunkSize)
+    {
+        if (x.Q.shape[1] != 1) return Run(kind, KernelForm.Chunk, x, chunkSize);
+        using var scope = NewDisposeScope();
+        var state = x.H0 ?? Chunks.InitialState(null, x.Q, x.V, Chunks.ComputeType(x.Q));
+        Tensor First(Tensor t) => t.select(1, 0);
+        var (o, s) = kind == MatrixKernelKind.Delta
+            ? DeltaKernel.Step(First(x.Q), First(x.K), First(x.V), x.G is null ? null : First(x.G), First(x.Beta!), state)
+            : GatedLinearKernel.Step(First(x.Q), First(x.K), First(x.V), x.G is null ? null : First(x.G), state);
+        return (o.unsqueeze(1).MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
+    }
+
     public static void Validate(MatrixKernelKind kind, KernelInputs x, int chunkSize)
     {
         if (chunkSize < 1) throw new MnemoException($"chunk size must be at least 1, got {chunkSize}");
