@@ -14,10 +14,11 @@ public static class Program
 
     public static RootCommand Build()
     {
-        var root = new RootCommand("Mnemo: sequence models with memory — train, evaluate and inspect recall models on the CPU.");
+        var root = new RootCommand("Mnemo: sequence models with memory — train, evaluate and inspect recall models and memory kernels on the CPU.");
         root.Options.Add(CliErrors.Verbose);
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
+        root.Subcommands.Add(KernelCommand.Create());
         root.Subcommands.Add(ListCommand.Create());
         root.Subcommands.Add(InfoCommand.Create());
         return root;
