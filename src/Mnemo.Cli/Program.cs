@@ -21,6 +21,7 @@ public static class Program
         root.Subcommands.Add(KernelCommand.Create());
         root.Subcommands.Add(ListCommand.Create());
         root.Subcommands.Add(InfoCommand.Create());
+        root.Subcommands.Add(DemoCommand.Create());
         return root;
     }
 }

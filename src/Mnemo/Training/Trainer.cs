@@ -24,7 +24,7 @@ public interface ITrainingObserver
 
 public sealed record StepMetrics(long Step, double Loss, double TrainAccuracy, double Lr, double GradNorm, double TokensPerSecond, double ElapsedSeconds);
 
-public sealed record TrainingOutcome(long Steps, double TestAccuracy, EvalResult? LastEval, bool ReachedTarget, bool Interrupted, double ElapsedSeconds, string RunDir);
+public sealed record TrainingOutcome(long Steps, double TestAccuracy, EvalResult? LastEval, bool ReachedTarget, bool Interrupted, double ElapsedSeconds, string RunDir, long Parameters);
 
 /// <summary>
 /// Trains a language model on MQAR: AdamW with warm-up + cosine, gradient clipping, evaluation every N steps with
@@ -161,7 +161,7 @@ public sealed class Trainer
             if (done) break;
         }
         lastEval ??= MqarEvaluator.Evaluate(model, test);
-        return new TrainingOutcome(step, lastEval.Accuracy, lastEval, reached, interrupted, elapsedBefore + clock.Elapsed.TotalSeconds, _runDir);
+        return new TrainingOutcome(step, lastEval.Accuracy, lastEval, reached, interrupted, elapsedBefore + clock.Elapsed.TotalSeconds, _runDir, model.ParameterCount());
     }
 
     static double? Finite(double d) => double.IsFinite(d) ? d : null;
