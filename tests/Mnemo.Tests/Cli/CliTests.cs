@@ -54,7 +54,7 @@ public class CliTests
     [Fact]
     public void Every_command_has_help()
     {
-        foreach (var command in new[] { "train", "eval", "kernel", "list", "info" })
+        foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "generate" })
         {
             var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), command, "--help");
             Assert.Equal(0, code);
