@@ -31,11 +31,14 @@ public static class DeltaKernel
         using var scope = NewDisposeScope();
         var dtype = Chunks.ComputeType(q);
         var s = Chunks.InitialState(h0, q, v, dtype);
+        // unbind, not select(1, t): one backward node for all T slices; T selects would each backprop a
+        // full-size zero tensor, making the backward quadratic in T.
+        var (qs, ks, vs, bs) = (q.to(dtype).unbind(1), k.to(dtype).unbind(1), v.to(dtype).unbind(1), beta.to(dtype).unbind(1));
+        var gs = g?.to(dtype).unbind(1);
         var outputs = new List<Tensor>();
-        for (long t = 0; t < q.shape[1]; t++)
+        for (int t = 0; t < qs.Length; t++)
         {
-            (var o, s) = Step(q.select(1, t).to(dtype), k.select(1, t).to(dtype), v.select(1, t).to(dtype),
-                g?.select(1, t).to(dtype), beta.select(1, t).to(dtype), s);
+            (var o, s) = Step(qs[t], ks[t], vs[t], gs?[t], bs[t], s);
             outputs.Add(o);
         }
         return (stack(outputs, 1).to(q.dtype).MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
@@ -85,13 +88,16 @@ public static class DeltaKernel
         }
 
         var s = Chunks.InitialState(h0, q, v, dtype);
-        var outputs = new Tensor[Q.shape[2]];
-        for (long n = 0; n < outputs.Length; n++)
+        // The scan reads per-chunk slices through unbind (one backward node each; see StepLoop).
+        var (Us, Ws, Qs, Ps, Ks) = (U.unbind(2), W.unbind(2), Qdecayed.unbind(2), scores.unbind(2), Kdecayed.transpose(-1, -2).unbind(2));
+        var decays = chunkDecay?.unbind(2);
+        var outputs = new Tensor[Us.Length];
+        for (int n = 0; n < outputs.Length; n++)
         {
-            var vNew = U.select(2, n) - W.select(2, n).matmul(s);            // [B, H, C, Dv]
-            outputs[n] = Qdecayed.select(2, n).matmul(s) + scores.select(2, n).matmul(vNew);
-            var written = Kdecayed.select(2, n).transpose(-1, -2).matmul(vNew);
-            s = chunkDecay is null ? s + written : chunkDecay.select(2, n) * s + written;
+            var vNew = Us[n] - Ws[n].matmul(s);                              // [B, H, C, Dv]
+            outputs[n] = Qs[n].matmul(s) + Ps[n].matmul(vNew);
+            var written = Ks[n].matmul(vNew);
+            s = decays is null ? s + written : decays[n] * s + written;
         }
         return (Chunks.Merge(stack(outputs, 2), t).to(q.dtype).MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
     }

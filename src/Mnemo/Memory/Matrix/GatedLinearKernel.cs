@@ -31,10 +31,13 @@ public static class GatedLinearKernel
         using var scope = NewDisposeScope();
         var dtype = Chunks.ComputeType(q);
         var s = Chunks.InitialState(h0, q, v, dtype);
+        // unbind, not select(1, t): one backward node for all T slices; T selects would each backprop a
+        // full-size zero tensor, making the backward quadratic in T.
+        var (qs, ks, vs, gs) = (q.to(dtype).unbind(1), k.to(dtype).unbind(1), v.to(dtype).unbind(1), g?.to(dtype).unbind(1));
         var outputs = new List<Tensor>();
-        for (long t = 0; t < q.shape[1]; t++)
+        for (int t = 0; t < qs.Length; t++)
         {
-            (var o, s) = Step(q.select(1, t).to(dtype), k.select(1, t).to(dtype), v.select(1, t).to(dtype), g?.select(1, t).to(dtype), s);
+            (var o, s) = Step(qs[t], ks[t], vs[t], gs?[t], s);
             outputs.Add(o);
         }
         return (stack(outputs, 1).to(q.dtype).MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
@@ -81,11 +84,13 @@ public static class GatedLinearKernel
 
         var written = Kdecayed.transpose(-1, -2).matmul(V);                  // [B, H, N, Dk, Dv]
         var s = Chunks.InitialState(h0, q, v, dtype);
-        var before = new Tensor[Q.shape[2]];                                 // the state entering each chunk
-        for (long n = 0; n < before.Length; n++)
+        // Per-chunk slices through unbind: one backward node each (n selects would backprop n full-size zeros).
+        var (writes, decays) = (written.unbind(2), chunkDecay?.unbind(2));
+        var before = new Tensor[writes.Length];                              // the state entering each chunk
+        for (int n = 0; n < before.Length; n++)
         {
             before[n] = s;
-            s = chunkDecay is null ? s + written.select(2, n) : chunkDecay.select(2, n) * s + written.select(2, n);
+            s = decays is null ? s + writes[n] : decays[n] * s + writes[n];
         }
         var O = P.matmul(V) + Qdecayed.matmul(stack(before, 2));             // [B, H, N, C, Dv]
         return (Chunks.Merge(O, t).to(q.dtype).MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
