@@ -15,6 +15,7 @@ public static class BenchCommand
     {
         var command = new Command("bench", "Measure speed: kernels against the machine's matmul peak and against the step-loop and attention baselines.");
         command.Subcommands.Add(Kernels());
+        command.Subcommands.Add(Decode());
         return command;
     }
 
@@ -67,6 +68,90 @@ public static class BenchCommand
         }));
         return command;
     }
+
+    static Command Decode()
+    {
+        var contexts = new Option<string[]>("--contexts")
+        {
+            Description = "Context lengths (k = 1024, M = 1048576), e.g. --contexts 1k 16k 256k 1M. Default: 1k 16k 256k 1M",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var rules = new Option<string[]>("--rules")
+        {
+            Description = $"Rules whose step form to measure: {string.Join(", ", BenchRule.All.Select(r => r.Name))}. Default: all",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var dim = new Option<int?>("--dim") { Description = "Head size D (Dk = Dv = D). Default: 64 (16 with --quick)" };
+        var heads = new Option<int?>("--heads") { Description = "Heads H. Default: 4 (2 with --quick); batch is 1" };
+        var tokens = new Option<int?>("--tokens") { Description = "Timed tokens per measurement (fewer for attention beyond 16k). Default: 100 (5 with --quick)" };
+        var noAttention = new Option<bool>("--no-attention") { Description = "Skip the attention KV-cache baseline" };
+        var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = libtorch's default: all cores)", DefaultValueFactory = _ => 0 };
+        var json = new Option<string>("--json") { Description = "Where to write all numbers as JSON", DefaultValueFactory = _ => "bench-decode.json" };
+        var quick = new Option<bool>("--quick") { Description = "Tiny shapes for a smoke test (H=2, D=16, contexts 256, 1024); explicit options still apply" };
+        var command = new Command("decode",
+            "Kernel-level decode: per-token latency of one matrix-memory step (constant-size state) versus one attention step " +
+            "over a KV cache of growing context (1k … 1M tokens), with process memory. No model around the kernels.")
+        {
+            contexts, rules, dim, heads, tokens, noAttention, threads, json, quick,
+        };
+        command.SetAction(parse => CliErrors.Run(parse, () =>
+        {
+            TorchRuntime.Initialise(parse.GetValue(threads));
+            var o = parse.GetValue(quick) ? DecodeBenchOptions.Quick : new DecodeBenchOptions();
+            if (Split(parse.GetValue(contexts)) is { } c) o = o with { Contexts = [.. c.Select(Length)] };
+            if (Split(parse.GetValue(rules)) is { } r) o = o with { Rules = [.. r.Select(BenchRule.Parse).Distinct()] };
+            if (parse.GetValue(dim) is int d) o = o with { Dim = d };
+            if (parse.GetValue(heads) is int h) o = o with { Heads = h };
+            if (parse.GetValue(tokens) is int n) o = o with { Tokens = n };
+            if (parse.GetValue(noAttention)) o = o with { Attention = false };
+            o.Validate();
+            string jsonPath = parse.GetValue(json)!;
+
+            var report = DecodeBenchmark.Run(o, message => Console.Error.WriteLine(message));
+            report.WriteJson(jsonPath);
+            DecodeTable(report);
+            Console.WriteLine($"JSON: {Path.GetFullPath(jsonPath)}");
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>"4096", "16k" (×1024) or "1M" (×1048576).</summary>
+    static long Length(string text)
+    {
+        string t = text.Trim();
+        long unit = t.EndsWith('k') || t.EndsWith('K') ? 1024 : t.EndsWith('M') || t.EndsWith('m') ? 1024 * 1024 : 1;
+        string digits = unit == 1 ? t : t[..^1];
+        return long.TryParse(digits, NumberStyles.Integer, Inv, out long n) && n > 0
+            ? checked(n * unit)
+            : throw new MnemoException($"--contexts: \"{text}\" is not a length such as 4096, 16k or 1M");
+    }
+
+    public static void DecodeTable(DecodeBenchReport r)
+    {
+        Wide();
+        var m = r.Machine;
+        var o = r.Settings;
+        Console.WriteLine($"machine  {m.Cpu}; {m.LogicalCores} logical cores; {m.TorchThreads} libtorch threads; libtorch {m.Libtorch}");
+        Console.WriteLine(string.Create(Inv, $"load     1-min load average {Show(m.LoadAverageAtStart)} before the run, {Show(r.LoadAverageAtEnd)} at its end"));
+        Console.WriteLine(string.Create(Inv, $"shapes   kernel-level decode, B={o.Batch} H={o.Heads} Dk=Dv=D={o.Dim}, fp32, no_grad; {o.Warmup} warm-up tokens + median over the timed tokens"));
+        var table = new Table().AddColumns("context", "kind", "tokens timed", "ms/token", "tokens/s", "state or cache MB", "process RSS MB");
+        foreach (int i in Enumerable.Range(2, 5)) table.Columns[i].RightAligned();
+        long? last = null;
+        foreach (var row in r.Rows)
+        {
+            if (last is not null && row.Context != last) table.AddEmptyRow();
+            last = row.Context;
+            table.AddRow(Context(row.Context), row.Kind, row.Tokens.ToString(Inv), row.MsPerToken.ToString(row.MsPerToken >= 10 ? "F1" : "F3", Inv),
+                Rate(row.TokensPerSecond), (row.StateBytes / 1048576.0).ToString(row.StateBytes >= 1048576 ? "F0" : "F3", Inv),
+                (row.WorkingSetBytes / 1048576.0).ToString("F0", Inv));
+        }
+        AnsiConsole.Write(table);
+        Console.WriteLine("state or cache: what one step reads (matrix state B·H·Dk·Dv·4 bytes; KV cache 2·B·H·L·D·4 bytes). RSS: the whole process, libtorch included.");
+        Console.WriteLine(string.Create(Inv, $"took {r.ElapsedSeconds:F1} s"));
+    }
+
+    static string Context(long n) => n % 1048576 == 0 ? $"{n / 1048576}M" : n % 1024 == 0 ? $"{n / 1024}k" : n.ToString(Inv);
 
     static string[]? Split(string[]? values) =>
         values is null || values.Length == 0 ? null

@@ -69,6 +69,28 @@ public class BenchSmokeTests
     }
 
     [Fact]
+    public void Quick_decode_bench_gives_a_row_per_kind_and_context_and_writes_json()
+    {
+        using var dir = new Tmp.Dir();
+        var options = DecodeBenchOptions.Quick;
+        var report = DecodeBenchmark.Run(options);
+        report.WriteJson(dir["decode.json"]);
+        Assert.Equal(options.Contexts.Length * (BenchRule.All.Length + 1), report.Rows.Length);
+        foreach (var row in report.Rows)
+        {
+            Assert.True(Sane(row.MsPerToken) && Sane(row.BestMsPerToken) && Sane(row.TokensPerSecond), $"{row.Kind} {row.Context}");
+            Assert.True(row.BestMsPerToken <= row.MsPerToken && row.WorkingSetBytes > 0);
+        }
+        // A matrix memory's state has one size at every context; the KV cache grows with it.
+        long d = options.Dim;
+        Assert.All(report.Rows.Where(r => r.Kind != "attention"), r => Assert.Equal(4 * options.Heads * d * d, r.StateBytes));
+        Assert.All(report.Rows.Where(r => r.Kind == "attention"), r => Assert.Equal(2 * 4 * options.Heads * r.Context * d, r.StateBytes));
+        using var json = JsonDocument.Parse(File.ReadAllText(dir["decode.json"]));
+        Assert.Equal(report.Rows.Length, json.RootElement.GetProperty("rows").GetArrayLength());
+        Assert.Equal(BenchRule.All.Length, json.RootElement.GetProperty("settings").GetProperty("rule_names").GetArrayLength());
+    }
+
+    [Fact]
     public void Flop_model_counts_the_chunk_matmuls()
     {
         // One chunk (T = C = 64), B = H = 1, Dk = Dv = 64: gated linear 2C²(Dk+Dv) + 4C·Dk·Dv.
@@ -86,5 +108,19 @@ public class BenchSmokeTests
         var (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), "bench", "kernels", "--quick", "--rules", "linear,nope");
         Assert.Equal(2, code);
         Assert.StartsWith("error: unknown rule \"nope\"", stderr);
+    }
+
+    [Fact]
+    public void Bench_decode_reads_k_and_M_lengths_and_runs_quick()
+    {
+        using var dir = new Tmp.Dir();
+        var (code, stdout, stderr) = CliProcess.Run(dir.Path, "bench", "decode", "--quick", "--contexts", "1k", "--rules", "gated-delta", "--json", "d.json");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("gated-delta", stdout);
+        using var json = JsonDocument.Parse(File.ReadAllText(dir["d.json"]));
+        Assert.Equal(1024, json.RootElement.GetProperty("rows")[0].GetProperty("context").GetInt64());
+        var bad = CliProcess.Run(dir.Path, "bench", "decode", "--quick", "--contexts", "2x");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.StartsWith("error: --contexts", bad.Stderr);
     }
 }
