@@ -54,9 +54,9 @@ public class CliTests
     [Fact]
     public void Every_command_has_help()
     {
-        foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "generate" })
+        foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "generate", "bench", "bench kernels", "bench decode" })
         {
-            var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), command, "--help");
+            var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), [.. command.Split(' '), "--help"]);
             Assert.Equal(0, code);
             Assert.Contains($"mnemo {command}", stdout);
             Assert.Contains("Options:", stdout);

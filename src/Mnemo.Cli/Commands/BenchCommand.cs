@@ -1,0 +1,223 @@
+using System.CommandLine;
+using System.Globalization;
+using Mnemo.Benchmarks;
+using Mnemo.Runtime;
+using Spectre.Console;
+
+namespace Mnemo.Cli.Commands;
+
+/// <summary>`mnemo bench …`: speed measurements (never tests). The numbers come from the library's Benchmarks.</summary>
+public static class BenchCommand
+{
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public static Command Create()
+    {
+        var command = new Command("bench", "Measure speed: kernels against the machine's matmul peak and against the step-loop and attention baselines.");
+        command.Subcommands.Add(Kernels());
+        command.Subcommands.Add(Decode());
+        return command;
+    }
+
+    static Command Kernels()
+    {
+        var dims = new Option<string[]>("--dims") { Description = "Head sizes D (Dk = Dv = D), e.g. --dims 64 128 or 64,128. Default: 64 128", AllowMultipleArgumentsPerToken = true };
+        var lengths = new Option<string[]>("--lengths") { Description = "Sequence lengths T. Default: 1024 4096 16384", AllowMultipleArgumentsPerToken = true };
+        var rules = new Option<string[]>("--rules")
+        {
+            Description = $"Rules to measure: {string.Join(", ", BenchRule.All.Select(r => r.Name))}. Default: all",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var repeats = new Option<int?>("--repeats") { Description = "Timed runs per measurement; the median is reported. Default: 3 (1 with --quick)" };
+        var warmup = new Option<int?>("--warmup") { Description = "Untimed runs before them. Default: 1" };
+        var chunk = new Option<int?>("--chunk-size") { Description = "Chunk size of the chunk forms. Default: 64 (16 with --quick)" };
+        var stepMax = new Option<int?>("--step-max-length")
+        {
+            Description = "Time the step loop at most this long and extrapolate linearly to longer T (marked *). Default: 1024",
+        };
+        var noAttention = new Option<bool>("--no-attention") { Description = "Skip the causal SDPA attention baseline" };
+        var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = libtorch's default: all cores)", DefaultValueFactory = _ => 0 };
+        var json = new Option<string>("--json") { Description = "Where to write all numbers as JSON", DefaultValueFactory = _ => "bench-kernels.json" };
+        var quick = new Option<bool>("--quick") { Description = "Tiny shapes for a smoke test (B=2, H=2, D=16, T=64,256); explicit options still apply" };
+        var command = new Command("kernels",
+            "Time the matrix-memory kernels (chunk form, step loop, naive reference) and causal SDPA attention, forward and " +
+            "forward+backward, against the fp32/bf16 matmul peak measured in the same run. Prints a table; writes JSON.")
+        {
+            dims, lengths, rules, repeats, warmup, chunk, stepMax, noAttention, threads, json, quick,
+        };
+        command.SetAction(parse => CliErrors.Run(parse, () =>
+        {
+            TorchRuntime.Initialise(parse.GetValue(threads));
+            var o = parse.GetValue(quick) ? KernelBenchOptions.Quick : new KernelBenchOptions();
+            if (Ints(parse.GetValue(dims), "--dims") is { } d) o = o with { Dims = d };
+            if (Ints(parse.GetValue(lengths), "--lengths") is { } l) o = o with { Lengths = l };
+            if (Split(parse.GetValue(rules)) is { } r) o = o with { Rules = [.. r.Select(BenchRule.Parse).Distinct()] };
+            if (parse.GetValue(repeats) is int n) o = o with { Repeats = n };
+            if (parse.GetValue(warmup) is int w) o = o with { Warmup = w };
+            if (parse.GetValue(chunk) is int c) o = o with { ChunkSize = c };
+            if (parse.GetValue(stepMax) is int s) o = o with { StepMaxLength = s, NaiveMaxLength = s };
+            if (parse.GetValue(noAttention)) o = o with { Attention = false };
+            o.Validate();
+            string jsonPath = parse.GetValue(json)!;
+
+            var report = KernelBenchmark.Run(o, message => Console.Error.WriteLine(message));
+            report.WriteJson(jsonPath);
+            KernelTable(report);
+            Console.WriteLine($"JSON: {Path.GetFullPath(jsonPath)}");
+            return 0;
+        }));
+        return command;
+    }
+
+    static Command Decode()
+    {
+        var contexts = new Option<string[]>("--contexts")
+        {
+            Description = "Context lengths (k = 1024, M = 1048576), e.g. --contexts 1k 16k 256k 1M. Default: 1k 16k 256k 1M",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var rules = new Option<string[]>("--rules")
+        {
+            Description = $"Rules whose step form to measure: {string.Join(", ", BenchRule.All.Select(r => r.Name))}. Default: all",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var dim = new Option<int?>("--dim") { Description = "Head size D (Dk = Dv = D). Default: 64 (16 with --quick)" };
+        var heads = new Option<int?>("--heads") { Description = "Heads H. Default: 4 (2 with --quick); batch is 1" };
+        var tokens = new Option<int?>("--tokens") { Description = "Timed tokens per measurement (fewer for attention beyond 16k). Default: 100 (5 with --quick)" };
+        var noAttention = new Option<bool>("--no-attention") { Description = "Skip the attention KV-cache baseline" };
+        var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = libtorch's default: all cores)", DefaultValueFactory = _ => 0 };
+        var json = new Option<string>("--json") { Description = "Where to write all numbers as JSON", DefaultValueFactory = _ => "bench-decode.json" };
+        var quick = new Option<bool>("--quick") { Description = "Tiny shapes for a smoke test (H=2, D=16, contexts 256, 1024); explicit options still apply" };
+        var command = new Command("decode",
+            "Kernel-level decode: per-token latency of one matrix-memory step (constant-size state) versus one attention step " +
+            "over a KV cache of growing context (1k … 1M tokens), with process memory. No model around the kernels.")
+        {
+            contexts, rules, dim, heads, tokens, noAttention, threads, json, quick,
+        };
+        command.SetAction(parse => CliErrors.Run(parse, () =>
+        {
+            TorchRuntime.Initialise(parse.GetValue(threads));
+            var o = parse.GetValue(quick) ? DecodeBenchOptions.Quick : new DecodeBenchOptions();
+            if (Split(parse.GetValue(contexts)) is { } c) o = o with { Contexts = [.. c.Select(Length)] };
+            if (Split(parse.GetValue(rules)) is { } r) o = o with { Rules = [.. r.Select(BenchRule.Parse).Distinct()] };
+            if (parse.GetValue(dim) is int d) o = o with { Dim = d };
+            if (parse.GetValue(heads) is int h) o = o with { Heads = h };
+            if (parse.GetValue(tokens) is int n) o = o with { Tokens = n };
+            if (parse.GetValue(noAttention)) o = o with { Attention = false };
+            o.Validate();
+            string jsonPath = parse.GetValue(json)!;
+
+            var report = DecodeBenchmark.Run(o, message => Console.Error.WriteLine(message));
+            report.WriteJson(jsonPath);
+            DecodeTable(report);
+            Console.WriteLine($"JSON: {Path.GetFullPath(jsonPath)}");
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>"4096", "16k" (×1024) or "1M" (×1048576).</summary>
+    static long Length(string text)
+    {
+        string t = text.Trim();
+        long unit = t.EndsWith('k') || t.EndsWith('K') ? 1024 : t.EndsWith('M') || t.EndsWith('m') ? 1024 * 1024 : 1;
+        string digits = unit == 1 ? t : t[..^1];
+        return long.TryParse(digits, NumberStyles.Integer, Inv, out long n) && n > 0
+            ? checked(n * unit)
+            : throw new MnemoException($"--contexts: \"{text}\" is not a length such as 4096, 16k or 1M");
+    }
+
+    public static void DecodeTable(DecodeBenchReport r)
+    {
+        Wide();
+        var m = r.Machine;
+        var o = r.Settings;
+        Console.WriteLine($"machine  {m.Cpu}; {m.LogicalCores} logical cores; {m.TorchThreads} libtorch threads; libtorch {m.Libtorch}");
+        Console.WriteLine(string.Create(Inv, $"load     1-min load average {Show(m.LoadAverageAtStart)} before the run, {Show(r.LoadAverageAtEnd)} at its end"));
+        Console.WriteLine(string.Create(Inv, $"shapes   kernel-level decode, B={o.Batch} H={o.Heads} Dk=Dv=D={o.Dim}, fp32, no_grad; {o.Warmup} warm-up tokens + median over the timed tokens"));
+        var table = new Table().AddColumns("context", "kind", "tokens timed", "ms/token", "tokens/s", "state or cache MB", "process RSS MB");
+        foreach (int i in Enumerable.Range(2, 5)) table.Columns[i].RightAligned();
+        long? last = null;
+        foreach (var row in r.Rows)
+        {
+            if (last is not null && row.Context != last) table.AddEmptyRow();
+            last = row.Context;
+            table.AddRow(Context(row.Context), row.Kind, row.Tokens.ToString(Inv), row.MsPerToken.ToString(row.MsPerToken >= 10 ? "F1" : "F3", Inv),
+                Rate(row.TokensPerSecond), (row.StateBytes / 1048576.0).ToString(row.StateBytes >= 1048576 ? "F0" : "F3", Inv),
+                (row.WorkingSetBytes / 1048576.0).ToString("F0", Inv));
+        }
+        AnsiConsole.Write(table);
+        Console.WriteLine("state or cache: what one step reads (matrix state B·H·Dk·Dv·4 bytes; KV cache 2·B·H·L·D·4 bytes). RSS: the whole process, libtorch included.");
+        Console.WriteLine(string.Create(Inv, $"took {r.ElapsedSeconds:F1} s"));
+    }
+
+    static string Context(long n) => n % 1048576 == 0 ? $"{n / 1048576}M" : n % 1024 == 0 ? $"{n / 1024}k" : n.ToString(Inv);
+
+    static string[]? Split(string[]? values) =>
+        values is null || values.Length == 0 ? null
+        : [.. values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
+
+    static int[]? Ints(string[]? values, string option) => Split(values)?.Select(v =>
+        int.TryParse(v, NumberStyles.Integer, Inv, out int x) ? x : throw new MnemoException($"{option}: \"{v}\" is not an integer")).ToArray();
+
+    static void Wide()
+    {
+        // Redirected output has no terminal width; Spectre would assume 80 columns and wrap every cell.
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 220);
+    }
+
+    public static void KernelTable(KernelBenchReport r)
+    {
+        Wide();
+        var m = r.Machine;
+        var s = r.Settings;
+        Console.WriteLine($"machine  {m.Cpu}; {m.LogicalCores} logical cores; {m.TorchThreads} libtorch threads; AVX-512 {(m.Avx512 ? "yes" : "no")}, AMX-BF16 {(m.AmxBf16 ? "yes" : "no")}; libtorch {m.Libtorch}, TorchSharp {m.TorchSharp}");
+        Console.WriteLine(string.Create(Inv, $"load     1-min load average {Show(m.LoadAverageAtStart)} before the run, {Show(r.LoadAverageAtEnd)} at its end (the run itself adds up to its thread count; more means other work shared the cores)"));
+        string bf16 = r.PeakBf16 is { } b
+            ? string.Create(Inv, $"; bf16 matmul {b.GflopPerSecond:F1} GFLOP/s (n={b.BestN}, {b.GflopPerSecond / r.PeakFp32.GflopPerSecond:F1}× fp32)")
+            : "";
+        Console.WriteLine(string.Create(Inv, $"peak     fp32 matmul {r.PeakFp32.GflopPerSecond:F1} GFLOP/s (n={r.PeakFp32.BestN}){bf16}"));
+        Console.WriteLine(string.Create(Inv, $"shapes   B={s.Batch} H={s.Heads} Dk=Dv=D, fp32, chunk size {s.ChunkSize}; {s.Warmup} warm-up + median of {s.Repeats} runs; step loop timed up to T={s.StepMaxLength}"));
+
+        var table = new Table().AddColumns("rule", "D", "T", "form", "fwd ms", "fwd tok/s", "fwd GFLOP/s", "fwd %peak",
+            "f+b ms", "f+b tok/s", "f+b GFLOP/s", "f+b %peak", "×step fwd / f+b", "×sdpa fwd / f+b", "scale fwd / f+b");
+        foreach (int i in Enumerable.Range(4, 11)) table.Columns[i].RightAligned();
+        bool anyExtrapolated = false;
+        string? lastGroup = null;
+        foreach (var row in r.Rows)
+        {
+            string group = $"{row.Rule}/{row.Dk}";
+            if (lastGroup is not null && group != lastGroup) table.AddEmptyRow();
+            lastGroup = group;
+            string mark = row.Extrapolated ? "*" : "";
+            anyExtrapolated |= row.Extrapolated;
+            table.AddRow(row.Rule, row.Dk.ToString(Inv), row.T.ToString(Inv), row.Form,
+                Ms(row.Forward.Ms) + mark, Rate(row.Forward.TokensPerSecond), row.Forward.GflopPerSecond.ToString("F1", Inv), Percent(row.Forward.FractionOfFp32Peak),
+                Ms(row.ForwardBackward.Ms) + mark, Rate(row.ForwardBackward.TokensPerSecond), row.ForwardBackward.GflopPerSecond.ToString("F1", Inv), Percent(row.ForwardBackward.FractionOfFp32Peak),
+                Pair(row.SpeedupOverStepForward, row.SpeedupOverStepForwardBackward),
+                Pair(row.SpeedupOverSdpaForward, row.SpeedupOverSdpaForwardBackward),
+                Pair(row.ScalingForward, row.ScalingForwardBackward, "F2", ""));
+        }
+        AnsiConsole.Write(table);
+        if (anyExtrapolated) Console.WriteLine($"* step loop timed at T={s.StepMaxLength} and extrapolated linearly in T (its cost per token is constant).");
+        Console.WriteLine("×step, ×sdpa: baseline time / this row's time (above 1: this row is faster). scale: t(T) / ((T/T_prev)·t(T_prev)); 1.00 = linear in T.");
+        Console.WriteLine($"FLOP model: {r.FlopModel}");
+        Console.WriteLine(string.Create(Inv, $"took {r.ElapsedSeconds:F1} s"));
+    }
+
+    static string Show(double? x) => x is double v ? v.ToString("F2", Inv) : "n/a";
+
+    static string Ms(double ms) => ms >= 100 ? ms.ToString("F0", Inv) : ms >= 10 ? ms.ToString("F1", Inv) : ms.ToString("F2", Inv);
+
+    static string Rate(double perSecond) => perSecond >= 1e6 ? (perSecond / 1e6).ToString("F2", Inv) + "M"
+        : perSecond >= 1e3 ? (perSecond / 1e3).ToString("F1", Inv) + "k" : perSecond.ToString("F0", Inv);
+
+    static string Percent(double fraction) => (100 * fraction).ToString("F1", Inv) + "%";
+
+    static string Pair(double? a, double? b, string? format = null, string prefix = "×") =>
+        a is null && b is null ? "" : $"{prefix}{Ratio(a, format)} / {prefix}{Ratio(b, format)}";
+
+    static string Ratio(double? x, string? format) => x is not double v ? "–"
+        : format is not null ? v.ToString(format, Inv)
+        : v >= 100 ? v.ToString("F0", Inv) : v >= 1 ? v.ToString("F1", Inv) : v >= 0.01 ? v.ToString("F2", Inv) : v.ToString("G2", Inv);
+}

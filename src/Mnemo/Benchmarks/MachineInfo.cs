@@ -1,0 +1,47 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using TorchSharp;
+
+namespace Mnemo.Benchmarks;
+
+/// <summary>What a benchmark ran on: enough to tell two reports' machines and settings apart. Load averages are
+/// Linux's 1-minute figure.</summary>
+public sealed record MachineInfo(
+    string Cpu, int LogicalCores, int TorchThreads, bool Avx512, bool AmxBf16,
+    string Os, string Dotnet, string TorchSharp, string Libtorch,
+    double? LoadAverageAtStart, string StartedUtc)
+{
+    public static MachineInfo Capture()
+    {
+        string cpu = "unknown";
+        string flags = "";
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/cpuinfo"))
+            {
+                if (cpu == "unknown" && line.StartsWith("model name", StringComparison.Ordinal)) cpu = line[(line.IndexOf(':') + 1)..].Trim();
+                if (flags.Length == 0 && line.StartsWith("flags", StringComparison.Ordinal)) flags = line[(line.IndexOf(':') + 1)..];
+                if (cpu != "unknown" && flags.Length > 0) break;
+            }
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        var flagSet = flags.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
+        return new MachineInfo(cpu, Environment.ProcessorCount, torch.get_num_threads(),
+            flagSet.Contains("avx512f"), flagSet.Contains("amx_bf16"),
+            RuntimeInformation.OSDescription, RuntimeInformation.FrameworkDescription,
+            typeof(torch).Assembly.GetName().Version?.ToString() ?? "unknown", torch.__version__,
+            LoadAverage(), DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>The 1-minute load average (Linux), so a report shows whether other work shared the cores.</summary>
+    public static double? LoadAverage()
+    {
+        try
+        {
+            var first = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+            return double.Parse(first, CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { return null; }
+    }
+}

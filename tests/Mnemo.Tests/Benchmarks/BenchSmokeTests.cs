@@ -1,0 +1,126 @@
+using System.Text.Json;
+using Mnemo.Benchmarks;
+using Mnemo.Tests.Cli;
+
+namespace Mnemo.Tests.Benchmarks;
+
+/// <summary>
+/// The benchmark code runs end to end on tiny shapes and produces sane records. Properties only, never timings:
+/// the numbers depend on the machine and its load. The quick shapes keep the whole bench to about a second.
+/// </summary>
+[Collection(TorchCollection.Name)] // the matmul-peak operands come from libtorch's global generator
+public class BenchSmokeTests
+{
+    static bool Sane(double x) => double.IsFinite(x) && x > 0;
+
+    [Fact]
+    public void Quick_kernel_bench_gives_finite_positive_records_and_writes_json()
+    {
+        using var dir = new Tmp.Dir();
+        var options = KernelBenchOptions.Quick;
+        var report = KernelBenchmark.Run(options);
+        report.WriteJson(dir["bench.json"]);
+
+        Assert.True(Sane(report.PeakFp32.GflopPerSecond));
+        Assert.True(report.PeakBf16 is { } bf16 && Sane(bf16.GflopPerSecond));
+        Assert.Equal(options.PeakSizes.Length, report.PeakFp32.Points.Length);
+
+        // Every rule × length has a chunk and a step row, the smallest length a naive row, every length an sdpa row.
+        int[] lengths = options.Lengths;
+        foreach (var rule in BenchRule.All)
+        foreach (int t in lengths)
+        {
+            Assert.Single(report.Rows, r => r.Rule == rule.Name && r.Form == "chunk" && r.T == t);
+            var step = Assert.Single(report.Rows, r => r.Rule == rule.Name && r.Form == "step" && r.T == t);
+            // Longer than the step cap: timed at the cap and extrapolated, and marked so.
+            Assert.Equal(t > options.StepMaxLength, step.Extrapolated);
+            Assert.Equal(Math.Min(t, options.StepMaxLength), step.MeasuredT);
+            Assert.Equal(t == lengths[0] ? 1 : 0, report.Rows.Count(r => r.Rule == rule.Name && r.Form == "naive" && r.T == t));
+        }
+        foreach (int t in lengths) Assert.Single(report.Rows, r => r.Rule == "attention" && r.Form == "sdpa" && r.T == t);
+
+        foreach (var row in report.Rows)
+        foreach (var m in new[] { row.Forward, row.ForwardBackward })
+        {
+            string what = $"{row.Rule} {row.Form} T={row.T}";
+            Assert.True(Sane(m.Ms) && Sane(m.BestMs) && Sane(m.TokensPerSecond) && Sane(m.Gflop) && Sane(m.GflopPerSecond) && Sane(m.FractionOfFp32Peak), what);
+            Assert.Equal(options.Repeats, m.SamplesMs.Length);
+            Assert.All(m.SamplesMs, s => Assert.True(Sane(s), what));
+            Assert.True(m.BestMs <= m.Ms * (row.Extrapolated ? 1 : 1 + 1e-12), what);
+            Assert.Equal(m.Gflop / (m.Ms * 1e-3), m.GflopPerSecond, 6);
+        }
+        foreach (var row in report.Rows.Where(r => r.Form == "chunk"))
+        {
+            Assert.True(Sane(row.SpeedupOverStepForward!.Value) && Sane(row.SpeedupOverStepForwardBackward!.Value));
+            Assert.True(Sane(row.SpeedupOverSdpaForward!.Value) && Sane(row.SpeedupOverSdpaForwardBackward!.Value));
+            if (row.T == lengths[0]) Assert.Null(row.ScalingFromT);
+            else Assert.True(row.ScalingFromT == lengths[0] && Sane(row.ScalingForward!.Value) && Sane(row.ScalingForwardBackward!.Value));
+            // Forward+backward is credited with 3× the forward FLOPs (KernelFlops).
+            Assert.Equal(KernelFlops.ForwardBackwardFactor * row.Forward.Gflop, row.ForwardBackward.Gflop, 9);
+        }
+
+        using var json = JsonDocument.Parse(File.ReadAllText(dir["bench.json"]));
+        var root = json.RootElement;
+        Assert.Equal(report.Rows.Length, root.GetProperty("rows").GetArrayLength());
+        Assert.True(root.GetProperty("peak_fp32").GetProperty("gflop_per_second").GetDouble() > 0);
+        Assert.Equal(TorchSharp.torch.get_num_threads(), root.GetProperty("machine").GetProperty("torch_threads").GetInt32());
+        Assert.StartsWith("2.", root.GetProperty("machine").GetProperty("libtorch").GetString());
+        Assert.Contains("forward_backward", root.GetProperty("rows")[0].EnumerateObject().Select(p => p.Name));
+    }
+
+    [Fact]
+    public void Quick_decode_bench_gives_a_row_per_kind_and_context_and_writes_json()
+    {
+        using var dir = new Tmp.Dir();
+        var options = DecodeBenchOptions.Quick;
+        var report = DecodeBenchmark.Run(options);
+        report.WriteJson(dir["decode.json"]);
+        Assert.Equal(options.Contexts.Length * (BenchRule.All.Length + 1), report.Rows.Length);
+        foreach (var row in report.Rows)
+        {
+            Assert.True(Sane(row.MsPerToken) && Sane(row.BestMsPerToken) && Sane(row.TokensPerSecond), $"{row.Kind} {row.Context}");
+            Assert.True(row.BestMsPerToken <= row.MsPerToken && row.WorkingSetBytes > 0);
+        }
+        // A matrix memory's state has one size at every context; the KV cache grows with it.
+        long d = options.Dim;
+        Assert.All(report.Rows.Where(r => r.Kind != "attention"), r => Assert.Equal(4 * options.Heads * d * d, r.StateBytes));
+        Assert.All(report.Rows.Where(r => r.Kind == "attention"), r => Assert.Equal(2 * 4 * options.Heads * r.Context * d, r.StateBytes));
+        using var json = JsonDocument.Parse(File.ReadAllText(dir["decode.json"]));
+        Assert.Equal(report.Rows.Length, json.RootElement.GetProperty("rows").GetArrayLength());
+        Assert.Equal(BenchRule.All.Length, json.RootElement.GetProperty("settings").GetProperty("rule_names").GetArrayLength());
+    }
+
+    [Fact]
+    public void Flop_model_counts_the_chunk_matmuls()
+    {
+        // One chunk (T = C = 64), B = H = 1, Dk = Dv = 64: gated linear 2C²(Dk+Dv) + 4C·Dk·Dv.
+        Assert.Equal(2.0 * 64 * 64 * 128 + 4.0 * 64 * 64 * 64,
+            KernelFlops.ChunkForward(Mnemo.Memory.Matrix.MatrixKernelKind.GatedLinear, 1, 1, 64, 64, 64, 64));
+        // Delta: 5C²Dk + 3C²Dv + 6C·Dk·Dv; a partial last chunk counts whole; linear in B·H.
+        double one = 5.0 * 64 * 64 * 64 + 3.0 * 64 * 64 * 64 + 6.0 * 64 * 64 * 64;
+        Assert.Equal(2 * 3 * 2 * one, KernelFlops.ChunkForward(Mnemo.Memory.Matrix.MatrixKernelKind.Delta, 2, 3, 65, 64, 64, 64));
+        Assert.Equal(4 * 4 * 2.0 * 1024 * 1024 * 64, KernelFlops.AttentionForward(4, 4, 1024, 64));
+    }
+
+    [Fact]
+    public void Bench_kernels_rejects_an_unknown_rule_with_exit_code_2()
+    {
+        var (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), "bench", "kernels", "--quick", "--rules", "linear,nope");
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: unknown rule \"nope\"", stderr);
+    }
+
+    [Fact]
+    public void Bench_decode_reads_k_and_M_lengths_and_runs_quick()
+    {
+        using var dir = new Tmp.Dir();
+        var (code, stdout, stderr) = CliProcess.Run(dir.Path, "bench", "decode", "--quick", "--contexts", "1k", "--rules", "gated-delta", "--json", "d.json");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("gated-delta", stdout);
+        using var json = JsonDocument.Parse(File.ReadAllText(dir["d.json"]));
+        Assert.Equal(1024, json.RootElement.GetProperty("rows")[0].GetProperty("context").GetInt64());
+        var bad = CliProcess.Run(dir.Path, "bench", "decode", "--quick", "--contexts", "2x");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.StartsWith("error: --contexts", bad.Stderr);
+    }
+}
