@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Mnemo.Benchmarks;
+using Mnemo.IO;
 using Mnemo.Runtime;
 using Spectre.Console;
 
@@ -88,11 +89,12 @@ public static class BenchCommand
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = libtorch's default: all cores)", DefaultValueFactory = _ => 0 };
         var json = new Option<string>("--json") { Description = "Where to write all numbers as JSON", DefaultValueFactory = _ => "bench-decode.json" };
         var quick = new Option<bool>("--quick") { Description = "Tiny shapes for a smoke test (H=2, D=16, contexts 256, 1024); explicit options still apply" };
+        var model = new Option<bool>("--model") { Description = "Model-level decode instead: LanguageModel.Step of a 2-layer Gated DeltaNet model vs an attention model with a KV cache (d_model = H·D)" };
         var command = new Command("decode",
             "Kernel-level decode: per-token latency of one matrix-memory step (constant-size state) versus one attention step " +
             "over a KV cache of growing context (1k … 1M tokens), with process memory. No model around the kernels.")
         {
-            contexts, rules, dim, heads, tokens, noAttention, threads, json, quick,
+            contexts, rules, dim, heads, tokens, noAttention, threads, json, quick, model,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
@@ -106,6 +108,14 @@ public static class BenchCommand
             if (parse.GetValue(noAttention)) o = o with { Attention = false };
             o.Validate();
             string jsonPath = parse.GetValue(json)!;
+            if (parse.GetValue(model))
+            {
+                var rows = ModelDecodeBenchmark.Run(o.Contexts, o.Tokens, o.Heads * o.Dim, layers: 2, o.Heads, message => Console.Error.WriteLine(message));
+                AtomicFile.WriteAllText(jsonPath, System.Text.Json.JsonSerializer.Serialize(new { method = "model-level decode (see ModelDecodeBenchmark)", machine = MachineInfo.Capture(), rows }, KernelBenchReport.JsonOptions) + "\n");
+                ModelDecodeTable(rows, o.Heads * o.Dim);
+                Console.WriteLine($"JSON: {Path.GetFullPath(jsonPath)}");
+                return 0;
+            }
 
             var report = DecodeBenchmark.Run(o, message => Console.Error.WriteLine(message));
             report.WriteJson(jsonPath);
@@ -125,6 +135,19 @@ public static class BenchCommand
         return long.TryParse(digits, NumberStyles.Integer, Inv, out long n) && n > 0
             ? checked(n * unit)
             : throw new MnemoException($"--contexts: \"{text}\" is not a length such as 4096, 16k or 1M");
+    }
+
+    static void ModelDecodeTable(List<ModelDecodeRow> rows, int dModel)
+    {
+        Wide();
+        Console.WriteLine($"model-level decode: 2 layers, d_model {dModel}, SwiGLU MLP, vocab 512, batch 1, fp32, no_grad; 2 warm-up tokens + median");
+        var table = new Table().AddColumns("model", "context", "ms/token", "best ms", "cache MB", "process RSS MB", "context filled by", "prefill tok/s");
+        foreach (int i in Enumerable.Range(2, 4)) table.Columns[i].RightAligned();
+        foreach (var r in rows)
+            table.AddRow(r.Model, Context(r.Context), r.MsPerToken.ToString("F3", Inv), r.BestMsPerToken.ToString("F3", Inv),
+                (r.CacheBytes / 1048576.0).ToString("F2", Inv), (r.WorkingSetBytes / 1048576.0).ToString("F0", Inv), r.Fill,
+                double.IsNaN(r.PrefillTokensPerSecond) ? "" : Rate(r.PrefillTokensPerSecond));
+        AnsiConsole.Write(table);
     }
 
     public static void DecodeTable(DecodeBenchReport r)

@@ -68,10 +68,16 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
         k = k.transpose(1, 2);
         v = v.transpose(1, 2);
         long past = 0;
-        if (cache?.Get("k") is { } pastK)
+        if (cache is not null && _window == 0)
         {
+            past = cache.KvLength;
+            (k, v) = KvBuffer.Append(cache, k, v);                                       // [B, H, past + T, Dh]
+        }
+        else if (cache?.Get("k") is { } pastK)
+        {
+            // Sliding window: the cache holds only the last window − 1 keys, so concatenating is cheap.
             past = pastK.shape[2];
-            k = cat([pastK, k], 2);                                                    // [B, H, past + T, Dh]
+            k = cat([pastK, k], 2);
             v = cat([cache.Get("v")!, v], 2);
         }
         Tensor o;
@@ -79,9 +85,9 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
             o = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
         else
             o = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: CausalMask(t, past, _window, x.device));
-        if (cache is not null)
+        if (cache is not null && _window > 0)
         {
-            long keep = _window > 0 ? Math.Min(_window - 1, k.shape[2]) : k.shape[2];
+            long keep = Math.Min(_window - 1, k.shape[2]);
             cache.Set("k", k.narrow(2, k.shape[2] - keep, keep));
             cache.Set("v", v.narrow(2, v.shape[2] - keep, keep));
         }

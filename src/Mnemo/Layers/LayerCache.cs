@@ -23,6 +23,9 @@ public sealed class LayerCache : IDisposable
         _tensors[name] = kept;
     }
 
+    /// <summary>Valid entries in a preallocated KV buffer ("k", "v"; see <see cref="KvBuffer"/>).</summary>
+    public long KvLength { get; set; }
+
     /// <summary>Bytes held by the cache's tensors.</summary>
     public long Bytes => _tensors.Values.Sum(t => t.numel() * t.ElementSize);
 
@@ -38,4 +41,49 @@ public interface IStreamingMixer
 {
     /// <summary>x [B, T, D] → [B, T, D]. With a cache, continues from and updates it; without, starts fresh.</summary>
     Tensor Forward(Tensor x, LayerCache? cache);
+}
+
+/// <summary>
+/// An attention KV cache that grows by doubling: appending a token copies only that token (amortised), where a
+/// concatenation per token would copy the whole context every step.
+/// </summary>
+public static class KvBuffer
+{
+    /// <summary>Appends k, v [B, H, T, Dh] and returns views of every cached key and value [B, H, length, Dh].</summary>
+    public static (Tensor K, Tensor V) Append(LayerCache cache, Tensor k, Tensor v)
+    {
+        long length = cache.KvLength, t = k.shape[2], needed = length + t;
+        var keys = cache.Get("k");
+        if (keys is null || keys.shape[2] < needed)
+        {
+            long capacity = Math.Max(needed, keys is null ? needed : 2 * keys.shape[2]);
+            Grow(cache, "k", k, capacity, length);
+            Grow(cache, "v", v, capacity, length);
+            keys = cache.Get("k")!;
+        }
+        var values = cache.Get("v")!;
+        using (no_grad())
+        {
+            keys.narrow(2, length, t).copy_(k);
+            values.narrow(2, length, t).copy_(v);
+        }
+        cache.KvLength = needed;
+        return (keys.narrow(2, 0, needed), values.narrow(2, 0, needed));
+    }
+
+    /// <summary>Starts a cache holding <paramref name="k"/>, <paramref name="v"/> with room for <paramref name="capacity"/> tokens.</summary>
+    public static void Fill(LayerCache cache, Tensor k, Tensor v, long capacity)
+    {
+        cache.KvLength = 0;
+        Grow(cache, "k", k, capacity, 0);
+        Grow(cache, "v", v, capacity, 0);
+        Append(cache, k, v);
+    }
+
+    static void Grow(LayerCache cache, string name, Tensor like, long capacity, long keep)
+    {
+        var buffer = empty([like.shape[0], like.shape[1], capacity, like.shape[3]], like.dtype, like.device);
+        if (keep > 0) using (no_grad()) buffer.narrow(2, 0, keep).copy_(cache.Get(name)!.narrow(2, 0, keep));
+        cache.Set(name, buffer);
+    }
 }

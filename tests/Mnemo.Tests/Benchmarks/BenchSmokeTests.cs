@@ -124,3 +124,20 @@ public class BenchSmokeTests
         Assert.StartsWith("error: --contexts", bad.Stderr);
     }
 }
+
+[Collection(TorchCollection.Name)]
+public class ModelDecodeSmokeTests
+{
+    [Fact]
+    public void Model_decode_keeps_the_memory_state_flat_and_the_kv_cache_growing()
+    {
+        var rows = Mnemo.Benchmarks.ModelDecodeBenchmark.Run([64, 256], tokens: 3, dModel: 16, layers: 2, heads: 2, _ => { });
+        Assert.Equal(4, rows.Count);
+        Assert.All(rows, r => Assert.True(r.MsPerToken > 0 && double.IsFinite(r.MsPerToken)));
+        var gdn = rows.Where(r => r.Model == "gated_delta_net").ToList();
+        var attention = rows.Where(r => r.Model == "attention").ToList();
+        Assert.Equal(gdn[0].CacheBytes, gdn[1].CacheBytes);             // O(1) in the context
+        Assert.True(attention[1].CacheBytes > 3 * attention[0].CacheBytes); // grows with it
+        Assert.All(gdn, r => Assert.True(r.PrefillTokensPerSecond > 0));
+    }
+}
