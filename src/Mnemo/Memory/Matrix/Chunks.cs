@@ -59,6 +59,14 @@ public static class Chunks
         return cat([shifted, zeros_like(inclusive.narrow(dim, 0, 1))], dim);
     }
 
+    /// <summary>
+    /// The three decays a scalar log-gate per head applies around the scan, from per-token gates g [B, H, N, C]:
+    /// on reads from the incoming state e^{γ_i} ([.., C, 1]), on writes to the outgoing state e^{γ_C − γ_j}
+    /// ([.., C, 1]), and on the state itself e^{γ_C} ([B, H, N, 1, 1]); γ_i = Σ_{m≤i} g_m. Shared by both kernels.
+    /// </summary>
+    public static (Tensor Read, Tensor Write, Tensor Carry) ScalarDecays(Tensor g) =>
+        (g.cumsum(-1).exp().unsqueeze(-1), SuffixSums(g, -1).exp().unsqueeze(-1), g.sum(-1).exp().unsqueeze(-1).unsqueeze(-1));
+
     /// <summary>Boolean [C, C], true strictly above diagonal <paramref name="offset"/> (j &gt; i + offset).</summary>
     public static Tensor Upper(long c, long offset, Device device) => ones(c, c, ScalarType.Bool, device).triu(offset + 1);
 

@@ -67,12 +67,12 @@ public static class DeltaKernel
         var B = Chunks.SplitScalar(beta, c, dtype).unsqueeze(-1);            // [B, H, N, C, 1]
 
         var gc = g is null ? null : Chunks.SplitScalar(g, c, dtype);         // [B, H, N, C], per-token log-gates
-        var gamma = gc?.cumsum(-1);                                          // γ_i = Σ_{m≤i} g_m
+        var gate = gc is null ? ((Tensor Read, Tensor Write, Tensor Carry)?)null : Chunks.ScalarDecays(gc);
         var decay = gc is null
             ? ones(c, c, dtype, q.device).tril()
             : Chunks.DecayMatrix(gc);                                        // Γ ⊙ M_incl, [.., C, C]
         var A = (B * K.matmul(K.transpose(-1, -2)) * decay).tril(-1);        // strictly lower
-        var Kw = gamma is null ? B * K : B * gamma.exp().unsqueeze(-1) * K;
+        var Kw = gate is null ? B * K : B * gate.Value.Read * K;             // diag(β e^γ) K
         // L = I + A is unit lower-triangular; the solver reads only A's strict lower part.
         var W = linalg.solve_triangular(A, Kw, upper: false, left: true, unitriangular: true);        // [B, H, N, C, Dk]
         var U = linalg.solve_triangular(A, B * V, upper: false, left: true, unitriangular: true);     // [B, H, N, C, Dv]
@@ -80,12 +80,7 @@ public static class DeltaKernel
         var scores = Q.matmul(K.transpose(-1, -2)) * decay;                  // (Q Kᵀ ⊙ Γ), incl. diagonal
         Tensor Qdecayed = Q, Kdecayed = K;
         Tensor? chunkDecay = null;
-        if (gc is not null)
-        {
-            Qdecayed = Q * gamma!.exp().unsqueeze(-1);
-            Kdecayed = K * Chunks.SuffixSums(gc, -1).exp().unsqueeze(-1);    // e^{γ_C − γ_j} = e^{Σ_{m>j} g_m}
-            chunkDecay = gc.sum(-1).exp().unsqueeze(-1).unsqueeze(-1);       // e^{γ_C}, [B, H, N, 1, 1]
-        }
+        if (gate is { } d) (Qdecayed, Kdecayed, chunkDecay) = (Q * d.Read, K * d.Write, d.Carry);
 
         var s = Chunks.InitialState(h0, q, v, dtype);
         // The scan reads per-chunk slices through unbind (one backward node each; see StepLoop).

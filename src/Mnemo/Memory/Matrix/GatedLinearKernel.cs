@@ -69,9 +69,8 @@ public static class GatedLinearKernel
         {
             var gc = Chunks.SplitScalar(g, c, dtype);                        // [B, H, N, C], per-token log-gates
             P = Q.matmul(K.transpose(-1, -2)) * Chunks.DecayMatrix(gc);
-            Qdecayed = Q * gc.cumsum(-1).exp().unsqueeze(-1);                // e^{b_i}, b_i = Σ_{m≤i} g_m
-            Kdecayed = K * Chunks.SuffixSums(gc, -1).exp().unsqueeze(-1);    // e^{b_C − b_j} = e^{Σ_{m>j} g_m}
-            chunkDecay = gc.sum(-1).exp().unsqueeze(-1).unsqueeze(-1);       // e^{b_C}, [B, H, N, 1, 1]
+            var (read, write, carry) = Chunks.ScalarDecays(gc);
+            (Qdecayed, Kdecayed, chunkDecay) = (Q * read, K * write, carry);
         }
         else
         {
