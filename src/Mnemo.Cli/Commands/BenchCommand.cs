@@ -157,6 +157,7 @@ public static class BenchCommand
         var o = r.Settings;
         Console.WriteLine($"machine  {m.Cpu}; {m.LogicalCores} logical cores; {m.TorchThreads} libtorch threads; libtorch {m.Libtorch}");
         Console.WriteLine(string.Create(Inv, $"load     1-min load average {Show(m.LoadAverageAtStart)} before the run, {Show(r.LoadAverageAtEnd)} at its end"));
+        BusyWarning(m);
         Console.WriteLine(string.Create(Inv, $"shapes   kernel-level decode, B={o.Batch} H={o.Heads} Dk=Dv=D={o.Dim}, fp32, no_grad; {o.Warmup} warm-up tokens + median over the timed tokens"));
         var table = new Table().AddColumns("context", "kind", "tokens timed", "ms/token", "tokens/s", "state or cache MB", "process RSS MB");
         foreach (int i in Enumerable.Range(2, 5)) table.Columns[i].RightAligned();
@@ -196,6 +197,7 @@ public static class BenchCommand
         var s = r.Settings;
         Console.WriteLine($"machine  {m.Cpu}; {m.LogicalCores} logical cores; {m.TorchThreads} libtorch threads; AVX-512 {(m.Avx512 ? "yes" : "no")}, AMX-BF16 {(m.AmxBf16 ? "yes" : "no")}; libtorch {m.Libtorch}, TorchSharp {m.TorchSharp}");
         Console.WriteLine(string.Create(Inv, $"load     1-min load average {Show(m.LoadAverageAtStart)} before the run, {Show(r.LoadAverageAtEnd)} at its end (the run itself adds up to its thread count; more means other work shared the cores)"));
+        BusyWarning(m);
         string bf16 = r.PeakBf16 is { } b
             ? string.Create(Inv, $"; bf16 matmul {b.GflopPerSecond:F1} GFLOP/s (n={b.BestN}, {b.GflopPerSecond / r.PeakFp32.GflopPerSecond:F1}× fp32)")
             : "";
@@ -226,6 +228,13 @@ public static class BenchCommand
         Console.WriteLine("×step, ×sdpa: baseline time / this row's time (above 1: this row is faster). scale: t(T) / ((T/T_prev)·t(T_prev)); 1.00 = linear in T.");
         Console.WriteLine($"FLOP model: {r.FlopModel}");
         Console.WriteLine(string.Create(Inv, $"took {r.ElapsedSeconds:F1} s"));
+    }
+
+    /// <summary>A loud note when other work was already using the cores: such timings are slow and noisy.</summary>
+    static void BusyWarning(MachineInfo m)
+    {
+        if (m.LoadAverageAtStart is double load && load > 0.5 * m.LogicalCores)
+            Console.WriteLine(string.Create(Inv, $"WARNING  the machine was busy before the run (load {load:F2} on {m.LogicalCores} cores): these timings are not reliable; rerun on an idle machine"));
     }
 
     static string Show(double? x) => x is double v ? v.ToString("F2", Inv) : "n/a";

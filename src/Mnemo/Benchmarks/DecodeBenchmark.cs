@@ -115,6 +115,7 @@ public static class DecodeBenchmark
     static DecodeBenchRow MeasureRule(DecodeBenchOptions o, BenchRule rule, long context)
     {
         int b = o.Batch, h = o.Heads, d = o.Dim;
+        using var measurement = NewDisposeScope();                       // frees the state and its temporaries
         using var gen = new Generator((ulong)(o.Seed + context));
         var state = randn([b, h, d, d], generator: gen) * 0.1;       // what the context left behind: its size is all that matters
         int tokens = TokensAt(o, rule.Name, context);
@@ -138,7 +139,6 @@ public static class DecodeBenchmark
             state = next;
         });
         long rss = CurrentWorkingSet();
-        state.Dispose();
         return new DecodeBenchRow(rule.Name, context, tokens, median, best, 1000.0 / median, 4L * b * h * d * d, rss);
     }
 
@@ -147,6 +147,7 @@ public static class DecodeBenchmark
         int b = o.Batch, h = o.Heads, d = o.Dim;
         int tokens = TokensAt(o, "attention", context);
         long capacity = context + o.Warmup + tokens;
+        using var measurement = NewDisposeScope();
         using var gen = new Generator((ulong)(o.Seed + 17 + context));
         // The cache holds the context plus room for the tokens about to be decoded (a real decoder preallocates too).
         using var keys = empty([b, h, capacity, d]);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Mnemo.Benchmarks;
+using Mnemo.Memory.Matrix;
 using Mnemo.Tests.Cli;
 
 namespace Mnemo.Tests.Benchmarks;
@@ -91,14 +92,32 @@ public class BenchSmokeTests
     }
 
     [Fact]
+    public void Measuring_leaves_no_live_tensors_behind()
+    {
+        // Every timed run has its own dispose scope and the inputs are disposed: a long bench must not grow memory.
+        var o = KernelBenchOptions.Quick;
+        KernelBenchmark.MeasureKernel(o, BenchRule.GatedDelta, KernelForm.Chunk, 8, 40); // warms up lazily created state
+        static long Live() => TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        var leaks = new List<string>();
+        void Check(string what, Action a) { long b = Live(); a(); if (Live() != b) leaks.Add($"{what}: {Live() - b}"); }
+        foreach (var rule in BenchRule.All)
+        foreach (var form in new[] { KernelForm.Chunk, KernelForm.Step, KernelForm.Naive })
+            Check($"{rule.Name} {form}", () => KernelBenchmark.MeasureKernel(o, rule, form, 8, 40));
+        Check("attention", () => KernelBenchmark.MeasureAttention(o, 8, 40));
+        Check("peak", () => MatmulPeak.Measure(TorchSharp.torch.ScalarType.Float32, [64], repeats: 2));
+        Check("decode", () => DecodeBenchmark.Run(DecodeBenchOptions.Quick with { Contexts = [64] }));
+        Assert.True(leaks.Count == 0, string.Join("; ", leaks));
+    }
+
+    [Fact]
     public void Flop_model_counts_the_chunk_matmuls()
     {
         // One chunk (T = C = 64), B = H = 1, Dk = Dv = 64: gated linear 2C²(Dk+Dv) + 4C·Dk·Dv.
         Assert.Equal(2.0 * 64 * 64 * 128 + 4.0 * 64 * 64 * 64,
-            KernelFlops.ChunkForward(Mnemo.Memory.Matrix.MatrixKernelKind.GatedLinear, 1, 1, 64, 64, 64, 64));
+            KernelFlops.ChunkForward(MatrixKernelKind.GatedLinear, 1, 1, 64, 64, 64, 64));
         // Delta: 5C²Dk + 3C²Dv + 6C·Dk·Dv; a partial last chunk counts whole; linear in B·H.
         double one = 5.0 * 64 * 64 * 64 + 3.0 * 64 * 64 * 64 + 6.0 * 64 * 64 * 64;
-        Assert.Equal(2 * 3 * 2 * one, KernelFlops.ChunkForward(Mnemo.Memory.Matrix.MatrixKernelKind.Delta, 2, 3, 65, 64, 64, 64));
+        Assert.Equal(2 * 3 * 2 * one, KernelFlops.ChunkForward(MatrixKernelKind.Delta, 2, 3, 65, 64, 64, 64));
         Assert.Equal(4 * 4 * 2.0 * 1024 * 1024 * 64, KernelFlops.AttentionForward(4, 4, 1024, 64));
     }
 

@@ -69,11 +69,13 @@ public static class DeltaKernel
         var gc = g is null ? null : Chunks.SplitScalar(g, c, dtype);         // [B, H, N, C], per-token log-gates
         var gate = gc is null ? ((Tensor Read, Tensor Write, Tensor Carry)?)null : Chunks.ScalarDecays(gc);
         var decay = gc is null
-            ? ones(c, c, dtype, q.device).tril()
+            ? Chunks.CausalMask(c, dtype, q.device)
             : Chunks.DecayMatrix(gc);                                        // Γ ⊙ M_incl, [.., C, C]
-        var A = (B * K.matmul(K.transpose(-1, -2)) * decay).tril(-1);        // strictly lower
-        var Kw = gate is null ? B * K : B * gate.Value.Read * K;             // diag(β e^γ) K
-        // L = I + A is unit lower-triangular; the solver reads only A's strict lower part.
+        var BK = B * K;
+        // L = I + tril(A, −1) is unit lower-triangular. The solver reads only A's strict lower part (and its
+        // backward gives A a strictly lower gradient), so the diagonal and upper part of A need no masking.
+        var A = BK.matmul(K.transpose(-1, -2)) * decay;                      // diag(β)(K Kᵀ ⊙ Γ)
+        var Kw = gate is null ? BK : BK * gate.Value.Read;                   // diag(β e^γ) K
         var W = linalg.solve_triangular(A, Kw, upper: false, left: true, unitriangular: true);        // [B, H, N, C, Dk]
         var U = linalg.solve_triangular(A, B * V, upper: false, left: true, unitriangular: true);     // [B, H, N, C, Dv]
 
