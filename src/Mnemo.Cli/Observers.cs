@@ -59,9 +59,16 @@ public sealed class LogObserver(TextWriter output) : ITrainingObserver
 
 public static class Report
 {
+    /// <summary>Redirected output has no terminal width; Spectre would assume 80 columns and wrap every cell.</summary>
+    public static void WideWhenRedirected()
+    {
+        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 240);
+    }
+
     /// <summary>Per-slice accuracy table (Spectre renders plain text when output is redirected).</summary>
     public static void EvalTable(EvalResult result)
     {
+        WideWhenRedirected();
         var table = new Table().AddColumns("seq_len", "num_kv_pairs", "examples", "accuracy");
         foreach (var s in result.Slices)
             table.AddRow(s.SeqLen.ToString(CultureInfo.InvariantCulture), s.NumKvPairs.ToString(CultureInfo.InvariantCulture),

@@ -146,7 +146,7 @@ public static class BenchCommand
         foreach (var r in rows)
             table.AddRow(r.Model, Context(r.Context), r.MsPerToken.ToString("F3", Inv), r.BestMsPerToken.ToString("F3", Inv),
                 (r.CacheBytes / 1048576.0).ToString("F2", Inv), (r.WorkingSetBytes / 1048576.0).ToString("F0", Inv), r.Fill,
-                double.IsNaN(r.PrefillTokensPerSecond) ? "" : Rate(r.PrefillTokensPerSecond));
+                r.PrefillTokensPerSecond is { } p ? Rate(p) : "");
         AnsiConsole.Write(table);
     }
 
@@ -184,11 +184,7 @@ public static class BenchCommand
     static int[]? Ints(string[]? values, string option) => Split(values)?.Select(v =>
         int.TryParse(v, NumberStyles.Integer, Inv, out int x) ? x : throw new MnemoException($"{option}: \"{v}\" is not an integer")).ToArray();
 
-    static void Wide()
-    {
-        // Redirected output has no terminal width; Spectre would assume 80 columns and wrap every cell.
-        if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 220);
-    }
+    static void Wide() => Report.WideWhenRedirected();
 
     public static void KernelTable(KernelBenchReport r)
     {

@@ -49,6 +49,7 @@ public static class DemoCommand
 
     static void Table(IReadOnlyList<DemoModelResult> results, DemoSettings settings)
     {
+        Report.WideWhenRedirected();
         var table = new Table().Title("MQAR test accuracy (best learning rate per model)");
         table.AddColumn("model");
         foreach (var s in settings.Test) table.AddColumn($"L={s.SeqLen} K={s.NumKvPairs}");

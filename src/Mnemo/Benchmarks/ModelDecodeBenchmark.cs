@@ -10,7 +10,7 @@ namespace Mnemo.Benchmarks;
 /// <param name="CacheBytes">what the model carries between tokens: memory states + conv tails, or the KV cache</param>
 /// <param name="Fill">how the context got into the cache: "prefill" (really streamed) or "synthetic" (random keys/values)</param>
 public sealed record ModelDecodeRow(string Model, long Context, int Tokens, double MsPerToken, double BestMsPerToken,
-    long CacheBytes, long WorkingSetBytes, string Fill, double PrefillTokensPerSecond);
+    long CacheBytes, long WorkingSetBytes, string Fill, double? PrefillTokensPerSecond);
 
 /// <summary>
 /// Model-level decode: per-token latency of <see cref="LanguageModel.Step"/> after a context of N tokens, for a
@@ -37,7 +37,7 @@ public static class ModelDecodeBenchmark
             {
                 log($"{mixer} model, context {context:N0} …");
                 using var cache = model.NewCache();
-                double prefill = mixer == MixerKind.Attention ? double.NaN : Prefill(model, cache, context);
+                double? prefill = mixer == MixerKind.Attention ? null : Prefill(model, cache, context);
                 if (mixer == MixerKind.Attention) FillKv(model, cache, context, tokens + 2);
                 var gen = new Generator((ulong)context);
                 var samples = new double[tokens];

@@ -158,5 +158,7 @@ public class ModelDecodeSmokeTests
         Assert.Equal(gdn[0].CacheBytes, gdn[1].CacheBytes);             // O(1) in the context
         Assert.True(attention[1].CacheBytes > 3 * attention[0].CacheBytes); // grows with it
         Assert.All(gdn, r => Assert.True(r.PrefillTokensPerSecond > 0));
+        Assert.All(attention, r => Assert.Null(r.PrefillTokensPerSecond));
+        Assert.Contains("\"fill\"", System.Text.Json.JsonSerializer.Serialize(rows, KernelBenchReport.JsonOptions)); // serialisable (no NaN)
     }
 }
