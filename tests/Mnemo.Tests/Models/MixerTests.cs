@@ -102,6 +102,23 @@ public class MixerTests
         Assert.Equal(4, cache.Layers[1].Get("k")!.shape[2]);
     }
 
+    [Theory]
+    [InlineData(MixerKind.GatedDeltaNet)]
+    [InlineData(MixerKind.Attention)]
+    public void Streaming_keeps_the_live_tensor_count_flat(MixerKind mixer)
+    {
+        using var noGrad = no_grad();
+        var model = Build(Config(mixer), fp64: false);
+        using var cache = model.NewCache();
+        var counts = new List<long>();
+        for (int piece = 0; piece < 12; piece++)
+        {
+            using (var scope = NewDisposeScope()) model.Step(Tokens(1, piece % 3 == 0 ? 7 : 1), cache);
+            counts.Add(TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        }
+        Assert.Equal(counts[3], counts[^1]); // after the caches exist, every step frees what it made
+    }
+
     [Fact]
     public void Fp32_streaming_matches_within_1e_5()
     {
