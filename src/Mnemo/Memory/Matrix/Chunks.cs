@@ -22,6 +22,13 @@ public static class Chunks
         return y.reshape(b, h, n, chunk, d);
     }
 
+    /// <summary>q, k, v [B, T, H, D] → chunks [B, H, N, C, D] in the compute type (fp64 stays fp64, else fp32).</summary>
+    public static (Tensor Q, Tensor K, Tensor V, ScalarType DType) SplitQkv(Tensor q, Tensor k, Tensor v, long chunk)
+    {
+        var dtype = ComputeType(q);
+        return (Split(q, chunk, dtype), Split(k, chunk, dtype), Split(v, chunk, dtype), dtype);
+    }
+
     /// <summary>[B, T, H] → [B, H, N, C] (per-head scalars such as g and β), zero-padded.</summary>
     public static Tensor SplitScalar(Tensor x, long chunk, ScalarType dtype) => Split(x.unsqueeze(-1), chunk, dtype).squeeze(-1);
 

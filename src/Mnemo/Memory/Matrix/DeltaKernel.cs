@@ -59,11 +59,8 @@ public static class DeltaKernel
     public static (Tensor O, Tensor State) Chunk(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor beta, Tensor? h0, int chunkSize = 64)
     {
         using var scope = NewDisposeScope();
-        var dtype = Chunks.ComputeType(q);
         long t = q.shape[1], c = chunkSize;
-        var Q = Chunks.Split(q, c, dtype);                                   // [B, H, N, C, Dk]
-        var K = Chunks.Split(k, c, dtype);
-        var V = Chunks.Split(v, c, dtype);                                   // [B, H, N, C, Dv]
+        var (Q, K, V, dtype) = Chunks.SplitQkv(q, k, v, c);                  // [B, H, N, C, Dk|Dv]
         var B = Chunks.SplitScalar(beta, c, dtype).unsqueeze(-1);            // [B, H, N, C, 1]
 
         var gc = g is null ? null : Chunks.SplitScalar(g, c, dtype);         // [B, H, N, C], per-token log-gates

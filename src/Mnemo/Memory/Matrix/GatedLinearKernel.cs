@@ -52,11 +52,8 @@ public static class GatedLinearKernel
     public static (Tensor O, Tensor State) Chunk(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? h0, int chunkSize = 64)
     {
         using var scope = NewDisposeScope();
-        var dtype = Chunks.ComputeType(q);
         long t = q.shape[1], c = chunkSize;
-        var Q = Chunks.Split(q, c, dtype);                                   // [B, H, N, C, Dk]
-        var K = Chunks.Split(k, c, dtype);
-        var V = Chunks.Split(v, c, dtype);                                   // [B, H, N, C, Dv]
+        var (Q, K, V, dtype) = Chunks.SplitQkv(q, k, v, c);                  // [B, H, N, C, Dk|Dv]
 
         Tensor P, Qdecayed, Kdecayed;                                        // P [B, H, N, C, C]
         Tensor? chunkDecay = null;                                           // e^{b_C}, broadcastable to the state
