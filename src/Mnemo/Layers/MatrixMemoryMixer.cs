@@ -56,6 +56,13 @@ public abstract class MatrixMemoryMixer : nn.Module<Tensor, Tensor>, IStreamingM
     /// <summary>Feature maps / normalisation of q and k per head ([B, T, H, Dk]); q arrives unscaled.</summary>
     protected virtual (Tensor Q, Tensor K) Features(Tensor q, Tensor k, long position) => (q * Math.Pow(KeyDim, -0.5), k);
 
+    /// <summary>
+    /// The delta rules' features: q and k L2-normalised (‖k‖ = 1 keeps every transition I − β kᵀk non-expansive),
+    /// q then scaled by dk^{−1/2}.
+    /// </summary>
+    protected (Tensor Q, Tensor K) UnitNormFeatures(Tensor q, Tensor k) =>
+        (nn.functional.normalize(q, p: 2, dim: -1, eps: 1e-6) * Math.Pow(KeyDim, -0.5), nn.functional.normalize(k, p: 2, dim: -1, eps: 1e-6));
+
     /// <summary>The output of the memory read, o [B, T, H, Dv], before o_norm — linear attention's normaliser hooks here.</summary>
     protected virtual Tensor Read(Tensor o) => o;
 

@@ -22,8 +22,7 @@ public sealed class DeltaNet : MatrixMemoryMixer
 
     protected override MatrixKernelKind Kind => MatrixKernelKind.Delta;
 
-    protected override (Tensor Q, Tensor K) Features(Tensor q, Tensor k, long position) =>
-        (nn.functional.normalize(q, p: 2, dim: -1, eps: 1e-6) * Math.Pow(KeyDim, -0.5), nn.functional.normalize(k, p: 2, dim: -1, eps: 1e-6));
+    protected override (Tensor Q, Tensor K) Features(Tensor q, Tensor k, long position) => UnitNormFeatures(q, k);
 
     protected override (Tensor? G, Tensor? Beta) Gates(Tensor x, long position) => (null, b_proj.forward(x).sigmoid());
 }
