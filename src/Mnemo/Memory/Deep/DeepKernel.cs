@@ -1,0 +1,252 @@
+using Mnemo.Memory.Matrix;
+using static TorchSharp.torch;
+
+namespace Mnemo.Memory.Deep;
+
+/// <summary>
+/// Inputs of a deep-memory call in fla's layout: q, k [B, T, H, Dk], v [B, T, H, Dv]; per token and head
+/// [B, T, H]: θ learning rate, η momentum, α forgetting (probabilities, used as given; η is ignored by learners
+/// without momentum, α absent = no forgetting), γ Omega-window gates (absent = 1), δ Huber thresholds.
+/// The memory starts from <paramref name="State"/> when given, else from the weights W0 (each [H, in, out]).
+/// </summary>
+public sealed record DeepInputs(Tensor Q, Tensor K, Tensor V, Tensor Theta, Tensor? Eta = null, Tensor? Alpha = null,
+    Tensor? Gamma = null, Tensor? Delta = null, IReadOnlyList<Tensor>? W0 = null, DeepState? State = null);
+
+/// <summary>
+/// The test-time-trained memory (Titans §3, ALGORITHMS.md §3a) in its step and chunk forms. Per token t, with
+/// M_{t'} the weights at the start of t's chunk and the window W_t = the last c tokens:
+/// <code>
+/// g_t = Σ_{i∈W_t} γ_i ∇ℓ(M_{t'}; k_i, v_i)                    (gradients w.r.t. the effective weights at M_{t'})
+/// GD:        M_t = (1 − α_t) M_{t−1} − θ_t g_t
+/// momentum:  S_t = η_t S_{t−1} − θ_t g_t,   M_t = (1 − α_t) M_{t−1} + S_t
+/// Muon:      S_t = η_t S_{t−1} + g_t,       M_t = (1 − α_t) M_{t−1} − θ_t NS(S_t)
+/// y_t = M*_t(q_t)                                                (read with the token's updated weights)
+/// </code>
+/// Each ∇ℓ is the rank-1 product inputsᵀ·deltas per MLP layer (<see cref="MemoryMlp.Gradients"/>), so within a chunk
+/// M_t = D_t M_{t0} + B_t S_{t0} + Σ_i c_{t,i} u_i with scalar coefficient matrices built in log space. The chunk
+/// form either reads through the dual form (no per-token weights; plain decay retention, GD or momentum) or
+/// materialises the per-token weights (retentions with a non-linear map, Muon).
+/// </summary>
+public static class DeepKernel
+{
+    /// <summary>The chunk form: a scan over chunks, every chunk's work batched over its tokens.</summary>
+    public static (Tensor O, DeepState State) Chunk(DeepMemoryRule rule, MemoryMlp mlp, DeepInputs x, int chunkSize)
+    {
+        using var scope = NewDisposeScope();
+        var (q, k, v, gates, state) = Prepare(rule, mlp, x);
+        long t = q.shape[2];
+        var outputs = new List<Tensor>();
+        for (long start = 0; start < t;)
+        {
+            long n = Math.Min(chunkSize - state.Offset, t - start);          // finish the current chunk first
+            Tensor N(Tensor a) => a.narrow(2, start, n);
+            var (y, next) = ChunkPiece(rule, mlp, N(q), N(k), N(v), gates.Narrow(start, n), state, chunkSize);
+            outputs.Add(y);
+            state = next;
+            start += n;
+        }
+        var o = (outputs.Count == 0 ? zeros(q.shape[0], q.shape[1], 0, mlp.ValueDim, q.dtype) : cat(outputs, 2)).transpose(1, 2);
+        return (o.to(x.Q.dtype).MoveToOuterDisposeScope(), state.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>The step form applied token by token (streaming state: chunk-start weights, weights, momentum, window).</summary>
+    public static (Tensor O, DeepState State) StepLoop(DeepMemoryRule rule, MemoryMlp mlp, DeepInputs x, int chunkSize)
+    {
+        using var scope = NewDisposeScope();
+        var (q, k, v, gates, state) = Prepare(rule, mlp, x);
+        var (qs, ks, vs) = (q.unbind(2), k.unbind(2), v.unbind(2));
+        var outputs = new List<Tensor>();
+        for (int i = 0; i < qs.Length; i++)
+        {
+            (var y, state) = Step(rule, mlp, qs[i], ks[i], vs[i], gates.At(i), state, chunkSize);
+            outputs.Add(y);
+        }
+        var o = (outputs.Count == 0 ? zeros(q.shape[0], q.shape[1], 0, mlp.ValueDim, q.dtype) : stack(outputs, 2)).transpose(1, 2);
+        return (o.to(x.Q.dtype).MoveToOuterDisposeScope(), state.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Per-token gates [B, H, T] in the compute type; absent ones are null.</summary>
+    internal sealed record Gates(Tensor Theta, Tensor? Eta, Tensor? Alpha, Tensor? Gamma, Tensor? Delta)
+    {
+        public Gates Narrow(long start, long n) => new(Theta.narrow(2, start, n), Eta?.narrow(2, start, n), Alpha?.narrow(2, start, n),
+            Gamma?.narrow(2, start, n), Delta?.narrow(2, start, n));
+        public Gates At(long i) => new(Theta.select(2, i), Eta?.select(2, i), Alpha?.select(2, i), Gamma?.select(2, i), Delta?.select(2, i));
+    }
+
+    static (Tensor Q, Tensor K, Tensor V, Gates Gates, DeepState State) Prepare(DeepMemoryRule rule, MemoryMlp mlp, DeepInputs x)
+    {
+        DeepKernels.Validate(rule, mlp, x);
+        var dtype = Chunks.ComputeType(x.Q);
+        Tensor Heads(Tensor a) => a.to(dtype).transpose(1, 2);                 // [B, T, H, D] → [B, H, T, D]
+        Tensor? Scalar(Tensor? a) => a?.to(dtype).transpose(1, 2);             // [B, T, H] → [B, H, T]
+        var gates = new Gates(Scalar(x.Theta)!, rule.Learner.HasMomentum ? Scalar(x.Eta) : null, Scalar(x.Alpha), Scalar(x.Gamma), Scalar(x.Delta));
+        var state = x.State ?? DeepState.Initial(rule, x.W0!, x.Q.shape[0], mlp.KeyDim, mlp.ValueDim, dtype);
+        return (Heads(x.Q), Heads(x.K), Heads(x.V), gates, state);
+    }
+
+    /// <summary>One token: q, k, v [B, H, D], gates [B, H].</summary>
+    internal static (Tensor Y, DeepState State) Step(DeepMemoryRule rule, MemoryMlp mlp, Tensor q, Tensor k, Tensor v, Gates gates,
+        DeepState state, int chunkSize)
+    {
+        // The window: the last c − 1 tokens and this one, all differentiated at the chunk-start weights.
+        var (wk, wv, wgamma, wdelta) = Window(state, k.unsqueeze(2), v.unsqueeze(2), GammaOrOne(gates.Gamma, gates.Theta).unsqueeze(2),
+            gates.Delta?.unsqueeze(2));
+        var at = state.ChunkStart.Select(rule.Retention.Effective).ToArray();
+        var (inputs, deltas) = mlp.Gradients(at, wk, y => rule.Objective.OutputError(y, wv, wdelta));
+        Tensor Column(Tensor a) => a.unsqueeze(-1).unsqueeze(-1);              // [B, H] → [B, H, 1, 1]
+        var theta = Column(gates.Theta);
+        var keep = gates.Alpha is null ? null : Column(1 - gates.Alpha);
+        var weights = new Tensor[mlp.Depth];
+        var momentum = state.Momentum is null ? null : new Tensor[mlp.Depth];
+        for (int l = 0; l < mlp.Depth; l++)
+        {
+            var g = (inputs[l] * wgamma.unsqueeze(-1)).transpose(-1, -2).matmul(deltas[l]);   // Σ_i γ_i a_iᵀ δ_i  [B, H, in, out]
+            var decayed = keep is null ? state.Weights[l] : keep * state.Weights[l];
+            switch (rule.Learner)
+            {
+                case GradientDescent:
+                    weights[l] = decayed - theta * g;
+                    break;
+                case MomentumDescent:
+                    momentum![l] = Column(gates.Eta!) * state.Momentum![l] - theta * g;
+                    weights[l] = decayed + momentum[l];
+                    break;
+                case Muon muon:
+                    momentum![l] = Column(gates.Eta!) * state.Momentum![l] + g;
+                    weights[l] = decayed - theta * muon.Orthogonalise(momentum[l]);
+                    break;
+                default:
+                    throw new NotSupportedException(rule.Learner.ToString());
+            }
+        }
+        var y = mlp.Apply(weights.Select(rule.Retention.Effective).ToArray(), q.unsqueeze(2)).squeeze(2);
+        long offset = state.Offset + 1;
+        bool chunkDone = offset == chunkSize;
+        var next = new DeepState(weights, chunkDone ? weights : state.ChunkStart, momentum, chunkDone ? 0 : offset,
+            Tail(state.WindowK, wk), Tail(state.WindowV, wv), Tail(state.WindowGamma, wgamma), Tail(state.WindowDelta, wdelta));
+        return (y, next);
+    }
+
+    /// <summary>
+    /// n consecutive tokens of one chunk, starting state.Offset tokens into it: q, k, v [B, H, n, D], gates [B, H, n].
+    /// The window extends the tokens by the c − 1 before them (E = c − 1 + n "writers"), all differentiated at the
+    /// chunk-start weights.
+    /// </summary>
+    static (Tensor Y, DeepState State) ChunkPiece(DeepMemoryRule rule, MemoryMlp mlp, Tensor q, Tensor k, Tensor v, Gates gates,
+        DeepState state, int chunkSize)
+    {
+        long n = q.shape[2], lookback = rule.Window - 1;
+        var (ek, ev, egamma, edelta) = Window(state, k, v, GammaOrOne(gates.Gamma, gates.Theta), gates.Delta);
+        var at = state.ChunkStart.Select(rule.Retention.Effective).ToArray();
+        var (inputs, deltas) = mlp.Gradients(at, ek, y => rule.Objective.OutputError(y, ev, edelta));
+
+        // window[j, e] = γ_e when writer e is in token j's window (token j is writer j + c − 1)   [B, H, n, E]
+        var band = ones(n, n + lookback, ScalarType.Bool, q.device).triu(0).tril(lookback);
+        var window = egamma.unsqueeze(-2) * band.to(q.dtype);
+        var theta = gates.Theta;
+
+        // Forgetting: decay[t, j] = Π_{j<l≤t} (1 − α_l), keepAll[t] = Π_{l≤t} (1 − α_l).
+        var logKeep = gates.Alpha is null ? zeros_like(theta) : SafeLog(1 - gates.Alpha);
+        var decay = Chunks.DecayMatrix(logKeep);                               // [B, H, n, n]
+        var keepAll = logKeep.cumsum(-1).exp();                               // [B, H, n]
+
+        Tensor writes;                     // c[t, e]: M_t = D_t M_{t0} + B_t S_{t0} + Σ_e c[t, e] u_e
+        Tensor? carry = null;              // B_t
+        Tensor? momentumWrites = null;     // S_t = P_t S_{t0} + Σ_e m[t, e] u_e
+        Tensor? momentumCarry = null;      // P_t
+        if (rule.Learner is GradientDescent)
+        {
+            writes = -(decay * theta.unsqueeze(-2)).matmul(window);
+        }
+        else
+        {
+            var logEta = SafeLog(gates.Eta!);
+            var persist = Chunks.DecayMatrix(logEta);                          // Π_{i<m≤t} η_m   [B, H, n, n]
+            momentumCarry = logEta.cumsum(-1).exp();
+            momentumWrites = rule.Learner is Muon
+                ? persist.matmul(window)
+                : -persist.matmul(theta.unsqueeze(-1) * window);
+            carry = decay.matmul(momentumCarry.unsqueeze(-1)).squeeze(-1);
+            writes = decay.matmul(momentumWrites);
+        }
+
+        var weights = new Tensor[mlp.Depth];
+        var momentum = state.Momentum is null ? null : new Tensor[mlp.Depth];
+        Tensor y;
+        Tensor Last(Tensor coefficients) => coefficients.select(-2, n - 1);    // the row of the chunk's last token [B, H, E]
+        Tensor Sum(int l, Tensor rowCoefficients) =>                            // Σ_e c_e u_e   [B, H, in, out]
+            (inputs[l] * rowCoefficients.unsqueeze(-1)).transpose(-1, -2).matmul(deltas[l]);
+        Tensor PerToken(Tensor x, Tensor coefficient) => coefficient.unsqueeze(-1).unsqueeze(-1) * x.unsqueeze(2); // [B, H, n, in, out]
+
+        if (rule.Retention.IsIdentity && rule.Learner is not Muon)
+        {
+            // Dual form: z_t = D_t a_t M_{t0} + B_t a_t S_{t0} + Σ_e c[t, e] (a_t · a_e) δ_e — no per-token weights.
+            (y, _, _) = mlp.Forward(q, (l, a) =>
+            {
+                var z = keepAll.unsqueeze(-1) * a.matmul(state.Weights[l]);
+                if (carry is not null) z = z + carry.unsqueeze(-1) * a.matmul(state.Momentum![l]);
+                return z + (a.matmul(inputs[l].transpose(-1, -2)) * writes).matmul(deltas[l]);
+            });
+            for (int l = 0; l < mlp.Depth; l++)
+            {
+                var end = keepAll.select(-1, n - 1).unsqueeze(-1).unsqueeze(-1) * state.Weights[l] + Sum(l, Last(writes));
+                if (carry is not null) end = end + carry.select(-1, n - 1).unsqueeze(-1).unsqueeze(-1) * state.Momentum![l];
+                weights[l] = end;
+                if (momentum is not null)
+                    momentum[l] = momentumCarry!.select(-1, n - 1).unsqueeze(-1).unsqueeze(-1) * state.Momentum![l] + Sum(l, Last(momentumWrites!));
+            }
+        }
+        else
+        {
+            // Materialised: every token's weights [B, H, n, in, out], then the retention's map and a batched read.
+            var perToken = new Tensor[mlp.Depth];
+            for (int l = 0; l < mlp.Depth; l++)
+            {
+                Tensor Writes(Tensor coefficients) =>                          // Σ_e c[t, e] a_eᵀ δ_e for every t
+                    (coefficients.unsqueeze(-1) * inputs[l].unsqueeze(2)).transpose(-1, -2).matmul(deltas[l].unsqueeze(2));
+                var fromStart = PerToken(state.Weights[l], keepAll);
+                if (rule.Learner is Muon muon)
+                {
+                    var s = PerToken(state.Momentum![l], momentumCarry!) + Writes(momentumWrites!);      // S_t
+                    var step = muon.Orthogonalise(s);                                                   // NS(S_t)
+                    var applied = (decay * theta.unsqueeze(-2)).matmul(step.flatten(3)).view(step.shape); // Σ_j Π(1−α) θ_j NS(S_j)
+                    perToken[l] = fromStart - applied;
+                    momentum![l] = s.select(2, n - 1);
+                }
+                else
+                {
+                    perToken[l] = fromStart + Writes(writes);
+                    if (carry is not null) perToken[l] = perToken[l] + PerToken(state.Momentum![l], carry);
+                    if (momentum is not null)
+                        momentum[l] = momentumCarry!.select(-1, n - 1).unsqueeze(-1).unsqueeze(-1) * state.Momentum![l] + Sum(l, Last(momentumWrites!));
+                }
+                weights[l] = perToken[l].select(2, n - 1);
+            }
+            y = mlp.ApplyPerToken(perToken.Select(rule.Retention.Effective).ToArray(), q);
+        }
+
+        long offset = state.Offset + n;
+        bool chunkDone = offset == chunkSize;
+        var next = new DeepState(weights, chunkDone ? weights : state.ChunkStart, momentum, chunkDone ? 0 : offset,
+            Tail(state.WindowK, ek), Tail(state.WindowV, ev), Tail(state.WindowGamma, egamma), Tail(state.WindowDelta, edelta));
+        return (y, next);
+    }
+
+    /// <summary>The writers of a piece: the carried c − 1 tokens followed by the new ones (along dim 2).</summary>
+    static (Tensor K, Tensor V, Tensor Gamma, Tensor? Delta) Window(DeepState state, Tensor k, Tensor v, Tensor gamma, Tensor? delta)
+    {
+        if (state.WindowK is null) return (k, v, gamma, delta);
+        return (cat([state.WindowK, k], 2), cat([state.WindowV!, v], 2), cat([state.WindowGamma!, gamma], 2),
+            delta is null ? null : cat([state.WindowDelta!, delta], 2));
+    }
+
+    /// <summary>The last c − 1 writers, carried to the next piece (null without a window).</summary>
+    static Tensor? Tail(Tensor? carried, Tensor? writers) =>
+        carried is null || writers is null ? null : writers.narrow(2, writers.shape[2] - carried.shape[2], carried.shape[2]);
+
+    static Tensor GammaOrOne(Tensor? gamma, Tensor like) => gamma ?? ones_like(like);
+
+    /// <summary>log of a gate in [0, 1], clamped away from 0 so a closed gate gives a huge negative (not −∞) exponent:
+    /// masked column sums stay finite and exp underflows to exactly 0.</summary>
+    static Tensor SafeLog(Tensor p) => p.clamp_min(p.dtype == ScalarType.Float64 ? 1e-300 : 1e-30).log();
+}

@@ -1,0 +1,19 @@
+using Mnemo.Memory.Deep;
+
+namespace Mnemo.Memory.Deep.Rules;
+
+/// <summary>
+/// Moneta (Miras, Behrouz et al. 2025, §5): ℓ_p attentional bias (p = 3) with ℓ_q retention (q = 4):
+/// A_t = (1 − α_t) A_{t−1} − θ_t ∇ℓ_p(W_{t'}), W_t = A_t / ‖A_t‖_q^{q−2}.
+/// Decisions (the paper's details were checked only through secondary summaries, which agree on the exponent q − 2):
+/// • ‖·‖_q is the entrywise norm over each layer's whole matrix (no source says per row).
+/// • sign and |·| use the smooth surrogate of the loss Σ(e² + ε)^{p/2} (ε = 1e−6), so the closed-form gradient is
+///   exact (the paper smooths sign by tanh and |·| by √(e² + ε) separately).
+/// • The paper normalises only at chunk ends during parallel training; here every token reads with its own
+///   normalised weights (the per-token weights are materialised), so the chunk form equals the recurrence with
+///   chunk-start gradients exactly.
+/// </summary>
+public static class Moneta
+{
+    public static DeepMemoryRule Rule { get; } = new("moneta", new LpObjective(3), new LqRetention(4), new GradientDescent());
+}
