@@ -1,51 +1,19 @@
 using Mnemo.Memory.Matrix;
 using Mnemo.Models;
-using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Mnemo.Layers;
 
 /// <summary>
-/// The token mixer around a matrix memory, shared by every rule in Memory/Matrix/Rules: projections
-/// (q_proj, k_proj, v_proj), optional depthwise short convolutions (q_conv1d, k_conv1d, v_conv1d), the rule's
-/// feature maps and gates, the kernel (chunk form for sequences, step form for single streamed tokens), a
-/// per-head RMSNorm on the output (o_norm), optionally gated by silu(g_proj x), and o_proj. Names follow fla.
-/// A rule overrides only what makes it that rule.
+/// A <see cref="MemoryMixer"/> whose memory is a matrix S [Dk, Dv] per head, run by one of the two matrix kernels
+/// (chunk form for sequences, step form for single streamed tokens). The rules in Memory/Matrix/Rules choose the
+/// kernel, the gates and the feature maps.
 /// </summary>
-public abstract class MatrixMemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
+public abstract class MatrixMemoryMixer : MemoryMixer
 {
-    protected readonly Linear q_proj, k_proj, v_proj, o_proj;
-    protected readonly Linear? g_proj;
-    protected readonly ShortConvolution? q_conv1d, k_conv1d, v_conv1d;
-    protected readonly GatedRMSNorm o_norm;
-
-    protected int Heads { get; }
-    protected int KeyDim { get; }      // per head
-    protected int ValueDim { get; }    // per head
     readonly int _chunk;
 
-    protected MatrixMemoryMixer(string name, ModelConfig c, bool outputGate) : base(name)
-    {
-        Heads = c.NumHeads;
-        KeyDim = c.KeyHeadDim;
-        ValueDim = c.ValueHeadDim;
-        _chunk = c.ChunkSize;
-        long keys = Heads * KeyDim, values = Heads * ValueDim;
-        q_proj = nn.Linear(c.DModel, keys, hasBias: false);
-        k_proj = nn.Linear(c.DModel, keys, hasBias: false);
-        v_proj = nn.Linear(c.DModel, values, hasBias: false);
-        if (c.ShortConv)
-        {
-            q_conv1d = new ShortConvolution(keys, c.ConvSize);
-            k_conv1d = new ShortConvolution(keys, c.ConvSize);
-            v_conv1d = new ShortConvolution(values, c.ConvSize);
-        }
-        if (outputGate) g_proj = nn.Linear(c.DModel, values, hasBias: false);
-        o_norm = new GatedRMSNorm(ValueDim, c.NormEps);
-        o_proj = nn.Linear(values, c.DModel, hasBias: false);
-        // Subclasses register their own parameters and call RegisterComponents again; that also picks these up.
-    }
+    protected MatrixMemoryMixer(string name, ModelConfig c, bool outputGate) : base(name, c, outputGate) => _chunk = c.ChunkSize;
 
     /// <summary>Which kernel the rule runs.</summary>
     protected abstract MatrixKernelKind Kind { get; }
@@ -53,45 +21,12 @@ public abstract class MatrixMemoryMixer : nn.Module<Tensor, Tensor>, IStreamingM
     /// <summary>Log-gate g ([B, T, H] or [B, T, H, Dk]; null = no decay) and β ([B, T, H]; delta rules) from x [B, T, D].</summary>
     protected abstract (Tensor? G, Tensor? Beta) Gates(Tensor x, long position);
 
-    /// <summary>Feature maps / normalisation of q and k per head ([B, T, H, Dk]); q arrives unscaled.</summary>
-    protected virtual (Tensor Q, Tensor K) Features(Tensor q, Tensor k, long position) => (q * Math.Pow(KeyDim, -0.5), k);
-
-    /// <summary>
-    /// The delta rules' features: q and k L2-normalised (‖k‖ = 1 keeps every transition I − β kᵀk non-expansive),
-    /// q then scaled by dk^{−1/2}.
-    /// </summary>
-    protected (Tensor Q, Tensor K) UnitNormFeatures(Tensor q, Tensor k) =>
-        (nn.functional.normalize(q, p: 2, dim: -1, eps: 1e-6) * Math.Pow(KeyDim, -0.5), nn.functional.normalize(k, p: 2, dim: -1, eps: 1e-6));
-
-    /// <summary>The output of the memory read, o [B, T, H, Dv], before o_norm — linear attention's normaliser hooks here.</summary>
-    protected virtual Tensor Read(Tensor o) => o;
-
-    /// <summary>Values as stored ([B, T, H, Dv]) — linear attention's normaliser appends a column of ones here.</summary>
-    protected virtual Tensor Values(Tensor v) => v;
-
-    public override Tensor forward(Tensor x) => Forward(x, null);
-
-    public Tensor Forward(Tensor x, LayerCache? cache)
+    protected override Tensor Remember(Tensor q, Tensor k, Tensor v, Tensor x, LayerCache? cache)
     {
-        using var scope = NewDisposeScope();
-        long b = x.shape[0], t = x.shape[1], position = cache?.Position ?? 0;
-        Tensor q = q_proj.forward(x), k = k_proj.forward(x), v = v_proj.forward(x);
-        if (q_conv1d is not null)
-        {
-            q = q_conv1d.Forward(q, cache, "q_conv");
-            k = k_conv1d!.Forward(k, cache, "k_conv");
-            v = v_conv1d!.Forward(v, cache, "v_conv");
-        }
-        (q, k) = Features(q.view(b, t, Heads, KeyDim), k.view(b, t, Heads, KeyDim), position); // [B, T, H, Dk']
-        v = Values(v.view(b, t, Heads, ValueDim));                                              // [B, T, H, Dv']
-        var (g, beta) = Gates(x, position);
-
+        var (g, beta) = Gates(x, cache?.Position ?? 0);
         var inputs = new KernelInputs(q, k, v, g, beta, cache?.Get("state"));
         var (o, state) = cache is not null ? MatrixKernels.Continue(Kind, inputs, _chunk) : MatrixKernels.Run(Kind, KernelForm.Chunk, inputs, _chunk);
         if (cache is not null) cache.Set("state", state);
-
-        var gate = g_proj?.forward(x).view(b, t, Heads, ValueDim);
-        var y = o_norm.forward(Read(o), gate).reshape(b, t, Heads * ValueDim);                  // [B, T, H·Dv]
-        return o_proj.forward(y).MoveToOuterDisposeScope();
+        return o;
     }
 }

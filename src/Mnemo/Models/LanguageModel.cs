@@ -35,6 +35,7 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         MixerKind.Mamba2 => new Mamba2(c),
         MixerKind.DeltaNet => new DeltaNet(c),
         MixerKind.GatedDeltaNet => new GatedDeltaNet(c),
+        _ when ModelConfig.DeepRule(kind) is { } rule => new DeepMemoryMixer(c, rule),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown mixer"),
     };
 

@@ -1,10 +1,15 @@
 using System.Text.Json.Serialization;
 using Mnemo.IO;
+using Mnemo.Memory.Deep;
 
 namespace Mnemo.Models;
 
-/// <summary>Token mixers. Everything but attention is a matrix memory (ALGORITHMS.md §1–2).</summary>
-public enum MixerKind { Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet }
+/// <summary>Token mixers: attention, the matrix memories (ALGORITHMS.md §1–2) and the deep, test-time-trained
+/// memories (§3–5, named after their rules in Memory/Deep/Rules).</summary>
+public enum MixerKind { Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet, Titans, Moneta, Yaad, Memora, Omeganet, Atlas }
+
+/// <summary>How a deep memory's momentum and forgetting gates see the input: per token, or the running mean over the chunk.</summary>
+public enum GatePooling { Token, Chunk }
 
 /// <summary>Feature maps of linear attention (fla's feature_map.py).</summary>
 public enum FeatureMapKind { Identity, EluP1, Relu, Taylor }
@@ -30,6 +35,15 @@ public sealed record ModelConfig : IValidatedConfig
     [Help("linear attention feature map: identity, elu_p1, relu or taylor (Based's 2nd-order expansion)")] public FeatureMapKind FeatureMap { get; init; } = FeatureMapKind.EluP1;
     [Help("linear attention: divide by the normaliser φ(q)·Σφ(k) (else only the output RMSNorm)")] public bool Normalize { get; init; }
     [Help("chunk size of the chunkwise-parallel memory kernels"), Range(1, 1024)] public int ChunkSize { get; init; } = 64;
+    [Help("deep memories: MLP layers of the memory (1 = a matrix)"), Range(1, 8)] public int MemoryDepth { get; init; } = 2;
+    [Help("deep memories: hidden width as a multiple of the key size per head"), Range(0.25, 16)] public double MemoryExpansion { get; init; } = 4;
+    [Help("deep memories: activation between memory layers, gelu or silu")] public MemoryActivation MemoryActivation { get; init; } = MemoryActivation.Gelu;
+    [Help("deep memories: M(x) = x + LN(mlp(x)) (needs equal key and value sizes and no feature map)")] public bool MemoryResidualNorm { get; init; } = true;
+    [Help("deep memories: tokens per chunk; every gradient in a chunk is taken at the chunk-start weights (part of the model)"), Range(1, 1024)] public int MemoryChunkSize { get; init; } = 16;
+    [Help("deep memories: the learning rate gate is sigmoid(.)·memory_max_lr"), Range(0, 100)] public double MemoryMaxLr { get; init; } = 0.5;
+    [Help("deep memories: momentum/forget gates per token, or from the running mean of the chunk (Titans)")] public GatePooling MemoryGatePooling { get; init; } = GatePooling.Token;
+    [Help("deep memories: Omega window in tokens; 0 = the rule's own (4 for omeganet and atlas, 1 otherwise)"), Range(0, 1024)] public int MemoryWindow { get; init; }
+    [Help("deep memories: feature map on keys and queries: none, polynomial or taylor (degree 2, ATLAS)")] public MemoryFeatureMapKind MemoryFeatureMap { get; init; } = MemoryFeatureMapKind.None;
     [Help("SwiGLU hidden size as a multiple of d_model; 0 = no MLP (Zoology's MQAR setting)"), Range(0, 64)] public double MlpRatio { get; init; } = 4;
     [Help("share the embedding matrix with the output head")] public bool TieEmbeddings { get; init; }
     [Help("RMSNorm epsilon"), Range(0, 1)] public double NormEps { get; init; } = 1e-5;
@@ -47,6 +61,10 @@ public sealed record ModelConfig : IValidatedConfig
     /// <summary>SwiGLU hidden width: ratio·d rounded up to a multiple of 8 (0 when there is no MLP).</summary>
     [JsonIgnore] public int MlpHidden => MlpRatio == 0 ? 0 : ((int)Math.Ceiling(MlpRatio * DModel) + 7) / 8 * 8;
 
+    /// <summary>The deep-memory rule of a mixer kind (null for attention and the matrix memories).</summary>
+    public static DeepMemoryRule? DeepRule(MixerKind kind) =>
+        DeepMemoryRule.Named.GetValueOrDefault(kind.ToString().ToLowerInvariant());
+
     public IEnumerable<(string, string)> Validate()
     {
         if (DModel % NumHeads != 0) yield return ("num_heads", $"d_model {DModel} is not divisible by num_heads {NumHeads}");
@@ -57,6 +75,9 @@ public sealed record ModelConfig : IValidatedConfig
                 yield return (name, $"d_model·{name} = {Math.Round(DModel * expand)} must be a positive multiple of num_heads {NumHeads}");
         if (Enumerable.Range(0, NumLayers).Any(i => MixerOf(i) == MixerKind.Retnet) && KeyHeadDim % 2 != 0)
             yield return ("expand_k", $"RetNet rotates q and k, so the key width per head must be even; it is {KeyHeadDim}");
+        bool deep = Enumerable.Range(0, NumLayers).Any(i => DeepRule(MixerOf(i)) is not null);
+        if (deep && MemoryResidualNorm && (KeyHeadDim != ValueHeadDim || MemoryFeatureMap != MemoryFeatureMapKind.None))
+            yield return ("memory_residual_norm", $"x + LN(mlp(x)) needs the memory's input and output sizes equal; key {MemoryFeatureMap switch { MemoryFeatureMapKind.None => KeyHeadDim, _ => Memory.Deep.MemoryFeatureMap.Width(MemoryFeatureMap, KeyHeadDim) }} vs value {ValueHeadDim} (set it false, or expand_k = expand_v without a feature map)");
         if (Positions == PositionKind.Rope && HeadDim % 2 != 0) yield return ("positions", $"rotary positions need an even head size; d_model/num_heads = {HeadDim}");
     }
 }

@@ -1,0 +1,117 @@
+using Mnemo.Memory.Deep;
+using Mnemo.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Mnemo.Layers;
+
+/// <summary>
+/// The token mixer around a test-time-trained memory (Titans' LMM block, Miras' shared block): q, k, v projections
+/// with short convolutions (SiLU), L2-normalised q and k (then ATLAS's optional feature map φ), the memory
+/// (Memory/Deep: the named rule, an MLP of memory_depth layers with learned initial weights memory_init.l
+/// [H, in, out]), a per-head output RMSNorm gated by silu(g_proj x), and o_proj. Gates per token and head:
+/// θ = σ(lr_proj x)·memory_max_lr, η = σ(momentum_proj x), α = σ(forget_proj x), γ = σ(window_proj x) (Omega),
+/// δ = softplus(delta_proj x) (Huber). With memory_gate_pooling = chunk, η and α read the running mean of x over the
+/// current memory chunk so far (Titans pools per chunk; a causal running mean keeps streaming exact).
+/// </summary>
+public sealed class DeepMemoryMixer : MemoryMixer
+{
+    readonly Linear lr_proj, forget_proj;
+    readonly Linear? momentum_proj, window_proj, delta_proj;
+    readonly ParameterList memory_init;
+    readonly Parameter? feature_coefficients;
+
+    readonly DeepMemoryRule _rule;
+    readonly MemoryMlp _mlp;
+    readonly int _chunk;
+    readonly double _maxLr;
+    readonly bool _pooled;
+    readonly MemoryFeatureMapKind _featureMap;
+
+    public DeepMemoryMixer(ModelConfig c, DeepMemoryRule rule) : base(rule.Name, c, outputGate: true)
+    {
+        _rule = c.MemoryWindow > 0 ? rule.WithWindow(c.MemoryWindow) : rule;
+        _chunk = c.MemoryChunkSize;
+        _maxLr = c.MemoryMaxLr;
+        _pooled = c.MemoryGatePooling == GatePooling.Chunk;
+        _featureMap = c.MemoryFeatureMap;
+        long keyWidth = MemoryFeatureMap.Width(_featureMap, KeyDim);
+        _mlp = new MemoryMlp(keyWidth, ValueDim, c.MemoryDepth, (long)Math.Round(c.MemoryExpansion * KeyDim), c.MemoryActivation, c.MemoryResidualNorm);
+
+        lr_proj = nn.Linear(c.DModel, Heads);
+        forget_proj = nn.Linear(c.DModel, Heads);
+        using (no_grad()) forget_proj.bias!.fill_(-4);                          // start remembering: α ≈ 0.02
+        if (_rule.Learner.HasMomentum) momentum_proj = nn.Linear(c.DModel, Heads);
+        if (_rule.Window > 1) window_proj = nn.Linear(c.DModel, Heads);
+        if (_rule.Objective.NeedsDelta) delta_proj = nn.Linear(c.DModel, Heads);
+        memory_init = new ParameterList(DeepKernels.InitialWeights(_mlp, Heads).Select(w => new Parameter(w)).ToArray());
+        if (_featureMap == MemoryFeatureMapKind.Taylor)
+            feature_coefficients = nn.Parameter(tensor(MemoryFeatureMap.InitialCoefficients(_featureMap), float32));
+        RegisterComponents();
+    }
+
+    /// <summary>Floats of memory state per layer and batch row (weights, chunk-start weights, momentum).</summary>
+    public long StateFloats => _mlp.Layers.Sum(s => s.In * s.Out) * Heads * (_rule.Learner.HasMomentum ? 3 : 2);
+
+    protected override (Tensor Q, Tensor K) Features(Tensor q, Tensor k, long position)
+    {
+        var (qn, kn) = UnitNormFeatures(q, k);
+        if (_featureMap == MemoryFeatureMapKind.None) return (qn, kn);
+        var a = feature_coefficients ?? tensor(MemoryFeatureMap.InitialCoefficients(_featureMap), qn.dtype);
+        return (MemoryFeatureMap.Apply(qn, a), MemoryFeatureMap.Apply(kn, a));
+    }
+
+    protected override Tensor Remember(Tensor q, Tensor k, Tensor v, Tensor x, LayerCache? cache)
+    {
+        long position = cache?.Position ?? 0;
+        var pooled = _pooled ? ChunkMean(x, position, cache) : x;
+        var inputs = new DeepInputs(q, k, v,
+            Theta: lr_proj.forward(x).sigmoid() * _maxLr,
+            Eta: momentum_proj?.forward(pooled).sigmoid(),
+            Alpha: forget_proj.forward(pooled).sigmoid(),
+            Gamma: window_proj?.forward(x).sigmoid(),
+            Delta: delta_proj is null ? null : nn.functional.softplus(delta_proj.forward(x)),
+            W0: memory_init.ToArray(),
+            State: cache is null ? null : Load(cache, position));
+        var (o, state) = cache is null
+            ? DeepKernel.Chunk(_rule, _mlp, inputs, _chunk)
+            : DeepKernels.Continue(_rule, _mlp, inputs, _chunk);
+        if (cache is not null) foreach (var (name, tensor) in state.Tensors()) cache.Set(name, tensor);
+        return o;
+    }
+
+    /// <summary>The carried memory state, or null before the first token (the kernel then starts from memory_init).</summary>
+    DeepState? Load(LayerCache cache, long position)
+    {
+        if (cache.Get("w0") is null) return null;
+        var weights = Enumerable.Range(0, _mlp.Depth).Select(l => cache.Get($"w{l}")!).ToArray();
+        var chunkStart = Enumerable.Range(0, _mlp.Depth).Select(l => cache.Get($"w{l}_chunk_start")!).ToArray();
+        var momentum = _rule.Learner.HasMomentum ? Enumerable.Range(0, _mlp.Depth).Select(l => cache.Get($"s{l}")!).ToArray() : null;
+        return new DeepState(weights, chunkStart, momentum, position % _chunk,
+            cache.Get("window_k"), cache.Get("window_v"), cache.Get("window_gamma"), cache.Get("window_delta"));
+    }
+
+    /// <summary>
+    /// x̄_t = mean of x over the tokens of t's memory chunk up to t (causal), [B, T, D]. A stream carries the sum over
+    /// the unfinished chunk in the cache ("pool_sum").
+    /// </summary>
+    Tensor ChunkMean(Tensor x, long position, LayerCache? cache)
+    {
+        long t = x.shape[1];
+        var carried = cache?.Get("pool_sum");                                   // Σ x over the unfinished chunk [B, 1, D]
+        var pieces = new List<Tensor>();
+        for (long start = 0; start < t;)
+        {
+            long offset = (position + start) % _chunk, n = Math.Min(_chunk - offset, t - start);
+            var sums = x.narrow(1, start, n).cumsum(1);                         // [B, n, D]
+            if (offset > 0 && carried is not null) sums = sums + carried.to(x.dtype);
+            var counts = arange(offset + 1, offset + n + 1, x.dtype, x.device).view(1, n, 1);
+            pieces.Add(sums / counts);
+            carried = offset + n == _chunk ? null : sums.narrow(1, n - 1, 1);
+            start += n;
+        }
+        if (cache is not null && carried is not null) cache.Set("pool_sum", carried);
+        return cat(pieces, 1);
+    }
+}

@@ -1,0 +1,90 @@
+using Mnemo.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Mnemo.Layers;
+
+/// <summary>
+/// The token mixer around any associative memory (matrix or deep): projections (q_proj, k_proj, v_proj), optional
+/// depthwise short convolutions (q_conv1d, k_conv1d, v_conv1d), the rule's feature maps, the memory itself, a
+/// per-head RMSNorm on the output (o_norm), optionally gated by silu(g_proj x), and o_proj. Names follow fla.
+/// A subclass supplies the memory (<see cref="Remember"/>) and overrides only what makes its rule that rule.
+/// </summary>
+public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
+{
+    protected readonly Linear q_proj, k_proj, v_proj, o_proj;
+    protected readonly Linear? g_proj;
+    protected readonly ShortConvolution? q_conv1d, k_conv1d, v_conv1d;
+    protected readonly GatedRMSNorm o_norm;
+
+    protected int Heads { get; }
+    protected int KeyDim { get; }      // per head
+    protected int ValueDim { get; }    // per head
+
+    protected MemoryMixer(string name, ModelConfig c, bool outputGate) : base(name)
+    {
+        Heads = c.NumHeads;
+        KeyDim = c.KeyHeadDim;
+        ValueDim = c.ValueHeadDim;
+        long keys = Heads * KeyDim, values = Heads * ValueDim;
+        q_proj = nn.Linear(c.DModel, keys, hasBias: false);
+        k_proj = nn.Linear(c.DModel, keys, hasBias: false);
+        v_proj = nn.Linear(c.DModel, values, hasBias: false);
+        if (c.ShortConv)
+        {
+            q_conv1d = new ShortConvolution(keys, c.ConvSize);
+            k_conv1d = new ShortConvolution(keys, c.ConvSize);
+            v_conv1d = new ShortConvolution(values, c.ConvSize);
+        }
+        if (outputGate) g_proj = nn.Linear(c.DModel, values, hasBias: false);
+        o_norm = new GatedRMSNorm(ValueDim, c.NormEps);
+        o_proj = nn.Linear(values, c.DModel, hasBias: false);
+        // Subclasses register their own parameters and call RegisterComponents again; that also picks these up.
+    }
+
+    /// <summary>
+    /// The memory: writes (k, v) and reads with q, all [B, T, H, D] after features and values, from the layer input
+    /// x [B, T, D] (for gates). With a cache, continues from and updates the memory state it holds.
+    /// Returns the read o [B, T, H, Dv].
+    /// </summary>
+    protected abstract Tensor Remember(Tensor q, Tensor k, Tensor v, Tensor x, LayerCache? cache);
+
+    /// <summary>Feature maps / normalisation of q and k per head ([B, T, H, Dk]); q arrives unscaled.</summary>
+    protected virtual (Tensor Q, Tensor K) Features(Tensor q, Tensor k, long position) => (q * Math.Pow(KeyDim, -0.5), k);
+
+    /// <summary>
+    /// The delta rules' features: q and k L2-normalised (‖k‖ = 1 keeps every transition I − β kᵀk non-expansive),
+    /// q then scaled by dk^{−1/2}.
+    /// </summary>
+    protected (Tensor Q, Tensor K) UnitNormFeatures(Tensor q, Tensor k) =>
+        (nn.functional.normalize(q, p: 2, dim: -1, eps: 1e-6) * Math.Pow(KeyDim, -0.5), nn.functional.normalize(k, p: 2, dim: -1, eps: 1e-6));
+
+    /// <summary>The output of the memory read, o [B, T, H, Dv], before o_norm — linear attention's normaliser hooks here.</summary>
+    protected virtual Tensor Read(Tensor o) => o;
+
+    /// <summary>Values as stored ([B, T, H, Dv]) — linear attention's normaliser appends a column of ones here.</summary>
+    protected virtual Tensor Values(Tensor v) => v;
+
+    public override Tensor forward(Tensor x) => Forward(x, null);
+
+    public Tensor Forward(Tensor x, LayerCache? cache)
+    {
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1], position = cache?.Position ?? 0;
+        Tensor q = q_proj.forward(x), k = k_proj.forward(x), v = v_proj.forward(x);
+        if (q_conv1d is not null)
+        {
+            q = q_conv1d.Forward(q, cache, "q_conv");
+            k = k_conv1d!.Forward(k, cache, "k_conv");
+            v = v_conv1d!.Forward(v, cache, "v_conv");
+        }
+        (q, k) = Features(q.view(b, t, Heads, KeyDim), k.view(b, t, Heads, KeyDim), position); // [B, T, H, Dk']
+        v = Values(v.view(b, t, Heads, ValueDim));                                              // [B, T, H, Dv']
+        var o = Remember(q, k, v, x, cache);
+
+        var gate = g_proj?.forward(x).view(b, t, Heads, ValueDim);
+        var y = o_norm.forward(Read(o), gate).reshape(b, t, Heads * ValueDim);                  // [B, T, H·Dv]
+        return o_proj.forward(y).MoveToOuterDisposeScope();
+    }
+}
