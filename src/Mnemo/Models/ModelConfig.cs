@@ -3,8 +3,20 @@ using Mnemo.IO;
 
 namespace Mnemo.Models;
 
-/// <summary>Token mixers. Everything but attention is a matrix memory (ALGORITHMS.md §1–2).</summary>
-public enum MixerKind { Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet }
+/// <summary>Token mixers. Everything but attention is a matrix memory (ALGORITHMS.md §1–2); Mom routes tokens between
+/// several (§6).</summary>
+public enum MixerKind { Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet, Mom }
+
+/// <summary>The update rule of each memory in a mixture of memories.</summary>
+public enum MomRule
+{
+    /// <summary>Gated DeltaNet (the paper's choice): decay from a_proj, A_log, dt_bias; β from b_proj.</summary>
+    GatedDeltaNet,
+    /// <summary>DeltaNet: β from b_proj, no decay.</summary>
+    DeltaNet,
+    /// <summary>Gated linear attention with Gated DeltaNet's scalar decay per head; no β.</summary>
+    GatedLinear,
+}
 
 /// <summary>Feature maps of linear attention (fla's feature_map.py).</summary>
 public enum FeatureMapKind { Identity, EluP1, Relu, Taylor }
@@ -30,6 +42,11 @@ public sealed record ModelConfig : IValidatedConfig
     [Help("linear attention feature map: identity, elu_p1, relu or taylor (Based's 2nd-order expansion)")] public FeatureMapKind FeatureMap { get; init; } = FeatureMapKind.EluP1;
     [Help("linear attention: divide by the normaliser φ(q)·Σφ(k) (else only the output RMSNorm)")] public bool Normalize { get; init; }
     [Help("chunk size of the chunkwise-parallel memory kernels"), Range(1, 1024)] public int ChunkSize { get; init; } = 64;
+    [Help("mom: memories per layer"), Range(1, 64)] public int NumMemories { get; init; } = 4;
+    [Help("mom: memories each token is routed to (at most num_memories)"), Range(1, 64)] public int TopK { get; init; } = 2;
+    [Help("mom: add a memory that every token writes to")] public bool SharedMemory { get; init; } = true;
+    [Help("mom: update rule of every memory: gated_delta_net, delta_net or gated_linear")] public MomRule MomRule { get; init; } = MomRule.GatedDeltaNet;
+    [Help("mom: weight of the router's load-balancing loss in training"), Range(0, 100)] public double RouterAuxLossCoef { get; init; } = 0.01;
     [Help("SwiGLU hidden size as a multiple of d_model; 0 = no MLP (Zoology's MQAR setting)"), Range(0, 64)] public double MlpRatio { get; init; } = 4;
     [Help("share the embedding matrix with the output head")] public bool TieEmbeddings { get; init; }
     [Help("RMSNorm epsilon"), Range(0, 1)] public double NormEps { get; init; } = 1e-5;
@@ -57,6 +74,7 @@ public sealed record ModelConfig : IValidatedConfig
                 yield return (name, $"d_model·{name} = {Math.Round(DModel * expand)} must be a positive multiple of num_heads {NumHeads}");
         if (Enumerable.Range(0, NumLayers).Any(i => MixerOf(i) == MixerKind.Retnet) && KeyHeadDim % 2 != 0)
             yield return ("expand_k", $"RetNet rotates q and k, so the key width per head must be even; it is {KeyHeadDim}");
+        if (TopK > NumMemories) yield return ("top_k", $"routes each token to {TopK} memories but num_memories is {NumMemories}");
         if (Positions == PositionKind.Rope && HeadDim % 2 != 0) yield return ("positions", $"rotary positions need an even head size; d_model/num_heads = {HeadDim}");
     }
 }

@@ -1,11 +1,17 @@
+using Mnemo.IO;
 using Mnemo.Memory.Matrix;
 using Mnemo.Memory.Mixture;
+using Mnemo.Models;
+using Mnemo.Runtime;
+using Mnemo.Tests.Training;
+using Mnemo.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Mnemo.Tests.Memory;
 
-/// <summary>Mixture of memories: naive ≡ step ≡ chunk, untouched memories, padding, carried state, fp32.</summary>
+/// <summary>Mixture of memories: naive ≡ step ≡ chunk, untouched memories, padding, carried state, fp32; the mixer
+/// (fla names, streaming, the balance loss) and training a model with it.</summary>
 [Collection(TorchCollection.Name)]
 public class MixtureTests
 {
@@ -228,5 +234,165 @@ public class MixtureTests
         var e = Assert.Throws<MnemoException>(() => MixtureOfMemories.Run(MatrixKernelKind.Delta, KernelForm.Chunk,
             new MixtureInputs(q, k, v, null, beta, indices, weights)));
         Assert.Contains(expected, e.Message);
+    }
+
+    // ---- The mixer and the model ------------------------------------------------------------------------------
+
+    static ModelConfig MomConfig(Func<ModelConfig, ModelConfig>? edit = null)
+    {
+        var c = new ModelConfig { Mixer = MixerKind.Mom, VocabSize = 40, DModel = 16, NumHeads = 2, NumLayers = 2, MlpRatio = 2, ChunkSize = 8 };
+        return edit is null ? c : edit(c);
+    }
+
+    static LanguageModel Build(ModelConfig c, bool fp64 = true)
+    {
+        TorchRuntime.Seed(5);
+        var model = new LanguageModel(c);
+        if (fp64) model.to(float64);
+        return model;
+    }
+
+    static Tensor Tokens(long b, long t, int seed = 9) => randint(0, 40, [b, t], generator: new Generator((ulong)seed));
+
+    [Fact]
+    public void Mixer_parameters_have_fla_names_and_shapes()
+    {
+        var p = Build(MomConfig()).named_parameters().ToDictionary(x => x.name, x => x.parameter.shape);
+        string at = "model.layers.0.attn.";
+        Assert.Equal(new long[] { 4, 16 }, p[at + "gate.weight"]);
+        Assert.Equal(new long[] { 16, 16 }, p[at + "q_proj.weight"]);
+        foreach (int m in new[] { 0, 3 })
+        {
+            Assert.Equal(new long[] { 16, 16 }, p[at + $"k_proj.{m}.weight"]);
+            Assert.Equal(new long[] { 16, 16 }, p[at + $"v_proj.{m}.weight"]);
+            Assert.Equal(new long[] { 2, 16 }, p[at + $"b_proj.{m}.weight"]);
+            Assert.Equal(new long[] { 2, 16 }, p[at + $"a_proj.{m}.weight"]);
+        }
+        Assert.False(p.ContainsKey(at + "k_proj.4.weight"));
+        foreach (var (name, rows) in new[] { ("shared_k", 16L), ("shared_v", 16L), ("shared_b", 2L), ("shared_a", 2L) })
+            Assert.Equal(new long[] { rows, 16 }, p[at + name + ".weight"]);
+        Assert.Equal(new long[] { 2 }, p[at + "A_log"]);
+        Assert.Equal(new long[] { 2 }, p[at + "dt_bias"]);
+        Assert.Equal(new long[] { 16, 1, 4 }, p[at + "k_conv1d.weight"]);
+        Assert.Equal(new long[] { 16, 16 }, p[at + "g_proj.weight"]);
+        Assert.Equal(new long[] { 8 }, p[at + "o_norm.weight"]);
+        Assert.Equal(new long[] { 16, 16 }, p[at + "o_proj.weight"]);
+
+        // DeltaNet memories have no decay; gated linear ones no β; without a shared memory no shared_*.
+        var delta = Build(MomConfig(c => c with { MomRule = MomRule.DeltaNet, SharedMemory = false })).named_parameters().Select(x => x.name).ToHashSet();
+        Assert.DoesNotContain(at + "A_log", delta);
+        Assert.DoesNotContain(at + "a_proj.0.weight", delta);
+        Assert.DoesNotContain(at + "shared_k.weight", delta);
+        var linear = Build(MomConfig(c => c with { MomRule = MomRule.GatedLinear })).named_parameters().Select(x => x.name).ToHashSet();
+        Assert.DoesNotContain(at + "b_proj.0.weight", linear);
+        Assert.DoesNotContain(at + "shared_b.weight", linear);
+        Assert.Contains(at + "shared_a.weight", linear);
+    }
+
+    public static TheoryData<MomRule, int, int, bool> Mixers => new()
+    {
+        { MomRule.GatedDeltaNet, 4, 1, true },
+        { MomRule.GatedDeltaNet, 3, 3, false },
+        { MomRule.DeltaNet, 4, 2, true },
+        { MomRule.GatedLinear, 2, 1, false },
+    };
+
+    [Theory]
+    [MemberData(nameof(Mixers))]
+    public void Mixer_streamed_token_by_token_equals_its_full_forward(MomRule rule, int memories, int topK, bool shared)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var model = Build(MomConfig(c => c with { MomRule = rule, NumMemories = memories, TopK = topK, SharedMemory = shared }));
+        model.eval();
+        var x = Tokens(2, 19);
+        var full = model.forward(x);
+        using var cache = model.NewCache();
+        var pieces = new List<Tensor> { model.Step(x.narrow(1, 0, 5), cache) };
+        for (long t = 5; t < 19; t++) pieces.Add(model.Step(x.narrow(1, t, 1), cache));
+        double e = Equivalence.RelativeRms(cat(pieces, 1), full);
+        Assert.True(e <= 1e-10, $"{rule} M={memories} k={topK} shared={shared}: {e:E2}");
+        Assert.Equal(new long[] { 2, memories, 2, 8, 8 }, cache.Layers[0].Get("states")!.shape);
+        Assert.Equal(shared, cache.Layers[0].Get("shared_state") is not null);
+    }
+
+    [Fact]
+    public void Balance_loss_is_one_for_uniform_routing_larger_when_collapsed_and_differentiable()
+    {
+        using var scope = NewDisposeScope();
+        double Loss(Tensor logits, int k) => Router.BalanceLoss(Router.Select(logits, k)).item<double>();
+        var uniform = zeros([2, 10, 4], float64);
+        Assert.Equal(1.0, Loss(uniform, 2), 12);
+        Assert.Equal(1.0, Loss(uniform, 1), 12);
+        // Every token strongly prefers memory 0: f_0 = 1 (k = 1) and P_0 ≈ 1, so the loss approaches M = 4.
+        var collapsed = zeros([2, 10, 4], float64);
+        collapsed[.., .., 0] = 10;
+        Assert.True(Loss(collapsed, 1) > 3.9);
+        // Routing that follows the probabilities (each token sure of its own memory, memories used equally) is balanced.
+        var spread = (arange(20, int64) % 4).reshape(2, 10);
+        Assert.Equal(1.0, Loss(nn.functional.one_hot(spread, 4).to(float64) * 30, 1), 6);
+
+        var logits = randn([2, 10, 4], float64, generator: new Generator(1)).requires_grad_(true);
+        var loss = Router.BalanceLoss(Router.Select(logits, 2));
+        Assert.True(loss.item<double>() > 0);
+        loss.backward();
+        Assert.True(logits.grad!.abs().sum().item<double>() > 0);
+        // A gradient step on the loss alone moves the router towards balance.
+        var skewed = (randn([2, 10, 4], float64, generator: new Generator(2)) + tensor(new[] { 2.0, 0, 0, 0 })).requires_grad_(true);
+        double before = Loss(skewed.detach(), 1);
+        Router.BalanceLoss(Router.Select(skewed, 1)).backward();
+        double after = Loss(skewed.detach() - 5 * skewed.grad!, 1);
+        Assert.True(after < before, $"{after} ≥ {before}");
+    }
+
+    [Fact]
+    public void Model_takes_the_weighted_balance_loss_once_and_only_in_training()
+    {
+        using var scope = NewDisposeScope();
+        var model = Build(MomConfig(), fp64: false);
+        model.train();
+        var logits = model.forward(Tokens(2, 12));
+        var aux = model.TakeAuxLoss();
+        Assert.NotNull(aux);
+        Assert.Null(model.TakeAuxLoss());
+        // Two layers, each's term ≥ 0, weighted by router_aux_loss_coef = 0.01; each term is about 1 at initialisation.
+        double value = aux!.item<float>();
+        Assert.InRange(value, 0.01, 0.1);
+        (logits.square().mean() + aux).backward();
+        var router = model.named_parameters().First(p => p.name == "model.layers.0.attn.gate.weight").parameter;
+        Assert.True(router.grad!.abs().sum().item<float>() > 0);
+        model.eval();
+        using (no_grad()) model.forward(Tokens(2, 12));
+        Assert.Null(model.TakeAuxLoss());
+        Assert.Null(Build(new ModelConfig { Mixer = MixerKind.GatedDeltaNet, VocabSize = 40, DModel = 16, NumHeads = 2 }, fp64: false).TakeAuxLoss());
+    }
+
+    [Fact]
+    public void Config_binds_mom_fields_and_rejects_top_k_above_the_memories()
+    {
+        static ModelConfig Bind(string json) => ConfigBinder.Bind<ModelConfig>(ConfigBinder.ParseText(json, "test"), "test");
+        var c = Bind("""{"mixer": "mom", "num_memories": 3, "top_k": 3, "shared_memory": false, "mom_rule": "delta_net"}""");
+        Assert.Equal((MixerKind.Mom, 3, 3, false, MomRule.DeltaNet), (c.Mixer, c.NumMemories, c.TopK, c.SharedMemory, c.MomRule));
+        var e = Assert.ThrowsAny<MnemoException>(() => Bind("""{"mixer": "mom", "num_memories": 2, "top_k": 3}"""));
+        Assert.Contains("top_k", e.Message);
+    }
+
+    sealed class Losses : ITrainingObserver
+    {
+        public List<double> Values { get; } = [];
+        public void Stepped(StepMetrics m) => Values.Add(m.Loss);
+    }
+
+    [Fact]
+    public void A_model_with_mom_layers_trains()
+    {
+        using var dir = new Tmp.Dir();
+        var run = TrainerTests.Tiny(steps: 12);
+        run = run with { Model = run.Model with { Mixer = MixerKind.Mom } };
+        var losses = new Losses();
+        new Trainer(run, dir.Path, losses).Run(resume: false);
+        Assert.All(losses.Values, l => Assert.True(double.IsFinite(l)));
+        Assert.True(losses.Values.TakeLast(3).Average() < losses.Values.Take(3).Average() - 0.1,
+            $"loss did not decrease: {string.Join(", ", losses.Values.Select(l => l.ToString("F3")))}");
     }
 }
