@@ -107,10 +107,15 @@ public static class MqarDemo
 
     /// <summary>
     /// Recurrent state a layer carries to recall over a context of length L: attention's KV cache (2·L·d) grows
-    /// with L; a matrix memory holds H·Dk·Dv however long the context (short-conv tails not counted).
+    /// with L; a matrix memory holds H·Dk·Dv however long the context (short-conv tails not counted), a mixture of
+    /// memories that once per memory.
     /// </summary>
-    public static long StateFloatsPerLayer(ModelConfig c, int contextLength) =>
-        c.Mixer == MixerKind.Attention ? 2L * contextLength * c.DModel : (long)c.NumHeads * c.KeyHeadDim * c.ValueHeadDim;
+    public static long StateFloatsPerLayer(ModelConfig c, int contextLength) => c.Mixer switch
+    {
+        MixerKind.Attention => 2L * contextLength * c.DModel,
+        MixerKind.Mom => (c.NumMemories + (c.SharedMemory ? 1L : 0)) * c.NumHeads * c.KeyHeadDim * c.ValueHeadDim,
+        _ => (long)c.NumHeads * c.KeyHeadDim * c.ValueHeadDim,
+    };
 
     /// <summary>(step, loss) pairs from a run's metrics.jsonl.</summary>
     public static List<(double Step, double Loss)> LossCurve(string runDir) =>

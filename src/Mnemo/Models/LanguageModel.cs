@@ -35,11 +35,15 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         MixerKind.Mamba2 => new Mamba2(c),
         MixerKind.DeltaNet => new DeltaNet(c),
         MixerKind.GatedDeltaNet => new GatedDeltaNet(c),
+        MixerKind.Mom => new MixtureOfMemoriesMixer(c),
         _ when ModelConfig.DeepRule(kind) is { } rule => new DeepMemoryMixer(c, rule),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown mixer"),
     };
 
     public override Tensor forward(Tensor x) => Forward(x, null);
+
+    /// <summary>The mixer's auxiliary loss term from the latest training forward (see <see cref="IAuxiliaryLoss"/>).</summary>
+    public Tensor? TakeAuxLoss() => (attn as IAuxiliaryLoss)?.TakeAuxLoss();
 
     public Tensor Forward(Tensor x, LayerCache? cache)
     {
@@ -92,6 +96,8 @@ public sealed class Backbone : nn.Module<Tensor, Tensor>
     }
 
     public int LayerCount => layers.Count;
+
+    public IEnumerable<Block> Layers => layers;
 }
 
 /// <summary>Streaming state of a whole model: one <see cref="LayerCache"/> per layer and the next position.</summary>
@@ -153,6 +159,22 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         return Logits(Hidden(tokens)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The auxiliary losses of the latest training forward (MoM's router balance), summed over layers and weighted
+    /// by router_aux_loss_coef, to add to the task loss; null when no layer made one. Each forward's terms are taken
+    /// once. The result lives in the caller's dispose scope.
+    /// </summary>
+    public Tensor? TakeAuxLoss()
+    {
+        Tensor? total = null;
+        foreach (var layer in model.Layers)
+        {
+            using var term = layer.TakeAuxLoss();                            // owned here; the sum keeps the graph
+            if (term is not null) total = total is null ? term * Config.RouterAuxLossCoef : total + term * Config.RouterAuxLossCoef;
+        }
+        return total;
     }
 
     /// <summary>A fresh streaming cache for this model.</summary>

@@ -4,12 +4,23 @@ using Mnemo.Memory.Deep;
 
 namespace Mnemo.Models;
 
-/// <summary>Token mixers: attention, the matrix memories (ALGORITHMS.md §1–2) and the deep, test-time-trained
-/// memories (§3–5, named after their rules in Memory/Deep/Rules).</summary>
-public enum MixerKind { Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet, Titans, Moneta, Yaad, Memora, Omeganet, Atlas }
+/// <summary>Token mixers: attention, the matrix memories (ALGORITHMS.md §1–2), the mixture of memories (§6) and the
+/// deep, test-time-trained memories (§3–5, named after their rules in Memory/Deep/Rules).</summary>
+public enum MixerKind { Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet, Mom, Titans, Moneta, Yaad, Memora, Omeganet, Atlas }
 
 /// <summary>How a deep memory's momentum and forgetting gates see the input: per token, or the running mean over the chunk.</summary>
 public enum GatePooling { Token, Chunk }
+
+/// <summary>The update rule of each memory in a mixture of memories.</summary>
+public enum MomRule
+{
+    /// <summary>Gated DeltaNet (the paper's choice): decay from a_proj, A_log, dt_bias; β from b_proj.</summary>
+    GatedDeltaNet,
+    /// <summary>DeltaNet: β from b_proj, no decay.</summary>
+    DeltaNet,
+    /// <summary>Gated linear attention with Gated DeltaNet's scalar decay per head; no β.</summary>
+    GatedLinear,
+}
 
 /// <summary>Feature maps of linear attention (fla's feature_map.py).</summary>
 public enum FeatureMapKind { Identity, EluP1, Relu, Taylor }
@@ -35,6 +46,11 @@ public sealed record ModelConfig : IValidatedConfig
     [Help("linear attention feature map: identity, elu_p1, relu or taylor (Based's 2nd-order expansion)")] public FeatureMapKind FeatureMap { get; init; } = FeatureMapKind.EluP1;
     [Help("linear attention: divide by the normaliser φ(q)·Σφ(k) (else only the output RMSNorm)")] public bool Normalize { get; init; }
     [Help("chunk size of the chunkwise-parallel memory kernels"), Range(1, 1024)] public int ChunkSize { get; init; } = 64;
+    [Help("mom: memories per layer"), Range(1, 64)] public int NumMemories { get; init; } = 4;
+    [Help("mom: memories each token is routed to (at most num_memories)"), Range(1, 64)] public int TopK { get; init; } = 2;
+    [Help("mom: add a memory that every token writes to")] public bool SharedMemory { get; init; } = true;
+    [Help("mom: update rule of every memory: gated_delta_net, delta_net or gated_linear")] public MomRule MomRule { get; init; } = MomRule.GatedDeltaNet;
+    [Help("mom: weight of the router's load-balancing loss in training"), Range(0, 100)] public double RouterAuxLossCoef { get; init; } = 0.01;
     [Help("deep memories: MLP layers of the memory (1 = a matrix)"), Range(1, 8)] public int MemoryDepth { get; init; } = 2;
     [Help("deep memories: hidden width as a multiple of the key size per head"), Range(0.25, 16)] public double MemoryExpansion { get; init; } = 4;
     [Help("deep memories: activation between memory layers, gelu or silu")] public MemoryActivation MemoryActivation { get; init; } = MemoryActivation.Gelu;
@@ -75,6 +91,7 @@ public sealed record ModelConfig : IValidatedConfig
                 yield return (name, $"d_model·{name} = {Math.Round(DModel * expand)} must be a positive multiple of num_heads {NumHeads}");
         if (Enumerable.Range(0, NumLayers).Any(i => MixerOf(i) == MixerKind.Retnet) && KeyHeadDim % 2 != 0)
             yield return ("expand_k", $"RetNet rotates q and k, so the key width per head must be even; it is {KeyHeadDim}");
+        if (TopK > NumMemories) yield return ("top_k", $"routes each token to {TopK} memories but num_memories is {NumMemories}");
         bool deep = Enumerable.Range(0, NumLayers).Any(i => DeepRule(MixerOf(i)) is not null);
         if (deep && MemoryResidualNorm && (KeyHeadDim != ValueHeadDim || MemoryFeatureMap != MemoryFeatureMapKind.None))
             yield return ("memory_residual_norm", $"x + LN(mlp(x)) needs the memory's input and output sizes equal; key {MemoryFeatureMap switch { MemoryFeatureMapKind.None => KeyHeadDim, _ => Memory.Deep.MemoryFeatureMap.Width(MemoryFeatureMap, KeyHeadDim) }} vs value {ValueHeadDim} (set it false, or expand_k = expand_v without a feature map)");

@@ -118,8 +118,9 @@ public sealed class Trainer
                 var logits = model.Logits(hidden.index([TensorIndex.Tensor(mask)]));     // [N, V], scored positions only
                 var target = labels.index([TensorIndex.Tensor(mask)]);                   // [N]
                 var lossT = nn.functional.cross_entropy(logits, target);
+                var aux = model.TakeAuxLoss();                                           // MoM's router balance; reported loss stays the task's
                 optimizer.zero_grad();
-                lossT.backward();
+                (aux is null ? lossT : lossT + aux).backward();
                 gradNorm = t.GradClip > 0
                     ? nn.utils.clip_grad_norm_(model.parameters(), t.GradClip)
                     : double.NaN;

@@ -105,6 +105,7 @@ public class MixerTests
     [Theory]
     [InlineData(MixerKind.GatedDeltaNet)]
     [InlineData(MixerKind.Attention)]
+    [InlineData(MixerKind.Mom)]
     public void Streaming_keeps_the_live_tensor_count_flat(MixerKind mixer)
     {
         using var noGrad = no_grad();
