@@ -134,7 +134,7 @@ public sealed record KernelBenchReport(
 }
 
 /// <summary>
-/// `mnemo bench kernels`: the matrix-memory kernels' speed against the machine's own matmul peak and against the
+/// `mnemo bench kernels`: the matrix- and deep-memory kernels' speed (deep rules: <see cref="DeepKernelBench"/>) against the machine's own matmul peak and against the
 /// two baselines (the step loop, causal SDPA attention), forward and forward+backward.
 /// <para>Forward is timed under no_grad (inference and prefill); forward+backward runs the forward with autograd and
 /// takes the gradients of sum(o·dO) + sum(S_T·dS) with respect to every input (q, k, v, g, β) by
