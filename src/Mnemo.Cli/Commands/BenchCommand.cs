@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Mnemo.Benchmarks;
 using Mnemo.IO;
+using Mnemo.Memory.Deep;
 using Mnemo.Runtime;
 using Spectre.Console;
 
@@ -26,8 +27,20 @@ public static class BenchCommand
         var lengths = new Option<string[]>("--lengths") { Description = "Sequence lengths T. Default: 1024 4096 16384", AllowMultipleArgumentsPerToken = true };
         var rules = new Option<string[]>("--rules")
         {
-            Description = $"Rules to measure: {string.Join(", ", BenchRule.All.Select(r => r.Name))}. Default: all",
+            Description = $"Matrix rules to measure: {string.Join(", ", BenchRule.All.Select(r => r.Name))}, or none. Default: all",
             AllowMultipleArgumentsPerToken = true,
+        };
+        var deepRules = new Option<string[]>("--deep-rules")
+        {
+            Description = $"Deep-memory rules to measure: {string.Join(", ", DeepMemoryRule.Named.Keys)}, or none. Default: all",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var depth = new Option<int?>("--depth") { Description = "Layers of the deep rules' memory MLP. Default: 2" };
+        var hidden = new Option<long?>("--hidden") { Description = "Hidden width of the deep rules' memory MLP. Default: 4·D" };
+        var deepMemory = new Option<double?>("--deep-memory-gb")
+        {
+            Description = "A deep rule's form is timed at the longest T (halving) whose estimated autograd footprint fits this many GB, " +
+                          "and scaled linearly to the row's T (the table says so). Default: 4",
         };
         var repeats = new Option<int?>("--repeats") { Description = "Timed runs per measurement; the median is reported. Default: 3 (1 with --quick)" };
         var warmup = new Option<int?>("--warmup") { Description = "Untimed runs before them. Default: 1" };
@@ -41,10 +54,10 @@ public static class BenchCommand
         var json = new Option<string>("--json") { Description = "Where to write all numbers as JSON", DefaultValueFactory = _ => "bench-kernels.json" };
         var quick = new Option<bool>("--quick") { Description = "Tiny shapes for a smoke test (B=2, H=2, D=16, T=64,256); explicit options still apply" };
         var command = new Command("kernels",
-            "Time the matrix-memory kernels (chunk form, step loop, naive reference) and causal SDPA attention, forward and " +
+            "Time the matrix- and deep-memory kernels (chunk form, step loop, naive reference) and causal SDPA attention, forward and " +
             "forward+backward, against the fp32/bf16 matmul peak measured in the same run. Prints a table; writes JSON.")
         {
-            dims, lengths, rules, repeats, warmup, chunk, stepMax, noAttention, threads, json, quick,
+            dims, lengths, rules, deepRules, depth, hidden, deepMemory, repeats, warmup, chunk, stepMax, noAttention, threads, json, quick,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
@@ -52,7 +65,11 @@ public static class BenchCommand
             var o = parse.GetValue(quick) ? KernelBenchOptions.Quick : new KernelBenchOptions();
             if (Ints(parse.GetValue(dims), "--dims") is { } d) o = o with { Dims = d };
             if (Ints(parse.GetValue(lengths), "--lengths") is { } l) o = o with { Lengths = l };
-            if (Split(parse.GetValue(rules)) is { } r) o = o with { Rules = [.. r.Select(BenchRule.Parse).Distinct()] };
+            if (Split(parse.GetValue(rules)) is { } r) o = o with { Rules = None(r) ? [] : [.. r.Select(BenchRule.Parse).Distinct()] };
+            if (Split(parse.GetValue(deepRules)) is { } dr) o = o with { DeepRules = None(dr) ? [] : [.. dr.Select(DeepRule).Distinct()] };
+            if (parse.GetValue(depth) is int layers) o = o with { Depth = layers };
+            if (parse.GetValue(hidden) is long width) o = o with { DeepHidden = width };
+            if (parse.GetValue(deepMemory) is double gb) o = o with { DeepMemoryBudgetBytes = gb * (1 << 30) };
             if (parse.GetValue(repeats) is int n) o = o with { Repeats = n };
             if (parse.GetValue(warmup) is int w) o = o with { Warmup = w };
             if (parse.GetValue(chunk) is int c) o = o with { ChunkSize = c };
@@ -125,6 +142,11 @@ public static class BenchCommand
         }));
         return command;
     }
+
+    static bool None(string[] names) => names is ["none" or "None" or "NONE"];
+
+    static DeepMemoryRule DeepRule(string name) => DeepKernelFile.TryRule(name)
+        ?? throw new MnemoException($"unknown deep rule \"{name}\"; allowed: {string.Join(", ", DeepMemoryRule.Named.Keys)}, or none");
 
     /// <summary>"4096", "16k" (×1024) or "1M" (×1048576).</summary>
     static long Length(string text)
@@ -199,6 +221,8 @@ public static class BenchCommand
             : "";
         Console.WriteLine(string.Create(Inv, $"peak     fp32 matmul {r.PeakFp32.GflopPerSecond:F1} GFLOP/s (n={r.PeakFp32.BestN}){bf16}"));
         Console.WriteLine(string.Create(Inv, $"shapes   B={s.Batch} H={s.Heads} Dk=Dv=D, fp32, chunk size {s.ChunkSize}; {s.Warmup} warm-up + median of {s.Repeats} runs; step loop timed up to T={s.StepMaxLength}"));
+        if (s.DeepRules.Length > 0)
+            Console.WriteLine(string.Create(Inv, $"deep     {string.Join(", ", s.DeepRules)}: memory MLP depth {s.Depth}, hidden {s.DeepHidden}, GELU; each form timed at the longest T whose estimated autograd footprint fits {s.DeepMemoryBudgetGb:F1} GB"));
 
         var table = new Table().AddColumns("rule", "D", "T", "form", "fwd ms", "fwd tok/s", "fwd GFLOP/s", "fwd %peak",
             "f+b ms", "f+b tok/s", "f+b GFLOP/s", "f+b %peak", "×step fwd / f+b", "×sdpa fwd / f+b", "scale fwd / f+b");
@@ -220,7 +244,9 @@ public static class BenchCommand
                 Pair(row.ScalingForward, row.ScalingForwardBackward, "F2", ""));
         }
         AnsiConsole.Write(table);
-        if (anyExtrapolated) Console.WriteLine($"* step loop timed at T={s.StepMaxLength} and extrapolated linearly in T (its cost per token is constant).");
+        if (anyExtrapolated) Console.WriteLine($"* timed at a shorter T and extrapolated linearly in T: the step loop at T ≤ {s.StepMaxLength} (its cost per token is constant), and the deep rules' forms noted below.");
+        foreach (var note in r.Rows.Select(row => row.Note).OfType<string>().Distinct())
+            Console.WriteLine($"note     {note}");
         Console.WriteLine("×step, ×sdpa: baseline time / this row's time (above 1: this row is faster). scale: t(T) / ((T/T_prev)·t(T_prev)); 1.00 = linear in T.");
         Console.WriteLine($"FLOP model: {r.FlopModel}");
         Console.WriteLine(string.Create(Inv, $"took {r.ElapsedSeconds:F1} s"));

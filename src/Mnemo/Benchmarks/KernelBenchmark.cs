@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Globalization;
 using Mnemo.IO;
+using Mnemo.Memory.Deep;
 using Mnemo.Memory.Matrix;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -36,6 +38,15 @@ public sealed record KernelBenchOptions
     public int[] Dims { get; init; } = [64, 128];
     public int[] Lengths { get; init; } = [1024, 4096, 16384];
     public BenchRule[] Rules { get; init; } = BenchRule.All;
+    /// <summary>Deep-memory rules (<see cref="DeepMemoryRule.Named"/>), timed like the matrix rules.</summary>
+    public DeepMemoryRule[] DeepRules { get; init; } = [.. DeepMemoryRule.Named.Values];
+    /// <summary>Layers of the deep rules' memory MLP.</summary>
+    public int Depth { get; init; } = 2;
+    /// <summary>Hidden width of the deep rules' memory MLP; null = 4·D.</summary>
+    public long? DeepHidden { get; init; }
+    /// <summary>A deep rule's form is timed at the longest T (halving) whose estimated forward+backward autograd
+    /// footprint (<see cref="DeepKernelBench.Footprint"/>) fits this, and scaled linearly to the row's T.</summary>
+    public double DeepMemoryBudgetBytes { get; init; } = 4.0 * (1 << 30);
     public int ChunkSize { get; init; } = 64;
     /// <summary>Timed runs per measurement (the median is reported).</summary>
     public int Repeats { get; init; } = 3;
@@ -76,7 +87,10 @@ public sealed record KernelBenchOptions
         Positive("peak sizes", PeakSizes);
         if (Dims.Length == 0) throw new MnemoException("--dims needs at least one head size");
         if (Lengths.Length == 0) throw new MnemoException("--lengths needs at least one length");
-        if (Rules.Length == 0) throw new MnemoException("--rules needs at least one rule");
+        if (Rules.Length + DeepRules.Length == 0) throw new MnemoException("--rules and --deep-rules name no rule between them");
+        Positive("--depth", [Depth]);
+        if (DeepHidden is < 1) throw new MnemoException($"the deep memory's hidden width must be positive, got {DeepHidden}");
+        if (!(DeepMemoryBudgetBytes > 0)) throw new MnemoException($"--deep-memory-gb must be positive, got {DeepMemoryBudgetBytes / (1 << 30)}");
         if (Warmup < 0) throw new MnemoException($"warm-up runs must be non-negative, got {Warmup}");
     }
 }
@@ -100,11 +114,12 @@ public sealed record KernelBenchRow(
     int MeasuredT, bool Extrapolated, Measurement Forward, Measurement ForwardBackward,
     double? SpeedupOverStepForward = null, double? SpeedupOverStepForwardBackward = null,
     double? SpeedupOverSdpaForward = null, double? SpeedupOverSdpaForwardBackward = null,
-    int? ScalingFromT = null, double? ScalingForward = null, double? ScalingForwardBackward = null);
+    int? ScalingFromT = null, double? ScalingForward = null, double? ScalingForwardBackward = null, string? Note = null);
 
 /// <summary>Settings as reported (rule names rather than objects).</summary>
 public sealed record KernelBenchSettings(int Batch, int Heads, int[] Dims, int[] Lengths, string[] Rules, int ChunkSize,
-    int Repeats, int Warmup, int StepMaxLength, int NaiveMaxLength, bool Attention, string Timing, string ForwardMode);
+    int Repeats, int Warmup, int StepMaxLength, int NaiveMaxLength, bool Attention, string Timing, string ForwardMode,
+    string[] DeepRules, int Depth, string DeepHidden, double DeepMemoryBudgetGb, string DeepInputs);
 
 public sealed record KernelBenchReport(
     MachineInfo Machine, KernelBenchSettings Settings, MatmulPeakResult PeakFp32, MatmulPeakResult? PeakBf16,
@@ -119,7 +134,7 @@ public sealed record KernelBenchReport(
 }
 
 /// <summary>
-/// `mnemo bench kernels`: the matrix-memory kernels' speed against the machine's own matmul peak and against the
+/// `mnemo bench kernels`: the matrix- and deep-memory kernels' speed (deep rules: <see cref="DeepKernelBench"/>) against the machine's own matmul peak and against the
 /// two baselines (the step loop, causal SDPA attention), forward and forward+backward.
 /// <para>Forward is timed under no_grad (inference and prefill); forward+backward runs the forward with autograd and
 /// takes the gradients of sum(o·dO) + sum(S_T·dS) with respect to every input (q, k, v, g, β) by
@@ -132,8 +147,39 @@ public static class KernelBenchmark
 {
     public const string TimingNote = "warm-up runs, then the median of the timed runs; each run in its own dispose scope, freed after the clock stops";
     public const string ForwardNote = "forward under no_grad; forward+backward = forward with autograd + torch.autograd.grad of sum(o·dO)+sum(S·dS) w.r.t. all inputs";
+    public const string DeepInputsNote = "deep rules: fp32, q ~ N(0, 1/D), L2-normalised k, v ~ N(0, 1), theta U[0.01, 0.05], eta U[0.5, 0.9], alpha U[0, 0.01], " +
+        "gamma U[0, 1], delta U[0.5, 2], w0 N(0, 1/in); GELU MLP memory Dk = Dv = D; S = the final weights W_l (dS = dW_l), gradients include w0";
 
     sealed record Key(string Rule, string Form, int D, int T);
+
+    /// <summary>
+    /// One kernel the bench times, a matrix rule or a deep rule: how to time a form at (D, T), the forward FLOPs of
+    /// a form, the length a form is actually timed at for a row's T (the rest is scaled linearly), and why when shorter.
+    /// </summary>
+    sealed record Subject(string Name, Func<KernelForm, int, int, (TimingStats, TimingStats)> Measure, Func<KernelForm, int, int, double> Flops,
+        Func<KernelForm, int, int, int> Length, Func<KernelForm, int, int, int, string?> Why);
+
+    static IEnumerable<Subject> Subjects(KernelBenchOptions o)
+    {
+        // The step loop is timed up to the cap and extrapolated (its cost per token is constant).
+        int Cap(KernelForm form, int t) => form == KernelForm.Step ? Math.Min(t, o.StepMaxLength) : t;
+        foreach (var rule in o.Rules)
+            yield return new(rule.Name, (form, d, t) => MeasureKernel(o, rule, form, d, t),
+                (form, d, t) => form == KernelForm.Chunk ? KernelFlops.ChunkForward(rule.Kind, o.Batch, o.Heads, t, d, d, o.ChunkSize)
+                    : KernelFlops.RecurrentForward(rule.Kind, o.Batch, o.Heads, t, d, d),
+                (form, _, t) => Cap(form, t), (_, _, _, _) => null);
+        foreach (var rule in o.DeepRules)
+        {
+            int Floor(KernelForm form, int t) => Math.Min(Cap(form, t), form == KernelForm.Chunk ? o.ChunkSize : 1);
+            yield return new(rule.Name, (form, d, t) => DeepKernelBench.Measure(o, rule, form, d, t),
+                (form, d, t) => form == KernelForm.Chunk ? KernelFlops.DeepChunkForward(rule, DeepKernelBench.Mlp(o, d), o.Batch, o.Heads, t, o.ChunkSize)
+                    : KernelFlops.DeepRecurrentForward(rule, DeepKernelBench.Mlp(o, d), o.Batch, o.Heads, t),
+                (form, d, t) => DeepKernelBench.Affordable(o, rule, form, d, Cap(form, t), Floor(form, t)),
+                (form, d, t, measured) => measured >= Cap(form, t) ? null : string.Create(CultureInfo.InvariantCulture,
+                    $"{rule.Name} {form.Name()} timed at T={measured} and scaled linearly to T={t}: forward+backward at T={Cap(form, t)} would keep " +
+                    $"≈{DeepKernelBench.Footprint(o, rule, form, d, Cap(form, t)) / (1 << 30):F2} GB for autograd (budget {o.DeepMemoryBudgetBytes / (1 << 30):F2} GB, --deep-memory-gb)"));
+        }
+    }
 
     public static KernelBenchReport Run(KernelBenchOptions options, Action<string>? log = null)
     {
@@ -154,6 +200,7 @@ public static class KernelBenchmark
         }
 
         var measured = new Dictionary<Key, (TimingStats Fwd, TimingStats FwdBwd)>();
+        var subjects = Subjects(options).ToArray();
         var dims = options.Dims.Distinct().ToArray();
         var lengths = options.Lengths.Distinct().Order().ToArray();
         int smallest = lengths[0];
@@ -165,34 +212,35 @@ public static class KernelBenchmark
                 log($"attention (sdpa) D={d} T={t} …");
                 measured[new("attention", "sdpa", d, t)] = MeasureAttention(options, d, t);
             }
-            foreach (var rule in options.Rules)
+            foreach (var subject in subjects)
             {
-                log($"{rule.Name} D={d} T={t} chunk …");
-                measured[new(rule.Name, "chunk", d, t)] = MeasureKernel(options, rule, KernelForm.Chunk, d, t);
-                int stepT = Math.Min(t, options.StepMaxLength);
-                var stepKey = new Key(rule.Name, "step", d, stepT);
-                if (!measured.ContainsKey(stepKey))
+                foreach (var form in new[] { KernelForm.Chunk, KernelForm.Step })
                 {
-                    log($"{rule.Name} D={d} T={stepT} step loop …");
-                    measured[stepKey] = MeasureKernel(options, rule, KernelForm.Step, d, stepT);
+                    int at = subject.Length(form, d, t);
+                    var key = new Key(subject.Name, form.Name(), d, at);
+                    if (measured.ContainsKey(key)) continue;
+                    if (subject.Why(form, d, t, at) is { } why) log("  " + why);
+                    log($"{subject.Name} D={d} T={at} {(form == KernelForm.Chunk ? "chunk" : "step loop")} …");
+                    measured[key] = subject.Measure(form, d, at);
                 }
-                if (t == smallest && t <= options.NaiveMaxLength)
+                if (t == smallest && t <= options.NaiveMaxLength && subject.Length(KernelForm.Naive, d, t) == t)
                 {
-                    log($"{rule.Name} D={d} T={t} naive reference …");
-                    measured[new(rule.Name, "naive", d, t)] = MeasureKernel(options, rule, KernelForm.Naive, d, t);
+                    log($"{subject.Name} D={d} T={t} naive reference …");
+                    measured[new(subject.Name, "naive", d, t)] = subject.Measure(KernelForm.Naive, d, t);
                 }
             }
         }
 
-        var rows = BuildRows(options, dims, lengths, measured, peak32.GflopPerSecond);
+        var rows = BuildRows(options, subjects, dims, lengths, measured, peak32.GflopPerSecond);
         var settings = new KernelBenchSettings(options.Batch, options.Heads, dims, lengths, [.. options.Rules.Select(r => r.Name)],
             options.ChunkSize, options.Repeats, options.Warmup, options.StepMaxLength, options.NaiveMaxLength, options.Attention,
-            TimingNote, ForwardNote);
+            TimingNote, ForwardNote, [.. options.DeepRules.Select(r => r.Name)], options.Depth,
+            options.DeepHidden?.ToString(CultureInfo.InvariantCulture) ?? "4·D", options.DeepMemoryBudgetBytes / (1 << 30), DeepInputsNote);
         return new KernelBenchReport(machine, settings, peak32, peak16, KernelFlops.Description, rows,
             MachineInfo.LoadAverage(), clock.Elapsed.TotalSeconds);
     }
 
-    static KernelBenchRow[] BuildRows(KernelBenchOptions o, int[] dims, int[] lengths,
+    static KernelBenchRow[] BuildRows(KernelBenchOptions o, Subject[] subjects, int[] dims, int[] lengths,
         Dictionary<Key, (TimingStats Fwd, TimingStats FwdBwd)> measured, double peak)
     {
         var rows = new List<KernelBenchRow>();
@@ -203,44 +251,51 @@ public static class KernelBenchmark
             (M(s.Fwd, t, forwardFlops, 1), M(s.FwdBwd, t, forwardFlops, KernelFlops.ForwardBackwardFactor));
         static double? Ratio(double? numerator, double denominator) => numerator is null ? null : numerator / denominator;
 
-        foreach (var rule in o.Rules)
+        // A form timed at a shorter length than the row's (the step cap, a deep rule's memory budget) is scaled by T / T_measured.
+        (int At, (TimingStats Fwd, TimingStats FwdBwd) Times) Timed(Subject subject, KernelForm form, int d, int t)
+        {
+            int at = subject.Length(form, d, t);
+            var raw = measured[new(subject.Name, form.Name(), d, at)];
+            double stretch = (double)t / at;
+            return (at, (raw.Fwd.Scaled(stretch), raw.FwdBwd.Scaled(stretch)));
+        }
+
+        foreach (var subject in subjects)
         foreach (int d in dims)
         {
             for (int i = 0; i < lengths.Length; i++)
             {
                 int t = lengths[i];
-                var chunk = measured[new(rule.Name, "chunk", d, t)];
-                // The step loop at this length: measured, or measured at the cap and scaled by T / T_measured.
-                int stepT = Math.Min(t, o.StepMaxLength);
-                var stepRaw = measured[new(rule.Name, "step", d, stepT)];
-                double stretch = (double)t / stepT;
-                var step = (Fwd: stepRaw.Fwd.Scaled(stretch), FwdBwd: stepRaw.FwdBwd.Scaled(stretch));
+                var (chunkT, chunk) = Timed(subject, KernelForm.Chunk, d, t);
+                var (stepT, step) = Timed(subject, KernelForm.Step, d, t);
                 var sdpa = measured.TryGetValue(new("attention", "sdpa", d, t), out var a) ? a : ((TimingStats, TimingStats)?)null;
 
-                var (cf, cb) = Both(chunk, t, KernelFlops.ChunkForward(rule.Kind, o.Batch, o.Heads, t, d, d, o.ChunkSize));
+                var (cf, cb) = Both(chunk, t, subject.Flops(KernelForm.Chunk, d, t));
                 int? fromT = i > 0 ? lengths[i - 1] : null;
                 double? scaleF = null, scaleB = null;
-                if (fromT is int prev)
+                // Scaling is only measured when both lengths were timed as they are (a scaled row would show 1.00 by construction).
+                if (fromT is int prev && chunkT == t && subject.Length(KernelForm.Chunk, d, prev) == prev)
                 {
-                    var before = measured[new(rule.Name, "chunk", d, prev)];
+                    var before = measured[new(subject.Name, "chunk", d, prev)];
                     double grow = (double)t / prev;
                     scaleF = chunk.Fwd.MedianMs / (grow * before.Fwd.MedianMs);
                     scaleB = chunk.FwdBwd.MedianMs / (grow * before.FwdBwd.MedianMs);
                 }
-                rows.Add(new KernelBenchRow(rule.Name, "chunk", o.Batch, o.Heads, d, d, t, o.ChunkSize, t, false, cf, cb,
+                rows.Add(new KernelBenchRow(subject.Name, "chunk", o.Batch, o.Heads, d, d, t, o.ChunkSize, chunkT, chunkT != t, cf, cb,
                     step.Fwd.MedianMs / chunk.Fwd.MedianMs, step.FwdBwd.MedianMs / chunk.FwdBwd.MedianMs,
                     Ratio(sdpa?.Item1.MedianMs, chunk.Fwd.MedianMs), Ratio(sdpa?.Item2.MedianMs, chunk.FwdBwd.MedianMs),
-                    fromT, scaleF, scaleB));
+                    fromT, scaleF, scaleB, subject.Why(KernelForm.Chunk, d, t, chunkT)));
 
-                var (sf, sb) = Both(step, t, KernelFlops.RecurrentForward(rule.Kind, o.Batch, o.Heads, t, d, d));
-                rows.Add(new KernelBenchRow(rule.Name, "step", o.Batch, o.Heads, d, d, t, null, stepT, stepT != t, sf, sb,
+                var (sf, sb) = Both(step, t, subject.Flops(KernelForm.Step, d, t));
+                rows.Add(new KernelBenchRow(subject.Name, "step", o.Batch, o.Heads, d, d, t, null, stepT, stepT != t, sf, sb,
                     SpeedupOverSdpaForward: Ratio(sdpa?.Item1.MedianMs, step.Fwd.MedianMs),
-                    SpeedupOverSdpaForwardBackward: Ratio(sdpa?.Item2.MedianMs, step.FwdBwd.MedianMs)));
+                    SpeedupOverSdpaForwardBackward: Ratio(sdpa?.Item2.MedianMs, step.FwdBwd.MedianMs),
+                    Note: subject.Why(KernelForm.Step, d, t, stepT)));
 
-                if (measured.TryGetValue(new(rule.Name, "naive", d, t), out var naive))
+                if (measured.TryGetValue(new(subject.Name, "naive", d, t), out var naive))
                 {
-                    var (nf, nb) = Both(naive, t, KernelFlops.RecurrentForward(rule.Kind, o.Batch, o.Heads, t, d, d));
-                    rows.Add(new KernelBenchRow(rule.Name, "naive", o.Batch, o.Heads, d, d, t, null, t, false, nf, nb,
+                    var (nf, nb) = Both(naive, t, subject.Flops(KernelForm.Naive, d, t));
+                    rows.Add(new KernelBenchRow(subject.Name, "naive", o.Batch, o.Heads, d, d, t, null, t, false, nf, nb,
                         step.Fwd.MedianMs / naive.Fwd.MedianMs, step.FwdBwd.MedianMs / naive.FwdBwd.MedianMs,
                         Ratio(sdpa?.Item1.MedianMs, naive.Fwd.MedianMs), Ratio(sdpa?.Item2.MedianMs, naive.FwdBwd.MedianMs)));
                 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Mnemo.Benchmarks;
+using Mnemo.Memory.Deep;
 using Mnemo.Memory.Matrix;
 using Mnemo.Tests.Cli;
 
@@ -18,7 +19,7 @@ public class BenchSmokeTests
     public void Quick_kernel_bench_gives_finite_positive_records_and_writes_json()
     {
         using var dir = new Tmp.Dir();
-        var options = KernelBenchOptions.Quick;
+        var options = KernelBenchOptions.Quick with { DeepRules = [] };
         var report = KernelBenchmark.Run(options);
         report.WriteJson(dir["bench.json"]);
 
@@ -70,6 +71,58 @@ public class BenchSmokeTests
     }
 
     [Fact]
+    public void Quick_deep_bench_times_every_deep_rule_and_scales_forms_over_the_memory_budget()
+    {
+        // A budget that fits the dual-form chunk of the smallest length but not the materialised ones or the step loops.
+        var options = KernelBenchOptions.Quick with
+        {
+            Rules = [], Attention = false, Bf16Peak = false, Lengths = [16, 32], Dims = [8], ChunkSize = 8, Warmup = 0,
+            StepMaxLength = 16, NaiveMaxLength = 16, PeakSizes = [64], DeepMemoryBudgetBytes = 400_000,
+        };
+        var report = KernelBenchmark.Run(options);
+        Assert.Equal(DeepMemoryRule.Named.Keys, report.Settings.DeepRules);
+        foreach (var rule in DeepMemoryRule.Named.Values)
+        foreach (int t in options.Lengths)
+        {
+            var chunk = Assert.Single(report.Rows, r => r.Rule == rule.Name && r.Form == "chunk" && r.T == t);
+            Assert.Single(report.Rows, r => r.Rule == rule.Name && r.Form == "step" && r.T == t);
+            foreach (var row in report.Rows.Where(r => r.Rule == rule.Name && r.T == t))
+            {
+                // Timed at the longest length under the budget and scaled; the note says why exactly when it is shorter.
+                var form = row.Form == "chunk" ? KernelForm.Chunk : row.Form == "step" ? KernelForm.Step : KernelForm.Naive;
+                int cap = row.Form == "step" ? Math.Min(t, options.StepMaxLength) : t;
+                Assert.True(row.MeasuredT == cap || DeepKernelBench.Footprint(options, rule, form, 8, row.MeasuredT * 2) > options.DeepMemoryBudgetBytes, $"{rule.Name} {row.Form} T={t}");
+                Assert.Equal(row.MeasuredT < cap, row.Note is not null);
+                Assert.Equal(row.MeasuredT != t, row.Extrapolated);
+                foreach (var m in new[] { row.Forward, row.ForwardBackward })
+                    Assert.True(Sane(m.Ms) && Sane(m.Gflop) && Sane(m.FractionOfFp32Peak), $"{rule.Name} {row.Form} T={t}");
+            }
+            Assert.True(Sane(chunk.SpeedupOverStepForward!.Value) && Sane(chunk.SpeedupOverStepForwardBackward!.Value));
+            Assert.Equal(KernelFlops.DeepChunkForward(rule, DeepKernelBench.Mlp(options, 8), 2, 2, t, 8) / 1e9, chunk.Forward.Gflop, 12);
+        }
+        // The materialised rules (per-token weights) exceed the budget; the dual form's chunk does not at T = 16.
+        Assert.Contains(report.Rows, r => r.Rule == "atlas" && r.Form == "chunk" && r.Note is not null);
+        Assert.Contains(report.Rows, r => r.Rule == "titans" && r.Form == "chunk" && r.T == 16 && r.Note is null);
+        Assert.Contains("dual form", report.FlopModel);
+    }
+
+    [Fact]
+    public void Deep_flop_model_counts_the_chunk_and_step_matmuls()
+    {
+        // Depth 1 (P = D²), window 1, one chunk (T = C): GD dual form (yaad) 2C²·E + 2E·P + 2C·P + 2C·E·2D + 2E·P, E = C.
+        var mlp = new MemoryMlp(4, 4, 1, 0, MemoryActivation.Gelu, false);
+        double c = 8, p = 16;
+        Assert.Equal(2 * c * c * c + 2 * c * p + 2 * c * p + 2 * c * c * 8 + 2 * c * p,
+            KernelFlops.DeepChunkForward(DeepMemoryRule.Named["yaad"], mlp, 1, 1, 8, 8));
+        // Materialised GD (memora): 2C²·E + 2E·P + per-token weights 2C·E·P + read 2C·P; linear in B·H, a partial chunk counts whole.
+        double memora = 2 * c * c * c + 2 * c * p + 2 * c * c * p + 2 * c * p;
+        Assert.Equal(2 * 3 * 2 * memora, KernelFlops.DeepChunkForward(DeepMemoryRule.Named["memora"], mlp, 2, 3, 9, 8));
+        // Step, atlas (window 4, Muon): per token 2c·P + 2c·P + 2·P + 5·(4·4²·4 + 2·4³).
+        Assert.Equal(10.0 * (2 * 4 * p + 2 * 4 * p + 2 * p + 5 * (4 * 16 * 4 + 2 * 64)),
+            KernelFlops.DeepRecurrentForward(DeepMemoryRule.Named["atlas"], mlp, 1, 1, 10));
+    }
+
+    [Fact]
     public void Quick_decode_bench_gives_a_row_per_kind_and_context_and_writes_json()
     {
         using var dir = new Tmp.Dir();
@@ -103,6 +156,8 @@ public class BenchSmokeTests
         foreach (var rule in BenchRule.All)
         foreach (var form in new[] { KernelForm.Chunk, KernelForm.Step, KernelForm.Naive })
             Check($"{rule.Name} {form}", () => KernelBenchmark.MeasureKernel(o, rule, form, 8, 40));
+        foreach (var rule in DeepMemoryRule.Named.Values)
+            Check($"{rule.Name} chunk", () => DeepKernelBench.Measure(o, rule, KernelForm.Chunk, 8, 20));
         Check("attention", () => KernelBenchmark.MeasureAttention(o, 8, 40));
         Check("peak", () => MatmulPeak.Measure(TorchSharp.torch.ScalarType.Float32, [64], repeats: 2));
         Check("decode", () => DecodeBenchmark.Run(DecodeBenchOptions.Quick with { Contexts = [64] }));
@@ -127,6 +182,9 @@ public class BenchSmokeTests
         var (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), "bench", "kernels", "--quick", "--rules", "linear,nope");
         Assert.Equal(2, code);
         Assert.StartsWith("error: unknown rule \"nope\"", stderr);
+        (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), "bench", "kernels", "--quick", "--rules", "none", "--deep-rules", "titans,nope");
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: unknown deep rule \"nope\"", stderr);
     }
 
     [Fact]

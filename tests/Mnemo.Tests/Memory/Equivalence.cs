@@ -56,7 +56,7 @@ public static class Equivalence
     }
 
     /// <summary>Asserts every output, state and gradient of <paramref name="actual"/> is within tol of the reference.</summary>
-    public static void AssertClose(Result reference, Result actual, double tolerance, string label)
+    public static void AssertClose(Result reference, Result actual, double tolerance, string label, double? gradientTolerance = null)
     {
         var failures = new List<string>();
         void Check(string what, Tensor a, Tensor b)
@@ -66,7 +66,11 @@ public static class Equivalence
         }
         Check("o", actual.O, reference.O);
         Check("state", actual.State, reference.State);
-        foreach (var (name, g) in reference.Grads) Check($"d{name}", actual.Grads[name], g);
+        foreach (var (name, g) in reference.Grads)
+        {
+            double e = RelativeRms(actual.Grads[name], g), tol = gradientTolerance ?? tolerance;
+            if (!(e <= tol)) failures.Add($"d{name}: relative RMS {e:E2} > {tol:E0}");
+        }
         Assert.True(failures.Count == 0, $"{label}: {string.Join("; ", failures)}");
     }
 }

@@ -14,7 +14,8 @@ public sealed record DeepState(Tensor[] Weights, Tensor[] ChunkStart, Tensor[]? 
     Tensor? WindowK = null, Tensor? WindowV = null, Tensor? WindowGamma = null, Tensor? WindowDelta = null)
 {
     /// <summary>The state before the first token: weights w0 (each [H, in, out] or [B, H, in, out]) broadcast over
-    /// the batch, zero momentum, an empty window.</summary>
+    /// the batch, zero momentum, an empty window (thresholds only for objectives that read them, as every form's
+    /// final state has them).</summary>
     public static DeepState Initial(DeepMemoryRule rule, IReadOnlyList<Tensor> w0, long batch, long keyDim, long valueDim, ScalarType dtype)
     {
         var weights = w0.Select(w => (w.dim() == 3 ? w.unsqueeze(0).expand(batch, -1, -1, -1) : w).to(dtype)).ToArray();
@@ -25,7 +26,8 @@ public sealed record DeepState(Tensor[] Weights, Tensor[] ChunkStart, Tensor[]? 
             ? new DeepState(weights, weights, momentum, 0)
             : new DeepState(weights, weights, momentum, 0,
                 zeros(batch, heads, lookback, keyDim, dtype, device), zeros(batch, heads, lookback, valueDim, dtype, device),
-                zeros(batch, heads, lookback, dtype, device), zeros(batch, heads, lookback, dtype, device));
+                zeros(batch, heads, lookback, dtype, device),
+                rule.Objective.NeedsDelta ? zeros(batch, heads, lookback, dtype, device) : null);
     }
 
     /// <summary>Every tensor of the state (weights, chunk-start weights, momentum) flattened and concatenated

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Mnemo.IO;
 using static TorchSharp.torch;
@@ -70,10 +69,9 @@ public sealed record KernelFileResult(
         string form = o.Form == KernelForm.Chunk ? $"chunk (C={o.ChunkSize})" : o.Form.Name();
         string gate = GShape is null ? "" : GShape.Length == 4 ? ", g per channel" : ", g per head";
         string scale = o.Scale == 1 ? "" : $", scale {o.Scale.ToString("R", CultureInfo.InvariantCulture)}";
-        string where = outputPath is null ? "" : $" to {outputPath}";
         return $"{o.Rule.Name()} {form} {TensorIO.ToFile(DType, "q").ToSpecName()}: " +
                $"B={QShape[0]} T={QShape[1]} H={QShape[2]} Dk={QShape[3]} Dv={VShape[3]}{gate}{(HasH0 ? ", h0" : "")}{scale}; " +
-               $"wrote {string.Join(", ", Outputs.Select(e => e.Name))}{where} in {Seconds.ToString("F3", CultureInfo.InvariantCulture)} s";
+               KernelFileIO.Wrote(Outputs, outputPath, Seconds);
     }
 }
 
@@ -94,42 +92,17 @@ public static class KernelFile
     static readonly string[] Differentiable = ["q", "k", "v", "g", "beta", "h0"];
 
     /// <summary>Reads <paramref name="inputPath"/>, runs the rule and writes the outputs to <paramref name="outputPath"/> atomically.</summary>
-    public static KernelFileResult Run(string inputPath, string outputPath, KernelRunOptions options)
-    {
-        if (!File.Exists(inputPath))
-            throw new MnemoException(Directory.Exists(inputPath) ? $"{inputPath}: is a folder, not a safetensors file" : $"{inputPath}: no such file");
-        if (string.Equals(Path.GetFullPath(inputPath), Path.GetFullPath(outputPath), StringComparison.Ordinal))
-            throw new MnemoException($"{outputPath}: the output would overwrite the input; choose another output file");
-        var result = Run(SafeTensors.Read(inputPath), options, inputPath);
-        SafeTensors.Write(outputPath, result.Outputs, Metadata(options));
-        return result;
-    }
+    public static KernelFileResult Run(string inputPath, string outputPath, KernelRunOptions options) =>
+        KernelFileIO.RunFile(inputPath, outputPath, (file, name) => Run(file, options, name), r => r.Outputs, _ => Metadata(options));
 
     /// <summary>Runs the rule on a parsed file; errors are prefixed with <paramref name="sourceName"/>.</summary>
-    public static KernelFileResult Run(SafeTensorsFile input, KernelRunOptions options, string sourceName)
-    {
-        try
+    public static KernelFileResult Run(SafeTensorsFile input, KernelRunOptions options, string sourceName) =>
+        KernelFileIO.Run(input, sourceName, names => CheckNames(names, options), tensors =>
         {
-            // Names and dtypes are checked on the entries, before any tensor is made.
-            CheckNames(input.Tensors.Select(e => e.Name).ToList(), options);
-            foreach (var e in input.Tensors)
-                if (e.DType is not (SafeTensorDType.F32 or SafeTensorDType.F64))
-                    throw new MnemoException($"tensor \"{e.Name}\" is {e.DType.ToSpecName()}; kernel inputs must be F32 or F64");
-
-            using var scope = NewDisposeScope();
-            var tensors = input.Tensors.ToDictionary(e => e.Name, TensorIO.ToTensor);
-            var clock = Stopwatch.StartNew();
-            var outputs = Compute(tensors, options);
-            double seconds = clock.Elapsed.TotalSeconds;
-            var entries = outputs.Select(kv => TensorIO.ToEntry(kv.Name, kv.Value)).ToList();
+            var (entries, seconds) = KernelFileIO.Timed(() => Compute(tensors, options));
             return new KernelFileResult(options, tensors["q"].dtype, tensors["q"].shape, tensors["v"].shape,
                 tensors.GetValueOrDefault("g")?.shape, tensors.ContainsKey("h0"), entries, seconds);
-        }
-        catch (MnemoException e) when (e is not SafeTensorsFormatException)
-        {
-            throw new MnemoException($"{sourceName}: {e.Message}", e);
-        }
-    }
+        });
 
     /// <summary>
     /// Runs the rule on named tensors (see <see cref="KernelFile"/> for names and shapes) and returns the named
@@ -138,7 +111,7 @@ public static class KernelFile
     public static IReadOnlyList<(string Name, Tensor Value)> Compute(IReadOnlyDictionary<string, Tensor> inputs, KernelRunOptions options)
     {
         CheckNames(inputs.Keys.ToList(), options);
-        var dtype = CheckDTypes(inputs);
+        var dtype = KernelFileIO.CheckDTypes(inputs, InputNames);
         if (!double.IsFinite(options.Scale))
             throw new MnemoException($"scale must be a finite number, got {options.Scale.ToString(CultureInfo.InvariantCulture)}");
 
@@ -152,8 +125,7 @@ public static class KernelFile
             leaves.GetValueOrDefault("g"), leaves.GetValueOrDefault("beta"), leaves.GetValueOrDefault("h0"));
         MatrixKernels.Validate(kind, x, options.ChunkSize);
         long b = q.shape[0], t = q.shape[1], h = q.shape[2], dk = q.shape[3], dv = x.V.shape[3];
-        if (q.shape.Any(d => d == 0) || dv == 0)
-            throw new MnemoException($"q has shape [{string.Join(", ", q.shape)}] and v [{string.Join(", ", x.V.shape)}]: every size must be at least 1");
+        KernelFileIO.CheckNonEmpty(q, x.V);
         var dO = inputs.GetValueOrDefault("do");
         var dHt = inputs.GetValueOrDefault("dht");
         if (dO is not null && !dO.shape.SequenceEqual(new[] { b, t, h, dv })) throw Shape("do", dO, $"[{b}, {t}, {h}, {dv}] like o");
@@ -190,19 +162,14 @@ public static class KernelFile
     /// <summary>Unknown names, names the rule (or a forward-only run) does not use, then missing ones.</summary>
     static void CheckNames(IReadOnlyCollection<string> names, KernelRunOptions options)
     {
-        var unknown = names.Where(n => !InputNames.Contains(n)).ToList();
-        if (unknown.Count > 0)
-            throw new MnemoException($"unknown tensor{(unknown.Count > 1 ? "s" : "")} {string.Join(", ", unknown.Select(n => $"\"{n}\""))}; " +
-                                     $"allowed names: {string.Join(", ", InputNames)}");
+        KernelFileIO.CheckKnown(names, InputNames.Contains, string.Join(", ", InputNames));
         var rule = options.Rule;
         string name = rule.Name();
         if (names.Contains("g") && !rule.TakesGate())
             throw new MnemoException($"tensor \"g\" is not used by rule {name}, which has no decay; use {(rule == KernelRule.Linear ? "gated-linear" : "gated-delta")} or remove g");
         if (names.Contains("beta") && !rule.TakesBeta())
             throw new MnemoException($"tensor \"beta\" is not used by rule {name}; only delta and gated-delta take beta");
-        foreach (var cotangent in new[] { "do", "dht" })
-            if (names.Contains(cotangent) && !options.Backward)
-                throw new MnemoException($"tensor \"{cotangent}\" is only used with --backward");
+        KernelFileIO.NoCotangentsWithoutBackward(new[] { "do", "dht" }.Where(names.Contains), options.Backward);
 
         var required = new List<(string Name, string Shape, string Why)>
         {
@@ -215,27 +182,5 @@ public static class KernelFile
             if (!names.Contains(need)) throw new MnemoException($"missing tensor \"{need}\" {shape}, which {why} needs");
     }
 
-    /// <summary>Every input must be F32 or F64, all the same as q.</summary>
-    static ScalarType CheckDTypes(IReadOnlyDictionary<string, Tensor> inputs)
-    {
-        var dtype = inputs["q"].dtype;
-        foreach (var name in InputNames.Where(inputs.ContainsKey))
-        {
-            var t = inputs[name].dtype;
-            if (t is not (ScalarType.Float32 or ScalarType.Float64))
-                throw new MnemoException($"tensor \"{name}\" is {Spec(t, name)}; kernel inputs must be F32 or F64");
-            if (t != dtype)
-                throw new MnemoException($"tensor \"{name}\" is {Spec(t, name)} but q is {Spec(dtype, "q")}; all inputs must share one dtype");
-        }
-        return dtype;
-    }
-
-    static string Spec(ScalarType t, string name)
-    {
-        try { return TensorIO.ToFile(t, name).ToSpecName(); }
-        catch (MnemoException) { return t.ToString(); }
-    }
-
-    static MnemoException Shape(string name, Tensor t, string expected) =>
-        new($"{name} has shape [{string.Join(", ", t.shape)}], expected {expected}");
+    static MnemoException Shape(string name, Tensor t, string expected) => KernelFileIO.Shape(name, t, expected);
 }

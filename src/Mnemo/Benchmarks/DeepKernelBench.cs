@@ -1,0 +1,93 @@
+using Mnemo.Memory.Deep;
+using Mnemo.Memory.Matrix;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Mnemo.Benchmarks;
+
+/// <summary>
+/// How the kernel benchmark times a deep-memory rule (<see cref="DeepMemoryRule.Named"/>) and how long a sequence it
+/// can afford to. Inputs are seeded fp32 leaves in fla's layout: q ~ N(0, 1/D), L2-normalised keys, v ~ N(0, 1),
+/// θ ∈ [0.01, 0.05], η ∈ [0.5, 0.9] (momentum rules), α ∈ [0, 0.01], γ ∈ [0, 1] (windows), δ ∈ [0.5, 2] (Huber),
+/// w0 from <see cref="DeepKernels.InitialWeights"/>; forward+backward takes the gradients of sum(o·dO) + Σ_l sum(W_l·dW_l)
+/// w.r.t. every input, w0 included.
+/// </summary>
+public static class DeepKernelBench
+{
+    public static MemoryMlp Mlp(KernelBenchOptions o, int d) => new(d, d, o.Depth, o.DeepHidden ?? 4L * d, MemoryActivation.Gelu, false);
+
+    /// <summary>Times one deep rule in one form at one shape: forward (no_grad) and forward+backward.</summary>
+    public static (TimingStats Forward, TimingStats ForwardBackward) Measure(KernelBenchOptions o, DeepMemoryRule rule, KernelForm form, int d, int t)
+    {
+        using var scope = NewDisposeScope();
+        var mlp = Mlp(o, d);
+        var (x, leaves, dO, dW) = Inputs(rule, mlp, o.Batch, o.Heads, t, o.Seed);
+        var forward = Timing.Measure(() =>
+        {
+            using var _ = no_grad();
+            DeepKernels.Run(rule, mlp, form, x, o.ChunkSize);
+        }, o.Warmup, o.Repeats);
+        var both = Timing.Measure(() =>
+        {
+            var (y, s) = DeepKernels.Run(rule, mlp, form, x, o.ChunkSize);
+            var loss = (y * dO).sum();
+            for (int l = 0; l < dW.Length; l++) loss = loss + (s.Weights[l] * dW[l]).sum();
+            torch.autograd.grad([loss], leaves);
+        }, o.Warmup, o.Repeats);
+        return (forward, both);
+    }
+
+    static (DeepInputs X, Tensor[] Leaves, Tensor DO, Tensor[] DW) Inputs(DeepMemoryRule rule, MemoryMlp mlp, int batch, int heads, int t, int seed)
+    {
+        long d = mlp.KeyDim;
+        var gen = new Generator((ulong)(seed + 7919L * d + t + 104729L * rule.Name.Length));
+        Tensor Leaf(Tensor a) => a.detach().requires_grad_(true);
+        Tensor Uniform(double lo, double hi) => Leaf(rand([batch, t, heads], generator: gen) * (hi - lo) + lo);
+        var q = Leaf(randn([batch, t, heads, d], generator: gen) * Math.Pow(d, -0.5));
+        var k = Leaf(nn.functional.normalize(randn([batch, t, heads, d], generator: gen), p: 2, dim: -1));
+        var v = Leaf(randn([batch, t, heads, mlp.ValueDim], generator: gen));
+        var theta = Uniform(0.01, 0.05);
+        var eta = rule.Learner.HasMomentum ? Uniform(0.5, 0.9) : null;
+        var alpha = Uniform(0, 0.01);
+        var gamma = rule.Window > 1 ? Uniform(0, 1) : null;
+        var delta = rule.Objective.NeedsDelta ? Uniform(0.5, 2) : null;
+        var w0 = DeepKernels.InitialWeights(mlp, heads, ScalarType.Float32, gen).Select(Leaf).ToArray();
+        var leaves = new[] { q, k, v, theta, eta, alpha, gamma, delta }.OfType<Tensor>().Concat(w0).ToArray();
+        var dO = randn([batch, t, heads, mlp.ValueDim], generator: gen);
+        var dW = mlp.Layers.Select(s => randn([batch, heads, s.In, s.Out], generator: gen)).ToArray();
+        gen.Dispose();
+        return (new DeepInputs(q, k, v, theta, eta, alpha, gamma, delta, w0), leaves, dO, dW);
+    }
+
+    /// <summary>
+    /// A rough upper estimate of the bytes autograd keeps for forward+backward of a form at length t (fp32). The
+    /// token-by-token forms and the materialised chunk form (ℓ_q or softmax retention, Muon) keep a few copies of every
+    /// token's weights, B·H·T·Σ in·out floats each (GD ~6, + 3 for a retention map, Muon + 5 per Newton–Schulz step; checked against the peak RSS of moneta and atlas at D = 64,
+    /// the naive reference twice that for its double-backward graph); the dual chunk form keeps each chunk's weights
+    /// (~8 copies per chunk) and ~8·B·H·T·(C + c + hidden + D) activation floats per layer.
+    /// </summary>
+    public static double Footprint(KernelBenchOptions o, DeepMemoryRule rule, KernelForm form, int d, long t)
+    {
+        var mlp = Mlp(o, d);
+        double p = mlp.Layers.Sum(s => (double)s.In * s.Out), rows = (double)o.Batch * o.Heads;
+        double copies = 6 + (rule.Retention.IsIdentity ? 0 : 3) + (rule.Learner is Muon muon ? 5 * muon.Steps : 0);
+        bool dual = rule.Retention.IsIdentity && rule.Learner is not Muon;
+        double floats = form switch
+        {
+            KernelForm.Chunk when dual => 8 * rows * Math.Ceiling((double)t / o.ChunkSize) * p
+                                          + 8 * rows * t * (o.ChunkSize + rule.Window + mlp.Hidden + d) * mlp.Depth,
+            KernelForm.Naive => 2 * copies * rows * t * p,
+            _ => copies * rows * t * p,
+        };
+        return 4 * floats;
+    }
+
+    /// <summary>The longest length ≤ <paramref name="t"/> (t halved, not below <paramref name="floor"/>) whose
+    /// estimated forward+backward footprint fits the budget.</summary>
+    public static int Affordable(KernelBenchOptions o, DeepMemoryRule rule, KernelForm form, int d, int t, int floor)
+    {
+        int fit = t;
+        while (fit > floor && Footprint(o, rule, form, d, fit) > o.DeepMemoryBudgetBytes) fit = Math.Max(floor, fit / 2);
+        return fit;
+    }
+}
