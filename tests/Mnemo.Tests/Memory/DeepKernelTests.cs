@@ -225,7 +225,11 @@ public class DeepKernelTests
     public void Newton_schulz_pushes_singular_values_towards_one()
     {
         using var scope = NewDisposeScope();
-        var s = randn([3, 6, 10], float64, generator: new Generator(4)).matmul(diag_embed(tensor(new double[] { 10, 3, 1, 0.5, 0.2, 0.1 }, float64)).narrow(-1, 0, 6).unsqueeze(0).expand(3, -1, -1).matmul(randn([3, 6, 10], float64, generator: new Generator(5))));
+        // S = U diag(σ) V with singular values spread over two orders of magnitude.   U [3, 6, 6], V [3, 6, 10]
+        var u = linalg.qr(randn([3, 6, 6], float64, generator: new Generator(4))).Q;
+        var v = linalg.qr(randn([3, 10, 6], float64, generator: new Generator(5))).Q.transpose(-1, -2);
+        var sigma = tensor(new double[] { 10, 3, 1, 0.5, 0.2, 0.1 }, float64);
+        var s = (u * sigma).matmul(v);
         var x = new Muon().Orthogonalise(s);
         var singular = linalg.svdvals(x);
         // Muon's quintic is tuned for speed, not exact convergence: values land in roughly [0.7, 1.2].

@@ -1,0 +1,134 @@
+using Mnemo.Layers;
+using Mnemo.Memory.Deep;
+using Mnemo.Models;
+using Mnemo.Runtime;
+using Mnemo.Tests.Memory;
+using Mnemo.Tests.Training;
+using Mnemo.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Mnemo.Tests.Models;
+
+/// <summary>
+/// The deep-memory mixer inside the language model, over its options: streaming ≡ full forward (prompt pieces and
+/// single tokens crossing memory-chunk boundaries), flat live-tensor count, config validation, and training.
+/// </summary>
+[Collection(TorchCollection.Name)]
+public class DeepMemoryMixerTests
+{
+    static ModelConfig Config(MixerKind mixer, Func<ModelConfig, ModelConfig>? edit = null)
+    {
+        var c = new ModelConfig { Mixer = mixer, VocabSize = 40, DModel = 16, NumHeads = 2, NumLayers = 2, MlpRatio = 2, MemoryChunkSize = 5 };
+        return edit is null ? c : edit(c);
+    }
+
+    static LanguageModel Build(ModelConfig c, bool fp64 = true)
+    {
+        TorchRuntime.Seed(5);
+        var model = new LanguageModel(c);
+        if (fp64) model.to(float64);
+        return model;
+    }
+
+    static Tensor Tokens(long b, long t) => randint(0, 40, [b, t], generator: new Generator(9));
+
+    public static TheoryData<string> Variants => new()
+    {
+        "titans", "titans-pooled", "titans-depth1", "titans-silu-noresidual", "moneta", "yaad", "memora", "omeganet-window3", "atlas-taylor",
+        "omeganet-polynomial",
+    };
+
+    static ModelConfig Variant(string name) => name switch
+    {
+        "titans" => Config(MixerKind.Titans),
+        "titans-pooled" => Config(MixerKind.Titans, c => c with { MemoryGatePooling = GatePooling.Chunk }),
+        "titans-depth1" => Config(MixerKind.Titans, c => c with { MemoryDepth = 1, MemoryResidualNorm = false }),
+        "titans-silu-noresidual" => Config(MixerKind.Titans, c => c with { MemoryDepth = 3, MemoryActivation = MemoryActivation.Silu, MemoryResidualNorm = false }),
+        "moneta" => Config(MixerKind.Moneta),
+        "yaad" => Config(MixerKind.Yaad),
+        "memora" => Config(MixerKind.Memora),
+        "omeganet-window3" => Config(MixerKind.Omeganet, c => c with { MemoryWindow = 3 }),
+        "atlas-taylor" => Config(MixerKind.Atlas, c => c with { MemoryFeatureMap = MemoryFeatureMapKind.Taylor, MemoryResidualNorm = false, MemoryExpansion = 1 }),
+        "omeganet-polynomial" => Config(MixerKind.Omeganet, c => c with { MemoryFeatureMap = MemoryFeatureMapKind.Polynomial, MemoryResidualNorm = false, MemoryExpansion = 1 }),
+        _ => throw new ArgumentOutOfRangeException(nameof(name)),
+    };
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void Streaming_in_pieces_and_tokens_equals_the_full_forward(string variant)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var model = Build(Variant(variant));
+        var x = Tokens(2, 23);
+        var full = model.forward(x);
+        using var cache = model.NewCache();
+        // A prompt that ends mid-chunk, single tokens across a chunk boundary, then a piece spanning two chunks.
+        var pieces = new List<Tensor> { model.Step(x.narrow(1, 0, 7), cache) };
+        for (long t = 7; t < 12; t++) pieces.Add(model.Step(x.narrow(1, t, 1), cache));
+        pieces.Add(model.Step(x.narrow(1, 12, 11), cache));
+        var streamed = cat(pieces, 1);
+        double error = Equivalence.RelativeRms(streamed, full);
+        Assert.True(error <= 1e-10, $"{variant}: {error:E2}");
+    }
+
+    [Theory]
+    [InlineData(MixerKind.Titans)]
+    [InlineData(MixerKind.Atlas)]
+    public void Streaming_keeps_the_live_tensor_count_flat(MixerKind mixer)
+    {
+        using var noGrad = no_grad();
+        var model = Build(Config(mixer), fp64: false);
+        using var cache = model.NewCache();
+        var counts = new List<long>();
+        for (int piece = 0; piece < 14; piece++)
+        {
+            using (var scope = NewDisposeScope()) model.Step(Tokens(1, piece % 3 == 0 ? 7 : 1), cache);
+            counts.Add(TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        }
+        Assert.Equal(counts[4], counts[^1]);
+    }
+
+    [Fact]
+    public void The_memory_has_learned_initial_weights_and_gates_named_after_their_role()
+    {
+        var names = Build(Config(MixerKind.Atlas, c => c with { MemoryFeatureMap = MemoryFeatureMapKind.Taylor, MemoryResidualNorm = false }))
+            .named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
+        const string layer = "model.layers.0.attn.";
+        Assert.Equal(new long[] { 2, 1 + 8 + 64, 32 }, names[layer + "memory_init.0"]);        // φ width 1 + d + d², hidden 4·d
+        Assert.Equal(new long[] { 2, 32, 8 }, names[layer + "memory_init.1"]);
+        foreach (var p in new[] { "lr_proj.weight", "momentum_proj.weight", "forget_proj.weight", "window_proj.weight", "feature_coefficients", "g_proj.weight", "o_proj.weight" })
+            Assert.True(names.ContainsKey(layer + p), p);
+        Assert.DoesNotContain(layer + "delta_proj.weight", names.Keys);
+    }
+
+    [Fact]
+    public void A_residual_memory_with_unequal_sizes_is_rejected_naming_the_field()
+    {
+        var config = Config(MixerKind.Titans, c => c with { ExpandV = 2 });
+        var errors = config.Validate().ToList();
+        Assert.Contains(errors, e => e.Item1 == "memory_residual_norm");
+    }
+
+    sealed class Losses : ITrainingObserver
+    {
+        public List<double> Values { get; } = [];
+        public void Stepped(StepMetrics m) => Values.Add(m.Loss);
+    }
+
+    [Theory]
+    [InlineData(MixerKind.Titans)]
+    [InlineData(MixerKind.Atlas)]
+    public void A_model_with_a_deep_memory_trains(MixerKind mixer)
+    {
+        using var dir = new Tmp.Dir();
+        var run = TrainerTests.Tiny(steps: 12);
+        run = run with { Model = run.Model with { Mixer = mixer, MemoryChunkSize = 8 } };
+        var losses = new Losses();
+        new Trainer(run, dir.Path, losses).Run(resume: false);
+        Assert.All(losses.Values, l => Assert.True(double.IsFinite(l)));
+        Assert.True(losses.Values.TakeLast(3).Average() < losses.Values.Take(3).Average() - 0.1,
+            $"loss did not decrease: {string.Join(", ", losses.Values.Select(l => l.ToString("F3")))}");
+    }
+}
