@@ -69,11 +69,13 @@ public static class Report
     public static void EvalTable(EvalResult result)
     {
         WideWhenRedirected();
-        var table = new Table().AddColumns("seq_len", "num_kv_pairs", "examples", "accuracy");
+        var table = new Table().AddColumns("seq_len", "num_kv_pairs", "examples", "accuracy", "exact match");
         foreach (var s in result.Slices)
             table.AddRow(s.SeqLen.ToString(CultureInfo.InvariantCulture), s.NumKvPairs.ToString(CultureInfo.InvariantCulture),
-                s.Examples.ToString(CultureInfo.InvariantCulture), s.Accuracy.ToString("P2", CultureInfo.InvariantCulture));
-        table.AddRow("all", "", result.Examples.ToString(CultureInfo.InvariantCulture), result.Accuracy.ToString("P2", CultureInfo.InvariantCulture));
+                s.Examples.ToString(CultureInfo.InvariantCulture), s.Accuracy.ToString("P2", CultureInfo.InvariantCulture),
+                s.ExactMatch.ToString("P2", CultureInfo.InvariantCulture));
+        table.AddRow("all", "", result.Examples.ToString(CultureInfo.InvariantCulture), result.Accuracy.ToString("P2", CultureInfo.InvariantCulture),
+            result.ExactMatch.ToString("P2", CultureInfo.InvariantCulture));
         AnsiConsole.Write(table);
     }
 }
