@@ -57,6 +57,16 @@ public sealed class LogObserver(TextWriter output) : ITrainingObserver
     public void Info(string message) => output.WriteLine(message);
 }
 
+/// <summary>One line when a run starts and one per evaluation: enough to follow experiments of many runs.</summary>
+public sealed class RunLineObserver(string label) : ITrainingObserver
+{
+    public void Started(long startStep, long totalSteps, string runDir, LanguageModel model) =>
+        Console.WriteLine($"[{label}] {(startStep > 0 ? $"resuming at step {startStep}" : "starting")}, {model.ParameterCount():N0} parameters");
+
+    public void Evaluated(long step, EvalResult result) =>
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{label}] step {step} test accuracy {result.Accuracy:P1}"));
+}
+
 public static class Report
 {
     /// <summary>Redirected output has no terminal width; Spectre would assume 80 columns and wrap every cell.</summary>
