@@ -18,6 +18,7 @@ public static class ExtrapolationPlot
             line.LinePattern = tasks.IndexOf(c.Task) == 0 ? ScottPlot.LinePattern.Solid : ScottPlot.LinePattern.Dashed;
             line.LineWidth = 2;
             line.MarkerSize = 7;
+            line.MarkerShape = tasks.IndexOf(c.Task) == 0 ? ScottPlot.MarkerShape.FilledCircle : ScottPlot.MarkerShape.OpenSquare;
             line.LegendText = $"{c.Model} · {c.Task} (lr {c.BestLr:G2})";
         }
         var train = plot.Add.VerticalLine(trainLength);
