@@ -57,6 +57,16 @@ public sealed class LogObserver(TextWriter output) : ITrainingObserver
     public void Info(string message) => output.WriteLine(message);
 }
 
+/// <summary>One line when a run starts and one per evaluation: enough to follow experiments of many runs.</summary>
+public sealed class RunLineObserver(string label) : ITrainingObserver
+{
+    public void Started(long startStep, long totalSteps, string runDir, LanguageModel model) =>
+        Console.WriteLine($"[{label}] {(startStep > 0 ? $"resuming at step {startStep}" : "starting")}, {model.ParameterCount():N0} parameters");
+
+    public void Evaluated(long step, EvalResult result) =>
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{label}] step {step} test accuracy {result.Accuracy:P1}"));
+}
+
 public static class Report
 {
     /// <summary>Redirected output has no terminal width; Spectre would assume 80 columns and wrap every cell.</summary>
@@ -69,11 +79,13 @@ public static class Report
     public static void EvalTable(EvalResult result)
     {
         WideWhenRedirected();
-        var table = new Table().AddColumns("seq_len", "num_kv_pairs", "examples", "accuracy");
+        var table = new Table().AddColumns("seq_len", "num_kv_pairs", "examples", "accuracy", "exact match");
         foreach (var s in result.Slices)
             table.AddRow(s.SeqLen.ToString(CultureInfo.InvariantCulture), s.NumKvPairs.ToString(CultureInfo.InvariantCulture),
-                s.Examples.ToString(CultureInfo.InvariantCulture), s.Accuracy.ToString("P2", CultureInfo.InvariantCulture));
-        table.AddRow("all", "", result.Examples.ToString(CultureInfo.InvariantCulture), result.Accuracy.ToString("P2", CultureInfo.InvariantCulture));
+                s.Examples.ToString(CultureInfo.InvariantCulture), s.Accuracy.ToString("P2", CultureInfo.InvariantCulture),
+                s.ExactMatch.ToString("P2", CultureInfo.InvariantCulture));
+        table.AddRow("all", "", result.Examples.ToString(CultureInfo.InvariantCulture), result.Accuracy.ToString("P2", CultureInfo.InvariantCulture),
+            result.ExactMatch.ToString("P2", CultureInfo.InvariantCulture));
         AnsiConsole.Write(table);
     }
 }

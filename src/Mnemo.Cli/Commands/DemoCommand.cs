@@ -32,7 +32,7 @@ public static class DemoCommand
                 IReadOnlyList<DemoModelResult> results;
                 try
                 {
-                    results = MqarDemo.Run(settings, outDir, (config, runDir) => new DemoObserver(config.Description), cancel);
+                    results = MqarDemo.Run(settings, outDir, (config, runDir) => new RunLineObserver(config.Description), cancel);
                 }
                 catch (OperationCanceledException e)
                 {
@@ -60,15 +60,5 @@ public static class DemoCommand
                 r.StateFloatsPerLayer.ToString("N0", CultureInfo.InvariantCulture), r.Parameters.ToString("N0", CultureInfo.InvariantCulture),
                 r.Steps.ToString(CultureInfo.InvariantCulture), r.Seconds.ToString("F0", CultureInfo.InvariantCulture)]);
         AnsiConsole.Write(table);
-    }
-
-    /// <summary>One line per evaluation and one when a run starts: enough to follow ten minutes of training.</summary>
-    sealed class DemoObserver(string label) : ITrainingObserver
-    {
-        public void Started(long startStep, long totalSteps, string runDir, Models.LanguageModel model) =>
-            Console.WriteLine($"[{label}] {(startStep > 0 ? $"resuming at step {startStep}" : "starting")}, {model.ParameterCount():N0} parameters");
-
-        public void Evaluated(long step, Evaluation.EvalResult result) =>
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{label}] step {step} test accuracy {result.Accuracy:P1}"));
     }
 }

@@ -18,7 +18,7 @@ public static class EvalCommand
             Description = "A checkpoint folder, or a run folder (its newest checkpoint is used)",
             Required = true,
         };
-        var set = new Option<string[]>("--set") { Description = "Override a task field, e.g. --set task.test_seed=7 (repeatable)" };
+        var set = new Option<string[]>("--set") { Description = "Override a task field, e.g. --set task.test_seed=7 (passkey.… for a passkey run) (repeatable)" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON instead of a table" };
         var command = new Command("eval", "Evaluate a checkpoint on its task's test set (optionally changed with --set).")
         {
@@ -31,7 +31,7 @@ public static class EvalCommand
             TorchRuntime.Initialise(config.Training.Threads);
             var model = new LanguageModel(config.ResolvedModel);
             TensorIO.LoadStateDict(model, Path.Combine(dir, Checkpoint.ModelFile));
-            var test = Mqar.GenerateAll(config.Task, config.Task.Test, config.Task.TestSeed);
+            var test = config.ActiveTask.TestBatches();
             var result = MqarEvaluator.Evaluate(model, test);
             if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(result, ConfigBinder.WriteOptions));
             else

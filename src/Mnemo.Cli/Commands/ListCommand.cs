@@ -28,8 +28,9 @@ public static class ListCommand
             mixers.AddRow("(hybrids)", Markup.Escape("model.layer_mixers lists one mixer per layer, e.g. [\"gated_delta_net\", \"attention\"]"));
             AnsiConsole.Write(mixers);
 
-            var tasks = new Table().Title("tasks").AddColumns("name", "what");
-            tasks.AddRow("mqar", "multi-query associative recall, Zoology semantics (EVALUATIONS.md §1)");
+            var tasks = new Table().Title("tasks (config section in parentheses)").AddColumns("name", "what");
+            tasks.AddRow("mqar (task)", "multi-query associative recall, Zoology semantics (EVALUATIONS.md §1)");
+            tasks.AddRow("passkey (passkey)", "token-level passkey retrieval, S-NIAH-1 style: find \"needle key d1…dn\" in a haystack, answer after \"query key\" (EVALUATIONS.md §2–3)");
             AnsiConsole.Write(tasks);
 
             var presets = new Table().Title("presets (--config NAME)").AddColumns("name", "description");
@@ -42,6 +43,7 @@ public static class ListCommand
                 var table = new Table().Title("config fields (--set FIELD=VALUE)").AddColumns("field", "type", "default", "meaning");
                 AddFields(table, "model", new ModelConfig());
                 AddFields(table, "task", new MqarConfig());
+                AddFields(table, "passkey", new PasskeyConfig());
                 AddFields(table, "training", new TrainingConfig());
                 AnsiConsole.Write(table);
             }

@@ -2,12 +2,6 @@ using Mnemo.Runtime;
 
 namespace Mnemo.Tasks;
 
-/// <summary>A set of examples of one (length, pairs) slice: inputs and labels, row-major [N, L].</summary>
-public sealed record MqarBatch(int SeqLen, int NumKvPairs, long[] Inputs, long[] Labels)
-{
-    public int Count => Inputs.Length / SeqLen;
-}
-
 /// <summary>
 /// The MQAR generator with Zoology's semantics (EVALUATIONS.md §1). Per example:
 /// <list type="number">
@@ -24,9 +18,9 @@ public sealed record MqarBatch(int SeqLen, int NumKvPairs, long[] Inputs, long[]
 /// </summary>
 public static class Mqar
 {
-    public const long Ignore = -100;
+    public const long Ignore = TaskBatch.Ignore;
 
-    public static MqarBatch Generate(MqarConfig task, MqarSlice slice, int seed, int sliceIndex)
+    public static TaskBatch Generate(MqarConfig task, MqarSlice slice, int seed, int sliceIndex)
     {
         int n = slice.NumExamples, l = slice.SeqLen;
         var inputs = new long[n * l];
@@ -36,10 +30,10 @@ public static class Mqar
             var rng = new Random(SeedMixer.Derive(seed, sliceIndex, i));
             WriteExample(task, slice, rng, inputs.AsSpan(i * l, l), labels.AsSpan(i * l, l));
         }
-        return new MqarBatch(l, slice.NumKvPairs, inputs, labels);
+        return new TaskBatch(l, slice.NumKvPairs, inputs, labels);
     }
 
-    public static MqarBatch[] GenerateAll(MqarConfig task, MqarSlice[] slices, int seed) =>
+    public static TaskBatch[] GenerateAll(MqarConfig task, MqarSlice[] slices, int seed) =>
         slices.Select((s, i) => Generate(task, s, seed, i)).ToArray();
 
     static void WriteExample(MqarConfig task, MqarSlice slice, Random rng, Span<long> input, Span<long> label)

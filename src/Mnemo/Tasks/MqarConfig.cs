@@ -19,7 +19,7 @@ public sealed record MqarSlice : IValidatedConfig
 /// Multi-query associative recall with Zoology's semantics (EVALUATIONS.md §1): keys from [1, V/2), values from
 /// [V/2, V), power-law query gaps, labels only after query keys.
 /// </summary>
-public sealed record MqarConfig : IValidatedConfig
+public sealed record MqarConfig : IValidatedConfig, ITask
 {
     [Help("vocabulary size V (must exceed every seq_len)"), Range(8, 1 << 20)] public int VocabSize { get; init; } = 512;
     [Help("power-law exponent a of the query gaps, p(g) ∝ a·g^(a−1)"), Range(1e-6, 1)] public double PowerA { get; init; } = 0.01;
@@ -29,6 +29,10 @@ public sealed record MqarConfig : IValidatedConfig
     [Help("seed of the test examples (must differ from train_seed)"), Range(0, int.MaxValue)] public int TestSeed { get; init; } = 2;
     [Help("training slices")] public MqarSlice[] Train { get; init; } = [new() { SeqLen = 64, NumKvPairs = 4, NumExamples = 20_000 }];
     [Help("test slices")] public MqarSlice[] Test { get; init; } = [new() { SeqLen = 64, NumKvPairs = 4, NumExamples = 1000 }];
+
+    public int LongestSeqLen() => Train.Concat(Test).Max(s => s.SeqLen);
+    public TaskBatch[] TrainBatches() => Mqar.GenerateAll(this, Train, TrainSeed);
+    public TaskBatch[] TestBatches() => Mqar.GenerateAll(this, Test, TestSeed);
 
     public IEnumerable<(string, string)> Validate()
     {

@@ -10,13 +10,13 @@ namespace Mnemo.Training;
 /// </summary>
 public sealed class BatchSchedule
 {
-    readonly MqarBatch[] _slices;
+    readonly TaskBatch[] _slices;
     readonly int _batchSize, _seed;
     readonly int _batchesPerEpoch;
     int _cachedEpoch = -1;
     (int Slice, int[] Rows)[] _epoch = [];
 
-    public BatchSchedule(MqarBatch[] slices, int batchSize, int seed)
+    public BatchSchedule(TaskBatch[] slices, int batchSize, int seed)
     {
         _slices = slices;
         _batchSize = batchSize;
@@ -27,7 +27,7 @@ public sealed class BatchSchedule
     public int BatchesPerEpoch => _batchesPerEpoch;
 
     /// <summary>The slice and example rows of step t's batch.</summary>
-    public (MqarBatch Slice, int[] Rows) At(long step)
+    public (TaskBatch Slice, int[] Rows) At(long step)
     {
         int epoch = (int)(step / _batchesPerEpoch);
         if (epoch != _cachedEpoch)

@@ -12,16 +12,28 @@ public sealed record RunConfig : IValidatedConfig
     [Help("free-form description")] public string Description { get; init; } = "";
     public ModelConfig Model { get; init; } = new();
     public MqarConfig Task { get; init; } = new();
+
+    /// <summary>Set, it replaces <see cref="Task"/> as the run's task. An optional section rather than a task
+    /// union keeps every existing MQAR config valid as it stands.</summary>
+    [Help("passkey retrieval task; when present the run trains and tests on it and ignores task (MQAR)")]
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public PasskeyConfig? Passkey { get; init; }
     public TrainingConfig Training { get; init; } = new();
 
+    /// <summary>The task the run trains and tests on.</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public ITask ActiveTask => Passkey ?? (ITask)Task;
+
+    /// <summary>Name of the active task's config section, for error messages.</summary>
+    [System.Text.Json.Serialization.JsonIgnore] string TaskSection => Passkey is null ? "task" : "passkey";
+
     /// <summary>The model config with the vocabulary filled in from the task.</summary>
-    [System.Text.Json.Serialization.JsonIgnore] public ModelConfig ResolvedModel => Model.VocabSize == 0 ? Model with { VocabSize = Task.VocabSize } : Model;
+    [System.Text.Json.Serialization.JsonIgnore] public ModelConfig ResolvedModel => Model.VocabSize == 0 ? Model with { VocabSize = ActiveTask.VocabSize } : Model;
 
     public IEnumerable<(string, string)> Validate()
     {
-        if (Model.VocabSize != 0 && Model.VocabSize < Task.VocabSize)
-            yield return ("model.vocab_size", $"{Model.VocabSize} is smaller than the task's vocab_size {Task.VocabSize}");
-        int longest = Task.Train.Concat(Task.Test).Max(s => s.SeqLen);
+        if (Model.VocabSize != 0 && Model.VocabSize < ActiveTask.VocabSize)
+            yield return ("model.vocab_size", $"{Model.VocabSize} is smaller than {TaskSection}.vocab_size {ActiveTask.VocabSize}");
+        int longest = ActiveTask.LongestSeqLen();
         if (Model.Positions == PositionKind.Learned && longest > Model.MaxPositions)
             yield return ("model.max_positions", $"{Model.MaxPositions} is shorter than the longest sequence ({longest}) and positions are learned");
     }

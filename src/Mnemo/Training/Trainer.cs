@@ -27,7 +27,7 @@ public sealed record StepMetrics(long Step, double Loss, double TrainAccuracy, d
 public sealed record TrainingOutcome(long Steps, double TestAccuracy, EvalResult? LastEval, bool ReachedTarget, bool Interrupted, double ElapsedSeconds, string RunDir, long Parameters);
 
 /// <summary>
-/// Trains a language model on MQAR: AdamW with warm-up + cosine, gradient clipping, evaluation every N steps with
+/// Trains a language model on a recall task (MQAR or passkey, see <see cref="RunConfig.ActiveTask"/>): AdamW with warm-up + cosine, gradient clipping, evaluation every N steps with
 /// early stop at a target accuracy, metrics as JSON lines, periodic checkpoints, and exact resume (the batch of a
 /// step depends only on the step; optimizer moments, step counts and the generator state are restored).
 /// </summary>
@@ -60,8 +60,8 @@ public sealed class Trainer
             throw new MnemoException($"{_runDir} already holds checkpoints; pass --resume to continue that run, or choose another --out");
 
         // Data first (its own seeds), then the model from the training seed, so weights don't depend on data size.
-        var train = Mqar.GenerateAll(_config.Task, _config.Task.Train, _config.Task.TrainSeed);
-        var test = Mqar.GenerateAll(_config.Task, _config.Task.Test, _config.Task.TestSeed);
+        var train = _config.ActiveTask.TrainBatches();
+        var test = _config.ActiveTask.TestBatches();
         var schedule = new BatchSchedule(train, t.BatchSize, t.Seed);
 
         TorchRuntime.Seed(t.Seed);
@@ -113,7 +113,7 @@ public sealed class Trainer
                 var (slice, rows) = schedule.At(step);
                 var (inputs, labels) = MqarEvaluator.ToTensors(slice, rows);
                 tokens = inputs.numel();
-                var mask = labels.ne(Mqar.Ignore);                                       // [B, T]
+                var mask = labels.ne(TaskBatch.Ignore);                                       // [B, T]
                 var hidden = model.Hidden(inputs);                                       // [B, T, D]
                 var logits = model.Logits(hidden.index([TensorIndex.Tensor(mask)]));     // [N, V], scored positions only
                 var target = labels.index([TensorIndex.Tensor(mask)]);                   // [N]
@@ -171,7 +171,7 @@ public sealed class Trainer
     {
         var slices = new JsonArray();
         foreach (var s in r.Slices)
-            slices.Add(new JsonObject { ["seq_len"] = s.SeqLen, ["num_kv_pairs"] = s.NumKvPairs, ["examples"] = s.Examples, ["accuracy"] = s.Accuracy });
+            slices.Add(new JsonObject { ["seq_len"] = s.SeqLen, ["num_kv_pairs"] = s.NumKvPairs, ["examples"] = s.Examples, ["accuracy"] = s.Accuracy, ["exact_match"] = s.ExactMatch });
         return new JsonObject { ["step"] = step, ["test_accuracy"] = r.Accuracy, ["slices"] = slices, ["elapsed_seconds"] = elapsed };
     }
 

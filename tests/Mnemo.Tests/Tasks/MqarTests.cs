@@ -15,7 +15,7 @@ public class MqarTests
         Test = [new() { SeqLen = 64, NumKvPairs = 8, NumExamples = 50 }],
     };
 
-    static IEnumerable<(long[] X, long[] Y)> Rows(MqarBatch b)
+    static IEnumerable<(long[] X, long[] Y)> Rows(TaskBatch b)
     {
         for (int i = 0; i < b.Count; i++)
             yield return (b.Inputs[(i * b.SeqLen)..((i + 1) * b.SeqLen)], b.Labels[(i * b.SeqLen)..((i + 1) * b.SeqLen)]);

@@ -1,0 +1,18 @@
+namespace Mnemo.Tasks;
+
+/// <summary>
+/// What the trainer needs from a task: a vocabulary and seeded train/test slices of (inputs, labels). Config
+/// records implement it, so members are methods or [JsonIgnore] (the binder reads back every written key).
+/// </summary>
+public interface ITask
+{
+    /// <summary>Tokens are in [0, VocabSize).</summary>
+    int VocabSize { get; }
+
+    /// <summary>The longest sequence of any train or test slice (for learned position tables).</summary>
+    int LongestSeqLen();
+
+    TaskBatch[] TrainBatches();
+
+    TaskBatch[] TestBatches();
+}

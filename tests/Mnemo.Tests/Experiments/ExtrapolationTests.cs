@@ -1,0 +1,80 @@
+using System.Text.Json.Nodes;
+using Mnemo.Experiments;
+using Mnemo.IO;
+using Mnemo.Models;
+using Mnemo.Tasks;
+
+namespace Mnemo.Tests.Experiments;
+
+[Collection(TorchCollection.Name)]
+public class ExtrapolationTests
+{
+    [Fact]
+    public void Quick_run_writes_every_task_model_and_length_and_resumes_without_retraining()
+    {
+        using var dir = new Tmp.Dir();
+        var settings = ExtrapolationSettings.Quick;
+        var lines = new List<string>();
+        var cells = Extrapolation.Run(settings, dir.Path, (_, _) => null, lines.Add);
+
+        var json = JsonNode.Parse(File.ReadAllText(dir[Extrapolation.ResultsFile]))!;
+        Assert.Equal(settings.TrainLength, json["train_length"]!.GetValue<int>());
+        var stored = json["cells"]!.AsArray();
+        Assert.Equal(settings.Tasks.Length * settings.Mixers.Length, stored.Count);
+        foreach (string task in new[] { "mqar", "passkey" })
+            foreach (string model in new[] { "gated_delta_net", "linear_attention" })
+            {
+                var cell = stored.Single(c => c!["task"]!.GetValue<string>() == task && c["model"]!.GetValue<string>() == model)!;
+                var lengths = cell["lengths"]!.AsArray();
+                Assert.Equal(settings.EvalLengths, lengths.Select(l => l!["seq_len"]!.GetValue<int>()));
+                Assert.Equal(settings.EvalFactors, lengths.Select(l => l!["factor"]!.GetValue<int>()));
+                foreach (var l in lengths)
+                {
+                    Assert.Equal(settings.EvalExamples, l!["examples"]!.GetValue<long>());
+                    Assert.InRange(l["accuracy"]!.GetValue<double>(), 0, 1);
+                    Assert.InRange(l["exact_match"]!.GetValue<double>(), 0, l["accuracy"]!.GetValue<double>());
+                }
+                Assert.Equal(settings.LearningRates.Length, cell["validation_accuracy_by_lr"]!.AsObject().Count);
+                Assert.True(cell["parameters"]!.GetValue<long>() > 0);
+            }
+        Assert.True(new FileInfo(dir[Extrapolation.PlotFile]).Length > 1000);
+        Assert.Equal(cells.Count, lines.Count);   // one progress line per cell
+
+        // Equal size: the same d_model, layers and heads for every mixer of a task.
+        foreach (var mixer in settings.Mixers)
+        {
+            var m = settings.RunConfig(ExtrapolationTask.Passkey, mixer, 1e-3).Model;
+            Assert.Equal((settings.DModel, settings.NumLayers, settings.NumHeads), (m.DModel, m.NumLayers, m.NumHeads));
+            Assert.True(m.MaxPositions >= settings.EvalLengths.Max());
+        }
+
+        // Every run has finished: a second call trains nothing and scores the same weights the same way.
+        var again = Extrapolation.Run(settings, dir.Path, (_, _) => null);
+        Assert.Equal(cells.SelectMany(c => c.Lengths), again.SelectMany(c => c.Lengths));
+    }
+
+    [Fact]
+    public void Evaluation_slices_keep_the_training_task_and_grow_only_the_length()
+    {
+        var s = ExtrapolationSettings.Default;
+        var mqar = (MqarConfig)s.EvalTask(ExtrapolationTask.Mqar);
+        Assert.Equal([64, 128, 256], mqar.Test.Select(t => t.SeqLen));
+        Assert.All(mqar.Test, t => Assert.Equal(s.MqarPairs, t.NumKvPairs));
+        Assert.NotEqual(mqar.TrainSeed, mqar.TestSeed);
+        Assert.NotEqual(s.RunConfig(ExtrapolationTask.Mqar, MixerKind.GatedDeltaNet, 1e-3).Task.TestSeed, mqar.TestSeed);  // not the validation set
+        var passkey = (PasskeyConfig)s.EvalTask(ExtrapolationTask.Passkey);
+        Assert.All(passkey.Test, t => Assert.Equal(DepthKind.Even, t.Depths));
+        Assert.Equal(s.TrainLength, passkey.Train.Single().SeqLen);
+    }
+
+    [Fact]
+    public void Invalid_settings_fail_before_training_naming_the_field()
+    {
+        using var dir = new Tmp.Dir();
+        var bad = ExtrapolationSettings.Quick with { MqarVocab = 100 };   // 4L = 128 ≥ V
+        var e = Assert.Throws<ConfigException>(() => Extrapolation.Run(bad, dir.Path, (_, _) => null));
+        Assert.Contains("seq_len", e.Message);
+        Assert.Contains("vocab_size", e.Message);
+        Assert.False(Directory.Exists(dir["runs"]));
+    }
+}
