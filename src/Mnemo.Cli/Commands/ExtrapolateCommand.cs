@@ -15,7 +15,7 @@ public static class ExtrapolateCommand
         var output = new Option<string?>("--out", "-o") { Description = "Output folder. Default: runs/extrapolate (runs/extrapolate-quick with --quick)" };
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = all cores)" };
         var command = new Command("extrapolate",
-            "Train equal-size Gated DeltaNet and linear-attention models on MQAR and passkey retrieval at length L, test them at L, 2L and 4L; " +
+            "Train equal-size Titans (LMM) and Gated DeltaNet models on MQAR and passkey retrieval at length L, test them at L, 2L and 4L; " +
             "print the accuracy per length and write results.json and extrapolation.png.")
         {
             quick, output, threads,
