@@ -22,7 +22,7 @@ public class ExtrapolationTests
         var stored = json["cells"]!.AsArray();
         Assert.Equal(settings.Tasks.Length * settings.Mixers.Length, stored.Count);
         foreach (string task in new[] { "mqar", "passkey" })
-            foreach (string model in new[] { "gated_delta_net", "linear_attention" })
+            foreach (string model in settings.Mixers.Select(m => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(m.ToString())))
             {
                 var cell = stored.Single(c => c!["task"]!.GetValue<string>() == task && c["model"]!.GetValue<string>() == model)!;
                 var lengths = cell["lengths"]!.AsArray();
