@@ -25,6 +25,12 @@ public static class ListCommand
             mixers.AddRow("delta_net", "delta rule, β = σ(b_proj x), L2-normalised q/k");
             mixers.AddRow("gated_delta_net", "delta rule with Mamba-2 decay −exp(A_log)·softplus(a_proj x + dt_bias), gated output");
             mixers.AddRow("mom", "mixture of memories: a router sends each token to top_k of num_memories memories (rule mom_rule), plus an optional shared memory; balance loss in training");
+            mixers.AddRow("titans", "Titans' long-term memory (LMM): an MLP memory trained per token on ‖M(k) − v‖² with momentum and forgetting; chunk-start gradients (memory_chunk_size)");
+            mixers.AddRow("moneta", "Miras: ℓ3 loss, ℓ4-normalised weights, gradient descent");
+            mixers.AddRow("yaad", "Miras: Huber loss with a data-dependent threshold δ, decay, gradient descent");
+            mixers.AddRow("memora", "Miras: ℓ2 loss, KL retention (weights = softmax of logits per row), gradient descent on the logits");
+            mixers.AddRow("omeganet", "ATLAS' Omega rule: the loss over the last memory_window tokens (gated by γ), momentum");
+            mixers.AddRow("atlas", "Omega rule + Muon (Newton–Schulz-5 on the momentum); optional polynomial/Taylor feature maps");
             mixers.AddRow("(hybrids)", Markup.Escape("model.layer_mixers lists one mixer per layer, e.g. [\"gated_delta_net\", \"attention\"]"));
             AnsiConsole.Write(mixers);
 
