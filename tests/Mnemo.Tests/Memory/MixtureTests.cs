@@ -3,6 +3,7 @@ using Mnemo.Memory.Matrix;
 using Mnemo.Memory.Mixture;
 using Mnemo.Models;
 using Mnemo.Runtime;
+using Mnemo.Tests.Models;
 using Mnemo.Tests.Training;
 using Mnemo.Training;
 using TorchSharp;
@@ -238,21 +239,9 @@ public class MixtureTests
 
     // ---- The mixer and the model ------------------------------------------------------------------------------
 
-    static ModelConfig MomConfig(Func<ModelConfig, ModelConfig>? edit = null)
-    {
-        var c = new ModelConfig { Mixer = MixerKind.Mom, VocabSize = 40, DModel = 16, NumHeads = 2, NumLayers = 2, MlpRatio = 2, ChunkSize = 8 };
-        return edit is null ? c : edit(c);
-    }
-
-    static LanguageModel Build(ModelConfig c, bool fp64 = true)
-    {
-        TorchRuntime.Seed(5);
-        var model = new LanguageModel(c);
-        if (fp64) model.to(float64);
-        return model;
-    }
-
-    static Tensor Tokens(long b, long t, int seed = 9) => randint(0, 40, [b, t], generator: new Generator((ulong)seed));
+    static ModelConfig MomConfig(Func<ModelConfig, ModelConfig>? edit = null) => TinyModels.Config(MixerKind.Mom, edit);
+    static LanguageModel Build(ModelConfig c, bool fp64 = true) => TinyModels.Build(c, fp64);
+    static Tensor Tokens(long b, long t, int seed = 9) => TinyModels.Tokens(b, t, seed);
 
     [Fact]
     public void Mixer_parameters_have_fla_names_and_shapes()
@@ -377,19 +366,13 @@ public class MixtureTests
         Assert.Contains("top_k", e.Message);
     }
 
-    sealed class Losses : ITrainingObserver
-    {
-        public List<double> Values { get; } = [];
-        public void Stepped(StepMetrics m) => Values.Add(m.Loss);
-    }
-
     [Fact]
     public void A_model_with_mom_layers_trains()
     {
         using var dir = new Tmp.Dir();
         var run = TrainerTests.Tiny(steps: 12);
         run = run with { Model = run.Model with { Mixer = MixerKind.Mom } };
-        var losses = new Losses();
+        var losses = new TinyModels.Losses();
         new Trainer(run, dir.Path, losses).Run(resume: false);
         Assert.All(losses.Values, l => Assert.True(double.IsFinite(l)));
         Assert.True(losses.Values.TakeLast(3).Average() < losses.Values.Take(3).Average() - 0.1,

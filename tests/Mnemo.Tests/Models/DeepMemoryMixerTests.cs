@@ -17,21 +17,11 @@ namespace Mnemo.Tests.Models;
 [Collection(TorchCollection.Name)]
 public class DeepMemoryMixerTests
 {
-    static ModelConfig Config(MixerKind mixer, Func<ModelConfig, ModelConfig>? edit = null)
-    {
-        var c = new ModelConfig { Mixer = mixer, VocabSize = 40, DModel = 16, NumHeads = 2, NumLayers = 2, MlpRatio = 2, MemoryChunkSize = 5 };
-        return edit is null ? c : edit(c);
-    }
-
-    static LanguageModel Build(ModelConfig c, bool fp64 = true)
-    {
-        TorchRuntime.Seed(5);
-        var model = new LanguageModel(c);
-        if (fp64) model.to(float64);
-        return model;
-    }
-
-    static Tensor Tokens(long b, long t) => randint(0, 40, [b, t], generator: new Generator(9));
+    /// <summary>Memory chunks of 5 tokens, so the test sequences cross several chunk boundaries.</summary>
+    static ModelConfig Config(MixerKind mixer, Func<ModelConfig, ModelConfig>? edit = null) =>
+        TinyModels.Config(mixer, c => (edit ?? (x => x))(c with { MemoryChunkSize = 5 }));
+    static LanguageModel Build(ModelConfig c, bool fp64 = true) => TinyModels.Build(c, fp64);
+    static Tensor Tokens(long b, long t) => TinyModels.Tokens(b, t);
 
     public static TheoryData<string> Variants => new()
     {
@@ -111,12 +101,6 @@ public class DeepMemoryMixerTests
         Assert.Contains(errors, e => e.Item1 == "memory_residual_norm");
     }
 
-    sealed class Losses : ITrainingObserver
-    {
-        public List<double> Values { get; } = [];
-        public void Stepped(StepMetrics m) => Values.Add(m.Loss);
-    }
-
     [Theory]
     [InlineData(MixerKind.Titans)]
     [InlineData(MixerKind.Atlas)]
@@ -125,7 +109,7 @@ public class DeepMemoryMixerTests
         using var dir = new Tmp.Dir();
         var run = TrainerTests.Tiny(steps: 12);
         run = run with { Model = run.Model with { Mixer = mixer, MemoryChunkSize = 8 } };
-        var losses = new Losses();
+        var losses = new TinyModels.Losses();
         new Trainer(run, dir.Path, losses).Run(resume: false);
         Assert.All(losses.Values, l => Assert.True(double.IsFinite(l)));
         Assert.True(losses.Values.TakeLast(3).Average() < losses.Values.Take(3).Average() - 0.1,

@@ -12,21 +12,9 @@ public class MixerTests
 {
     public static TheoryData<MixerKind> Mixers => new(Enum.GetValues<MixerKind>());
 
-    static ModelConfig Config(MixerKind mixer, Func<ModelConfig, ModelConfig>? edit = null)
-    {
-        var c = new ModelConfig { Mixer = mixer, VocabSize = 40, DModel = 16, NumHeads = 2, NumLayers = 2, MlpRatio = 2, ChunkSize = 8 };
-        return edit is null ? c : edit(c);
-    }
-
-    static LanguageModel Build(ModelConfig c, bool fp64 = true)
-    {
-        TorchRuntime.Seed(5);
-        var model = new LanguageModel(c);
-        if (fp64) model.to(float64);
-        return model;
-    }
-
-    static Tensor Tokens(long b, long t) => randint(0, 40, [b, t], generator: new Generator(9));
+    static ModelConfig Config(MixerKind mixer, Func<ModelConfig, ModelConfig>? edit = null) => TinyModels.Config(mixer, edit);
+    static LanguageModel Build(ModelConfig c, bool fp64 = true) => TinyModels.Build(c, fp64);
+    static Tensor Tokens(long b, long t) => TinyModels.Tokens(b, t);
 
     [Fact]
     public void Gated_delta_net_parameters_have_fla_names_and_shapes()
