@@ -45,7 +45,7 @@ public sealed class DeepMemoryMixer : MemoryMixer
         if (_rule.Learner.HasMomentum) momentum_proj = nn.Linear(c.DModel, Heads);
         if (_rule.Window > 1) window_proj = nn.Linear(c.DModel, Heads);
         if (_rule.Objective.NeedsDelta) delta_proj = nn.Linear(c.DModel, Heads);
-        memory_init = new ParameterList(DeepKernels.InitialWeights(_mlp, Heads).Select(w => new Parameter(w)).ToArray());
+        memory_init = new ParameterList(DeepKernels.InitialWeights(_mlp, Heads, zeroOutput: true).Select(w => new Parameter(w)).ToArray());
         if (_featureMap == MemoryFeatureMapKind.Taylor)
             feature_coefficients = nn.Parameter(tensor(MemoryFeatureMap.InitialCoefficients(_featureMap), float32));
         RegisterComponents();
@@ -54,9 +54,11 @@ public sealed class DeepMemoryMixer : MemoryMixer
     /// <summary>Floats of memory state per layer and batch row (weights, chunk-start weights, momentum).</summary>
     public long StateFloats => _mlp.Layers.Sum(s => s.In * s.Out) * Heads * (_rule.Learner.HasMomentum ? 3 : 2);
 
+    /// <summary>L2-normalised q and k (Titans), then φ. Unlike the matrix rules, q is not scaled by Dk^{−1/2}: a
+    /// non-linear memory must be queried on the scale its keys were written at.</summary>
     protected override (Tensor Q, Tensor K) Features(Tensor q, Tensor k, long position)
     {
-        var (qn, kn) = UnitNormFeatures(q, k);
+        var (qn, kn) = (nn.functional.normalize(q, p: 2, dim: -1, eps: 1e-6), nn.functional.normalize(k, p: 2, dim: -1, eps: 1e-6));
         if (_featureMap == MemoryFeatureMapKind.None) return (qn, kn);
         var a = feature_coefficients ?? tensor(MemoryFeatureMap.InitialCoefficients(_featureMap), qn.dtype);
         return (MemoryFeatureMap.Apply(qn, a), MemoryFeatureMap.Apply(kn, a));

@@ -25,9 +25,14 @@ public static class DeepKernels
         x.Q.shape[1] == 1 ? DeepKernel.StepLoop(rule, mlp, x, chunkSize) : DeepKernel.Chunk(rule, mlp, x, chunkSize);
 
     /// <summary>Initial memory weights [H, in, out] per layer: N(0, 1/in) (fan-in scaled, like a fresh linear layer),
-    /// from the given generator (or the global one).</summary>
-    public static Tensor[] InitialWeights(MemoryMlp mlp, long heads, ScalarType dtype = ScalarType.Float32, Generator? generator = null) =>
-        mlp.Layers.Select(s => randn([heads, s.In, s.Out], dtype, generator: generator) * Math.Pow(s.In, -0.5)).ToArray();
+    /// from the given generator (or the global one). With <paramref name="zeroOutput"/> the last layer starts at
+    /// zero, so a fresh memory reads 0 like an empty matrix memory instead of noise that would drown the first
+    /// writes; the inner gradients of the last layer are nonzero from the first token and bring the others along.</summary>
+    public static Tensor[] InitialWeights(MemoryMlp mlp, long heads, ScalarType dtype = ScalarType.Float32, Generator? generator = null,
+        bool zeroOutput = false) =>
+        mlp.Layers.Select((s, l) => zeroOutput && l == mlp.Depth - 1
+            ? zeros([heads, s.In, s.Out], dtype)
+            : randn([heads, s.In, s.Out], dtype, generator: generator) * Math.Pow(s.In, -0.5)).ToArray();
 
     public static void Validate(DeepMemoryRule rule, MemoryMlp mlp, DeepInputs x)
     {
