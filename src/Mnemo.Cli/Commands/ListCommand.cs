@@ -25,9 +25,9 @@ public static class ListCommand
             mixers.AddRow("delta_net", "delta rule, β = σ(b_proj x), L2-normalised q/k");
             mixers.AddRow("gated_delta_net", "delta rule with Mamba-2 decay −exp(A_log)·softplus(a_proj x + dt_bias), gated output");
             mixers.AddRow("mom", "mixture of memories: a router sends each token to top_k of num_memories memories (rule mom_rule), plus an optional shared memory; balance loss in training");
-            mixers.AddRow("titans_mac", "Titans memory as context: per segment (segment_size), attention over [persistent tokens ‖ memory retrieval ‖ segment], then the memory stores the attention output and gates it");
-            mixers.AddRow("titans_mag", "Titans memory as gate: (sliding-window) attention with persistent tokens, gated by the Titans memory run over [persistent ‖ x]");
-            mixers.AddRow("titans_mal", "Titans memory as layer: the Titans memory over [persistent ‖ x], then (sliding-window) attention");
+            mixers.AddRow("titans_mac", Markup.Escape("Titans memory as context: per segment (segment_size), attention over [persistent tokens ‖ memory retrieval ‖ segment], then the memory stores the attention output and gates it"));
+            mixers.AddRow("titans_mag", Markup.Escape("Titans memory as gate: (sliding-window) attention with persistent tokens, gated by the Titans memory run over [persistent ‖ x]"));
+            mixers.AddRow("titans_mal", Markup.Escape("Titans memory as layer: the Titans memory over [persistent ‖ x], then (sliding-window) attention"));
             mixers.AddRow("(hybrids)", Markup.Escape("model.layer_mixers lists one mixer per layer, e.g. [\"gated_delta_net\", \"attention\"]"));
             AnsiConsole.Write(mixers);
 
