@@ -31,6 +31,9 @@ public static class ListCommand
             mixers.AddRow("memora", "Miras: ℓ2 loss, KL retention (weights = softmax of logits per row), gradient descent on the logits");
             mixers.AddRow("omeganet", "ATLAS' Omega rule: the loss over the last memory_window tokens (gated by γ), momentum");
             mixers.AddRow("atlas", "Omega rule + Muon (Newton–Schulz-5 on the momentum); optional polynomial/Taylor feature maps");
+            mixers.AddRow("titans_mac", Markup.Escape("Titans memory as context: per segment (segment_size), attention over [persistent tokens ‖ memory retrieval ‖ segment], then the memory stores the attention output and gates it"));
+            mixers.AddRow("titans_mag", Markup.Escape("Titans memory as gate: (sliding-window) attention with persistent tokens, gated by the Titans memory run over [persistent ‖ x]"));
+            mixers.AddRow("titans_mal", Markup.Escape("Titans memory as layer: the Titans memory over [persistent ‖ x], then (sliding-window) attention"));
             mixers.AddRow("(hybrids)", Markup.Escape("model.layer_mixers lists one mixer per layer, e.g. [\"gated_delta_net\", \"attention\"]"));
             AnsiConsole.Write(mixers);
 

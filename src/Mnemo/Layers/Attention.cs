@@ -40,14 +40,56 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
     /// <param name="x">[B, T, D]</param>
     public override Tensor forward(Tensor x) => Forward(x, null);
 
+    public Tensor Forward(Tensor x, LayerCache? cache) => Forward(x, cache, null);
+
     /// <summary>
     /// With a cache, the new tokens attend to every cached key plus themselves (a KV cache); with a sliding
-    /// window only the last window − 1 keys are kept, so memory stays flat.
+    /// window only the last window − 1 keys are kept, so memory stays flat. <paramref name="persistent"/> [Np, D]
+    /// are extra input-independent tokens (Titans' persistent memory) whose keys every query sees, whatever the window.
     /// </summary>
-    public Tensor Forward(Tensor x, LayerCache? cache)
+    public Tensor Forward(Tensor x, LayerCache? cache, Tensor? persistent)
     {
         using var scope = NewDisposeScope();
-        long b = x.shape[0], t = x.shape[1], offset = cache?.Position ?? 0;
+        long b = x.shape[0], t = x.shape[1];
+        var (q, k, v) = Project(x, cache, cache?.Position ?? 0);                       // [B, H, T, Dh]
+        long past = 0;
+        if (cache is not null && _window == 0)
+        {
+            past = cache.KvLength;
+            (k, v) = KvBuffer.Append(cache, k, v);                                       // [B, H, past + T, Dh]
+        }
+        else if (cache?.Get("k") is { } pastK)
+        {
+            // Sliding window: the cache holds only the last window − 1 keys, so concatenating is cheap.
+            past = pastK.shape[2];
+            k = cat([pastK, k], 2);
+            v = cat([cache.Get("v")!, v], 2);
+        }
+        if (cache is not null && _window > 0)
+        {
+            long keep = Math.Min(_window - 1, k.shape[2]);
+            cache.Set("k", k.narrow(2, k.shape[2] - keep, keep));
+            cache.Set("v", v.narrow(2, v.shape[2] - keep, keep));
+        }
+        Tensor o;
+        if (persistent is not null)
+        {
+            var (pk, pv) = PersistentKeys(persistent, b);                               // [B, H, Np, Dh]
+            var mask = cat([ones(t, pk.shape[2], ScalarType.Bool, x.device), CausalMask(t, past, _window, x.device)], 1);
+            o = nn.functional.scaled_dot_product_attention(q, cat([pk, k], 2), cat([pv, v], 2), attn_mask: mask);
+        }
+        else if (past == 0 && (_window == 0 || _window >= t))
+            o = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
+        else
+            o = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: CausalMask(t, past, _window, x.device));
+        return Output(o).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>q, k, v of x [B, T, D] as [B, H, T, Dh] (SDPA's layout): projections, short convolutions (continuing
+    /// from the cache), rotary positions from <paramref name="offset"/>.</summary>
+    public (Tensor Q, Tensor K, Tensor V) Project(Tensor x, LayerCache? cache, long offset)
+    {
+        long b = x.shape[0], t = x.shape[1];
         Tensor q = q_proj.forward(x), k = k_proj.forward(x), v = v_proj.forward(x);   // [B, T, D]
         if (q_conv1d is not null)
         {
@@ -63,37 +105,20 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
             q = RotaryEmbedding.Apply(q, offset);
             k = RotaryEmbedding.Apply(k, offset);
         }
-        // SDPA wants [B, H, T, Dh].
-        q = q.transpose(1, 2);
-        k = k.transpose(1, 2);
-        v = v.transpose(1, 2);
-        long past = 0;
-        if (cache is not null && _window == 0)
-        {
-            past = cache.KvLength;
-            (k, v) = KvBuffer.Append(cache, k, v);                                       // [B, H, past + T, Dh]
-        }
-        else if (cache?.Get("k") is { } pastK)
-        {
-            // Sliding window: the cache holds only the last window − 1 keys, so concatenating is cheap.
-            past = pastK.shape[2];
-            k = cat([pastK, k], 2);
-            v = cat([cache.Get("v")!, v], 2);
-        }
-        Tensor o;
-        if (past == 0 && (_window == 0 || _window >= t))
-            o = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
-        else
-            o = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: CausalMask(t, past, _window, x.device));
-        if (cache is not null && _window > 0)
-        {
-            long keep = Math.Min(_window - 1, k.shape[2]);
-            cache.Set("k", k.narrow(2, k.shape[2] - keep, keep));
-            cache.Set("v", v.narrow(2, v.shape[2] - keep, keep));
-        }
-        o = o.transpose(1, 2).reshape(b, t, _heads * _headDim);                         // [B, T, D]
-        return o_proj.forward(o).MoveToOuterDisposeScope();
+        return (q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2));
     }
+
+    /// <summary>Keys and values [B, H, Np, Dh] of persistent tokens p [Np, D]: projected only — no convolution (they
+    /// are not a sequence) and no rotation (they have no position; every query sees them alike).</summary>
+    public (Tensor K, Tensor V) PersistentKeys(Tensor p, long batch)
+    {
+        long n = p.shape[0];
+        Tensor Heads(Tensor a) => a.view(1, n, _heads, _headDim).transpose(1, 2).expand(batch, -1, -1, -1);
+        return (Heads(k_proj.forward(p)), Heads(v_proj.forward(p)));
+    }
+
+    /// <summary>Attention output o [B, H, T, Dh] → o_proj → [B, T, D].</summary>
+    public Tensor Output(Tensor o) => o_proj.forward(o.transpose(1, 2).reshape(o.shape[0], o.shape[2], _heads * _headDim));
 
     /// <summary>[T, past + T] boolean mask for T new queries after <paramref name="past"/> cached keys: query i
     /// (absolute past + i) sees key j when 0 ≤ past + i − j &lt; window (no upper limit when window is 0).</summary>

@@ -1,4 +1,5 @@
 using Mnemo.Memory.Deep;
+using Mnemo.Memory.Matrix;
 using Mnemo.Models;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -81,6 +82,29 @@ public sealed class DeepMemoryMixer : MemoryMixer
             : DeepKernels.Continue(_rule, _mlp, inputs, _chunk);
         if (cache is not null) foreach (var (name, tensor) in state.Tensors()) cache.Set(name, tensor);
         return o;
+    }
+
+    /// <summary>
+    /// Read-only retrieval h = M*(q) for x [B, T, D] → [B, T, D] (Titans MAC: the memory from before the segment,
+    /// queried by the segment's tokens): q from x like <see cref="MemoryMixer.Forward"/>'s, read with the weights at the
+    /// start of the current memory chunk (memory_init before the first token), through the same o_norm, gate and
+    /// o_proj. Leaves the memory untouched; q's short convolution runs over x's stream with its own cache entry.
+    /// </summary>
+    public Tensor Retrieve(Tensor x, LayerCache? cache)
+    {
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1], position = cache?.Position ?? 0;
+        var q = q_proj.forward(x);
+        if (q_conv1d is not null) q = q_conv1d.Forward(q, cache, "retrieve_q_conv");
+        q = q.view(b, t, Heads, KeyDim);
+        var (qf, _) = Features(q, q, position);                                 // [B, T, H, Dk']
+        var state = cache is null ? null : Load(cache, position);
+        // At a chunk boundary the running weights are the chunk-start weights (however the kernel stored them).
+        IEnumerable<Tensor> start = state is null ? memory_init.Select(w => w.unsqueeze(0)) : state.Offset == 0 ? state.Weights : state.ChunkStart;
+        var dtype = Chunks.ComputeType(qf);
+        var weights = start.Select(w => _rule.Retention.Effective(w.to(dtype))).ToArray();     // [B|1, H, in, out]
+        var h = _mlp.Apply(weights, qf.to(dtype).transpose(1, 2)).transpose(1, 2).to(x.dtype);  // [B, T, H, Dv]
+        return Output(h, x).MoveToOuterDisposeScope();
     }
 
     /// <summary>The carried memory state, or null before the first token (the kernel then starts from memory_init).</summary>

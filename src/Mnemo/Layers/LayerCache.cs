@@ -6,10 +6,17 @@ namespace Mnemo.Layers;
 /// What one layer carries between streaming calls: named tensors (conv tails, the memory state, a KV cache)
 /// and the position of the next token. Tensors stored here are detached from every dispose scope and owned by
 /// the cache: replacing one disposes the old, so a long stream keeps a constant number of live tensors.
+/// A composite mixer gives each of its parts a <see cref="Child"/> cache (their entry names would collide).
 /// </summary>
 public sealed class LayerCache : IDisposable
 {
     readonly Dictionary<string, Tensor> _tensors = [];
+    readonly Dictionary<string, LayerCache> _children = [];
+    readonly bool _keepGraph;
+
+    /// <param name="keepGraph">keep the autograd graph of stored tensors: for a mixer whose full (training) forward is
+    /// itself a recurrence over pieces (Titans MAC's segments), so gradients flow through the carried state</param>
+    public LayerCache(bool keepGraph = false) => _keepGraph = keepGraph;
 
     /// <summary>Index of the next token (set by the model before each call).</summary>
     public long Position { get; set; }
@@ -18,7 +25,8 @@ public sealed class LayerCache : IDisposable
 
     public void Set(string name, Tensor value)
     {
-        var kept = value.detach().DetachFromDisposeScope();
+        // A fresh handle either way: the same tensor may be stored under two names (weights = chunk-start weights).
+        var kept = (_keepGraph ? value.alias() : value.detach()).DetachFromDisposeScope();
         if (_tensors.TryGetValue(name, out var old) && !ReferenceEquals(old, kept)) old.Dispose();
         _tensors[name] = kept;
     }
@@ -26,13 +34,23 @@ public sealed class LayerCache : IDisposable
     /// <summary>Valid entries in a preallocated KV buffer ("k", "v"; see <see cref="KvBuffer"/>).</summary>
     public long KvLength { get; set; }
 
-    /// <summary>Bytes held by the cache's tensors.</summary>
-    public long Bytes => _tensors.Values.Sum(t => t.numel() * t.ElementSize);
+    /// <summary>The cache of a named part of this layer (created on first use, disposed with this one). The owner
+    /// sets its <see cref="Position"/> before each call.</summary>
+    public LayerCache Child(string name)
+    {
+        if (!_children.TryGetValue(name, out var child)) _children[name] = child = new LayerCache(_keepGraph);
+        return child;
+    }
+
+    /// <summary>Bytes held by the cache's tensors (children included).</summary>
+    public long Bytes => _tensors.Values.Sum(t => t.numel() * t.ElementSize) + _children.Values.Sum(c => c.Bytes);
 
     public void Dispose()
     {
         foreach (var t in _tensors.Values) t.Dispose();
         _tensors.Clear();
+        foreach (var c in _children.Values) c.Dispose();
+        _children.Clear();
     }
 }
 

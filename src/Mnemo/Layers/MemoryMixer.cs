@@ -85,9 +85,15 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
         (q, k) = Features(q.view(b, t, Heads, KeyDim), k.view(b, t, Heads, KeyDim), position); // [B, T, H, Dk']
         v = Values(v.view(b, t, Heads, ValueDim));                                              // [B, T, H, Dv']
         var o = Remember(q, k, v, x, cache);
+        return Output(o, x).MoveToOuterDisposeScope();
+    }
 
+    /// <summary>A memory read o [B, T, H, Dv] → o_norm (gated by silu(g_proj x)) → o_proj → [B, T, D].</summary>
+    protected Tensor Output(Tensor o, Tensor x)
+    {
+        long b = x.shape[0], t = x.shape[1];
         var gate = g_proj?.forward(x).view(b, t, Heads, ValueDim);
         var y = o_norm.forward(Read(o), gate).reshape(b, t, Heads * ValueDim);                  // [B, T, H·Dv]
-        return o_proj.forward(y).MoveToOuterDisposeScope();
+        return o_proj.forward(y);
     }
 }

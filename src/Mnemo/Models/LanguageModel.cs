@@ -36,6 +36,9 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         MixerKind.DeltaNet => new DeltaNet(c),
         MixerKind.GatedDeltaNet => new GatedDeltaNet(c),
         MixerKind.Mom => new MixtureOfMemoriesMixer(c),
+        MixerKind.TitansMac => new MemoryAsContext(c),
+        MixerKind.TitansMag => new MemoryAsGate(c),
+        MixerKind.TitansMal => new MemoryAsLayer(c),
         _ when ModelConfig.DeepRule(kind) is { } rule => new DeepMemoryMixer(c, rule),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown mixer"),
     };

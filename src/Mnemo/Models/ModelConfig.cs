@@ -4,9 +4,10 @@ using Mnemo.Memory.Deep;
 
 namespace Mnemo.Models;
 
-/// <summary>Token mixers: attention, the matrix memories (ALGORITHMS.md §1–2), the mixture of memories (§6) and the
-/// deep, test-time-trained memories (§3–5, named after their rules in Memory/Deep/Rules).</summary>
-public enum MixerKind { Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet, Mom, Titans, Moneta, Yaad, Memora, Omeganet, Atlas }
+/// <summary>Token mixers: attention, the matrix memories (ALGORITHMS.md §1–2), the mixture of memories (§6), the
+/// deep, test-time-trained memories (§3–5, named after their rules in Memory/Deep/Rules) and Titans' three
+/// architectures around its memory (§3b: memory as context, gate, layer).</summary>
+public enum MixerKind { Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet, Mom, Titans, Moneta, Yaad, Memora, Omeganet, Atlas, TitansMac, TitansMag, TitansMal }
 
 /// <summary>How a deep memory's momentum and forgetting gates see the input: per token, or the running mean over the chunk.</summary>
 public enum GatePooling { Token, Chunk }
@@ -60,6 +61,8 @@ public sealed record ModelConfig : IValidatedConfig
     [Help("deep memories: momentum/forget gates per token, or from the running mean of the chunk (Titans)")] public GatePooling MemoryGatePooling { get; init; } = GatePooling.Token;
     [Help("deep memories: Omega window in tokens; 0 = the rule's own (4 for omeganet and atlas, 1 otherwise)"), Range(0, 1024)] public int MemoryWindow { get; init; }
     [Help("deep memories: feature map on keys and queries: none, polynomial or taylor (degree 2, ATLAS)")] public MemoryFeatureMapKind MemoryFeatureMap { get; init; } = MemoryFeatureMapKind.None;
+    [Help("titans_mac/mag/mal: learned input-independent tokens P prepended to the attention (and, for mag/mal, memory) input"), Range(0, 1024)] public int PersistentTokens { get; init; } = 4;
+    [Help("titans_mac: tokens per segment; attention spans one segment, the memory is written once per segment (sets its memory_chunk_size)"), Range(1, 1024)] public int SegmentSize { get; init; } = 32;
     [Help("SwiGLU hidden size as a multiple of d_model; 0 = no MLP (Zoology's MQAR setting)"), Range(0, 64)] public double MlpRatio { get; init; } = 4;
     [Help("share the embedding matrix with the output head")] public bool TieEmbeddings { get; init; }
     [Help("RMSNorm epsilon"), Range(0, 1)] public double NormEps { get; init; } = 1e-5;
@@ -81,6 +84,9 @@ public sealed record ModelConfig : IValidatedConfig
     public static DeepMemoryRule? DeepRule(MixerKind kind) =>
         DeepMemoryRule.Named.GetValueOrDefault(kind.ToString().ToLowerInvariant());
 
+    /// <summary>Titans' architectures (MAC, MAG, MAL), which hold a Titans deep memory beside attention.</summary>
+    public static bool IsTitansArchitecture(MixerKind kind) => kind is MixerKind.TitansMac or MixerKind.TitansMag or MixerKind.TitansMal;
+
     public IEnumerable<(string, string)> Validate()
     {
         if (DModel % NumHeads != 0) yield return ("num_heads", $"d_model {DModel} is not divisible by num_heads {NumHeads}");
@@ -92,7 +98,7 @@ public sealed record ModelConfig : IValidatedConfig
         if (Enumerable.Range(0, NumLayers).Any(i => MixerOf(i) == MixerKind.Retnet) && KeyHeadDim % 2 != 0)
             yield return ("expand_k", $"RetNet rotates q and k, so the key width per head must be even; it is {KeyHeadDim}");
         if (TopK > NumMemories) yield return ("top_k", $"routes each token to {TopK} memories but num_memories is {NumMemories}");
-        bool deep = Enumerable.Range(0, NumLayers).Any(i => DeepRule(MixerOf(i)) is not null);
+        bool deep = Enumerable.Range(0, NumLayers).Any(i => DeepRule(MixerOf(i)) is not null || IsTitansArchitecture(MixerOf(i)));
         if (deep && MemoryResidualNorm && (KeyHeadDim != ValueHeadDim || MemoryFeatureMap != MemoryFeatureMapKind.None))
             yield return ("memory_residual_norm", $"x + LN(mlp(x)) needs the memory's input and output sizes equal; key {MemoryFeatureMap switch { MemoryFeatureMapKind.None => KeyHeadDim, _ => Memory.Deep.MemoryFeatureMap.Width(MemoryFeatureMap, KeyHeadDim) }} vs value {ValueHeadDim} (set it false, or expand_k = expand_v without a feature map)");
         if (Positions == PositionKind.Rope && HeadDim % 2 != 0) yield return ("positions", $"rotary positions need an even head size; d_model/num_heads = {HeadDim}");

@@ -71,6 +71,7 @@ public class CliTests
         Assert.Contains("attention", stdout);
         Assert.Contains("mqar", stdout);
         Assert.Contains("mqar-attention", stdout);
+        Assert.Contains("titans_mac", stdout);
     }
 
     [Theory]
