@@ -35,7 +35,9 @@ public sealed record Muon(int Steps = 5) : Learner
     {
         bool tall = s.shape[^2] > s.shape[^1];
         var x = tall ? s.transpose(-1, -2) : s;
-        x = x / (x.square().sum([-2, -1], keepdim: true).sqrt() + 1e-7);
+        // √(‖X‖² + ε²) rather than ‖X‖ + ε: the same scaling, but differentiable at S = 0 (a layer whose gradients
+        // are all zero, e.g. behind a zero-initialised output layer), where ‖·‖'s gradient is 0/0.
+        x = x / (x.square().sum([-2, -1], keepdim: true) + 1e-14).sqrt();
         for (int i = 0; i < Steps; i++)
         {
             var gram = x.matmul(x.transpose(-1, -2));                        // X Xᵀ   [..., m, m]
