@@ -58,8 +58,8 @@ public sealed record ExtrapolationSettings
         // Titans' LMM against the strongest matrix memory: the comparison of the Titans paper's S-NIAH table.
         Mixers = [MixerKind.Titans, MixerKind.GatedDeltaNet],
         TrainLength = 64,
-        LearningRates = [1e-3, 3e-3],
-        Steps = 600,
+        LearningRates = [3e-3, 1e-2],
+        Steps = 800,
     };
 
     /// <summary>Test-sized: seconds, to check the plumbing, not to measure anything.</summary>

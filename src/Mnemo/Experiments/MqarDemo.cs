@@ -108,12 +108,13 @@ public static class MqarDemo
     /// <summary>
     /// Recurrent state a layer carries to recall over a context of length L: attention's KV cache (2·L·d) grows
     /// with L; a matrix memory holds H·Dk·Dv however long the context (short-conv tails not counted), a mixture of
-    /// memories that once per memory.
+    /// memories that once per memory, a deep memory its MLP's weights two or three times (see DeepMemoryMixer).
     /// </summary>
     public static long StateFloatsPerLayer(ModelConfig c, int contextLength) => c.Mixer switch
     {
         MixerKind.Attention => 2L * contextLength * c.DModel,
         MixerKind.Mom => (c.NumMemories + (c.SharedMemory ? 1L : 0)) * c.NumHeads * c.KeyHeadDim * c.ValueHeadDim,
+        _ when ModelConfig.DeepRule(c.Mixer) is { } rule => Layers.DeepMemoryMixer.StateFloats(c, rule),
         _ => (long)c.NumHeads * c.KeyHeadDim * c.ValueHeadDim,
     };
 

@@ -45,15 +45,29 @@ public sealed class DeepMemoryMixer : MemoryMixer
         using (no_grad()) forget_proj.bias!.fill_(-4);                          // start remembering: α ≈ 0.02
         if (_rule.Learner.HasMomentum) momentum_proj = nn.Linear(c.DModel, Heads);
         if (_rule.Window > 1) window_proj = nn.Linear(c.DModel, Heads);
-        if (_rule.Objective.NeedsDelta) delta_proj = nn.Linear(c.DModel, Heads);
+        if (_rule.Objective.NeedsDelta)
+        {
+            delta_proj = nn.Linear(c.DModel, Heads);
+            // δ ≈ softplus(−3) = 0.05 at the start, below the norm of a fresh value (~0.1–1), so the robust branch —
+            // what makes Yaad Yaad — is active from the first step and δ learns; a large initial δ makes every error
+            // "small", the step plain ℓ2 (Titans without momentum), and δ's gradient exactly zero.
+            using (no_grad()) delta_proj.bias!.fill_(-3);
+        }
         memory_init = new ParameterList(DeepKernels.InitialWeights(_mlp, Heads, zeroOutput: true).Select(w => new Parameter(w)).ToArray());
         if (_featureMap == MemoryFeatureMapKind.Taylor)
             feature_coefficients = nn.Parameter(tensor(MemoryFeatureMap.InitialCoefficients(_featureMap), float32));
         RegisterComponents();
     }
 
-    /// <summary>Floats of memory state per layer and batch row (weights, chunk-start weights, momentum).</summary>
-    public long StateFloats => _mlp.Layers.Sum(s => s.In * s.Out) * Heads * (_rule.Learner.HasMomentum ? 3 : 2);
+    /// <summary>Floats of memory state per layer and batch row a deep memory carries: weights, chunk-start weights and
+    /// (learners with momentum) the momentum, per head; the Omega window's c − 1 keys and values on top.</summary>
+    public static long StateFloats(ModelConfig c, DeepMemoryRule rule)
+    {
+        long keyWidth = MemoryFeatureMap.Width(c.MemoryFeatureMap, c.KeyHeadDim);
+        var mlp = new MemoryMlp(keyWidth, c.ValueHeadDim, c.MemoryDepth, (long)Math.Round(c.MemoryExpansion * c.KeyHeadDim), c.MemoryActivation, c.MemoryResidualNorm);
+        int window = c.MemoryWindow > 0 ? c.MemoryWindow : rule.Window;
+        return c.NumHeads * (mlp.Layers.Sum(s => s.In * s.Out) * (rule.Learner.HasMomentum ? 3 : 2) + (window - 1) * (keyWidth + c.ValueHeadDim + 2));
+    }
 
     /// <summary>L2-normalised q and k (Titans), then φ. Unlike the matrix rules, q is not scaled by Dk^{−1/2}: a
     /// non-linear memory must be queried on the scale its keys were written at.</summary>

@@ -25,13 +25,14 @@ public class DeepMemoryMixerTests
 
     public static TheoryData<string> Variants => new()
     {
-        "titans", "titans-pooled", "titans-depth1", "titans-silu-noresidual", "moneta", "yaad", "memora", "omeganet-window3", "atlas-taylor",
+        "titans", "titans-residual", "titans-pooled", "titans-depth1", "titans-silu-noresidual", "moneta", "yaad", "memora", "omeganet-window3", "atlas-taylor",
         "omeganet-polynomial",
     };
 
     static ModelConfig Variant(string name) => name switch
     {
         "titans" => Config(MixerKind.Titans),
+        "titans-residual" => Config(MixerKind.Titans, c => c with { MemoryResidualNorm = true }),
         "titans-pooled" => Config(MixerKind.Titans, c => c with { MemoryGatePooling = GatePooling.Chunk }),
         "titans-depth1" => Config(MixerKind.Titans, c => c with { MemoryDepth = 1, MemoryResidualNorm = false }),
         "titans-silu-noresidual" => Config(MixerKind.Titans, c => c with { MemoryDepth = 3, MemoryActivation = MemoryActivation.Silu, MemoryResidualNorm = false }),
@@ -96,7 +97,7 @@ public class DeepMemoryMixerTests
     [Fact]
     public void A_residual_memory_with_unequal_sizes_is_rejected_naming_the_field()
     {
-        var config = Config(MixerKind.Titans, c => c with { ExpandV = 2 });
+        var config = Config(MixerKind.Titans, c => c with { ExpandV = 2, MemoryResidualNorm = true });
         var errors = config.Validate().ToList();
         Assert.Contains(errors, e => e.Item1 == "memory_residual_norm");
     }
