@@ -15,7 +15,7 @@ public sealed record LengthAccuracy(int SeqLen, int Factor, long Examples, doubl
 /// <summary>One (task, model) cell: the best learning rate's run, scored at every evaluation length.</summary>
 public sealed record ExtrapolationCell(
     string Task, string Model, long Parameters, double BestLr, IReadOnlyDictionary<string, double> ValidationAccuracyByLr,
-    long Steps, double Seconds, string RunDir, IReadOnlyList<LengthAccuracy> Lengths);
+    long Steps, double Seconds, string RunDir, IReadOnlyList<LengthAccuracy> Lengths, IReadOnlyDictionary<string, long>? DivergedAtStep = null);
 
 /// <summary>
 /// Length extrapolation of recall: trains every mixer on MQAR and on passkey retrieval at length L (each at every
@@ -48,20 +48,39 @@ public static class Extrapolation
             foreach (var mixer in settings.Mixers)
             {
                 var runs = new List<(double Lr, TrainingOutcome Outcome, RunConfig Config)>();
+                var diverged = new Dictionary<string, long>();
                 foreach (double lr in settings.LearningRates)
                 {
                     var config = settings.RunConfig(task, mixer, lr);
                     string runDir = Path.Combine(outDir, "runs", $"{Json(task)}-{Json(mixer)}-lr{lr:G3}");
-                    var outcome = new Trainer(config, runDir, observerFor(config, runDir)).Run(resume: Checkpoint.List(runDir).Count > 0, cancel);
-                    if (outcome.Interrupted) throw new OperationCanceledException("experiment interrupted; run it again to continue");
-                    runs.Add((lr, outcome, config));
+                    string divergedMarker = Path.Combine(runDir, "diverged");
+                    if (File.Exists(divergedMarker))
+                    {
+                        diverged[lr.ToString("G3")] = long.Parse(File.ReadAllText(divergedMarker));
+                        continue;
+                    }
+                    try
+                    {
+                        var outcome = new Trainer(config, runDir, observerFor(config, runDir)).Run(resume: Checkpoint.List(runDir).Count > 0, cancel);
+                        if (outcome.Interrupted) throw new OperationCanceledException("experiment interrupted; run it again to continue");
+                        runs.Add((lr, outcome, config));
+                    }
+                    catch (TrainingDivergedException e)
+                    {
+                        // A learning rate too large for a model is a result of the sweep, not a reason to stop it.
+                        diverged[lr.ToString("G3")] = e.Step;
+                        AtomicFile.WriteAllText(divergedMarker, e.Step.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                        progress?.Invoke($"{Json(task)} {Json(mixer)} lr {lr:G3}: {e.Message}");
+                    }
                 }
+                if (runs.Count == 0)
+                    throw new MnemoException($"{Json(task)} {Json(mixer)}: training diverged at every learning rate ({string.Join(", ", diverged.Keys)})");
                 var best = runs.MaxBy(r => r.Outcome.TestAccuracy);
                 var lengths = Score(best.Config, best.Outcome.RunDir, evalSlices, settings.TrainLength);
                 var cell = new ExtrapolationCell(
                     Json(task), Json(mixer), best.Outcome.Parameters, best.Lr,
                     runs.ToDictionary(r => r.Lr.ToString("G3"), r => r.Outcome.TestAccuracy),
-                    best.Outcome.Steps, best.Outcome.ElapsedSeconds, best.Outcome.RunDir, lengths);
+                    best.Outcome.Steps, best.Outcome.ElapsedSeconds, best.Outcome.RunDir, lengths, diverged.Count == 0 ? null : diverged);
                 cells.Add(cell);
                 progress?.Invoke($"{cell.Task} {cell.Model} (lr {cell.BestLr:G3}): " +
                     string.Join(", ", lengths.Select(l => $"L={l.SeqLen} {Headline(cell.Task, l):P1}")));

@@ -55,7 +55,7 @@ public sealed record ModelConfig : IValidatedConfig
     [Help("deep memories: MLP layers of the memory (1 = a matrix)"), Range(1, 8)] public int MemoryDepth { get; init; } = 2;
     [Help("deep memories: hidden width as a multiple of the key size per head"), Range(0.25, 16)] public double MemoryExpansion { get; init; } = 4;
     [Help("deep memories: activation between memory layers, gelu or silu")] public MemoryActivation MemoryActivation { get; init; } = MemoryActivation.Gelu;
-    [Help("deep memories: M(x) = x + LN(mlp(x)), lucidrains' wrapper (needs equal key and value sizes and no feature map); off = the paper's plain MLP, which learned MQAR faster here")] public bool MemoryResidualNorm { get; init; }
+    [Help("deep memories: M(x) = x + LN(mlp(x)), lucidrains' wrapper (needs equal key and value sizes and no feature map); off = the paper's plain MLP: faster to learn MQAR here, but its inner descent diverged at outer lr ≥ 3e-3")] public bool MemoryResidualNorm { get; init; } = true;
     [Help("deep memories: tokens per chunk; every gradient in a chunk is taken at the chunk-start weights (part of the model)"), Range(1, 1024)] public int MemoryChunkSize { get; init; } = 16;
     [Help("deep memories: the learning rate gate is sigmoid(.)·memory_max_lr"), Range(0, 100)] public double MemoryMaxLr { get; init; } = 0.5;
     [Help("deep memories: momentum/forget gates per token, or from the running mean of the chunk (Titans)")] public GatePooling MemoryGatePooling { get; init; } = GatePooling.Token;

@@ -132,7 +132,7 @@ public sealed class Trainer
             double elapsed = elapsedBefore + clock.Elapsed.TotalSeconds;
             var m = new StepMetrics(step, loss, accuracy, lr, gradNorm, tokens / stepClock.Elapsed.TotalSeconds, elapsed);
             if (!double.IsFinite(loss))
-                throw new MnemoException($"training diverged at step {step} (loss {loss}); lower training.lr (now {t.Lr}) or raise training.warmup_steps");
+                throw new TrainingDivergedException(step, $"training diverged at step {step} (loss {loss}); lower training.lr (now {t.Lr}) or raise training.warmup_steps");
             _observer.Stepped(m);
             if (step % t.LogEvery == 0)
                 WriteLine(metrics, new JsonObject { ["step"] = step, ["loss"] = loss, ["train_accuracy"] = accuracy, ["lr"] = lr, ["grad_norm"] = Finite(gradNorm), ["tokens_per_second"] = m.TokensPerSecond, ["elapsed_seconds"] = elapsed });
@@ -209,4 +209,10 @@ public sealed class Trainer
         };
         return optim.AdamW(groups, lr: t.Lr, beta1: t.Beta1, beta2: t.Beta2, weight_decay: t.WeightDecay);
     }
+}
+
+/// <summary>The loss became NaN or infinite: the run cannot continue (a sweep records it and moves on).</summary>
+public sealed class TrainingDivergedException(long step, string message) : MnemoException(message)
+{
+    public long Step { get; } = step;
 }

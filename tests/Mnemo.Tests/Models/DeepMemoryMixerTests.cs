@@ -25,14 +25,14 @@ public class DeepMemoryMixerTests
 
     public static TheoryData<string> Variants => new()
     {
-        "titans", "titans-residual", "titans-pooled", "titans-depth1", "titans-silu-noresidual", "moneta", "yaad", "memora", "omeganet-window3", "atlas-taylor",
+        "titans", "titans-plain", "titans-pooled", "titans-depth1", "titans-silu-noresidual", "moneta", "yaad", "memora", "omeganet-window3", "atlas-taylor",
         "omeganet-polynomial",
     };
 
     static ModelConfig Variant(string name) => name switch
     {
         "titans" => Config(MixerKind.Titans),
-        "titans-residual" => Config(MixerKind.Titans, c => c with { MemoryResidualNorm = true }),
+        "titans-plain" => Config(MixerKind.Titans, c => c with { MemoryResidualNorm = false }),
         "titans-pooled" => Config(MixerKind.Titans, c => c with { MemoryGatePooling = GatePooling.Chunk }),
         "titans-depth1" => Config(MixerKind.Titans, c => c with { MemoryDepth = 1, MemoryResidualNorm = false }),
         "titans-silu-noresidual" => Config(MixerKind.Titans, c => c with { MemoryDepth = 3, MemoryActivation = MemoryActivation.Silu, MemoryResidualNorm = false }),
