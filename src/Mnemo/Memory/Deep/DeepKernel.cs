@@ -34,16 +34,23 @@ public static class DeepKernel
     {
         using var scope = NewDisposeScope();
         var (q, k, v, gates, state) = Prepare(rule, mlp, x);
-        long t = q.shape[2];
-        var outputs = new List<Tensor>();
-        for (long start = 0; start < t;)
+        // Pieces: first the rest of the chunk the state is in, then whole chunks, then a remainder. Split once (one
+        // backward node per tensor; a narrow per piece would backpropagate a full-size zero tensor each, O(T²/C)).
+        var sizes = new List<long>();
+        for (long start = 0, offset = state.Offset; start < q.shape[2]; offset = 0)
         {
-            long n = Math.Min(chunkSize - state.Offset, t - start);          // finish the current chunk first
-            Tensor N(Tensor a) => a.narrow(2, start, n);
-            var (y, next) = ChunkPiece(rule, mlp, N(q), N(k), N(v), gates.Narrow(start, n), state, chunkSize);
+            long n = Math.Min(chunkSize - offset, q.shape[2] - start);
+            sizes.Add(n);
+            start += n;
+        }
+        long[] at = [.. sizes];
+        var (qs, ks, vs, gs) = (q.split(at, 2), k.split(at, 2), v.split(at, 2), gates.Split(at));
+        var outputs = new List<Tensor>();
+        for (int i = 0; i < at.Length; i++)
+        {
+            var (y, next) = ChunkPiece(rule, mlp, qs[i], ks[i], vs[i], gs[i], state, chunkSize);
             outputs.Add(y);
             state = next;
-            start += n;
         }
         var o = (outputs.Count == 0 ? zeros(q.shape[0], q.shape[1], 0, mlp.ValueDim, q.dtype) : cat(outputs, 2)).transpose(1, 2);
         return (o.to(x.Q.dtype).MoveToOuterDisposeScope(), state.MoveToOuterDisposeScope());
@@ -54,11 +61,11 @@ public static class DeepKernel
     {
         using var scope = NewDisposeScope();
         var (q, k, v, gates, state) = Prepare(rule, mlp, x);
-        var (qs, ks, vs) = (q.unbind(2), k.unbind(2), v.unbind(2));
+        var (qs, ks, vs, gs) = (q.unbind(2), k.unbind(2), v.unbind(2), gates.PerToken());
         var outputs = new List<Tensor>();
         for (int i = 0; i < qs.Length; i++)
         {
-            (var y, state) = Step(rule, mlp, qs[i], ks[i], vs[i], gates.At(i), state, chunkSize);
+            (var y, state) = Step(rule, mlp, qs[i], ks[i], vs[i], gs[i], state, chunkSize);
             outputs.Add(y);
         }
         var o = (outputs.Count == 0 ? zeros(q.shape[0], q.shape[1], 0, mlp.ValueDim, q.dtype) : stack(outputs, 2)).transpose(1, 2);
@@ -68,9 +75,19 @@ public static class DeepKernel
     /// <summary>Per-token gates [B, H, T] in the compute type; absent ones are null.</summary>
     internal sealed record Gates(Tensor Theta, Tensor? Eta, Tensor? Alpha, Tensor? Gamma, Tensor? Delta)
     {
-        public Gates Narrow(long start, long n) => new(Theta.narrow(2, start, n), Eta?.narrow(2, start, n), Alpha?.narrow(2, start, n),
-            Gamma?.narrow(2, start, n), Delta?.narrow(2, start, n));
-        public Gates At(long i) => new(Theta.select(2, i), Eta?.select(2, i), Alpha?.select(2, i), Gamma?.select(2, i), Delta?.select(2, i));
+        /// <summary>The gates of consecutive pieces of the given sizes along time.</summary>
+        public Gates[] Split(long[] sizes)
+        {
+            var (theta, eta, alpha, gamma, delta) = (Theta.split(sizes, 2), Eta?.split(sizes, 2), Alpha?.split(sizes, 2), Gamma?.split(sizes, 2), Delta?.split(sizes, 2));
+            return Enumerable.Range(0, sizes.Length).Select(i => new Gates(theta[i], eta?[i], alpha?[i], gamma?[i], delta?[i])).ToArray();
+        }
+        /// <summary>Each token's gates [B, H], through unbind: one backward node for all T slices, where T selects
+        /// would each backpropagate a full-size zero tensor (a backward quadratic in T).</summary>
+        public Gates[] PerToken()
+        {
+            var (theta, eta, alpha, gamma, delta) = (Theta.unbind(2), Eta?.unbind(2), Alpha?.unbind(2), Gamma?.unbind(2), Delta?.unbind(2));
+            return Enumerable.Range(0, theta.Length).Select(i => new Gates(theta[i], eta?[i], alpha?[i], gamma?[i], delta?[i])).ToArray();
+        }
     }
 
     static (Tensor Q, Tensor K, Tensor V, Gates Gates, DeepState State) Prepare(DeepMemoryRule rule, MemoryMlp mlp, DeepInputs x)
