@@ -32,7 +32,7 @@ public sealed class DeepMemoryMixer : MemoryMixer
 
     public DeepMemoryMixer(ModelConfig c, DeepMemoryRule rule) : base(rule.Name, c, outputGate: true)
     {
-        _rule = c.MemoryWindow > 0 ? rule.WithWindow(c.MemoryWindow) : rule;
+        _rule = (c.MemoryWindow > 0 ? rule.WithWindow(c.MemoryWindow) : rule) with { GradientClip = c.MemoryGradClip };
         _chunk = c.MemoryChunkSize;
         _maxLr = c.MemoryMaxLr;
         _pooled = c.MemoryGatePooling == GatePooling.Chunk;

@@ -59,6 +59,7 @@ public sealed record ModelConfig : IValidatedConfig
     [Help("deep memories: tokens per chunk; every gradient in a chunk is taken at the chunk-start weights (part of the model)"), Range(1, 1024)] public int MemoryChunkSize { get; init; } = 16;
     [Help("deep memories: the learning rate gate is sigmoid(.)·memory_max_lr"), Range(0, 100)] public double MemoryMaxLr { get; init; } = 0.5;
     [Help("deep memories: momentum/forget gates per token, or from the running mean of the chunk (Titans)")] public GatePooling MemoryGatePooling { get; init; } = GatePooling.Token;
+    [Help("deep memories: soft clamp of each token's inner gradient norm per memory layer (c·tanh(‖g‖/c)); 0 = off"), Range(0, 1e6)] public double MemoryGradClip { get; init; }
     [Help("deep memories: Omega window in tokens; 0 = the rule's own (4 for omeganet and atlas, 1 otherwise)"), Range(0, 1024)] public int MemoryWindow { get; init; }
     [Help("deep memories: feature map on keys and queries: none, polynomial or taylor (degree 2, ATLAS)")] public MemoryFeatureMapKind MemoryFeatureMap { get; init; } = MemoryFeatureMapKind.None;
     [Help("titans_mac/mag/mal: learned input-independent tokens P prepended to the attention (and, for mag/mal, memory) input"), Range(0, 1024)] public int PersistentTokens { get; init; } = 4;

@@ -78,14 +78,21 @@ public class DeepKernelTests
             data.Add(name, TwoLayer);
         }
         data.Add("titans", new Arch(3, 5, MemoryActivation.Silu, false));
+        data.Add("titans-clip", TwoLayer);
+        data.Add("atlas-clip", Matrix);
         return data;
     }
+
+    /// <summary>A named rule; "-clip" adds a gradient clamp small enough to act on most tokens.</summary>
+    static DeepMemoryRule RuleOf(string name) => name.EndsWith("-clip")
+        ? DeepMemoryRule.Named[name[..^5]] with { GradientClip = 0.3 }
+        : DeepMemoryRule.Named[name];
 
     [Theory]
     [MemberData(nameof(NamedRules))]
     public void Step_and_chunk_forms_equal_the_naive_reference_in_fp64(string name, Arch arch)
     {
-        var rule = DeepMemoryRule.Named[name];
+        var rule = RuleOf(name);
         var mlp = arch.Mlp(4, 4);
         foreach (int chunk in new[] { 1, 3, 8 })
         foreach (long t in new long[] { 1, chunk - 1, chunk, chunk + 1, 2 * chunk + 3 }.Where(t => t >= 1).Distinct())

@@ -32,7 +32,7 @@ public class DeepMemoryMixerTests
     static ModelConfig Variant(string name) => name switch
     {
         "titans" => Config(MixerKind.Titans),
-        "titans-plain" => Config(MixerKind.Titans, c => c with { MemoryResidualNorm = false }),
+        "titans-plain" => Config(MixerKind.Titans, c => c with { MemoryResidualNorm = false, MemoryGradClip = 0.05 }),
         "titans-pooled" => Config(MixerKind.Titans, c => c with { MemoryGatePooling = GatePooling.Chunk }),
         "titans-depth1" => Config(MixerKind.Titans, c => c with { MemoryDepth = 1, MemoryResidualNorm = false }),
         "titans-silu-noresidual" => Config(MixerKind.Titans, c => c with { MemoryDepth = 3, MemoryActivation = MemoryActivation.Silu, MemoryResidualNorm = false }),

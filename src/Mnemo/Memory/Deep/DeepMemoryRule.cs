@@ -1,3 +1,5 @@
+using static TorchSharp.torch;
+
 namespace Mnemo.Memory.Deep;
 
 /// <summary>
@@ -6,8 +8,27 @@ namespace Mnemo.Memory.Deep;
 /// loss is summed (the Omega rule's window c; 1 = the current token only). The memory's architecture
 /// (<see cref="MemoryMlp"/>) and the chunk size are chosen alongside. Named rules live in Rules/.
 /// </summary>
-public sealed record DeepMemoryRule(string Name, Objective Objective, Retention Retention, Learner Learner, int Window = 1)
+/// <param name="GradientClip">Soft clamp of each token's gradient norm per memory layer, g·c·tanh(‖g‖/c)/‖g‖
+/// (lucidrains' numerics option); 0 = off. It bounds every inner step, which keeps a memory without the residual
+/// LayerNorm from diverging.</param>
+public sealed record DeepMemoryRule(string Name, Objective Objective, Retention Retention, Learner Learner, int Window = 1,
+    double GradientClip = 0)
 {
+    /// <summary>Scales each token's rank-1 gradient aᵀδ of every layer (deltas [B, H, N, out], in place of a copy) so
+    /// its Frobenius norm ‖a‖‖δ‖ is soft-clamped at <see cref="GradientClip"/>.</summary>
+    public Tensor[] Clamp(Tensor[] inputs, Tensor[] deltas)
+    {
+        if (GradientClip <= 0) return deltas;
+        return deltas.Select((d, l) => d * SoftClampFactor(inputs[l].square().sum(-1) * d.square().sum(-1)).unsqueeze(-1)).ToArray();
+    }
+
+    /// <summary>c·tanh(r/c)/r for r = √(squared norm + ε²): 1 for small gradients, c/r for large, smooth at 0.</summary>
+    public Tensor SoftClampFactor(Tensor squaredNorm)
+    {
+        var r = (squaredNorm + 1e-12).sqrt();
+        return (r / GradientClip).tanh() * GradientClip / r;
+    }
+
     /// <summary>Every named rule, by its CLI / config name.</summary>
     public static IReadOnlyDictionary<string, DeepMemoryRule> Named { get; } = new[]
     {

@@ -37,7 +37,7 @@ public static class NaiveDeepMemory
         }
 
         Tensor Token(Tensor a, long t) => a.select(1, t).to(dtype);            // [B, T, H, …] → [B, H, …]
-        Tensor Column(Tensor a) => a.unsqueeze(-1).unsqueeze(-1);              // [B, H] → [B, H, 1, 1]
+        static Tensor Column(Tensor a) => a.unsqueeze(-1).unsqueeze(-1);       // [B, H] → [B, H, 1, 1]
         var outputs = new List<Tensor>();
         for (long t = 0; t < x.Q.shape[1]; t++)
         {
@@ -47,14 +47,20 @@ public static class NaiveDeepMemory
 
             // The surprise: the gradient of the window's loss at the chunk-start weights.
             var at = chunkStart.Select(w => rule.Retention.Effective(w)).Select(w => w.requires_grad ? w : w.detach().requires_grad_(true)).ToArray();
-            Tensor loss = zeros(1, dtype: dtype);
+            // Each window token's gradient on its own (soft-clamped by its Frobenius norm when the rule clips), then
+            // the γ-weighted sum. Weights differ per (b, h), so summing a loss over b and h is safe.
+            var g = at.Select(w => zeros_like(w)).ToArray();
             for (int i = Math.Max(0, keys.Count - rule.Window); i < keys.Count; i++)
             {
                 var y = mlp.Apply(at, keys[i].unsqueeze(2)).squeeze(2);
                 var ell = rule.Objective.Loss(y.unsqueeze(2), values[i].unsqueeze(2), thresholds[i]?.unsqueeze(2)).squeeze(2);
-                loss = loss + (gammas[i] * ell).sum();                        // weights differ per (b, h): summing is safe
+                var gi = torch.autograd.grad([ell.sum()], at, retain_graph: true, create_graph: true);
+                for (int l = 0; l < g.Length; l++)
+                {
+                    var scale = rule.GradientClip > 0 ? rule.SoftClampFactor(gi[l].square().sum([-2, -1])) : ones_like(gammas[i]);
+                    g[l] = g[l] + Column(gammas[i] * scale) * gi[l];
+                }
             }
-            var g = torch.autograd.grad([loss], at, retain_graph: true, create_graph: true);
 
             var theta = Column(Token(x.Theta, t));
             var keep = x.Alpha is null ? null : Column(1 - Token(x.Alpha, t));
