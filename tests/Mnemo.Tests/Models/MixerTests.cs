@@ -94,19 +94,8 @@ public class MixerTests
     [InlineData(MixerKind.GatedDeltaNet)]
     [InlineData(MixerKind.Attention)]
     [InlineData(MixerKind.Mom)]
-    public void Streaming_keeps_the_live_tensor_count_flat(MixerKind mixer)
-    {
-        using var noGrad = no_grad();
-        var model = Build(Config(mixer), fp64: false);
-        using var cache = model.NewCache();
-        var counts = new List<long>();
-        for (int piece = 0; piece < 12; piece++)
-        {
-            using (var scope = NewDisposeScope()) model.Step(Tokens(1, piece % 3 == 0 ? 7 : 1), cache);
-            counts.Add(TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
-        }
-        Assert.Equal(counts[3], counts[^1]); // after the caches exist, every step frees what it made
-    }
+    public void Streaming_keeps_the_live_tensor_count_flat(MixerKind mixer) =>
+        TinyModels.AssertStreamingKeepsLiveTensorsFlat(Build(Config(mixer), fp64: false), pieces: 12, promptEvery: 3, settledAfter: 3);
 
     [Fact]
     public void Fp32_streaming_matches_within_1e_5()
@@ -144,12 +133,7 @@ public class MixerTests
         var model = Build(Config(mixer), fp64: false);
         var logits = model.forward(Tokens(2, 19));
         nn.functional.cross_entropy(logits.reshape(-1, 40), Tokens(2, 19).reshape(-1)).backward();
-        foreach (var (name, p) in model.named_parameters())
-        {
-            Assert.True(p.grad is not null, $"{mixer}: {name} has no gradient");
-            Assert.True(p.grad!.isfinite().all().item<bool>(), $"{mixer}: {name} has a non-finite gradient");
-            Assert.True(p.grad.abs().sum().item<float>() > 0, $"{mixer}: {name} has a zero gradient");
-        }
+        TinyModels.AssertEveryParameterHasAGradient(model, mixer.ToString());
     }
 
     [Fact]

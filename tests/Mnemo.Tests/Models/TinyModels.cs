@@ -26,6 +26,35 @@ public static class TinyModels
 
     public static Tensor Tokens(long b, long t, int seed = 9) => randint(0, 40, [b, t], generator: new Generator((ulong)seed));
 
+    /// <summary>Asserts every parameter has a finite, nonzero gradient (after the caller's backward).</summary>
+    public static void AssertEveryParameterHasAGradient(LanguageModel model, string label)
+    {
+        foreach (var (name, p) in model.named_parameters())
+        {
+            Assert.True(p.grad is not null, $"{label}: {name} has no gradient");
+            Assert.True(p.grad!.isfinite().all().item<bool>(), $"{label}: {name} has a non-finite gradient");
+            Assert.True(p.grad.abs().sum().item<float>() > 0, $"{label}: {name} has a zero gradient");
+        }
+    }
+
+    /// <summary>
+    /// Streams <paramref name="pieces"/> pieces (a 7-token piece every <paramref name="promptEvery"/>-th, else one
+    /// token) and asserts the live tensor count after piece <paramref name="settledAfter"/> equals the last one:
+    /// once the caches exist, every step frees what it made.
+    /// </summary>
+    public static void AssertStreamingKeepsLiveTensorsFlat(LanguageModel model, int pieces = 14, int promptEvery = 3, int settledAfter = 4)
+    {
+        using var noGrad = no_grad();
+        using var cache = model.NewCache();
+        var counts = new List<long>();
+        for (int piece = 0; piece < pieces; piece++)
+        {
+            using (var scope = NewDisposeScope()) model.Step(Tokens(1, piece % promptEvery == 0 ? 7 : 1), cache);
+            counts.Add(TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        }
+        Assert.Equal(counts[settledAfter], counts[^1]);
+    }
+
     /// <summary>Collects the training loss of every step.</summary>
     public sealed class Losses : ITrainingObserver
     {

@@ -97,12 +97,7 @@ public class TitansArchitectureTests
         Assert.DoesNotContain("model.layers.0.attn.attention.q_conv1d.weight", names);
         var logits = model.forward(Tokens(2, 13));
         nn.functional.cross_entropy(logits.reshape(-1, 40), Tokens(2, 13, seed: 3).reshape(-1)).backward();
-        foreach (var (name, p) in model.named_parameters())
-        {
-            Assert.True(p.grad is not null, $"{mixer}: {name} has no gradient");
-            Assert.True(p.grad!.isfinite().all().item<bool>(), $"{mixer}: {name} has a non-finite gradient");
-            Assert.True(p.grad.abs().sum().item<float>() > 0, $"{mixer}: {name} has a zero gradient");
-        }
+        TinyModels.AssertEveryParameterHasAGradient(model, mixer.ToString());
     }
 
     [Fact]
@@ -138,19 +133,8 @@ public class TitansArchitectureTests
 
     [Theory]
     [MemberData(nameof(Kinds))]
-    public void Streaming_keeps_the_live_tensor_count_flat(MixerKind mixer)
-    {
-        using var noGrad = no_grad();
-        var model = Build(Config(mixer), fp64: false);
-        using var cache = model.NewCache();
-        var counts = new List<long>();
-        for (int piece = 0; piece < 14; piece++)
-        {
-            using (var scope = NewDisposeScope()) model.Step(Tokens(1, piece % 4 == 0 ? 7 : 1), cache);
-            counts.Add(TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
-        }
-        Assert.Equal(counts[5], counts[^1]);
-    }
+    public void Streaming_keeps_the_live_tensor_count_flat(MixerKind mixer) =>
+        TinyModels.AssertStreamingKeepsLiveTensorsFlat(Build(Config(mixer), fp64: false), pieces: 14, promptEvery: 4, settledAfter: 5);
 
     [Theory]
     [MemberData(nameof(Kinds))]
