@@ -6,8 +6,12 @@ using Mnemo.Tasks;
 
 namespace Mnemo.Training;
 
-/// <summary>Everything a training run needs: model, task and training settings.</summary>
-public sealed record RunConfig : IValidatedConfig
+/// <summary>
+/// Everything a training run needs: model, task and training settings. The task is MQAR (<see cref="Task"/>) unless
+/// one optional task section is present; each task kind adds its section in its own partial file
+/// (RunConfig.Tasks*.cs), and <see cref="ActiveTask"/> finds it by reflection, so adding a task touches no switch.
+/// </summary>
+public sealed partial record RunConfig : IValidatedConfig
 {
     [Help("free-form description")] public string Description { get; init; } = "";
     public ModelConfig Model { get; init; } = new();
@@ -20,17 +24,28 @@ public sealed record RunConfig : IValidatedConfig
     public PasskeyConfig? Passkey { get; init; }
     public TrainingConfig Training { get; init; } = new();
 
-    /// <summary>The task the run trains and tests on.</summary>
-    [System.Text.Json.Serialization.JsonIgnore] public ITask ActiveTask => Passkey ?? (ITask)Task;
+    /// <summary>The task the run trains and tests on: the one optional task section present, else MQAR.</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public ITask ActiveTask => OptionalTasks().Select(t => t.Task).FirstOrDefault() ?? Task;
 
-    /// <summary>Name of the active task's config section, for error messages.</summary>
-    [System.Text.Json.Serialization.JsonIgnore] string TaskSection => Passkey is null ? "task" : "passkey";
+    /// <summary>Name of the active task's config section, for error messages and result files.</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public string TaskSection => OptionalTasks().Select(t => t.Section).FirstOrDefault() ?? "task";
+
+    static readonly PropertyInfo[] OptionalTaskProperties = typeof(RunConfig).GetProperties()
+        .Where(p => p.PropertyType != typeof(MqarConfig) && typeof(ITask).IsAssignableFrom(p.PropertyType)).ToArray();
+
+    /// <summary>The optional task sections that are present, with their snake_case names.</summary>
+    IEnumerable<(string Section, ITask Task)> OptionalTasks() => OptionalTaskProperties
+        .Select(p => (System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name), p.GetValue(this) as ITask))
+        .Where(t => t.Item2 is not null).Select(t => (t.Item1, t.Item2!));
 
     /// <summary>The model config with the vocabulary filled in from the task.</summary>
     [System.Text.Json.Serialization.JsonIgnore] public ModelConfig ResolvedModel => Model.VocabSize == 0 ? Model with { VocabSize = ActiveTask.VocabSize } : Model;
 
     public IEnumerable<(string, string)> Validate()
     {
+        var present = OptionalTasks().Select(t => t.Section).ToList();
+        if (present.Count > 1)
+            yield return (present[1], $"only one task section may be present, found {string.Join(", ", present)}");
         if (Model.VocabSize != 0 && Model.VocabSize < ActiveTask.VocabSize)
             yield return ("model.vocab_size", $"{Model.VocabSize} is smaller than {TaskSection}.vocab_size {ActiveTask.VocabSize}");
         int longest = ActiveTask.LongestSeqLen();
