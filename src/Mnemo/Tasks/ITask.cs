@@ -15,4 +15,10 @@ public interface ITask
     TaskBatch[] TrainBatches();
 
     TaskBatch[] TestBatches();
+
+    /// <summary>
+    /// The score a task is judged by: "accuracy" (per scored position, averaged per example: Zoology's MQAR metric)
+    /// or "exact_match" (every scored position of an example right: passkey and S-NIAH's string match).
+    /// </summary>
+    string HeadlineMetric() => "accuracy";
 }

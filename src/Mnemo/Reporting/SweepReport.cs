@@ -1,0 +1,180 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Mnemo.Experiments;
+using Mnemo.IO;
+using Mnemo.Sweeps;
+
+namespace Mnemo.Reporting;
+
+/// <summary>
+/// Turns a finished (or partly finished) sweep into a report folder: report.md (Markdown tables), PNG plots, and
+/// index.html, which embeds the plots and tables so it opens offline from anywhere. Nothing is re-run.
+/// <list type="bullet">
+/// <item>a pivot table: the first axis down, the other axes across, each cell's score at its best learning rate;</item>
+/// <item>accuracy against context length per cell (when the final evaluation has several lengths);</item>
+/// <item>accuracy against recurrent state size per model (Zoology's / Based's plot), when sizes vary;</item>
+/// <item>depth × length heatmaps for needle tasks (slices that carry a depth);</item>
+/// <item>training-loss curves of the kept runs, and every run's validation accuracy per learning rate.</item>
+/// </list>
+/// </summary>
+public static class SweepReport
+{
+    static readonly CultureInfo C = CultureInfo.InvariantCulture;
+
+    /// <summary>Writes the report; returns the path of index.html.</summary>
+    public static string Write(string resultsFolderOrFile, string? outDir = null)
+    {
+        string resultsPath = SweepResults.ResultsPath(resultsFolderOrFile);
+        string sweepDir = Path.GetDirectoryName(Path.GetFullPath(resultsPath))!;
+        outDir ??= Path.Combine(sweepDir, "report");
+        Directory.CreateDirectory(outDir);
+        var lines = SweepLedger.ReadResults(resultsPath);
+        if (lines.Count == 0) throw new MnemoException($"{resultsPath} holds no finished runs yet");
+        var cells = SweepResults.Cells(lines);
+        string configPath = Path.Combine(sweepDir, SweepRunner.ConfigFile);
+        SweepConfig? sweep = File.Exists(configPath) ? SweepConfig.Parse(File.ReadAllText(configPath), configPath) : null;
+        string[] axes = sweep?.Axes.Select(a => a.Name).ToArray() ?? cells.SelectMany(c => c.Cell.Keys).Distinct().ToArray();
+        string title = sweep is null ? Path.GetFileName(sweepDir) : sweep.Name;
+
+        var md = new StringBuilder();
+        var figures = new List<(string File, string Caption)>();
+        md.AppendLine($"# Sweep report: {title}\n");
+        if (!string.IsNullOrEmpty(sweep?.Description)) md.AppendLine(sweep.Description + "\n");
+        int planned = sweep?.Runs().Count ?? lines.Count;
+        md.AppendLine($"{lines.Count} of {planned} runs finished ({lines.Count(l => l["status"]!.GetValue<string>() != "ok")} diverged); " +
+            $"{cells.Count} cells, each reported at its best learning rate by validation accuracy. " +
+            $"Score: {string.Join("; ", cells.Select(c => $"{c.Task} = {Describe(c.Headline)}").Distinct())}.\n");
+
+        md.AppendLine(Pivot(cells, axes));
+        md.AppendLine(CellTable(cells, axes));
+        md.AppendLine(RunTable(lines, axes));
+
+        string Fig(string file, string caption, Action<string> draw)
+        {
+            draw(Path.Combine(outDir, file));
+            figures.Add((file, caption));
+            return file;
+        }
+        if (cells.SelectMany(c => c.Slices.Select(s => s.SeqLen)).Distinct().Count() > 1)
+            Fig("length.png", "Score against context length, one line per cell (best learning rate).", p => SweepPlots.Length(cells, p));
+        if (cells.Select(c => c.StateFloatsPerLayer).Distinct().Count() > 1)
+            Fig("state-size.png", "Score against recurrent state per layer (floats; attention: its KV cache at the longest test length), one line per model.", p => SweepPlots.StateSize(cells, SeriesAxis(axes), p));
+        foreach (var (cell, i) in cells.Where(c => c.Slices.Any(s => s.Depth is not null)).Select((c, i) => (c, i)))
+            Fig($"depth-{i}.png", $"Needle depth × context length: {cell.CellId}.", p => SweepPlots.DepthHeatmap(cell, p));
+        var curves = cells.ToDictionary(c => c.CellId, c => LossCurve(Path.Combine(sweepDir, c.RunDir)));
+        if (curves.Values.Any(c => c.Count > 0))
+            Fig("loss.png", "Training loss of each cell's kept run.", p => SweepPlots.Loss(curves, p));
+        foreach (var (file, caption) in figures) md.AppendLine($"![{caption}]({file})\n");
+
+        AtomicFile.WriteAllText(Path.Combine(outDir, "report.md"), md.ToString());
+        string html = Html(title, md.ToString(), outDir);
+        string index = Path.Combine(outDir, "index.html");
+        AtomicFile.WriteAllText(index, html);
+        return index;
+    }
+
+    static string Describe(string headline) => headline == "exact_match" ? "exact match (every scored token right)" : "accuracy (per scored token, averaged per example)";
+
+    /// <summary>The axis whose values are the plots' series: "model" if the sweep has one, else the first.</summary>
+    static string? SeriesAxis(string[] axes) => axes.Contains("model") ? "model" : axes.FirstOrDefault();
+
+    static string P(double d) => double.IsNaN(d) ? "–" : (100 * d).ToString("F1", C) + "%";
+
+    /// <summary>The first axis down, the remaining axes across (Zoology's tables: model × d_model).</summary>
+    static string Pivot(List<SweepCell> cells, string[] axes)
+    {
+        if (axes.Length < 2) return "";
+        string rowAxis = axes[0];
+        var cols = cells.Select(c => string.Join(", ", axes.Skip(1).Select(a => $"{a}={c[a]}"))).Distinct().ToList();
+        var sb = new StringBuilder($"## Score at the best learning rate\n\n| {rowAxis} | {string.Join(" | ", cols)} |\n|---|{string.Concat(cols.Select(_ => "---|"))}\n");
+        foreach (var row in cells.Select(c => c[rowAxis]).Distinct())
+        {
+            sb.Append($"| {row} |");
+            foreach (var col in cols)
+            {
+                var cell = cells.FirstOrDefault(c => c[rowAxis] == row && string.Join(", ", axes.Skip(1).Select(a => $"{a}={c[a]}")) == col);
+                sb.Append($" {(cell is null ? "–" : P(cell.Score))} |");
+            }
+            sb.AppendLine();
+        }
+        return sb.ToString();
+    }
+
+    static string CellTable(List<SweepCell> cells, string[] axes)
+    {
+        var lengths = cells.SelectMany(c => c.Slices.Select(s => s.SeqLen)).Distinct().Order().ToList();
+        var sb = new StringBuilder("## Cells\n\n");
+        sb.AppendLine($"| {string.Join(" | ", axes)} | task | best lr | validation | score | {string.Join(" | ", lengths.Select(l => $"L={l}"))} | params | state floats/layer | steps | seconds |");
+        sb.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", axes.Length + 5 + lengths.Count + 4)));
+        foreach (var c in cells)
+        {
+            var perLength = lengths.Select(l =>
+            {
+                var s = c.Slices.Where(x => x.SeqLen == l).ToList();
+                return s.Count == 0 ? "–" : P(s.Sum(x => x.Headline(c.Headline) * x.Examples) / s.Sum(x => x.Examples));
+            });
+            sb.AppendLine($"| {string.Join(" | ", axes.Select(a => c[a]))} | {c.Task} | {c.BestLr.ToString("G3", C)} | {P(c.ValidationAccuracy)} | {P(c.Score)} | {string.Join(" | ", perLength)} | " +
+                $"{c.Parameters.ToString("N0", C)} | {c.StateFloatsPerLayer.ToString("N0", C)} | {c.Steps} | {c.Seconds.ToString("F0", C)} |");
+        }
+        return sb.ToString();
+    }
+
+    static string RunTable(List<System.Text.Json.Nodes.JsonObject> lines, string[] axes)
+    {
+        var lrs = lines.Select(l => l["lr"]!.GetValue<double>()).Distinct().Order().ToList();
+        var sb = new StringBuilder("## Validation accuracy per learning rate\n\n");
+        sb.AppendLine($"| cell | {string.Join(" | ", lrs.Select(l => $"lr {l.ToString("G3", C)}"))} |");
+        sb.AppendLine("|---|" + string.Concat(lrs.Select(_ => "---|")));
+        foreach (var g in lines.GroupBy(l => l["cell_id"]!.GetValue<string>()))
+            sb.AppendLine($"| {g.Key} | {string.Join(" | ", lrs.Select(lr =>
+            {
+                var r = g.FirstOrDefault(l => l["lr"]!.GetValue<double>() == lr);
+                return r is null ? "–" : r["status"]!.GetValue<string>() == "ok" ? P(r["validation_accuracy"]!.GetValue<double>()) : $"diverged @ {r["diverged_at_step"]}";
+            }))} |");
+        return sb.ToString();
+    }
+
+    static List<(double Step, double Loss)> LossCurve(string runDir) =>
+        File.Exists(Path.Combine(runDir, Training.Trainer.MetricsFile)) ? MqarDemo.LossCurve(runDir) : [];
+
+    /// <summary>
+    /// A self-contained page: the Markdown rendered by a small converter for the subset report.md uses (headings,
+    /// paragraphs, pipe tables, images), images inlined as data URIs so the page needs no network and no folder.
+    /// </summary>
+    static string Html(string title, string markdown, string outDir)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"<!doctype html><html><head><meta charset=\"utf-8\"><title>{WebUtility.HtmlEncode(title)}</title>");
+        sb.AppendLine("<style>body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}table{border-collapse:collapse;margin:1em 0;font-size:90%}" +
+            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%;display:block;margin:1em 0}</style></head><body>");
+        var rows = new List<string[]>();
+        void FlushTable()
+        {
+            if (rows.Count == 0) return;
+            sb.AppendLine("<table><tr>" + string.Concat(rows[0].Select(h => $"<th>{WebUtility.HtmlEncode(h)}</th>")) + "</tr>");
+            foreach (var r in rows.Skip(2)) sb.AppendLine("<tr>" + string.Concat(r.Select(d => $"<td>{WebUtility.HtmlEncode(d)}</td>")) + "</tr>");
+            sb.AppendLine("</table>");
+            rows.Clear();
+        }
+        foreach (string raw in markdown.Split('\n'))
+        {
+            string line = raw.TrimEnd();
+            if (line.StartsWith('|')) { rows.Add(line.Trim('|').Split('|').Select(c => c.Trim()).ToArray()); continue; }
+            FlushTable();
+            if (line.Length == 0) continue;
+            if (line.StartsWith("## ")) sb.AppendLine($"<h2>{WebUtility.HtmlEncode(line[3..])}</h2>");
+            else if (line.StartsWith("# ")) sb.AppendLine($"<h1>{WebUtility.HtmlEncode(line[2..])}</h1>");
+            else if (line.StartsWith("![") && line.IndexOf("](", StringComparison.Ordinal) is int mid and > 0)
+            {
+                string caption = line[2..mid], file = line[(mid + 2)..^1];
+                string data = Convert.ToBase64String(File.ReadAllBytes(Path.Combine(outDir, file)));
+                sb.AppendLine($"<figure><img alt=\"{WebUtility.HtmlEncode(caption)}\" src=\"data:image/png;base64,{data}\"><figcaption>{WebUtility.HtmlEncode(caption)}</figcaption></figure>");
+            }
+            else sb.AppendLine($"<p>{WebUtility.HtmlEncode(line)}</p>");
+        }
+        FlushTable();
+        sb.AppendLine("</body></html>");
+        return sb.ToString();
+    }
+}

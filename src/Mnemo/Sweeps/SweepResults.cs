@@ -1,0 +1,60 @@
+using System.Text.Json.Nodes;
+
+namespace Mnemo.Sweeps;
+
+/// <summary>Score of a cell's kept weights on one test slice (one length, and for needle tasks one depth bin).</summary>
+public sealed record SliceScore(int SeqLen, double? Depth, double Accuracy, double ExactMatch, long Examples)
+{
+    public double Headline(string metric) => metric == "exact_match" ? ExactMatch : Accuracy;
+}
+
+/// <summary>
+/// One cell of a finished sweep at its best learning rate (Zoology: the max over learning rates, chosen on the
+/// validation accuracy), with the validation accuracy of every learning rate tried and those that diverged.
+/// </summary>
+public sealed record SweepCell(
+    string CellId, IReadOnlyDictionary<string, string> Cell, string Task, string Mixer, string Headline,
+    double BestLr, double ValidationAccuracy, double Score, IReadOnlyList<SliceScore> Slices,
+    long Parameters, long StateFloatsPerLayer, int NumLayers, long Steps, double Seconds, string RunDir,
+    IReadOnlyDictionary<double, double> ValidationByLr, IReadOnlyList<double> DivergedLrs)
+{
+    /// <summary>The value of an axis, or "" when the sweep has no such axis.</summary>
+    public string this[string axis] => Cell.TryGetValue(axis, out var v) ? v : "";
+}
+
+/// <summary>Reads a sweep's results file and reduces it to one <see cref="SweepCell"/> per cell.</summary>
+public static class SweepResults
+{
+    /// <summary>Accepts a sweep folder or its results.jsonl.</summary>
+    public static string ResultsPath(string folderOrFile)
+    {
+        string path = Directory.Exists(folderOrFile) ? Path.Combine(folderOrFile, SweepLedger.ResultsFile) : folderOrFile;
+        if (!File.Exists(path)) throw new MnemoException($"no sweep results at {path}: pass a sweep folder (holding {SweepLedger.ResultsFile}) or the file itself");
+        return path;
+    }
+
+    public static List<SweepCell> Cells(IEnumerable<JsonObject> lines)
+    {
+        var cells = new List<SweepCell>();
+        foreach (var group in lines.GroupBy(l => l["cell_id"]!.GetValue<string>()))
+        {
+            var ok = group.Where(l => l["status"]!.GetValue<string>() == "ok").ToList();
+            var diverged = group.Where(l => l["status"]!.GetValue<string>() != "ok").Select(l => l["lr"]!.GetValue<double>()).Order().ToList();
+            if (ok.Count == 0) continue; // every learning rate diverged: listed in the report's run table only
+            var best = ok.MaxBy(l => l["validation_accuracy"]!.GetValue<double>())!;
+            string headline = best["headline"]?.GetValue<string>() ?? "accuracy";
+            var slices = best["slices"]!.AsArray().Select(s => new SliceScore(
+                s!["seq_len"]!.GetValue<int>(), s["depth"]?.GetValue<double>(), s["accuracy"]!.GetValue<double>(),
+                s["exact_match"]!.GetValue<double>(), s["examples"]!.GetValue<long>())).ToList();
+            cells.Add(new SweepCell(
+                group.Key, best["cell"]!.AsObject().ToDictionary(p => p.Key, p => p.Value!.GetValue<string>()),
+                best["task"]!.GetValue<string>(), best["mixer"]!.GetValue<string>(), headline,
+                best["lr"]!.GetValue<double>(), best["validation_accuracy"]!.GetValue<double>(),
+                best[headline]!.GetValue<double>(), slices,
+                best["parameters"]!.GetValue<long>(), best["state_floats_per_layer"]!.GetValue<long>(), best["num_layers"]!.GetValue<int>(),
+                best["steps"]!.GetValue<long>(), best["seconds"]!.GetValue<double>(), best["run_dir"]!.GetValue<string>(),
+                ok.ToDictionary(l => l["lr"]!.GetValue<double>(), l => l["validation_accuracy"]!.GetValue<double>()), diverged));
+        }
+        return cells;
+    }
+}

@@ -1,0 +1,135 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Mnemo.Evaluation;
+using Mnemo.Experiments;
+using Mnemo.IO;
+using Mnemo.Models;
+using Mnemo.Training;
+
+namespace Mnemo.Sweeps;
+
+/// <summary>What one worker did in one pass over a sweep; Remaining counts runs without a result at its end (some
+/// perhaps in progress in other workers).</summary>
+public sealed record SweepProgress(int Total, int AlreadyDone, int Ran, int Diverged, int Remaining, int ClaimedElsewhere);
+
+/// <summary>
+/// A sweep worker: walks the runs in order, skips those with a result, claims the next free one, trains it (resuming
+/// from its checkpoint if an earlier worker was killed), scores it, appends its result line and moves on. Any number
+/// of workers may run the same sweep folder at once (see <see cref="SweepLedger"/>); each run is done exactly once.
+/// </summary>
+public static class SweepRunner
+{
+    public const string ConfigFile = "sweep.json";
+
+    public static SweepProgress Run(
+        SweepConfig sweep, string outDir, Func<SweepRun, ITrainingObserver?> observerFor,
+        Action<string>? progress = null, CancellationToken cancel = default)
+    {
+        var runs = sweep.Runs();
+        Directory.CreateDirectory(outDir);
+        WriteConfig(sweep, outDir);
+        var ledger = new SweepLedger(outDir);
+        var done = ledger.Finished();
+        int alreadyDone = runs.Count(r => done.Contains(r.Id)), ran = 0, diverged = 0;
+        progress?.Invoke($"sweep {sweep.Name}: {runs.Count} runs ({runs.Select(r => r.CellId).Distinct().Count()} cells × {sweep.LearningRates.Length} learning rates), {alreadyDone} already done; results {ledger.ResultsPath}");
+        for (int i = 0; i < runs.Count; i++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var run = runs[i];
+            if (!ledger.TryClaim(run)) continue;
+            try
+            {
+                progress?.Invoke($"[{i + 1}/{runs.Count}] {run.Id}");
+                var result = Execute(run, outDir, observerFor(run), cancel);
+                ledger.Append(result);
+                ran++;
+                if (result["status"]!.GetValue<string>() == "diverged") diverged++;
+                progress?.Invoke($"[{i + 1}/{runs.Count}] {run.Id}: {Summary(result)}");
+            }
+            finally
+            {
+                ledger.Release(run);
+            }
+        }
+        var finished = ledger.Finished();
+        return new SweepProgress(runs.Count, alreadyDone, ran, diverged, runs.Count(r => !finished.Contains(r.Id)), ledger.ClaimedElsewhere());
+    }
+
+    /// <summary>
+    /// The sweep's config beside its results, so a report (or another worker) sees what was asked. A folder already
+    /// holding a different sweep is refused: mixing two grids in one results file would corrupt both.
+    /// </summary>
+    static void WriteConfig(SweepConfig sweep, string outDir)
+    {
+        string path = Path.Combine(outDir, ConfigFile), json = ConfigBinder.ToJson(sweep);
+        if (File.Exists(path))
+        {
+            if (File.ReadAllText(path) == json) return;
+            var earlier = SweepConfig.Parse(File.ReadAllText(path), path);
+            var mine = sweep.Runs().Select(r => r.Id).ToHashSet();
+            if (earlier.Name != sweep.Name || !earlier.Runs().All(r => mine.Contains(r.Id)))
+                throw new MnemoException($"{outDir} holds sweep \"{earlier.Name}\" with runs this config does not have; use another --out, or delete that folder");
+        }
+        AtomicFile.WriteAllText(path, json); // the same grid grown by new values or learning rates: keep going
+    }
+
+    /// <summary>Trains (or resumes) one run and returns its result line; a diverged run is a result too.</summary>
+    static JsonObject Execute(SweepRun run, string outDir, ITrainingObserver? observer, CancellationToken cancel)
+    {
+        string runDir = Path.Combine(outDir, "runs", run.Folder);
+        var line = new JsonObject
+        {
+            ["id"] = run.Id,
+            ["cell_id"] = run.CellId,
+            ["cell"] = run.CellJson(),
+            ["lr"] = run.Lr,
+            ["task"] = run.Config.TaskSection,
+            ["headline"] = run.Config.ActiveTask.HeadlineMetric(),
+            ["mixer"] = JsonNamingPolicy.SnakeCaseLower.ConvertName(run.Config.ResolvedModel.Mixer.ToString()),
+            ["run_dir"] = Path.GetRelativePath(outDir, runDir),
+        };
+        var model = run.Config.ResolvedModel;
+        int longest = (run.FinalEval ?? run.Config).ActiveTask.LongestSeqLen();
+        line["num_layers"] = model.NumLayers;
+        line["state_floats_per_layer"] = MqarDemo.StateFloatsPerLayer(model, longest);
+        TrainingOutcome outcome;
+        try
+        {
+            outcome = new Trainer(run.Config, runDir, observer).Run(resume: Checkpoint.List(runDir).Count > 0, cancel);
+        }
+        catch (TrainingDivergedException e)
+        {
+            line["status"] = "diverged";
+            line["diverged_at_step"] = e.Step;
+            line["validation_accuracy"] = 0.0;
+            return line;
+        }
+        if (outcome.Interrupted) throw new OperationCanceledException("sweep interrupted; run the same command again to continue");
+        var final = run.FinalEval is null ? outcome.LastEval! : Score(run, runDir);
+        line["status"] = "ok";
+        line["validation_accuracy"] = outcome.TestAccuracy;
+        line["accuracy"] = final.Accuracy;
+        line["exact_match"] = final.ExactMatch;
+        line["slices"] = JsonSerializer.SerializeToNode(final.Slices, ConfigBinder.WriteOptions);
+        line["parameters"] = outcome.Parameters;
+        line["steps"] = outcome.Steps;
+        line["reached_target"] = outcome.ReachedTarget;
+        line["seconds"] = Math.Round(outcome.ElapsedSeconds, 1);
+        line["finished_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
+        return line;
+    }
+
+    /// <summary>Scores a run's last checkpoint on the final-evaluation slices.</summary>
+    static EvalResult Score(SweepRun run, string runDir)
+    {
+        using var model = new LanguageModel(run.Config.ResolvedModel);
+        TensorIO.LoadStateDict(model, Path.Combine(Checkpoint.List(runDir)[^1], Checkpoint.ModelFile));
+        return MqarEvaluator.Evaluate(model, run.FinalEval!.ActiveTask.TestBatches());
+    }
+
+    static string Summary(JsonObject r) => r["status"]!.GetValue<string>() == "diverged"
+        ? $"diverged at step {r["diverged_at_step"]}"
+        : string.Create(CultureInfo.InvariantCulture,
+            $"validation {r["validation_accuracy"]!.GetValue<double>():P1}, final accuracy {r["accuracy"]!.GetValue<double>():P1} (exact {r["exact_match"]!.GetValue<double>():P1}), {r["steps"]} steps, {r["seconds"]} s");
+}

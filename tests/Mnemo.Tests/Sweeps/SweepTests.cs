@@ -1,0 +1,209 @@
+using System.Text.Json.Nodes;
+using Mnemo.IO;
+using Mnemo.Reporting;
+using Mnemo.Sweeps;
+using Mnemo.Tests.Cli;
+using Mnemo.Tests.Training;
+using Mnemo.Training;
+
+namespace Mnemo.Tests.Sweeps;
+
+[Collection(TorchCollection.Name)]
+public class SweepTests
+{
+    /// <summary>A 2 × 2 × 2 grid of tiny MQAR runs (8 runs, a second or so each).</summary>
+    static string TinySweep(string name = "tiny", int steps = 8, string[]? finalEval = null) => new JsonObject
+    {
+        ["name"] = name,
+        ["base"] = JsonNode.Parse(TrainerTests.Tiny(steps).ToJson()),
+        ["axes"] = new JsonArray(
+            new JsonObject { ["name"] = "model", ["values"] = new JsonArray(
+                new JsonObject { ["name"] = "attention", ["set"] = new JsonArray("model.mixer=attention") },
+                new JsonObject { ["name"] = "gdn", ["set"] = new JsonArray("model.mixer=gated_delta_net") }) },
+            new JsonObject { ["name"] = "d_model", ["values"] = new JsonArray(
+                new JsonObject { ["name"] = "8", ["set"] = new JsonArray("model.d_model=8") },
+                new JsonObject { ["name"] = "16", ["set"] = new JsonArray("model.d_model=16") }) }),
+        ["learning_rates"] = new JsonArray(1e-2, 3e-3),
+        ["final_eval"] = finalEval is null ? new JsonArray() : new JsonArray(finalEval.Select(f => (JsonNode)f!).ToArray()),
+    }.ToJsonString();
+
+    static SweepConfig Parse(string json) => SweepConfig.Parse(json, "test.json");
+
+    [Fact]
+    public void A_sweep_expands_to_the_product_of_its_axes_and_learning_rates_in_a_fixed_order()
+    {
+        var runs = Parse(TinySweep()).Runs();
+        Assert.Equal(8, runs.Count);
+        Assert.Equal("model=attention,d_model=8,lr=0.01", runs[0].Id);
+        Assert.Equal("model=gdn,d_model=16,lr=0.003", runs[^1].Id);
+        Assert.Equal(8, runs.Select(r => r.Id).Distinct().Count());
+        Assert.Equal(4, runs.Select(r => r.CellId).Distinct().Count());
+        Assert.All(runs, r => Assert.Equal(r.Lr, r.Config.Training.Lr));
+        Assert.Equal(Mnemo.Models.MixerKind.GatedDeltaNet, runs[^1].Config.Model.Mixer);
+        Assert.Equal(16, runs[^1].Config.Model.DModel);
+    }
+
+    [Theory]
+    [InlineData("\"learning_rates\": []", "learning_rates")]
+    [InlineData("\"axes\": [{\"name\": \"model\", \"values\": []}]", "values")]
+    [InlineData("\"axes\": [{\"name\": \"m\", \"values\": [{\"name\": \"a b\", \"set\": []}]}]", "name")]
+    [InlineData("\"axes\": [{\"name\": \"m\", \"values\": [{\"name\": \"a\", \"set\": [\"model.no_such=1\"]}]}]", "no_such")]
+    [InlineData("\"axes\": [{\"name\": \"m\", \"values\": [{\"name\": \"a\", \"set\": [\"model.d_model=-3\"]}]}]", "run m=a")]
+    [InlineData("\"bogus\": 1", "bogus")]
+    public void Bad_sweeps_fail_before_training_naming_the_field(string field, string named)
+    {
+        var node = JsonNode.Parse(TinySweep())!.AsObject();
+        var patch = JsonNode.Parse("{" + field + "}")!.AsObject();
+        foreach (var (k, v) in patch.ToList()) { patch.Remove(k); node[k] = v; }
+        var e = Assert.Throws<ConfigException>(() => Parse(node.ToJsonString()));
+        Assert.Contains(named, e.Message);
+    }
+
+    [Fact]
+    public void Every_bundled_sweep_parses()
+    {
+        Assert.Contains("quick", SweepConfig.Presets());
+        foreach (var name in SweepConfig.Presets())
+            Assert.NotEmpty(SweepConfig.Load(name).Runs());
+    }
+
+    [Fact]
+    public void The_results_file_skips_a_line_cut_short_and_an_append_after_it_starts_a_fresh_line()
+    {
+        using var dir = new Tmp.Dir();
+        var ledger = new SweepLedger(dir.Path);
+        ledger.Append(new JsonObject { ["id"] = "a" });
+        File.AppendAllText(ledger.ResultsPath, "{\"id\": \"b\", \"acc"); // a kill mid-write
+        Assert.Equal(["a"], ledger.Finished());
+        ledger.Append(new JsonObject { ["id"] = "c" });
+        Assert.Equal(["a", "c"], ledger.Finished().Order());
+    }
+
+    [Fact]
+    public void A_live_claim_keeps_other_workers_off_a_run_and_a_dead_workers_claim_is_taken_over()
+    {
+        using var dir = new Tmp.Dir();
+        var run = Parse(TinySweep()).Runs()[0];
+        var ledger = new SweepLedger(dir.Path);
+        string claim = Path.Combine(dir.Path, "claims", run.Folder + ".claim");
+
+        // Claims from threads of one process: exactly one of many concurrent claimers wins.
+        int wins = 0;
+        Parallel.For(0, 8, _ => { if (new SweepLedger(dir.Path).TryClaim(run)) Interlocked.Increment(ref wins); });
+        Assert.Equal(1, wins);
+        ledger.Release(run);
+        Assert.False(File.Exists(claim));
+
+        // A claim by a process that no longer exists (on this host) is stale.
+        using var gone = System.Diagnostics.Process.Start("true")!;
+        gone.WaitForExit();
+        File.WriteAllText(claim, $"{gone.Id} {Environment.MachineName} 2026-01-01T00:00:00Z");
+        Assert.True(ledger.TryClaim(run));
+
+        // A claim by a live process (here: the parent of this test host) is respected.
+        File.WriteAllText(claim, $"1 {Environment.MachineName} 2026-01-01T00:00:00Z");
+        Assert.False(ledger.TryClaim(run));
+
+        // A finished run is never claimed again.
+        File.Delete(claim);
+        ledger.Append(new JsonObject { ["id"] = run.Id });
+        Assert.False(ledger.TryClaim(run));
+    }
+
+    [Fact]
+    public void An_interrupted_sweep_resumes_without_redoing_finished_runs_and_the_report_covers_every_cell()
+    {
+        using var dir = new Tmp.Dir();
+        var sweep = Parse(TinySweep(finalEval: ["task.test=[{\"seq_len\":16,\"num_kv_pairs\":2,\"num_examples\":8},{\"seq_len\":48,\"num_kv_pairs\":2,\"num_examples\":8}]"]));
+        using var cts = new CancellationTokenSource();
+        var messages = new List<string>();
+        // Cancel as the third run starts: two results are on disk, the third run stops at its first step.
+        Assert.ThrowsAny<OperationCanceledException>(() => SweepRunner.Run(sweep, dir.Path, run => null, m =>
+        {
+            messages.Add(m);
+            if (m.StartsWith("[3/8]", StringComparison.Ordinal)) cts.Cancel();
+        }, cts.Token));
+        var first = SweepLedger.ReadResults(Path.Combine(dir.Path, SweepLedger.ResultsFile));
+        Assert.Equal(2, first.Count);
+        Assert.Empty(Directory.GetFiles(Path.Combine(dir.Path, "claims"))); // an interrupted worker releases its claim
+
+        var progress = SweepRunner.Run(sweep, dir.Path, run => null);
+        Assert.Equal((8, 2, 6), (progress.Total, progress.AlreadyDone, progress.Ran));
+        var all = SweepLedger.ReadResults(Path.Combine(dir.Path, SweepLedger.ResultsFile));
+        Assert.Equal(8, all.Count);
+        Assert.Equal(sweep.Runs().Select(r => r.Id).Order(), all.Select(l => l["id"]!.GetValue<string>()).Order());
+        Assert.Equal(first[0].ToJsonString(), all[0].ToJsonString()); // untouched, not redone
+        Assert.All(all, l => Assert.Equal([16, 48], l["slices"]!.AsArray().Select(s => s!["seq_len"]!.GetValue<int>())));
+
+        var again = SweepRunner.Run(sweep, dir.Path, run => null);
+        Assert.Equal((8, 0), (again.AlreadyDone, again.Ran));
+
+        var cells = SweepResults.Cells(all);
+        Assert.Equal(4, cells.Count);
+        foreach (var cell in cells)
+        {
+            var lines = all.Where(l => l["cell_id"]!.GetValue<string>() == cell.CellId).ToList();
+            Assert.Equal(lines.Max(l => l["validation_accuracy"]!.GetValue<double>()), cell.ValidationAccuracy);
+            Assert.Equal(2, cell.ValidationByLr.Count);
+        }
+        string index = SweepReport.Write(dir.Path);
+        string html = File.ReadAllText(index);
+        Assert.DoesNotContain("http://", html);
+        Assert.DoesNotContain("https://", html);
+        Assert.Contains("data:image/png;base64,", html);
+        string md = File.ReadAllText(Path.Combine(Path.GetDirectoryName(index)!, "report.md"));
+        foreach (var cell in cells) Assert.Contains(cell.CellId, md);
+        Assert.True(File.Exists(Path.Combine(Path.GetDirectoryName(index)!, "length.png")));
+        Assert.True(File.Exists(Path.Combine(Path.GetDirectoryName(index)!, "state-size.png")));
+    }
+
+    [Fact]
+    public void A_folder_holding_another_sweep_is_refused()
+    {
+        using var dir = new Tmp.Dir();
+        var one = Parse(TinySweep(steps: 2));
+        var node = JsonNode.Parse(TinySweep(steps: 2))!.AsObject();
+        node["learning_rates"] = new JsonArray(1e-4);
+        SweepRunner.Run(one with { LearningRates = [1e-2], Axes = [one.Axes[0] with { Values = [one.Axes[0].Values[0]] }] }, dir.Path, _ => null);
+        var e = Assert.Throws<MnemoException>(() => SweepRunner.Run(Parse(node.ToJsonString()), dir.Path, _ => null));
+        Assert.Contains("holds sweep", e.Message);
+    }
+
+    [Fact]
+    public async Task A_killed_sweep_process_resumes_and_two_workers_share_a_sweep_without_doing_a_run_twice()
+    {
+        using var dir = new Tmp.Dir();
+        string config = dir["sweep.json"], outDir = dir["out"];
+        File.WriteAllText(config, TinySweep(steps: 30));
+        string results = Path.Combine(outDir, SweepLedger.ResultsFile);
+
+        // Kill -9 a worker once it has finished a run and is inside the next one.
+        using (var p = CliProcess.Start(dir.Path, "sweep", "--config", config, "--out", outDir, "--threads", "1", "--no-report"))
+        {
+            p.StandardInput.Close();
+            var deadline = DateTime.UtcNow.AddMinutes(2);
+            while (SweepLedger.ReadResults(results).Count < 1 && DateTime.UtcNow < deadline) Thread.Sleep(50);
+            p.Kill(entireProcessTree: true);
+            p.WaitForExit();
+        }
+        int before = SweepLedger.ReadResults(results).Count;
+        Assert.InRange(before, 1, 7);
+
+        // Two workers resume the same folder at once: together they finish, each run exactly once.
+        var workers = Enumerable.Range(0, 2).Select(_ => Task.Run(() => CliProcess.Run(dir.Path, "sweep", "--config", config, "--out", outDir, "--threads", "1"))).ToArray();
+        var done = await Task.WhenAll(workers);
+        Assert.All(done, w => Assert.True(w.ExitCode == 0, w.Stderr));
+        var ids = SweepLedger.ReadResults(results).Select(l => l["id"]!.GetValue<string>()).ToList();
+        Assert.Equal(8, ids.Count);
+        Assert.Equal(8, ids.Distinct().Count());
+        Assert.Contains(done, w => w.Stdout.Contains("report:"));
+    }
+
+    [Fact]
+    public void Report_of_a_missing_folder_is_one_clear_error()
+    {
+        var (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), "report", "/no/such/sweep");
+        Assert.Equal(2, code);
+        Assert.Contains("no sweep results at /no/such/sweep", stderr);
+    }
+}
