@@ -37,9 +37,10 @@ public static class ListCommand
             mixers.AddRow("(hybrids)", Markup.Escape("model.layer_mixers lists one mixer per layer, e.g. [\"gated_delta_net\", \"attention\"]"));
             AnsiConsole.Write(mixers);
 
-            var tasks = new Table().Title("tasks (config section in parentheses)").AddColumns("name", "what");
-            tasks.AddRow("mqar (task)", "multi-query associative recall, Zoology semantics (EVALUATIONS.md §1)");
-            tasks.AddRow("passkey (passkey)", "token-level passkey retrieval, S-NIAH-1 style: find \"needle key d1…dn\" in a haystack, answer after \"query key\" (EVALUATIONS.md §2–3)");
+            // Every task section of a run config, found the way RunConfig finds the active task: nothing to keep in sync.
+            var tasks = new Table().Title("tasks (config section; set one, or none for MQAR)").AddColumns("section", "what");
+            foreach (var (section, help, _) in TaskSections())
+                tasks.AddRow(Markup.Escape(section), Markup.Escape(help));
             AnsiConsole.Write(tasks);
 
             var presets = new Table().Title("presets (--config NAME)").AddColumns("name", "description");
@@ -47,12 +48,20 @@ public static class ListCommand
                 presets.AddRow(Markup.Escape(name), Markup.Escape(RunConfig.Load(name).Description));
             AnsiConsole.Write(presets);
 
+            var sweeps = new Table().Title("bundled sweeps (mnemo sweep --config NAME)").AddColumns("name", "runs", "description");
+            foreach (var name in Mnemo.Sweeps.SweepConfig.Presets())
+            {
+                var sweep = Mnemo.Sweeps.SweepConfig.Load(name);
+                sweeps.AddRow(Markup.Escape(name), sweep.Runs().Count.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(sweep.Description));
+            }
+            AnsiConsole.Write(sweeps);
+
             if (parse.GetValue(fields))
             {
                 var table = new Table().Title("config fields (--set FIELD=VALUE)").AddColumns("field", "type", "default", "meaning");
                 AddFields(table, "model", new ModelConfig());
-                AddFields(table, "task", new MqarConfig());
-                AddFields(table, "passkey", new PasskeyConfig());
+                foreach (var (section, _, type) in TaskSections())
+                    AddFields(table, section, Activator.CreateInstance(type)!);
                 AddFields(table, "training", new TrainingConfig());
                 AnsiConsole.Write(table);
             }
@@ -60,6 +69,11 @@ public static class ListCommand
         }));
         return command;
     }
+
+    /// <summary>The run config's task sections: MQAR's "task" and every optional ITask section, with their help.</summary>
+    static IEnumerable<(string Section, string Help, Type Type)> TaskSections() =>
+        typeof(RunConfig).GetProperties().Where(p => p.CanWrite && typeof(ITask).IsAssignableFrom(Nullable.GetUnderlyingType(p.PropertyType) ?? p.PropertyType))
+            .Select(p => (ConfigBinder.KeyOf(p), p.GetCustomAttribute<HelpAttribute>()?.Text ?? "", p.PropertyType));
 
     static void AddFields(Table table, string prefix, object defaults)
     {
