@@ -81,7 +81,13 @@ public class CorporaTests
         if (Corpora.FilesOf(name).Length == 0) return;       // scripts/setup-corpora.sh has not run on this machine
         var c = Corpora.Load(name, strict: true);
         Assert.Null(c.Note);
-        Assert.Contains(contains, c.Text);
+        Assert.Contains(contains, c.Text.ReplaceLineEndings(" "));
+
+        // A text haystack from it, by name, strict.
+        var niah = new Mnemo.Tasks.NiahConfig { Variant = 2, Text = new TextConfig { Corpus = name, Strict = true } };
+        var batch = Mnemo.Tasks.Niah.Generate(niah, new Mnemo.Tasks.NiahSlice { SeqLen = 300, NumExamples = 4 }, 0, 1, 0);
+        var haystack = ByteTokenizer.Instance.Decode(batch.Inputs.Take(100).Where(id => id < 256).Select(id => (int)id));
+        Assert.True(c.Text.ReplaceLineEndings(" ").Contains(haystack.Trim()[..20]), haystack);
     }
 
     [Theory]
