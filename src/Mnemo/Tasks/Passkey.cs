@@ -44,7 +44,10 @@ public static class Passkey
         slices.Select((s, i) => Generate(task, s, seed, i)).ToArray();
 
     /// <summary>Haystack tokens in an example of length L: L + 1 minus the needle and the query-with-answer.</summary>
-    public static int HaystackLength(PasskeyConfig task, int seqLen) => seqLen + 1 - 2 * (task.NumDigits + 2);
+    public static int HaystackLength(PasskeyConfig task, int seqLen) => HaystackLength(seqLen, task.NumDigits);
+
+    /// <summary>Haystack tokens when the needle and the query each carry a marker, a key and an n-token value.</summary>
+    public static int HaystackLength(int seqLen, int valueLen) => seqLen + 1 - 2 * (valueLen + 2);
 
     /// <summary>Positions the needle may start at: sentence boundaries (repeat) or every position (random).</summary>
     public static int Slots(PasskeyConfig task, int seqLen) => HaystackLength(task, seqLen) / Unit(task) + 1;
@@ -77,16 +80,29 @@ public static class Passkey
         else
             for (int i = 0; i < h; i++) haystack[i] = rng.Next(firstFiller, task.VocabSize);
 
+        Write(haystack, slot * Unit(task), NeedleMarker, QueryMarker, key, digits, input, label);
+    }
+
+    /// <summary>
+    /// Lays out one needle example (shared by the S-NIAH analogues, <see cref="Niah"/>): x = haystack[..at],
+    /// needle marker, key, value, haystack[at..], query marker, key, value; inputs = x[:-1], labels the value at
+    /// the last n positions (teacher forced), everything else ignored.
+    /// </summary>
+    public static void Write(ReadOnlySpan<long> haystack, int at, long needleMarker, long queryMarker, long key,
+        ReadOnlySpan<long> value, Span<long> input, Span<long> label)
+    {
+        int n = value.Length, seqLen = input.Length;
         var x = new long[seqLen + 1];
-        int at = slot * Unit(task), p = 0;
-        foreach (long t in haystack.AsSpan(0, at)) x[p++] = t;
-        x[p++] = NeedleMarker;
+        int p = 0;
+        foreach (long t in haystack[..at]) x[p++] = t;
+        x[p++] = needleMarker;
         x[p++] = key;
-        foreach (long d in digits) x[p++] = d;
-        foreach (long t in haystack.AsSpan(at)) x[p++] = t;
-        x[p++] = QueryMarker;
+        foreach (long d in value) x[p++] = d;
+        foreach (long t in haystack[at..]) x[p++] = t;
+        x[p++] = queryMarker;
         x[p++] = key;
-        foreach (long d in digits) x[p++] = d;
+        foreach (long d in value) x[p++] = d;
+        if (p != x.Length) throw new ArgumentException($"haystack of {haystack.Length} tokens does not fit length {seqLen} with a {n}-token value");
 
         x.AsSpan(0, seqLen).CopyTo(input);
         label.Fill(TaskBatch.Ignore);
