@@ -48,6 +48,7 @@ public static class SweepReport
 
         md.AppendLine(Pivot(cells, axes));
         md.AppendLine(CellTable(cells, axes));
+        md.AppendLine(BinTable(cells, axes));
         md.AppendLine(RunTable(lines, axes));
 
         string Fig(string file, string caption, Action<string> draw)
@@ -117,6 +118,21 @@ public static class SweepReport
             sb.AppendLine($"| {string.Join(" | ", axes.Select(a => c[a]))} | {c.Task} | {c.BestLr.ToString("G3", C)} | {P(c.ValidationAccuracy)} | {P(c.Score)} | {string.Join(" | ", perLength)} | " +
                 $"{c.Parameters.ToString("N0", C)} | {c.StateFloatsPerLayer.ToString("N0", C)} | {c.Steps} | {c.Seconds.ToString("F0", C)} |");
         }
+        return sb.ToString();
+    }
+
+    /// <summary>For tasks that bin their slices (depth, distance, set order): one column per (length, bin).</summary>
+    static string BinTable(List<SweepCell> cells, string[] axes)
+    {
+        var binned = cells.Where(c => c.Slices.Any(s => s.Bin is not null)).ToList();
+        if (binned.Count == 0) return "";
+        var columns = binned.SelectMany(c => c.Slices.Select(s => (s.SeqLen, s.Bin))).Distinct().OrderBy(k => k.SeqLen).ToList();
+        var sb = new StringBuilder("## Score per bin\n\n");
+        sb.AppendLine($"| {string.Join(" | ", axes)} | {string.Join(" | ", columns.Select(k => $"L={k.SeqLen} {k.Bin}"))} |");
+        sb.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", axes.Length + columns.Count)));
+        foreach (var c in binned)
+            sb.AppendLine($"| {string.Join(" | ", axes.Select(a => c[a]))} | {string.Join(" | ", columns.Select(k =>
+                c.Slices.FirstOrDefault(s => s.SeqLen == k.SeqLen && s.Bin == k.Bin) is { } s ? P(s.Headline(c.Headline)) : "–"))} |");
         return sb.ToString();
     }
 

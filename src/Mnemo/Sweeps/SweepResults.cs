@@ -2,8 +2,11 @@ using System.Text.Json.Nodes;
 
 namespace Mnemo.Sweeps;
 
-/// <summary>Score of a cell's kept weights on one test slice (one length, and for needle tasks one depth bin).</summary>
-public sealed record SliceScore(int SeqLen, double? Depth, double Accuracy, double ExactMatch, long Examples)
+/// <summary>
+/// Score of a cell's kept weights on one test slice: one length and, for tasks that bin their slices, one bin
+/// (Bin = its label; Depth = the middle of a needle-depth bin, for heatmaps).
+/// </summary>
+public sealed record SliceScore(int SeqLen, string? Bin, double? Depth, double Accuracy, double ExactMatch, long Examples)
 {
     public double Headline(string metric) => metric == "exact_match" ? ExactMatch : Accuracy;
 }
@@ -44,7 +47,9 @@ public static class SweepResults
             var best = ok.MaxBy(l => l["validation_accuracy"]!.GetValue<double>())!;
             string headline = best["headline"]?.GetValue<string>() ?? "accuracy";
             var slices = best["slices"]!.AsArray().Select(s => new SliceScore(
-                s!["seq_len"]!.GetValue<int>(), s["depth"]?.GetValue<double>(), s["accuracy"]!.GetValue<double>(),
+                s!["seq_len"]!.GetValue<int>(), s["bin"]?["label"]?.GetValue<string>(),
+                s["bin"]?["axis"]?.GetValue<string>() == "depth" ? (s["bin"]!["lo"]!.GetValue<double>() + s["bin"]!["hi"]!.GetValue<double>()) / 2 : null,
+                s["accuracy"]!.GetValue<double>(),
                 s["exact_match"]!.GetValue<double>(), s["examples"]!.GetValue<long>())).ToList();
             cells.Add(new SweepCell(
                 group.Key, best["cell"]!.AsObject().ToDictionary(p => p.Key, p => p.Value!.GetValue<string>()),

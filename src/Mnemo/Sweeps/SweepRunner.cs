@@ -111,13 +111,26 @@ public static class SweepRunner
         line["validation_accuracy"] = outcome.TestAccuracy;
         line["accuracy"] = final.Accuracy;
         line["exact_match"] = final.ExactMatch;
-        line["slices"] = JsonSerializer.SerializeToNode(final.Slices, ConfigBinder.WriteOptions);
+        line["slices"] = SliceLines(final, (run.FinalEval ?? run.Config).ActiveTask);
         line["parameters"] = outcome.Parameters;
         line["steps"] = outcome.Steps;
         line["reached_target"] = outcome.ReachedTarget;
         line["seconds"] = Math.Round(outcome.ElapsedSeconds, 1);
         line["finished_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
         return line;
+    }
+
+    /// <summary>
+    /// Each test slice's scores, with its bin (needle depth, SORT distance, set order) when the task splits slices
+    /// into bins: the report's heatmaps and per-bin tables read it.
+    /// </summary>
+    static JsonArray SliceLines(EvalResult result, Tasks.ITask task)
+    {
+        var lines = JsonSerializer.SerializeToNode(result.Slices, ConfigBinder.WriteOptions)!.AsArray();
+        if (task is Tasks.IBinnedTask binned && binned.TestBins() is { } bins && bins.Count == lines.Count)
+            for (int i = 0; i < bins.Count; i++)
+                lines[i]!["bin"] = new JsonObject { ["axis"] = bins[i].Axis, ["lo"] = bins[i].Lo, ["hi"] = bins[i].Hi, ["label"] = bins[i].Name };
+        return lines;
     }
 
     /// <summary>Scores a run's last checkpoint on the final-evaluation slices.</summary>

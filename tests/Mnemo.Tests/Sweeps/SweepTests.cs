@@ -158,6 +158,35 @@ public class SweepTests
     }
 
     [Fact]
+    public void A_needle_sweep_records_depth_bins_and_the_report_draws_a_depth_by_length_heatmap()
+    {
+        using var dir = new Tmp.Dir();
+        var node = JsonNode.Parse(TinySweep(steps: 4, finalEval: [
+            "niah.test=[{\"seq_len\":48,\"num_examples\":4,\"depths\":\"even\",\"depth_bins\":3},{\"seq_len\":96,\"num_examples\":4,\"depths\":\"even\",\"depth_bins\":3}]"]))!.AsObject();
+        node["base"]!["niah"] = JsonNode.Parse("""{"variant": 1, "train": [{"seq_len": 48, "num_examples": 16}], "test": [{"seq_len": 48, "num_examples": 4, "depth_bins": 3}]}""");
+        node["learning_rates"] = new JsonArray(1e-2);
+        node["axes"]!.AsArray().RemoveAt(1);
+        var sweep = Parse(node.ToJsonString());
+        SweepRunner.Run(sweep, dir.Path, _ => null);
+        var lines = SweepLedger.ReadResults(Path.Combine(dir.Path, SweepLedger.ResultsFile));
+        Assert.Equal(2, lines.Count);
+        Assert.All(lines, l =>
+        {
+            Assert.Equal("niah", l["task"]!.GetValue<string>());
+            Assert.Equal("exact_match", l["headline"]!.GetValue<string>());
+            var slices = l["slices"]!.AsArray();
+            Assert.Equal(6, slices.Count);
+            Assert.Equal(["depth 0–0.333", "depth 0.333–0.667", "depth 0.667–1"], slices.Take(3).Select(s => s!["bin"]!["label"]!.GetValue<string>()));
+        });
+        var cell = SweepResults.Cells(lines)[0];
+        Assert.Equal([1 / 6.0, 0.5, 5 / 6.0], cell.Slices.Take(3).Select(s => Math.Round(s.Depth!.Value, 12)).ToArray(), (a, b) => Math.Abs(a - b) < 1e-9);
+        string report = Path.GetDirectoryName(SweepReport.Write(dir.Path))!;
+        Assert.True(File.Exists(Path.Combine(report, "depth-0.png")));
+        Assert.True(File.Exists(Path.Combine(report, "depth-1.png")));
+        Assert.Contains("## Score per bin", File.ReadAllText(Path.Combine(report, "report.md")));
+    }
+
+    [Fact]
     public void A_folder_holding_another_sweep_is_refused()
     {
         using var dir = new Tmp.Dir();
