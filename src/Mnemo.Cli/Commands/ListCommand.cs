@@ -37,9 +37,10 @@ public static class ListCommand
             mixers.AddRow("(hybrids)", Markup.Escape("model.layer_mixers lists one mixer per layer, e.g. [\"gated_delta_net\", \"attention\"]"));
             AnsiConsole.Write(mixers);
 
-            var tasks = new Table().Title("tasks (config section in parentheses)").AddColumns("name", "what");
+            var tasks = new Table().Title("tasks (by config section; MQAR's is task)").AddColumns("name", "what");
             tasks.AddRow("mqar (task)", "multi-query associative recall, Zoology semantics (EVALUATIONS.md §1)");
-            tasks.AddRow("passkey (passkey)", "token-level passkey retrieval, S-NIAH-1 style: find \"needle key d1…dn\" in a haystack, answer after \"query key\" (EVALUATIONS.md §2–3)");
+            foreach (var p in OptionalTaskSections())
+                tasks.AddRow(Markup.Escape(ConfigBinder.KeyOf(p)), Markup.Escape(p.GetCustomAttribute<HelpAttribute>()?.Text ?? ""));
             AnsiConsole.Write(tasks);
 
             var presets = new Table().Title("presets (--config NAME)").AddColumns("name", "description");
@@ -52,7 +53,8 @@ public static class ListCommand
                 var table = new Table().Title("config fields (--set FIELD=VALUE)").AddColumns("field", "type", "default", "meaning");
                 AddFields(table, "model", new ModelConfig());
                 AddFields(table, "task", new MqarConfig());
-                AddFields(table, "passkey", new PasskeyConfig());
+                foreach (var p in OptionalTaskSections())
+                    AddFields(table, ConfigBinder.KeyOf(p), Activator.CreateInstance(p.PropertyType)!);
                 AddFields(table, "training", new TrainingConfig());
                 AnsiConsole.Write(table);
             }
@@ -60,6 +62,12 @@ public static class ListCommand
         }));
         return command;
     }
+
+    /// <summary>The optional task sections of a run config (passkey, set_disjointness, …), read off RunConfig so a
+    /// new task shows up here without editing this file.</summary>
+    static IEnumerable<PropertyInfo> OptionalTaskSections() => typeof(RunConfig).GetProperties()
+        .Where(p => p.CanWrite && p.PropertyType != typeof(MqarConfig) && typeof(ITask).IsAssignableFrom(p.PropertyType))
+        .OrderBy(p => p.Name, StringComparer.Ordinal);
 
     static void AddFields(Table table, string prefix, object defaults)
     {
