@@ -74,6 +74,18 @@ public class CliTests
         Assert.Contains("titans_mac", stdout);
     }
 
+    [Fact]
+    public void List_fields_shows_every_task_section()
+    {
+        var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), "list", "--fields");
+        Assert.Equal(0, code);
+        // The field column wraps at the console width, so look for the section prefixes and short field names.
+        foreach (var field in new[] { "passkey.", "set_disjointness.", "induction_heads.", "parity_dms.kind", "fact_chains.qa" })
+            Assert.Contains(field, stdout);
+        foreach (var preset in new[] { "set-disjointness", "induction-heads", "parity-dms", "fact-chains" })
+            Assert.Contains(preset, stdout);
+    }
+
     [Theory]
     [InlineData("{ \"training\": { \"lr\": \"fast\" } }", "training.lr")]
     [InlineData("{ \"modle\": {} }", "modle")]

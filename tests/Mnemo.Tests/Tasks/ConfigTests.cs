@@ -21,6 +21,20 @@ public class ConfigTests
         }
     }
 
+    [Theory]
+    [InlineData("mqar-attention", "task")]
+    [InlineData("passkey-gated-delta-net", "passkey")]
+    [InlineData("set-disjointness", "set_disjointness")]
+    [InlineData("induction-heads", "induction_heads")]
+    [InlineData("parity-dms", "parity_dms")]
+    [InlineData("fact-chains", "fact_chains")]
+    public void Each_task_has_a_preset_that_validates_and_trains_on_it(string preset, string section)
+    {
+        var config = RunConfig.Load(preset);   // parses and validates
+        Assert.Equal(section, config.TaskSection);
+        Assert.NotEmpty(config.Description);
+    }
+
     [Fact]
     public void Unknown_key_names_the_field_and_lists_allowed_ones()
     {

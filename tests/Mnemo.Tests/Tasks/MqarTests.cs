@@ -59,6 +59,46 @@ public class MqarTests
         if (randomFiller) Assert.Contains(batch.Inputs, t => t > 0 && t < v); // filler is actually random
     }
 
+    [Theory]
+    [InlineData(2, 48, 8)]    // 2·K·passes + 2·K = L exactly: every query slot is taken
+    [InlineData(3, 64, 8)]
+    [InlineData(4, 80, 8)]
+    public void Tiled_blocks_fit_exactly_and_queries_fill_the_rest(int passes, int seqLen, int k)
+    {
+        var slice = new MqarSlice { SeqLen = seqLen, NumKvPairs = k, NumExamples = 50 };
+        var task = Task(randomFiller: false, passes) with { Train = [slice], Test = [slice] };
+        Assert.Empty(task.Validate());
+        int context = 2 * k * passes;
+        foreach (var (x, y) in Rows(Mqar.Generate(task, task.Train[0], 7, 0)))
+        {
+            for (int p = 1; p < passes; p++) Assert.Equal(x[..(2 * k)], x[(p * 2 * k)..((p + 1) * 2 * k)]);
+            // The K queries take all K slots after the tiled block: every even offset holds a key, labelled with its value.
+            var labelled = Enumerable.Range(0, seqLen).Where(i => y[i] != Mqar.Ignore).ToArray();
+            Assert.Equal(Enumerable.Range(0, k).Select(g => context + 2 * g), labelled);
+            foreach (int i in labelled)
+            {
+                int pair = Enumerable.Range(0, k).Single(j => x[2 * j] == x[i]);
+                Assert.Equal(x[2 * pair + 1], y[i]);
+            }
+            Assert.All(Enumerable.Range(0, k), g => Assert.Equal(0, x[context + 2 * g + 1]));   // filler stays 0
+        }
+    }
+
+    [Theory]
+    [InlineData(2, 64, 11, "task.train[0].num_kv_pairs")]   // 2·11·2 + 22 = 66 > 64
+    [InlineData(3, 64, 9, "task.train[0].num_kv_pairs")]    // 2·9·3 + 18 = 72 > 64
+    [InlineData(0, 64, 4, "task.num_passes")]
+    [InlineData(17, 64, 1, "task.num_passes")]
+    public void Passes_that_leave_no_room_for_the_queries_are_rejected(int passes, int seqLen, int pairs, string field)
+    {
+        string json = $$"""{ "task": { "vocab_size": 512, "num_passes": {{passes}}, "train": [ { "seq_len": {{seqLen}}, "num_kv_pairs": {{pairs}} } ] } }""";
+        var e = Assert.Throws<ConfigException>(() => Mnemo.Training.RunConfig.Parse(json, "t.json"));
+        Assert.Contains($"\"{field}\"", e.Message);
+        // One pair fewer fits.
+        if (field.EndsWith("num_kv_pairs"))
+            Mnemo.Training.RunConfig.Parse(json.Replace($"\"num_kv_pairs\": {pairs}", $"\"num_kv_pairs\": {pairs - 1}"), "t.json");
+    }
+
     [Fact]
     public void Same_seed_same_examples_different_seed_different_examples()
     {
