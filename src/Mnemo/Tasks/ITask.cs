@@ -1,3 +1,6 @@
+using Mnemo.Evaluation;
+using Mnemo.Models;
+
 namespace Mnemo.Tasks;
 
 /// <summary>
@@ -15,4 +18,15 @@ public interface ITask
     TaskBatch[] TrainBatches();
 
     TaskBatch[] TestBatches();
+
+    /// <summary>Extra metrics of test slice <paramref name="sliceIndex"/> (fresh accumulators per call); none by default.</summary>
+    IReadOnlyList<ISliceMetric> SliceMetrics(int sliceIndex) => [];
+
+    /// <summary>The metric reported as the headline accuracy (EvalResult.Accuracy) instead of the per-position
+    /// accuracy, which then stays in the metrics as "token_accuracy"; null = the per-position accuracy.</summary>
+    string? HeadlineMetric() => null;
+
+    /// <summary>How scored positions are read out: the next-token head (every task but MAD's compression) or the
+    /// compression decoder (see <see cref="LanguageModel.ScoredLogits"/>).</summary>
+    Readout Readout() => Models.Readout.NextToken;
 }
