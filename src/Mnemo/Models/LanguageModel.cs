@@ -168,7 +168,13 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     public Tensor ScoredLogits(Tensor tokens, Tensor mask, Readout readout = Readout.NextToken)
     {
         using var scope = NewDisposeScope();
-        var hidden = Hidden(tokens);                                                  // [B, T, D]
+        return ReadOut(Hidden(tokens), mask, readout).MoveToOuterDisposeScope();
+    }
+
+    /// <summary><see cref="ScoredLogits"/> from the final hidden states [B, T, D].</summary>
+    public Tensor ReadOut(Tensor hidden, Tensor mask, Readout readout = Readout.NextToken)
+    {
+        using var scope = NewDisposeScope();
         if (readout == Readout.NextToken) return Logits(hidden.index([TensorIndex.Tensor(mask)])).MoveToOuterDisposeScope();
         if (compression_decoder is null)
             throw new InvalidOperationException("the compression readout needs a model built with compression_targets > 0");
