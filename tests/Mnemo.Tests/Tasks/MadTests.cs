@@ -242,6 +242,15 @@ public class MadTests
         Assert.IsType<SelectiveCopyingConfig>(RunConfig.Parse("""{ "selective_copying": { } }""", "run.json").ActiveTask);
     }
 
+    [Fact]
+    public void The_bundled_presets_parse_and_validate()
+    {
+        var mad = Assert.IsType<MadConfig>(RunConfig.Load("mad-in-context-recall").ActiveTask);
+        Assert.Equal(MadBaseline.Of(MadTask.InContextRecall), new MadBaseline(mad.Vocab, mad.Length, mad.TrainExamples));
+        var verbatim = Assert.IsType<Mnemo.Tasks.Verbatim.VerbatimConfig>(RunConfig.Load("verbatim-repetition").ActiveTask);
+        Assert.Equal(2, verbatim.Test.Length);
+    }
+
     [Theory]
     [InlineData("""{ "mad": { "train_seed": 3, "test_seed": 3 } }""", "mad.test_seed")]
     [InlineData("""{ "mad": { "seq_len": 31 } }""", "mad.seq_len")]
