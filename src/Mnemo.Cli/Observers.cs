@@ -87,5 +87,7 @@ public static class Report
         table.AddRow("all", "", result.Examples.ToString(CultureInfo.InvariantCulture), result.Accuracy.ToString("P2", CultureInfo.InvariantCulture),
             result.ExactMatch.ToString("P2", CultureInfo.InvariantCulture));
         AnsiConsole.Write(table);
+        foreach (var (name, value) in result.Metrics ?? new Dictionary<string, double>())   // the task's extra metrics, all slices
+            Console.WriteLine($"{name}: {value.ToString("G5", CultureInfo.InvariantCulture)}");
     }
 }

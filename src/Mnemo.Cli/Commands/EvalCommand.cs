@@ -32,7 +32,7 @@ public static class EvalCommand
             var model = new LanguageModel(config.ResolvedModel);
             TensorIO.LoadStateDict(model, Path.Combine(dir, Checkpoint.ModelFile));
             var test = config.ActiveTask.TestBatches();
-            var result = MqarEvaluator.Evaluate(model, test);
+            var result = MqarEvaluator.Evaluate(model, test, task: config.ActiveTask);
             if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(result, ConfigBinder.WriteOptions));
             else
             {

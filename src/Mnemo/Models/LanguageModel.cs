@@ -128,6 +128,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
 {
     readonly Backbone model;
     readonly Linear? lm_head;
+    readonly CompressionDecoder? compression_decoder;
 
     public ModelConfig Config { get; }
 
@@ -137,6 +138,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
         Config = config;
         model = new Backbone(config);
         if (!config.TieEmbeddings) lm_head = nn.Linear(config.DModel, config.VocabSize, hasBias: false);
+        if (config.CompressionTargets > 0) compression_decoder = new CompressionDecoder(config);
         RegisterComponents();
         InitialiseWeights(config.InitStd);
     }
@@ -157,6 +159,29 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     /// before this call saves most of the head's cost on recall tasks.</summary>
     public Tensor Logits(Tensor hidden) =>
         lm_head is not null ? lm_head.forward(hidden) : nn.functional.linear(hidden, model.Embeddings.weight!);
+
+    /// <summary>
+    /// Logits [N, V] of the scored positions (mask [B, T] true), in row-major order like labels[mask]: the head on
+    /// each scored position's hidden state, or, for <see cref="Readout.Compression"/>, the compression decoder on the
+    /// last position's hidden state and the target index t of each scored position.
+    /// </summary>
+    public Tensor ScoredLogits(Tensor tokens, Tensor mask, Readout readout = Readout.NextToken)
+    {
+        using var scope = NewDisposeScope();
+        return ReadOut(Hidden(tokens), mask, readout).MoveToOuterDisposeScope();
+    }
+
+    /// <summary><see cref="ScoredLogits"/> from the final hidden states [B, T, D].</summary>
+    public Tensor ReadOut(Tensor hidden, Tensor mask, Readout readout = Readout.NextToken)
+    {
+        using var scope = NewDisposeScope();
+        if (readout == Readout.NextToken) return Logits(hidden.index([TensorIndex.Tensor(mask)])).MoveToOuterDisposeScope();
+        if (compression_decoder is null)
+            throw new InvalidOperationException("the compression readout needs a model built with compression_targets > 0");
+        var at = mask.nonzero();                                                      // [N, 2]: (row, target index)
+        var code = hidden.select(1, -1).index_select(0, at.select(1, 0));            // [N, D]
+        return Logits(compression_decoder.forward(code, at.select(1, 1))).MoveToOuterDisposeScope();
+    }
 
     public override Tensor forward(Tensor tokens)
     {

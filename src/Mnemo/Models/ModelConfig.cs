@@ -66,6 +66,10 @@ public sealed record ModelConfig : IValidatedConfig
     [Help("titans_mac: tokens per segment; attention spans one segment, the memory is written once per segment (sets its memory_chunk_size)"), Range(1, 1024)] public int SegmentSize { get; init; } = 32;
     [Help("SwiGLU hidden size as a multiple of d_model; 0 = no MLP (Zoology's MQAR setting)"), Range(0, 64)] public double MlpRatio { get; init; } = 4;
     [Help("share the embedding matrix with the output head")] public bool TieEmbeddings { get; init; }
+    [Help("MAD compression: targets the compression decoder can reconstruct from the last position (≥ seq_len − 1 of the task); 0 = no decoder")]
+    [Range(0, 1 << 20)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public int CompressionTargets { get; init; }
     [Help("RMSNorm epsilon"), Range(0, 1)] public double NormEps { get; init; } = 1e-5;
     [Help("standard deviation of the initial weights"), Range(0, 10)] public double InitStd { get; init; } = 0.02;
 

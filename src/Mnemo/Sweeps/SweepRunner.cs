@@ -85,7 +85,7 @@ public static class SweepRunner
             ["cell"] = run.CellJson(),
             ["lr"] = run.Lr,
             ["task"] = run.Config.TaskSection,
-            ["headline"] = run.Config.ActiveTask.HeadlineMetric(),
+            ["headline"] = run.Config.ActiveTask.ReportedScore(),
             ["mixer"] = JsonNamingPolicy.SnakeCaseLower.ConvertName(run.Config.ResolvedModel.Mixer.ToString()),
             ["run_dir"] = Path.GetRelativePath(outDir, runDir),
         };
@@ -111,6 +111,7 @@ public static class SweepRunner
         line["validation_accuracy"] = outcome.TestAccuracy;
         line["accuracy"] = final.Accuracy;
         line["exact_match"] = final.ExactMatch;
+        if (final.Metrics is not null) line["metrics"] = JsonSerializer.SerializeToNode(final.Metrics, ConfigBinder.WriteOptions);
         line["slices"] = SliceLines(final, (run.FinalEval ?? run.Config).ActiveTask);
         line["parameters"] = outcome.Parameters;
         line["steps"] = outcome.Steps;
@@ -138,7 +139,8 @@ public static class SweepRunner
     {
         using var model = new LanguageModel(run.Config.ResolvedModel);
         TensorIO.LoadStateDict(model, Path.Combine(Checkpoint.List(runDir)[^1], Checkpoint.ModelFile));
-        return MqarEvaluator.Evaluate(model, run.FinalEval!.ActiveTask.TestBatches());
+        var task = run.FinalEval!.ActiveTask;
+        return MqarEvaluator.Evaluate(model, task.TestBatches(), task: task);
     }
 
     static string Summary(JsonObject r) => r["status"]!.GetValue<string>() == "diverged"

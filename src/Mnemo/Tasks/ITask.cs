@@ -1,3 +1,6 @@
+using Mnemo.Evaluation;
+using Mnemo.Models;
+
 namespace Mnemo.Tasks;
 
 /// <summary>
@@ -16,9 +19,20 @@ public interface ITask
 
     TaskBatch[] TestBatches();
 
+    /// <summary>Extra metrics of test slice <paramref name="sliceIndex"/> (fresh accumulators per call); none by default.</summary>
+    IReadOnlyList<ISliceMetric> SliceMetrics(int sliceIndex) => [];
+
+    /// <summary>The metric reported as the headline accuracy (EvalResult.Accuracy) instead of the per-position
+    /// accuracy, which then stays in the metrics as "token_accuracy"; null = the per-position accuracy.</summary>
+    string? HeadlineMetric() => null;
+
+    /// <summary>How scored positions are read out: the next-token head (every task but MAD's compression) or the
+    /// compression decoder (see <see cref="LanguageModel.ScoredLogits"/>).</summary>
+    Readout Readout() => Models.Readout.NextToken;
+
     /// <summary>
-    /// The score a task is judged by: "accuracy" (per scored position, averaged per example: Zoology's MQAR metric)
-    /// or "exact_match" (every scored position of an example right: passkey and S-NIAH's string match).
+    /// The result a report ranks runs by: "accuracy" (<see cref="Evaluation.EvalResult.Accuracy"/>, the headline
+    /// above) or "exact_match" (every scored position of an example right: passkey and S-NIAH's string match).
     /// </summary>
-    string HeadlineMetric() => "accuracy";
+    string ReportedScore() => "accuracy";
 }

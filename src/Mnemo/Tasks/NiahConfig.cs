@@ -55,7 +55,7 @@ public sealed record NiahConfig : IValidatedConfig, IBinnedTask
     public TaskBatch[] TrainBatches() => Niah.GenerateAll(this, Train, TrainSeed);
     public TaskBatch[] TestBatches() => Niah.GenerateAll(this, Test, TestSeed);
     public IReadOnlyList<SliceBin> TestBins() => Niah.Bins(Test);
-    public string HeadlineMetric() => "exact_match";
+    public string ReportedScore() => "exact_match";
 
     public IEnumerable<(string, string)> Validate()
     {

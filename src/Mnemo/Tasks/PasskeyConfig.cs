@@ -49,7 +49,7 @@ public sealed record PasskeyConfig : IValidatedConfig, ITask
     public int LongestSeqLen() => Train.Concat(Test).Max(s => s.SeqLen);
     public TaskBatch[] TrainBatches() => Passkey.GenerateAll(this, Train, TrainSeed);
     public TaskBatch[] TestBatches() => Passkey.GenerateAll(this, Test, TestSeed);
-    public string HeadlineMetric() => "exact_match";
+    public string ReportedScore() => "exact_match";
 
     public IEnumerable<(string, string)> Validate()
     {

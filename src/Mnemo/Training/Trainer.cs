@@ -60,8 +60,11 @@ public sealed class Trainer
             throw new MnemoException($"{_runDir} already holds checkpoints; pass --resume to continue that run, or choose another --out");
 
         // Data first (its own seeds), then the model from the training seed, so weights don't depend on data size.
-        var train = _config.ActiveTask.TrainBatches();
-        var test = _config.ActiveTask.TestBatches();
+        var task = _config.ActiveTask;
+        if (task.Readout() == Readout.Compression && _config.ResolvedModel.CompressionTargets < task.LongestSeqLen())
+            throw new ConfigException($"{_config.TaskSection}: the compression readout decodes up to {task.LongestSeqLen()} targets; set model.compression_targets to at least that (now {_config.ResolvedModel.CompressionTargets})");
+        var train = task.TrainBatches();
+        var test = task.TestBatches();
         var schedule = new BatchSchedule(train, t.BatchSize, t.Seed);
 
         TorchRuntime.Seed(t.Seed);
@@ -114,8 +117,7 @@ public sealed class Trainer
                 var (inputs, labels) = MqarEvaluator.ToTensors(slice, rows);
                 tokens = inputs.numel();
                 var mask = labels.ne(TaskBatch.Ignore);                                       // [B, T]
-                var hidden = model.Hidden(inputs);                                       // [B, T, D]
-                var logits = model.Logits(hidden.index([TensorIndex.Tensor(mask)]));     // [N, V], scored positions only
+                var logits = model.ScoredLogits(inputs, mask, task.Readout());           // [N, V], scored positions only
                 var target = labels.index([TensorIndex.Tensor(mask)]);                   // [N]
                 var lossT = nn.functional.cross_entropy(logits, target);
                 var aux = model.TakeAuxLoss();                                           // MoM's router balance; reported loss stays the task's
@@ -140,7 +142,7 @@ public sealed class Trainer
             bool last = step == t.Steps;
             if (step % t.EvalEvery == 0 || last)
             {
-                lastEval = MqarEvaluator.Evaluate(model, test);
+                lastEval = MqarEvaluator.Evaluate(model, test, task: task);
                 _observer.Evaluated(step, lastEval);
                 WriteLine(metrics, EvalLine(step, lastEval, elapsedBefore + clock.Elapsed.TotalSeconds));
                 reached = t.TargetAccuracy > 0 && lastEval.Accuracy >= t.TargetAccuracy;
@@ -161,7 +163,7 @@ public sealed class Trainer
             }
             if (done) break;
         }
-        lastEval ??= MqarEvaluator.Evaluate(model, test);
+        lastEval ??= MqarEvaluator.Evaluate(model, test, task: task);
         return new TrainingOutcome(step, lastEval.Accuracy, lastEval, reached, interrupted, elapsedBefore + clock.Elapsed.TotalSeconds, _runDir, model.ParameterCount());
     }
 
@@ -171,8 +173,21 @@ public sealed class Trainer
     {
         var slices = new JsonArray();
         foreach (var s in r.Slices)
-            slices.Add(new JsonObject { ["seq_len"] = s.SeqLen, ["num_kv_pairs"] = s.NumKvPairs, ["examples"] = s.Examples, ["accuracy"] = s.Accuracy, ["exact_match"] = s.ExactMatch });
-        return new JsonObject { ["step"] = step, ["test_accuracy"] = r.Accuracy, ["slices"] = slices, ["elapsed_seconds"] = elapsed };
+        {
+            var line = new JsonObject { ["seq_len"] = s.SeqLen, ["num_kv_pairs"] = s.NumKvPairs, ["examples"] = s.Examples, ["accuracy"] = s.Accuracy, ["exact_match"] = s.ExactMatch };
+            if (s.Metrics is not null) line["metrics"] = MetricsObject(s.Metrics);
+            slices.Add(line);
+        }
+        var result = new JsonObject { ["step"] = step, ["test_accuracy"] = r.Accuracy, ["slices"] = slices, ["elapsed_seconds"] = elapsed };
+        if (r.Metrics is not null) result["metrics"] = MetricsObject(r.Metrics);
+        return result;
+    }
+
+    static JsonObject MetricsObject(IReadOnlyDictionary<string, double> metrics)
+    {
+        var o = new JsonObject();
+        foreach (var (name, value) in metrics) o[name] = Finite(value);
+        return o;
     }
 
     static void WriteLine(StreamWriter w, JsonObject line)

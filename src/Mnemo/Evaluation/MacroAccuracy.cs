@@ -1,0 +1,59 @@
+namespace Mnemo.Evaluation;
+
+/// <summary>
+/// MAD's metric (EVALUATIONS.md §12): torchmetrics' MulticlassAccuracy with its default average="macro", accumulated
+/// over a whole test set. Per class c it counts tp (label c, predicted c), fn (label c, predicted other) and fp
+/// (predicted c, label other); the score is the mean over classes of recall tp/(tp + fn), where a class seen neither
+/// as a label nor as a prediction (tp + fp + fn = 0) is left out, and a class only ever predicted scores 0 (as
+/// torchmetrics ≥ 1.0 does). So a rare class weighs as much as a frequent one, unlike token accuracy.
+/// </summary>
+public sealed class MacroAccuracy(int numClasses)
+{
+    readonly long[] _tp = new long[numClasses], _fp = new long[numClasses], _fn = new long[numClasses];
+
+    public int NumClasses => _tp.Length;
+
+    /// <summary>Adds one scored position.</summary>
+    public void Add(long label, long predicted)
+    {
+        if (label == predicted) _tp[label]++;
+        else
+        {
+            _fn[label]++;
+            _fp[predicted]++;
+        }
+    }
+
+    public void Add(ReadOnlySpan<long> labels, ReadOnlySpan<long> predicted)
+    {
+        for (int i = 0; i < labels.Length; i++) Add(labels[i], predicted[i]);
+    }
+
+    public void Add(MacroAccuracy other)
+    {
+        for (int c = 0; c < NumClasses; c++)
+        {
+            _tp[c] += other._tp[c];
+            _fp[c] += other._fp[c];
+            _fn[c] += other._fn[c];
+        }
+    }
+
+    /// <summary>The macro average; NaN when nothing was added.</summary>
+    public double Value
+    {
+        get
+        {
+            double sum = 0;
+            int classes = 0;
+            for (int c = 0; c < NumClasses; c++)
+            {
+                if (_tp[c] + _fp[c] + _fn[c] == 0) continue;
+                classes++;
+                long support = _tp[c] + _fn[c];
+                sum += support == 0 ? 0 : (double)_tp[c] / support;
+            }
+            return classes == 0 ? double.NaN : sum / classes;
+        }
+    }
+}
