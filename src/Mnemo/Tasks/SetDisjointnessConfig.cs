@@ -16,7 +16,7 @@ public sealed record SetDisjointnessSlice
 /// names it after the answer separator. Vocabulary: 0 mask, 1 BOS, 2 set separator, 3 answer separator, set
 /// elements [4, V). See <see cref="SetDisjointness"/> for the sequence.
 /// </summary>
-public sealed record SetDisjointnessConfig : IValidatedConfig, ITask
+public sealed record SetDisjointnessConfig : IValidatedConfig, IBinnedTask
 {
     [Help("vocabulary size V: 4 special tokens, then two halves of [4, V) for the two sets"), Range(8, 1 << 20)] public int VocabSize { get; init; } = 256;
     [Help("times the context \"[1] A [2] B\" is repeated before the answer separator (JRT-Prompt); 1 = the plain task"), Range(1, 16)] public int NumPasses { get; init; } = 1;
@@ -38,6 +38,11 @@ public sealed record SetDisjointnessConfig : IValidatedConfig, ITask
     public int LongestSeqLen() => Train.Concat(Test).Max(s => SetDisjointness.SeqLen(this, s));
     public TaskBatch[] TrainBatches() => SetDisjointness.GenerateAll(this, Train, TrainSeed);
     public TaskBatch[] TestBatches() => SetDisjointness.GenerateAll(this, Test, TestSeed);
+
+    /// <summary>One bin per test slice naming its set sizes in order, so "small set first" and "large set first"
+    /// (same length) stay apart in results and reports.</summary>
+    public IReadOnlyList<SliceBin> TestBins() => Test.Select(s => new SliceBin(
+        SetDisjointness.SeqLen(this, s), "sets", s.ShortLength, s.LongLength, $"|A|={s.ShortLength} |B|={s.LongLength}")).ToList();
 
     public IEnumerable<(string, string)> Validate()
     {
