@@ -31,7 +31,7 @@ public sealed partial record RunConfig : IValidatedConfig
     [System.Text.Json.Serialization.JsonIgnore] public string TaskSection => OptionalTasks().Select(t => t.Section).FirstOrDefault() ?? "task";
 
     static readonly PropertyInfo[] OptionalTaskProperties = typeof(RunConfig).GetProperties()
-        .Where(p => p.PropertyType != typeof(MqarConfig) && typeof(ITask).IsAssignableFrom(p.PropertyType)).ToArray();
+        .Where(p => p.CanWrite && p.PropertyType != typeof(MqarConfig) && typeof(ITask).IsAssignableFrom(p.PropertyType)).ToArray();
 
     /// <summary>The optional task sections that are present, with their snake_case names.</summary>
     IEnumerable<(string Section, ITask Task)> OptionalTasks() => OptionalTaskProperties
