@@ -62,14 +62,31 @@ public static partial class MemoryEval
     public static IReadOnlyList<LayerStateNorms> StateNorms(LanguageModel model, Tensor tokens, MemoryEvalOptions? options = null, ModelCache? cache = null)
     {
         var memories = Memories(model);
-        if (memories.Count == 0) throw new MnemoException("the model has no matrix-memory layer whose state norms can be recorded");
         var saved = memories.Select(m => m.Memory.EvalOptions).ToArray();
+        try
+        {
+            Apply(model, (options ?? MemoryEvalOptions.None) with { RecordStateNorms = true });
+            return Recorded(model, tokens, cache);
+        }
+        finally
+        {
+            for (int i = 0; i < memories.Count; i++) memories[i].Memory.EvalOptions = saved[i];
+        }
+    }
+
+    /// <summary>
+    /// <see cref="StateNorms"/> with the options already set on the model (per layer; each must record norms):
+    /// one forward in evaluation mode without gradients, then every layer's recorded norms.
+    /// </summary>
+    public static IReadOnlyList<LayerStateNorms> Recorded(LanguageModel model, Tensor tokens, ModelCache? cache = null)
+    {
+        var memories = Memories(model);
+        if (memories.Count == 0) throw new MnemoException("the model has no matrix-memory layer whose state norms can be recorded");
+        if (memories.Any(m => !m.Memory.EvalOptions.RecordStateNorms)) throw new MnemoException("set RecordStateNorms on every memory before recording");
         bool wasTraining = model.training;
         model.eval();
         try
         {
-            var recording = (options ?? MemoryEvalOptions.None) with { RecordStateNorms = true };
-            foreach (var (_, memory) in memories) memory.EvalOptions = recording;
             using (no_grad())
             using (NewDisposeScope())
             {
@@ -80,7 +97,6 @@ public static partial class MemoryEval
         }
         finally
         {
-            for (int i = 0; i < memories.Count; i++) memories[i].Memory.EvalOptions = saved[i];
             model.train(wasTraining);
         }
     }
