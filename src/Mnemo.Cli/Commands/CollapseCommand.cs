@@ -19,6 +19,9 @@ public static class CollapseCommand
         var factors = new Option<int[]>("--factors") { Description = "Evaluation lengths as multiples of the training length L. Default: 1 2 4 8 16", AllowMultipleArgumentsPerToken = true };
         var lambdas = new Option<double[]>("--forget") { Description = "Forget-more multipliers λ ≥ 1 on the log-decay. Default: 2 4", AllowMultipleArgumentsPerToken = true };
         var examples = new Option<int?>("--examples") { Description = "Test examples per evaluation length (default 100)" };
+        var length = new Option<int?>("--train-length") { Description = "Training length L (default 64); the window mitigation uses r = L" };
+        var width = new Option<int?>("--d-model") { Description = "Model width (default 64)" };
+        var batch = new Option<int?>("--batch") { Description = "Training batch size (default 64)" };
         var command = new Command("collapse",
             "Train small recurrent models (Mamba-2, Gated DeltaNet) on passkey retrieval at length L = 64, then test them at L × {1, 2, 4, 8, 16} " +
             "as trained and with each training-free mitigation of Stuffed Mamba: forget more (log-decay × λ), state normalisation " +
@@ -26,7 +29,7 @@ public static class CollapseCommand
             "Prints a Markdown table of exact-match accuracy; writes results.json, state_norms.png (state norm against position) and " +
             "accuracy.png. Interrupted runs resume.")
         {
-            quick, output, threads, mixers, steps, factors, lambdas, examples,
+            quick, output, threads, mixers, steps, factors, lambdas, examples, length, width, batch,
         };
         command.SetAction(async (parse, cancel) =>
         {
@@ -39,6 +42,9 @@ public static class CollapseCommand
                 if (parse.GetValue(steps) is { } s) training = training with { Steps = s };
                 if (parse.GetValue(factors) is { Length: > 0 } f) training = training with { EvalFactors = f };
                 if (parse.GetValue(examples) is { } e) training = training with { EvalExamples = e };
+                if (parse.GetValue(length) is { } len) training = training with { TrainLength = len };
+                if (parse.GetValue(width) is { } d) training = training with { DModel = d };
+                if (parse.GetValue(batch) is { } bs) training = training with { BatchSize = bs };
                 settings = settings with { Training = training };
                 if (parse.GetValue(lambdas) is { Length: > 0 } l) settings = settings with { ForgetScales = l };
                 string outDir = parse.GetValue(output) ?? Path.Combine("runs", settings.Name == "quick" ? "collapse-quick" : "collapse");

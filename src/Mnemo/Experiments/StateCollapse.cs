@@ -47,6 +47,13 @@ public static class StateCollapse
         ($"window r={s.WindowTokens}", _ => new MemoryEvalOptions { Window = s.WindowTokens }),
     ];
 
+    /// <summary>The mixers whose memory is a matrix state (the ones <see cref="MemoryEvalOptions"/> act on).</summary>
+    public static readonly Mnemo.Models.MixerKind[] MatrixMemories =
+    [
+        Mnemo.Models.MixerKind.Mamba2, Mnemo.Models.MixerKind.Gla, Mnemo.Models.MixerKind.Retnet, Mnemo.Models.MixerKind.GatedDeltaNet,
+        Mnemo.Models.MixerKind.DeltaNet, Mnemo.Models.MixerKind.LinearAttention,
+    ];
+
     public static IReadOnlyList<CollapseCell> Run(
         StateCollapseSettings settings, string outDir, Func<RunConfig, string, ITrainingObserver?> observerFor,
         Action<string>? progress = null, CancellationToken cancel = default)
@@ -57,6 +64,10 @@ public static class StateCollapse
             throw new ConfigException($"state-collapse settings \"{settings.Name}\": forget scales λ must be ≥ 1, got {string.Join(", ", settings.ForgetScales)}");
         if (!(settings.NormCapMargin > 0) || settings.NormExamples < 1 || settings.NormTraceExamples < 1)
             throw new ConfigException($"state-collapse settings \"{settings.Name}\": norm_cap_margin must be > 0 and the example counts ≥ 1");
+        var notMatrix = training.Mixers.Where(m => !MatrixMemories.Contains(m)).ToArray();
+        if (notMatrix.Length > 0)
+            throw new ConfigException($"state-collapse settings \"{settings.Name}\": {string.Join(", ", notMatrix.Select(m => Extrapolation.Json(m)))} has no matrix memory; " +
+                "the mitigations apply to mamba2, gla, retnet, gated_delta_net, delta_net and linear_attention");
         Directory.CreateDirectory(outDir);
         var cells = new List<CollapseCell>();
         foreach (var task in training.Tasks)
