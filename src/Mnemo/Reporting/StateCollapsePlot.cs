@@ -33,8 +33,8 @@ public static class StateCollapsePlot
         plot.Title("State norm against position (mean over examples of the largest head's ‖S_t‖_F)");
         plot.XLabel("position t");
         plot.YLabel("‖S_t‖_F");
-        plot.ShowLegend();
-        plot.SavePng(path, 1000, 600);
+        plot.ShowLegend(ScottPlot.Edge.Right);
+        plot.SavePng(path, 1200, 600);
     }
 
     /// <summary>Headline accuracy against evaluation length: one colour per mitigation, one line pattern per model.</summary>
@@ -63,8 +63,8 @@ public static class StateCollapsePlot
         plot.Title("Recall beyond the training length, per mitigation (passkey: exact match; MQAR: per-query accuracy)");
         plot.XLabel("evaluation length (tokens, log scale)");
         plot.YLabel("accuracy (%)");
-        plot.ShowLegend();
-        plot.SavePng(path, 1000, 600);
+        plot.ShowLegend(ScottPlot.Edge.Right);
+        plot.SavePng(path, 1200, 600);
     }
 
     static void TrainingLine(ScottPlot.Plot plot, double x, int trainLength)
