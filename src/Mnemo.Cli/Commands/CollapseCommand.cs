@@ -64,7 +64,7 @@ public static class CollapseCommand
                     return 130;
                 }
                 Console.WriteLine();
-                Console.WriteLine($"trained at L = {training.TrainLength}; passkey: exact match (all digits); MQAR: per-query accuracy");
+                Console.WriteLine($"trained at L = {training.TrainLength}; passkey: exact match (all digits), per-digit accuracy in brackets; MQAR: per-query accuracy");
                 Console.WriteLine(StateCollapse.MarkdownTable(cells, settings));
                 foreach (var c in cells)
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

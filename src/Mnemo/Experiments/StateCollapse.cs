@@ -146,7 +146,10 @@ public static class StateCollapse
     static IReadOnlyList<LayerStateNorms> Norms(Mnemo.Models.LanguageModel lm, TaskBatch slice, int examples, Func<int, MemoryEvalOptions> options)
     {
         var saved = MemoryEval.Memories(lm).Select(m => m.Memory.EvalOptions).ToArray();
-        int[] rows = Enumerable.Range(0, Math.Min(examples, slice.Count)).ToArray();
+        // Rows spread over the slice: passkey's even depths put example i's needle at depth (i + 0.5)/n, so the first
+        // rows alone would all have shallow needles.
+        int n = Math.Min(examples, slice.Count);
+        int[] rows = Enumerable.Range(0, n).Select(i => (int)((long)i * slice.Count / n)).ToArray();
         using var scope = NewDisposeScope();
         var (inputs, _) = MqarEvaluator.ToTensors(slice, rows);
         // Per-layer options (τ differs by layer): set them on the model, then record with them.
@@ -177,7 +180,8 @@ public static class StateCollapse
             foreach (var s in c.Scores)
             {
                 sb.Append(CultureInfo.InvariantCulture, $"| {c.Task} | {c.Model} | {s.Mitigation} |");
-                foreach (var l in s.Lengths) sb.Append(CultureInfo.InvariantCulture, $" {100 * Headline(c.Task, l):F1}% |");
+                foreach (var l in s.Lengths)
+                    sb.Append(CultureInfo.InvariantCulture, c.Task == "passkey" ? $" {100 * l.ExactMatch:F1}% ({100 * l.Accuracy:F0}%) |" : $" {100 * l.Accuracy:F1}% |");
                 sb.AppendLine();
             }
         return sb.ToString();
