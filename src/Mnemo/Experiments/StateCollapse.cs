@@ -181,7 +181,9 @@ public static class StateCollapse
             {
                 sb.Append(CultureInfo.InvariantCulture, $"| {c.Task} | {c.Model} | {s.Mitigation} |");
                 foreach (var l in s.Lengths)
-                    sb.Append(CultureInfo.InvariantCulture, c.Task == "passkey" ? $" {100 * l.ExactMatch:F1}% ({100 * l.Accuracy:F0}%) |" : $" {100 * l.Accuracy:F1}% |");
+                    sb.Append(c.Task == "passkey"
+                        ? string.Create(CultureInfo.InvariantCulture, $" {100 * l.ExactMatch:F1}% ({100 * l.Accuracy:F0}%) |")
+                        : string.Create(CultureInfo.InvariantCulture, $" {100 * l.Accuracy:F1}% |"));
                 sb.AppendLine();
             }
         return sb.ToString();
