@@ -160,4 +160,23 @@ public class MitigationTests
             }
         }
     }
+
+    [Theory]
+    [InlineData(MixerKind.Mamba2)]
+    [InlineData(MixerKind.GatedDeltaNet)]
+    public void Streaming_under_forget_more_and_the_norm_cap_equals_the_full_forward(MixerKind mixer)
+    {
+        using var scope = NewDisposeScope();
+        using var model = TinyModels.Build(TinyModels.Config(mixer, c => c with { NumLayers = 1, MlpRatio = 0 }));
+        using var noGrad = no_grad();
+        var tokens = TinyModels.Tokens(1, 10);
+        double tau = 0.5 * MemoryEval.StateNorms(model, tokens)[0].Max(10);
+        MemoryEval.Apply(model, new MemoryEvalOptions { ForgetScale = 2, InsertScale = 0.7, StateNormCap = tau });
+        var full = model.forward(tokens);
+        using var cache = model.NewCache();
+        var streamed = cat(Enumerable.Range(0, 10).Select(t => model.Step(tokens.narrow(1, t, 1), cache)).ToArray(), 1);
+        Close(full, streamed, 1e-10, $"{mixer} streamed");
+        var e = Assert.Throws<MnemoException>(() => { MemoryEval.Apply(model, new MemoryEvalOptions { Window = 4 }); model.Step(tokens, cache); });
+        Assert.Contains("streaming", e.Message);
+    }
 }
