@@ -14,11 +14,12 @@ public static class ExtrapolateCommand
         var quick = new Option<bool>("--quick") { Description = "Tiny models and a few steps: checks the plumbing in seconds, measures nothing" };
         var output = new Option<string?>("--out", "-o") { Description = "Output folder. Default: runs/extrapolate (runs/extrapolate-quick with --quick)" };
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = all cores)" };
+        var factors = new Option<int[]>("--factors") { Description = "Evaluation lengths as multiples of L, e.g. 1 2 4 8 16. Default: 1 2 4", AllowMultipleArgumentsPerToken = true };
         var command = new Command("extrapolate",
             "Train equal-size Titans (LMM) and Gated DeltaNet models on MQAR and passkey retrieval at length L, test them at L, 2L and 4L; " +
             "print the accuracy per length and write results.json and extrapolation.png.")
         {
-            quick, output, threads,
+            quick, output, threads, factors,
         };
         command.SetAction(async (parse, cancel) =>
         {
@@ -26,6 +27,7 @@ public static class ExtrapolateCommand
             return CliErrors.Run(parse, () =>
             {
                 var settings = parse.GetValue(quick) ? ExtrapolationSettings.Quick : ExtrapolationSettings.Default;
+                if (parse.GetValue(factors) is { Length: > 0 } f) settings = settings with { EvalFactors = f };
                 string outDir = parse.GetValue(output) ?? Path.Combine("runs", settings.Name == "quick" ? "extrapolate-quick" : "extrapolate");
                 TorchRuntime.Initialise(parse.GetValue(threads));
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

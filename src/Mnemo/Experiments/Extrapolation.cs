@@ -47,35 +47,8 @@ public static class Extrapolation
             var evalSlices = settings.EvalTask(task).TestBatches();
             foreach (var mixer in settings.Mixers)
             {
-                var runs = new List<(double Lr, TrainingOutcome Outcome, RunConfig Config)>();
-                var diverged = new Dictionary<string, long>();
-                foreach (double lr in settings.LearningRates)
-                {
-                    var config = settings.RunConfig(task, mixer, lr);
-                    string runDir = Path.Combine(outDir, "runs", $"{Json(task)}-{Json(mixer)}-lr{lr:G3}");
-                    string divergedMarker = Path.Combine(runDir, "diverged");
-                    if (File.Exists(divergedMarker))
-                    {
-                        diverged[lr.ToString("G3")] = long.Parse(File.ReadAllText(divergedMarker));
-                        continue;
-                    }
-                    try
-                    {
-                        var outcome = new Trainer(config, runDir, observerFor(config, runDir)).Run(resume: Checkpoint.List(runDir).Count > 0, cancel);
-                        if (outcome.Interrupted) throw new OperationCanceledException("experiment interrupted; run it again to continue");
-                        runs.Add((lr, outcome, config));
-                    }
-                    catch (TrainingDivergedException e)
-                    {
-                        // A learning rate too large for a model is a result of the sweep, not a reason to stop it.
-                        diverged[lr.ToString("G3")] = e.Step;
-                        AtomicFile.WriteAllText(divergedMarker, e.Step.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                        progress?.Invoke($"{Json(task)} {Json(mixer)} lr {lr:G3}: {e.Message}");
-                    }
-                }
-                if (runs.Count == 0)
-                    throw new MnemoException($"{Json(task)} {Json(mixer)}: training diverged at every learning rate ({string.Join(", ", diverged.Keys)})");
-                var best = runs.MaxBy(r => r.Outcome.TestAccuracy);
+                var (runs, diverged) = TrainAtEveryRate(settings, task, mixer, outDir, observerFor, progress, cancel);
+                var best = runs.MaxBy(r => r.Outcome.TestAccuracy)!;
                 var lengths = Score(best.Config, best.Outcome.RunDir, evalSlices, settings.TrainLength);
                 var cell = new ExtrapolationCell(
                     Json(task), Json(mixer), best.Outcome.Parameters, best.Lr,
@@ -98,14 +71,64 @@ public static class Extrapolation
         return cells;
     }
 
+    /// <summary>A (task, mixer)'s run at one learning rate.</summary>
+    public sealed record TrainedRun(double Lr, TrainingOutcome Outcome, RunConfig Config);
+
+    /// <summary>
+    /// Trains one (task, mixer) at every learning rate of the settings (resuming finished or interrupted runs under
+    /// outDir/runs), skipping rates that diverged before. Returns the runs that finished and the step at which each
+    /// diverged rate blew up; throws when every rate diverged.
+    /// </summary>
+    public static (List<TrainedRun> Runs, Dictionary<string, long> Diverged) TrainAtEveryRate(
+        ExtrapolationSettings settings, ExtrapolationTask task, Mnemo.Models.MixerKind mixer, string outDir,
+        Func<RunConfig, string, ITrainingObserver?> observerFor, Action<string>? progress, CancellationToken cancel)
+    {
+        var runs = new List<TrainedRun>();
+        var diverged = new Dictionary<string, long>();
+        foreach (double lr in settings.LearningRates)
+        {
+            var config = settings.RunConfig(task, mixer, lr);
+            string runDir = Path.Combine(outDir, "runs", $"{Json(task)}-{Json(mixer)}-lr{lr:G3}");
+            string divergedMarker = Path.Combine(runDir, "diverged");
+            if (File.Exists(divergedMarker))
+            {
+                diverged[lr.ToString("G3")] = long.Parse(File.ReadAllText(divergedMarker));
+                continue;
+            }
+            try
+            {
+                var outcome = new Trainer(config, runDir, observerFor(config, runDir)).Run(resume: Checkpoint.List(runDir).Count > 0, cancel);
+                if (outcome.Interrupted) throw new OperationCanceledException("experiment interrupted; run it again to continue");
+                runs.Add(new TrainedRun(lr, outcome, config));
+            }
+            catch (TrainingDivergedException e)
+            {
+                // A learning rate too large for a model is a result of the sweep, not a reason to stop it.
+                diverged[lr.ToString("G3")] = e.Step;
+                AtomicFile.WriteAllText(divergedMarker, e.Step.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                progress?.Invoke($"{Json(task)} {Json(mixer)} lr {lr:G3}: {e.Message}");
+            }
+        }
+        if (runs.Count == 0)
+            throw new MnemoException($"{Json(task)} {Json(mixer)}: training diverged at every learning rate ({string.Join(", ", diverged.Keys)})");
+        return (runs, diverged);
+    }
+
+    /// <summary>A finished run's final weights.</summary>
+    public static LanguageModel LoadTrained(RunConfig config, string runDir)
+    {
+        var model = new LanguageModel(config.ResolvedModel);
+        TensorIO.LoadStateDict(model, Path.Combine(Checkpoint.List(runDir)[^1], Checkpoint.ModelFile));
+        return model;
+    }
+
     /// <summary>The score a task is judged by: exact match for passkey, per-query accuracy for MQAR.</summary>
     public static double Headline(string task, LengthAccuracy a) => task == Json(ExtrapolationTask.Passkey) ? a.ExactMatch : a.Accuracy;
 
     /// <summary>Loads a run's final weights and scores them on each evaluation slice.</summary>
     static List<LengthAccuracy> Score(RunConfig config, string runDir, TaskBatch[] slices, int trainLength)
     {
-        using var model = new LanguageModel(config.ResolvedModel);
-        TensorIO.LoadStateDict(model, Path.Combine(Checkpoint.List(runDir)[^1], Checkpoint.ModelFile));
+        using var model = LoadTrained(config, runDir);
         var result = MqarEvaluator.Evaluate(model, slices);
         return result.Slices.Select(s => new LengthAccuracy(s.SeqLen, s.SeqLen / trainLength, s.Examples, s.Accuracy, s.ExactMatch)).ToList();
     }
@@ -114,7 +137,7 @@ public static class Extrapolation
     /// Fails before any training when a setting is invalid: every run config and evaluation task goes through the
     /// config binder (ranges and cross-field rules, errors naming the field), as a config file would.
     /// </summary>
-    static void CheckSettings(ExtrapolationSettings s)
+    internal static void CheckSettings(ExtrapolationSettings s)
     {
         if (s.Mixers.Length == 0 || s.Tasks.Length == 0 || s.LearningRates.Length == 0 || s.EvalFactors.Length == 0)
             throw new ConfigException($"extrapolation settings \"{s.Name}\": mixers, tasks, learning rates and eval factors must each list at least one");
@@ -133,5 +156,5 @@ public static class Extrapolation
         }
     }
 
-    static string Json<T>(T value) where T : Enum => JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
+    internal static string Json<T>(T value) where T : Enum => JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
 }

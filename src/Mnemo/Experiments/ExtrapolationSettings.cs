@@ -46,7 +46,7 @@ public sealed record ExtrapolationSettings
     public int EvalEvery { get; init; } = 100;
     public double TargetAccuracy { get; init; } = 0.99;
 
-    public int[] EvalLengths => EvalFactors.Select(f => f * TrainLength).ToArray();
+    public int[] EvalLengths => LengthGrid.Lengths(TrainLength, EvalFactors);
 
     /// <summary>
     /// Fits in about 10 minutes on 2 cores: d_model 64, 2 layers, 2 heads, no MLP (Zoology's MQAR shape), L = 64,
@@ -109,9 +109,8 @@ public sealed record ExtrapolationSettings
     }
 
     /// <summary>The task with its test slices replaced by one slice per evaluation length, drawn from <see cref="EvalSeed"/>.</summary>
-    public ITask EvalTask(ExtrapolationTask task) => task == ExtrapolationTask.Mqar
-        ? Mqar(EvalLengths.Select(l => new MqarSlice { SeqLen = l, NumKvPairs = MqarPairs, NumExamples = EvalExamples }).ToArray()) with { TestSeed = EvalSeed }
-        : Passkey(EvalLengths.Select(l => new PasskeySlice { SeqLen = l, NumExamples = EvalExamples, Depths = DepthKind.Even }).ToArray()) with { TestSeed = EvalSeed };
+    public ITask EvalTask(ExtrapolationTask task) =>
+        LengthGrid.TestAt(RunConfig(task, Mixers[0], LearningRates[0]).ActiveTask, EvalLengths, EvalExamples, EvalSeed);
 
     MqarConfig Mqar(MqarSlice[] test) => new()
     {

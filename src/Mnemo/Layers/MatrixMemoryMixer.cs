@@ -1,4 +1,5 @@
 using Mnemo.Memory.Matrix;
+using Mnemo.Memory.Matrix.Mitigations;
 using Mnemo.Models;
 using static TorchSharp.torch;
 
@@ -9,9 +10,16 @@ namespace Mnemo.Layers;
 /// (chunk form for sequences, step form for single streamed tokens). The rules in Memory/Matrix/Rules choose the
 /// kernel, the gates and the feature maps.
 /// </summary>
-public abstract class MatrixMemoryMixer : MemoryMixer
+public abstract class MatrixMemoryMixer : MemoryMixer, IMitigableMemory
 {
     readonly int _chunk;
+    readonly StateNormRecord _norms = new();
+
+    /// <inheritdoc/>
+    public MemoryEvalOptions EvalOptions { get; set; } = MemoryEvalOptions.None;
+
+    /// <inheritdoc/>
+    public Tensor? LastStateNorms => _norms.Value;
 
     protected MatrixMemoryMixer(string name, ModelConfig c, bool outputGate) : base(name, c, outputGate) => _chunk = c.ChunkSize;
 
@@ -25,8 +33,9 @@ public abstract class MatrixMemoryMixer : MemoryMixer
     {
         var (g, beta) = Gates(x, cache?.Position ?? 0);
         var inputs = new KernelInputs(q, k, v, g, beta, cache?.Get("state"));
-        var (o, state) = cache is not null ? MatrixKernels.Continue(Kind, inputs, _chunk) : MatrixKernels.Run(Kind, KernelForm.Chunk, inputs, _chunk);
+        var (o, state, norms) = MitigatedKernel.Run(Kind, inputs, _chunk, EvalOptions, streaming: cache is not null);
         if (cache is not null) cache.Set("state", state);
+        _norms.Keep(norms);
         return o;
     }
 }

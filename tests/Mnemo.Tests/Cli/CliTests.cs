@@ -54,7 +54,7 @@ public class CliTests
     [Fact]
     public void Every_command_has_help()
     {
-        foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "extrapolate", "generate", "bench", "bench kernels", "bench decode" })
+        foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "extrapolate", "collapse", "generate", "bench", "bench kernels", "bench decode" })
         {
             var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), [.. command.Split(' '), "--help"]);
             Assert.Equal(0, code);
