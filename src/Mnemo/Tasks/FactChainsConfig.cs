@@ -55,17 +55,17 @@ public sealed record FactChainsConfig : IValidatedConfig, ITask
 
     public IEnumerable<(string, string)> Validate()
     {
-        if (TrainSeed == TestSeed) yield return ("test_seed", $"must differ from train_seed ({TrainSeed}) so test examples are unseen");
         if (FillerTokens < 2)
             yield return ("vocab_size", $"{VocabSize} leaves {FillerTokens} filler tokens after 5 fixed tokens, {NumEntities} entities, {NumLocations} locations and {NumObjects} objects; need at least 2");
         if (MaxFacts < MinFacts) yield return ("max_facts", $"{MaxFacts} is below min_facts {MinFacts}");
         if (Qa == FactQuestion.Qa2 && MinFacts < 2)
             yield return ("min_facts", $"qa2 needs at least 2 facts (a move and a grab), got {MinFacts}");
-        if (Train.Length == 0) yield return ("train", "needs at least one slice");
-        if (Test.Length == 0) yield return ("test", "needs at least one slice");
-        foreach (var (name, slices) in new[] { ("train", Train), ("test", Test) })
-            for (int i = 0; i < slices.Length; i++)
-                if (slices[i].SeqLen < MinSeqLen)
-                    yield return ($"{name}[{i}].seq_len", $"{slices[i].SeqLen} cannot hold {MaxFacts} facts of {FactChains.FactLen} tokens and the question; need ≥ {MinSeqLen}");
+        foreach (var problem in Examples.CheckSlices(TrainSeed, TestSeed, Train, Test, SliceProblems)) yield return problem;
+    }
+
+    IEnumerable<(string, string)> SliceProblems(FactChainsSlice s)
+    {
+        if (s.SeqLen < MinSeqLen)
+            yield return ("seq_len", $"{s.SeqLen} cannot hold {MaxFacts} facts of {FactChains.FactLen} tokens and the question; need ≥ {MinSeqLen}");
     }
 }

@@ -19,15 +19,7 @@ public static class InductionHeads
 
     public static TaskBatch Generate(InductionHeadsConfig task, InductionHeadsSlice slice, int seed, int sliceIndex)
     {
-        int n = slice.NumExamples, l = slice.SeqLen;
-        var inputs = new long[n * l];
-        var labels = new long[n * l];
-        for (int i = 0; i < n; i++)
-        {
-            var rng = new Random(SeedMixer.Derive(seed, sliceIndex, i));
-            WriteExample(task.VocabSize, rng, inputs.AsSpan(i * l, l), labels.AsSpan(i * l, l));
-        }
-        return new TaskBatch(l, 1, inputs, labels);
+        return Examples.Generate(slice.NumExamples, slice.SeqLen, 1, seed, sliceIndex, (_, rng, input, label) => WriteExample(task.VocabSize, rng, input, label));
     }
 
     public static TaskBatch[] GenerateAll(InductionHeadsConfig task, InductionHeadsSlice[] slices, int seed) =>

@@ -27,10 +27,5 @@ public sealed record InductionHeadsConfig : IValidatedConfig, ITask
     public TaskBatch[] TrainBatches() => InductionHeads.GenerateAll(this, Train, TrainSeed);
     public TaskBatch[] TestBatches() => InductionHeads.GenerateAll(this, Test, TestSeed);
 
-    public IEnumerable<(string, string)> Validate()
-    {
-        if (TrainSeed == TestSeed) yield return ("test_seed", $"must differ from train_seed ({TrainSeed}) so test examples are unseen");
-        if (Train.Length == 0) yield return ("train", "needs at least one slice");
-        if (Test.Length == 0) yield return ("test", "needs at least one slice");
-    }
+    public IEnumerable<(string, string)> Validate() => Examples.CheckSlices(TrainSeed, TestSeed, Train, Test);
 }

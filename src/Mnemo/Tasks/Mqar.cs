@@ -22,15 +22,8 @@ public static class Mqar
 
     public static TaskBatch Generate(MqarConfig task, MqarSlice slice, int seed, int sliceIndex)
     {
-        int n = slice.NumExamples, l = slice.SeqLen;
-        var inputs = new long[n * l];
-        var labels = new long[n * l];
-        for (int i = 0; i < n; i++)
-        {
-            var rng = new Random(SeedMixer.Derive(seed, sliceIndex, i));
-            WriteExample(task, slice, rng, inputs.AsSpan(i * l, l), labels.AsSpan(i * l, l));
-        }
-        return new TaskBatch(l, slice.NumKvPairs, inputs, labels);
+        return Examples.Generate(slice.NumExamples, slice.SeqLen, slice.NumKvPairs, seed, sliceIndex,
+            (_, rng, input, label) => WriteExample(task, slice, rng, input, label));
     }
 
     public static TaskBatch[] GenerateAll(MqarConfig task, MqarSlice[] slices, int seed) =>

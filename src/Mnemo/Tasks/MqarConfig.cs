@@ -36,19 +36,16 @@ public sealed record MqarConfig : IValidatedConfig, ITask
 
     public IEnumerable<(string, string)> Validate()
     {
-        if (TrainSeed == TestSeed) yield return ("test_seed", $"must differ from train_seed ({TrainSeed}) so test examples are unseen");
-        if (Train.Length == 0) yield return ("train", "needs at least one slice");
-        if (Test.Length == 0) yield return ("test", "needs at least one slice");
-        foreach (var (name, slices) in new[] { ("train", Train), ("test", Test) })
-            for (int i = 0; i < slices.Length; i++)
-            {
-                var s = slices[i];
-                if (s.SeqLen >= VocabSize)
-                    yield return ($"{name}[{i}].seq_len", $"{s.SeqLen} must be below vocab_size {VocabSize} (Zoology requires V > L)");
-                if (2 * s.NumKvPairs * NumPasses + 2 * s.NumKvPairs > s.SeqLen)
-                    yield return ($"{name}[{i}].num_kv_pairs", $"{s.NumKvPairs} pairs need 2·K·passes + 2·K = {2 * s.NumKvPairs * (NumPasses + 1)} ≤ seq_len {s.SeqLen}");
-                if (s.NumKvPairs > VocabSize / 2 - 1)
-                    yield return ($"{name}[{i}].num_kv_pairs", $"{s.NumKvPairs} distinct keys do not fit in the key range [1, {VocabSize / 2})");
-            }
+        foreach (var problem in Examples.CheckSlices(TrainSeed, TestSeed, Train, Test, SliceProblems)) yield return problem;
+    }
+
+    IEnumerable<(string, string)> SliceProblems(MqarSlice s)
+    {
+        if (s.SeqLen >= VocabSize)
+            yield return ("seq_len", $"{s.SeqLen} must be below vocab_size {VocabSize} (Zoology requires V > L)");
+        if (2 * s.NumKvPairs * NumPasses + 2 * s.NumKvPairs > s.SeqLen)
+            yield return ("num_kv_pairs", $"{s.NumKvPairs} pairs need 2·K·passes + 2·K = {2 * s.NumKvPairs * (NumPasses + 1)} ≤ seq_len {s.SeqLen}");
+        if (s.NumKvPairs > VocabSize / 2 - 1)
+            yield return ("num_kv_pairs", $"{s.NumKvPairs} distinct keys do not fit in the key range [1, {VocabSize / 2})");
     }
 }

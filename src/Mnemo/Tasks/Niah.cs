@@ -52,16 +52,12 @@ public static class Niah
     public static TaskBatch Generate(NiahConfig task, NiahSlice slice, int bin, int seed, int batchIndex)
     {
         int n = slice.NumExamples, l = slice.SeqLen;
-        var inputs = new long[n * l];
-        var labels = new long[n * l];
         var book = task.TextHaystack ? task.Text.Book() : NoiseBook(task.Text.Tokenizer);
-        for (int i = 0; i < n; i++)
+        return Examples.Generate(n, l, 1, seed, batchIndex, (i, rng, input, label) =>
         {
-            var rng = new Random(SeedMixer.Derive(seed, batchIndex, i));
             double within = slice.Depths == DepthKind.Uniform ? rng.NextDouble() : (i + 0.5) / n;
-            WriteExample(task, book, l, (bin + within) / slice.DepthBins, rng, inputs.AsSpan(i * l, l), labels.AsSpan(i * l, l));
-        }
-        return new TaskBatch(l, 1, inputs, labels);
+            WriteExample(task, book, l, (bin + within) / slice.DepthBins, rng, input, label);
+        });
     }
 
     /// <summary>The sentence boundary of the haystack (a sentence start, or its end) nearest to depth·h.</summary>

@@ -57,14 +57,11 @@ public sealed record NiahConfig : IValidatedConfig, IBinnedTask
     public IReadOnlyList<SliceBin> TestBins() => Niah.Bins(Test);
     public string ReportedScore() => "exact_match";
 
-    public IEnumerable<(string, string)> Validate()
+    public IEnumerable<(string, string)> Validate() => Examples.CheckSlices(TrainSeed, TestSeed, Train, Test, SliceProblems);
+
+    IEnumerable<(string, string)> SliceProblems(NiahSlice s)
     {
-        if (TrainSeed == TestSeed) yield return ("test_seed", $"must differ from train_seed ({TrainSeed}) so test examples are unseen");
-        if (Train.Length == 0) yield return ("train", "needs at least one slice");
-        if (Test.Length == 0) yield return ("test", "needs at least one slice");
-        foreach (var (name, slices) in new[] { ("train", Train), ("test", Test) })
-            for (int i = 0; i < slices.Length; i++)
-                if (slices[i].SeqLen < MinSeqLen)
-                    yield return ($"{name}[{i}].seq_len", $"{slices[i].SeqLen} cannot hold a {ValueLength}-symbol needle, the query and its value; need ≥ 2·value_len + 4 = {MinSeqLen}");
+        if (s.SeqLen < MinSeqLen)
+            yield return ("seq_len", $"{s.SeqLen} cannot hold a {ValueLength}-symbol needle, the query and its value; need ≥ 2·value_len + 4 = {MinSeqLen}");
     }
 }

@@ -22,15 +22,7 @@ public static class ParityDms
 
     public static TaskBatch Generate(ParityDmsConfig task, ParityDmsSlice slice, int seed, int sliceIndex)
     {
-        int n = slice.NumExamples, l = slice.SeqLen;
-        var inputs = new long[n * l];
-        var labels = new long[n * l];
-        for (int i = 0; i < n; i++)
-        {
-            var rng = new Random(SeedMixer.Derive(seed, sliceIndex, i));
-            WriteExample(task, rng, inputs.AsSpan(i * l, l), labels.AsSpan(i * l, l));
-        }
-        return new TaskBatch(l, 1, inputs, labels);
+        return Examples.Generate(slice.NumExamples, slice.SeqLen, 1, seed, sliceIndex, (_, rng, input, label) => WriteExample(task, rng, input, label));
     }
 
     public static TaskBatch[] GenerateAll(ParityDmsConfig task, ParityDmsSlice[] slices, int seed) =>

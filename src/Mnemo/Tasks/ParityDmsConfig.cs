@@ -43,12 +43,12 @@ public sealed record ParityDmsConfig : IValidatedConfig, ITask
 
     public IEnumerable<(string, string)> Validate()
     {
-        if (TrainSeed == TestSeed) yield return ("test_seed", $"must differ from train_seed ({TrainSeed}) so test examples are unseen");
-        if (Train.Length == 0) yield return ("train", "needs at least one slice");
-        if (Test.Length == 0) yield return ("test", "needs at least one slice");
-        foreach (var (name, slices) in new[] { ("train", Train), ("test", Test) })
-            for (int i = 0; i < slices.Length; i++)
-                if (slices[i].SeqLen < MaxStreamLen)
-                    yield return ($"{name}[{i}].seq_len", $"{slices[i].SeqLen} cannot hold the longest stream of N = {N}: 4N + 1 = {MaxStreamLen} bits");
+        foreach (var problem in Examples.CheckSlices(TrainSeed, TestSeed, Train, Test, SliceProblems)) yield return problem;
+    }
+
+    IEnumerable<(string, string)> SliceProblems(ParityDmsSlice s)
+    {
+        if (s.SeqLen < MaxStreamLen)
+            yield return ("seq_len", $"{s.SeqLen} cannot hold the longest stream of N = {N}: 4N + 1 = {MaxStreamLen} bits");
     }
 }

@@ -28,16 +28,8 @@ public static class Passkey
 
     public static TaskBatch Generate(PasskeyConfig task, PasskeySlice slice, int seed, int sliceIndex)
     {
-        int n = slice.NumExamples, l = slice.SeqLen;
-        var inputs = new long[n * l];
-        var labels = new long[n * l];
-        for (int i = 0; i < n; i++)
-        {
-            var rng = new Random(SeedMixer.Derive(seed, sliceIndex, i));
-            int slot = NeedleSlot(task, slice, rng, i);
-            WriteExample(task, l, slot, rng, inputs.AsSpan(i * l, l), labels.AsSpan(i * l, l));
-        }
-        return new TaskBatch(l, 1, inputs, labels);
+        return Examples.Generate(slice.NumExamples, slice.SeqLen, 1, seed, sliceIndex,
+            (i, rng, input, label) => WriteExample(task, slice.SeqLen, NeedleSlot(task, slice, rng, i), rng, input, label));
     }
 
     public static TaskBatch[] GenerateAll(PasskeyConfig task, PasskeySlice[] slices, int seed) =>

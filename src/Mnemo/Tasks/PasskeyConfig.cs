@@ -53,14 +53,14 @@ public sealed record PasskeyConfig : IValidatedConfig, ITask
 
     public IEnumerable<(string, string)> Validate()
     {
-        if (TrainSeed == TestSeed) yield return ("test_seed", $"must differ from train_seed ({TrainSeed}) so test examples are unseen");
         if (FillerTokens < 2)
             yield return ("vocab_size", $"{VocabSize} leaves {FillerTokens} filler tokens after 10 digits, 2 markers and {NumKeys} keys; need at least 2");
-        if (Train.Length == 0) yield return ("train", "needs at least one slice");
-        if (Test.Length == 0) yield return ("test", "needs at least one slice");
-        foreach (var (name, slices) in new[] { ("train", Train), ("test", Test) })
-            for (int i = 0; i < slices.Length; i++)
-                if (slices[i].SeqLen < MinSeqLen)
-                    yield return ($"{name}[{i}].seq_len", $"{slices[i].SeqLen} cannot hold a {NumDigits}-digit needle, the query and its answer; need ≥ 2·num_digits + 4 = {MinSeqLen}");
+        foreach (var problem in Examples.CheckSlices(TrainSeed, TestSeed, Train, Test, SliceProblems)) yield return problem;
+    }
+
+    IEnumerable<(string, string)> SliceProblems(PasskeySlice s)
+    {
+        if (s.SeqLen < MinSeqLen)
+            yield return ("seq_len", $"{s.SeqLen} cannot hold a {NumDigits}-digit needle, the query and its answer; need ≥ 2·num_digits + 4 = {MinSeqLen}");
     }
 }

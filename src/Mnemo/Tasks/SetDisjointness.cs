@@ -26,15 +26,8 @@ public static class SetDisjointness
 
     public static TaskBatch Generate(SetDisjointnessConfig task, SetDisjointnessSlice slice, int seed, int sliceIndex)
     {
-        int n = slice.NumExamples, l = SeqLen(task, slice);
-        var inputs = new long[n * l];
-        var labels = new long[n * l];
-        for (int i = 0; i < n; i++)
-        {
-            var rng = new Random(SeedMixer.Derive(seed, sliceIndex, i));
-            WriteExample(task, slice, rng, inputs.AsSpan(i * l, l), labels.AsSpan(i * l, l));
-        }
-        return new TaskBatch(l, slice.ShortLength, inputs, labels);
+        return Examples.Generate(slice.NumExamples, SeqLen(task, slice), slice.ShortLength, seed, sliceIndex,
+            (_, rng, input, label) => WriteExample(task, slice, rng, input, label));
     }
 
     public static TaskBatch[] GenerateAll(SetDisjointnessConfig task, SetDisjointnessSlice[] slices, int seed) =>

@@ -46,16 +46,14 @@ public sealed record SetDisjointnessConfig : IValidatedConfig, IBinnedTask
 
     public IEnumerable<(string, string)> Validate()
     {
-        if (TrainSeed == TestSeed) yield return ("test_seed", $"must differ from train_seed ({TrainSeed}) so test examples are unseen");
-        if (Train.Length == 0) yield return ("train", "needs at least one slice");
-        if (Test.Length == 0) yield return ("test", "needs at least one slice");
-        foreach (var (name, slices) in new[] { ("train", Train), ("test", Test) })
-            for (int i = 0; i < slices.Length; i++)
-            {
-                if (slices[i].ShortLength > HalfA)
-                    yield return ($"{name}[{i}].short_length", $"{slices[i].ShortLength} distinct tokens do not fit in A's half of [4, {VocabSize}) ({HalfA} tokens); raise vocab_size");
-                if (slices[i].LongLength > HalfB)
-                    yield return ($"{name}[{i}].long_length", $"{slices[i].LongLength} distinct tokens do not fit in B's half of [4, {VocabSize}) ({HalfB} tokens); raise vocab_size");
-            }
+        foreach (var problem in Examples.CheckSlices(TrainSeed, TestSeed, Train, Test, SliceProblems)) yield return problem;
+    }
+
+    IEnumerable<(string, string)> SliceProblems(SetDisjointnessSlice s)
+    {
+        if (s.ShortLength > HalfA)
+            yield return ("short_length", $"{s.ShortLength} distinct tokens do not fit in A's half of [4, {VocabSize}) ({HalfA} tokens); raise vocab_size");
+        if (s.LongLength > HalfB)
+            yield return ("long_length", $"{s.LongLength} distinct tokens do not fit in B's half of [4, {VocabSize}) ({HalfB} tokens); raise vocab_size");
     }
 }

@@ -43,22 +43,17 @@ public static class Sort
 
     public static TaskBatch Generate(SortConfig task, SortSlice slice, int? bin, int seed, int batchIndex)
     {
-        int n = slice.NumExamples, l = slice.SeqLen;
-        var inputs = new long[n * l];
-        var labels = new long[n * l];
-        Array.Fill(labels, TaskBatch.Ignore);
+        int l = slice.SeqLen;
         var book = task.Text.Book();
         var edges = DistanceEdges(slice.ExcerptLen, slice.SegmentLen);
-        for (int i = 0; i < n; i++)
+        return Examples.Generate(slice.NumExamples, l, 1, seed, batchIndex, (i, rng, row, label) =>
         {
-            var rng = new Random(SeedMixer.Derive(seed, batchIndex, i));
             int b = bin ?? rng.Next(BinCount);
             var (excerpt, _) = book.Take(rng.Next(book.SentenceCount), slice.ExcerptLen);
             var (first, second) = Segments(excerpt, slice.SegmentLen, rng.Next(edges[b], edges[b + 1]), rng);
             bool earlierFirst = i % 2 == 0;
             var (a, bStart) = earlierFirst ? (first, second) : (second, first);
 
-            var row = inputs.AsSpan(i * l, l);
             int p = 0;
             foreach (long t in excerpt) row[p++] = t;
             row[p++] = task.Separator;
@@ -68,9 +63,8 @@ public static class Sort
             excerpt.AsSpan(bStart, slice.SegmentLen).CopyTo(row[p..]);
             p += slice.SegmentLen;
             row[p] = task.QueryMarker;
-            labels[i * l + l - 1] = earlierFirst ? task.AFirst : task.BFirst;
-        }
-        return new TaskBatch(l, 1, inputs, labels);
+            label[l - 1] = earlierFirst ? task.AFirst : task.BFirst;
+        });
     }
 
     /// <summary>Starts of two segments of length <paramref name="len"/>, <paramref name="distance"/> apart, inside

@@ -41,18 +41,15 @@ public sealed record SortConfig : IValidatedConfig, IBinnedTask
 
     public IEnumerable<(string, string)> Validate()
     {
-        if (TrainSeed == TestSeed) yield return ("test_seed", $"must differ from train_seed ({TrainSeed}) so test examples are unseen");
-        if (Train.Length == 0) yield return ("train", "needs at least one slice");
-        if (Test.Length == 0) yield return ("test", "needs at least one slice");
-        foreach (var (name, slices) in new[] { ("train", Train), ("test", Test) })
-            for (int i = 0; i < slices.Length; i++)
-            {
-                var s = slices[i];
-                if (s.NumExamples % 2 != 0)
-                    yield return ($"{name}[{i}].num_examples", $"{s.NumExamples} is odd; an even count presents each order exactly half the time");
-                var edges = Sort.DistanceEdges(s.ExcerptLen, s.SegmentLen);
-                if (Enumerable.Range(0, edges.Length - 1).Any(b => edges[b] >= edges[b + 1]))
-                    yield return ($"{name}[{i}].segment_len", $"{s.SegmentLen} leaves an empty distance bin (edges {string.Join(", ", edges)}) in an excerpt of {s.ExcerptLen}; need excerpt_len ≥ 5·segment_len");
-            }
+        foreach (var problem in Examples.CheckSlices(TrainSeed, TestSeed, Train, Test, SliceProblems)) yield return problem;
+    }
+
+    static IEnumerable<(string, string)> SliceProblems(SortSlice s)
+    {
+        if (s.NumExamples % 2 != 0)
+            yield return ("num_examples", $"{s.NumExamples} is odd; an even count presents each order exactly half the time");
+        var edges = Sort.DistanceEdges(s.ExcerptLen, s.SegmentLen);
+        if (Enumerable.Range(0, edges.Length - 1).Any(b => edges[b] >= edges[b + 1]))
+            yield return ("segment_len", $"{s.SegmentLen} leaves an empty distance bin (edges {string.Join(", ", edges)}) in an excerpt of {s.ExcerptLen}; need excerpt_len ≥ 5·segment_len");
     }
 }

@@ -72,12 +72,6 @@ public sealed class MadSequence
 
     /// <summary>n examples of row length <paramref name="rowLen"/>, example i written from its own stream seeded by
     /// (seed, slice, i).</summary>
-    public static TaskBatch Batch(int n, int rowLen, int itemsPerExample, int seed, Action<Random, Span<long>, Span<long>> write, int sliceIndex = 0)
-    {
-        var inputs = new long[n * rowLen];
-        var labels = new long[n * rowLen];
-        for (int i = 0; i < n; i++)
-            write(new Random(SeedMixer.Derive(seed, sliceIndex, i)), inputs.AsSpan(i * rowLen, rowLen), labels.AsSpan(i * rowLen, rowLen));
-        return new TaskBatch(rowLen, itemsPerExample, inputs, labels);
-    }
+    public static TaskBatch Batch(int n, int rowLen, int itemsPerExample, int seed, Action<Random, Span<long>, Span<long>> write, int sliceIndex = 0) =>
+        Examples.Generate(n, rowLen, itemsPerExample, seed, sliceIndex, (_, rng, input, label) => write(rng, input, label));
 }

@@ -33,14 +33,11 @@ public sealed record SelectiveCopyingConfig : IValidatedConfig, ITask
     TaskBatch[] Generate(SelectiveCopyingSlice[] slices, int seed) =>
         slices.Select((s, i) => SelectiveCopying.Generate(VocabSize, s.SeqLen, NumTokensToCopy, Placement, s.NumExamples, seed, i)).ToArray();
 
-    public IEnumerable<(string, string)> Validate()
+    public IEnumerable<(string, string)> Validate() => Examples.CheckSlices(TrainSeed, TestSeed, Train, Test, SliceProblems);
+
+    IEnumerable<(string, string)> SliceProblems(SelectiveCopyingSlice s)
     {
-        if (TrainSeed == TestSeed) yield return ("test_seed", $"must differ from train_seed ({TrainSeed}) so test examples are unseen");
-        if (Train.Length == 0) yield return ("train", "needs at least one slice");
-        if (Test.Length == 0) yield return ("test", "needs at least one slice");
-        foreach (var (name, slices) in new[] { ("train", Train), ("test", Test) })
-            for (int i = 0; i < slices.Length; i++)
-                if (slices[i].SeqLen <= 2 * NumTokensToCopy + 1)
-                    yield return ($"{name}[{i}].seq_len", $"{slices[i].SeqLen} must exceed 2·num_tokens_to_copy + 1 = {2 * NumTokensToCopy + 1}");
+        if (s.SeqLen <= 2 * NumTokensToCopy + 1)
+            yield return ("seq_len", $"{s.SeqLen} must exceed 2·num_tokens_to_copy + 1 = {2 * NumTokensToCopy + 1}");
     }
 }

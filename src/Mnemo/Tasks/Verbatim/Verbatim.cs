@@ -26,16 +26,10 @@ public static class Verbatim
     {
         var layout = Layout.Of(c, s);
         int l = layout.RowLen;
-        var inputs = new long[s.NumExamples * l];
-        var labels = new long[s.NumExamples * l];
-        for (int i = 0; i < s.NumExamples; i++)
+        return Examples.Generate(s.NumExamples, l, s.ListLen, seed, sliceIndex, (i, rng, input, label) =>
         {
-            var rng = new Random(SeedMixer.Derive(seed, sliceIndex, i));
             var x = Vignette(c, layout, ConditionOf(i), rng);
-            var input = inputs.AsSpan(i * l, l);
-            var label = labels.AsSpan(i * l, l);
             x.AsSpan(0, l).CopyTo(input);
-            label.Fill(TaskBatch.Ignore);
             for (int t = 0; t < l; t++)
             {
                 int next = t + 1;
@@ -43,8 +37,7 @@ public static class Verbatim
                 bool scored = train ? c.LabelAll || next >= layout.List1 : inList;
                 if (scored) label[t] = x[next];
             }
-        }
-        return new TaskBatch(l, s.ListLen, inputs, labels);
+        });
     }
 
     /// <summary>The tokens of one vignette.</summary>

@@ -60,12 +60,12 @@ public sealed record VerbatimConfig : IValidatedConfig, ITask
 
     public IEnumerable<(string, string)> Validate()
     {
-        if (TrainSeed == TestSeed) yield return ("test_seed", $"must differ from train_seed ({TrainSeed}) so test examples are unseen");
-        if (Train.Length == 0) yield return ("train", "needs at least one slice");
-        if (Test.Length == 0) yield return ("test", "needs at least one slice");
-        foreach (var (name, slices) in new[] { ("train", Train), ("test", Test) })
-            for (int i = 0; i < slices.Length; i++)
-                if (2 * slices[i].ListLen > NumNouns)
-                    yield return ($"{name}[{i}].list_len", $"{slices[i].ListLen} nouns per list need num_nouns ≥ {2 * slices[i].ListLen} for a novel list 2 (now {NumNouns})");
+        foreach (var problem in Examples.CheckSlices(TrainSeed, TestSeed, Train, Test, SliceProblems)) yield return problem;
+    }
+
+    IEnumerable<(string, string)> SliceProblems(VerbatimSlice s)
+    {
+        if (2 * s.ListLen > NumNouns)
+            yield return ("list_len", $"{s.ListLen} nouns per list need num_nouns ≥ {2 * s.ListLen} for a novel list 2 (now {NumNouns})");
     }
 }
