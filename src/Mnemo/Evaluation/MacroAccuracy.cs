@@ -13,14 +13,15 @@ public sealed class MacroAccuracy(int numClasses)
 
     public int NumClasses => _tp.Length;
 
-    /// <summary>Adds one scored position.</summary>
+    /// <summary>Adds one scored position. A prediction outside the task's classes (a model vocabulary wider than the
+    /// task's) is a miss of the label's class and a false positive of no class.</summary>
     public void Add(long label, long predicted)
     {
         if (label == predicted) _tp[label]++;
         else
         {
             _fn[label]++;
-            _fp[predicted]++;
+            if (predicted >= 0 && predicted < NumClasses) _fp[predicted]++;
         }
     }
 

@@ -12,9 +12,10 @@ public interface ILengthScalableTask : ITask
 }
 
 /// <summary>
-/// Length-extrapolation grid for any task: the trained task's test slices replaced by one per length L × factor.
-/// MQAR keeps its number of pairs (the first training slice's K): only distances and filler grow; passkey keeps
-/// the needle and spreads depths evenly. Other tasks implement <see cref="ILengthScalableTask"/>.
+/// Length-extrapolation grid of `extrapolate` and `collapse`: the trained task's test slices replaced by one per
+/// length L × factor. MQAR keeps its number of pairs (the first training slice's K): only distances and filler
+/// grow; passkey keeps the needle and spreads depths evenly. A task that implements <see cref="ILengthScalableTask"/>
+/// joins them (none other does yet); for every task, a sweep's final_eval scores the kept weights at any lengths.
 /// </summary>
 public static class LengthGrid
 {

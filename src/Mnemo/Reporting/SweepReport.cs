@@ -32,19 +32,18 @@ public static class SweepReport
         var lines = SweepLedger.ReadResults(resultsPath);
         if (lines.Count == 0) throw new MnemoException($"{resultsPath} holds no finished runs yet");
         var cells = SweepResults.Cells(lines);
-        string configPath = Path.Combine(sweepDir, SweepRunner.ConfigFile);
-        SweepConfig? sweep = File.Exists(configPath) ? SweepConfig.Parse(File.ReadAllText(configPath), configPath) : null;
-        string[] axes = sweep?.Axes.Select(a => a.Name).ToArray() ?? cells.SelectMany(c => c.Cell.Keys).Distinct().ToArray();
-        string title = sweep is null ? Path.GetFileName(sweepDir) : sweep.Name;
+        var sweep = SweepOutline.Read(Path.Combine(sweepDir, SweepRunner.ConfigFile));
+        string[] axes = sweep?.Axes ?? cells.SelectMany(c => c.Cell.Keys).Distinct().ToArray();
+        string title = sweep?.Name ?? Path.GetFileName(sweepDir);
 
         var md = new StringBuilder();
         var figures = new List<(string File, string Caption)>();
         md.AppendLine($"# Sweep report: {title}\n");
         if (!string.IsNullOrEmpty(sweep?.Description)) md.AppendLine(sweep.Description + "\n");
-        int planned = sweep?.Runs().Count ?? lines.Count;
+        int planned = sweep?.Runs ?? lines.Count;
         md.AppendLine($"{lines.Count} of {planned} runs finished ({lines.Count(l => l["status"]!.GetValue<string>() != "ok")} diverged); " +
             $"{cells.Count} cells, each reported at its best learning rate by validation accuracy. " +
-            $"Score: {string.Join("; ", cells.Select(c => $"{c.Task} = {Describe(c.Headline)}").Distinct())}.\n");
+            $"Score: {string.Join("; ", cells.Select(c => $"{c.Task} = {Describe(c)}").Distinct())}.\n");
 
         md.AppendLine(Pivot(cells, axes));
         md.AppendLine(CellTable(cells, axes));
@@ -75,7 +74,33 @@ public static class SweepReport
         return index;
     }
 
-    static string Describe(string headline) => headline == "exact_match" ? "exact match (every scored token right)" : "accuracy (per scored token, averaged per example)";
+    static string Describe(SweepCell c) => c.Headline == "exact_match" ? "exact match (every scored token of an example right)"
+        : c.HeadlineMetric == "token_accuracy" ? "accuracy (per scored token, averaged per example)" : c.HeadlineMetric.Replace('_', ' ');
+
+    /// <summary>
+    /// What the report needs of the sweep's config: name, description, axis names and the number of runs. Read as
+    /// plain JSON, not bound and validated: a finished sweep must re-report on a machine where its base config would
+    /// not validate (a corpus that is not set up there, say).
+    /// </summary>
+    sealed record SweepOutline(string Name, string Description, string[] Axes, int Runs)
+    {
+        public static SweepOutline? Read(string path)
+        {
+            if (!File.Exists(path)) return null;
+            try
+            {
+                var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+                var axes = root["axes"]?.AsArray() ?? [];
+                int runs = axes.Aggregate(1, (n, a) => n * (a!["values"]?.AsArray().Count ?? 1)) * (root["learning_rates"]?.AsArray().Count ?? 1);
+                return new SweepOutline(root["name"]?.GetValue<string>() ?? Path.GetFileName(Path.GetDirectoryName(path)!),
+                    root["description"]?.GetValue<string>() ?? "", axes.Select(a => a!["name"]!.GetValue<string>()).ToArray(), runs);
+            }
+            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or NullReferenceException)
+            {
+                return null; // an unreadable config only costs the report its title and axis order
+            }
+        }
+    }
 
     /// <summary>The axis whose values are the plots' series: "model" if the sweep has one, else the first.</summary>
     static string? SeriesAxis(string[] axes) => axes.Contains("model") ? "model" : axes.FirstOrDefault();
@@ -107,7 +132,7 @@ public static class SweepReport
         var lengths = cells.SelectMany(c => c.Slices.Select(s => s.SeqLen)).Distinct().Order().ToList();
         var sb = new StringBuilder("## Cells\n\n");
         sb.AppendLine($"| {string.Join(" | ", axes)} | task | best lr | validation | score | {string.Join(" | ", lengths.Select(l => $"L={l}"))} | params | state floats/layer | steps | seconds |");
-        sb.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", axes.Length + 5 + lengths.Count + 4)));
+        sb.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", axes.Length + 4 + lengths.Count + 4)));
         foreach (var c in cells)
         {
             var perLength = lengths.Select(l =>
@@ -127,8 +152,9 @@ public static class SweepReport
         var binned = cells.Where(c => c.Slices.Any(s => s.Bin is not null)).ToList();
         if (binned.Count == 0) return "";
         var columns = binned.SelectMany(c => c.Slices.Select(s => (s.SeqLen, s.Bin))).Distinct().OrderBy(k => k.SeqLen).ToList();
+        // A bin label is table text: a '|' in it would split the cell.
         var sb = new StringBuilder("## Score per bin\n\n");
-        sb.AppendLine($"| {string.Join(" | ", axes)} | {string.Join(" | ", columns.Select(k => $"L={k.SeqLen} {k.Bin}"))} |");
+        sb.AppendLine($"| {string.Join(" | ", axes)} | {string.Join(" | ", columns.Select(k => $"L={k.SeqLen} {k.Bin?.Replace('|', '/')}"))} |");
         sb.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", axes.Length + columns.Count)));
         foreach (var c in binned)
             sb.AppendLine($"| {string.Join(" | ", axes.Select(a => c[a]))} | {string.Join(" | ", columns.Select(k =>

@@ -47,6 +47,9 @@ public sealed record SweepConfig : IValidatedConfig
     [Help("learning rates every cell is trained at; the best is reported")] public double[] LearningRates { get; init; } = [1e-3, 3e-3];
     [Help("overrides giving the final evaluation's test slices (e.g. longer lengths), scored once after training; empty = the run's own test slices")] public string[] FinalEval { get; init; } = [];
 
+    /// <summary>A learning rate as run ids show it (3 significant digits).</summary>
+    public static string LrText(double lr) => lr.ToString("G3", CultureInfo.InvariantCulture);
+
     internal static bool IsSafeName(string s) => s.Length > 0 && s.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
 
     public IEnumerable<(string, string)> Validate()
@@ -58,6 +61,8 @@ public sealed record SweepConfig : IValidatedConfig
         foreach (var dup in Axes.GroupBy(a => a.Name).Where(g => g.Count() > 1))
             yield return ("axes", $"the axis name \"{dup.Key}\" appears {dup.Count()} times");
         if (Axes.Any(a => a.Name == "lr")) yield return ("axes", "\"lr\" is reserved for learning_rates");
+        foreach (var dup in LearningRates.GroupBy(LrText).Where(g => g.Count() > 1))
+            yield return ("learning_rates", $"{string.Join(" and ", dup.Select(l => l.ToString("R", CultureInfo.InvariantCulture)))} both name runs \"lr={dup.Key}\"; give distinct rates (3 significant digits)");
     }
 
     const string PresetPrefix = "Mnemo.Sweeps.";
@@ -101,7 +106,7 @@ public sealed record SweepConfig : IValidatedConfig
             {
                 var cell = Axes.Zip(combo, (a, v) => (a.Name, v.Name)).ToDictionary(p => p.Item1, p => p.Item2);
                 string cellId = cell.Count == 0 ? "base" : string.Join(",", cell.Select(p => $"{p.Key}={p.Value}"));
-                string lrText = lr.ToString("G3", CultureInfo.InvariantCulture);
+                string lrText = LrText(lr);
                 var overrides = combo.SelectMany(v => v.Set).Append($"training.lr={lr.ToString("R", CultureInfo.InvariantCulture)}").ToList();
                 string where = $"{source} (run {cellId}, lr {lrText})";
                 var config = RunConfig.Parse(Base.ToJson(), where, overrides);

@@ -21,6 +21,10 @@ public sealed record SweepCell(
     long Parameters, long StateFloatsPerLayer, int NumLayers, long Steps, double Seconds, string RunDir,
     IReadOnlyDictionary<double, double> ValidationByLr, IReadOnlyList<double> DivergedLrs)
 {
+    /// <summary>What <see cref="Score"/> is when <see cref="Headline"/> is "accuracy": the task's headline metric
+    /// (token_accuracy, or e.g. MAD's macro accuracy).</summary>
+    public string HeadlineMetric { get; init; } = "token_accuracy";
+
     /// <summary>The value of an axis, or "" when the sweep has no such axis.</summary>
     public string this[string axis] => Cell.TryGetValue(axis, out var v) ? v : "";
 }
@@ -44,22 +48,29 @@ public static class SweepResults
             var ok = group.Where(l => l["status"]!.GetValue<string>() == "ok").ToList();
             var diverged = group.Where(l => l["status"]!.GetValue<string>() != "ok").Select(l => l["lr"]!.GetValue<double>()).Order().ToList();
             if (ok.Count == 0) continue; // every learning rate diverged: listed in the report's run table only
-            var best = ok.MaxBy(l => l["validation_accuracy"]!.GetValue<double>())!;
-            string headline = best["headline"]?.GetValue<string>() ?? "accuracy";
+            string headline = ok[0]["headline"]?.GetValue<string>() ?? "accuracy";
+            // Best on validation by the reported score (exact match where that is the score, token accuracy breaking
+            // ties), the smaller rate winning a tie, so the pick does not depend on which worker finished first.
+            var best = ok.OrderByDescending(l => headline == "exact_match" ? Number(l["validation_exact_match"]) : Number(l["validation_accuracy"]))
+                .ThenByDescending(l => Number(l["validation_accuracy"]))
+                .ThenBy(l => l["lr"]!.GetValue<double>()).First();
             var slices = best["slices"]!.AsArray().Select(s => new SliceScore(
                 s!["seq_len"]!.GetValue<int>(), s["bin"]?["label"]?.GetValue<string>(),
                 s["bin"]?["axis"]?.GetValue<string>() == "depth" ? (s["bin"]!["lo"]!.GetValue<double>() + s["bin"]!["hi"]!.GetValue<double>()) / 2 : null,
-                s["accuracy"]!.GetValue<double>(),
-                s["exact_match"]!.GetValue<double>(), s["examples"]!.GetValue<long>())).ToList();
+                Number(s["accuracy"]), Number(s["exact_match"]), s["examples"]!.GetValue<long>())).ToList();
             cells.Add(new SweepCell(
                 group.Key, best["cell"]!.AsObject().ToDictionary(p => p.Key, p => p.Value!.GetValue<string>()),
                 best["task"]!.GetValue<string>(), best["mixer"]!.GetValue<string>(), headline,
-                best["lr"]!.GetValue<double>(), best["validation_accuracy"]!.GetValue<double>(),
-                best[headline]!.GetValue<double>(), slices,
+                best["lr"]!.GetValue<double>(), Number(best["validation_accuracy"]),
+                Number(best[headline]), slices,
                 best["parameters"]!.GetValue<long>(), best["state_floats_per_layer"]!.GetValue<long>(), best["num_layers"]!.GetValue<int>(),
                 best["steps"]!.GetValue<long>(), best["seconds"]!.GetValue<double>(), best["run_dir"]!.GetValue<string>(),
-                ok.ToDictionary(l => l["lr"]!.GetValue<double>(), l => l["validation_accuracy"]!.GetValue<double>()), diverged));
+                ok.ToDictionary(l => l["lr"]!.GetValue<double>(), l => Number(l["validation_accuracy"])), diverged)
+            { HeadlineMetric = best["headline_metric"]?.GetValue<string>() ?? "token_accuracy" });
         }
         return cells;
     }
+
+    /// <summary>A number of a result line; null (a NaN when written) reads back as NaN.</summary>
+    static double Number(JsonNode? n) => n is null ? double.NaN : n.GetValue<double>();
 }

@@ -33,23 +33,30 @@ public static class SweepRunner
         var done = ledger.Finished();
         int alreadyDone = runs.Count(r => done.Contains(r.Id)), ran = 0, diverged = 0;
         progress?.Invoke($"sweep {sweep.Name}: {runs.Count} runs ({runs.Select(r => r.CellId).Distinct().Count()} cells × {sweep.LearningRates.Length} learning rates), {alreadyDone} already done; results {ledger.ResultsPath}");
-        for (int i = 0; i < runs.Count; i++)
+        // Passes until one claims nothing: a run released by an interrupted worker, or left by a killed one (its claim
+        // gone stale) after this worker went past it, is picked up rather than left for nobody.
+        for (bool claimed = true; claimed;)
         {
-            cancel.ThrowIfCancellationRequested();
-            var run = runs[i];
-            if (!ledger.TryClaim(run)) continue;
-            try
+            claimed = false;
+            for (int i = 0; i < runs.Count; i++)
             {
-                progress?.Invoke($"[{i + 1}/{runs.Count}] {run.Id}");
-                var result = Execute(run, outDir, observerFor(run), cancel);
-                ledger.Append(result);
-                ran++;
-                if (result["status"]!.GetValue<string>() == "diverged") diverged++;
-                progress?.Invoke($"[{i + 1}/{runs.Count}] {run.Id}: {Summary(result)}");
-            }
-            finally
-            {
-                ledger.Release(run);
+                cancel.ThrowIfCancellationRequested();
+                var run = runs[i];
+                if (!ledger.TryClaim(run)) continue;
+                claimed = true;
+                try
+                {
+                    progress?.Invoke($"[{i + 1}/{runs.Count}] {run.Id}");
+                    var result = Execute(run, outDir, observerFor(run), cancel);
+                    ledger.Append(result);
+                    ran++;
+                    if (result["status"]!.GetValue<string>() == "diverged") diverged++;
+                    progress?.Invoke($"[{i + 1}/{runs.Count}] {run.Id}: {Summary(result)}");
+                }
+                finally
+                {
+                    ledger.Release(run);
+                }
             }
         }
         var finished = ledger.Finished();
@@ -58,7 +65,8 @@ public static class SweepRunner
 
     /// <summary>
     /// The sweep's config beside its results, so a report (or another worker) sees what was asked. A folder already
-    /// holding a different sweep is refused: mixing two grids in one results file would corrupt both.
+    /// holding a different sweep is refused: a run whose id stays but whose config changed would otherwise keep the old
+    /// result, or resume the old checkpoints. Growing a sweep (new axis values, new learning rates) is allowed.
     /// </summary>
     static void WriteConfig(SweepConfig sweep, string outDir)
     {
@@ -67,12 +75,21 @@ public static class SweepRunner
         {
             if (File.ReadAllText(path) == json) return;
             var earlier = SweepConfig.Parse(File.ReadAllText(path), path);
-            var mine = sweep.Runs().Select(r => r.Id).ToHashSet();
-            if (earlier.Name != sweep.Name || !earlier.Runs().All(r => mine.Contains(r.Id)))
-                throw new MnemoException($"{outDir} holds sweep \"{earlier.Name}\" with runs this config does not have; use another --out, or delete that folder");
+            var mine = sweep.Runs().ToDictionary(r => r.Id);
+            if (earlier.Name != sweep.Name)
+                throw new MnemoException($"{outDir} holds sweep \"{earlier.Name}\", not \"{sweep.Name}\"; use another --out, or delete that folder");
+            foreach (var run in earlier.Runs())
+            {
+                if (!mine.TryGetValue(run.Id, out var now))
+                    throw new MnemoException($"{outDir} holds run {run.Id}, which this config of sweep \"{sweep.Name}\" does not have; use another --out, or delete that folder");
+                if (Fingerprint(now) != Fingerprint(run))
+                    throw new MnemoException($"run {run.Id} of sweep \"{sweep.Name}\" has a different config from the one in {path} (results and checkpoints there belong to the old one); use another --out, or delete that folder");
+            }
         }
-        AtomicFile.WriteAllText(path, json); // the same grid grown by new values or learning rates: keep going
+        AtomicFile.WriteAllText(path, json);
     }
+
+    static string Fingerprint(SweepRun run) => run.Config.ToJson() + "\n" + run.FinalEval?.ToJson();
 
     /// <summary>Trains (or resumes) one run and returns its result line; a diverged run is a result too.</summary>
     static JsonObject Execute(SweepRun run, string outDir, ITrainingObserver? observer, CancellationToken cancel)
@@ -108,17 +125,19 @@ public static class SweepRunner
         if (outcome.Interrupted) throw new OperationCanceledException("sweep interrupted; run the same command again to continue");
         var final = run.FinalEval is null ? outcome.LastEval! : Score(run, runDir);
         line["status"] = "ok";
+        line["headline_metric"] = (run.FinalEval ?? run.Config).ActiveTask.HeadlineMetric() ?? MqarEvaluator.TokenAccuracy;
         line["validation_accuracy"] = outcome.TestAccuracy;
+        line["validation_exact_match"] = outcome.LastEval?.ExactMatch;
         line["accuracy"] = final.Accuracy;
         line["exact_match"] = final.ExactMatch;
-        if (final.Metrics is not null) line["metrics"] = JsonSerializer.SerializeToNode(final.Metrics, ConfigBinder.WriteOptions);
+        if (final.Metrics is not null) line["metrics"] = JsonSerializer.SerializeToNode(final.Metrics, NamedFloats);
         line["slices"] = SliceLines(final, (run.FinalEval ?? run.Config).ActiveTask);
         line["parameters"] = outcome.Parameters;
         line["steps"] = outcome.Steps;
         line["reached_target"] = outcome.ReachedTarget;
         line["seconds"] = Math.Round(outcome.ElapsedSeconds, 1);
         line["finished_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture);
-        return line;
+        return WithoutNonFinite(line);
     }
 
     /// <summary>
@@ -127,11 +146,33 @@ public static class SweepRunner
     /// </summary>
     static JsonArray SliceLines(EvalResult result, Tasks.ITask task)
     {
-        var lines = JsonSerializer.SerializeToNode(result.Slices, ConfigBinder.WriteOptions)!.AsArray();
+        var lines = JsonSerializer.SerializeToNode(result.Slices, NamedFloats)!.AsArray();
         if (task is Tasks.IBinnedTask binned && binned.TestBins() is { } bins && bins.Count == lines.Count)
             for (int i = 0; i < bins.Count; i++)
                 lines[i]!["bin"] = new JsonObject { ["axis"] = bins[i].Axis, ["lo"] = bins[i].Lo, ["hi"] = bins[i].Hi, ["label"] = bins[i].Name };
         return lines;
+    }
+
+    /// <summary>Serialises NaN and ±∞ (a metric with nothing to average) as strings, which <see cref="WithoutNonFinite"/> turns into null.</summary>
+    static readonly JsonSerializerOptions NamedFloats = new(ConfigBinder.WriteOptions)
+    {
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>A result line with every NaN or ±∞ replaced by null: JSON has no such numbers, and one must not stop the
+    /// line from being written (the run would be redone, and fail the same way, forever).</summary>
+    static JsonObject WithoutNonFinite(JsonObject line)
+    {
+        static JsonNode? Clean(JsonNode? node) => node switch
+        {
+            JsonObject o => new JsonObject(o.Select(p => KeyValuePair.Create(p.Key, Clean(p.Value)))),
+            JsonArray a => new JsonArray(a.Select(Clean).ToArray()),
+            JsonValue v when v.TryGetValue<double>(out double d) && !double.IsFinite(d) => null,
+            JsonValue v when v.TryGetValue<string>(out string? t) && t is "NaN" or "Infinity" or "-Infinity" => null,
+            JsonValue v => JsonNode.Parse(v.ToJsonString()),
+            _ => null,
+        };
+        return (JsonObject)Clean(line)!;
     }
 
     /// <summary>Scores a run's last checkpoint on the final-evaluation slices.</summary>

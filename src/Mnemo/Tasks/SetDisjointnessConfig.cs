@@ -42,7 +42,7 @@ public sealed record SetDisjointnessConfig : IValidatedConfig, IBinnedTask
     /// <summary>One bin per test slice naming its set sizes in order, so "small set first" and "large set first"
     /// (same length) stay apart in results and reports.</summary>
     public IReadOnlyList<SliceBin> TestBins() => Test.Select(s => new SliceBin(
-        SetDisjointness.SeqLen(this, s), "sets", s.ShortLength, s.LongLength, $"|A|={s.ShortLength} |B|={s.LongLength}")).ToList();
+        SetDisjointness.SeqLen(this, s), "sets", s.ShortLength, s.LongLength, $"A={s.ShortLength} B={s.LongLength}")).ToList();
 
     public IEnumerable<(string, string)> Validate()
     {

@@ -14,6 +14,8 @@ namespace Mnemo.Tasks;
 /// Even-indexed examples present the earlier segment as A, odd ones as B, so each order is exactly half (chance is
 /// 50 %). The only label is at the last input (QUERY). Segment positions are redrawn (a few times) when a segment's
 /// tokens also occur elsewhere in the excerpt, since such a pair has no single right answer.
+/// Unlike Book-SORT, segments start at any token, not at sentence boundaries (the excerpt does start at one): at
+/// these lengths a sentence-aligned start would leave too few distinct positions per distance bin.
 /// </summary>
 public static class Sort
 {

@@ -51,5 +51,7 @@ public sealed record SortConfig : IValidatedConfig, IBinnedTask
         var edges = Sort.DistanceEdges(s.ExcerptLen, s.SegmentLen);
         if (Enumerable.Range(0, edges.Length - 1).Any(b => edges[b] >= edges[b + 1]))
             yield return ("segment_len", $"{s.SegmentLen} leaves an empty distance bin (edges {string.Join(", ", edges)}) in an excerpt of {s.ExcerptLen}; need excerpt_len ≥ 5·segment_len");
+        else if (edges[^1] - 1 + s.SegmentLen > s.ExcerptLen)   // the farthest pair, d = last edge − 1, must fit
+            yield return ("segment_len", $"{s.SegmentLen}: two segments up to {edges[^1] - 1} tokens apart do not fit in an excerpt of {s.ExcerptLen} (need {edges[^1] - 1 + s.SegmentLen})");
     }
 }

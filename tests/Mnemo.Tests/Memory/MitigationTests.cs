@@ -56,18 +56,20 @@ public class MitigationTests
         }
     }
 
-    [Fact]
-    public void Delta_window_restarts_so_each_position_reads_the_last_half_to_whole_window()
+    [Theory]
+    [InlineData(6)]
+    [InlineData(5)]   // odd: the two copies restart half = 2 and r − half = 3 tokens apart
+    public void Delta_window_restarts_so_each_position_reads_the_last_half_to_whole_window(int r)
     {
         using var scope = NewDisposeScope();
-        const int r = 6;
         var x = Inputs(MatrixKernelKind.Delta, false);
         var (o, _, _) = MitigatedKernel.Run(MatrixKernelKind.Delta, x, 4, new MemoryEvalOptions { Window = r }, streaming: false);
         for (long t = 0; t < T; t++)
         {
-            long phase = t % r, seen = phase >= r / 2 ? phase + 1 : phase + r / 2 + 1;   // tokens the read copy has run
+            long half = r / 2, phase = t % r;
+            long seen = Math.Max(phase + 1, (phase + half) % r + 1);   // tokens the longer-running copy has seen
             long start = Math.Max(0, t - seen + 1);
-            Assert.InRange(t - start + 1, Math.Min(t + 1, r / 2 + 1), r);
+            Assert.InRange(t - start + 1, Math.Min(t + 1, r - half), r);
             var w = Slice(x, start, t - start + 1);
             var (naive, _) = NaiveMatrixMemory.Delta(w.Q, w.K, w.V, w.G, w.Beta!, null);
             Close(naive.select(1, t - start), o.select(1, t), 1e-10, $"o at t={t}");

@@ -88,20 +88,33 @@ public class SweepTests
         string claim = Path.Combine(dir.Path, "claims", run.Folder + ".claim");
 
         // Claims from threads of one process: exactly one of many concurrent claimers wins.
-        int wins = 0;
-        Parallel.For(0, 8, _ => { if (new SweepLedger(dir.Path).TryClaim(run)) Interlocked.Increment(ref wins); });
-        Assert.Equal(1, wins);
-        ledger.Release(run);
+        var workers = Enumerable.Range(0, 8).Select(_ => new SweepLedger(dir.Path)).ToArray();
+        var won = new bool[workers.Length];
+        Parallel.For(0, workers.Length, i => won[i] = workers[i].TryClaim(run));
+        Assert.Single(won, true);
+        ledger.Release(run);                                   // not this worker's claim: it stays
+        Assert.True(File.Exists(claim));
+        workers[Array.IndexOf(won, true)].Release(run);
         Assert.False(File.Exists(claim));
 
         // A claim by a process that no longer exists (on this host) is stale.
         using var gone = System.Diagnostics.Process.Start("true")!;
         gone.WaitForExit();
-        File.WriteAllText(claim, $"{gone.Id} {Environment.MachineName} 2026-01-01T00:00:00Z");
+        File.WriteAllText(claim, $"{gone.Id} {Environment.MachineName} 0 w 2026-01-01T00:00:00Z");
         Assert.True(ledger.TryClaim(run));
+        ledger.Release(run);
 
-        // A claim by a live process (here: the parent of this test host) is respected.
-        File.WriteAllText(claim, $"1 {Environment.MachineName} 2026-01-01T00:00:00Z");
+        // A claim by a live process (this one, another worker in it) is respected; the same pid with another start
+        // time is a reused pid (e.g. after a container restart), so that claim is stale.
+        long start = System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime().Ticks;
+        File.WriteAllText(claim, $"{Environment.ProcessId} {Environment.MachineName} {start} other 2026-01-01T00:00:00Z");
+        Assert.False(ledger.TryClaim(run));
+        File.WriteAllText(claim, $"{Environment.ProcessId} {Environment.MachineName} {start - 5 * TimeSpan.TicksPerSecond} other 2026-01-01T00:00:00Z");
+        Assert.True(ledger.TryClaim(run));
+        ledger.Release(run);
+
+        // A claim from another host stands (its processes cannot be seen from here).
+        File.WriteAllText(claim, $"1 some-other-host 0 w 2026-01-01T00:00:00Z");
         Assert.False(ledger.TryClaim(run));
 
         // A finished run is never claimed again.
@@ -187,6 +200,30 @@ public class SweepTests
     }
 
     [Fact]
+    public void A_changed_run_config_under_the_same_id_is_refused_and_a_grown_sweep_is_not()
+    {
+        using var dir = new Tmp.Dir();
+        var one = Parse(TinySweep(steps: 2));
+        var small = one with { LearningRates = [1e-2], Axes = [one.Axes[0] with { Values = [one.Axes[0].Values[0]] }] };
+        SweepRunner.Run(small, dir.Path, _ => null);
+        // Same ids, different base (more steps): results and checkpoints in the folder belong to the old config.
+        var changed = small with { Base = small.Base with { Training = small.Base.Training with { Steps = 3 } } };
+        var e = Assert.Throws<MnemoException>(() => SweepRunner.Run(changed, dir.Path, _ => null));
+        Assert.Contains("has a different config", e.Message);
+        // The same sweep grown by a learning rate keeps its finished run and adds one.
+        var grown = SweepRunner.Run(small with { LearningRates = [1e-2, 3e-3] }, dir.Path, _ => null);
+        Assert.Equal((2, 1, 1), (grown.Total, grown.AlreadyDone, grown.Ran));
+    }
+
+    [Fact]
+    public void Learning_rates_that_name_the_same_run_are_refused()
+    {
+        var node = JsonNode.Parse(TinySweep())!.AsObject();
+        node["learning_rates"] = new JsonArray(2.1544e-3, 2.15e-3);
+        Assert.Contains("lr=0.00215", Assert.Throws<ConfigException>(() => Parse(node.ToJsonString())).Message);
+    }
+
+    [Fact]
     public void A_folder_holding_another_sweep_is_refused()
     {
         using var dir = new Tmp.Dir();
@@ -195,7 +232,7 @@ public class SweepTests
         node["learning_rates"] = new JsonArray(1e-4);
         SweepRunner.Run(one with { LearningRates = [1e-2], Axes = [one.Axes[0] with { Values = [one.Axes[0].Values[0]] }] }, dir.Path, _ => null);
         var e = Assert.Throws<MnemoException>(() => SweepRunner.Run(Parse(node.ToJsonString()), dir.Path, _ => null));
-        Assert.Contains("holds sweep", e.Message);
+        Assert.Contains("holds run model=attention,lr=0.01, which this config of sweep \"tiny\" does not have", e.Message);
     }
 
     [Fact]
@@ -221,7 +258,7 @@ public class SweepTests
         // Two workers resume the same folder at once: together they finish, each run exactly once.
         var workers = Enumerable.Range(0, 2).Select(_ => Task.Run(() => CliProcess.Run(dir.Path, "sweep", "--config", config, "--out", outDir, "--threads", "1"))).ToArray();
         var done = await Task.WhenAll(workers);
-        Assert.All(done, w => Assert.True(w.ExitCode == 0, w.Stderr));
+        Assert.All(done, w => Assert.True(w.ExitCode == 0, w.Stdout + w.Stderr));
         var ids = SweepLedger.ReadResults(results).Select(l => l["id"]!.GetValue<string>()).ToList();
         Assert.Equal(8, ids.Count);
         Assert.Equal(8, ids.Distinct().Count());

@@ -76,7 +76,7 @@ public class SetDisjointnessTests
         Assert.Equal([30], task.TrainBatches().Select(b => b.NumKvPairs));
         Assert.Equal([5], task.TestBatches().Select(b => b.NumKvPairs));
         var bin = Assert.Single(task.TestBins());                                               // one bin per test batch, naming the order
-        Assert.Equal((task.TestBatches()[0].SeqLen, "|A|=5 |B|=30"), (bin.SeqLen, bin.Name));
+        Assert.Equal((task.TestBatches()[0].SeqLen, "A=5 B=30"), (bin.SeqLen, bin.Name));
         Assert.Equal(c.ToJson(), RunConfig.Parse(c.ToJson(), "round trip").ToJson());
     }
 

@@ -117,10 +117,11 @@ public static class MitigatedKernel
         int half = r / 2;
         var (oA, sA) = Restarted(kind, x, r, 0, chunkSize);
         var (oB, sB) = Restarted(kind, x, r, half, chunkSize);
-        // Position p reads copy A when its block has run at least half the window (p mod r ≥ r/2), else copy B.
-        var useA = (arange(t, device: x.Q.device) % r).ge(half).view(1, t, 1, 1);
+        // Copy B restarts at p ≡ r − half (mod r). Position p (m = p mod r) has seen m + 1 tokens in copy A and
+        // (m + half) mod r + 1 in copy B, so A has run longer exactly when m ≥ r − half (= half for even r).
+        var useA = (arange(t, device: x.Q.device) % r).ge(r - half).view(1, t, 1, 1);
         var o = where(useA, oA, oB);
-        return (o, (t - 1) % r >= half ? sA : sB);
+        return (o, (t - 1) % r >= r - half ? sA : sB);
     }
 
     /// <summary>The kernel from zero in blocks of r tokens, the first block starting <paramref name="offset"/> tokens
