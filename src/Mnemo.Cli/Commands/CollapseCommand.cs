@@ -18,6 +18,7 @@ public static class CollapseCommand
         var steps = new Option<int?>("--steps") { Description = "Training steps per model (default 300; early stop at 99% validation accuracy)" };
         var factors = new Option<int[]>("--factors") { Description = "Evaluation lengths as multiples of the training length L. Default: 1 2 4 8 16", AllowMultipleArgumentsPerToken = true };
         var lambdas = new Option<double[]>("--forget") { Description = "Forget-more multipliers λ ≥ 1 on the log-decay. Default: 2 4", AllowMultipleArgumentsPerToken = true };
+        var caps = new Option<double[]>("--norm-cap") { Description = "State-norm caps as multiples m of the largest norm seen at t ≤ L (τ = m × max, per layer). Default: 1 0.5", AllowMultipleArgumentsPerToken = true };
         var examples = new Option<int?>("--examples") { Description = "Test examples per evaluation length (default 100)" };
         var length = new Option<int?>("--train-length") { Description = "Training length L (default 64); the window mitigation uses r = L" };
         var width = new Option<int?>("--d-model") { Description = "Model width (default 64)" };
@@ -29,7 +30,7 @@ public static class CollapseCommand
             "Prints a Markdown table of exact-match accuracy; writes results.json, state_norms.png (state norm against position) and " +
             "accuracy.png. Interrupted runs resume.")
         {
-            quick, output, threads, mixers, steps, factors, lambdas, examples, length, width, batch,
+            quick, output, threads, mixers, steps, factors, lambdas, caps, examples, length, width, batch,
         };
         command.SetAction(async (parse, cancel) =>
         {
@@ -47,6 +48,7 @@ public static class CollapseCommand
                 if (parse.GetValue(batch) is { } bs) training = training with { BatchSize = bs };
                 settings = settings with { Training = training };
                 if (parse.GetValue(lambdas) is { Length: > 0 } l) settings = settings with { ForgetScales = l };
+                if (parse.GetValue(caps) is { Length: > 0 } margins) settings = settings with { NormCapMargins = margins };
                 string outDir = parse.GetValue(output) ?? Path.Combine("runs", settings.Name == "quick" ? "collapse-quick" : "collapse");
                 TorchRuntime.Initialise(parse.GetValue(threads));
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -20,7 +20,7 @@ public sealed record NormTrace(string Mitigation, int Layer, double[] Norms);
 /// <summary>One trained model: its mitigations' scores per length and its state-norm traces.</summary>
 public sealed record CollapseCell(
     string Task, string Model, long Parameters, double BestLr, long Steps, double Seconds, string RunDir,
-    double[] NormCapPerLayer, double[] MaxNormAtTrainLength, double[] MaxNormAtLongest,
+    double[] MaxNormAtTrainLength, double[] MaxNormAtLongest,
     IReadOnlyList<MitigationScore> Scores, IReadOnlyList<NormTrace> Norms);
 
 /// <summary>
@@ -38,12 +38,13 @@ public static class StateCollapse
     public const string NormPlotFile = "state_norms.png";
     public const string AccuracyPlotFile = "accuracy.png";
 
-    /// <summary>The mitigations in report order; the norm cap τ is per layer.</summary>
-    public static IReadOnlyList<(string Name, Func<int, MemoryEvalOptions> Options)> Mitigations(StateCollapseSettings s, double[] tauPerLayer) =>
+    /// <summary>The mitigations in report order; the norm cap τ is per layer, a margin times the largest norm at t ≤ L.</summary>
+    public static IReadOnlyList<(string Name, Func<int, MemoryEvalOptions> Options)> Mitigations(StateCollapseSettings s, double[] maxNormAtTrain) =>
     [
         ("none", _ => MemoryEvalOptions.None),
         .. s.ForgetScales.Select(l => ($"forget λ={l.ToString("G3", CultureInfo.InvariantCulture)}", (Func<int, MemoryEvalOptions>)(_ => new MemoryEvalOptions { ForgetScale = l }))),
-        ($"state norm τ={s.NormCapMargin.ToString("G3", CultureInfo.InvariantCulture)}×max@L", layer => new MemoryEvalOptions { StateNormCap = tauPerLayer[layer] }),
+        .. s.NormCapMargins.Select(m => ($"state norm τ={m.ToString("G3", CultureInfo.InvariantCulture)}×max@L",
+            (Func<int, MemoryEvalOptions>)(layer => new MemoryEvalOptions { StateNormCap = maxNormAtTrain[layer] * m }))),
         ($"window r={s.WindowTokens}", _ => new MemoryEvalOptions { Window = s.WindowTokens }),
     ];
 
@@ -62,8 +63,8 @@ public static class StateCollapse
         Extrapolation.CheckSettings(training);
         if (settings.ForgetScales.Any(l => !(l >= 1)))
             throw new ConfigException($"state-collapse settings \"{settings.Name}\": forget scales λ must be ≥ 1, got {string.Join(", ", settings.ForgetScales)}");
-        if (!(settings.NormCapMargin > 0) || settings.NormExamples < 1 || settings.NormTraceExamples < 1)
-            throw new ConfigException($"state-collapse settings \"{settings.Name}\": norm_cap_margin must be > 0 and the example counts ≥ 1");
+        if (!(settings.NormCapMargins.All(m => m > 0)) || settings.NormExamples < 1 || settings.NormTraceExamples < 1)
+            throw new ConfigException($"state-collapse settings \"{settings.Name}\": --norm-cap margins must be > 0 (got {string.Join(", ", settings.NormCapMargins)}) and the example counts ≥ 1");
         var notMatrix = training.Mixers.Where(m => !MatrixMemories.Contains(m)).ToArray();
         if (notMatrix.Length > 0)
             throw new ConfigException($"state-collapse settings \"{settings.Name}\": {string.Join(", ", notMatrix.Select(m => Extrapolation.Json(m)))} has no matrix memory; " +
@@ -111,8 +112,7 @@ public static class StateCollapse
         var atTrain = best.Config.ActiveTask.TestBatches()[0];
         var trainNorms = Norms(lm, atTrain, settings.NormExamples, MemoryEvalOptions.None);
         var maxAtTrain = PerLayer(trainNorms, layers, l => l.Max(training.TrainLength));
-        var tau = maxAtTrain.Select(m => m * settings.NormCapMargin).ToArray();
-        var mitigations = Mitigations(settings, tau);
+        var mitigations = Mitigations(settings, maxAtTrain);
 
         // Per-position norms at the longest length: as trained and under each mitigation that runs the step form.
         var longest = slices.MaxBy(s => s.SeqLen)!;
@@ -138,7 +138,7 @@ public static class StateCollapse
         }
         MemoryEval.Apply(lm, MemoryEvalOptions.None);
         return new CollapseCell(taskName, model, best.Outcome.Parameters, best.Lr, best.Outcome.Steps, best.Outcome.ElapsedSeconds,
-            best.Outcome.RunDir, tau, maxAtTrain, maxAtLongest, scores, traces);
+            best.Outcome.RunDir, maxAtTrain, maxAtLongest, scores, traces);
     }
 
     static double Headline(string task, LengthAccuracy a) => task == "passkey" ? a.ExactMatch : a.Accuracy;

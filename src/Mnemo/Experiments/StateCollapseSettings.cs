@@ -17,8 +17,9 @@ public sealed record StateCollapseSettings
     /// <summary>Forget-more multipliers λ on the log-decay, one mitigation each.</summary>
     public double[] ForgetScales { get; init; } = [2, 4];
 
-    /// <summary>τ of the state-norm mitigation, per layer: this multiple of the largest ‖S_t‖_F seen at t ≤ L.</summary>
-    public double NormCapMargin { get; init; } = 1;
+    /// <summary>State-norm mitigations, one per margin m: τ per layer is m × the largest ‖S_t‖_F seen at t ≤ L (m = 1
+    /// caps only growth beyond anything seen in training; m &lt; 1 also bites within it).</summary>
+    public double[] NormCapMargins { get; init; } = [1, 0.5];
 
     /// <summary>Examples at L whose state norms set τ.</summary>
     public int NormExamples { get; init; } = 64;

@@ -23,21 +23,27 @@ public class StateCollapseTests
         var cells = StateCollapse.Run(settings, dir.Path, (_, _) => null, lines.Add);
 
         var cell = Assert.Single(cells);
-        Assert.Equal(["none", "forget λ=2", "state norm τ=1×max@L", "window r=32"], cell.Scores.Select(s => s.Mitigation));
+        Assert.Equal(["none", "forget λ=2", "state norm τ=1×max@L", "state norm τ=0.5×max@L", "window r=32"], cell.Scores.Select(s => s.Mitigation));
         Assert.All(cell.Scores, s => Assert.Equal(settings.Training.EvalLengths, s.Lengths.Select(l => l.SeqLen)));
         Assert.Equal(cell.Scores.Count, lines.Count);                          // one progress line per mitigation
         // τ per layer is the largest norm seen at t ≤ L; the longest length sees at least as much.
-        Assert.Equal(2, cell.NormCapPerLayer.Length);
-        Assert.All(cell.NormCapPerLayer, tau => Assert.True(tau > 0));
+        Assert.Equal(2, cell.MaxNormAtTrainLength.Length);
+        Assert.All(cell.MaxNormAtTrainLength, max => Assert.True(max > 0));
         // Traces at the longest length for the step-form mitigations (not the window), every layer.
-        Assert.Equal(3 * 2, cell.Norms.Count);
+        Assert.Equal(4 * 2, cell.Norms.Count);
         Assert.All(cell.Norms, n => Assert.Equal(settings.Training.EvalLengths.Max(), n.Norms.Length));
-        var capped = cell.Norms.Where(n => n.Mitigation.StartsWith("state norm", StringComparison.Ordinal));
-        Assert.All(capped, n => Assert.All(n.Norms, x => Assert.True(x <= cell.NormCapPerLayer[n.Layer] * (1 + 1e-6))));
+        // Each cap τ = m × (largest norm at t ≤ L) bounds its trace: "state norm τ=0.5×max@L" has m = 0.5.
+        var capped = cell.Norms.Where(n => n.Mitigation.StartsWith("state norm", StringComparison.Ordinal)).ToList();
+        Assert.Equal(4, capped.Count);
+        foreach (var n in capped)
+        {
+            double margin = double.Parse(n.Mitigation["state norm τ=".Length..n.Mitigation.IndexOf('×')], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.All(n.Norms, x => Assert.True(x <= margin * cell.MaxNormAtTrainLength[n.Layer] * (1 + 1e-6)));
+        }
 
         var json = JsonNode.Parse(File.ReadAllText(dir[StateCollapse.ResultsFile]))!;
         Assert.Equal(settings.Training.TrainLength, json["train_length"]!.GetValue<int>());
-        Assert.Equal(4, json["cells"]![0]!["scores"]!.AsArray().Count);
+        Assert.Equal(5, json["cells"]![0]!["scores"]!.AsArray().Count);
         Assert.True(new FileInfo(dir[StateCollapse.NormPlotFile]).Length > 1000);
         Assert.True(new FileInfo(dir[StateCollapse.AccuracyPlotFile]).Length > 1000);
         string table = StateCollapse.MarkdownTable(cells, settings);
