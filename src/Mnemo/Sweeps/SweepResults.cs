@@ -45,8 +45,8 @@ public static class SweepResults
         var cells = new List<SweepCell>();
         foreach (var group in lines.GroupBy(l => l["cell_id"]!.GetValue<string>()))
         {
-            var ok = group.Where(l => l["status"]!.GetValue<string>() == "ok").ToList();
-            var diverged = group.Where(l => l["status"]!.GetValue<string>() != "ok").Select(l => l["lr"]!.GetValue<double>()).Order().ToList();
+            var ok = group.Where(l => l["status"]?.GetValue<string>() == "ok").ToList();
+            var diverged = group.Where(l => l["status"]?.GetValue<string>() != "ok").Select(l => l["lr"]!.GetValue<double>()).Order().ToList();
             if (ok.Count == 0) continue; // every learning rate diverged: listed in the report's run table only
             string headline = ok[0]["headline"]?.GetValue<string>() ?? "accuracy";
             // Best on validation by the reported score (exact match where that is the score, token accuracy breaking

@@ -15,7 +15,9 @@ namespace Mnemo.Tasks;
 /// a random sentence of the corpus. Either way it is tokenised text, ids below the tokenizer's vocabulary, so
 /// markers, keys and value symbols (ids above it) occur only in the needle and the query.</item>
 /// <item>Depth: a fraction of the haystack, uniform or evenly spread within the slice's depth bin; the needle goes
-/// at the sentence boundary nearest to it (RULER places needles between sentences).</item>
+/// at the sentence boundary nearest to it (RULER places needles between sentences). A bin names the drawn depth:
+/// with sentences long against a narrow bin, snapping can put a needle just outside it (a heatmap row is then
+/// "needles drawn at this depth", off by at most half a sentence).</item>
 /// </list>
 /// Each test slice becomes one batch per depth bin (see <see cref="Bins"/>); each example has its own stream seeded
 /// by (seed, batch, index).
