@@ -101,7 +101,7 @@ public static class SweepRunner
             ["cell_id"] = run.CellId,
             ["cell"] = run.CellJson(),
             ["lr"] = run.Lr,
-            ["task"] = run.Config.TaskSection,
+            ["task"] = run.Config.TaskSection == "task" ? "mqar" : run.Config.TaskSection,
             ["headline"] = run.Config.ActiveTask.ReportedScore(),
             ["mixer"] = JsonNamingPolicy.SnakeCaseLower.ConvertName(run.Config.ResolvedModel.Mixer.ToString()),
             ["run_dir"] = Path.GetRelativePath(outDir, runDir),
