@@ -18,19 +18,10 @@ public static class SweepPlots
             var c = cells[i];
             var points = c.Slices.GroupBy(s => s.SeqLen).OrderBy(g => g.Key)
                 .Select(g => (X: Math.Log2(g.Key), Y: 100 * g.Sum(s => s.Headline(c.Headline) * s.Examples) / g.Sum(s => s.Examples))).ToArray();
-            var line = plot.Add.Scatter(points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray());
-            line.Color = Palette.GetColor(i);
-            line.LineWidth = 2;
-            line.MarkerSize = 6;
-            line.LegendText = $"{c.CellId} (lr {c.BestLr:G2})";
+            Plots.Line(plot, points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray(), Palette.GetColor(i), $"{c.CellId} (lr {c.BestLr:G2})");
         }
         plot.Axes.Bottom.SetTicks(lengths.Select(l => Math.Log2(l)).ToArray(), lengths.Select(l => l.ToString(CultureInfo.InvariantCulture)).ToArray());
-        plot.Axes.SetLimitsY(0, 105);
-        plot.Title("Recall against context length");
-        plot.XLabel("context length (tokens, log scale)");
-        plot.YLabel("score (%)");
-        plot.ShowLegend();
-        plot.SavePng(path, 1000, 600);
+        Plots.Save(plot, "Recall against context length", "context length (tokens, log scale)", "score (%)", path, 1000, 600);
     }
 
     /// <summary>Score against state size per layer (log scale), one line per value of the series axis.</summary>
@@ -41,20 +32,11 @@ public static class SweepPlots
         for (int i = 0; i < groups.Count; i++)
         {
             var points = groups[i].GroupBy(c => c.StateFloatsPerLayer).OrderBy(g => g.Key).Select(g => (X: Math.Log2(g.Key), Y: 100 * g.Max(c => c.Score))).ToArray();
-            var line = plot.Add.Scatter(points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray());
-            line.Color = Palette.GetColor(i);
-            line.LineWidth = 2;
-            line.MarkerSize = 8;
-            line.LegendText = groups[i].Key;
+            Plots.Line(plot, points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray(), Palette.GetColor(i), groups[i].Key, markerSize: 8);
         }
         var sizes = cells.Select(c => c.StateFloatsPerLayer).Distinct().Order().ToArray();
         plot.Axes.Bottom.SetTicks(sizes.Select(s => Math.Log2(s)).ToArray(), sizes.Select(s => s.ToString("N0", CultureInfo.InvariantCulture)).ToArray());
-        plot.Axes.SetLimitsY(0, 105);
-        plot.Title("Recall against state size (best learning rate)");
-        plot.XLabel("state floats per layer (log scale)");
-        plot.YLabel("score (%)");
-        plot.ShowLegend();
-        plot.SavePng(path, 1000, 600);
+        Plots.Save(plot, "Recall against state size (best learning rate)", "state floats per layer (log scale)", "score (%)", path, 1000, 600);
     }
 
     /// <summary>Needle depth (rows, top = start of the context) × context length (columns), colour = score.</summary>
@@ -95,10 +77,6 @@ public static class SweepPlots
             line.MarkerSize = 0;
             line.LegendText = name;
         }
-        plot.Title("Training loss of the kept runs");
-        plot.XLabel("step");
-        plot.YLabel("cross-entropy on the scored positions");
-        plot.ShowLegend();
-        plot.SavePng(path, 1000, 600);
+        Plots.Save(plot, "Training loss of the kept runs", "step", "cross-entropy on the scored positions", path, 1000, 600, percent: false);
     }
 }
