@@ -31,8 +31,8 @@ public static class SweepReport
         Directory.CreateDirectory(outDir);
         var lines = SweepLedger.ReadResults(resultsPath);
         if (lines.Count == 0) throw new MnemoException($"{resultsPath} holds no finished runs yet");
-        var cells = SweepResults.Cells(lines);
         var sweep = SweepOutline.Read(Path.Combine(sweepDir, SweepRunner.ConfigFile));
+        var cells = sweep?.InGridOrder(SweepResults.Cells(lines)) ?? SweepResults.Cells(lines);
         string[] axes = sweep?.Axes ?? cells.SelectMany(c => c.Cell.Keys).Distinct().ToArray();
         string title = sweep?.Name ?? Path.GetFileName(sweepDir);
 
@@ -82,8 +82,13 @@ public static class SweepReport
     /// plain JSON, not bound and validated: a finished sweep must re-report on a machine where its base config would
     /// not validate (a corpus that is not set up there, say).
     /// </summary>
-    sealed record SweepOutline(string Name, string Description, string[] Axes, int Runs)
+    sealed record SweepOutline(string Name, string Description, string[] Axes, string[][] Values, int Runs)
     {
+        /// <summary>Cells in the order of the grid (first axis slowest), not the order workers finished them.</summary>
+        public List<SweepCell> InGridOrder(List<SweepCell> cells) => cells
+            .OrderBy(c => Axes.Select((a, i) => Array.IndexOf(Values[i], c[a])).Aggregate(0L, (key, index) => key * 1000 + index + 1))
+            .ToList();
+
         public static SweepOutline? Read(string path)
         {
             if (!File.Exists(path)) return null;
@@ -93,7 +98,8 @@ public static class SweepReport
                 var axes = root["axes"]?.AsArray() ?? [];
                 int runs = axes.Aggregate(1, (n, a) => n * (a!["values"]?.AsArray().Count ?? 1)) * (root["learning_rates"]?.AsArray().Count ?? 1);
                 return new SweepOutline(root["name"]?.GetValue<string>() ?? Path.GetFileName(Path.GetDirectoryName(path)!),
-                    root["description"]?.GetValue<string>() ?? "", axes.Select(a => a!["name"]!.GetValue<string>()).ToArray(), runs);
+                    root["description"]?.GetValue<string>() ?? "", axes.Select(a => a!["name"]!.GetValue<string>()).ToArray(),
+                    axes.Select(a => (a!["values"]?.AsArray() ?? []).Select(v => v!["name"]!.GetValue<string>()).ToArray()).ToArray(), runs);
             }
             catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or NullReferenceException)
             {
