@@ -55,6 +55,11 @@ public static class Equivalence
         return new Result(o.detach(), s.detach(), grads);
     }
 
+    /// <summary>The largest relative RMS error over outputs, final state and every gradient.</summary>
+    public static double WorstRelativeRms(Result reference, Result actual) =>
+        reference.Grads.Select(kv => RelativeRms(actual.Grads[kv.Key], kv.Value))
+            .Append(RelativeRms(actual.O, reference.O)).Append(RelativeRms(actual.State, reference.State)).Max();
+
     /// <summary>Asserts every output, state and gradient of <paramref name="actual"/> is within tol of the reference.</summary>
     public static void AssertClose(Result reference, Result actual, double tolerance, string label, double? gradientTolerance = null)
     {
