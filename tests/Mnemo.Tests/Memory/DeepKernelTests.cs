@@ -227,7 +227,8 @@ public class DeepKernelTests
         else Assert.True(outputError > 1e-3, "chunk-start gradients should differ from the per-token delta rule");
     }
 
-    public static TheoryData<string> ObjectiveNames() => new() { "l2", "lp", "huber", "dot" };
+    static readonly string[] Objectives = ["l2", "lp", "huber", "dot"];
+    public static TheoryData<string> ObjectiveNames() => new(Objectives);
 
     static Objective ObjectiveOf(string name) => name switch
     {
@@ -236,6 +237,49 @@ public class DeepKernelTests
         "huber" => new HuberObjective(),
         _ => new DotProductObjective(),
     };
+
+    public static TheoryData<string, Arch> ObjectivesAndArchitectures()
+    {
+        var data = new TheoryData<string, Arch>();
+        foreach (var name in Objectives)
+        foreach (var arch in new[] { Matrix, TwoLayer, new Arch(2, 6, MemoryActivation.Silu, false) })
+            data.Add(name, arch);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(ObjectivesAndArchitectures))]
+    public void Zero_errors_zero_thresholds_and_empty_window_slots_stay_finite_in_every_form(string objective, Arch arch)
+    {
+        // An Omega window of c = 3 starts with c − 1 empty slots (k = v = 0, γ = 0, δ = 0). With the layers' zero
+        // output layer a memory reads M(0) = 0 there, so the error e = 0 and, for Huber, ‖e‖ = δ = 0: the untaken
+        // branch of a where must not turn that 0/0 into a NaN that survives γ = 0 (it did, in every form's
+        // gradients and in the naive form's outputs). Tokens with k = v = 0 and δ = 0 repeat the case mid-sequence.
+        using var scope = NewDisposeScope();
+        var rule = new DeepMemoryRule($"window-{objective}", ObjectiveOf(objective), new DecayRetention(), new GradientDescent(), Window: 3);
+        var mlp = arch.Mlp(4, 4);
+        using var x = Inputs(rule, mlp, b: 2, t: 11, h: 2, seed: 5, thetaHi: 0.1);
+        using (no_grad())
+        {
+            x["w0." + (mlp.Depth - 1)]!.zero_();                                // a fresh layer's memory reads 0
+            foreach (long t in new long[] { 0, 4, 5 })
+            {
+                x["k"]!.select(1, t).zero_();
+                x["v"]!.select(1, t).zero_();
+            }
+            x["delta"]?.select(1, 4).zero_();
+            x["delta"]?.select(1, 7).zero_();
+        }
+        var (dO, dS) = Cotangents(rule, mlp, x, 5);
+        foreach (int chunk in new[] { 1, 4 })
+        {
+            var naive = Equivalence.Run(x, Form(rule, mlp, KernelForm.Naive, chunk), dO, dS);
+            foreach (var (what, t) in naive.Grads.Select(kv => ("d" + kv.Key, kv.Value)).Append(("o", naive.O)).Append(("state", naive.State)))
+                Assert.True(t.isfinite().all().item<bool>(), $"{objective} {arch} C={chunk} naive: {what} is not finite; nonfinite: {string.Join(",", naive.Grads.Where(kv => !kv.Value.isfinite().all().item<bool>()).Select(kv => kv.Key))} o finite {naive.O.isfinite().all().item<bool>()}");
+            Equivalence.AssertClose(naive, Equivalence.Run(x, Form(rule, mlp, KernelForm.Chunk, chunk), dO, dS), 1e-10, $"{objective} {arch} C={chunk} chunk");
+            Equivalence.AssertClose(naive, Equivalence.Run(x, Form(rule, mlp, KernelForm.Step, chunk), dO, dS), 1e-10, $"{objective} {arch} C={chunk} step");
+        }
+    }
 
     [Theory]
     [MemberData(nameof(ObjectiveNames))]

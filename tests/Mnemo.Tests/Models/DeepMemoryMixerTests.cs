@@ -26,7 +26,7 @@ public class DeepMemoryMixerTests
     public static TheoryData<string> Variants => new()
     {
         "titans", "titans-plain", "titans-pooled", "titans-depth1", "titans-silu-noresidual", "moneta", "yaad", "memora", "omeganet-window3", "atlas-taylor",
-        "omeganet-polynomial",
+        "omeganet-polynomial", "yaad-window3",
     };
 
     static ModelConfig Variant(string name) => name switch
@@ -40,6 +40,7 @@ public class DeepMemoryMixerTests
         "yaad" => Config(MixerKind.Yaad),
         "memora" => Config(MixerKind.Memora),
         "omeganet-window3" => Config(MixerKind.Omeganet, c => c with { MemoryWindow = 3 }),
+        "yaad-window3" => Config(MixerKind.Yaad, c => c with { MemoryWindow = 3 }),
         "atlas-taylor" => Config(MixerKind.Atlas, c => c with { MemoryFeatureMap = MemoryFeatureMapKind.Taylor, MemoryResidualNorm = false, MemoryExpansion = 1 }),
         "omeganet-polynomial" => Config(MixerKind.Omeganet, c => c with { MemoryFeatureMap = MemoryFeatureMapKind.Polynomial, MemoryResidualNorm = false, MemoryExpansion = 1 }),
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
@@ -62,6 +63,18 @@ public class DeepMemoryMixerTests
         var streamed = cat(pieces, 1);
         double error = Equivalence.RelativeRms(streamed, full);
         Assert.True(error <= 1e-10, $"{variant}: {error:E2}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void Every_parameter_receives_a_finite_gradient(string variant)
+    {
+        // An Omega window's empty slots (k = v = 0, δ = 0) once gave Yaad NaN gradients through the Huber branch.
+        using var scope = NewDisposeScope();
+        var model = Build(Variant(variant), fp64: false);
+        var logits = model.forward(Tokens(2, 19));
+        nn.functional.cross_entropy(logits.reshape(-1, 40), TinyModels.Tokens(2, 19, seed: 10).reshape(-1)).backward();
+        TinyModels.AssertEveryParameterHasAGradient(model, variant);
     }
 
     [Theory]

@@ -22,7 +22,7 @@ public sealed record DeepMemoryRule(string Name, Objective Objective, Retention 
         return deltas.Select((d, l) => d * SoftClampFactor(inputs[l].square().sum(-1) * d.square().sum(-1)).unsqueeze(-1)).ToArray();
     }
 
-    /// <summary>c·tanh(r/c)/r for r = √(squared norm + ε²): 1 for small gradients, c/r for large, smooth at 0.</summary>
+    /// <summary>c·tanh(r/c)/r for r = √(squared norm + 1e−12): 1 for small gradients, c/r for large, smooth at 0.</summary>
     public Tensor SoftClampFactor(Tensor squaredNorm)
     {
         var r = (squaredNorm + 1e-12).sqrt();

@@ -9,6 +9,8 @@ namespace Mnemo.Memory.Deep;
 /// of the current chunk have been seen, and for an Omega window of c tokens the last c − 1 keys [B, H, c−1, Dk],
 /// values [B, H, c−1, Dv], window gates γ and thresholds δ [B, H, c−1] (zeros before the sequence starts: γ = 0
 /// makes them count for nothing). O(1) in the sequence length.
+/// When the tokens seen so far end exactly at a chunk boundary, Offset is 0 and ChunkStart is the current weights
+/// (the start of the next chunk, whose gradients will be taken there), so w{l}_chunk_start = w{l}.
 /// </summary>
 public sealed record DeepState(Tensor[] Weights, Tensor[] ChunkStart, Tensor[]? Momentum, long Offset,
     Tensor? WindowK = null, Tensor? WindowV = null, Tensor? WindowGamma = null, Tensor? WindowDelta = null)

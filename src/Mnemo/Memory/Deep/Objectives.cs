@@ -43,9 +43,11 @@ public sealed record LpObjective(double P, double Epsilon = 1e-6) : Objective
 }
 
 /// <summary>
-/// Huber attentional bias (Yaad) on the error's norm with a data-dependent threshold δ_t: ℓ = ‖e‖² when ‖e‖ ≤ δ_t,
-/// else 2δ_t‖e‖ − δ_t² (continuous with a continuous gradient): ∂ℓ/∂y = 2e, or 2δ_t e/‖e‖ — the ℓ2 step for small
-/// errors and a step of fixed length 2δ_t along the error (the ℓ1-of-the-norm step) for outliers.
+/// Huber attentional bias (Yaad) on the error's norm with a data-dependent threshold δ_t ≥ 0:
+/// ℓ = ‖e‖² when ‖e‖ ≤ δ_t, else 2δ_t‖e‖ − δ_t² (continuous, with a continuous gradient):
+/// ∂ℓ/∂y = 2e, or 2δ_t e/‖e‖ — the ℓ2 step for small errors and a step of fixed length 2δ_t along the error (the
+/// ℓ1-of-the-norm step) for outliers. This is Miras' ½‖e‖² / δ‖e‖ − ½δ² scaled by 2, the scale of the ℓ2 objective
+/// ‖e‖² the other rules use, so below δ_t Yaad takes exactly Titans' step.
 /// </summary>
 public sealed record HuberObjective : Objective
 {
@@ -55,18 +57,23 @@ public sealed record HuberObjective : Objective
     {
         var d = Threshold(delta);
         var squared = (y - v).square().sum(-1);
-        // √ of max(‖e‖², δ²) keeps the untaken branch finite and its gradient defined at e = 0.
-        var outer = 2 * d * squared.maximum(d.square()).sqrt() - d.square();
-        return where(squared <= d.square(), squared, outer);
+        var small = squared <= d.square();
+        return where(small, squared, 2 * d * OuterNorm(small, squared) - d.square());
     }
 
     public override Tensor OutputError(Tensor y, Tensor v, Tensor? delta)
     {
         var d = Threshold(delta).unsqueeze(-1);
         var e = y - v;
-        var norm = e.square().sum(-1, keepdim: true);
-        return where(norm <= d.square(), 2 * e, 2 * d * e / norm.maximum(d.square()).sqrt());
+        var squared = e.square().sum(-1, keepdim: true);
+        var small = squared <= d.square();
+        return where(small, 2 * e, 2 * d * e / OuterNorm(small, squared));
     }
+
+    /// <summary>‖e‖ where the outer branch is taken, 1 elsewhere. A where picks values but backpropagates through both
+    /// branches (0 times the untaken one's derivative), so the untaken branch must stay finite with a finite
+    /// derivative: at ‖e‖ = δ = 0 (an empty Omega-window slot) ‖e‖ itself would give 0/0 and √0's infinite slope.</summary>
+    static Tensor OuterNorm(Tensor small, Tensor squared) => where(small, ones_like(squared), squared).sqrt();
 
     static Tensor Threshold(Tensor? delta) => delta ?? throw new MnemoException("the Huber objective needs a per-token threshold delta [B, T, H]");
 }
