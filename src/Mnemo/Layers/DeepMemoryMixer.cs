@@ -32,7 +32,7 @@ public sealed class DeepMemoryMixer : MemoryMixer
 
     public DeepMemoryMixer(ModelConfig c, DeepMemoryRule rule) : base(rule.Name, c, outputGate: true)
     {
-        _rule = (c.MemoryWindow > 0 ? rule.WithWindow(c.MemoryWindow) : rule) with { GradientClip = c.MemoryGradClip };
+        _rule = c.Configure(rule);
         _chunk = c.MemoryChunkSize;
         _maxLr = c.MemoryMaxLr;
         _pooled = c.MemoryGatePooling == GatePooling.Chunk;
@@ -65,8 +65,8 @@ public sealed class DeepMemoryMixer : MemoryMixer
     {
         long keyWidth = MemoryFeatureMap.Width(c.MemoryFeatureMap, c.KeyHeadDim);
         var mlp = new MemoryMlp(keyWidth, c.ValueHeadDim, c.MemoryDepth, (long)Math.Round(c.MemoryExpansion * c.KeyHeadDim), c.MemoryActivation, c.MemoryResidualNorm);
-        int window = c.MemoryWindow > 0 ? c.MemoryWindow : rule.Window;
-        return c.NumHeads * (mlp.Layers.Sum(s => s.In * s.Out) * (rule.Learner.HasMomentum ? 3 : 2) + (window - 1) * (keyWidth + c.ValueHeadDim + 2));
+        var configured = c.Configure(rule);
+        return c.NumHeads * (mlp.Layers.Sum(s => s.In * s.Out) * (configured.Learner.HasMomentum ? 3 : 2) + (configured.Window - 1) * (keyWidth + c.ValueHeadDim + 2));
     }
 
     /// <summary>L2-normalised q and k (Titans), then φ. Unlike the matrix rules, q is not scaled by Dk^{−1/2}: a

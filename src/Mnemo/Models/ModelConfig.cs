@@ -12,6 +12,16 @@ public enum MixerKind { Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNe
 /// <summary>How a deep memory's momentum and forgetting gates see the input: per token, or the running mean over the chunk.</summary>
 public enum GatePooling { Token, Chunk }
 
+/// <summary>A deep memory's learner: the rule's own, or another point on Miras' learner axis.</summary>
+public enum MemoryLearnerKind
+{
+    /// <summary>The named rule's learner (momentum for titans and omeganet, Muon for atlas, else gradient descent).</summary>
+    Rule,
+    GradientDescent,
+    Momentum,
+    Muon,
+}
+
 /// <summary>The update rule of each memory in a mixture of memories.</summary>
 public enum MomRule
 {
@@ -61,6 +71,7 @@ public sealed record ModelConfig : IValidatedConfig
     [Help("deep memories: momentum/forget gates per token, or from the running mean of the chunk (Titans)")] public GatePooling MemoryGatePooling { get; init; } = GatePooling.Token;
     [Help("deep memories: soft clamp of each token's inner gradient norm per memory layer (c·tanh(‖g‖/c)); 0 = off"), Range(0, 1e6)] public double MemoryGradClip { get; init; }
     [Help("deep memories: Omega window in tokens; 0 = the rule's own (4 for omeganet and atlas, 1 otherwise)"), Range(0, 1024)] public int MemoryWindow { get; init; }
+    [Help("deep memories: learner: rule (the rule's own), gradient_descent, momentum or muon (Newton–Schulz on the momentum)")] public MemoryLearnerKind MemoryLearner { get; init; } = MemoryLearnerKind.Rule;
     [Help("deep memories: feature map on keys and queries: none, polynomial or taylor (degree 2, ATLAS)")] public MemoryFeatureMapKind MemoryFeatureMap { get; init; } = MemoryFeatureMapKind.None;
     [Help("titans_mac/mag/mal: learned input-independent tokens P prepended to the attention (and, for mag/mal, memory) input"), Range(0, 1024)] public int PersistentTokens { get; init; } = 4;
     [Help("titans_mac: tokens per segment; attention spans one segment, the memory is written once per segment (sets its memory_chunk_size)"), Range(1, 1024)] public int SegmentSize { get; init; } = 32;
@@ -88,6 +99,20 @@ public sealed record ModelConfig : IValidatedConfig
     /// <summary>The deep-memory rule of a mixer kind (null for attention and the matrix memories).</summary>
     public static DeepMemoryRule? DeepRule(MixerKind kind) =>
         DeepMemoryRule.Named.GetValueOrDefault(kind.ToString().ToLowerInvariant());
+
+    /// <summary>A named deep rule with this config's overrides: Omega window, learner and gradient clamp.</summary>
+    public DeepMemoryRule Configure(DeepMemoryRule rule)
+    {
+        var windowed = MemoryWindow > 0 ? rule.WithWindow(MemoryWindow) : rule;
+        Learner learner = MemoryLearner switch
+        {
+            MemoryLearnerKind.GradientDescent => new GradientDescent(),
+            MemoryLearnerKind.Momentum => new MomentumDescent(),
+            MemoryLearnerKind.Muon => new Muon(),
+            _ => rule.Learner,
+        };
+        return windowed with { Learner = learner, GradientClip = MemoryGradClip };
+    }
 
     /// <summary>Titans' architectures (MAC, MAG, MAL), which hold a Titans deep memory beside attention.</summary>
     public static bool IsTitansArchitecture(MixerKind kind) => kind is MixerKind.TitansMac or MixerKind.TitansMag or MixerKind.TitansMal;

@@ -26,7 +26,7 @@ public class DeepMemoryMixerTests
     public static TheoryData<string> Variants => new()
     {
         "titans", "titans-plain", "titans-pooled", "titans-depth1", "titans-silu-noresidual", "moneta", "yaad", "memora", "omeganet-window3", "atlas-taylor",
-        "omeganet-polynomial", "yaad-window3",
+        "omeganet-polynomial", "yaad-window3", "titans-gradient-descent", "moneta-muon",
     };
 
     static ModelConfig Variant(string name) => name switch
@@ -41,6 +41,8 @@ public class DeepMemoryMixerTests
         "memora" => Config(MixerKind.Memora),
         "omeganet-window3" => Config(MixerKind.Omeganet, c => c with { MemoryWindow = 3 }),
         "yaad-window3" => Config(MixerKind.Yaad, c => c with { MemoryWindow = 3 }),
+        "titans-gradient-descent" => Config(MixerKind.Titans, c => c with { MemoryLearner = MemoryLearnerKind.GradientDescent }),
+        "moneta-muon" => Config(MixerKind.Moneta, c => c with { MemoryLearner = MemoryLearnerKind.Muon }),
         "atlas-taylor" => Config(MixerKind.Atlas, c => c with { MemoryFeatureMap = MemoryFeatureMapKind.Taylor, MemoryResidualNorm = false, MemoryExpansion = 1 }),
         "omeganet-polynomial" => Config(MixerKind.Omeganet, c => c with { MemoryFeatureMap = MemoryFeatureMapKind.Polynomial, MemoryResidualNorm = false, MemoryExpansion = 1 }),
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
@@ -94,6 +96,19 @@ public class DeepMemoryMixerTests
         foreach (var p in new[] { "lr_proj.weight", "momentum_proj.weight", "forget_proj.weight", "window_proj.weight", "feature_coefficients", "g_proj.weight", "o_proj.weight" })
             Assert.True(names.ContainsKey(layer + p), p);
         Assert.DoesNotContain(layer + "delta_proj.weight", names.Keys);
+    }
+
+    [Fact]
+    public void Memory_learner_replaces_the_rules_learner()
+    {
+        var gd = Config(MixerKind.Titans, c => c with { MemoryLearner = MemoryLearnerKind.GradientDescent });
+        Assert.IsType<GradientDescent>(gd.Configure(DeepMemoryRule.Named["titans"]).Learner);
+        Assert.IsType<MomentumDescent>(Config(MixerKind.Titans).Configure(DeepMemoryRule.Named["titans"]).Learner);
+        var names = Build(gd).named_parameters().Select(p => p.name).ToList();
+        Assert.DoesNotContain("model.layers.0.attn.momentum_proj.weight", names);
+        // Without momentum the state is the weights and the chunk-start weights: 2 copies instead of 3.
+        long withMomentum = DeepMemoryMixer.StateFloats(Config(MixerKind.Titans), DeepMemoryRule.Named["titans"]);
+        Assert.Equal(withMomentum * 2 / 3, DeepMemoryMixer.StateFloats(gd, DeepMemoryRule.Named["titans"]));
     }
 
     [Fact]
