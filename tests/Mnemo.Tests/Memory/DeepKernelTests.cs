@@ -228,6 +228,41 @@ public class DeepKernelTests
     }
 
     static readonly string[] Objectives = ["l2", "lp", "huber", "dot"];
+    [Theory]
+    [InlineData(0.3)]
+    [InlineData(0.99)]
+    public void The_delta_rule_case_runs_the_delta_kernel_and_equals_the_deep_kernel(double alphaHi)
+    {
+        // Depth 1, ℓ2, decay, gradient descent, window 1, chunk 1: the layer's fast path through the delta kernel.
+        var rule = DeepMemoryRule.Named["titans"] with { Learner = new GradientDescent() };
+        var mlp = Matrix.Mlp(5, 4);
+        Assert.True(DeltaRuleCase.Applies(rule, mlp, 1));
+        Assert.False(DeltaRuleCase.Applies(rule, mlp, 2));
+        Assert.False(DeltaRuleCase.Applies(DeepMemoryRule.Named["titans"], mlp, 1));
+        Assert.False(DeltaRuleCase.Applies(rule, TwoLayer.Mlp(4, 4), 1));
+        Func<Equivalence.Leaves, (Tensor, Tensor)> Fast = x =>
+        {
+            var (o, s) = DeltaRuleCase.TryRun(rule, mlp, Of(x, 1), 1)!.Value;
+            return (o, s.Flatten());
+        };
+        foreach (long t in new long[] { 1, 7, 70 })
+        {
+            using var scope = NewDisposeScope();
+            using var x = Inputs(rule, mlp, b: 2, t: t, h: 3, seed: (int)t, alphaHi: alphaHi, thetaHi: 0.5);
+            var (dO, dS) = Cotangents(rule, mlp, x, (int)t);
+            var deep = Equivalence.Run(x, Form(rule, mlp, KernelForm.Chunk, 1), dO, dS);
+            Equivalence.AssertClose(deep, Equivalence.Run(x, Fast, dO, dS), 1e-10, $"T={t} fp64");
+            using var x32 = x.To(float32);
+            // fp32 against the fp64 deep kernel: β = 2θ/(1 − α) reaches 100 at α = 0.99, the case's limit.
+            Equivalence.AssertClose(deep, Equivalence.Run(x32, Fast, dO, dS), 1e-5, $"T={t} fp32");
+        }
+        using (var x = Inputs(rule, mlp, b: 1, t: 3, h: 1, seed: 1, alphaHi: 1))
+        {
+            using (no_grad()) x["alpha"]!.fill_(1 - DeltaRuleCase.MinKeep / 2);
+            Assert.Null(DeltaRuleCase.TryRun(rule, mlp, Of(x, 1), 1));           // too close to forgetting everything
+        }
+    }
+
     public static TheoryData<string> ObjectiveNames() => new(Objectives);
 
     static Objective ObjectiveOf(string name) => name switch
