@@ -71,6 +71,9 @@ public sealed record ModelConfig : IValidatedConfig
     [Help("deep memories: momentum/forget gates per token, or from the running mean of the chunk (Titans)")] public GatePooling MemoryGatePooling { get; init; } = GatePooling.Token;
     [Help("deep memories: soft clamp of each token's inner gradient norm per memory layer (c·tanh(‖g‖/c)); 0 = off"), Range(0, 1e6)] public double MemoryGradClip { get; init; }
     [Help("deep memories: Omega window in tokens; 0 = the rule's own (4 for omeganet and atlas, 1 otherwise)"), Range(0, 1024)] public int MemoryWindow { get; init; }
+    [Help("deep memories: divide each layer's per-token inner gradient aᵀδ by ‖a‖² + 1e-6 (normalised LMS: the layer's output for that input moves by θ·δ, as a unit key's read does under the delta rule), so growing hidden activations cannot make the inner step overshoot")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool MemoryNormalizedStep { get; init; }
     [Help("deep memories: learner: rule (the rule's own), gradient_descent, momentum or muon (Newton–Schulz on the momentum)")] public MemoryLearnerKind MemoryLearner { get; init; } = MemoryLearnerKind.Rule;
     [Help("deep memories: feature map on keys and queries: none, polynomial or taylor (degree 2, ATLAS)")] public MemoryFeatureMapKind MemoryFeatureMap { get; init; } = MemoryFeatureMapKind.None;
     [Help("titans_mac/mag/mal: learned input-independent tokens P prepended to the attention (and, for mag/mal, memory) input"), Range(0, 1024)] public int PersistentTokens { get; init; } = 4;
@@ -111,7 +114,7 @@ public sealed record ModelConfig : IValidatedConfig
             MemoryLearnerKind.Muon => new Muon(),
             _ => rule.Learner,
         };
-        return windowed with { Learner = learner, GradientClip = MemoryGradClip };
+        return windowed with { Learner = learner, GradientClip = MemoryGradClip, NormalizedStep = MemoryNormalizedStep };
     }
 
     /// <summary>Titans' architectures (MAC, MAG, MAL), which hold a Titans deep memory beside attention.</summary>

@@ -24,6 +24,33 @@ public static class SweepPlots
         Plots.Save(plot, "Recall against context length", "context length (tokens, log scale)", "score (%)", path, 1000, 600);
     }
 
+    /// <summary>
+    /// Validation accuracy against step, one colour per seed group: the median over its seeds (line) and the range
+    /// (band). Curves are read at every step any run evaluated; a run holds its last value after it stops (the
+    /// target reached) and 0 after it diverged.
+    /// </summary>
+    public static void SeedCurves(IReadOnlyList<SeedSummary> groups, IReadOnlyDictionary<string, List<List<(double Step, double Accuracy)>>> curves, string path)
+    {
+        var plot = new ScottPlot.Plot();
+        for (int i = 0; i < groups.Count; i++)
+        {
+            // Curves are listed in the order of the group's runs.
+            var runs = groups[i].Runs.Zip(curves[groups[i].GroupId], (r, c) => (Curve: c, r.Diverged)).Where(r => r.Curve.Count > 0).ToList();
+            if (runs.Count == 0) continue;
+            var steps = runs.SelectMany(r => r.Curve.Select(p => p.Step)).Distinct().Order().ToArray();
+            static double At(List<(double Step, double Accuracy)> run, double step, bool diverged) =>
+                run[0].Step > step || (step > run[^1].Step && diverged) ? 0 : 100 * run.Last(p => p.Step <= step).Accuracy;
+            var values = steps.Select(s => runs.Select(r => At(r.Curve, s, r.Diverged)).ToArray()).ToArray();
+            var color = Palette.GetColor(i);
+            var band = plot.Add.FillY(steps, values.Select(v => v.Min()).ToArray(), values.Select(v => v.Max()).ToArray());
+            band.FillColor = color.WithAlpha(0.15);
+            band.LineColor = color.WithAlpha(0);
+            Plots.Line(plot, steps, values.Select(v => Statistics.Median(v)).ToArray(), color,
+                $"{groups[i].GroupId} (lr {groups[i].BestLr:G2}, {runs.Count} seeds)", markerSize: 3);
+        }
+        Plots.Save(plot, "Validation accuracy over training: median and range over seeds", "step", "accuracy (%)", path, 1100, 650);
+    }
+
     /// <summary>Score against state size per layer (log scale), one line per value of the series axis.</summary>
     public static void StateSize(IReadOnlyList<SweepCell> cells, string? seriesAxis, string path)
     {

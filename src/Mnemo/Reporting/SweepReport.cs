@@ -45,6 +45,8 @@ public static class SweepReport
             $"{cells.Count} cells, each reported at its best learning rate by validation accuracy. " +
             $"Score: {string.Join("; ", cells.Select(c => $"{c.Task} = {Describe(c)}").Distinct())}.\n");
 
+        var seeds = SeedSummary.Of(lines);
+        if (seeds is not null) md.AppendLine(SeedTable(seeds, axes.Where(a => a != SeedSummary.Axis).ToArray()));
         md.AppendLine(Pivot(cells, axes));
         md.AppendLine(CellTable(cells, axes));
         md.AppendLine(BinTable(cells, axes));
@@ -62,6 +64,13 @@ public static class SweepReport
             Fig("state-size.png", "Score against recurrent state per layer (floats; attention: its KV cache at the longest test length), one line per model.", p => SweepPlots.StateSize(cells, SeriesAxis(axes), p));
         foreach (var (cell, i) in cells.Where(c => c.Slices.Any(s => s.Depth is not null)).Select((c, i) => (c, i)))
             Fig($"depth-{i}.png", $"Needle depth × context length: {cell.CellId}.", p => SweepPlots.DepthHeatmap(cell, p));
+        if (seeds is not null)
+        {
+            var accuracy = seeds.ToDictionary(g => g.GroupId, g => g.Runs.Select(r => r.RunDir is null ? [] : ValidationCurve(Path.Combine(sweepDir, r.RunDir))).ToList());
+            if (accuracy.Values.Any(c => c.Any(r => r.Count > 0)))
+                Fig("seed-curves.png", "Validation accuracy against training step at each group's learning rate: the median over seeds (line) and the range (band); a run that stopped at the target keeps its last score.",
+                    p => SweepPlots.SeedCurves(seeds, accuracy, p));
+        }
         var curves = cells.ToDictionary(c => c.CellId, c => LossCurve(Path.Combine(sweepDir, c.RunDir)));
         if (curves.Values.Any(c => c.Count > 0))
             Fig("loss.png", "Training loss of each cell's kept run.", p => SweepPlots.Loss(curves, p));
@@ -131,6 +140,36 @@ public static class SweepReport
             sb.AppendLine();
         }
         return sb.ToString();
+    }
+
+    /// <summary>Each group over its seeds at the learning rate with the best median: median, range, every seed's score,
+    /// and the steps of the runs that reached the target (early stop), the sweep's claim per group.</summary>
+    static string SeedTable(List<SeedSummary> groups, string[] axes)
+    {
+        string Steps(SeedSummary g) => g.StepsToTarget.Count == 0 ? "none"
+            : $"{g.StepsToTarget.Count}/{g.Runs.Count}: median {Statistics.Median(g.StepsToTarget.Select(s => (double)s)).ToString("F0", C)} ({g.StepsToTarget.Min()}–{g.StepsToTarget.Max()})";
+        var lrs = groups.SelectMany(g => g.MedianByLr.Keys).Distinct().Order().ToList();
+        var sb = new StringBuilder("## Over seeds: median and range at the learning rate with the best median\n\n");
+        sb.AppendLine($"| {string.Join(" | ", axes)} | lr | seeds | median | range | per seed | reached target: steps | {string.Join(" | ", lrs.Select(l => $"median at lr {l.ToString("G3", C)}"))} |");
+        sb.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", axes.Length + 6 + lrs.Count)));
+        foreach (var g in groups)
+        {
+            string perSeed = string.Join(", ", g.Runs.Select(r => r.Diverged ? $"{r.Seed}: diverged @ {r.Steps}" : $"{r.Seed}: {P(r.Score)}"));
+            sb.AppendLine($"| {string.Join(" | ", axes.Select(a => g.Cell.TryGetValue(a, out var v) ? v : ""))} | {g.BestLr.ToString("G3", C)} | {g.Runs.Count} | " +
+                $"{P(g.Median)} | {P(g.Min)}–{P(g.Max)} | {perSeed} | {Steps(g)} | " +
+                $"{string.Join(" | ", lrs.Select(l => g.MedianByLr.TryGetValue(l, out var m) ? P(m) : "–"))} |");
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>The validation (test-set) accuracy a run logged at each evaluation, by step.</summary>
+    static List<(double Step, double Accuracy)> ValidationCurve(string runDir)
+    {
+        string path = Path.Combine(runDir, Training.Trainer.MetricsFile);
+        if (!File.Exists(path)) return [];
+        return File.ReadLines(path).Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!)
+            .Where(n => n["test_accuracy"] is not null)
+            .Select(n => (n["step"]!.GetValue<double>(), n["test_accuracy"]!.GetValue<double>())).ToList();
     }
 
     static string CellTable(List<SweepCell> cells, string[] axes)

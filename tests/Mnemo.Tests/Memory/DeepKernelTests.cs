@@ -80,13 +80,23 @@ public class DeepKernelTests
         data.Add("titans", new Arch(3, 5, MemoryActivation.Silu, false));
         data.Add("titans-clip", TwoLayer);
         data.Add("atlas-clip", Matrix);
+        data.Add("titans-norm", TwoLayer);
+        data.Add("titans-norm", new Arch(2, 6, MemoryActivation.Gelu, false));
+        data.Add("omeganet-norm-clip", TwoLayer);
+        data.Add("moneta-norm", Matrix);
         return data;
     }
 
-    /// <summary>A named rule; "-clip" adds a gradient clamp small enough to act on most tokens.</summary>
-    static DeepMemoryRule RuleOf(string name) => name.EndsWith("-clip")
-        ? DeepMemoryRule.Named[name[..^5]] with { GradientClip = 0.3 }
-        : DeepMemoryRule.Named[name];
+    /// <summary>A named rule; "-norm" makes its inner steps normalised, "-clip" adds a gradient clamp small enough to
+    /// act on most tokens.</summary>
+    static DeepMemoryRule RuleOf(string name)
+    {
+        var parts = name.Split('-');
+        var rule = DeepMemoryRule.Named[parts[0]];
+        if (parts.Contains("norm")) rule = rule with { NormalizedStep = true };
+        if (parts.Contains("clip")) rule = rule with { GradientClip = 0.3 };
+        return rule;
+    }
 
     [Theory]
     [MemberData(nameof(NamedRules))]

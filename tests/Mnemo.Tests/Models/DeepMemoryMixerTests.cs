@@ -26,7 +26,7 @@ public class DeepMemoryMixerTests
     public static TheoryData<string> Variants => new()
     {
         "titans", "titans-plain", "titans-pooled", "titans-depth1", "titans-silu-noresidual", "moneta", "yaad", "memora", "omeganet-window3", "atlas-taylor",
-        "omeganet-polynomial", "yaad-window3", "titans-gradient-descent", "moneta-muon",
+        "omeganet-polynomial", "yaad-window3", "titans-gradient-descent", "moneta-muon", "titans-plain-normalized",
     };
 
     static ModelConfig Variant(string name) => name switch
@@ -43,6 +43,7 @@ public class DeepMemoryMixerTests
         "yaad-window3" => Config(MixerKind.Yaad, c => c with { MemoryWindow = 3 }),
         "titans-gradient-descent" => Config(MixerKind.Titans, c => c with { MemoryLearner = MemoryLearnerKind.GradientDescent }),
         "moneta-muon" => Config(MixerKind.Moneta, c => c with { MemoryLearner = MemoryLearnerKind.Muon }),
+        "titans-plain-normalized" => Config(MixerKind.Titans, c => c with { MemoryResidualNorm = false, MemoryNormalizedStep = true }),
         "atlas-taylor" => Config(MixerKind.Atlas, c => c with { MemoryFeatureMap = MemoryFeatureMapKind.Taylor, MemoryResidualNorm = false, MemoryExpansion = 1 }),
         "omeganet-polynomial" => Config(MixerKind.Omeganet, c => c with { MemoryFeatureMap = MemoryFeatureMapKind.Polynomial, MemoryResidualNorm = false, MemoryExpansion = 1 }),
         _ => throw new ArgumentOutOfRangeException(nameof(name)),

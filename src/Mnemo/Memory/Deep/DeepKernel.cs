@@ -110,7 +110,7 @@ public static class DeepKernel
             gates.Delta?.unsqueeze(2));
         var at = state.ChunkStart.Select(rule.Retention.Effective).ToArray();
         var (inputs, deltas) = mlp.Gradients(at, wk, y => rule.Objective.OutputError(y, wv, wdelta));
-        deltas = rule.Clamp(inputs, deltas);
+        deltas = rule.ShapeSteps(inputs, deltas);
         Tensor Column(Tensor a) => a.unsqueeze(-1).unsqueeze(-1);              // [B, H] → [B, H, 1, 1]
         var theta = Column(gates.Theta);
         var keep = gates.Alpha is null ? null : Column(1 - gates.Alpha);
@@ -157,7 +157,7 @@ public static class DeepKernel
         var (ek, ev, egamma, edelta) = Window(state, k, v, GammaOrOne(gates.Gamma, gates.Theta), gates.Delta);
         var at = state.ChunkStart.Select(rule.Retention.Effective).ToArray();
         var (inputs, deltas) = mlp.Gradients(at, ek, y => rule.Objective.OutputError(y, ev, edelta));
-        deltas = rule.Clamp(inputs, deltas);
+        deltas = rule.ShapeSteps(inputs, deltas);
 
         // window[j, e] = γ_e when writer e is in token j's window (token j is writer j + c − 1)   [B, H, n, E]
         var band = ones(n, n + lookback, ScalarType.Bool, q.device).triu(0).tril(lookback);

@@ -11,13 +11,21 @@ namespace Mnemo.Memory.Deep;
 /// <param name="GradientClip">Soft clamp of each token's gradient norm per memory layer, g·c·tanh(‖g‖/c)/‖g‖
 /// (lucidrains' numerics option); 0 = off. It bounds every inner step, which keeps a memory without the residual
 /// LayerNorm from diverging.</param>
+/// <param name="NormalizedStep">Divide each token's gradient of layer l by ‖a_l‖² + 1e−6, a_l the layer's input
+/// (normalised LMS per layer): the step −θ a_lᵀδ_l/‖a_l‖² moves the layer's output for that input by exactly −θδ_l,
+/// as the delta rule's step moves a unit key's read, whatever the scale the hidden activations have grown to.
+/// Applied before the clamp.</param>
 public sealed record DeepMemoryRule(string Name, Objective Objective, Retention Retention, Learner Learner, int Window = 1,
-    double GradientClip = 0)
+    double GradientClip = 0, bool NormalizedStep = false)
 {
-    /// <summary>Scales each token's rank-1 gradient aᵀδ of every layer (deltas [B, H, N, out], in place of a copy) so
-    /// its Frobenius norm ‖a‖‖δ‖ is soft-clamped at <see cref="GradientClip"/>.</summary>
-    public Tensor[] Clamp(Tensor[] inputs, Tensor[] deltas)
+    public const double NormalizedStepEpsilon = 1e-6;
+
+    /// <summary>Scales each token's rank-1 gradient aᵀδ of every layer (deltas [B, H, N, out], in place of a copy):
+    /// divided by ‖a‖² + ε with <see cref="NormalizedStep"/>, then its Frobenius norm ‖a‖‖δ‖ soft-clamped at
+    /// <see cref="GradientClip"/>.</summary>
+    public Tensor[] ShapeSteps(Tensor[] inputs, Tensor[] deltas)
     {
+        if (NormalizedStep) deltas = deltas.Select((d, l) => d / (inputs[l].square().sum(-1, keepdim: true) + NormalizedStepEpsilon)).ToArray();
         if (GradientClip <= 0) return deltas;
         return deltas.Select((d, l) => d * SoftClampFactor(inputs[l].square().sum(-1) * d.square().sum(-1)).unsqueeze(-1)).ToArray();
     }

@@ -19,7 +19,7 @@ public static class DeltaRuleCase
 
     /// <summary>Whether the rule, memory and chunk size are the delta rule's (the gates are checked in <see cref="TryRun"/>).</summary>
     public static bool Applies(DeepMemoryRule rule, MemoryMlp mlp, int chunkSize) =>
-        chunkSize == 1 && mlp.Depth == 1 && !mlp.ResidualNorm && rule.Window == 1 && rule.GradientClip == 0
+        chunkSize == 1 && mlp.Depth == 1 && !mlp.ResidualNorm && rule.Window == 1 && rule.GradientClip == 0 && !rule.NormalizedStep
         && rule.Objective is L2Objective && rule.Retention.IsIdentity && rule.Learner is GradientDescent;
 
     /// <summary>The memory through the delta kernel, or null when it does not apply (including α too close to 1).
