@@ -47,19 +47,24 @@ public static class NaiveDeepMemory
 
             // The surprise: the gradient of the window's loss at the chunk-start weights.
             var at = chunkStart.Select(w => rule.Retention.Effective(w)).Select(w => w.requires_grad ? w : w.detach().requires_grad_(true)).ToArray();
-            // Each window token's gradient on its own (divided by its layer input's squared norm with normalised
-            // steps, soft-clamped by its Frobenius norm when the rule clips), then the γ-weighted sum. Weights differ
+            // Each window token's gradient on its own (normalised with normalised steps, soft-clamped by its Frobenius norm when the rule clips), then the γ-weighted sum. Weights differ
             // per (b, h), so summing a loss over b and h is safe.
             var g = at.Select(w => zeros_like(w)).ToArray();
             for (int i = Math.Max(0, keys.Count - rule.Window); i < keys.Count; i++)
             {
-                var (y, layerInputs, _) = mlp.Forward(keys[i].unsqueeze(2), (l, a) => a.matmul(at[l]));
+                var (y, _, pre) = mlp.Forward(keys[i].unsqueeze(2), (l, a) => a.matmul(at[l]));
                 var ell = rule.Objective.Loss(y, values[i].unsqueeze(2), thresholds[i]?.unsqueeze(2)).squeeze(2);
                 var gi = torch.autograd.grad([ell.sum()], at, retain_graph: true, create_graph: true);
+                if (rule.NormalizedStep)
+                {
+                    // ‖∂ℓ/∂z_L‖² over Σ_l ‖∂ℓ/∂W_l‖²_F, both from autograd.
+                    var last = torch.autograd.grad([ell.sum()], [pre[^1]], retain_graph: true, create_graph: true)[0].square().sum([-2, -1]);
+                    var total = gi.Select(x => x.square().sum([-2, -1])).Aggregate((x, z) => x + z);
+                    var factor = Column(last / (total + DeepMemoryRule.NormalizedStepEpsilon * last + 1e-30));
+                    for (int l = 0; l < gi.Count; l++) gi[l] = gi[l] * factor;
+                }
                 for (int l = 0; l < g.Length; l++)
                 {
-                    if (rule.NormalizedStep)
-                        gi[l] = gi[l] / (layerInputs[l].squeeze(2).square().sum(-1) + DeepMemoryRule.NormalizedStepEpsilon).unsqueeze(-1).unsqueeze(-1);
                     var scale = rule.GradientClip > 0 ? rule.SoftClampFactor(gi[l].square().sum([-2, -1])) : ones_like(gammas[i]);
                     g[l] = g[l] + Column(gammas[i] * scale) * gi[l];
                 }
