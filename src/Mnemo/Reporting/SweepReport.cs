@@ -45,7 +45,7 @@ public static class SweepReport
             $"{cells.Count} cells, each reported at its best learning rate by validation accuracy. " +
             $"Score: {string.Join("; ", cells.Select(c => $"{c.Task} = {Describe(c)}").Distinct())}.\n");
 
-        var seeds = SeedSummary.Of(lines);
+        var seeds = SeedSummary.Of(lines) is { } groups ? sweep?.InGridOrder(groups) ?? groups : null;
         if (seeds is not null) md.AppendLine(SeedTable(seeds, axes.Where(a => a != SeedSummary.Axis).ToArray()));
         md.AppendLine(Pivot(cells, axes));
         md.AppendLine(CellTable(cells, axes));
@@ -94,9 +94,14 @@ public static class SweepReport
     sealed record SweepOutline(string Name, string Description, string[] Axes, string[][] Values, int Runs)
     {
         /// <summary>Cells in the order of the grid (first axis slowest), not the order workers finished them.</summary>
-        public List<SweepCell> InGridOrder(List<SweepCell> cells) => cells
-            .OrderBy(c => Axes.Select((a, i) => Array.IndexOf(Values[i], c[a])).Aggregate(0L, (key, index) => key * 1000 + index + 1))
-            .ToList();
+        public List<SweepCell> InGridOrder(List<SweepCell> cells) => cells.OrderBy(c => GridKey(a => c[a])).ToList();
+
+        /// <summary>Seed groups in the order of the grid's other axes.</summary>
+        public List<SeedSummary> InGridOrder(List<SeedSummary> groups) =>
+            groups.OrderBy(g => GridKey(a => g.Cell.TryGetValue(a, out var v) ? v : "")).ToList();
+
+        long GridKey(Func<string, string> valueOf) =>
+            Axes.Select((a, i) => Array.IndexOf(Values[i], valueOf(a))).Aggregate(0L, (key, index) => key * 1000 + index + 1);
 
         public static SweepOutline? Read(string path)
         {

@@ -215,6 +215,62 @@ public class SweepTests
         Assert.Equal((2, 1, 1), (grown.Total, grown.AlreadyDone, grown.Ran));
     }
 
+    static JsonObject SeedLine(string rung, string seed, double lr, double? accuracy, long steps, bool reached = false) => new()
+    {
+        ["cell"] = new JsonObject { ["seed"] = seed, ["rung"] = rung },
+        ["lr"] = lr,
+        ["headline"] = "accuracy",
+        ["status"] = accuracy is null ? "diverged" : "ok",
+        ["validation_accuracy"] = accuracy ?? 0,
+        [accuracy is null ? "diverged_at_step" : "steps"] = steps,
+        ["reached_target"] = reached,
+    };
+
+    [Fact]
+    public void Over_seeds_the_learning_rate_is_chosen_by_the_median_and_a_diverged_run_scores_zero()
+    {
+        var lines = new List<JsonObject>
+        {
+            // lr 1e-2 has the best single run (0.99) but the worse median (0.2); lr 3e-3 wins on the median (0.8).
+            SeedLine("a", "1", 1e-2, 0.99, 700, reached: true), SeedLine("a", "2", 1e-2, 0.2, 1000), SeedLine("a", "3", 1e-2, null, 129),
+            SeedLine("a", "1", 3e-3, 0.8, 1000), SeedLine("a", "2", 3e-3, 0.7, 1000), SeedLine("a", "3", 3e-3, 0.9, 1000),
+            SeedLine("b", "1", 1e-2, 0.995, 400, reached: true), SeedLine("b", "2", 1e-2, 0.991, 900, reached: true), SeedLine("b", "3", 1e-2, 0.5, 1000),
+        };
+        var groups = SeedSummary.Of(lines)!;
+        Assert.Equal(["rung=a", "rung=b"], groups.Select(g => g.GroupId));
+        var a = groups[0];
+        Assert.Equal(3e-3, a.BestLr);
+        Assert.Equal((0.8, 0.7, 0.9), (a.Median, a.Min, a.Max));
+        Assert.Equal(0.2, a.MedianByLr[1e-2]);                      // 0.99, 0.2 and the diverged run's 0
+        Assert.Empty(a.StepsToTarget);
+        var b = groups[1];
+        Assert.Equal((0.991, 0.5), (b.Median, b.Min));
+        Assert.Equal([400L, 900L], b.StepsToTarget);
+        Assert.Null(SeedSummary.Of([.. lines.Select(l => { var c = (JsonObject)l.DeepClone(); c["cell"]!.AsObject().Remove("seed"); return c; })]));
+        Assert.Equal(2.5, Statistics.Median([4, 1, 3, 2]));
+    }
+
+    [Fact]
+    public void A_sweep_with_a_seed_axis_reports_each_group_over_its_seeds_with_learning_curves()
+    {
+        using var dir = new Tmp.Dir();
+        var json = JsonNode.Parse(TinySweep(steps: 6))!.AsObject();
+        json["axes"] = new JsonArray(
+            new JsonObject { ["name"] = "seed", ["values"] = new JsonArray(
+                new JsonObject { ["name"] = "1", ["set"] = new JsonArray("training.seed=1") },
+                new JsonObject { ["name"] = "2", ["set"] = new JsonArray("training.seed=2") }) },
+            new JsonObject { ["name"] = "model", ["values"] = new JsonArray(
+                new JsonObject { ["name"] = "gdn", ["set"] = new JsonArray("model.mixer=gated_delta_net") }) });
+        json["learning_rates"] = new JsonArray(1e-2);
+        var sweep = Parse(json.ToJsonString());
+        SweepRunner.Run(sweep, dir.Path, run => null);
+        string index = SweepReport.Write(dir.Path);
+        string folder = Path.GetDirectoryName(index)!, md = File.ReadAllText(Path.Combine(folder, "report.md"));
+        Assert.Contains("## Over seeds", md);
+        Assert.Contains("| gdn | 0.01 | 2 |", md);
+        Assert.True(File.Exists(Path.Combine(folder, "seed-curves.png")));
+    }
+
     [Fact]
     public void Learning_rates_that_name_the_same_run_are_refused()
     {
