@@ -28,6 +28,7 @@ public static class Program
         root.Subcommands.Add(CollapseCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(ProbeCommand.Create());
         return root;
     }
 }

@@ -54,7 +54,7 @@ public class CliTests
     [Fact]
     public void Every_command_has_help()
     {
-        foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "extrapolate", "collapse", "generate", "bench", "bench kernels", "bench decode" })
+        foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "extrapolate", "collapse", "generate", "bench", "bench kernels", "bench decode", "probe", "sweep", "report" })
         {
             var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), [.. command.Split(' '), "--help"]);
             Assert.Equal(0, code);
@@ -100,6 +100,20 @@ public class CliTests
         Assert.StartsWith("error: ", stderr);
         Assert.Single(stderr.TrimEnd().Split('\n'));
         Assert.False(Directory.Exists(dir["run"]));
+    }
+
+    [Fact]
+    public void Probe_prints_a_recall_table_and_rejects_a_bad_option_naming_it()
+    {
+        var (code, stdout, stderr) = CliProcess.Run(Path.GetTempPath(), "probe", "--variants", "delta-rule", "--theta", "0.5", "--chunk-sizes", "4",
+            "--sequences", "8", "--filler", "4", "--threads", "1");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("delta-rule", stdout);
+        Assert.Contains("%", stdout);
+        var bad = CliProcess.Run(Path.GetTempPath(), "probe", "--chunk-sizes", "0");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--chunk-sizes: 0 is not at least 1", bad.Stderr);
+        Assert.Contains("unknown memory", CliProcess.Run(Path.GetTempPath(), "probe", "--variants", "nope").Stderr);
     }
 
     [Fact]

@@ -1,0 +1,93 @@
+using Mnemo.Memory.Deep;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Mnemo.Experiments;
+
+/// <summary>A deep memory's architecture and inner step, as the bare-memory probe compares them.</summary>
+/// <param name="ZeroOutput">The last layer starts at zero, as the layers initialise it (else N(0, 1/in) like the others).</param>
+public sealed record BareMemoryVariant(string Name, int Depth, bool ResidualNorm, bool NormalizedStep, bool ZeroOutput = true)
+{
+    public static IReadOnlyList<BareMemoryVariant> All { get; } =
+    [
+        new("delta-rule", 1, false, false),
+        new("mlp", 2, false, false),
+        new("mlp-normalized", 2, false, true),
+        new("mlp-layernorm", 2, true, false),
+        new("mlp-layernorm-random-init", 2, true, false, ZeroOutput: false),
+    ];
+}
+
+/// <summary>What the probe writes: pairs and filler per sequence, widths, learning rates and chunk sizes.</summary>
+public sealed record BareMemorySettings
+{
+    public IReadOnlyList<BareMemoryVariant> Variants { get; init; } = BareMemoryVariant.All;
+    public double[] Thetas { get; init; } = [0.05, 0.15, 0.3, 0.5];
+    public int[] ChunkSizes { get; init; } = [1, 16];
+    public int Pairs { get; init; } = 8;
+    /// <summary>Writes after the pairs, each at θ·<see cref="FillerThetaRatio"/> (a model's gates would mute them).</summary>
+    public int Filler { get; init; } = 40;
+    public double FillerThetaRatio { get; init; } = 0.1;
+    public int Dim { get; init; } = 32;
+    public double Expansion { get; init; } = 4;
+    public int Sequences { get; init; } = 256;
+    public int Seed { get; init; } = 7;
+}
+
+/// <param name="RecallPerPair">Recall of the pair written i-th, over the sequences.</param>
+/// <param name="LastLayerNorm">‖W_L‖_F of the final weights, mean over sequences: how far the writes grew the memory.</param>
+public sealed record BareMemoryResult(string Variant, double Theta, int ChunkSize, double Recall, double[] RecallPerPair, double RelativeError,
+    double LastLayerNorm);
+
+/// <summary>
+/// The memory alone, no model around it: per sequence, write P random (unit key, N(0, I) value) pairs at inner learning
+/// rate θ, then F random filler pairs at θ·r, with plain gradient descent on ‖M(k) − v‖² (no forgetting, no momentum),
+/// read every pair's key with the final weights, and count a pair recalled when its read is closer in cosine to its
+/// own value than to any other pair's. It isolates what an architecture and its inner step can store in context with
+/// fixed gates, which outer training then has to work with: the delta rule stores every pair at any θ ≤ 0.5; a
+/// 2-layer MLP with plain steps overshoots at large θ; with the residual LayerNorm and a zero output layer, the first
+/// write sees LN's 1/√ε gradient at f = 0 and later writes are frozen (the effective step of a scale-invariant read
+/// is θ/‖W‖²). Every sequence draws from one seeded generator; the same seed gives the same table.
+/// </summary>
+public static class BareMemoryRecall
+{
+    public static List<BareMemoryResult> Run(BareMemorySettings s, Action<BareMemoryResult>? progress = null)
+    {
+        var results = new List<BareMemoryResult>();
+        foreach (var variant in s.Variants)
+        foreach (double theta in s.Thetas)
+        foreach (int chunk in s.ChunkSizes)
+        {
+            var r = Probe(s, variant, theta, chunk);
+            results.Add(r);
+            progress?.Invoke(r);
+        }
+        return results;
+    }
+
+    static BareMemoryResult Probe(BareMemorySettings s, BareMemoryVariant variant, double theta, int chunk)
+    {
+        using var scope = NewDisposeScope();
+        using var gen = new Generator((ulong)s.Seed);
+        long b = s.Sequences, p = s.Pairs, t = s.Pairs + s.Filler, d = s.Dim;
+        var mlp = new MemoryMlp(d, d, variant.Depth, (long)Math.Round(s.Expansion * d), MemoryActivation.Gelu, variant.ResidualNorm);
+        var rule = new DeepMemoryRule("bare", new L2Objective(), new DecayRetention(), new GradientDescent(), NormalizedStep: variant.NormalizedStep);
+        var keys = nn.functional.normalize(randn([b, t, 1, d], generator: gen), p: 2, dim: -1);    // [B, T, 1, D], H = 1
+        var values = randn([b, t, 1, d], generator: gen);
+        var w0 = DeepKernels.InitialWeights(mlp, 1, ScalarType.Float32, gen, zeroOutput: variant.ZeroOutput);
+        var thetas = cat([full([b, p, 1], theta), full([b, s.Filler, 1], theta * s.FillerThetaRatio)], 1);
+        DeepState state;
+        using (no_grad()) (_, state) = DeepKernel.Chunk(rule, mlp, new DeepInputs(keys, keys, values, thetas, W0: w0), chunk);
+
+        var k = keys.narrow(1, 0, p).squeeze(2);                                                    // [B, P, D]
+        var v = values.narrow(1, 0, p).squeeze(2);
+        var read = mlp.Apply(state.Weights, k.unsqueeze(1)).squeeze(1);                            // [B, P, D]
+        var cosine = nn.functional.normalize(read, p: 2, dim: -1).matmul(nn.functional.normalize(v, p: 2, dim: -1).transpose(1, 2));
+        // A read that is not finite (the memory diverged) recalls nothing.
+        var recalled = (cosine.argmax(-1).eq(arange(p).unsqueeze(0)) & read.isfinite().all(-1)).to(float32);   // [B, P]
+        var perPair = recalled.mean([0]).data<float>().Select(x => (double)x).ToArray();
+        double error = ((read - v).square().sum(-1) / v.square().sum(-1)).mean().item<float>();
+        double norm = state.Weights[^1].flatten(2).square().sum(-1).sqrt().mean().item<float>();
+        return new BareMemoryResult(variant.Name, theta, chunk, perPair.Average(), perPair, error, norm);
+    }
+}
