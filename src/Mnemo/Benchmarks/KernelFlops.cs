@@ -25,16 +25,20 @@ namespace Mnemo.Benchmarks;
 /// gated linear: kᵀv 2·Dk·Dv + q·S 2·Dk·Dv = 4·Dk·Dv; delta: k·S 2·Dk·Dv + kᵀv′ 2·Dk·Dv + q·S 2·Dk·Dv = 6·Dk·Dv.
 /// (The naive reference does more — it builds I − βkᵀk explicitly — but is credited with the same useful work.)</para>
 /// <para><b>Deep memories</b> (<see cref="DeepChunkForward"/>, <see cref="DeepRecurrentForward"/>): per batch row and
-/// head, for a memory MLP with layers (in_l, out_l), P_l = in_l·out_l, Omega window c, chunk C and E = C + c − 1
-/// writers per chunk. Per chunk: the writers' gradients at the chunk-start weights (MLP forward 2E·P_l per layer,
-/// error back-propagation 2E·P_l per layer after the first); the coefficient matrices (GD: 2C²E; momentum or Muon:
-/// 4C²E + 2C²). Then either the dual form (titans, yaad, omeganet), per layer: a·W 2C·P_l, a·S 2C·P_l (momentum),
-/// a·Kᵀ 2C·E·in_l, scores·δ 2C·E·out_l, end state 2E·P_l (+ 2E·P_l for the momentum); or the materialised form
-/// (moneta, memora, atlas), per layer: every token's weights 2C·E·P_l (the per-token materialisation), the per-token
-/// read 2C·P_l and — Muon — k Newton–Schulz steps per token of k·(4m²n + 2m³) (m = min(in, out), n = max) plus the
-/// decayed sum of the orthogonalised steps 2C²·P_l. Step loop and naive reference, per token and layer: the window's
-/// gradients 2c·P_l (+ 2c·P_l back-propagation after the first layer), their sum 2c·P_l, the read 2·P_l, and Muon's
-/// Newton–Schulz steps. Retention maps (ℓ_q, softmax), activations and LayerNorm are elementwise and not counted.</para>
+/// head, for a memory MLP with layers (in_l, out_l), P_l = in_l·out_l and Omega window c. The chunk form works in blocks
+/// of b ≤ C tokens (<see cref="DeepKernel.BlockSize"/>; C/b blocks per chunk), each with E = b + c − 1 writers and R
+/// base matrices (the block-start weights, + momentum when both are read). Per block: the writers' gradients at the
+/// chunk-start weights (MLP forward 2E·P_l per layer, error back-propagation 2E·P_l per layer after the first); the
+/// coefficient matrices (GD: 2b²E; momentum or Muon: 4b²E + 2b²); the block-end weights 2E·P_l (+ 2E·P_l momentum).
+/// Then the read: the dual form (titans, yaad, omeganet), per layer a·W 2b·P_l, a·S 2b·P_l (momentum), a·Kᵀ 2b·E·in_l,
+/// scores·δ 2b·E·out_l; ℓ_q retention (moneta) the same dual read plus every token's weights 2b·(R + E)·P_l for its
+/// power sums; the softmax retention (memora) every token's weights 2b·(R + E)·P_l and the per-token read 2b·P_l;
+/// Muon (atlas) every token's momentum 2b·(1 + E)·P_l, k Newton–Schulz steps per token of k·(4m²n + 2m³)
+/// (m = min(in, out), n = max), the decayed sum of the orthogonalised steps 2b²·P_l and the per-token read 2b·P_l.
+/// Work done twice to save memory (the per-token weights rebuilt in the backward, ATLAS's blocks recomputed) is not
+/// counted again. Step loop and naive reference, per token and layer: the window's gradients 2c·P_l (+ 2c·P_l
+/// back-propagation after the first layer), their sum 2c·P_l, the read 2·P_l, and Muon's Newton–Schulz steps.
+/// Retention maps (ℓ_q, softmax), activations and LayerNorm are elementwise and not counted.</para>
 /// <para><b>Causal attention (SDPA)</b>: Q·Kᵀ and P·V over the causal half, 2·T²·D·½ each = 2·T²·D per head
 /// (softmax not counted).</para>
 /// <para><b>Backward</b> ≈ 2× forward for every kernel, so forward+backward = 3× the forward count. (This is a
@@ -50,10 +54,11 @@ public static class KernelFlops
         "matmul FLOPs only (multiply-add = 2), per batch row and head. Chunk (size C, N = ceil(T/C) chunks): " +
         "gated linear 2C²(Dk+Dv) + 4C·Dk·Dv per chunk (QKᵀ, P·V, Q·S, Kᵀ·V); delta 5C²·Dk + 3C²·Dv + 6C·Dk·Dv per chunk " +
         "(K·Kᵀ, QKᵀ, two triangular solves C²·Dk and C²·Dv, W·S, Q·S, P·V_new, Kᵀ·V_new). Step/naive: 4·Dk·Dv (gated linear) " +
-        "or 6·Dk·Dv (delta) per token. Causal SDPA: 2·T²·D per head. Deep memories (P_l = in·out per MLP layer, window c, " +
-        "E = C+c−1): per chunk gradients 2E·P_l (+2E·P_l back-prop after layer 0), coefficients 2C²E (GD) or 4C²E+2C² (momentum, Muon); " +
-        "dual form 2C·P_l (+2C·P_l momentum) + 2C·E·(in+out) + 2E·P_l (+2E·P_l momentum); materialised form (moneta, memora, atlas) " +
-        "per-token weights 2C·E·P_l + read 2C·P_l, Muon + per token k·(4m²n+2m³) Newton–Schulz + 2C²·P_l; step/naive per token " +
+        "or 6·Dk·Dv (delta) per token. Causal SDPA: 2·T²·D per head. Deep memories (P_l = in·out per MLP layer, window c; chunk " +
+        "form in blocks of b ≤ C tokens, E = b+c−1 writers, R base matrices): per block gradients 2E·P_l (+2E·P_l back-prop after layer 0), " +
+        "coefficients 2b²E (GD) or 4b²E+2b² (momentum, Muon), end state 2E·P_l (+2E·P_l momentum); dual form read (titans, yaad, " +
+        "omeganet; moneta too) 2b·P_l (+2b·P_l momentum) + 2b·E·(in+out); per-token weights 2b·(R+E)·P_l (moneta's power sums, memora) + " +
+        "memora's read 2b·P_l; atlas: momenta 2b(1+E)·P_l + per token k·(4m²n+2m³) Newton–Schulz + 2b²·P_l + read 2b·P_l; step/naive per token " +
         "2c·P_l (+2c·P_l back-prop) + 2c·P_l + 2·P_l (+ Newton–Schulz). Forward+backward = 3 × forward.";
 
     /// <summary>Forward FLOPs of a chunk form for the whole batch.</summary>
@@ -76,19 +81,29 @@ public static class KernelFlops
     /// <summary>Forward FLOPs of a deep memory's chunk form for the whole batch (see the class summary).</summary>
     public static double DeepChunkForward(DeepMemoryRule rule, MemoryMlp mlp, long batch, long heads, long t, long chunk)
     {
-        double c = chunk, n = (t + chunk - 1) / chunk, e = chunk + rule.Window - 1;
-        bool momentum = rule.Learner.HasMomentum, dual = rule.Retention.IsIdentity && rule.Learner is not Muon;
-        double perChunk = momentum ? 4 * c * c * e + 2 * c * c : 2 * c * c * e;
+        double b = DeepKernel.BlockSize(rule, mlp, batch * heads, (int)chunk), e = b + rule.Window - 1;
+        double chunks = (t + chunk - 1) / chunk, blocks = chunks * chunk / b;
+        bool momentum = rule.Learner.HasMomentum, bases2 = momentum && rule.Learner is not Muon;
+        double perBlock = momentum ? 4 * b * b * e + 2 * b * b : 2 * b * b * e;
         foreach (var (l, din, dout) in Layers(mlp))
         {
-            double p = din * dout;
-            perChunk += 2 * e * p * (l > 0 ? 2 : 1);
-            if (dual)
-                perChunk += 2 * c * p * (momentum ? 2 : 1) + 2 * c * e * (din + dout) + 2 * e * p * (momentum ? 2 : 1);
-            else
-                perChunk += 2 * c * e * p + 2 * c * p + (rule.Learner is Muon muon ? c * NewtonSchulz(muon, din, dout) + 2 * c * c * p : 0);
+            double p = din * dout, perToken = 2 * b * ((bases2 ? 2 : 1) + e) * p;
+            perBlock += 2 * e * p * (l > 0 ? 2 : 1);
+            if (rule.Learner is Muon muon)
+            {
+                perBlock += 2 * b * (1 + e) * p + b * NewtonSchulz(muon, din, dout) + 2 * b * b * p + 2 * b * p;
+                continue;
+            }
+            perBlock += 2 * e * p * (momentum ? 2 : 1);                                             // end state
+            perBlock += rule.Retention switch
+            {
+                SoftmaxRetention => perToken + 2 * b * p,
+                LqRetention => perToken + Dual(),
+                _ => Dual(),
+            };
+            double Dual() => 2 * b * p * (momentum ? 2 : 1) + 2 * b * e * (din + dout);
         }
-        return batch * heads * n * perChunk;
+        return batch * heads * blocks * perBlock;
     }
 
     /// <summary>Forward FLOPs of a deep memory's token-by-token form (step loop, naive reference) for the whole batch.</summary>

@@ -9,7 +9,8 @@ public static class TorchRuntime
     static bool _initialised;
 
     /// <summary>
-    /// Loads libtorch once and applies the thread count (0 = libtorch's default, i.e. all cores).
+    /// Loads libtorch once, tunes the native allocator (<see cref="NativeAllocator"/>) and applies the thread count
+    /// (0 = libtorch's default, i.e. all cores).
     /// Throws <see cref="MnemoException"/> with the real reason when the native library cannot load.
     /// </summary>
     public static void Initialise(int threads = 0)
@@ -18,6 +19,7 @@ public static class TorchRuntime
         {
             if (!_initialised)
             {
+                NativeAllocator.Tune();
                 try
                 {
                     using var probe = torch.ones(1);

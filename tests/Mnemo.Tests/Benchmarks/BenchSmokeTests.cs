@@ -109,13 +109,16 @@ public class BenchSmokeTests
     [Fact]
     public void Deep_flop_model_counts_the_chunk_and_step_matmuls()
     {
-        // Depth 1 (P = D²), window 1, one chunk (T = C): GD dual form (yaad) 2C²·E + 2E·P + 2C·P + 2C·E·2D + 2E·P, E = C.
+        // Depth 1 (P = D²), window 1, one chunk (T = C) in one block (b = C): GD dual form (yaad) 2b²·E + 2E·P + 2E·P
+        // (end state) + 2b·P + 2b·E·2D, E = b.
         var mlp = new MemoryMlp(4, 4, 1, 0, MemoryActivation.Gelu, false);
         double c = 8, p = 16;
-        Assert.Equal(2 * c * c * c + 2 * c * p + 2 * c * p + 2 * c * c * 8 + 2 * c * p,
+        Assert.Equal(8, DeepKernel.BlockSize(DeepMemoryRule.Named["memora"], mlp, 6, 8));
+        Assert.Equal(2 * c * c * c + 2 * c * p + 2 * c * p + 2 * c * p + 2 * c * c * 8,
             KernelFlops.DeepChunkForward(DeepMemoryRule.Named["yaad"], mlp, 1, 1, 8, 8));
-        // Materialised GD (memora): 2C²·E + 2E·P + per-token weights 2C·E·P + read 2C·P; linear in B·H, a partial chunk counts whole.
-        double memora = 2 * c * c * c + 2 * c * p + 2 * c * c * p + 2 * c * p;
+        // Softmax retention (memora): 2b²·E + 2E·P + end state 2E·P + per-token weights 2b·(1 + E)·P + read 2b·P;
+        // linear in B·H, a partial chunk counts whole.
+        double memora = 2 * c * c * c + 2 * c * p + 2 * c * p + 2 * c * (1 + c) * p + 2 * c * p;
         Assert.Equal(2 * 3 * 2 * memora, KernelFlops.DeepChunkForward(DeepMemoryRule.Named["memora"], mlp, 2, 3, 9, 8));
         // Step, atlas (window 4, Muon): per token 2c·P + 2c·P + 2·P + 5·(4·4²·4 + 2·4³).
         Assert.Equal(10.0 * (2 * 4 * p + 2 * 4 * p + 2 * p + 5 * (4 * 16 * 4 + 2 * 64)),

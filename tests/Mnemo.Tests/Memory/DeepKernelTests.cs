@@ -118,6 +118,116 @@ public class DeepKernelTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(NamedRules))]
+    public void Block_size_changes_nothing_but_speed(string name, Arch arch)
+    {
+        // The chunk form works in blocks inside each chunk (gradients still at the chunk-start weights): with blocks of
+        // 1, 3 and a whole chunk — lengths not multiples of either — it equals the naive reference, every gradient too.
+        // The blocks exercise the per-token weights rebuilt in the backward (moneta, memora) and ATLAS's recomputed blocks.
+        var rule = RuleOf(name);
+        var mlp = arch.Mlp(4, 4);
+        const int chunk = 8;
+        foreach (long t in new long[] { 7, 2 * chunk + 3 })
+        foreach (int block in new[] { 1, 3, chunk })
+        {
+            using var scope = NewDisposeScope();
+            int seed = 500 + block * 10 + (int)t;
+            using var x = Inputs(rule, mlp, b: 2, t: t, h: 2, seed);
+            var (dO, dS) = Cotangents(rule, mlp, x, seed);
+            var naive = Equivalence.Run(x, Form(rule, mlp, KernelForm.Naive, chunk), dO, dS);
+            var blocked = Equivalence.Run(x, leaves =>
+            {
+                var (o, s) = DeepKernel.Chunk(rule, mlp, Of(leaves, mlp.Depth), chunk, block);
+                return (o, s.Flatten());
+            }, dO, dS);
+            Equivalence.AssertClose(naive, blocked, 1e-10, $"{name} {arch} C={chunk} block {block} T={t}");
+        }
+    }
+
+    [Fact]
+    public void Per_token_maps_closed_form_gradients_are_the_autograd_gradients_of_their_forward()
+    {
+        // The reads through every token's weights (decay, softmax retention) and ℓ_q's power sums, as the chunk form
+        // backpropagates them in closed form, against autograd of their forward.
+        using var scope = NewDisposeScope();
+        var gen = new Generator(41);
+        var raw = randn([2, 3, 5, 4, 6], float64, generator: gen).requires_grad_(true);
+        var x = randn([2, 3, 5, 4], float64, generator: gen).requires_grad_(true);
+        var dy = randn([2, 3, 5, 6], float64, generator: gen);
+        foreach (var retention in new Retention[] { new DecayRetention(), new SoftmaxRetention(1.5), new LqRetention(4), new LqRetention(3) })
+        {
+            var expected = torch.autograd.grad([retention.ReadPerToken(raw, x)], [raw, x], [dy]);
+            var (dRaw, dX) = retention.ReadPerTokenBackward(raw.detach(), x.detach(), dy);
+            Assert.True(Equivalence.RelativeRms(dRaw, expected[0]) <= 1e-12, $"{retention} ∂raw");
+            Assert.True(Equivalence.RelativeRms(dX, expected[1]) <= 1e-12, $"{retention} ∂x");
+            Assert.True(Equivalence.RelativeRms(retention.ReadPerToken(raw, x), x.unsqueeze(-2).matmul(retention.Effective(raw)).squeeze(-2)) <= 1e-12,
+                $"{retention} read = x · Effective");
+            if (retention is not LqRetention lq) continue;
+            var ds = randn([2, 3, 5], float64, generator: gen);
+            var powerSum = torch.autograd.grad([lq.PowerSum(raw)], [raw], [ds])[0];
+            Assert.True(Equivalence.RelativeRms(lq.PowerSumGradient(raw.detach().clone(), ds), powerSum) <= 1e-12, $"{retention} ∂power sum");
+            Assert.True(Equivalence.RelativeRms(lq.PowerSum(raw.detach().clone(), overwrite: true), lq.PowerSum(raw)) <= 1e-14, $"{retention} in place");
+        }
+    }
+
+    [Fact]
+    public void Per_token_weights_rebuilt_in_the_backward_give_autograds_gradients()
+    {
+        // PerTokenWeights.Apply (forward and backward rebuild M_t = C·U, autograd keeps none of it) against autograd
+        // through the materialised weights, for both maps, with one and two base matrices.
+        using var scope = NewDisposeScope();
+        var gen = new Generator(43);
+        Tensor Leaf(params long[] shape) => randn(shape, float64, generator: gen).requires_grad_(true);
+        foreach (int r in new[] { 1, 2 })
+        foreach (var map in new PerTokenMap[] { new PerTokenMap.Read(new SoftmaxRetention(1)), new PerTokenMap.PowerSum(new LqRetention(4)) })
+        {
+            var (c, a, delta, x) = (Leaf(2, 3, 5, r + 6), Leaf(2, 3, 6, 4), Leaf(2, 3, 6, 7), Leaf(2, 3, 5, 4));
+            var bases = Enumerable.Range(0, r).Select(_ => Leaf(2, 3, 4, 7)).ToArray();
+            Tensor[] leaves = [c, a, delta, x, .. bases];
+            var m = PerTokenWeights.Materialise(c, bases, a, delta);
+            var plain = map is PerTokenMap.Read read ? read.Retention.ReadPerToken(m, x) : ((PerTokenMap.PowerSum)map).Retention.PowerSum(m);
+            var rebuilt = PerTokenWeights.Apply(map, c, bases, a, delta, map is PerTokenMap.Read ? x : null);
+            Assert.True(Equivalence.RelativeRms(rebuilt, plain) <= 1e-14, $"{map} r={r} forward");
+            var cotangent = randn(plain.shape, float64, generator: gen);
+            var expected = torch.autograd.grad([plain], leaves, [cotangent], allow_unused: true);
+            var actual = torch.autograd.grad([rebuilt], leaves, [cotangent], allow_unused: true);
+            for (int i = 0; i < leaves.Length; i++)
+            {
+                if (expected[i].IsInvalid) { Assert.True(actual[i].IsInvalid || actual[i].abs().max().item<double>() == 0, $"{map} r={r} leaf {i}"); continue; }
+                Assert.True(Equivalence.RelativeRms(actual[i], expected[i]) <= 1e-12, $"{map} r={r} ∂leaf {i}");
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(RuleNames))]
+    public void Chunk_form_autograd_keeps_less_than_one_copy_of_every_tokens_weights(string name)
+    {
+        // What autograd keeps after the forward (the live native heap, glibc's count) must stay under one copy of every
+        // token's weights. Materialising them per chunk kept ~9 copies (moneta, memora) to ~30 (ATLAS's Newton–Schulz
+        // iterates): 72–248 GB at the bench's T = 4096. The block-end states and activations kept now are well under.
+        if (!NativeHeap.Available) return;
+        var rule = DeepMemoryRule.Named[name];
+        var mlp = new MemoryMlp(32, 32, 2, 256, MemoryActivation.Gelu, false);
+        long b = 1, h = 2, t = 256;
+        using var scope = NewDisposeScope();
+        var gen = new Generator(47);
+        var w0 = DeepKernels.InitialWeights(mlp, h, generator: gen, zeroOutput: true).Select(w => w.requires_grad_(true)).ToArray();
+        var x = new DeepInputs(randn([b, t, h, 32], generator: gen).requires_grad_(true),
+            nn.functional.normalize(randn([b, t, h, 32], generator: gen), p: 2, dim: -1),
+            randn([b, t, h, 32], generator: gen), rand([b, t, h], generator: gen) * 0.01, rand([b, t, h], generator: gen) * 0.5 + 0.4,
+            rand([b, t, h], generator: gen) * 0.01, rand([b, t, h], generator: gen), rand([b, t, h], generator: gen) + 0.5, w0);
+        x = x with { Eta = rule.Learner.HasMomentum ? x.Eta : null, Gamma = rule.Window > 1 ? x.Gamma : null, Delta = rule.Objective.NeedsDelta ? x.Delta : null };
+        double oneCopy = 4.0 * b * h * t * mlp.Layers.Sum(s => s.In * s.Out);
+        long before = NativeHeap.LiveBytes();
+        var (o, state) = DeepKernel.Chunk(rule, mlp, x, 32);
+        double kept = NativeHeap.LiveBytes() - before;
+        Assert.True(kept < oneCopy, $"{name}: autograd keeps {kept / 1e6:F1} MB, one copy of every token's weights is {oneCopy / 1e6:F1} MB");
+        var grads = torch.autograd.grad([o.sum() + state.Weights[1].sum()], [x.Q, .. w0]);
+        Assert.All(grads, g => Assert.True(g.isfinite().all().item<bool>()));
+    }
+
     public static TheoryData<string> RuleNames() => new(DeepMemoryRule.Named.Keys);
     public static TheoryData<string> RulesWithoutMuon() => new(DeepMemoryRule.Named.Where(r => r.Value.Learner is not Muon).Select(r => r.Key));
 

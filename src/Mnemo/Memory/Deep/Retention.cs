@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Mnemo.Memory.Deep;
@@ -15,6 +16,23 @@ public abstract record Retention
 
     /// <summary>True when <see cref="Effective"/> is the identity, so the chunk form may read through the dual form.</summary>
     public virtual bool IsIdentity => false;
+
+    /// <summary>The chunk form's read through every token's raw weights: y_t = x_t · Effective(M_t), for raw [B, H, n, in, out]
+    /// and read inputs x [B, H, n, in] → [B, H, n, out].</summary>
+    public virtual Tensor ReadPerToken(Tensor raw, Tensor x) => x.unsqueeze(-2).matmul(Effective(raw)).squeeze(-2);
+
+    /// <summary>The vector-Jacobian product of <see cref="ReadPerToken"/> for the output gradient dy [B, H, n, out]:
+    /// (∂/∂raw [B, H, n, in, out], ∂/∂x [B, H, n, in]). By autograd here; the retentions override it in closed form.</summary>
+    public virtual (Tensor Raw, Tensor X) ReadPerTokenBackward(Tensor raw, Tensor x, Tensor dy)
+    {
+        using var grad = enable_grad();
+        var (r, a) = (raw.detach().requires_grad_(true), x.detach().requires_grad_(true));
+        var g = torch.autograd.grad([ReadPerToken(r, a)], [r, a], [dy]);
+        return (g[0], g[1]);
+    }
+
+    /// <summary>x [B, H, n, in] → [B, H, n, in, 1] ⊗ dy [B, H, n, out]: every token's rank-1 xᵀ dy.</summary>
+    protected static Tensor Outer(Tensor x, Tensor dy) => x.unsqueeze(-1) * dy.unsqueeze(-2);
 }
 
 /// <summary>ℓ2 retention: W_t = (1 − α_t) W_{t−1} + update (Titans' forgetting gate, Gated DeltaNet's decay).</summary>
@@ -22,6 +40,8 @@ public sealed record DecayRetention : Retention
 {
     public override Tensor Effective(Tensor raw) => raw;
     public override bool IsIdentity => true;
+    public override (Tensor Raw, Tensor X) ReadPerTokenBackward(Tensor raw, Tensor x, Tensor dy) =>
+        (Outer(x, dy), raw.matmul(dy.unsqueeze(-1)).squeeze(-1));
 }
 
 /// <summary>
@@ -35,6 +55,34 @@ public sealed record LqRetention(double Q, double Epsilon = 1e-6) : Retention
         var norm = raw.abs().pow(Q).sum([-2, -1], keepdim: true).add(Epsilon).pow(1 / Q);
         return raw / norm.pow(Q - 2);
     }
+
+    /// <summary>y_t = (x_t · A_t) / d_t with d_t = ‖A_t‖_q^{q−2} = (s_t + ε)^{(q−2)/q}, s_t = Σ|A_t|^q.</summary>
+    public override Tensor ReadPerToken(Tensor raw, Tensor x) =>
+        x.unsqueeze(-2).matmul(raw).squeeze(-2) / Divisor(PowerSum(raw)).unsqueeze(-1);
+
+    /// <summary>s = Σ|A|^q over each matrix of raw [..., in, out] → [...]; for q = 4 by squaring twice (pow(4) is several
+    /// times slower). With <paramref name="overwrite"/> raw's storage is reused for the powers (no autograd).</summary>
+    public Tensor PowerSum(Tensor raw, bool overwrite = false)
+    {
+        var powers = (overwrite, Q == 4) switch
+        {
+            (true, true) => raw.pow_(2).pow_(2),
+            (true, false) => raw.abs_().pow_(Q),
+            (false, true) => raw.square().square(),
+            (false, false) => raw.abs().pow(Q),
+        };
+        return powers.sum([-2, -1]);
+    }
+
+    /// <summary>∂/∂A of Σ ds · PowerSum(A) for ds [...]: q A|A|^{q−2} ds (4 A³ ds for q = 4), overwriting raw (no autograd).</summary>
+    public Tensor PowerSumGradient(Tensor raw, Tensor ds)
+    {
+        var scale = (Q * ds).unsqueeze(-1).unsqueeze(-1);
+        return (Q == 4 ? raw.pow_(3) : raw.mul_(raw.abs().pow_(Q - 2))).mul_(scale);
+    }
+
+    /// <summary>d = ‖A‖_q^{q−2} from the power sum s: (s + ε)^{(q−2)/q}, the divisor W = A / d.</summary>
+    public Tensor Divisor(Tensor powerSum) => (powerSum + Epsilon).pow((Q - 2) / Q);
 }
 
 /// <summary>
@@ -45,4 +93,17 @@ public sealed record LqRetention(double Q, double Epsilon = 1e-6) : Retention
 public sealed record SoftmaxRetention(double Scale) : Retention
 {
     public override Tensor Effective(Tensor raw) => Scale * raw.softmax(-1);
+
+    /// <summary>c x_t softmax(L_t), scaling the read rather than the matrices.</summary>
+    public override Tensor ReadPerToken(Tensor raw, Tensor x) => Scale * x.unsqueeze(-2).matmul(raw.softmax(-1)).squeeze(-2);
+
+    /// <summary>With P_t = softmax(L_t) and y_t = c x_t P_t: ∂/∂x_t = c P_t dy_t and
+    /// ∂/∂L_t[i, j] = c x_t,i P_t,ij (dy_t,j − (P_t dy_t)_i) (softmax's Jacobian per row).</summary>
+    public override (Tensor Raw, Tensor X) ReadPerTokenBackward(Tensor raw, Tensor x, Tensor dy)
+    {
+        var p = raw.softmax(-1);
+        var pdy = p.matmul(dy.unsqueeze(-1)).squeeze(-1);                     // P_t dy_t   [B, H, n, in]
+        var grad = (dy.unsqueeze(-2) - pdy.unsqueeze(-1)).mul_(p).mul_((Scale * x).unsqueeze(-1));
+        return (grad, Scale * pdy);
+    }
 }

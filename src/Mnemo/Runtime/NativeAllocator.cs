@@ -1,0 +1,54 @@
+using System.Runtime.InteropServices;
+
+namespace Mnemo.Runtime;
+
+/// <summary>
+/// The native allocator, tuned for tensors (Linux). A tensor workload allocates and frees megabytes every op, and by
+/// default each big allocation is fresh memory from the OS, paid for in page faults; on the 2-core EPYC VM measured a
+/// fault costs ~20 µs per 4 KB page, so a 16 MB elementwise op took 10–20× its warm time and the deep kernels spent a
+/// quarter of their time in the fault handler. Two settings, both leaving peak memory as it is:
+/// <list type="bullet">
+/// <item>libtorch's transparent huge pages (THP_MEM_ALLOC_ENABLE=1): tensors of 2 MB and more are 2 MB-aligned and
+///   advised as huge pages, 512× fewer faults for fresh memory. (It also measured less heap fragmentation: moneta's
+///   forward+backward peak RSS at T = 1024 went from 2.75 to 1.06 GB.)</item>
+/// <item>glibc: allocations up to 32 MB come from the heap, and up to 2 GB of freed heap is kept for reuse instead of
+///   returned, where glibc's default adapts its mmap threshold from 128 KB and trims the heap behind every free.</item>
+/// </list>
+/// Explicit settings win: THP is left alone when THP_MEM_ALLOC_ENABLE is set, glibc when any MALLOC_* tuning variable
+/// or GLIBC_TUNABLES is.
+/// </summary>
+public static class NativeAllocator
+{
+    const int TrimThreshold = -1, MmapThreshold = -3;                          // mallopt's M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
+
+    /// <summary>Whether glibc's settings were changed in this process.</summary>
+    public static bool GlibcTuned { get; private set; }
+
+    static bool _done;
+
+    [DllImport("libc.so.6", EntryPoint = "mallopt")]
+    static extern int Mallopt(int parameter, int value);
+
+    [DllImport("libc.so.6", EntryPoint = "setenv")]
+    static extern int SetEnv(string name, string value, int overwrite);
+
+    /// <summary>Applies both settings once; call before libtorch allocates (it reads THP_MEM_ALLOC_ENABLE once).</summary>
+    public static void Tune()
+    {
+        if (_done || !OperatingSystem.IsLinux()) return;
+        _done = true;
+        try
+        {
+            // libtorch reads the process environment, which .NET's Environment.SetEnvironmentVariable does not change.
+            SetEnv("THP_MEM_ALLOC_ENABLE", "1", overwrite: 0);
+            string[] explicitSettings = ["GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_"];
+            if (explicitSettings.Any(v => Environment.GetEnvironmentVariable(v) is not null)) return;
+            // Setting either value also stops glibc's adaptation, so both are set.
+            GlibcTuned = Mallopt(MmapThreshold, 32 << 20) == 1 & Mallopt(TrimThreshold, int.MaxValue) == 1;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            // Not glibc: its allocator has its own policy.
+        }
+    }
+}
