@@ -27,7 +27,7 @@ public static class EvalCommand
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             string dir = Checkpoint.Resolve(parse.GetValue(checkpoint)!);
-            var config = RunConfig.Load(Path.Combine(dir, Checkpoint.ConfigFile), parse.GetValue(set) ?? []);
+            var config = RunConfig.LoadSaved(Path.Combine(dir, Checkpoint.ConfigFile), parse.GetValue(set) ?? []);
             TorchRuntime.Initialise(config.Training.Threads);
             var model = new LanguageModel(config.ResolvedModel);
             TensorIO.LoadStateDict(model, Path.Combine(dir, Checkpoint.ModelFile));

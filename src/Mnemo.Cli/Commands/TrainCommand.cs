@@ -40,7 +40,7 @@ public static class TrainCommand
                 // A resumed run keeps the config it started with (plus any --set), unless --config is given explicitly.
                 string runConfigFile = Path.Combine(runDir, Checkpoint.ConfigFile);
                 var runConfig = isResume && configArg is null && File.Exists(runConfigFile)
-                    ? RunConfig.Load(runConfigFile, overrides)
+                    ? RunConfig.LoadSaved(runConfigFile, overrides)
                     : RunConfig.Load(configArg ?? DefaultPreset, overrides);
                 return Train(runConfig, runDir, isResume, cancel);
             });

@@ -89,7 +89,7 @@ public static class Checkpoint
     }
 
     public static RunConfig ReadConfig(string checkpointDir) =>
-        RunConfig.Load(Path.Combine(checkpointDir, ConfigFile));
+        RunConfig.LoadSaved(Path.Combine(checkpointDir, ConfigFile));
 
     public static TrainerState ReadState(string checkpointDir)
     {

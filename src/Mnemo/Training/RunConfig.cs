@@ -81,10 +81,22 @@ public sealed partial record RunConfig : IValidatedConfig
         return Parse(text, source, overrides);
     }
 
-    public static RunConfig Parse(string json, string source, IEnumerable<string>? overrides = null)
+    /// <summary>
+    /// Loads a run folder's own config.json. A saved config keeps meaning what it meant when it was written: runs saved
+    /// before <c>memory_normalized_step</c> was always written (and before it defaulted to true) omit it and mean false.
+    /// </summary>
+    public static RunConfig LoadSaved(string path, IEnumerable<string>? overrides = null)
+    {
+        if (!File.Exists(path)) throw new ConfigException($"{path}: no such file");
+        return Parse(File.ReadAllText(path), path, overrides, savedRun: true);
+    }
+
+    public static RunConfig Parse(string json, string source, IEnumerable<string>? overrides = null, bool savedRun = false)
     {
         var node = ConfigBinder.ParseText(json, source);
         if (node is not JsonObject root) throw new ConfigException($"{source}: expected a JSON object at the top level");
+        if (savedRun && root["model"] is JsonObject model && !model.ContainsKey("memory_normalized_step"))
+            model["memory_normalized_step"] = false;
         ConfigBinder.ApplyOverrides<RunConfig>(root, overrides ?? []);
         return ConfigBinder.Bind<RunConfig>(root, source);
     }

@@ -21,6 +21,18 @@ public class ConfigTests
         }
     }
 
+    [Fact]
+    public void A_saved_run_keeps_the_deep_memory_step_it_was_trained_with()
+    {
+        // New configs get the normalised step (the default since issue 11); a run folder saved before the field was
+        // always written omits it and was trained with plain steps, so loading it must not change the model.
+        const string json = """{"model": {"mixer": "titans"}}""";
+        Assert.True(RunConfig.Parse(json, "new.json").Model.MemoryNormalizedStep);
+        Assert.False(RunConfig.Parse(json, "config.json", savedRun: true).Model.MemoryNormalizedStep);
+        Assert.True(RunConfig.Parse("""{"model": {"memory_normalized_step": true}}""", "config.json", savedRun: true).Model.MemoryNormalizedStep);
+        Assert.Contains("\"memory_normalized_step\": true", RunConfig.Parse(json, "new.json").ToJson());
+    }
+
     [Theory]
     [InlineData("mqar-attention", "task")]
     [InlineData("passkey-gated-delta-net", "passkey")]
