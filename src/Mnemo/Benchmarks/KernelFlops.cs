@@ -113,7 +113,8 @@ public static class KernelFlops
         foreach (var (l, din, dout) in Layers(mlp))
         {
             double p = din * dout;
-            perToken += 2 * window * p * (l > 0 ? 2 : 1) + 2 * window * p + 2 * p + (rule.Learner is Muon muon ? NewtonSchulz(muon, din, dout) : 0);
+            perToken += 2 * window * p * (l > 0 ? 2 : 1) + 2 * window * p + 2 * p
+                + (rule.Learner is Muon muon ? NewtonSchulz(muon, din, dout) : 0);
         }
         return batch * heads * (double)t * perToken;
     }
@@ -126,7 +127,8 @@ public static class KernelFlops
         return muon.Steps * (4 * m * m * n + 2 * m * m * m);
     }
 
-    static IEnumerable<(int L, double In, double Out)> Layers(MemoryMlp mlp) => mlp.Layers.Select((s, l) => (l, (double)s.In, (double)s.Out));
+    static IEnumerable<(int L, double In, double Out)> Layers(MemoryMlp mlp) =>
+        mlp.Layers.Select((s, l) => (l, (double)s.In, (double)s.Out));
 
     /// <summary>Forward FLOPs of causal softmax attention for the whole batch.</summary>
     public static double AttentionForward(long batch, long heads, long t, long d) => batch * heads * 2.0 * t * t * d;

@@ -65,13 +65,23 @@ public sealed record ModelConfig : IValidatedConfig
     [Help("deep memories: MLP layers of the memory (1 = a matrix)"), Range(1, 8)] public int MemoryDepth { get; init; } = 2;
     [Help("deep memories: hidden width as a multiple of the key size per head"), Range(0.25, 16)] public double MemoryExpansion { get; init; } = 4;
     [Help("deep memories: activation between memory layers, gelu or silu")] public MemoryActivation MemoryActivation { get; init; } = MemoryActivation.Gelu;
-    [Help("deep memories: M(x) = x + LN(mlp(x)), the TTT / titans-pytorch wrapper (needs equal key and value sizes and no feature map); off (default) = the Titans paper's plain MLP. The wrapper's read is scale-invariant in the last layer, so its effective inner step is θ/‖W_L‖², 316× too large at the zero initial output layer and frozen after (docs/deep-memories.md); it learned MQAR slower and worse")] public bool MemoryResidualNorm { get; init; }
+    [Help(
+        "deep memories: M(x) = x + LN(mlp(x)), the TTT / titans-pytorch wrapper (needs equal key and " +
+        "value sizes and no feature map); off (default) = the Titans paper's plain MLP. The wrapper's " +
+        "read is scale-invariant in the last layer, so its effective inner step is θ/‖W_L‖², 316× too " +
+        "large at the zero initial output layer and frozen after (docs/deep-memories.md); it learned " +
+        "MQAR slower and worse")]
+    public bool MemoryResidualNorm { get; init; }
     [Help("deep memories: tokens per chunk; every gradient in a chunk is taken at the chunk-start weights (part of the model)"), Range(1, 1024)] public int MemoryChunkSize { get; init; } = 16;
     [Help("deep memories: the learning rate gate is sigmoid(.)·memory_max_lr"), Range(0, 100)] public double MemoryMaxLr { get; init; } = 0.5;
     [Help("deep memories: momentum/forget gates per token, or from the running mean of the chunk (Titans)")] public GatePooling MemoryGatePooling { get; init; } = GatePooling.Token;
     [Help("deep memories: soft clamp of each token's inner gradient norm per memory layer (c·tanh(‖g‖/c)); 0 = off"), Range(0, 1e6)] public double MemoryGradClip { get; init; }
     [Help("deep memories: Omega window in tokens; 0 = the rule's own (4 for omeganet and atlas, 1 otherwise)"), Range(0, 1024)] public int MemoryWindow { get; init; }
-    [Help("deep memories: scale each token's inner gradient by ‖δ_L‖² / Σ_l ‖a_l‖²‖δ_l‖² (normalised LMS for the whole memory: to first order the written key's read moves by θ·δ_L, as a unit key's read does under the delta rule), so a growing memory cannot make the inner step overshoot; off = plain gradient steps")]
+    [Help(
+        "deep memories: scale each token's inner gradient by ‖δ_L‖² / Σ_l ‖a_l‖²‖δ_l‖² (normalised LMS " +
+        "for the whole memory: to first order the written key's read moves by θ·δ_L, as a unit key's " +
+        "read does under the delta rule), so a growing memory cannot make the inner step overshoot; off " +
+        "= plain gradient steps")]
     public bool MemoryNormalizedStep { get; init; } = true;
     [Help("deep memories: learner: rule (the rule's own), gradient_descent, momentum or muon (Newton–Schulz on the momentum)")] public MemoryLearnerKind MemoryLearner { get; init; } = MemoryLearnerKind.Rule;
     [Help("deep memories: feature map on keys and queries: none, polynomial or taylor (degree 2, ATLAS)")] public MemoryFeatureMapKind MemoryFeatureMap { get; init; } = MemoryFeatureMapKind.None;

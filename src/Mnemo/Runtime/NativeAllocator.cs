@@ -41,7 +41,8 @@ public static class NativeAllocator
         {
             // libtorch reads the process environment, which .NET's Environment.SetEnvironmentVariable does not change.
             SetEnv("THP_MEM_ALLOC_ENABLE", "1", overwrite: 0);
-            string[] explicitSettings = ["GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_"];
+            string[] explicitSettings =
+                ["GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_"];
             if (explicitSettings.Any(v => Environment.GetEnvironmentVariable(v) is not null)) return;
             // Setting either value also stops glibc's adaptation, so both are set.
             GlibcTuned = Mallopt(MmapThreshold, 32 << 20) == 1 & Mallopt(TrimThreshold, int.MaxValue) == 1;

@@ -29,7 +29,8 @@ public class ConfigTests
         const string json = """{"model": {"mixer": "titans"}}""";
         Assert.True(RunConfig.Parse(json, "new.json").Model.MemoryNormalizedStep);
         Assert.False(RunConfig.Parse(json, "config.json", savedRun: true).Model.MemoryNormalizedStep);
-        Assert.True(RunConfig.Parse("""{"model": {"memory_normalized_step": true}}""", "config.json", savedRun: true).Model.MemoryNormalizedStep);
+        const string written = """{"model": {"memory_normalized_step": true}}""";
+        Assert.True(RunConfig.Parse(written, "config.json", savedRun: true).Model.MemoryNormalizedStep);
         Assert.Contains("\"memory_normalized_step\": true", RunConfig.Parse(json, "new.json").ToJson());
     }
 

@@ -120,7 +120,8 @@ public static class DeepKernel
         /// <summary>The gates of consecutive pieces of the given sizes along time.</summary>
         public Gates[] Split(long[] sizes)
         {
-            var (theta, eta, alpha, gamma, delta) = (Theta.split(sizes, 2), Eta?.split(sizes, 2), Alpha?.split(sizes, 2), Gamma?.split(sizes, 2), Delta?.split(sizes, 2));
+            var (theta, eta, alpha, gamma, delta) =
+                (Theta.split(sizes, 2), Eta?.split(sizes, 2), Alpha?.split(sizes, 2), Gamma?.split(sizes, 2), Delta?.split(sizes, 2));
             return Enumerable.Range(0, sizes.Length).Select(i => new Gates(theta[i], eta?[i], alpha?[i], gamma?[i], delta?[i])).ToArray();
         }
         /// <summary>Each token's gates [B, H], through unbind: one backward node for all T slices, where T selects
@@ -138,7 +139,8 @@ public static class DeepKernel
         var dtype = Chunks.ComputeType(x.Q);
         Tensor Heads(Tensor a) => a.to(dtype).transpose(1, 2);                 // [B, T, H, D] → [B, H, T, D]
         Tensor? Scalar(Tensor? a) => a?.to(dtype).transpose(1, 2);             // [B, T, H] → [B, H, T]
-        var gates = new Gates(Scalar(x.Theta)!, rule.Learner.HasMomentum ? Scalar(x.Eta) : null, Scalar(x.Alpha), Scalar(x.Gamma), Scalar(x.Delta));
+        var gates = new Gates(Scalar(x.Theta)!, rule.Learner.HasMomentum ? Scalar(x.Eta) : null,
+            Scalar(x.Alpha), Scalar(x.Gamma), Scalar(x.Delta));
         var state = x.State ?? DeepState.Initial(rule, x.W0!, x.Q.shape[0], mlp.KeyDim, mlp.ValueDim, dtype);
         return (Heads(x.Q), Heads(x.K), Heads(x.V), gates, state);
     }
@@ -285,7 +287,8 @@ public static class DeepKernel
             var perToken = new Tensor[mlp.Depth];
             for (int l = 0; l < mlp.Depth; l++)
             {
-                var s = PerTokenWeights.Materialise(cat([momentumCarry!.unsqueeze(-1), momentumWrites!], -1), [startMomentum![l]], inputs[l], deltas[l]);
+                var momentumCoefficients = cat([momentumCarry!.unsqueeze(-1), momentumWrites!], -1);      // [P_t | m[t, e]]
+                var s = PerTokenWeights.Materialise(momentumCoefficients, [startMomentum![l]], inputs[l], deltas[l]);
                 var step = muon.Orthogonalise(s);                                                       // NS(S_t)
                 var applied = (decay * theta.unsqueeze(-2)).matmul(step.flatten(3)).view(step.shape);  // Σ_j Π(1−α) θ_j NS(S_j)
                 perToken[l] = keepAll.unsqueeze(-1).unsqueeze(-1) * startWeights[l].unsqueeze(2) - applied;
@@ -328,7 +331,11 @@ public static class DeepKernel
                 .ToArray();                                                                          // [B, H, n] per layer
             y = mlp.Forward(q, (l, a) => Dual(l, a) / divisors[l].unsqueeze(-1)).Y;
         }
-        else y = mlp.Forward(q, (l, a) => PerTokenWeights.Apply(new PerTokenMap.Read(rule.Retention), coefficients, Bases(l), inputs[l], deltas[l], a)).Y;
+        else
+        {
+            var read = new PerTokenMap.Read(rule.Retention);
+            y = mlp.Forward(q, (l, a) => PerTokenWeights.Apply(read, coefficients, Bases(l), inputs[l], deltas[l], a)).Y;
+        }
         return (y, weights, momentum);
     }
 

@@ -22,7 +22,8 @@ public static class PerTokenWeights
 
     /// <summary>map(M_t, x_t) for every token, keeping only the inputs for the backward (see the class summary);
     /// x [B, H, n, ·] is the map's per-token input, or null.</summary>
-    public static Tensor Apply(PerTokenMap map, Tensor coefficients, IReadOnlyList<Tensor> bases, Tensor a, Tensor delta, Tensor? x = null) =>
+    public static Tensor Apply(PerTokenMap map, Tensor coefficients, IReadOnlyList<Tensor> bases, Tensor a, Tensor delta,
+        Tensor? x = null) =>
         Function.apply([map, coefficients, a, delta, x!, .. bases]);
 
     /// <summary>U = [base_r; a_e ⊗ δ_e], each row flattened   [B, H, R + E, in·out], written in place (one allocation).</summary>

@@ -74,7 +74,9 @@ public sealed record LqRetention(double Q, double Epsilon = 1e-6) : Retention
         return powers.sum([-2, -1]);
     }
 
-    /// <summary>∂/∂A of Σ ds · PowerSum(A) for ds [...]: q A|A|^{q−2} ds (4 A³ ds for q = 4), overwriting raw (no autograd).</summary>
+    /// <summary>
+    /// ∂/∂A of Σ ds · PowerSum(A) for ds [...]: q A|A|^{q−2} ds (4 A³ ds for q = 4), overwriting raw (no autograd).
+    /// </summary>
     public Tensor PowerSumGradient(Tensor raw, Tensor ds)
     {
         var scale = (Q * ds).unsqueeze(-1).unsqueeze(-1);
