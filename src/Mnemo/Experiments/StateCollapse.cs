@@ -25,7 +25,7 @@ public sealed record CollapseCell(
 
 /// <summary>
 /// State collapse beyond the training length and what each training-free mitigation changes (Stuffed Mamba,
-/// Chen et al. 2024; ALGORITHMS.md §12, EVALUATIONS.md "Stuffed Mamba"). Each model trains at L (as in
+/// Chen et al. 2024; docs/mechanisms.md#state-collapse-mitigations). Each model trains at L (as in
 /// <see cref="Extrapolation"/>, resumable), then the same weights are scored at every evaluation length with:
 /// no mitigation; forget-more (each λ); state normalisation with τ per layer from the norms seen at t ≤ L; and a
 /// sliding window of r tokens (see <see cref="MemoryEvalOptions"/>). The per-position state norms at the longest

@@ -3,7 +3,7 @@ using Mnemo.Models;
 namespace Mnemo.Experiments;
 
 /// <summary>
-/// The state-collapse reproduction (Stuffed Mamba, ALGORITHMS.md §12): which models train at which length
+/// The state-collapse reproduction (Stuffed Mamba, docs/mechanisms.md#state-collapse-mitigations): which models train at which length
 /// (<see cref="Training"/>, an extrapolation setting whose eval factors give the test lengths) and which
 /// training-free mitigations are scored at every test length.
 /// </summary>

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace Mnemo.Layers;
 
 /// <summary>
-/// Mixture-of-Memories token mixer (Du et al. 2025; ALGORITHMS.md §6), names as fla's MomAttention: a router
+/// Mixture-of-Memories token mixer (Du et al. 2025; docs/mechanisms.md#mixture-of-memories), names as fla's MomAttention: a router
 /// (gate, d → M), a shared q_proj, per-memory k_proj.m, v_proj.m, b_proj.m, a_proj.m (the rule decides which of
 /// b/a exist), shared A_log, dt_bias, the optional shared memory (shared_k, shared_v, shared_b, shared_a),
 /// short convolutions q_conv1d, k_conv1d, v_conv1d shared by all memories, o_norm gated by silu(g_proj x), o_proj.

@@ -4,9 +4,10 @@ using Mnemo.Memory.Deep;
 
 namespace Mnemo.Models;
 
-/// <summary>Token mixers: attention, the matrix memories (ALGORITHMS.md §1–2), the mixture of memories (§6), the
-/// deep, test-time-trained memories (§3–5, named after their rules in Memory/Deep/Rules) and Titans' three
-/// architectures around its memory (§3b: memory as context, gate, layer).</summary>
+/// <summary>Token mixers: attention, the matrix memories (docs/mechanisms.md#the-two-matrix-kernels), the mixture of
+/// memories (docs/mechanisms.md#mixture-of-memories), the deep, test-time-trained memories (docs/deep-memories.md,
+/// named after their rules in Memory/Deep/Rules) and Titans' three architectures around its memory
+/// (docs/mechanisms.md#titans-architectures: memory as context, gate, layer).</summary>
 public enum MixerKind { Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet, Mom, Titans, Moneta, Yaad, Memora, Omeganet, Atlas, TitansMac, TitansMag, TitansMal }
 
 /// <summary>How a deep memory's momentum and forgetting gates see the input: per token, or the running mean over the chunk.</summary>

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Mnemo.Layers;
 
 /// <summary>
-/// Titans MAC, memory as context (Behrouz et al. 2024, Eq. 21–25; ALGORITHMS.md §3b), mixer "titans_mac". The
+/// Titans MAC, memory as context (Behrouz et al. 2024, Eq. 21–25; docs/mechanisms.md#titans-architectures), mixer "titans_mac". The
 /// sequence is cut into segments S of segment_size tokens; per segment, with M the Titans memory
 /// (<see cref="DeepMemoryMixer"/>) as it stood before the segment:
 /// <code>

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Mnemo.Layers;
 
 /// <summary>
-/// Titans MAG, memory as a gate (Behrouz et al. 2024, Eq. 26–28; ALGORITHMS.md §3b), mixer "titans_mag":
+/// Titans MAG, memory as a gate (Behrouz et al. 2024, Eq. 26–28; docs/mechanisms.md#titans-architectures), mixer "titans_mag":
 /// <code>
 /// x̃ = [P ‖ x],   y = SWA*(x̃),   m = M(x̃),   o = out_norm(y) ⊙ σ(gate_norm(m))
 /// </code>

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Mnemo.Layers;
 
 /// <summary>
-/// Titans MAL, memory as a layer (Behrouz et al. 2024, Eq. 29–31; ALGORITHMS.md §3b), mixer "titans_mal":
+/// Titans MAL, memory as a layer (Behrouz et al. 2024, Eq. 29–31; docs/mechanisms.md#titans-architectures), mixer "titans_mal":
 /// <code>
 /// x̃ = [P ‖ x],   y = M(x̃),   o = SWA(y)
 /// </code>

@@ -13,7 +13,7 @@ public sealed record DeepInputs(Tensor Q, Tensor K, Tensor V, Tensor Theta, Tens
     Tensor? Gamma = null, Tensor? Delta = null, IReadOnlyList<Tensor>? W0 = null, DeepState? State = null);
 
 /// <summary>
-/// The test-time-trained memory (Titans §3, ALGORITHMS.md §3a) in its step and chunk forms. Per token t, with
+/// The test-time-trained memory (Titans §3, docs/deep-memories.md#1-what-runs) in its step and chunk forms. Per token t, with
 /// M_{t'} the weights at the start of t's chunk and the window W_t = the last c tokens:
 /// <code>
 /// g_t = Σ_{i∈W_t} γ_i ∇ℓ(M_{t'}; k_i, v_i)                    (gradients w.r.t. the effective weights at M_{t'})

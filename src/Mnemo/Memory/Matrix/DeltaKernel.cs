@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Mnemo.Memory.Matrix;
 
 /// <summary>
-/// The (gated) delta rule of DeltaNet and Gated DeltaNet (ALGORITHMS.md §2):
+/// The (gated) delta rule of DeltaNet and Gated DeltaNet (docs/mechanisms.md#the-two-matrix-kernels):
 /// <code>S_t = exp(g_t) (I − β_t k_tᵀ k_t) S_{t−1} + β_t k_tᵀ v_t,   o_t = q_t S_t</code>
 /// g [B, T, H] is the per-head log-gate (absent for DeltaNet), β [B, T, H] the writing strength.
 /// Layout: q, k [B, T, H, Dk], v [B, T, H, Dv], state [B, H, Dk, Dv].

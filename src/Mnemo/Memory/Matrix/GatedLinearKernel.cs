@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Mnemo.Memory.Matrix;
 
 /// <summary>
-/// The gated linear memory shared by linear attention, RetNet, GLA and Mamba-2 (ALGORITHMS.md §1):
+/// The gated linear memory shared by linear attention, RetNet, GLA and Mamba-2 (docs/mechanisms.md#the-two-matrix-kernels):
 /// <code>S_t = diag(exp(g_t)) S_{t−1} + k_tᵀ v_t,   o_t = q_t S_t</code>
 /// with the log-gate g_t absent (linear attention), a scalar per head (RetNet, Mamba-2, simple GLA; g [B, T, H])
 /// or one value per key channel (GLA; g [B, T, H, Dk]). Layout: q, k [B, T, H, Dk], v [B, T, H, Dv],

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Mnemo.Memory.Mixture;
 
 /// <summary>
-/// Inputs of a mixture-of-memories call (ALGORITHMS.md §6). One query per token, read from every memory it is
+/// Inputs of a mixture-of-memories call (docs/mechanisms.md#mixture-of-memories). One query per token, read from every memory it is
 /// routed to; keys, values and gates per token and memory; routing per token.
 /// <list type="bullet">
 /// <item>q [B, T, H, Dk]; k [B, T, M, H, Dk]; v [B, T, M, H, Dv]</item>

@@ -7,7 +7,7 @@ namespace Mnemo.Memory.Mixture;
 public sealed record Route(Tensor Indices, Tensor Weights, Tensor Probabilities);
 
 /// <summary>
-/// MoM's router (ALGORITHMS.md §6): r_t = softmax(logits_t), the top-k memories I_t, weights
+/// MoM's router (docs/mechanisms.md#mixture-of-memories): r_t = softmax(logits_t), the top-k memories I_t, weights
 /// w_t = r_t[I_t] / Σ r_t[I_t]; and a switch-style load-balancing loss on the probabilities.
 /// </summary>
 public static class Router

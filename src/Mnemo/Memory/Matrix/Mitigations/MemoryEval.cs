@@ -25,7 +25,7 @@ public sealed record LayerStateNorms(int Layer, double[][][] Norms)
 
 /// <summary>
 /// Sets <see cref="MemoryEvalOptions"/> on the matrix memories of a trained model (no retraining) and measures
-/// per-position state norms (Stuffed Mamba's state-collapse diagnostic, ALGORITHMS.md §12).
+/// per-position state norms (Stuffed Mamba's state-collapse diagnostic, docs/mechanisms.md#state-collapse-mitigations).
 /// </summary>
 public static partial class MemoryEval
 {

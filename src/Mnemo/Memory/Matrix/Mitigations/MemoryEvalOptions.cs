@@ -2,7 +2,7 @@ namespace Mnemo.Memory.Matrix.Mitigations;
 
 /// <summary>
 /// Evaluation-time changes to a trained matrix memory, the training-free mitigations of Stuffed Mamba
-/// (Chen et al. 2024; ALGORITHMS.md §12, EVALUATIONS.md "Stuffed Mamba"), set on a model with
+/// (Chen et al. 2024; docs/mechanisms.md#state-collapse-mitigations), set on a model with
 /// <see cref="MemoryEval.Apply(Models.LanguageModel, MemoryEvalOptions)"/>. The default changes nothing.
 /// <list type="bullet">
 /// <item><b>Forget more, remember less</b>: g_t ← λ g_t (λ ≥ 1: a_t = e^{λ g_t} decays faster) and v_t ← ρ v_t

@@ -4,8 +4,9 @@ namespace Mnemo.Memory.Matrix.Mitigations;
 
 /// <summary>
 /// Runs a matrix kernel with the evaluation-time options of <see cref="MemoryEvalOptions"/> (Stuffed Mamba's three
-/// training-free mitigations, ALGORITHMS.md §12). Forget-more only rescales the inputs (g, v) and keeps the fast
-/// chunk form; state normalisation and norm recording run the step form; the window runs the chunk form twice.
+/// training-free mitigations, docs/mechanisms.md#state-collapse-mitigations). Forget-more only rescales the inputs
+/// (g, v) and keeps the fast chunk form; state normalisation and norm recording run the step form; the window runs
+/// the chunk form twice.
 /// </summary>
 public static class MitigatedKernel
 {

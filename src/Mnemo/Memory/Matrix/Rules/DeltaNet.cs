@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Mnemo.Memory.Matrix.Rules;
 
 /// <summary>
-/// DeltaNet (Schlag et al. 2021; Yang et al. 2024; ALGORITHMS.md §2a): the delta rule with no decay,
+/// DeltaNet (Schlag et al. 2021; Yang et al. 2024; docs/mechanisms.md#deltanet): the delta rule with no decay,
 /// q and k L2-normalised (which keeps every transition I − β kᵀk non-expansive), β_t = σ(b_proj x_t).
 /// </summary>
 public sealed class DeltaNet : MatrixMemoryMixer

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Mnemo.Memory.Matrix.Rules;
 
 /// <summary>
-/// Gated DeltaNet (Yang, Kautz, Hatamizadeh 2024; ALGORITHMS.md §2b): the delta rule with a Mamba-2-style
+/// Gated DeltaNet (Yang, Kautz, Hatamizadeh 2024; docs/mechanisms.md#gated-deltanet): the delta rule with a Mamba-2-style
 /// per-head decay g_t = −exp(A_log) · softplus(a_proj x_t + dt_bias), β_t = σ(b_proj x_t), L2-normalised q, k,
 /// and the output gated by silu(g_proj x).
 /// </summary>

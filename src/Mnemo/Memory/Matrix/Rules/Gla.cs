@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Mnemo.Memory.Matrix.Rules;
 
 /// <summary>
-/// Gated linear attention (Yang et al. 2023; ALGORITHMS.md §1c): a data-dependent decay per key channel from a
+/// Gated linear attention (Yang et al. 2023; docs/mechanisms.md#gla): a data-dependent decay per key channel from a
 /// low-rank projection, g_t = logsigmoid(gk_proj x_t) / 16 (so α_t = σ(·)^{1/16}), q scaled by dk^{−1/2}, output
 /// gated by silu(g_proj x).
 /// </summary>

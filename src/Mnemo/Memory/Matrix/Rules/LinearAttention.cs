@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Mnemo.Memory.Matrix.Rules;
 
 /// <summary>
-/// Linear attention (Katharopoulos et al. 2020; ALGORITHMS.md §1a): S_t = S_{t−1} + φ(k_t)ᵀ v_t, o_t = φ(q_t) S_t,
+/// Linear attention (Katharopoulos et al. 2020; docs/mechanisms.md#linear-attention): S_t = S_{t−1} + φ(k_t)ᵀ v_t, o_t = φ(q_t) S_t,
 /// no decay. φ is the feature map; with the normaliser, o_t = φ(q_t) S_t / (φ(q_t)·z_t + ε) where
 /// z_t = Σ φ(k) is carried as one extra value column of ones, so the same kernel computes both.
 /// </summary>

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Mnemo.Memory.Matrix.Rules;
 
 /// <summary>
-/// RetNet's multi-scale retention (Sun et al. 2023; ALGORITHMS.md §1b): a fixed decay per head,
+/// RetNet's multi-scale retention (Sun et al. 2023; docs/mechanisms.md#retnet): a fixed decay per head,
 /// γ_h = 1 − 2^{−5−h}, rotary positions on q and k, q scaled by dk^{−1/2}, output gated by silu(g_proj x).
 /// </summary>
 public sealed class RetNet : MatrixMemoryMixer
