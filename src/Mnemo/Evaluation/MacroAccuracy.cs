@@ -1,7 +1,7 @@
 namespace Mnemo.Evaluation;
 
 /// <summary>
-/// MAD's metric (EVALUATIONS.md §12): torchmetrics' MulticlassAccuracy with its default average="macro", accumulated
+/// MAD's metric (docs/tasks.md#mad): torchmetrics' MulticlassAccuracy with its default average="macro", accumulated
 /// over a whole test set. Per class c it counts tp (label c, predicted c), fn (label c, predicted other) and fp
 /// (predicted c, label other); the score is the mean over classes of recall tp/(tp + fn), where a class seen neither
 /// as a label nor as a prediction (tp + fp + fn = 0) is left out, and a class only ever predicted scores 0 (as

@@ -1,7 +1,7 @@
 namespace Mnemo.Evaluation;
 
 /// <summary>
-/// Armeni et al.'s repeat surprisal (EVALUATIONS.md §7): with surprisal −log p (nats) per token, x1 and x2 the mean
+/// Armeni et al.'s repeat surprisal (docs/tasks.md#verbatim-repetition): with surprisal −log p (nats) per token, x1 and x2 the mean
 /// surprisal over list 1 and list 2, each without its first noun, repeat surprisal = 100 · x2 / x1. Below 100 means
 /// the second list was easier to predict: the model retrieved it from context. Summarised by the median over
 /// vignettes.

@@ -38,7 +38,7 @@ public sealed record DemoSettings
         Steps = 800,
     };
 
-    /// <summary>Zoology's grid, shrunk to the CPU (EVALUATIONS.md, CPU-scale notes): L up to 256, K up to 64, four LRs.</summary>
+    /// <summary>Zoology's grid shrunk to the CPU (docs/tasks.md#mqar): V 512, (L, K) from (64, 4) to (256, 64), four LRs.</summary>
     public static DemoSettings Full => new()
     {
         Name = "full",

@@ -10,13 +10,13 @@ public enum Readout
 {
     /// <summary>The language-model head on the hidden state of each scored position (every recall task).</summary>
     NextToken,
-    /// <summary>MAD's compression (EVALUATIONS.md §12): every target is decoded from the hidden state of the last
+    /// <summary>MAD's compression (docs/tasks.md#mad): every target is decoded from the hidden state of the last
     /// position alone, by <see cref="CompressionDecoder"/>.</summary>
     Compression,
 }
 
 /// <summary>
-/// MAD's compression readout (EVALUATIONS.md §12, the "AutoEncoder" decoder): the last position's hidden state
+/// MAD's compression readout (docs/tasks.md#compression-and-the-compression-decoder): the last position's hidden state
 /// c ∈ ℝ^D must hold the whole sequence. Target index t is decoded as
 /// x = c + P[t];  x = GELU(W₂ GELU(W₁ norm(x)));  logits = head(norm(x)),
 /// with a learned table P of one embedding per target index and the model's own output head. The decoder sees the

@@ -3,7 +3,7 @@ using Mnemo.Runtime;
 namespace Mnemo.Tasks;
 
 /// <summary>
-/// A token-level BABILong analogue (EVALUATIONS.md §4, CPU-scale notes). Per example of length L:
+/// A token-level BABILong analogue (docs/tasks.md#fact-chains). Per example of length L:
 /// <list type="number">
 /// <item>F ∈ [min_facts, max_facts] facts are simulated in order on a small world. qa1: every fact is
 /// "E moved_to Loc". qa2: facts are moves, "E grabbed O" (E has a location; O is free and lies where E is, or was

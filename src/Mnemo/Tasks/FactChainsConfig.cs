@@ -19,7 +19,7 @@ public sealed record FactChainsSlice
 }
 
 /// <summary>
-/// A token-level BABILong analogue (EVALUATIONS.md §4 and its CPU-scale notes): bAbI-style facts about entities,
+/// A token-level BABILong analogue (docs/tasks.md#fact-chains): bAbI-style facts about entities,
 /// locations and objects hidden in order among filler sentences, then a question whose answer is a location.
 /// Vocabulary: 0 period, 1 moved_to, 2 grabbed, 3 dropped, 4 where_is, then entities, locations, objects, and the
 /// rest filler. See <see cref="FactChains"/>.

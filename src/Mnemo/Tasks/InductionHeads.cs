@@ -3,7 +3,7 @@ using Mnemo.Runtime;
 namespace Mnemo.Tasks;
 
 /// <summary>
-/// The induction-heads task of Mamba §4.1.2 (EVALUATIONS.md §12). Per example of length L:
+/// The induction-heads task of Mamba §4.1.2 (docs/tasks.md#induction-heads). Per example of length L:
 /// <list type="number">
 /// <item>Every position holds a uniform content token from [1, V).</item>
 /// <item>The special token s = 0 is written once at a uniform position p ∈ [0, L − 3], so its successor t = x[p + 1]

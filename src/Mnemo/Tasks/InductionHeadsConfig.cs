@@ -10,7 +10,7 @@ public sealed record InductionHeadsSlice
 }
 
 /// <summary>
-/// Induction heads as in Mamba §4.1.2 (EVALUATIONS.md §12): after "… s t … s", predict t. Token 0 is the special
+/// Induction heads as in Mamba §4.1.2 (docs/tasks.md#induction-heads): after "… s t … s", predict t. Token 0 is the special
 /// token s; content tokens are [1, V). Train at one length (256), test at longer ones for length extrapolation.
 /// See <see cref="InductionHeads"/>.
 /// </summary>

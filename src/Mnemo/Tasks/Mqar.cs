@@ -3,7 +3,7 @@ using Mnemo.Runtime;
 namespace Mnemo.Tasks;
 
 /// <summary>
-/// The MQAR generator with Zoology's semantics (EVALUATIONS.md §1). Per example:
+/// The MQAR generator with Zoology's semantics (docs/tasks.md#mqar). Per example:
 /// <list type="number">
 /// <item>K distinct keys from [1, V/2) and K distinct values from [V/2, V); the context block k1 v1 k2 v2 …
 /// (tiled num_passes times).</item>

@@ -16,7 +16,7 @@ public sealed record MqarSlice : IValidatedConfig
 }
 
 /// <summary>
-/// Multi-query associative recall with Zoology's semantics (EVALUATIONS.md §1): keys from [1, V/2), values from
+/// Multi-query associative recall with Zoology's semantics (docs/tasks.md#mqar): keys from [1, V/2), values from
 /// [V/2, V), power-law query gaps, labels only after query keys.
 /// </summary>
 public sealed record MqarConfig : IValidatedConfig, ITask

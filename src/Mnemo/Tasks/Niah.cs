@@ -4,7 +4,7 @@ using Mnemo.Text;
 namespace Mnemo.Tasks;
 
 /// <summary>
-/// Token-level S-NIAH-1/2/3 (RULER single needle, EVALUATIONS.md §3). An example of length L is
+/// Token-level S-NIAH-1/2/3 (RULER single needle, docs/tasks.md#s-niah). An example of length L is
 /// <code>
 ///   haystack[..at]  NEEDLE key v1 … vn  haystack[at..]  QUERY key v1 … vn
 /// </code>

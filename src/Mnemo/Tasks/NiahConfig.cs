@@ -13,7 +13,7 @@ public sealed record NiahSlice
 }
 
 /// <summary>
-/// Token-level analogues of RULER's single-needle tasks S-NIAH-1/2/3 (EVALUATIONS.md §3 and its CPU-scale notes).
+/// Token-level analogues of RULER's single-needle tasks S-NIAH-1/2/3 (docs/tasks.md#s-niah).
 /// Vocabulary layout, T = the tokenizer's vocabulary (256 for bytes): text [0, T), needle marker T, query marker
 /// T + 1, keys [T + 2, T + 2 + num_keys), value symbols [T + 2 + num_keys, vocab_size). See <see cref="Niah"/>.
 /// <list type="bullet">

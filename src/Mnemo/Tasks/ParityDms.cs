@@ -3,7 +3,7 @@ using Mnemo.Runtime;
 namespace Mnemo.Tasks;
 
 /// <summary>
-/// N-parity and N-DMS of Khajehabdollahi, Zeraati et al. (EVALUATIONS.md §10) as a token task. Per example:
+/// N-parity and N-DMS of Khajehabdollahi, Zeraati et al. (docs/tasks.md#n-parity-and-n-dms) as a token task. Per example:
 /// <list type="number">
 /// <item>The stream length M is uniform over the integers in [N + 2, 4N + 2).</item>
 /// <item>Parity: bits are Bernoulli(p), p ~ U(0, 1) drawn per sequence (deliberately unbalanced); the target is

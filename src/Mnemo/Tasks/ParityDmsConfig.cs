@@ -2,7 +2,7 @@ using Mnemo.IO;
 
 namespace Mnemo.Tasks;
 
-/// <summary>Which timescale task of Khajehabdollahi, Zeraati et al. (EVALUATIONS.md §10).</summary>
+/// <summary>Which timescale task of Khajehabdollahi, Zeraati et al. (docs/tasks.md#n-parity-and-n-dms).</summary>
 public enum BitTaskKind
 {
     /// <summary>N-parity: (sum of the last N bits) mod 2, bits Bernoulli(p) with p ~ U(0, 1) per sequence.</summary>
@@ -19,7 +19,7 @@ public sealed record ParityDmsSlice
 }
 
 /// <summary>
-/// N-parity and N-DMS (EVALUATIONS.md §10) as tokens: bits are tokens 0 and 1, PAD is 2, and the 2-class answer is
+/// N-parity and N-DMS (docs/tasks.md#n-parity-and-n-dms) as tokens: bits are tokens 0 and 1, PAD is 2, and the 2-class answer is
 /// the token 0 or 1 at the final position. See <see cref="ParityDms"/>.
 /// </summary>
 public sealed record ParityDmsConfig : IValidatedConfig, ITask

@@ -24,7 +24,7 @@ public sealed record PasskeySlice
 }
 
 /// <summary>
-/// Token-level passkey retrieval in the spirit of S-NIAH-1 / Landmark passkey (EVALUATIONS.md §2–3), without a
+/// Token-level passkey retrieval in the spirit of S-NIAH-1 / Landmark passkey (docs/tasks.md#passkey), without a
 /// tokenizer. Vocabulary layout: digits [0, 10), needle marker 10, query marker 11, keys [12, 12 + num_keys),
 /// filler [12 + num_keys, vocab_size). See <see cref="Passkey"/> for the sequence.
 /// </summary>

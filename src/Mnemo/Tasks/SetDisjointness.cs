@@ -3,7 +3,7 @@ using Mnemo.Runtime;
 namespace Mnemo.Tasks;
 
 /// <summary>
-/// Set disjointness, JRT's intersect_token mode (EVALUATIONS.md §5). Per example:
+/// Set disjointness, JRT's intersect_token mode (docs/tasks.md#set-disjointness). Per example:
 /// <list type="number">
 /// <item>[4, V) is permuted and split into two halves; A (|A| = short_length) is drawn from the first half and B
 /// (|B| = long_length) from the second, each without replacement, so A and B start disjoint.</item>

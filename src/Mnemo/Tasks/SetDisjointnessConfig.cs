@@ -12,7 +12,7 @@ public sealed record SetDisjointnessSlice
 }
 
 /// <summary>
-/// Set disjointness in JRT's intersect_token mode (EVALUATIONS.md §5): two sets sharing exactly one token; the model
+/// Set disjointness in JRT's intersect_token mode (docs/tasks.md#set-disjointness): two sets sharing exactly one token; the model
 /// names it after the answer separator. Vocabulary: 0 mask, 1 BOS, 2 set separator, 3 answer separator, set
 /// elements [4, V). See <see cref="SetDisjointness"/> for the sequence.
 /// </summary>

@@ -4,7 +4,7 @@ using Mnemo.Text;
 namespace Mnemo.Tasks;
 
 /// <summary>
-/// SORT, Sequence Order Recall (Pink et al. 2024; EVALUATIONS.md §6), in-context, on tokens. An example is
+/// SORT, Sequence Order Recall (Pink et al. 2024; docs/tasks.md#sort), in-context, on tokens. An example is
 /// <code>
 ///   excerpt (L_E tokens)  SEP  A (L_S)  SEP  B (L_S)  QUERY  → A_FIRST | B_FIRST
 /// </code>

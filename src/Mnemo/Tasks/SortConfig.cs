@@ -15,7 +15,7 @@ public sealed record SortSlice
 }
 
 /// <summary>
-/// Token-level SORT, in-context condition (EVALUATIONS.md §6): which of two segments of an excerpt came first.
+/// Token-level SORT, in-context condition (docs/tasks.md#sort): which of two segments of an excerpt came first.
 /// Vocabulary layout, T = the tokenizer's vocabulary: text [0, T), SEP T, QUERY T + 1, A_FIRST T + 2, B_FIRST
 /// T + 3. The "book" is <see cref="Text"/> (generated text by default; kjv or austen when set up). See <see cref="Sort"/>.
 /// </summary>

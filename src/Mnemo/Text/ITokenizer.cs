@@ -2,7 +2,7 @@ namespace Mnemo.Text;
 
 /// <summary>
 /// Text ↔ token ids in [0, <see cref="VocabSize"/>). Text tasks put their own marker, key and value tokens at ids
-/// ≥ VocabSize, so they can never occur in tokenised text (EVALUATIONS.md §3: the needle must be present once).
+/// ≥ VocabSize, so they can never occur in tokenised text (docs/tasks.md#text-sources: the needle must be present once).
 /// </summary>
 public interface ITokenizer
 {

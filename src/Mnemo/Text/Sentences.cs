@@ -3,8 +3,8 @@ using System.Text;
 namespace Mnemo.Text;
 
 /// <summary>
-/// Splits text into sentences for needle placement (S-NIAH puts the needle at a sentence boundary, EVALUATIONS.md
-/// §3) and excerpt starts (SORT, §6): whitespace runs become one space, and a sentence ends at ".", "!" or "?"
+/// Splits text into sentences for needle placement (S-NIAH puts the needle at a sentence boundary, docs/tasks.md#s-niah)
+/// and excerpt starts (SORT, docs/tasks.md#sort): whitespace runs become one space, and a sentence ends at ".", "!" or "?"
 /// (with any closing quotes or brackets) followed by whitespace. Lines without end punctuation (headings) join the
 /// next sentence. Crude next to nltk, but deterministic and enough to keep needles between sentences. One linear
 /// pass, so a whole Bible splits in well under a second.

@@ -5,7 +5,7 @@ using Mnemo.Tasks.Verbatim;
 
 namespace Mnemo.Training;
 
-/// <summary>The MAD suite, Mamba's selective copying and verbatim repetition (EVALUATIONS.md §12, §7).</summary>
+/// <summary>The MAD suite, Mamba's selective copying and verbatim repetition (docs/tasks.md).</summary>
 public sealed partial record RunConfig
 {
     [Help("one MAD task setting (in-context recall, fuzzy/noisy recall, selective copying, compression, memorization); headline accuracy is MAD's macro accuracy")]

@@ -4,7 +4,7 @@ using Mnemo.Tasks;
 
 namespace Mnemo.Training;
 
-/// <summary>The text tasks' run config sections (EVALUATIONS.md §3, §6).</summary>
+/// <summary>The text tasks' run config sections (docs/tasks.md#s-niah, docs/tasks.md#sort).</summary>
 public sealed partial record RunConfig
 {
     [Help("S-NIAH-1/2/3 analogue (single needle in a noise or text haystack); when present the run trains and tests on it")]

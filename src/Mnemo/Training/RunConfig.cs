@@ -15,12 +15,14 @@ public sealed partial record RunConfig : IValidatedConfig
 {
     [Help("free-form description")] public string Description { get; init; } = "";
     public ModelConfig Model { get; init; } = new();
-    [Help("multi-query associative recall, Zoology's semantics (EVALUATIONS.md §1); the task when no other task section is present")]
+    [Help("multi-query associative recall, Zoology's semantics (docs/tasks.md#mqar); the task when no other task section is present")]
     public MqarConfig Task { get; init; } = new();
 
     /// <summary>Set, it replaces <see cref="Task"/> as the run's task. An optional section rather than a task
     /// union keeps every existing MQAR config valid as it stands.</summary>
-    [Help("token-level passkey retrieval, S-NIAH-1 style: find \"needle key d1…dn\" in a haystack, answer after \"query key\" (EVALUATIONS.md §2–3)")]
+    [Help(
+        "token-level passkey retrieval, S-NIAH-1 style: find \"needle key d1…dn\" in a haystack, answer after \"query key\"" +
+        " (docs/tasks.md#passkey)")]
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public PasskeyConfig? Passkey { get; init; }
     public TrainingConfig Training { get; init; } = new();

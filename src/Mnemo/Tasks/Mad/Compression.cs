@@ -1,7 +1,7 @@
 namespace Mnemo.Tasks.Mad;
 
 /// <summary>
-/// MAD's compression (EVALUATIONS.md §12): L − 1 uniform tokens from [0, V − 1), then the compression token V − 1.
+/// MAD's compression (docs/tasks.md#mad): L − 1 uniform tokens from [0, V − 1), then the compression token V − 1.
 /// The model must reconstruct the L − 1 tokens from the compression position alone: the label at position t &lt;
 /// L − 1 is token t, decoded by the model's compression decoder from the last hidden state and the index t
 /// (<see cref="Models.Readout.Compression"/>), never by the next-token head. MAD also scores the compression token

@@ -1,7 +1,7 @@
 namespace Mnemo.Tasks.Mad;
 
 /// <summary>
-/// MAD's fuzzy in-context recall (EVALUATIONS.md §12): keys and values are motifs of 1..k and 1..v distinct tokens
+/// MAD's fuzzy in-context recall (docs/tasks.md#fuzzy-in-context-recall): keys and values are motifs of 1..k and 1..v distinct tokens
 /// (test keys always k tokens). Pad token V − 1; keys from [0, (V−1)/2), values from [(V−1)/2, V − 1). A probe pair
 /// (key motif, value motif) is placed at a random point of the context and asked again at the end; key-value pairs
 /// fill the rest (a key's value motif is drawn when it first appears; the probe key always maps to the probe value),

@@ -1,7 +1,7 @@
 namespace Mnemo.Tasks.Mad;
 
 /// <summary>
-/// MAD's multi-query in-context recall, and its noisy variant (EVALUATIONS.md §12). Non-special tokens
+/// MAD's multi-query in-context recall, and its noisy variant (docs/tasks.md#mad). Non-special tokens
 /// ns = V − noise: keys [0, ns/2), values [ns/2, ns), noise [ns, V). A sequence is L/2 − 1 two-token slots and a
 /// final probe pair. Each slot is, with probability frac_noise, two uniform noise tokens, otherwise a uniform key and
 /// its value, drawn when the key first appears and fixed for the rest of the sequence; one slot is never noise. A

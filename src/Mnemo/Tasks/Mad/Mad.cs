@@ -1,6 +1,6 @@
 namespace Mnemo.Tasks.Mad;
 
-/// <summary>Generates a MAD slice by task (EVALUATIONS.md §12); each task's generator is its own file.</summary>
+/// <summary>Generates a MAD slice by task (docs/tasks.md#mad); each task's generator is its own file.</summary>
 public static class Mad
 {
     public static TaskBatch Generate(MadConfig c, int n, int seed, bool train) => c.Task switch

@@ -5,10 +5,10 @@ using Mnemo.Models;
 
 namespace Mnemo.Tasks.Mad;
 
-/// <summary>The six MAD tasks (Poli et al. 2024; EVALUATIONS.md §12).</summary>
+/// <summary>The six MAD tasks (Poli et al. 2024; docs/tasks.md#mad).</summary>
 public enum MadTask { InContextRecall, FuzzyInContextRecall, NoisyInContextRecall, SelectiveCopying, Compression, Memorization }
 
-/// <summary>A task's MAD baseline: vocabulary V, sequence length L and training examples N (EVALUATIONS.md §12).</summary>
+/// <summary>A task's MAD baseline: vocabulary V, sequence length L and training examples N (docs/tasks.md#mad).</summary>
 public sealed record MadBaseline(int VocabSize, int SeqLen, int NumTrainExamples)
 {
     public static MadBaseline Of(MadTask task) => task switch
@@ -23,7 +23,7 @@ public sealed record MadBaseline(int VocabSize, int SeqLen, int NumTrainExamples
 }
 
 /// <summary>
-/// One setting of one MAD task (EVALUATIONS.md §12, athms/mad-lab): V, L and N default to the task's baseline
+/// One setting of one MAD task (docs/tasks.md#mad, athms/mad-lab): V, L and N default to the task's baseline
 /// (0 = baseline); the other fields hold MAD's baseline values and are read only by the tasks named in their help.
 /// <para>Labels. The recall tasks (in-context, noisy, fuzzy) train on the full next-token sequence, as MAD does, but
 /// are tested on the probed values only (values whose key appeared before, and the final probe): train and test

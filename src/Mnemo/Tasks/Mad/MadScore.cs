@@ -1,6 +1,6 @@
 namespace Mnemo.Tasks.Mad;
 
-/// <summary>A task's difficulty changes, each varied alone from the baseline (EVALUATIONS.md §12, mad-lab's
+/// <summary>A task's difficulty changes, each varied alone from the baseline (docs/tasks.md#baselines-and-difficulty-settings, mad-lab's
 /// configs/tasks/*.yml).</summary>
 public sealed record MadDifficulty(int[] VocabSize, int[] SeqLen, int[] NumTrainExamples, double[] FracNoise, int[] NumTokensToCopy)
 {
@@ -18,7 +18,7 @@ public sealed record MadDifficulty(int[] VocabSize, int[] SeqLen, int[] NumTrain
 }
 
 /// <summary>
-/// The MAD score (EVALUATIONS.md §12): per task, the mean test accuracy over its difficulty settings, the baseline
+/// The MAD score (docs/tasks.md#mad-score): per task, the mean test accuracy over its difficulty settings, the baseline
 /// and each change varied alone. MAD takes the best run of an lr × weight-decay sweep per setting before averaging.
 /// </summary>
 public static class MadScore

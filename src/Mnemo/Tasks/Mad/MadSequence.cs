@@ -3,7 +3,7 @@ using Mnemo.Runtime;
 namespace Mnemo.Tasks.Mad;
 
 /// <summary>
-/// What the MAD generators share (EVALUATIONS.md §12): the key/value halves of the non-special vocabulary, a token
+/// What the MAD generators share (docs/tasks.md#mad): the key/value halves of the non-special vocabulary, a token
 /// list with the target each token carries, and MAD's autoregressive shift into (inputs, labels).
 /// </summary>
 public sealed class MadSequence

@@ -1,7 +1,7 @@
 namespace Mnemo.Tasks.Mad;
 
 /// <summary>
-/// MAD's memorization (EVALUATIONS.md §12): a fixed global key→value map, the same for train and test, must be
+/// MAD's memorization (docs/tasks.md#memorization): a fixed global key→value map, the same for train and test, must be
 /// stored in the weights. Insert token V − 1; keys [0, (V−1)/2) and values [(V−1)/2, V − 1), each shuffled by a
 /// stream seeded with kv_map_seed and paired in order. A row is L/2 pairs (key, insert token); the label at the
 /// insert token is the key's value, every other label ignored.

@@ -10,7 +10,7 @@ public enum BlankPlacement
 }
 
 /// <summary>
-/// Selective copying (MAD and Mamba §4.1.1; EVALUATIONS.md §12). Copy token V − 1, blank ("noise") token V − 2,
+/// Selective copying (MAD and Mamba §4.1.1; docs/tasks.md#selective-copying). Copy token V − 1, blank ("noise") token V − 2,
 /// data tokens [0, V − 2). A row of L: the count data tokens in order among L − 2·count − 1 blanks, the copy token,
 /// then count blanks; the labels at those last count positions are the data tokens in order (not teacher-forced:
 /// the inputs there are blanks), everything else is ignored. Train and test label the same positions.

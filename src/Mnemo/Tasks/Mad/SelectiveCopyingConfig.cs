@@ -10,7 +10,7 @@ public sealed record SelectiveCopyingSlice
 }
 
 /// <summary>
-/// Selective copying with Mamba's settings (Gu &amp; Dao 2023 §4.1.1; EVALUATIONS.md §12): vocabulary 16 including
+/// Selective copying with Mamba's settings (Gu &amp; Dao 2023 §4.1.1; docs/tasks.md#selective-copying): vocabulary 16 including
 /// the noise (blank) token, 16 data tokens at uniformly random positions, reproduced in order after a copy token.
 /// The generator is MAD's (<see cref="SelectiveCopying"/>) with uniform placement, so of the 16 tokens 14 are data,
 /// one the blank and one the copy token. Mamba trains at L = 4096; the CPU default is 256. Scored by per-position

@@ -3,7 +3,7 @@ using Mnemo.Runtime;
 namespace Mnemo.Tasks.Verbatim;
 
 /// <summary>
-/// The verbatim-repetition vignette generator (EVALUATIONS.md §7; see <see cref="VerbatimConfig"/>). A vignette of
+/// The verbatim-repetition vignette generator (docs/tasks.md#verbatim-repetition; see <see cref="VerbatimConfig"/>). A vignette of
 /// T tokens becomes a row of T − 1: inputs x[:-1], labels x[1:] where labelled, so list token j of a list starting at
 /// s is predicted at position s + j − 1.
 /// </summary>

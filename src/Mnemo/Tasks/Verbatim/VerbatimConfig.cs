@@ -24,7 +24,7 @@ public sealed record VerbatimSlice
 }
 
 /// <summary>
-/// Verbatim short-term memory as a token task (Armeni, Honey &amp; Linzen 2022; EVALUATIONS.md §7). Vocabulary: nouns
+/// Verbatim short-term memory as a token task (Armeni, Honey &amp; Linzen 2022; docs/tasks.md#verbatim-repetition). Vocabulary: nouns
 /// [0, num_nouns), preface tokens, marker tokens, filler tokens. A vignette is
 /// <code>preface  list-1  filler  marker  list-2</code>
 /// with a fixed preface (the preface tokens in order: "Before the meeting, Mary wrote down the following list of

@@ -3,7 +3,7 @@ using Mnemo.Evaluation;
 namespace Mnemo.Tasks.Verbatim;
 
 /// <summary>
-/// Verbatim repetition's test metrics for one slice (EVALUATIONS.md §7): the median repeat surprisal per condition
+/// Verbatim repetition's test metrics for one slice (docs/tasks.md#verbatim-repetition): the median repeat surprisal per condition
 /// ("repeat_surprisal_repeat", "_permute", "_novel") and next-token accuracy over list 2 without its first noun
 /// ("list2_accuracy", mean over examples).
 /// </summary>
