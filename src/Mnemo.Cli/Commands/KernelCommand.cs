@@ -99,8 +99,8 @@ public static class KernelCommand
             }
             else
             {
-                var matrixRule = KernelRules.Names.Contains(name.Trim(), StringComparer.OrdinalIgnoreCase) ? KernelRules.ParseRule(name)
-                    : throw new MnemoException($"unknown rule \"{name}\"; allowed: {string.Join(", ", KernelRules.Names.Concat(DeepMemoryRule.Named.Keys))}");
+                var matrixRule = Names.Find(KernelRules.Names, name) >= 0 ? KernelRules.ParseRule(name)
+                    : throw Names.Unknown("rule", name, KernelRules.Names.Concat(DeepMemoryRule.Named.Keys));
                 foreach (var (option, given) in new[] { ("--depth", parse.GetValue(depth) is not null), ("--hidden", parse.GetValue(hidden) is not null),
                              ("--activation", parse.GetValue(activation) is not null), ("--residual-norm", parse.GetValue(residualNorm)), ("--window", parse.GetValue(window) is not null) })
                     if (given) throw new MnemoException($"{option} applies to the deep rules only ({string.Join(", ", DeepMemoryRule.Named.Keys)}), not to {matrixRule.Name()}");

@@ -15,16 +15,21 @@ namespace Mnemo.Benchmarks;
 public sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, string Description)
 {
     public static readonly BenchRule Linear = new("linear", MatrixKernelKind.GatedLinear, BenchGate.None, "linear attention (no gate)");
-    public static readonly BenchRule GatedScalar = new("gated-scalar", MatrixKernelKind.GatedLinear, BenchGate.Scalar, "gated linear, one log-gate per head (RetNet, Mamba-2)");
-    public static readonly BenchRule GatedChannel = new("gated-channel", MatrixKernelKind.GatedLinear, BenchGate.Channel, "gated linear, one log-gate per key channel (GLA)");
+    public static readonly BenchRule GatedScalar = new("gated_linear", MatrixKernelKind.GatedLinear, BenchGate.Scalar, "gated linear, one log-gate per head (RetNet, Mamba-2)");
+    public static readonly BenchRule GatedChannel = new("gated_linear_channel", MatrixKernelKind.GatedLinear, BenchGate.Channel, "gated linear, one log-gate per key channel (GLA)");
     public static readonly BenchRule Delta = new("delta", MatrixKernelKind.Delta, BenchGate.None, "delta rule (DeltaNet)");
-    public static readonly BenchRule GatedDelta = new("gated-delta", MatrixKernelKind.Delta, BenchGate.Scalar, "gated delta rule (Gated DeltaNet)");
+    public static readonly BenchRule GatedDelta = new("gated_delta", MatrixKernelKind.Delta, BenchGate.Scalar, "gated delta rule (Gated DeltaNet)");
 
     public static readonly BenchRule[] All = [Linear, GatedScalar, GatedChannel, Delta, GatedDelta];
 
-    public static BenchRule Parse(string name) =>
-        All.FirstOrDefault(r => r.Name.Equals(name.Trim(), StringComparison.OrdinalIgnoreCase))
-        ?? throw new MnemoException($"unknown rule \"{name}\"; allowed: {string.Join(", ", All.Select(r => r.Name))}");
+    /// <summary>The kernel's name (<see cref="KernelRules.Names"/>); the gated linear kernel is measured with a gate per head
+    /// (<c>gated_linear</c>) and per key channel (<c>gated_linear_channel</c>).</summary>
+    public static BenchRule Parse(string name)
+    {
+        var names = All.Select(r => r.Name).ToList();
+        int i = Runtime.Names.Find(names, name);
+        return i >= 0 ? All[i] : throw Runtime.Names.Unknown("rule", name, names);
+    }
 }
 
 public enum BenchGate { None, Scalar, Channel }

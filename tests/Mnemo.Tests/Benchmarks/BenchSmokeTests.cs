@@ -194,9 +194,9 @@ public class BenchSmokeTests
     public void Bench_decode_reads_k_and_M_lengths_and_runs_quick()
     {
         using var dir = new Tmp.Dir();
-        var (code, stdout, stderr) = CliProcess.Run(dir.Path, "bench", "decode", "--quick", "--contexts", "1k", "--rules", "gated-delta", "--json", "d.json");
+        var (code, stdout, stderr) = CliProcess.Run(dir.Path, "bench", "decode", "--quick", "--contexts", "1k", "--rules", "gated_delta", "--json", "d.json");
         Assert.True(code == 0, stderr);
-        Assert.Contains("gated-delta", stdout);
+        Assert.Contains("gated_delta", stdout);
         using var json = JsonDocument.Parse(File.ReadAllText(dir["d.json"]));
         Assert.Equal(1024, json.RootElement.GetProperty("rows")[0].GetProperty("context").GetInt64());
         var bad = CliProcess.Run(dir.Path, "bench", "decode", "--quick", "--contexts", "2x");

@@ -151,12 +151,12 @@ public class DeepKernelCommandTests
         Assert.Single(stderr.TrimEnd().Split('\n'));
         Assert.False(File.Exists(dir["bad.safetensors"]));
 
-        (code, _, stderr) = CliProcess.Run(dir.Path, "kernel", "--rule", "gated-delta", "-i", "in.safetensors", "-o", "bad.safetensors", "--depth", "2");
+        (code, _, stderr) = CliProcess.Run(dir.Path, "kernel", "--rule", "gated_delta", "-i", "in.safetensors", "-o", "bad.safetensors", "--depth", "2");
         Assert.Equal(2, code);
         Assert.StartsWith("error: --depth applies to the deep rules only", stderr);
         (code, _, stderr) = CliProcess.Run(dir.Path, "kernel", "--rule", "lstm", "-i", "in.safetensors", "-o", "bad.safetensors");
         Assert.Equal(2, code);
-        Assert.StartsWith("error: unknown rule \"lstm\"; allowed: linear, gated-linear, delta, gated-delta, titans, moneta, yaad, memora, omeganet, atlas", stderr);
+        Assert.StartsWith("error: unknown rule \"lstm\"; allowed: linear, gated_linear, delta, gated_delta, titans, moneta, yaad, memora, omeganet, atlas", stderr);
     }
 
     [Fact]

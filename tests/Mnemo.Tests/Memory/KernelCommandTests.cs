@@ -103,17 +103,17 @@ public class KernelCommandTests
         using var dir = new Tmp.Dir();
         var x = Inputs(KernelRule.GatedDelta, seed: 21);
         Write(dir["in.safetensors"], x);
-        var (code, stdout, stderr) = CliProcess.Run(dir.Path, "kernel", "--rule", "gated-delta", "--input", "in.safetensors",
+        var (code, stdout, stderr) = CliProcess.Run(dir.Path, "kernel", "--rule", "gated_delta", "--input", "in.safetensors",
             "--output", "out.safetensors", "--form", "chunk", "--chunk-size", "16", "--scale", "0.5", "--backward");
         Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
         Assert.Single(stdout.TrimEnd().Split('\n'));
-        foreach (var part in new[] { "gated-delta", "chunk (C=16)", "F64", $"B={B} T={T} H={H} Dk={Dk} Dv={Dv}", "dbeta", " s" })
+        foreach (var part in new[] { "gated_delta", "chunk (C=16)", "F64", $"B={B} T={T} H={H} Dk={Dk} Dv={Dv}", "dbeta", " s" })
             Assert.Contains(part, stdout);
         AssertOutputs(Reference(KernelRule.GatedDelta, x, chunk: 16, scale: 0.5), Read(dir["out.safetensors"]), 1e-12, "cli");
 
         x.Remove("q");
         Write(dir["noq.safetensors"], x);
-        (code, stdout, stderr) = CliProcess.Run(dir.Path, "kernel", "--rule", "gated-delta", "-i", "noq.safetensors", "-o", "bad.safetensors", "--backward");
+        (code, stdout, stderr) = CliProcess.Run(dir.Path, "kernel", "--rule", "gated_delta", "-i", "noq.safetensors", "-o", "bad.safetensors", "--backward");
         Assert.Equal(2, code);
         Assert.StartsWith("error: noq.safetensors: missing tensor \"q\"", stderr);
         Assert.Single(stderr.TrimEnd().Split('\n'));
@@ -186,12 +186,12 @@ public class KernelCommandTests
         { "missing q", "delta", "missing tensor \"q\" [B, T, H, Dk], which every rule needs" },
         { "g for linear", "linear", "tensor \"g\" is not used by rule linear" },
         { "beta missing", "delta", "missing tensor \"beta\" [B, T, H], which rule delta needs" },
-        { "beta for gated-linear", "gated-linear", "tensor \"beta\" is not used by rule gated-linear" },
-        { "g missing", "gated-delta", "missing tensor \"g\"" },
-        { "per-channel g for gated-delta", "gated-delta", "g has shape [2, 70, 2, 6], expected [2, 70, 2]" },
+        { "beta for gated_linear", "gated_linear", "tensor \"beta\" is not used by rule gated_linear" },
+        { "g missing", "gated_delta", "missing tensor \"g\"" },
+        { "per-channel g for gated_delta", "gated_delta", "g has shape [2, 70, 2, 6], expected [2, 70, 2]" },
         { "mixed dtypes", "delta", "tensor \"k\" is F32 but q is F64; all inputs must share one dtype" },
         { "integer tensor", "delta", "tensor \"v\" is I64; kernel inputs must be F32 or F64" },
-        { "wrong h0", "gated-delta", "h0 has shape [2, 2, 5, 6], expected [2, 2, 6, 5]" },
+        { "wrong h0", "gated_delta", "h0 has shape [2, 2, 5, 6], expected [2, 2, 6, 5]" },
         { "wrong do", "linear", "do has shape [2, 70, 2, 6], expected [2, 70, 2, 5] like o" },
         { "unknown name", "delta", "unknown tensor \"bias\"; allowed names: q, k, v, g, beta, h0, do, dht" },
         { "do without backward", "delta", "tensor \"do\" is only used with --backward" },
@@ -212,9 +212,9 @@ public class KernelCommandTests
             case "missing q": x.Remove("q"); break;
             case "g for linear": x["g"] = zeros(B, T, H, float64); break;
             case "beta missing": x.Remove("beta"); break;
-            case "beta for gated-linear": x["beta"] = zeros(B, T, H, float64); break;
+            case "beta for gated_linear": x["beta"] = zeros(B, T, H, float64); break;
             case "g missing": x.Remove("g"); break;
-            case "per-channel g for gated-delta": x["g"] = zeros(B, T, H, Dk, float64); break;
+            case "per-channel g for gated_delta": x["g"] = zeros(B, T, H, Dk, float64); break;
             case "mixed dtypes": x["k"] = x["k"].to(float32); break;
             case "integer tensor": x["v"] = ones(B, T, H, Dv, int64); break;
             case "wrong h0": x["h0"] = zeros(B, H, Dv, Dk, float64); break;
@@ -232,7 +232,8 @@ public class KernelCommandTests
     }
 
     [Theory]
-    [InlineData("deltanet", "unknown rule \"deltanet\"; allowed: linear, gated-linear, delta, gated-delta")]
+    [InlineData("deltanet", "unknown rule \"deltanet\"; allowed: linear, gated_linear, delta, gated_delta")]
+    [InlineData("gated-delta", "unknown rule \"gated-delta\" (names are snake_case, as in configs: \"gated_delta\"); allowed: linear, gated_linear, delta, gated_delta")]
     [InlineData("fast", "unknown form \"fast\"; allowed: naive, step, chunk")]
     public void Unknown_rule_or_form_lists_the_allowed_names(string name, string expected)
     {

@@ -21,7 +21,7 @@ public enum KernelRule
 public static class KernelRules
 {
     /// <summary>Rule names, in the order of <see cref="KernelRule"/>.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["linear", "gated-linear", "delta", "gated-delta"];
+    public static IReadOnlyList<string> Names { get; } = ["linear", "gated_linear", "delta", "gated_delta"];
 
     /// <summary>Form names, in the order of <see cref="KernelForm"/>.</summary>
     public static IReadOnlyList<string> FormNames { get; } = ["naive", "step", "chunk"];
@@ -45,11 +45,9 @@ public static class KernelRules
 
     static int IndexOf(IReadOnlyList<string> names, string name, string what)
     {
-        for (int i = 0; i < names.Count; i++)
-            if (string.Equals(names[i], name?.Trim(), StringComparison.OrdinalIgnoreCase)) return i;
-        throw new MnemoException($"unknown {what} \"{name}\"; allowed: {string.Join(", ", names)}");
-    }
-}
+        int i = Runtime.Names.Find(names, name);
+        return i >= 0 ? i : throw Runtime.Names.Unknown(what, name, names);
+    }}
 
 /// <summary>How to run a rule on named tensors.</summary>
 /// <param name="Scale">Multiplies q before the kernel; gradients are still taken with respect to the unscaled q.</param>
@@ -78,7 +76,7 @@ public sealed record KernelFileResult(
 /// <summary>
 /// Runs one matrix-memory rule directly on tensors in fla's layout, as stored in a safetensors file, so results can
 /// be cross-checked against another framework. Inputs: q, k [B, T, H, Dk], v [B, T, H, Dv], g (log decay,
-/// [B, T, H] or, for gated-linear, [B, T, H, Dk]), beta [B, T, H], h0 [B, H, Dk, Dv]; with backward also do
+/// [B, T, H] or, for gated_linear, [B, T, H, Dk]), beta [B, T, H], h0 [B, H, Dk, Dv]; with backward also do
 /// [B, T, H, Dv] and dht [B, H, Dk, Dv]. Outputs: o, ht and with backward the gradients dq, dk, dv, dg, dbeta, dh0
 /// of sum(o·do) + sum(ht·dht), for the inputs that were given. The rule is applied exactly as the recurrence
 /// states: no projections, normalisation or feature maps. Anything a rule does not use is an error.

@@ -10,7 +10,7 @@ namespace Mnemo.Memory.Matrix.Rules;
 /// <summary>
 /// Mamba-2 / SSD (Dao &amp; Gu 2024; docs/mechanisms.md#mamba-2) with one group: in_proj gives [z, x, B, C, dt]; x, B, C
 /// pass a causal depthwise conv (with bias) + SiLU; Δ = softplus(dt + dt_bias), a_t = exp(Δ_t·A), A = −exp(A_log).
-/// The state update H_t = a_t H_{t−1} + B_tᵀ(Δ_t x_t), y_t = C_t H_t + D x_t is the gated-linear kernel with
+/// The state update H_t = a_t H_{t−1} + B_tᵀ(Δ_t x_t), y_t = C_t H_t + D x_t is the gated linear kernel with
 /// q = C, k = B, v = Δx and scalar log-gate g = Δ·A. Output: RMSNorm(y ⊙ silu(z)), then out_proj.
 /// Names follow fla's Mamba2 layer: in_proj, conv1d, dt_bias, A_log, D, norm, out_proj.
 /// Widths: d_inner = d_model·expand_v (head dim d_inner / num_heads), d_state = the key width per head.
