@@ -1,7 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
-using System.Globalization;
 using Mnemo.IO;
 using Mnemo.Memory.Deep;
 using Mnemo.Memory.Matrix;
@@ -210,31 +210,31 @@ public static class KernelBenchmark
         var lengths = options.Lengths.Distinct().Order().ToArray();
         int smallest = lengths[0];
         foreach (int d in dims)
-        foreach (int t in lengths)
-        {
-            if (options.Attention)
+            foreach (int t in lengths)
             {
-                log($"attention (sdpa) D={d} T={t} …");
-                measured[new("attention", "sdpa", d, t)] = MeasureAttention(options, d, t);
-            }
-            foreach (var subject in subjects)
-            {
-                foreach (var form in new[] { KernelForm.Chunk, KernelForm.Step })
+                if (options.Attention)
                 {
-                    int at = subject.Length(form, d, t);
-                    var key = new Key(subject.Name, form.Name(), d, at);
-                    if (measured.ContainsKey(key)) continue;
-                    if (subject.Why(form, d, t, at) is { } why) log("  " + why);
-                    log($"{subject.Name} D={d} T={at} {(form == KernelForm.Chunk ? "chunk" : "step loop")} …");
-                    measured[key] = subject.Measure(form, d, at);
+                    log($"attention (sdpa) D={d} T={t} …");
+                    measured[new("attention", "sdpa", d, t)] = MeasureAttention(options, d, t);
                 }
-                if (t == smallest && t <= options.NaiveMaxLength && subject.Length(KernelForm.Naive, d, t) == t)
+                foreach (var subject in subjects)
                 {
-                    log($"{subject.Name} D={d} T={t} naive reference …");
-                    measured[new(subject.Name, "naive", d, t)] = subject.Measure(KernelForm.Naive, d, t);
+                    foreach (var form in new[] { KernelForm.Chunk, KernelForm.Step })
+                    {
+                        int at = subject.Length(form, d, t);
+                        var key = new Key(subject.Name, form.Name(), d, at);
+                        if (measured.ContainsKey(key)) continue;
+                        if (subject.Why(form, d, t, at) is { } why) log("  " + why);
+                        log($"{subject.Name} D={d} T={at} {(form == KernelForm.Chunk ? "chunk" : "step loop")} …");
+                        measured[key] = subject.Measure(form, d, at);
+                    }
+                    if (t == smallest && t <= options.NaiveMaxLength && subject.Length(KernelForm.Naive, d, t) == t)
+                    {
+                        log($"{subject.Name} D={d} T={t} naive reference …");
+                        measured[new(subject.Name, "naive", d, t)] = subject.Measure(KernelForm.Naive, d, t);
+                    }
                 }
             }
-        }
 
         var rows = BuildRows(options, subjects, dims, lengths, measured, peak32.GflopPerSecond);
         var settings = new KernelBenchSettings(options.Batch, options.Heads, dims, lengths, [.. options.Rules.Select(r => r.Name)],
@@ -266,64 +266,64 @@ public static class KernelBenchmark
         }
 
         foreach (var subject in subjects)
+            foreach (int d in dims)
+            {
+                for (int i = 0; i < lengths.Length; i++)
+                {
+                    int t = lengths[i];
+                    var (chunkT, chunk) = Timed(subject, KernelForm.Chunk, d, t);
+                    var (stepT, step) = Timed(subject, KernelForm.Step, d, t);
+                    var sdpa = measured.TryGetValue(new("attention", "sdpa", d, t), out var a) ? a : ((TimingStats, TimingStats)?)null;
+
+                    var (cf, cb) = Both(chunk, t, subject.Flops(KernelForm.Chunk, d, t));
+                    int? fromT = i > 0 ? lengths[i - 1] : null;
+                    double? scaleF = null, scaleB = null;
+                    // Scaling is only measured when both lengths were timed as they are (a scaled row would show 1.00 by construction).
+                    if (fromT is int prev && chunkT == t && subject.Length(KernelForm.Chunk, d, prev) == prev)
+                    {
+                        var before = measured[new(subject.Name, "chunk", d, prev)];
+                        double grow = (double)t / prev;
+                        scaleF = chunk.Fwd.MedianMs / (grow * before.Fwd.MedianMs);
+                        scaleB = chunk.FwdBwd.MedianMs / (grow * before.FwdBwd.MedianMs);
+                    }
+                    rows.Add(new KernelBenchRow(subject.Name, "chunk", o.Batch, o.Heads, d, d, t, o.ChunkSize, chunkT, chunkT != t, cf, cb,
+                        step.Fwd.MedianMs / chunk.Fwd.MedianMs, step.FwdBwd.MedianMs / chunk.FwdBwd.MedianMs,
+                        Ratio(sdpa?.Item1.MedianMs, chunk.Fwd.MedianMs), Ratio(sdpa?.Item2.MedianMs, chunk.FwdBwd.MedianMs),
+                        fromT, scaleF, scaleB, subject.Why(KernelForm.Chunk, d, t, chunkT)));
+
+                    var (sf, sb) = Both(step, t, subject.Flops(KernelForm.Step, d, t));
+                    rows.Add(new KernelBenchRow(subject.Name, "step", o.Batch, o.Heads, d, d, t, null, stepT, stepT != t, sf, sb,
+                        SpeedupOverSdpaForward: Ratio(sdpa?.Item1.MedianMs, step.Fwd.MedianMs),
+                        SpeedupOverSdpaForwardBackward: Ratio(sdpa?.Item2.MedianMs, step.FwdBwd.MedianMs),
+                        Note: subject.Why(KernelForm.Step, d, t, stepT)));
+
+                    if (measured.TryGetValue(new(subject.Name, "naive", d, t), out var naive))
+                    {
+                        var (nf, nb) = Both(naive, t, subject.Flops(KernelForm.Naive, d, t));
+                        rows.Add(new KernelBenchRow(subject.Name, "naive", o.Batch, o.Heads, d, d, t, null, t, false, nf, nb,
+                            step.Fwd.MedianMs / naive.Fwd.MedianMs, step.FwdBwd.MedianMs / naive.FwdBwd.MedianMs,
+                            Ratio(sdpa?.Item1.MedianMs, naive.Fwd.MedianMs), Ratio(sdpa?.Item2.MedianMs, naive.FwdBwd.MedianMs)));
+                    }
+                }
+            }
         foreach (int d in dims)
-        {
             for (int i = 0; i < lengths.Length; i++)
             {
                 int t = lengths[i];
-                var (chunkT, chunk) = Timed(subject, KernelForm.Chunk, d, t);
-                var (stepT, step) = Timed(subject, KernelForm.Step, d, t);
-                var sdpa = measured.TryGetValue(new("attention", "sdpa", d, t), out var a) ? a : ((TimingStats, TimingStats)?)null;
-
-                var (cf, cb) = Both(chunk, t, subject.Flops(KernelForm.Chunk, d, t));
+                if (!measured.TryGetValue(new("attention", "sdpa", d, t), out var sdpa)) continue;
+                var (f, b) = Both(sdpa, t, KernelFlops.AttentionForward(o.Batch, o.Heads, t, d));
                 int? fromT = i > 0 ? lengths[i - 1] : null;
                 double? scaleF = null, scaleB = null;
-                // Scaling is only measured when both lengths were timed as they are (a scaled row would show 1.00 by construction).
-                if (fromT is int prev && chunkT == t && subject.Length(KernelForm.Chunk, d, prev) == prev)
+                if (fromT is int prev)
                 {
-                    var before = measured[new(subject.Name, "chunk", d, prev)];
+                    var before = measured[new("attention", "sdpa", d, prev)];
                     double grow = (double)t / prev;
-                    scaleF = chunk.Fwd.MedianMs / (grow * before.Fwd.MedianMs);
-                    scaleB = chunk.FwdBwd.MedianMs / (grow * before.FwdBwd.MedianMs);
+                    scaleF = sdpa.Fwd.MedianMs / (grow * before.Fwd.MedianMs);
+                    scaleB = sdpa.FwdBwd.MedianMs / (grow * before.FwdBwd.MedianMs);
                 }
-                rows.Add(new KernelBenchRow(subject.Name, "chunk", o.Batch, o.Heads, d, d, t, o.ChunkSize, chunkT, chunkT != t, cf, cb,
-                    step.Fwd.MedianMs / chunk.Fwd.MedianMs, step.FwdBwd.MedianMs / chunk.FwdBwd.MedianMs,
-                    Ratio(sdpa?.Item1.MedianMs, chunk.Fwd.MedianMs), Ratio(sdpa?.Item2.MedianMs, chunk.FwdBwd.MedianMs),
-                    fromT, scaleF, scaleB, subject.Why(KernelForm.Chunk, d, t, chunkT)));
-
-                var (sf, sb) = Both(step, t, subject.Flops(KernelForm.Step, d, t));
-                rows.Add(new KernelBenchRow(subject.Name, "step", o.Batch, o.Heads, d, d, t, null, stepT, stepT != t, sf, sb,
-                    SpeedupOverSdpaForward: Ratio(sdpa?.Item1.MedianMs, step.Fwd.MedianMs),
-                    SpeedupOverSdpaForwardBackward: Ratio(sdpa?.Item2.MedianMs, step.FwdBwd.MedianMs),
-                    Note: subject.Why(KernelForm.Step, d, t, stepT)));
-
-                if (measured.TryGetValue(new(subject.Name, "naive", d, t), out var naive))
-                {
-                    var (nf, nb) = Both(naive, t, subject.Flops(KernelForm.Naive, d, t));
-                    rows.Add(new KernelBenchRow(subject.Name, "naive", o.Batch, o.Heads, d, d, t, null, t, false, nf, nb,
-                        step.Fwd.MedianMs / naive.Fwd.MedianMs, step.FwdBwd.MedianMs / naive.FwdBwd.MedianMs,
-                        Ratio(sdpa?.Item1.MedianMs, naive.Fwd.MedianMs), Ratio(sdpa?.Item2.MedianMs, naive.FwdBwd.MedianMs)));
-                }
+                rows.Add(new KernelBenchRow("attention", "sdpa", o.Batch, o.Heads, d, d, t, null, t, false, f, b,
+                    ScalingFromT: fromT, ScalingForward: scaleF, ScalingForwardBackward: scaleB));
             }
-        }
-        foreach (int d in dims)
-        for (int i = 0; i < lengths.Length; i++)
-        {
-            int t = lengths[i];
-            if (!measured.TryGetValue(new("attention", "sdpa", d, t), out var sdpa)) continue;
-            var (f, b) = Both(sdpa, t, KernelFlops.AttentionForward(o.Batch, o.Heads, t, d));
-            int? fromT = i > 0 ? lengths[i - 1] : null;
-            double? scaleF = null, scaleB = null;
-            if (fromT is int prev)
-            {
-                var before = measured[new("attention", "sdpa", d, prev)];
-                double grow = (double)t / prev;
-                scaleF = sdpa.Fwd.MedianMs / (grow * before.Fwd.MedianMs);
-                scaleB = sdpa.FwdBwd.MedianMs / (grow * before.FwdBwd.MedianMs);
-            }
-            rows.Add(new KernelBenchRow("attention", "sdpa", o.Batch, o.Heads, d, d, t, null, t, false, f, b,
-                ScalingFromT: fromT, ScalingForward: scaleF, ScalingForwardBackward: scaleB));
-        }
         return [.. rows];
     }
 

@@ -55,13 +55,13 @@ public static class BareMemoryRecall
     {
         var results = new List<BareMemoryResult>();
         foreach (var variant in s.Variants)
-        foreach (double theta in s.Thetas)
-        foreach (int chunk in s.ChunkSizes)
-        {
-            var r = Probe(s, variant, theta, chunk);
-            results.Add(r);
-            progress?.Invoke(r);
-        }
+            foreach (double theta in s.Thetas)
+                foreach (int chunk in s.ChunkSizes)
+                {
+                    var r = Probe(s, variant, theta, chunk);
+                    results.Add(r);
+                    progress?.Invoke(r);
+                }
         return results;
     }
 

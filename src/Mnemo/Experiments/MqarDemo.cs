@@ -3,9 +3,9 @@ using System.Text.Json.Nodes;
 using Mnemo.Evaluation;
 using Mnemo.IO;
 using Mnemo.Models;
+using Mnemo.Reporting;
 using Mnemo.Tasks;
 using Mnemo.Training;
-using Mnemo.Reporting;
 
 namespace Mnemo.Experiments;
 

@@ -41,7 +41,7 @@ public enum SafeTensorDType
 public static class SafeTensorDTypes
 {
     // The reverse of ToSpecName, built from it so the two cannot disagree.
-    private static readonly Dictionary<string, SafeTensorDType> ByName =
+    static readonly Dictionary<string, SafeTensorDType> ByName =
         Enum.GetValues<SafeTensorDType>().ToDictionary(ToSpecName, StringComparer.Ordinal);
 
     /// <summary>Every supported dtype.</summary>
@@ -119,7 +119,7 @@ public sealed record SafeTensorEntry(string Name, SafeTensorDType DType, long[] 
 /// <summary>The validated contents of a safetensors file.</summary>
 public sealed class SafeTensorsFile
 {
-    private readonly Dictionary<string, SafeTensorEntry> byName;
+    readonly Dictionary<string, SafeTensorEntry> byName;
 
     internal SafeTensorsFile(List<SafeTensorEntry> tensors, Dictionary<string, string> metadata)
     {
@@ -211,7 +211,7 @@ public sealed class SafeTensorsFormatException : MnemoException
     /// <summary>The tensor at fault, if the problem belongs to one.</summary>
     public string? TensorName { get; }
 
-    private static string ComposeMessage(string sourceName, string? tensorName, string detail) =>
+    static string ComposeMessage(string sourceName, string? tensorName, string detail) =>
         tensorName is null ? $"{sourceName}: {detail}" : $"{sourceName}: tensor \"{tensorName}\": {detail}";
 }
 
@@ -226,16 +226,16 @@ public static class SafeTensors
     /// <summary>The default cap on the header length, as in the reference implementation.</summary>
     public const long DefaultMaxHeaderBytes = 100_000_000;
 
-    private const int PrefixSize = sizeof(ulong);
-    private const int Alignment = 8;
-    private const string MetadataKey = "__metadata__";
+    const int PrefixSize = sizeof(ulong);
+    const int Alignment = 8;
+    const string MetadataKey = "__metadata__";
 
     // Names and metadata must survive the round trip exactly, so lone surrogates are refused
     // rather than silently replaced, as the JSON writer would do.
-    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+    static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     // Keeps non-ASCII names readable in the header; the output is JSON, never embedded in HTML.
-    private static readonly JsonWriterOptions HeaderWriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    static readonly JsonWriterOptions HeaderWriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     // ---------------------------------------------------------------- reading
 
@@ -299,7 +299,7 @@ public static class SafeTensors
         return new SafeTensorsFile(entries, header.Metadata);
     }
 
-    private static Header ParseBuffer(ReadOnlySpan<byte> bytes, string sourceName, long maxHeaderBytes, out int dataStart)
+    static Header ParseBuffer(ReadOnlySpan<byte> bytes, string sourceName, long maxHeaderBytes, out int dataStart)
     {
         ArgumentNullException.ThrowIfNull(sourceName);
         ArgumentOutOfRangeException.ThrowIfNegative(maxHeaderBytes);
@@ -312,12 +312,12 @@ public static class SafeTensors
         return ParseHeader(bytes.Slice(PrefixSize, headerLength), bytes.Length - dataStart, sourceName);
     }
 
-    private static SafeTensorsFormatException TooShort(string source, long length) =>
+    static SafeTensorsFormatException TooShort(string source, long length) =>
         new(SafeTensorsProblem.FileTooShort, source, null,
             $"{length} bytes is too short to hold the 8-byte header length");
 
     /// <summary>Returns the header length once it is known to fit the limit and the real size of the input.</summary>
-    private static int CheckHeaderLength(ReadOnlySpan<byte> prefix, long totalLength, long maxHeaderBytes, string source)
+    static int CheckHeaderLength(ReadOnlySpan<byte> prefix, long totalLength, long maxHeaderBytes, string source)
     {
         ulong claimed = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
         if (claimed > (ulong)maxHeaderBytes)
@@ -340,7 +340,7 @@ public static class SafeTensors
     }
 
     /// <summary>A validated tensor entry: where its bytes lie in the data buffer.</summary>
-    private sealed record Slot(string Name, SafeTensorDType DType, long[] Shape, long Begin, long End)
+    sealed record Slot(string Name, SafeTensorDType DType, long[] Shape, long Begin, long End)
     {
         public long Length => End - Begin;
 
@@ -355,10 +355,10 @@ public static class SafeTensors
     }
 
     /// <summary>The slots sorted by offset and the metadata.</summary>
-    private sealed record Header(List<Slot> Slots, Dictionary<string, string> Metadata);
+    sealed record Header(List<Slot> Slots, Dictionary<string, string> Metadata);
 
     /// <summary>Validates the whole header against a data buffer of <paramref name="dataLength"/> bytes.</summary>
-    private static Header ParseHeader(ReadOnlySpan<byte> json, long dataLength, string source)
+    static Header ParseHeader(ReadOnlySpan<byte> json, long dataLength, string source)
     {
         // Utf8JsonReader lets invalid UTF-8 through inside strings, so check the bytes first.
         if (!Utf8.IsValid(json))
@@ -414,7 +414,7 @@ public static class SafeTensors
     }
 
     /// <summary>Reads every token once; returns the offset just past the root value.</summary>
-    private static int CheckJsonSyntax(ReadOnlySpan<byte> json, string source)
+    static int CheckJsonSyntax(ReadOnlySpan<byte> json, string source)
     {
         var reader = new Utf8JsonReader(json);
         int rootEnd = 0;
@@ -441,7 +441,7 @@ public static class SafeTensors
         return rootEnd;
     }
 
-    private static Slot ReadEntry(ref Utf8JsonReader reader, string name, long dataLength, string source)
+    static Slot ReadEntry(ref Utf8JsonReader reader, string name, long dataLength, string source)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
@@ -511,7 +511,7 @@ public static class SafeTensors
         return slot;
     }
 
-    private static SafeTensorDType ReadDType(ref Utf8JsonReader reader, string name, string source)
+    static SafeTensorDType ReadDType(ref Utf8JsonReader reader, string name, string source)
     {
         if (reader.TokenType != JsonTokenType.String)
         {
@@ -525,7 +525,7 @@ public static class SafeTensors
                 $"unknown dtype \"{text}\"");
     }
 
-    private static long[] ReadShape(ref Utf8JsonReader reader, string name, string source)
+    static long[] ReadShape(ref Utf8JsonReader reader, string name, string source)
     {
         if (reader.TokenType != JsonTokenType.StartArray)
         {
@@ -545,7 +545,7 @@ public static class SafeTensors
         return [.. dims];
     }
 
-    private static (long Begin, long End) ReadOffsets(ref Utf8JsonReader reader, string name, string source)
+    static (long Begin, long End) ReadOffsets(ref Utf8JsonReader reader, string name, string source)
     {
         if (reader.TokenType != JsonTokenType.StartArray)
         {
@@ -576,13 +576,13 @@ public static class SafeTensors
     }
 
     /// <summary>True for a JSON integer in [0, long.MaxValue]; "1.0" and "1e2" are not integers here.</summary>
-    private static bool TryReadNonNegative(ref Utf8JsonReader reader, out long value)
+    static bool TryReadNonNegative(ref Utf8JsonReader reader, out long value)
     {
         value = 0;
         return reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out value) && value >= 0;
     }
 
-    private static Dictionary<string, string> ReadMetadata(ref Utf8JsonReader reader, string source)
+    static Dictionary<string, string> ReadMetadata(ref Utf8JsonReader reader, string source)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
@@ -609,7 +609,7 @@ public static class SafeTensors
     }
 
     /// <summary>Names the current JSON value for a message, e.g. "a string" or "the number -1".</summary>
-    private static string Describe(ref Utf8JsonReader reader) => reader.TokenType switch
+    static string Describe(ref Utf8JsonReader reader) => reader.TokenType switch
     {
         JsonTokenType.StartObject => "an object",
         JsonTokenType.StartArray => "an array",
@@ -620,10 +620,10 @@ public static class SafeTensors
         _ => reader.TokenType.ToString(),
     };
 
-    private static string Shorten(string text) => text.Length <= 40 ? text : text[..40] + "...";
+    static string Shorten(string text) => text.Length <= 40 ? text : text[..40] + "...";
 
     /// <summary>Sorts by offset and checks the tensors tile the data buffer exactly.</summary>
-    private static List<Slot> SortAndCheckLayout(List<Slot> slots, long dataLength, string source)
+    static List<Slot> SortAndCheckLayout(List<Slot> slots, long dataLength, string source)
     {
         // Zero-size tensors sort before a tensor starting at the same offset; OrderBy is stable,
         // so equal ranges keep their header order.
@@ -716,9 +716,9 @@ public static class SafeTensors
     }
 
     /// <summary>The length prefix and padded header, and the tensors whose data follow them in order.</summary>
-    private sealed record Layout(byte[] Head, List<SafeTensorEntry> Tensors, long DataLength);
+    sealed record Layout(byte[] Head, List<SafeTensorEntry> Tensors, long DataLength);
 
-    private static Layout Prepare(IEnumerable<SafeTensorEntry> tensors, IReadOnlyDictionary<string, string>? metadata)
+    static Layout Prepare(IEnumerable<SafeTensorEntry> tensors, IReadOnlyDictionary<string, string>? metadata)
     {
         ArgumentNullException.ThrowIfNull(tensors);
         var list = tensors.ToList(); // Enumerate once: validation and writing must see the same entries.
@@ -773,7 +773,7 @@ public static class SafeTensors
     }
 
     /// <summary>Checks one entry against the same rules the reader enforces; returns its byte size.</summary>
-    private static long ValidateForWrite(SafeTensorEntry? tensor, HashSet<string> names, string param)
+    static long ValidateForWrite(SafeTensorEntry? tensor, HashSet<string> names, string param)
     {
         if (tensor is null)
         {
@@ -817,7 +817,7 @@ public static class SafeTensors
         return size;
     }
 
-    private static void RequireValidText(string? text, string what, string paramName)
+    static void RequireValidText(string? text, string what, string paramName)
     {
         if (text is null)
         {
@@ -833,7 +833,7 @@ public static class SafeTensors
         }
     }
 
-    private static void DeleteQuietly(string path)
+    static void DeleteQuietly(string path)
     {
         // Best effort: the exception that brought us here is the one worth reporting.
         try

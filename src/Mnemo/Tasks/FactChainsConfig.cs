@@ -37,7 +37,8 @@ public sealed record FactChainsConfig : IValidatedConfig, ITask
     [Help("seed of the training examples"), Range(0, int.MaxValue)] public int TrainSeed { get; init; } = 1;
     [Help("seed of the test examples (must differ from train_seed)"), Range(0, int.MaxValue)] public int TestSeed { get; init; } = 2;
     [Help("training slices")] public FactChainsSlice[] Train { get; init; } = [new() { SeqLen = 128, NumExamples = 8000 }];
-    [Help("test slices")] public FactChainsSlice[] Test { get; init; } =
+    [Help("test slices")]
+    public FactChainsSlice[] Test { get; init; } =
         [new() { SeqLen = 128, NumExamples = 500 }, new() { SeqLen = 256, NumExamples = 500 }, new() { SeqLen = 512, NumExamples = 500 }];
 
     [System.Text.Json.Serialization.JsonIgnore] public int FirstEntity => FactChains.FirstEntity;

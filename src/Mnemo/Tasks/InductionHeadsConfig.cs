@@ -20,7 +20,8 @@ public sealed record InductionHeadsConfig : IValidatedConfig, ITask
     [Help("seed of the training examples"), Range(0, int.MaxValue)] public int TrainSeed { get; init; } = 1;
     [Help("seed of the test examples (must differ from train_seed)"), Range(0, int.MaxValue)] public int TestSeed { get; init; } = 2;
     [Help("training slices")] public InductionHeadsSlice[] Train { get; init; } = [new() { SeqLen = 256, NumExamples = 8000 }];
-    [Help("test slices")] public InductionHeadsSlice[] Test { get; init; } =
+    [Help("test slices")]
+    public InductionHeadsSlice[] Test { get; init; } =
         [new() { SeqLen = 256, NumExamples = 500 }, new() { SeqLen = 512, NumExamples = 500 }, new() { SeqLen = 1024, NumExamples = 500 }];
 
     public int LongestSeqLen() => Train.Concat(Test).Max(s => s.SeqLen);

@@ -22,10 +22,12 @@ public sealed record SetDisjointnessConfig : IValidatedConfig, IBinnedTask
     [Help("times the context \"[1] A [2] B\" is repeated before the answer separator (JRT-Prompt); 1 = the plain task"), Range(1, 16)] public int NumPasses { get; init; } = 1;
     [Help("seed of the training examples"), Range(0, int.MaxValue)] public int TrainSeed { get; init; } = 1;
     [Help("seed of the test examples (must differ from train_seed)"), Range(0, int.MaxValue)] public int TestSeed { get; init; } = 2;
-    [Help("training slices")] public SetDisjointnessSlice[] Train { get; init; } =
+    [Help("training slices")]
+    public SetDisjointnessSlice[] Train { get; init; } =
         [new() { ShortLength = 4, LongLength = 16, NumExamples = 5000 }, new() { ShortLength = 16, LongLength = 4, NumExamples = 5000 },
          new() { ShortLength = 8, LongLength = 32, NumExamples = 5000 }, new() { ShortLength = 32, LongLength = 8, NumExamples = 5000 }];
-    [Help("test slices")] public SetDisjointnessSlice[] Test { get; init; } =
+    [Help("test slices")]
+    public SetDisjointnessSlice[] Test { get; init; } =
         [new() { ShortLength = 4, LongLength = 32, NumExamples = 500 }, new() { ShortLength = 32, LongLength = 4, NumExamples = 500 },
          new() { ShortLength = 16, LongLength = 64, NumExamples = 500 }, new() { ShortLength = 64, LongLength = 16, NumExamples = 500 }];
 

@@ -105,17 +105,17 @@ public class DeepKernelTests
         var rule = RuleOf(name);
         var mlp = arch.Mlp(4, 4);
         foreach (int chunk in new[] { 1, 3, 8 })
-        foreach (long t in new long[] { 1, chunk - 1, chunk, chunk + 1, 2 * chunk + 3 }.Where(t => t >= 1).Distinct())
-        {
-            using var scope = NewDisposeScope();
-            int seed = chunk * 100 + (int)t;
-            using var x = Inputs(rule, mlp, b: 2, t: t, h: 2, seed);
-            var (dO, dS) = Cotangents(rule, mlp, x, seed);
-            var naive = Equivalence.Run(x, Form(rule, mlp, KernelForm.Naive, chunk), dO, dS);
-            string label = $"{name} {arch} C={chunk} T={t}";
-            Equivalence.AssertClose(naive, Equivalence.Run(x, Form(rule, mlp, KernelForm.Chunk, chunk), dO, dS), 1e-10, label + " chunk");
-            Equivalence.AssertClose(naive, Equivalence.Run(x, Form(rule, mlp, KernelForm.Step, chunk), dO, dS), 1e-10, label + " step");
-        }
+            foreach (long t in new long[] { 1, chunk - 1, chunk, chunk + 1, 2 * chunk + 3 }.Where(t => t >= 1).Distinct())
+            {
+                using var scope = NewDisposeScope();
+                int seed = chunk * 100 + (int)t;
+                using var x = Inputs(rule, mlp, b: 2, t: t, h: 2, seed);
+                var (dO, dS) = Cotangents(rule, mlp, x, seed);
+                var naive = Equivalence.Run(x, Form(rule, mlp, KernelForm.Naive, chunk), dO, dS);
+                string label = $"{name} {arch} C={chunk} T={t}";
+                Equivalence.AssertClose(naive, Equivalence.Run(x, Form(rule, mlp, KernelForm.Chunk, chunk), dO, dS), 1e-10, label + " chunk");
+                Equivalence.AssertClose(naive, Equivalence.Run(x, Form(rule, mlp, KernelForm.Step, chunk), dO, dS), 1e-10, label + " step");
+            }
     }
 
     [Theory]
@@ -129,20 +129,20 @@ public class DeepKernelTests
         var mlp = arch.Mlp(4, 4);
         const int chunk = 8;
         foreach (long t in new long[] { 7, 2 * chunk + 3 })
-        foreach (int block in new[] { 1, 3, chunk })
-        {
-            using var scope = NewDisposeScope();
-            int seed = 500 + block * 10 + (int)t;
-            using var x = Inputs(rule, mlp, b: 2, t: t, h: 2, seed);
-            var (dO, dS) = Cotangents(rule, mlp, x, seed);
-            var naive = Equivalence.Run(x, Form(rule, mlp, KernelForm.Naive, chunk), dO, dS);
-            var blocked = Equivalence.Run(x, leaves =>
+            foreach (int block in new[] { 1, 3, chunk })
             {
-                var (o, s) = DeepKernel.Chunk(rule, mlp, Of(leaves, mlp.Depth), chunk, block);
-                return (o, s.Flatten());
-            }, dO, dS);
-            Equivalence.AssertClose(naive, blocked, 1e-10, $"{name} {arch} C={chunk} block {block} T={t}");
-        }
+                using var scope = NewDisposeScope();
+                int seed = 500 + block * 10 + (int)t;
+                using var x = Inputs(rule, mlp, b: 2, t: t, h: 2, seed);
+                var (dO, dS) = Cotangents(rule, mlp, x, seed);
+                var naive = Equivalence.Run(x, Form(rule, mlp, KernelForm.Naive, chunk), dO, dS);
+                var blocked = Equivalence.Run(x, leaves =>
+                {
+                    var (o, s) = DeepKernel.Chunk(rule, mlp, Of(leaves, mlp.Depth), chunk, block);
+                    return (o, s.Flatten());
+                }, dO, dS);
+                Equivalence.AssertClose(naive, blocked, 1e-10, $"{name} {arch} C={chunk} block {block} T={t}");
+            }
     }
 
     [Fact]
@@ -180,24 +180,24 @@ public class DeepKernelTests
         var gen = new Generator(43);
         Tensor Leaf(params long[] shape) => randn(shape, float64, generator: gen).requires_grad_(true);
         foreach (int r in new[] { 1, 2 })
-        foreach (var map in new PerTokenMap[] { new PerTokenMap.Read(new SoftmaxRetention(1)), new PerTokenMap.PowerSum(new LqRetention(4)) })
-        {
-            var (c, a, delta, x) = (Leaf(2, 3, 5, r + 6), Leaf(2, 3, 6, 4), Leaf(2, 3, 6, 7), Leaf(2, 3, 5, 4));
-            var bases = Enumerable.Range(0, r).Select(_ => Leaf(2, 3, 4, 7)).ToArray();
-            Tensor[] leaves = [c, a, delta, x, .. bases];
-            var m = PerTokenWeights.Materialise(c, bases, a, delta);
-            var plain = map is PerTokenMap.Read read ? read.Retention.ReadPerToken(m, x) : ((PerTokenMap.PowerSum)map).Retention.PowerSum(m);
-            var rebuilt = PerTokenWeights.Apply(map, c, bases, a, delta, map is PerTokenMap.Read ? x : null);
-            Assert.True(Equivalence.RelativeRms(rebuilt, plain) <= 1e-14, $"{map} r={r} forward");
-            var cotangent = randn(plain.shape, float64, generator: gen);
-            var expected = torch.autograd.grad([plain], leaves, [cotangent], allow_unused: true);
-            var actual = torch.autograd.grad([rebuilt], leaves, [cotangent], allow_unused: true);
-            for (int i = 0; i < leaves.Length; i++)
+            foreach (var map in new PerTokenMap[] { new PerTokenMap.Read(new SoftmaxRetention(1)), new PerTokenMap.PowerSum(new LqRetention(4)) })
             {
-                if (expected[i].IsInvalid) { Assert.True(actual[i].IsInvalid || actual[i].abs().max().item<double>() == 0, $"{map} r={r} leaf {i}"); continue; }
-                Assert.True(Equivalence.RelativeRms(actual[i], expected[i]) <= 1e-12, $"{map} r={r} ∂leaf {i}");
+                var (c, a, delta, x) = (Leaf(2, 3, 5, r + 6), Leaf(2, 3, 6, 4), Leaf(2, 3, 6, 7), Leaf(2, 3, 5, 4));
+                var bases = Enumerable.Range(0, r).Select(_ => Leaf(2, 3, 4, 7)).ToArray();
+                Tensor[] leaves = [c, a, delta, x, .. bases];
+                var m = PerTokenWeights.Materialise(c, bases, a, delta);
+                var plain = map is PerTokenMap.Read read ? read.Retention.ReadPerToken(m, x) : ((PerTokenMap.PowerSum)map).Retention.PowerSum(m);
+                var rebuilt = PerTokenWeights.Apply(map, c, bases, a, delta, map is PerTokenMap.Read ? x : null);
+                Assert.True(Equivalence.RelativeRms(rebuilt, plain) <= 1e-14, $"{map} r={r} forward");
+                var cotangent = randn(plain.shape, float64, generator: gen);
+                var expected = torch.autograd.grad([plain], leaves, [cotangent], allow_unused: true);
+                var actual = torch.autograd.grad([rebuilt], leaves, [cotangent], allow_unused: true);
+                for (int i = 0; i < leaves.Length; i++)
+                {
+                    if (expected[i].IsInvalid) { Assert.True(actual[i].IsInvalid || actual[i].abs().max().item<double>() == 0, $"{map} r={r} leaf {i}"); continue; }
+                    Assert.True(Equivalence.RelativeRms(actual[i], expected[i]) <= 1e-12, $"{map} r={r} ∂leaf {i}");
+                }
             }
-        }
     }
 
     [Theory]
@@ -397,8 +397,8 @@ public class DeepKernelTests
     {
         var data = new TheoryData<string, Arch>();
         foreach (var name in Objectives)
-        foreach (var arch in new[] { Matrix, TwoLayer, new Arch(2, 6, MemoryActivation.Silu, false) })
-            data.Add(name, arch);
+            foreach (var arch in new[] { Matrix, TwoLayer, new Arch(2, 6, MemoryActivation.Silu, false) })
+                data.Add(name, arch);
         return data;
     }
 

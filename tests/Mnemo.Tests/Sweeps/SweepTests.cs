@@ -17,12 +17,18 @@ public class SweepTests
         ["name"] = name,
         ["base"] = JsonNode.Parse(TrainerTests.Tiny(steps).ToJson()),
         ["axes"] = new JsonArray(
-            new JsonObject { ["name"] = "model", ["values"] = new JsonArray(
-                new JsonObject { ["name"] = "attention", ["set"] = new JsonArray("model.mixer=attention") },
-                new JsonObject { ["name"] = "gdn", ["set"] = new JsonArray("model.mixer=gated_delta_net") }) },
-            new JsonObject { ["name"] = "d_model", ["values"] = new JsonArray(
-                new JsonObject { ["name"] = "8", ["set"] = new JsonArray("model.d_model=8") },
-                new JsonObject { ["name"] = "16", ["set"] = new JsonArray("model.d_model=16") }) }),
+            new JsonObject
+            {
+                ["name"] = "model", ["values"] = new JsonArray(
+                    new JsonObject { ["name"] = "attention", ["set"] = new JsonArray("model.mixer=attention") },
+                    new JsonObject { ["name"] = "gdn", ["set"] = new JsonArray("model.mixer=gated_delta_net") })
+            },
+            new JsonObject
+            {
+                ["name"] = "d_model", ["values"] = new JsonArray(
+                    new JsonObject { ["name"] = "8", ["set"] = new JsonArray("model.d_model=8") },
+                    new JsonObject { ["name"] = "16", ["set"] = new JsonArray("model.d_model=16") })
+            }),
         ["learning_rates"] = new JsonArray(1e-2, 3e-3),
         ["final_eval"] = finalEval is null ? new JsonArray() : new JsonArray(finalEval.Select(f => (JsonNode)f!).ToArray()),
     }.ToJsonString();
@@ -256,11 +262,17 @@ public class SweepTests
         using var dir = new Tmp.Dir();
         var json = JsonNode.Parse(TinySweep(steps: 6))!.AsObject();
         json["axes"] = new JsonArray(
-            new JsonObject { ["name"] = "seed", ["values"] = new JsonArray(
-                new JsonObject { ["name"] = "1", ["set"] = new JsonArray("training.seed=1") },
-                new JsonObject { ["name"] = "2", ["set"] = new JsonArray("training.seed=2") }) },
-            new JsonObject { ["name"] = "model", ["values"] = new JsonArray(
-                new JsonObject { ["name"] = "gdn", ["set"] = new JsonArray("model.mixer=gated_delta_net") }) });
+            new JsonObject
+            {
+                ["name"] = "seed", ["values"] = new JsonArray(
+                    new JsonObject { ["name"] = "1", ["set"] = new JsonArray("training.seed=1") },
+                    new JsonObject { ["name"] = "2", ["set"] = new JsonArray("training.seed=2") })
+            },
+            new JsonObject
+            {
+                ["name"] = "model", ["values"] = new JsonArray(
+                    new JsonObject { ["name"] = "gdn", ["set"] = new JsonArray("model.mixer=gated_delta_net") })
+            });
         json["learning_rates"] = new JsonArray(1e-2);
         var sweep = Parse(json.ToJsonString());
         SweepRunner.Run(sweep, dir.Path, run => null);

@@ -47,7 +47,8 @@ public static class KernelRules
     {
         int i = Runtime.Names.Find(names, name);
         return i >= 0 ? i : throw Runtime.Names.Unknown(what, name, names);
-    }}
+    }
+}
 
 /// <summary>How to run a rule on named tensors.</summary>
 /// <param name="Scale">Multiplies q before the kernel; gradients are still taken with respect to the unscaled q.</param>
