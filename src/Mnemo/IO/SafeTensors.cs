@@ -119,13 +119,13 @@ public sealed record SafeTensorEntry(string Name, SafeTensorDType DType, long[] 
 /// <summary>The validated contents of a safetensors file.</summary>
 public sealed class SafeTensorsFile
 {
-    readonly Dictionary<string, SafeTensorEntry> byName;
+    readonly Dictionary<string, SafeTensorEntry> _byName;
 
     internal SafeTensorsFile(List<SafeTensorEntry> tensors, Dictionary<string, string> metadata)
     {
         Tensors = tensors.AsReadOnly();
         Metadata = metadata.AsReadOnly();
-        byName = tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        _byName = tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
     }
 
     /// <summary>The tensors in the order of their data in the file.</summary>
@@ -136,11 +136,11 @@ public sealed class SafeTensorsFile
 
     /// <summary>The tensor with this name; throws <see cref="KeyNotFoundException"/> if there is none.</summary>
     public SafeTensorEntry this[string name] =>
-        byName.TryGetValue(name, out var entry) ? entry : throw new KeyNotFoundException($"No tensor named \"{name}\".");
+        _byName.TryGetValue(name, out var entry) ? entry : throw new KeyNotFoundException($"No tensor named \"{name}\".");
 
-    public bool TryGet(string name, [NotNullWhen(true)] out SafeTensorEntry? entry) => byName.TryGetValue(name, out entry);
+    public bool TryGet(string name, [NotNullWhen(true)] out SafeTensorEntry? entry) => _byName.TryGetValue(name, out entry);
 
-    public bool Contains(string name) => byName.ContainsKey(name);
+    public bool Contains(string name) => _byName.ContainsKey(name);
 }
 
 /// <summary>What is wrong with a rejected safetensors file; each kind of defect has its own value.</summary>

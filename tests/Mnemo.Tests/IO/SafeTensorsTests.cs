@@ -13,11 +13,11 @@ public sealed class SafeTensorsTests : IDisposable
 {
     const string SourceName = "model.safetensors";
 
-    readonly string dir = Directory.CreateTempSubdirectory("safetensors-tests-").FullName;
+    readonly string _dir = Directory.CreateTempSubdirectory("safetensors-tests-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    string PathOf(string name) => Path.Combine(dir, name);
+    string PathOf(string name) => Path.Combine(_dir, name);
 
     // ------------------------------------------------------------ helpers
 
@@ -220,7 +220,7 @@ public sealed class SafeTensorsTests : IDisposable
 
         SafeTensors.Write(path, [replacement]);
 
-        Assert.Equal([path], Directory.GetFiles(dir));
+        Assert.Equal([path], Directory.GetFiles(_dir));
         AssertSameTensor(replacement, Assert.Single(SafeTensors.Read(path).Tensors));
     }
 
@@ -249,7 +249,7 @@ public sealed class SafeTensorsTests : IDisposable
 
         Assert.Equal("tensors", error.ParamName);
         Assert.Equal(before, File.ReadAllBytes(path));
-        Assert.Equal([path], Directory.GetFiles(dir));
+        Assert.Equal([path], Directory.GetFiles(_dir));
         Assert.False(string.IsNullOrEmpty(why));
     }
 
@@ -272,7 +272,7 @@ public sealed class SafeTensorsTests : IDisposable
         var error = Record.Exception(() => SafeTensors.Write(path, [new SafeTensorEntry("w", SafeTensorDType.U8, [1], new byte[1])]));
 
         Assert.NotNull(error);
-        Assert.Empty(Directory.GetFiles(dir));
+        Assert.Empty(Directory.GetFiles(_dir));
         Assert.True(Directory.Exists(path));
     }
 
