@@ -58,7 +58,8 @@ public static class ConfigBinder
         }
         catch (JsonException e)
         {
-            throw new ConfigException($"{source}: not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}): {e.Message.Split('.')[0]}");
+            throw new ConfigException($"{source}: not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}): " +
+                $"{e.Message.Split('.')[0]}");
         }
     }
 
@@ -131,7 +132,8 @@ public static class ConfigBinder
             {
                 string childPath = path.Length == 0 ? key : $"{path}.{key}";
                 var prop = FindProperty(type, key) ?? throw new ConfigException(
-                    $"{source}: unknown field \"{childPath}\". Allowed{(path.Length == 0 ? "" : $" in \"{path}\"")}: {string.Join(", ", Keys(type))}");
+                    $"{source}: unknown field \"{childPath}\". Allowed{(path.Length == 0 ? "" : $" in \"{path}\"")}: " +
+                    $"{string.Join(", ", Keys(type))}");
                 object? value = BindValue(prop.PropertyType, child, childPath, source);
                 CheckRange(prop, value, childPath, source);
                 prop.SetValue(instance, value);
@@ -171,7 +173,8 @@ public static class ConfigBinder
         if (type == typeof(float)) return (float)d;
         if (type == typeof(int) || type == typeof(long))
         {
-            if (d != Math.Floor(d) || d < (type == typeof(int) ? int.MinValue : long.MinValue) || d > (type == typeof(int) ? int.MaxValue : long.MaxValue))
+            if (d != Math.Floor(d) || d < (type == typeof(int) ? int.MinValue : long.MinValue)
+                || d > (type == typeof(int) ? int.MaxValue : long.MaxValue))
                 throw new ConfigException($"{Where()}: expected a whole number, got {val.ToJsonString()}");
             return type == typeof(int) ? (object)(int)d : (long)d;
         }
@@ -185,7 +188,8 @@ public static class ConfigBinder
         if (value is null || prop.GetCustomAttribute<RangeAttribute>() is not { } r) return;
         double d = Convert.ToDouble(value, CultureInfo.InvariantCulture);
         if (d < r.Min || d > r.Max)
-            throw new ConfigException($"{source}: field \"{path}\" = {Format(d)} is out of range; allowed {Format(r.Min)} … {Format(r.Max)}");
+            throw new ConfigException($"{source}: field \"{path}\" = {Format(d)} is out of range; " +
+                $"allowed {Format(r.Min)} … {Format(r.Max)}");
     }
 
     static string Format(double d) => d.ToString("G6", CultureInfo.InvariantCulture);

@@ -66,7 +66,8 @@ public static class TensorIO
                 problems.Add($"\"{name}\" is {e.DType}, the model needs {ToFile(target.dtype, name)}");
         }
         if (problems.Count > 0)
-            throw new MnemoException($"{path}: does not match the model: {string.Join("; ", problems.Take(8))}{(problems.Count > 8 ? $"; and {problems.Count - 8} more" : "")}");
+            throw new MnemoException($"{path}: does not match the model: " +
+                $"{string.Join("; ", problems.Take(8))}{(problems.Count > 8 ? $"; and {problems.Count - 8} more" : "")}");
         using var noGrad = no_grad();
         foreach (var (name, target) in expected)
         {

@@ -18,7 +18,8 @@ public static class KernelFileIO
         Func<T, IEnumerable<SafeTensorEntry>> outputs, Func<T, IReadOnlyDictionary<string, string>> metadata)
     {
         if (!File.Exists(inputPath))
-            throw new MnemoException(Directory.Exists(inputPath) ? $"{inputPath}: is a folder, not a safetensors file" : $"{inputPath}: no such file");
+            throw new MnemoException(Directory.Exists(inputPath) ? $"{inputPath}: is a folder, not a safetensors file"
+                : $"{inputPath}: no such file");
         if (string.Equals(Path.GetFullPath(inputPath), Path.GetFullPath(outputPath), StringComparison.Ordinal))
             throw new MnemoException($"{outputPath}: the output would overwrite the input; choose another output file");
         var result = run(SafeTensors.Read(inputPath), inputPath);
@@ -68,8 +69,8 @@ public static class KernelFileIO
     {
         var unknown = names.Where(n => !known(n)).ToList();
         if (unknown.Count > 0)
-            throw new MnemoException($"unknown tensor{(unknown.Count > 1 ? "s" : "")} {string.Join(", ", unknown.Select(n => $"\"{n}\""))}; " +
-                                     $"allowed names: {allowed}");
+            throw new MnemoException($"unknown tensor{(unknown.Count > 1 ? "s" : "")} " +
+                                     $"{string.Join(", ", unknown.Select(n => $"\"{n}\""))}; allowed names: {allowed}");
     }
 
     /// <summary>Every input (checked in <paramref name="order"/>) must be F32 or F64, all the same as q.</summary>
@@ -82,7 +83,8 @@ public static class KernelFileIO
             if (t is not (ScalarType.Float32 or ScalarType.Float64))
                 throw new MnemoException($"tensor \"{name}\" is {Spec(t, name)}; kernel inputs must be F32 or F64");
             if (t != dtype)
-                throw new MnemoException($"tensor \"{name}\" is {Spec(t, name)} but q is {Spec(dtype, "q")}; all inputs must share one dtype");
+                throw new MnemoException($"tensor \"{name}\" is {Spec(t, name)} but q is {Spec(dtype, "q")}; " +
+                    $"all inputs must share one dtype");
         }
         return dtype;
     }
@@ -108,6 +110,7 @@ public static class KernelFileIO
     public static void CheckNonEmpty(Tensor q, Tensor v)
     {
         if (q.shape.Any(d => d == 0) || v.shape.Any(d => d == 0))
-            throw new MnemoException($"q has shape [{string.Join(", ", q.shape)}] and v [{string.Join(", ", v.shape)}]: every size must be at least 1");
+            throw new MnemoException($"q has shape [{string.Join(", ", q.shape)}] and v [{string.Join(", ", v.shape)}]: " +
+                $"every size must be at least 1");
     }
 }

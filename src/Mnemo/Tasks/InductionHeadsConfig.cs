@@ -5,7 +5,8 @@ namespace Mnemo.Tasks;
 /// <summary>One length of the induction-heads task and how many examples to draw for it.</summary>
 public sealed record InductionHeadsSlice
 {
-    [Help("sequence length L (random tokens, the special token and its successor inside, the special token last)"), Range(3, 1 << 24)] public int SeqLen { get; init; } = 256;
+    [Help("sequence length L (random tokens, the special token and its successor inside, the special token last)"), Range(3, 1 << 24)]
+    public int SeqLen { get; init; } = 256;
     [Help("examples in this slice"), Range(1, 100_000_000)] public int NumExamples { get; init; } = 1000;
 }
 

@@ -43,11 +43,13 @@ public static class Checkpoint
         Directory.CreateDirectory(tmp);
         try
         {
-            TensorIO.SaveStateDict(model, Path.Combine(tmp, ModelFile), new Dictionary<string, string> { ["format"] = "pt", ["step"] = state.Step.ToString(CultureInfo.InvariantCulture) });
+            TensorIO.SaveStateDict(model, Path.Combine(tmp, ModelFile),
+                new Dictionary<string, string> { ["format"] = "pt", ["step"] = state.Step.ToString(CultureInfo.InvariantCulture) });
             SaveOptimizer(optimizer, Path.Combine(tmp, OptimizerFile));
             AtomicFile.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, ConfigBinder.WriteOptions));
             AtomicFile.WriteAllText(Path.Combine(tmp, ConfigFile), config.ToJson());
-            if (Directory.Exists(final)) Directory.Delete(final, recursive: true); // same step saved twice (stop right after a periodic save)
+            // same step saved twice (stop right after a periodic save)
+            if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
             Directory.Move(tmp, final);
         }
         catch
@@ -127,7 +129,8 @@ public static class Checkpoint
         var file = SafeTensors.Read(path);
         var states = optimizer.state_dict().State;
         if (!file.Metadata.TryGetValue("count", out var count) || count != states.Count.ToString(CultureInfo.InvariantCulture))
-            throw new MnemoException($"{path}: holds optimizer state for {count ?? "an unknown number of"} parameters, the model has {states.Count}");
+            throw new MnemoException($"{path}: holds optimizer state for {count ?? "an unknown number of"} parameters, " +
+                $"the model has {states.Count}");
         using var noGrad = no_grad();
         for (int i = 0; i < states.Count; i++)
         {
@@ -142,7 +145,8 @@ public static class Checkpoint
         {
             if (!file.TryGet(name, out var e)) throw new MnemoException($"{path}: tensor \"{name}\" is missing");
             if (!e!.Shape.SequenceEqual(target.shape))
-                throw new MnemoException($"{path}: tensor \"{name}\" has shape [{string.Join(", ", e.Shape)}], expected [{string.Join(", ", target.shape)}]");
+                throw new MnemoException($"{path}: tensor \"{name}\" has shape [{string.Join(", ", e.Shape)}], " +
+                    $"expected [{string.Join(", ", target.shape)}]");
             using var source = TensorIO.ToTensor(e);
             target.copy_(source);
         }

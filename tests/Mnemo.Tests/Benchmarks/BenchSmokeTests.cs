@@ -45,7 +45,8 @@ public class BenchSmokeTests
             foreach (var m in new[] { row.Forward, row.ForwardBackward })
             {
                 string what = $"{row.Rule} {row.Form} T={row.T}";
-                Assert.True(Sane(m.Ms) && Sane(m.BestMs) && Sane(m.TokensPerSecond) && Sane(m.Gflop) && Sane(m.GflopPerSecond) && Sane(m.FractionOfFp32Peak), what);
+                Assert.True(Sane(m.Ms) && Sane(m.BestMs) && Sane(m.TokensPerSecond) && Sane(m.Gflop) && Sane(m.GflopPerSecond)
+                    && Sane(m.FractionOfFp32Peak), what);
                 Assert.Equal(options.Repeats, m.SamplesMs.Length);
                 Assert.All(m.SamplesMs, s => Assert.True(Sane(s), what));
                 Assert.True(m.BestMs <= m.Ms * (row.Extrapolated ? 1 : 1 + 1e-12), what);
@@ -100,14 +101,16 @@ public class BenchSmokeTests
                     // Timed at the longest length under the budget and scaled; the note says why exactly when it is shorter.
                     var form = row.Form == "chunk" ? KernelForm.Chunk : row.Form == "step" ? KernelForm.Step : KernelForm.Naive;
                     int cap = row.Form == "step" ? Math.Min(t, options.StepMaxLength) : t;
-                    Assert.True(row.MeasuredT == cap || DeepKernelBench.Footprint(options, rule, form, 8, row.MeasuredT * 2) > options.DeepMemoryBudgetBytes, $"{rule.Name} {row.Form} T={t}");
+                    Assert.True(row.MeasuredT == cap || DeepKernelBench.Footprint(options, rule, form, 8,
+                        row.MeasuredT * 2) > options.DeepMemoryBudgetBytes, $"{rule.Name} {row.Form} T={t}");
                     Assert.Equal(row.MeasuredT < cap, row.Note is not null);
                     Assert.Equal(row.MeasuredT != t, row.Extrapolated);
                     foreach (var m in new[] { row.Forward, row.ForwardBackward })
                         Assert.True(Sane(m.Ms) && Sane(m.Gflop) && Sane(m.FractionOfFp32Peak), $"{rule.Name} {row.Form} T={t}");
                 }
                 Assert.True(Sane(chunk.SpeedupOverStepForward!.Value) && Sane(chunk.SpeedupOverStepForwardBackward!.Value));
-                Assert.Equal(KernelFlops.DeepChunkForward(rule, DeepKernelBench.Mlp(options, 8), 2, 2, t, 8) / 1e9, chunk.Forward.Gflop, 12);
+                Assert.Equal(KernelFlops.DeepChunkForward(rule, DeepKernelBench.Mlp(options, 8), 2, 2, t, 8) / 1e9,
+                    chunk.Forward.Gflop, 12);
             }
         // The materialised rules (per-token weights) exceed the budget; the dual form's chunk does not at T = 16.
         Assert.Contains(report.Rows, r => r.Rule == "atlas" && r.Form == "chunk" && r.Note is not null);
@@ -194,7 +197,8 @@ public class BenchSmokeTests
         var (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), "bench", "kernels", "--quick", "--rules", "linear,nope");
         Assert.Equal(2, code);
         Assert.StartsWith("error: unknown rule \"nope\"", stderr);
-        (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), "bench", "kernels", "--quick", "--rules", "none", "--deep-rules", "titans,nope");
+        (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), "bench", "kernels", "--quick", "--rules", "none",
+            "--deep-rules", "titans,nope");
         Assert.Equal(2, code);
         Assert.StartsWith("error: unknown deep rule \"nope\"", stderr);
     }
@@ -203,7 +207,8 @@ public class BenchSmokeTests
     public void Bench_decode_reads_k_and_M_lengths_and_runs_quick()
     {
         using var dir = new Tmp.Dir();
-        var (code, stdout, stderr) = CliProcess.Run(dir.Path, "bench", "decode", "--quick", "--contexts", "1k", "--rules", "gated_delta", "--json", "d.json");
+        var (code, stdout, stderr) = CliProcess.Run(dir.Path, "bench", "decode", "--quick", "--contexts", "1k", "--rules", "gated_delta",
+            "--json", "d.json");
         Assert.True(code == 0, stderr);
         Assert.Contains("gated_delta", stdout);
         using var json = JsonDocument.Parse(File.ReadAllText(dir["d.json"]));
@@ -229,6 +234,7 @@ public class ModelDecodeSmokeTests
         Assert.True(attention[1].CacheBytes > 3 * attention[0].CacheBytes); // grows with it
         Assert.All(gdn, r => Assert.True(r.PrefillTokensPerSecond > 0));
         Assert.All(attention, r => Assert.Null(r.PrefillTokensPerSecond));
-        Assert.Contains("\"fill\"", System.Text.Json.JsonSerializer.Serialize(rows, KernelBenchReport.JsonOptions)); // serialisable (no NaN)
+        // serialisable (no NaN)
+        Assert.Contains("\"fill\"", System.Text.Json.JsonSerializer.Serialize(rows, KernelBenchReport.JsonOptions));
     }
 }

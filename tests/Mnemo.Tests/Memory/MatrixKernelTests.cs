@@ -82,7 +82,8 @@ public class MatrixKernelTests
                 var naive = Equivalence.Run(x, Form(kind, KernelForm.Naive), dO, dS);
                 string label = $"{kind} g={gate} decay={decay} C={chunk} T={t}";
                 Equivalence.AssertClose(naive, Equivalence.Run(x, Form(kind, KernelForm.Chunk, chunk), dO, dS), 1e-10, label + " chunk");
-                if (chunk == 64) Equivalence.AssertClose(naive, Equivalence.Run(x, Form(kind, KernelForm.Step), dO, dS), 1e-10, label + " step");
+                if (chunk == 64)
+                    Equivalence.AssertClose(naive, Equivalence.Run(x, Form(kind, KernelForm.Step), dO, dS), 1e-10, label + " step");
             }
     }
 
@@ -173,7 +174,8 @@ public class MatrixKernelTests
         var g = wrong == "g" ? randn(2, 10, 3, 4) : randn(2, 10, 3);
         var beta = wrong == "beta" ? randn(2, 10) : rand(2, 10, 3);
         var h0 = wrong == "h0" ? randn(2, 3, 5, 4) : null;
-        var e = Assert.Throws<MnemoException>(() => MatrixKernels.Run(MatrixKernelKind.Delta, KernelForm.Chunk, new KernelInputs(q, k, v, g, beta, h0)));
+        var e = Assert.Throws<MnemoException>(() => MatrixKernels.Run(MatrixKernelKind.Delta, KernelForm.Chunk,
+            new KernelInputs(q, k, v, g, beta, h0)));
         Assert.Contains(expected, e.Message);
     }
 }
