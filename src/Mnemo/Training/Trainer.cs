@@ -58,6 +58,18 @@ public sealed class Trainer
         string? from = resume ? Checkpoint.List(_runDir).LastOrDefault() : null;
         if (!resume && Checkpoint.List(_runDir).Count > 0)
             throw new MnemoException($"{_runDir} already holds checkpoints; pass --resume to continue that run, or choose another --out");
+        string configFile = Path.Combine(_runDir, Checkpoint.ConfigFile);
+        // A run exists once its config does (written first, below); resuming anything else would silently start a new run.
+        if (resume && from is null && !File.Exists(configFile))
+            throw new MnemoException($"{_runDir}: nothing to resume (no {Checkpoint.ConfigFile} and no checkpoint); start the run without --resume");
+        if (from is null)
+        {
+            // The config before anything else, so a run killed at any moment can be resumed (from step 0 before its first
+            // checkpoint) with the config it started with.
+            AtomicFile.WriteAllText(configFile, _config.ToJson());
+            File.Delete(Path.Combine(_runDir, MetricsFile));
+            if (resume) _observer.Info($"{_runDir} has no checkpoint yet; starting it again from step 0");
+        }
 
         // Data first (its own seeds), then the model from the training seed, so weights don't depend on data size.
         var task = _config.ActiveTask;
@@ -84,11 +96,6 @@ public sealed class Trainer
             }
             TruncateMetrics(state.Step);
             _observer.Info($"resumed from {from} at step {state.Step}");
-        }
-        else
-        {
-            AtomicFile.WriteAllText(Path.Combine(_runDir, Checkpoint.ConfigFile), _config.ToJson());
-            File.Delete(Path.Combine(_runDir, MetricsFile));
         }
 
         _observer.Started(state.Step, t.Steps, _runDir, model);

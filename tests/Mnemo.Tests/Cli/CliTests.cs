@@ -115,6 +115,16 @@ public class CliTests
     }
 
     [Fact]
+    public void Resume_of_a_folder_without_a_run_is_refused_and_creates_nothing()
+    {
+        using var dir = new Tmp.Dir();
+        var (code, stdout, stderr) = CliProcess.Run(dir.Path, "train", "--out", "never", "--resume");
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: never: nothing to resume", stderr);
+        Assert.False(Directory.Exists(dir["never"]));
+    }
+
+    [Fact]
     public void Probe_prints_a_recall_table_and_rejects_a_bad_option_naming_it()
     {
         var (code, stdout, stderr) = CliProcess.Run(Path.GetTempPath(), "probe", "--variants", "delta_rule", "--theta", "0.5", "--chunk-sizes", "4",

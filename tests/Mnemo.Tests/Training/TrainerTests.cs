@@ -91,6 +91,28 @@ public class TrainerTests
     }
 
     [Fact]
+    public void Resuming_a_folder_without_a_run_is_refused_and_writes_nothing()
+    {
+        using var dir = new Tmp.Dir();
+        var e = Assert.Throws<MnemoException>(() => new Trainer(Tiny(4), dir.Path).Run(resume: true));
+        Assert.Contains("nothing to resume", e.Message);
+        Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
+    }
+
+    [Fact]
+    public void A_run_killed_before_its_first_checkpoint_resumes_from_step_0_to_the_same_metrics()
+    {
+        using var whole = new Tmp.Dir();
+        using var killed = new Tmp.Dir();
+        new Trainer(Tiny(4), whole.Path).Run(resume: false);
+        // What a kill right after the start leaves: the config (written before anything else) and a partial log.
+        File.WriteAllText(Path.Combine(killed.Path, Checkpoint.ConfigFile), Tiny(4).ToJson());
+        File.WriteAllText(Path.Combine(killed.Path, Trainer.MetricsFile), "{\"step\": 1, \"loss\": 9\n");
+        new Trainer(Tiny(4), killed.Path).Run(resume: true);
+        Assert.Equal(Metrics(whole.Path), Metrics(killed.Path));
+    }
+
+    [Fact]
     public void Starting_over_an_existing_run_is_refused()
     {
         using var dir = new Tmp.Dir();
