@@ -17,6 +17,10 @@ public sealed record TrainerState
     public double ElapsedSeconds { get; init; }
     /// <summary>libtorch's global generator state (base64) — no op draws from it today, but dropout would.</summary>
     public string RngState { get; init; } = "";
+    /// <summary>The first step's loss (an untrained model's), the reference of the divergence check; 0 = not yet seen.</summary>
+    public double InitialLoss { get; init; }
+    /// <summary>The loss smoothed over about ten steps (an exponential moving average), carried so resume stays exact.</summary>
+    public double SmoothedLoss { get; init; }
 }
 
 /// <summary>

@@ -140,8 +140,14 @@ public sealed class Trainer
             step++;
             double elapsed = elapsedBefore + clock.Elapsed.TotalSeconds;
             var m = new StepMetrics(step, loss, accuracy, lr, gradNorm, tokens / stepClock.Elapsed.TotalSeconds, elapsed);
+            string advice = $"lower training.lr (now {t.Lr}) or raise training.warmup_steps";
             if (!double.IsFinite(loss))
-                throw new TrainingDivergedException(step, $"training diverged at step {step} (loss {loss}); lower training.lr (now {t.Lr}) or raise training.warmup_steps");
+                throw new TrainingDivergedException(step, $"training diverged at step {step} (loss {loss}); {advice}");
+            state = Smooth(state, loss, step);
+            if (t.DivergenceRatio > 0 && state.InitialLoss > 0 && state.SmoothedLoss > t.DivergenceRatio * state.InitialLoss)
+                throw new TrainingDivergedException(step,
+                    $"training diverged at step {step}: the loss smoothed over ~10 steps is {state.SmoothedLoss:G4}, more than " +
+                    $"{t.DivergenceRatio:G3}× the first step's {state.InitialLoss:G4} (training.divergence_ratio); {advice}");
             _observer.Stepped(m);
             if (step % t.LogEvery == 0)
                 WriteLine(metrics, new JsonObject { ["step"] = step, ["loss"] = loss, ["train_accuracy"] = accuracy, ["lr"] = lr, ["grad_norm"] = Finite(gradNorm), ["tokens_per_second"] = m.TokensPerSecond, ["elapsed_seconds"] = elapsed });
@@ -166,6 +172,11 @@ public sealed class Trainer
                     ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds,
                     RngState = Convert.ToBase64String(rng.bytes.ToArray()),
                 };
+                // Never a checkpoint that would load as garbage: the loss was finite, but the update after it may not be.
+                if (NonFiniteParameter(model) is { } bad)
+                    throw new TrainingDivergedException(step,
+                        $"training diverged at step {step}: parameter {bad} is no longer finite after the update (no checkpoint " +
+                        $"written; the newest is from before); lower training.lr (now {t.Lr}) or check training.beta1/beta2");
                 _observer.Saved(step, Checkpoint.Save(_runDir, _config, model, optimizer, state, t.KeepCheckpoints));
             }
             if (done) break;
@@ -175,6 +186,19 @@ public sealed class Trainer
     }
 
     static double? Finite(double d) => double.IsFinite(d) ? d : null;
+
+    /// <summary>Folds a step's loss into its moving average; the first step's loss is the divergence reference. A run
+    /// resumed from a checkpoint older than the check has no reference (0) and is not checked.</summary>
+    static TrainerState Smooth(TrainerState s, double loss, long step) =>
+        step == 1 ? s with { InitialLoss = loss, SmoothedLoss = loss } : s with { SmoothedLoss = 0.9 * s.SmoothedLoss + 0.1 * loss };
+
+    /// <summary>The first parameter holding a NaN or an infinity, or null.</summary>
+    static string? NonFiniteParameter(nn.Module model)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        return model.named_parameters().FirstOrDefault(p => !isfinite(p.parameter).all().item<bool>()).name;
+    }
 
     static JsonObject EvalLine(long step, EvalResult r, double elapsed)
     {

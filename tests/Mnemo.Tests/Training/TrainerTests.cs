@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using TorchSharp;
 using Mnemo.IO;
 using Mnemo.Models;
 using Mnemo.Tasks;
@@ -110,6 +111,48 @@ public class TrainerTests
         File.WriteAllText(Path.Combine(killed.Path, Trainer.MetricsFile), "{\"step\": 1, \"loss\": 9\n");
         new Trainer(Tiny(4), killed.Path).Run(resume: true);
         Assert.Equal(Metrics(whole.Path), Metrics(killed.Path));
+    }
+
+    [Fact]
+    public void A_loss_that_climbs_far_above_the_untrained_models_stops_as_diverged()
+    {
+        using var dir = new Tmp.Dir();
+        var steep = Tiny(40) with { Training = Tiny().Training with { Steps = 40, Lr = 10, WarmupSteps = 0, GradClip = 0 } };
+        var e = Assert.Throws<TrainingDivergedException>(() => new Trainer(steep, dir.Path).Run(resume: false));
+        Assert.Contains("training.divergence_ratio", e.Message);
+        // Off, the same run goes on to its last step without a NaN, the case the check exists for.
+        var off = steep with { Training = steep.Training with { DivergenceRatio = 0 } };
+        using var dir2 = new Tmp.Dir();
+        Assert.Equal(40, new Trainer(off, dir2.Path).Run(resume: false).Steps);
+    }
+
+    /// <summary>Poisons one weight with NaN after the given step's update, as an unstable optimizer would.</summary>
+    sealed class PoisonAt(long step) : ITrainingObserver
+    {
+        LanguageModel? _model;
+        public void Started(long startStep, long totalSteps, string runDir, LanguageModel model) => _model = model;
+        public void Stepped(StepMetrics m)
+        {
+            if (m.Step != step) return;
+            using var noGrad = torch.no_grad();
+            _model!.parameters().First().fill_(double.NaN);
+        }
+    }
+
+    [Fact]
+    public void Non_finite_weights_are_never_checkpointed_nor_loaded()
+    {
+        using var dir = new Tmp.Dir();
+        var e = Assert.Throws<TrainingDivergedException>(() => new Trainer(Tiny(12), dir.Path, new PoisonAt(8)).Run(resume: false));
+        Assert.Contains("no longer finite", e.Message);
+        Assert.Equal(["step-00000004"], Checkpoint.List(dir.Path).Select(Path.GetFileName));    // step 8's was not written
+
+        // A file that holds them anyway (written by hand here) is refused by every loader.
+        var model = new LanguageModel(Tiny().ResolvedModel);
+        using (torch.no_grad()) model.parameters().Last().fill_(double.PositiveInfinity);
+        TensorIO.SaveStateDict(model, dir["bad.safetensors"]);
+        var load = Assert.Throws<MnemoException>(() => TensorIO.LoadStateDict(new LanguageModel(Tiny().ResolvedModel), dir["bad.safetensors"]));
+        Assert.Contains("holds NaN or infinite values", load.Message);
     }
 
     [Fact]
