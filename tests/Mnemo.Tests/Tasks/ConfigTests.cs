@@ -97,6 +97,29 @@ public class ConfigTests
         Assert.Contains("line 2", e.Message);
     }
 
+    [Theory]
+    [InlineData("""{ "model": {}, "model": {} }""", "Duplicate property 'model'")]
+    [InlineData("""{ "training": { "lr": 1e-3, "lr": 1e-2 } }""", "Duplicate property 'lr'")]
+    [InlineData("""{ "task": { "train": null } }""", "field \"task.train\": null is not allowed")]
+    [InlineData("""{ "model": null }""", "field \"model\": null is not allowed")]
+    [InlineData("""{ "task": { "train": [null] } }""", "task.train[0]")]
+    public void Duplicate_keys_and_misplaced_nulls_are_config_errors(string json, string expected) =>
+        Assert.Contains(expected, Bad(json).Message);
+
+    [Fact]
+    public void A_null_optional_task_section_means_absent() =>
+        Assert.Null(RunConfig.Parse("""{ "passkey": null }""", "run.json", []).Passkey);
+
+    [Fact]
+    public void An_object_set_on_a_section_changes_only_the_fields_it_names()
+    {
+        var c = RunConfig.Parse("""{ "training": { "steps": 300, "warmup_steps": 10 } }""", "run.json", ["""training={"lr":1e-3}"""]);
+        Assert.Equal(1e-3, c.Training.Lr);
+        Assert.Equal(300, c.Training.Steps);
+        Assert.Equal(10, c.Training.WarmupSteps);
+        Assert.Contains("given twice", Bad("{}", """training={"lr":1,"lr":2}""").Message);
+    }
+
     [Fact]
     public void Overrides_set_single_fields_with_json_values()
     {
