@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace Mnemo.IO;
 
 /// <summary>
@@ -25,19 +23,19 @@ public static class AtomicFile
     public static void Write(string path, Action<FileStream> write)
     {
         string full = Path.GetFullPath(path);
-        switch (FileKindOf(full))
+        switch (Paths.KindOf(full))
         {
-            case FileKind.Stream:
+            case PathKind.Stream:
                 using (var stream = new FileStream(full, FileMode.Open, FileAccess.Write))
                 {
                     write(stream);
                     stream.Flush();
                 }
                 return;
-            case FileKind.Other:
+            case PathKind.Other:
                 throw new MnemoException($"{path}: exists and is not a regular file (a directory, block device or socket); " +
                                          "choose another output path");
-            case FileKind.Regular when new FileInfo(full).LinkTarget is not null:
+            case PathKind.Regular when new FileInfo(full).LinkTarget is not null:
                 full = new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true)!.FullName;
                 break;
         }
@@ -58,28 +56,4 @@ public static class AtomicFile
             throw;
         }
     }
-
-    /// <summary>What a path names, following symbolic links.</summary>
-    public enum FileKind { Missing, Regular, Stream, Other }
-
-    public static FileKind FileKindOf(string path)
-    {
-        if (Directory.Exists(path)) return FileKind.Other;
-        if (!File.Exists(path)) return FileKind.Missing;
-        // .NET reports no file type beyond directories and links, so ask stat(2). The layout of struct stat read here
-        // (st_mode at byte 24) is x86-64 Linux's, the only platform Mnemo's natives ship for.
-        if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64) return FileKind.Regular;
-        var buffer = new byte[256];
-        if (Stat(path, buffer) != 0) return FileKind.Regular;   // vanished meanwhile: the write will say what is wrong
-        uint type = BitConverter.ToUInt32(buffer, 24) & 0xF000;
-        return type switch
-        {
-            0x8000 => FileKind.Regular,                 // S_IFREG
-            0x2000 or 0x1000 => FileKind.Stream,        // S_IFCHR, S_IFIFO
-            _ => FileKind.Other,                        // S_IFDIR, S_IFBLK, S_IFSOCK
-        };
-    }
-
-    [DllImport("libc", EntryPoint = "stat", SetLastError = true)]
-    static extern int Stat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, byte[] buffer);
 }

@@ -29,5 +29,6 @@ public sealed record TrainingConfig : IValidatedConfig
     public IEnumerable<(string, string)> Validate()
     {
         if (WarmupSteps > Steps) yield return ("warmup_steps", $"{WarmupSteps} exceeds steps {Steps}");
+        if (Lr == 0) yield return ("lr", "0 trains nothing; give a learning rate above 0");
     }
 }

@@ -31,9 +31,9 @@ public sealed class AtomicFileTests
     [InlineData("/dev/zero")]
     public void A_character_device_is_written_in_place_and_stays_a_device(string device)
     {
-        Assert.Equal(AtomicFile.FileKind.Stream, AtomicFile.FileKindOf(device));
+        Assert.Equal(PathKind.Stream, Paths.KindOf(device));
         AtomicFile.WriteAllText(device, "bytes nobody keeps");
-        Assert.Equal(AtomicFile.FileKind.Stream, AtomicFile.FileKindOf(device));
+        Assert.Equal(PathKind.Stream, Paths.KindOf(device));
         Assert.Empty(Directory.GetFiles("/dev", Path.GetFileName(device) + ".tmp-*"));
     }
 
@@ -41,7 +41,7 @@ public sealed class AtomicFileTests
     public void A_full_device_fails_with_an_io_error_and_stays_a_device()
     {
         Assert.ThrowsAny<IOException>(() => AtomicFile.WriteAllText("/dev/full", new string('x', 1 << 16)));
-        Assert.Equal(AtomicFile.FileKind.Stream, AtomicFile.FileKindOf("/dev/full"));
+        Assert.Equal(PathKind.Stream, Paths.KindOf("/dev/full"));
     }
 
     [Fact]

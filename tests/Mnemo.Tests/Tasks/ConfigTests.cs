@@ -86,6 +86,7 @@ public class ConfigTests
     [InlineData("""{ "model": { "d_model": 64, "num_heads": 3 } }""", "model.num_heads")]
     [InlineData("""{ "task": { "train_seed": 5, "test_seed": 5 } }""", "task.test_seed")]
     [InlineData("""{ "training": { "steps": 10, "warmup_steps": 20 } }""", "training.warmup_steps")]
+    [InlineData("""{ "training": { "lr": 0 } }""", "training.lr")]
     public void Cross_field_rules_name_the_field(string json, string field) =>
         Assert.Contains($"\"{field}\"", Bad(json).Message);
 
@@ -137,6 +138,13 @@ public class ConfigTests
     [InlineData("training.lr=-5", "out of range")]
     public void Bad_overrides_are_clear_errors(string over, string expected) =>
         Assert.Contains(expected, Bad("{}", over).Message);
+
+    [Fact]
+    public void A_directory_as_config_is_named_as_such()
+    {
+        using var dir = new Tmp.Dir();
+        Assert.Contains("is a directory, not a config file", Assert.ThrowsAny<MnemoException>(() => RunConfig.Load(dir.Path)).Message);
+    }
 
     [Fact]
     public void Missing_config_file_names_the_presets()
