@@ -155,6 +155,32 @@ public class TrainerTests
         Assert.Contains("holds NaN or infinite values", load.Message);
     }
 
+    [Theory]
+    [InlineData("relabelled", "tensor \"exp_avg_sq.0\" is I32, expected F32")]
+    [InlineData("widened", "tensor \"exp_avg.1\" is F64, expected F32")]
+    [InlineData("extra", "unexpected tensor \"momentum.0\"")]
+    [InlineData("negative", "tensor \"exp_avg_sq.2\" has negative entries")]
+    [InlineData("nan", "tensor \"exp_avg.0\" holds NaN or infinite values")]
+    public void The_optimizer_state_reader_is_as_strict_as_the_model_reader(string change, string expected)
+    {
+        using var dir = new Tmp.Dir();
+        new Trainer(Tiny(4), dir.Path).Run(resume: false);
+        string file = Path.Combine(Checkpoint.List(dir.Path).Single(), Checkpoint.OptimizerFile);
+        var read = SafeTensors.Read(file);
+        var entries = read.Tensors.Select(e => e.Name switch
+        {
+            "exp_avg_sq.0" when change == "relabelled" => e with { DType = SafeTensorDType.I32 },
+            "exp_avg.1" when change == "widened" => TensorIO.ToEntry(e.Name, TensorIO.ToTensor(e).to(torch.float64)),
+            "exp_avg_sq.2" when change == "negative" => TensorIO.ToEntry(e.Name, TensorIO.ToTensor(e) - 1),
+            "exp_avg.0" when change == "nan" => TensorIO.ToEntry(e.Name, TensorIO.ToTensor(e) * double.NaN),
+            _ => e,
+        }).ToList();
+        if (change == "extra") entries.Add(TensorIO.ToEntry("momentum.0", torch.zeros(3)));
+        SafeTensors.Write(file, entries, read.Metadata);
+        var e = Assert.Throws<MnemoException>(() => new Trainer(Tiny(8), dir.Path).Run(resume: true));
+        Assert.Contains(expected, e.Message);
+    }
+
     [Fact]
     public void Starting_over_an_existing_run_is_refused()
     {
