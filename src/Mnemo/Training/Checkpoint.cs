@@ -14,6 +14,8 @@ public sealed record TrainerState
     public long Step { get; init; }
     public double BestAccuracy { get; init; }
     public bool Finished { get; init; }
+    /// <summary>The run stopped because it reached training.target_accuracy (kept so a finished run resumed later says so).</summary>
+    public bool ReachedTarget { get; init; }
     public double ElapsedSeconds { get; init; }
     /// <summary>libtorch's global generator state (base64) — no op draws from it today, but dropout would.</summary>
     public string RngState { get; init; } = "";

@@ -169,6 +169,7 @@ public sealed class Trainer
                 {
                     Step = step,
                     Finished = done,
+                    ReachedTarget = reached,
                     ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds,
                     RngState = Convert.ToBase64String(rng.bytes.ToArray()),
                 };
@@ -182,6 +183,7 @@ public sealed class Trainer
             if (done) break;
         }
         lastEval ??= MqarEvaluator.Evaluate(model, test, task: task);
+        reached |= state.Finished && state.ReachedTarget;                       // a finished run resumed after its last checkpoint
         return new TrainingOutcome(step, lastEval.Accuracy, lastEval, reached, interrupted, elapsedBefore + clock.Elapsed.TotalSeconds, _runDir, model.ParameterCount());
     }
 

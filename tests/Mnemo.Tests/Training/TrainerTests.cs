@@ -182,6 +182,20 @@ public class TrainerTests
     }
 
     [Fact]
+    public void A_finished_run_resumed_later_still_says_it_reached_the_target()
+    {
+        using var dir = new Tmp.Dir();
+        var easy = Tiny(12) with { Training = Tiny().Training with { TargetAccuracy = 1e-6 } };
+        var first = new Trainer(easy, dir.Path).Run(resume: false);
+        Assert.True(first.ReachedTarget);
+        Assert.Equal(4, first.Steps);
+        // What a sweep worker killed after the final checkpoint, before its result line, does when it comes back.
+        var again = new Trainer(easy, dir.Path).Run(resume: true);
+        Assert.True(again.ReachedTarget);
+        Assert.Equal(first.TestAccuracy, again.TestAccuracy);
+    }
+
+    [Fact]
     public void Starting_over_an_existing_run_is_refused()
     {
         using var dir = new Tmp.Dir();
