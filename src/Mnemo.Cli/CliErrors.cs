@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using Spectre.Console;
 
 namespace Mnemo.Cli;
@@ -38,6 +39,22 @@ public static class CliErrors
             if (verbose) Console.Error.WriteLine(e);
             return 1;
         }
+    }
+
+    /// <summary>
+    /// A command line that does not parse (an unknown command or option, a missing or malformed value): one
+    /// <c>error:</c> line per problem and the help command to run, exit 2 like every other input error.
+    /// </summary>
+    public static int ParseFailed(ParseResult parse)
+    {
+        // An unknown word also leaves the root without a command; the unknown word is the error to report.
+        var errors = parse.Errors.Count > 1 ? parse.Errors.Where(e => e.Message != "Required command was not provided.") : parse.Errors;
+        foreach (var e in errors) Console.Error.WriteLine($"error: {e.Message}");
+        var names = new List<string>();
+        for (SymbolResult? r = parse.CommandResult; r is CommandResult c && c.Command is not RootCommand; r = c.Parent)
+            names.Insert(0, c.Command.Name);
+        Console.Error.WriteLine($"Run 'mnemo {string.Join(' ', names.Append("--help"))}' for usage.");
+        return 2;
     }
 
     /// <summary>True when stdout is a terminal that can show live progress.</summary>

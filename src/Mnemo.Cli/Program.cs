@@ -6,11 +6,18 @@ namespace Mnemo.Cli;
 public static class Program
 {
     // Async invocation: only that path turns Ctrl+C / SIGTERM into the cancellation token the commands watch.
-    public static Task<int> Main(string[] args) => Build().Parse(args).InvokeAsync(new InvocationConfiguration
+    public static Task<int> Main(string[] args)
     {
-        // Ctrl+C cancels the running command, which finishes its step and saves a checkpoint; give it time to.
-        ProcessTerminationTimeout = TimeSpan.FromSeconds(60),
-    });
+        var parse = Build().Parse(args);
+        // No command at all: show what there is (System.CommandLine would report a missing command).
+        if (args.Length == 0) parse = Build().Parse(["--help"]);
+        else if (parse.Errors.Count > 0) return Task.FromResult(CliErrors.ParseFailed(parse));
+        return parse.InvokeAsync(new InvocationConfiguration
+        {
+            // Ctrl+C cancels the running command, which finishes its step and saves a checkpoint; give it time to.
+            ProcessTerminationTimeout = TimeSpan.FromSeconds(60),
+        });
+    }
 
     public static RootCommand Build()
     {

@@ -53,16 +53,9 @@ public static class ProbeCommand
         {
             var s = new BareMemorySettings();
             if (parse.GetValue(variants) is { Length: > 0 } names)
-                s = s with
-                {
-                    Variants = names.Select(n => BareMemoryVariant.All.FirstOrDefault(v => v.Name == n)
-                        ?? throw new MnemoException($"--variants: unknown memory \"{n}\" " +
-                            $"(known: {string.Join(", ", BareMemoryVariant.All.Select(v => v.Name))})")).ToArray(),
-                };
-            if (parse.GetValue(thetas) is { Length: > 0 } th)
-                s = s with { Thetas = Check("--theta", th, x => x > 0 && x <= 10, "in (0, 10]") };
-            if (parse.GetValue(chunks) is { Length: > 0 } c)
-                s = s with { ChunkSizes = Check("--chunk-sizes", c, x => x >= 1, "at least 1") };
+                s = s with { Variants = names.Select(Variant).ToArray() };
+            if (parse.GetValue(thetas) is { Length: > 0 } th) s = s with { Thetas = Check("--theta", th, x => x > 0 && x <= 10, "in (0, 10]") };
+            if (parse.GetValue(chunks) is { Length: > 0 } c) s = s with { ChunkSizes = Check("--chunk-sizes", c, x => x >= 1, "at least 1") };
             if (parse.GetValue(pairs) is { } p) s = s with { Pairs = Check("--pairs", [p], x => x >= 2, "at least 2")[0] };
             if (parse.GetValue(filler) is { } f) s = s with { Filler = Check("--filler", [f], x => x >= 0, "at least 0")[0] };
             if (parse.GetValue(fillerRatio) is { } r)
@@ -106,5 +99,12 @@ public static class ProbeCommand
         foreach (var v in values)
             if (!ok(v)) throw new MnemoException(string.Create(CultureInfo.InvariantCulture, $"{option}: {v} is not {range}"));
         return values;
+    }
+
+    static BareMemoryVariant Variant(string name)
+    {
+        var known = BareMemoryVariant.All.Select(v => v.Name).ToList();
+        int i = Names.Find(known, name);
+        return i >= 0 ? BareMemoryVariant.All[i] : throw Names.Unknown("memory", name, known);
     }
 }

@@ -44,7 +44,9 @@ public static class TrainCommand
                 string[] overrides = parse.GetValue(set) ?? [];
                 // A resumed run keeps the config it started with (plus any --set), unless --config is given explicitly.
                 string runConfigFile = Path.Combine(runDir, Checkpoint.ConfigFile);
-                var runConfig = isResume && configArg is null && File.Exists(runConfigFile)
+                if (isResume && configArg is null && !File.Exists(runConfigFile))
+                    throw new MnemoException($"{runDir}: nothing to resume (no {Checkpoint.ConfigFile}); start the run without --resume");
+                var runConfig = isResume && configArg is null
                     ? RunConfig.LoadSaved(runConfigFile, overrides)
                     : RunConfig.Load(configArg ?? DefaultPreset, overrides);
                 return Train(runConfig, runDir, isResume, cancel);

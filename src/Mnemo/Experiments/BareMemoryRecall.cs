@@ -10,11 +10,11 @@ public sealed record BareMemoryVariant(string Name, int Depth, bool ResidualNorm
 {
     public static IReadOnlyList<BareMemoryVariant> All { get; } =
     [
-        new("delta-rule", 1, false, false),
+        new("delta_rule", 1, false, false),
         new("mlp", 2, false, false),
-        new("mlp-normalized", 2, false, true),
-        new("mlp-layernorm", 2, true, false),
-        new("mlp-layernorm-random-init", 2, true, false, ZeroOutput: false),
+        new("mlp_normalized", 2, false, true),
+        new("mlp_layernorm", 2, true, false),
+        new("mlp_layernorm_random_init", 2, true, false, ZeroOutput: false),
     ];
 }
 

@@ -1,6 +1,16 @@
 namespace Mnemo.IO;
 
-/// <summary>Writes that never leave a half-written file: write a temp file beside the target, flush, rename.</summary>
+/// <summary>
+/// Writes that never leave a half-written file: write a temp file beside the target, flush, rename. What the target
+/// already is decides how (docs/cli.md#behaviour):
+/// <list type="bullet">
+/// <item>nothing, or a regular file: the atomic write; through a symbolic link, the file it points at is replaced
+/// and the link stays;</item>
+/// <item>a character device or a pipe (<c>/dev/stdout</c>, <c>/dev/null</c>, a FIFO): the stream the user named,
+/// written in place — a rename would replace the device node with a regular file;</item>
+/// <item>anything else (a directory, a block device, a socket): refused with an error naming the path.</item>
+/// </list>
+/// </summary>
 public static class AtomicFile
 {
     public static void WriteAllText(string path, string text) =>
@@ -13,6 +23,22 @@ public static class AtomicFile
     public static void Write(string path, Action<FileStream> write)
     {
         string full = Path.GetFullPath(path);
+        switch (Paths.KindOf(full))
+        {
+            case PathKind.Stream:
+                using (var stream = new FileStream(full, FileMode.Open, FileAccess.Write))
+                {
+                    write(stream);
+                    stream.Flush();
+                }
+                return;
+            case PathKind.Other:
+                throw new MnemoException($"{path}: exists and is not a regular file (a directory, block device or socket); " +
+                                         "choose another output path");
+            case PathKind.Regular when new FileInfo(full).LinkTarget is not null:
+                full = new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true)!.FullName;
+                break;
+        }
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         string tmp = $"{full}.tmp-{Guid.NewGuid():N}";
         try

@@ -45,21 +45,25 @@ public static class ConfigBinder
     public static T Bind<T>(JsonNode? node, string source) where T : new() =>
         (T)BindValue(typeof(T), node, "", source)!;
 
+    /// <summary>Comments and trailing commas are fine; a key given twice is an error (which value would win is a guess).</summary>
+    static readonly JsonDocumentOptions Lenient = new()
+    {
+        CommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        AllowDuplicateProperties = false,
+    };
+
     /// <summary>Parses JSON text (comments and trailing commas allowed) into a node, with a clear error.</summary>
     public static JsonNode ParseText(string json, string source)
     {
         try
         {
-            return JsonNode.Parse(json, documentOptions: new JsonDocumentOptions
-            {
-                CommentHandling = JsonCommentHandling.Skip,
-                AllowTrailingCommas = true,
-            }) ?? throw new ConfigException($"{source}: the file is empty (expected a JSON object)");
+            return JsonNode.Parse(json, documentOptions: Lenient) ?? throw new ConfigException($"{source}: the file is empty (expected a JSON object)");
         }
         catch (JsonException e)
         {
-            throw new ConfigException($"{source}: not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}): " +
-                $"{e.Message.Split('.')[0]}");
+            string where = e.LineNumber is { } line ? $" (line {line + 1}, byte {e.BytePositionInLine + 1})" : "";
+            throw new ConfigException($"{source}: not valid JSON{where}: {e.Message.Split('.')[0]}");
         }
     }
 
@@ -83,7 +87,11 @@ public static class ConfigBinder
                     $"--set {path}: unknown field \"{string.Join('.', parts[..(i + 1)])}\". Allowed here: {string.Join(", ", Keys(type))}");
                 if (i == parts.Length - 1)
                 {
-                    target[parts[i]] = ParseScalar(text);
+                    // An object given for a section sets the fields it names and keeps the others.
+                    var value = ParseScalar(text, path);
+                    if (value is JsonObject fields && target[parts[i]] is JsonObject existing && IsRecord(Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType))
+                        Merge(existing, fields);
+                    else target[parts[i]] = value;
                     break;
                 }
                 type = Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType;
@@ -98,10 +106,30 @@ public static class ConfigBinder
         }
     }
 
-    static JsonNode? ParseScalar(string text)
+    static JsonNode? ParseScalar(string text, string path)
     {
-        try { return JsonNode.Parse(text); }
+        JsonNode? node;
+        try { node = JsonNode.Parse(text, documentOptions: Lenient); }
+        catch (JsonException e) when (e.Message.Contains("duplicate", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ConfigException($"--set {path}: a key is given twice in {text}");
+        }
         catch (JsonException) { return JsonValue.Create(text); }
+        return node;
+    }
+
+    /// <summary>Copies every field of <paramref name="from"/> into <paramref name="into"/>, section by section.</summary>
+    static void Merge(JsonObject into, JsonObject from)
+    {
+        foreach (var (key, value) in from.ToList())
+        {
+            if (value is JsonObject child && into[key] is JsonObject existing) Merge(existing, child);
+            else
+            {
+                from.Remove(key);
+                into[key] = value;
+            }
+        }
     }
 
     public static IEnumerable<string> Keys(Type t) => Settable(t).Select(KeyOf);
@@ -110,6 +138,16 @@ public static class ConfigBinder
         t.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite);
 
     static PropertyInfo? FindProperty(Type t, string key) => Settable(t).FirstOrDefault(p => KeyOf(p) == key);
+
+    static readonly NullabilityInfoContext Nullability = new();
+
+    /// <summary>Whether a field may be null: a Nullable value type, or a reference declared with '?'.</summary>
+    static bool AcceptsNull(PropertyInfo p)
+    {
+        if (Nullable.GetUnderlyingType(p.PropertyType) is not null) return true;
+        if (p.PropertyType.IsValueType) return false;
+        lock (Nullability) return Nullability.Create(p).WriteState == NullabilityState.Nullable;
+    }
 
     static bool IsRecord(Type t) => t.IsClass && t != typeof(string) && !typeof(IEnumerable).IsAssignableFrom(t);
 
@@ -132,8 +170,14 @@ public static class ConfigBinder
             {
                 string childPath = path.Length == 0 ? key : $"{path}.{key}";
                 var prop = FindProperty(type, key) ?? throw new ConfigException(
-                    $"{source}: unknown field \"{childPath}\". Allowed{(path.Length == 0 ? "" : $" in \"{path}\"")}: " +
-                    $"{string.Join(", ", Keys(type))}");
+                    $"{source}: unknown field \"{childPath}\". Allowed{(path.Length == 0 ? "" : $" in \"{path}\"")}: {string.Join(", ", Keys(type))}");
+                if (child is null)
+                {
+                    if (!AcceptsNull(prop))
+                        throw new ConfigException($"{source}: field \"{childPath}\": null is not allowed (expected {Describe(prop.PropertyType)})");
+                    prop.SetValue(instance, null);
+                    continue;
+                }
                 object? value = BindValue(prop.PropertyType, child, childPath, source);
                 CheckRange(prop, value, childPath, source);
                 prop.SetValue(instance, value);

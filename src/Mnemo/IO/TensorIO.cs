@@ -65,6 +65,19 @@ public static class TensorIO
             else if (ToTorch(e.DType, name) != target.dtype)
                 problems.Add($"\"{name}\" is {e.DType}, the model needs {ToFile(target.dtype, name)}");
         }
+        if (problems.Count == 0)
+        {
+            // Weights a diverged run left behind load as garbage that still "works" (0% accuracy, exit 0): refuse them.
+            using var scope = NewDisposeScope();
+            foreach (var name in expected.Keys)
+            {
+                file.TryGet(name, out var e);
+                bool floating = e!.DType is SafeTensorDType.F16 or SafeTensorDType.BF16 or SafeTensorDType.F32 or SafeTensorDType.F64;
+                if (floating && !isfinite(ToTensor(e)).all().item<bool>()) problems.Add($"\"{name}\" holds NaN or infinite values");
+            }
+            if (problems.Count > 0)
+                throw new MnemoException($"{path}: {string.Join("; ", problems.Take(8))}{(problems.Count > 8 ? $"; and {problems.Count - 8} more" : "")} (weights of a diverged run?)");
+        }
         if (problems.Count > 0)
             throw new MnemoException($"{path}: does not match the model: " +
                 $"{string.Join("; ", problems.Take(8))}{(problems.Count > 8 ? $"; and {problems.Count - 8} more" : "")}");

@@ -43,7 +43,7 @@ public sealed class DeepMemoryMixer : MemoryMixer
 
         lr_proj = nn.Linear(c.DModel, Heads);
         forget_proj = nn.Linear(c.DModel, Heads);
-        using (no_grad()) forget_proj.bias!.fill_(-4);                          // start remembering: α ≈ 0.02
+        using (no_grad()) forget_proj.bias!.fill_(c.MemoryForgetBias);          // start remembering (-4: α ≈ 0.018)
         if (_rule.Learner.HasMomentum) momentum_proj = nn.Linear(c.DModel, Heads);
         if (_rule.Window > 1) window_proj = nn.Linear(c.DModel, Heads);
         if (_rule.Objective.NeedsDelta)

@@ -17,9 +17,7 @@ public static class KernelFileIO
     public static T RunFile<T>(string inputPath, string outputPath, Func<SafeTensorsFile, string, T> run,
         Func<T, IEnumerable<SafeTensorEntry>> outputs, Func<T, IReadOnlyDictionary<string, string>> metadata)
     {
-        if (!File.Exists(inputPath))
-            throw new MnemoException(Directory.Exists(inputPath) ? $"{inputPath}: is a folder, not a safetensors file"
-                : $"{inputPath}: no such file");
+        Paths.CheckReadable(inputPath, "safetensors file");
         if (string.Equals(Path.GetFullPath(inputPath), Path.GetFullPath(outputPath), StringComparison.Ordinal))
             throw new MnemoException($"{outputPath}: the output would overwrite the input; choose another output file");
         var result = run(SafeTensors.Read(inputPath), inputPath);
@@ -74,6 +72,25 @@ public static class KernelFileIO
     }
 
     /// <summary>Every input (checked in <paramref name="order"/>) must be F32 or F64, all the same as q.</summary>
+    /// <summary>
+    /// Every input is finite, and each tensor named in <paramref name="domains"/> lies in its closed interval: a NaN
+    /// or a gate outside its domain would otherwise run to an output of NaN (or nonsense) with exit 0.
+    /// </summary>
+    public static void CheckValues(IReadOnlyDictionary<string, Tensor> inputs, IReadOnlyDictionary<string, (double Lo, double Hi, string Why)> domains)
+    {
+        using var scope = NewDisposeScope();
+        foreach (var (name, t) in inputs.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            if (t.numel() == 0) continue;
+            if (!isfinite(t).all().item<bool>()) throw new MnemoException($"tensor \"{name}\" holds NaN or infinite values");
+            if (!domains.TryGetValue(name, out var d)) continue;
+            double lo = t.min().to(ScalarType.Float64).item<double>(), hi = t.max().to(ScalarType.Float64).item<double>();
+            if (lo < d.Lo || hi > d.Hi)
+                throw new MnemoException(string.Create(CultureInfo.InvariantCulture,
+                    $"tensor \"{name}\" ranges over [{lo:G6}, {hi:G6}], outside [{d.Lo:G6}, {d.Hi:G6}] ({d.Why})"));
+        }
+    }
+
     public static ScalarType CheckDTypes(IReadOnlyDictionary<string, Tensor> inputs, IEnumerable<string> order)
     {
         var dtype = inputs["q"].dtype;

@@ -13,6 +13,9 @@ public static class Generation
     public static long[] Sample(LanguageModel model, long[] prompt, int count, double temperature = 0, int topK = 0, long seed = 0)
     {
         if (prompt.Length == 0) throw new MnemoException("the prompt is empty: give at least one token id");
+        if (!double.IsFinite(temperature) || temperature < 0)
+            throw new MnemoException($"--temperature must be a finite number ≥ 0 (0 = greedy), got {temperature}");
+        if (topK < 0) throw new MnemoException($"--top-k must be ≥ 0 (0 = all tokens), got {topK}");
         long vocab = model.Config.VocabSize;
         foreach (long id in prompt)
             if (id < 0 || id >= vocab) throw new MnemoException($"prompt token {id} is outside the vocabulary [0, {vocab})");

@@ -82,7 +82,11 @@ public sealed record SweepConfig : IValidatedConfig
     public static SweepConfig Load(string fileOrPreset)
     {
         string text, source;
-        if (File.Exists(fileOrPreset)) (text, source) = (File.ReadAllText(fileOrPreset), fileOrPreset);
+        if (Paths.KindOf(fileOrPreset) != PathKind.Missing)
+        {
+            Paths.CheckReadable(fileOrPreset, "sweep config");
+            (text, source) = (File.ReadAllText(fileOrPreset), fileOrPreset);
+        }
         else if (Presets().Contains(fileOrPreset))
         {
             using var stream = typeof(SweepConfig).Assembly.GetManifestResourceStream(PresetPrefix + fileOrPreset + ".json")!;

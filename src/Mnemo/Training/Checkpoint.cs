@@ -14,9 +14,15 @@ public sealed record TrainerState
     public long Step { get; init; }
     public double BestAccuracy { get; init; }
     public bool Finished { get; init; }
+    /// <summary>The run stopped because it reached training.target_accuracy (kept so a finished run resumed later says so).</summary>
+    public bool ReachedTarget { get; init; }
     public double ElapsedSeconds { get; init; }
     /// <summary>libtorch's global generator state (base64) — no op draws from it today, but dropout would.</summary>
     public string RngState { get; init; } = "";
+    /// <summary>The first step's loss (an untrained model's), the reference of the divergence check; 0 = not yet seen.</summary>
+    public double InitialLoss { get; init; }
+    /// <summary>The loss smoothed over about ten steps (an exponential moving average), carried so resume stays exact.</summary>
+    public double SmoothedLoss { get; init; }
 }
 
 /// <summary>
@@ -129,8 +135,11 @@ public static class Checkpoint
         var file = SafeTensors.Read(path);
         var states = optimizer.state_dict().State;
         if (!file.Metadata.TryGetValue("count", out var count) || count != states.Count.ToString(CultureInfo.InvariantCulture))
-            throw new MnemoException($"{path}: holds optimizer state for {count ?? "an unknown number of"} parameters, " +
-                $"the model has {states.Count}");
+            throw new MnemoException($"{path}: holds optimizer state for {count ?? "an unknown number of"} parameters, the model has {states.Count}");
+        // As strict as the model reader: exactly the moments of every parameter, nothing else.
+        var expected = Enumerable.Range(0, states.Count).SelectMany(i => new[] { $"exp_avg.{i}", $"exp_avg_sq.{i}" }).ToHashSet();
+        if (file.Tensors.FirstOrDefault(e => !expected.Contains(e.Name)) is { } extra)
+            throw new MnemoException($"{path}: unexpected tensor \"{extra.Name}\" (an optimizer file holds exp_avg.i and exp_avg_sq.i)");
         using var noGrad = no_grad();
         for (int i = 0; i < states.Count; i++)
         {
@@ -145,9 +154,13 @@ public static class Checkpoint
         {
             if (!file.TryGet(name, out var e)) throw new MnemoException($"{path}: tensor \"{name}\" is missing");
             if (!e!.Shape.SequenceEqual(target.shape))
-                throw new MnemoException($"{path}: tensor \"{name}\" has shape [{string.Join(", ", e.Shape)}], " +
-                    $"expected [{string.Join(", ", target.shape)}]");
+                throw new MnemoException($"{path}: tensor \"{name}\" has shape [{string.Join(", ", e.Shape)}], expected [{string.Join(", ", target.shape)}]");
+            var want = TensorIO.ToFile(target.dtype, name);
+            if (e.DType != want) throw new MnemoException($"{path}: tensor \"{name}\" is {e.DType.ToSpecName()}, expected {want.ToSpecName()}");
             using var source = TensorIO.ToTensor(e);
+            if (!isfinite(source).all().item<bool>()) throw new MnemoException($"{path}: tensor \"{name}\" holds NaN or infinite values");
+            if (name.StartsWith("exp_avg_sq", StringComparison.Ordinal) && source.lt(0).any().item<bool>())
+                throw new MnemoException($"{path}: tensor \"{name}\" has negative entries (a second moment is ≥ 0)");
             target.copy_(source);
         }
     }

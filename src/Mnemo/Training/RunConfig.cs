@@ -81,7 +81,11 @@ public sealed partial record RunConfig : IValidatedConfig
     public static RunConfig Load(string fileOrPreset, IEnumerable<string>? overrides = null)
     {
         string text, source;
-        if (File.Exists(fileOrPreset)) (text, source) = (File.ReadAllText(fileOrPreset), fileOrPreset);
+        if (Paths.KindOf(fileOrPreset) != PathKind.Missing)
+        {
+            Paths.CheckReadable(fileOrPreset, "config file");
+            (text, source) = (File.ReadAllText(fileOrPreset), fileOrPreset);
+        }
         else if (Presets().Contains(fileOrPreset)) (text, source) = (PresetText(fileOrPreset), $"preset {fileOrPreset}");
         else throw new ConfigException($"config \"{fileOrPreset}\": no such file, and no preset by that name (presets: " +
             $"{string.Join(", ", Presets())})");

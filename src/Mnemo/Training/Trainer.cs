@@ -60,6 +60,18 @@ public sealed class Trainer
         string? from = resume ? Checkpoint.List(_runDir).LastOrDefault() : null;
         if (!resume && Checkpoint.List(_runDir).Count > 0)
             throw new MnemoException($"{_runDir} already holds checkpoints; pass --resume to continue that run, or choose another --out");
+        string configFile = Path.Combine(_runDir, Checkpoint.ConfigFile);
+        // A run exists once its config does (written first, below); resuming anything else would silently start a new run.
+        if (resume && from is null && !File.Exists(configFile))
+            throw new MnemoException($"{_runDir}: nothing to resume (no {Checkpoint.ConfigFile} and no checkpoint); start the run without --resume");
+        if (from is null)
+        {
+            // The config before anything else, so a run killed at any moment can be resumed (from step 0 before its first
+            // checkpoint) with the config it started with.
+            AtomicFile.WriteAllText(configFile, _config.ToJson());
+            File.Delete(Path.Combine(_runDir, MetricsFile));
+            if (resume) _observer.Info($"{_runDir} has no checkpoint yet; starting it again from step 0");
+        }
 
         // Data first (its own seeds), then the model from the training seed, so weights don't depend on data size.
         var task = _config.ActiveTask;
@@ -87,11 +99,6 @@ public sealed class Trainer
             }
             TruncateMetrics(state.Step);
             _observer.Info($"resumed from {from} at step {state.Step}");
-        }
-        else
-        {
-            AtomicFile.WriteAllText(Path.Combine(_runDir, Checkpoint.ConfigFile), _config.ToJson());
-            File.Delete(Path.Combine(_runDir, MetricsFile));
         }
 
         _observer.Started(state.Step, t.Steps, _runDir, model);
@@ -137,9 +144,14 @@ public sealed class Trainer
             step++;
             double elapsed = elapsedBefore + clock.Elapsed.TotalSeconds;
             var m = new StepMetrics(step, loss, accuracy, lr, gradNorm, tokens / stepClock.Elapsed.TotalSeconds, elapsed);
+            string advice = $"lower training.lr (now {t.Lr}) or raise training.warmup_steps";
             if (!double.IsFinite(loss))
-                throw new TrainingDivergedException(step, $"training diverged at step {step} (loss {loss}); " +
-                    $"lower training.lr (now {t.Lr}) or raise training.warmup_steps");
+                throw new TrainingDivergedException(step, $"training diverged at step {step} (loss {loss}); {advice}");
+            state = Smooth(state, loss, step);
+            if (t.DivergenceRatio > 0 && state.InitialLoss > 0 && state.SmoothedLoss > t.DivergenceRatio * state.InitialLoss)
+                throw new TrainingDivergedException(step,
+                    $"training diverged at step {step}: the loss smoothed over ~10 steps is {state.SmoothedLoss:G4}, more than " +
+                    $"{t.DivergenceRatio:G3}× the first step's {state.InitialLoss:G4} (training.divergence_ratio); {advice}");
             _observer.Stepped(m);
             if (step % t.LogEvery == 0)
                 WriteLine(metrics, new JsonObject
@@ -165,19 +177,38 @@ public sealed class Trainer
                 {
                     Step = step,
                     Finished = done,
+                    ReachedTarget = reached,
                     ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds,
                     RngState = Convert.ToBase64String(rng.bytes.ToArray()),
                 };
+                // Never a checkpoint that would load as garbage: the loss was finite, but the update after it may not be.
+                if (NonFiniteParameter(model) is { } bad)
+                    throw new TrainingDivergedException(step,
+                        $"training diverged at step {step}: parameter {bad} is no longer finite after the update (no checkpoint " +
+                        $"written; the newest is from before); lower training.lr (now {t.Lr}) or check training.beta1/beta2");
                 _observer.Saved(step, Checkpoint.Save(_runDir, _config, model, optimizer, state, t.KeepCheckpoints));
             }
             if (done) break;
         }
         lastEval ??= MqarEvaluator.Evaluate(model, test, task: task);
-        return new TrainingOutcome(step, lastEval.Accuracy, lastEval, reached, interrupted, elapsedBefore + clock.Elapsed.TotalSeconds,
-            _runDir, model.ParameterCount());
+        reached |= state.Finished && state.ReachedTarget;                       // a finished run resumed after its last checkpoint
+        return new TrainingOutcome(step, lastEval.Accuracy, lastEval, reached, interrupted, elapsedBefore + clock.Elapsed.TotalSeconds, _runDir, model.ParameterCount());
     }
 
     static double? Finite(double d) => double.IsFinite(d) ? d : null;
+
+    /// <summary>Folds a step's loss into its moving average; the first step's loss is the divergence reference. A run
+    /// resumed from a checkpoint older than the check has no reference (0) and is not checked.</summary>
+    static TrainerState Smooth(TrainerState s, double loss, long step) =>
+        step == 1 ? s with { InitialLoss = loss, SmoothedLoss = loss } : s with { SmoothedLoss = 0.9 * s.SmoothedLoss + 0.1 * loss };
+
+    /// <summary>The first parameter holding a NaN or an infinity, or null.</summary>
+    static string? NonFiniteParameter(nn.Module model)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        return model.named_parameters().FirstOrDefault(p => !isfinite(p.parameter).all().item<bool>()).name;
+    }
 
     static JsonObject EvalLine(long step, EvalResult r, double elapsed)
     {

@@ -15,6 +15,10 @@ public sealed record TrainingConfig : IValidatedConfig
     [Help("linear warm-up steps"), Range(0, 100_000_000)] public int WarmupSteps { get; init; } = 100;
     [Help("final learning rate of the cosine decay as a fraction of lr"), Range(0, 1)] public double MinLrRatio { get; init; } = 0.1;
     [Help("clip the global gradient norm to this value; 0 = no clipping"), Range(0, 1e6)] public double GradClip { get; init; } = 1.0;
+    [Help(
+        "stop as diverged when the loss, smoothed over ~10 steps, exceeds this multiple of the first step's loss " +
+        "(worse than the untrained model); 0 = off"), Range(0, 1e6)]
+    public double DivergenceRatio { get; init; } = 2;
     [Help("evaluate on the test set every N steps (and at the end)"), Range(1, 100_000_000)] public int EvalEvery { get; init; } = 100;
     [Help("stop once test accuracy reaches this; 0 = never stop early"), Range(0, 1)] public double TargetAccuracy { get; init; } = 0.99;
     [Help("write a checkpoint every N steps (and at the end)"), Range(1, 100_000_000)] public int CheckpointEvery { get; init; } = 200;
@@ -25,5 +29,6 @@ public sealed record TrainingConfig : IValidatedConfig
     public IEnumerable<(string, string)> Validate()
     {
         if (WarmupSteps > Steps) yield return ("warmup_steps", $"{WarmupSteps} exceeds steps {Steps}");
+        if (Lr == 0) yield return ("lr", "0 trains nothing; give a learning rate above 0");
     }
 }

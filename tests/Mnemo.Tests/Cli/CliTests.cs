@@ -103,13 +103,35 @@ public class CliTests
         Assert.False(Directory.Exists(dir["run"]));
     }
 
+    [Theory]
+    [InlineData("Unrecognized command or argument 'frobnicate'", "mnemo --help", "frobnicate")]
+    [InlineData("Unrecognized command or argument '--bogus'", "mnemo train --help", "train", "--bogus")]
+    [InlineData("Option '--input' is required", "mnemo kernel --help", "kernel", "--rule", "delta", "--output", "o.safetensors")]
+    public void A_command_line_that_does_not_parse_is_bad_input(string error, string help, params string[] args)
+    {
+        var (code, stdout, stderr) = CliProcess.Run(Path.GetTempPath(), args);
+        Assert.Equal(2, code);
+        Assert.Equal("", stdout);                                       // no help dump: the error, and where help is
+        Assert.Equal(["error: " + error + ".", $"Run '{help}' for usage."], stderr.TrimEnd().Split('\n'));
+    }
+
+    [Fact]
+    public void Resume_of_a_folder_without_a_run_is_refused_and_creates_nothing()
+    {
+        using var dir = new Tmp.Dir();
+        var (code, stdout, stderr) = CliProcess.Run(dir.Path, "train", "--out", "never", "--resume");
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: never: nothing to resume", stderr);
+        Assert.False(Directory.Exists(dir["never"]));
+    }
+
     [Fact]
     public void Probe_prints_a_recall_table_and_rejects_a_bad_option_naming_it()
     {
-        var (code, stdout, stderr) = CliProcess.Run(Path.GetTempPath(), "probe", "--variants", "delta-rule", "--theta", "0.5",
-            "--chunk-sizes", "4", "--sequences", "8", "--filler", "4", "--threads", "1");
+        var (code, stdout, stderr) = CliProcess.Run(Path.GetTempPath(), "probe", "--variants", "delta_rule", "--theta", "0.5", "--chunk-sizes", "4",
+            "--sequences", "8", "--filler", "4", "--threads", "1");
         Assert.True(code == 0, stderr);
-        Assert.Contains("delta-rule", stdout);
+        Assert.Contains("delta_rule", stdout);
         Assert.Contains("%", stdout);
         var bad = CliProcess.Run(Path.GetTempPath(), "probe", "--chunk-sizes", "0");
         Assert.Equal(2, bad.ExitCode);

@@ -18,8 +18,8 @@ public class BareMemoryRecallTests
     public void Normalised_steps_store_every_pair_as_the_delta_rule_does_where_plain_steps_overshoot()
     {
         // 8 pairs at θ = 0.5 (the layer's largest rate: a full delta-rule write), then 40 filler writes at 0.05.
-        Assert.True(Probe("delta-rule", 0.5, 16).Recall >= 0.99);
-        var normalised = Probe("mlp-normalized", 0.5, 16);
+        Assert.True(Probe("delta_rule", 0.5, 16).Recall >= 0.99);
+        var normalised = Probe("mlp_normalized", 0.5, 16);
         Assert.True(normalised.Recall >= 0.99, $"normalised 2-layer memory recalled {normalised.Recall:P1}");
         var plain = Probe("mlp", 0.5, 16);
         Assert.True(plain.Recall <= 0.6, $"plain 2-layer memory recalled {plain.Recall:P1}");
@@ -32,7 +32,7 @@ public class BareMemoryRecallTests
     {
         // LN(f) at f = 0 (the zero output layer) has the gradient (g − mean g)/√ε: the first write is ~316× too large,
         // the read is scale-invariant in W_L, so every later write moves it by θ/‖W_L‖², next to nothing.
-        var r = Probe("mlp-layernorm", theta, 1);
+        var r = Probe("mlp_layernorm", theta, 1);
         Assert.True(r.RecallPerPair[0] >= 0.9, $"first pair {r.RecallPerPair[0]:P0}");
         Assert.True(r.RecallPerPair.Skip(1).Average() <= 0.3, $"later pairs {r.RecallPerPair.Skip(1).Average():P0}");
         Assert.True(r.LastLayerNorm >= 100, $"‖W_L‖ = {r.LastLayerNorm}");
@@ -41,8 +41,8 @@ public class BareMemoryRecallTests
     [Fact]
     public void The_same_seed_gives_the_same_table()
     {
-        var a = Probe("mlp-normalized", 0.3, 4);
-        var b = Probe("mlp-normalized", 0.3, 4);
+        var a = Probe("mlp_normalized", 0.3, 4);
+        var b = Probe("mlp_normalized", 0.3, 4);
         Assert.Equal(a.RecallPerPair, b.RecallPerPair);
         Assert.Equal(a.RelativeError, b.RelativeError);
     }

@@ -203,6 +203,9 @@ public class DeepKernelCommandTests
         },
         { "mixed dtypes", "yaad", "tensor \"w0.1\" is F32 but q is F64; all inputs must share one dtype" },
         { "window 0", "omeganet", "the Omega window must be at least 1 token, got 0" },
+        { "alpha above 1", "titans", "tensor \"alpha\" ranges over [" },
+        { "negative theta", "yaad", "(a learning rate, at least 0)" },
+        { "NaN in v", "memora", "tensor \"v\" holds NaN or infinite values" },
     };
 
     [Theory]
@@ -230,6 +233,9 @@ public class DeepKernelCommandTests
             case "state cotangent without backward": x.Remove("do"); break;
             case "unknown name": x["dh0"] = zeros(1, float64); break;
             case "mixed dtypes": x["w0.1"] = x["w0.1"].to(float32); break;
+            case "alpha above 1": x["alpha"] = x["alpha"] + 1.5; break;
+            case "negative theta": x["theta"][0, 0, 0] = -0.1; break;
+            case "NaN in v": x["v"][1, 2, 0, 3] = double.NaN; break;
         }
         string input = dir["in.safetensors"];
         Write(input, x);

@@ -201,6 +201,11 @@ public class KernelCommandTests
         { "unknown name", "delta", "unknown tensor \"bias\"; allowed names: q, k, v, g, beta, h0, do, dht" },
         { "do without backward", "delta", "tensor \"do\" is only used with --backward" },
         { "nonexistent file", "delta", "no such file" },
+        { "NaN in k", "delta", "tensor \"k\" holds NaN or infinite values" },
+        { "infinite beta", "delta", "tensor \"beta\" holds NaN or infinite values" },
+        { "positive log-decay", "gated_delta", "tensor \"g\" ranges over [-" },
+        { "a directory", "delta", "is a directory, not a safetensors file" },
+        { "a pipe", "delta", "is not a regular file" },
     };
 
     [Theory]
@@ -226,11 +231,15 @@ public class KernelCommandTests
             case "wrong do": x["do"] = zeros(B, T, H, Dk, float64); break;
             case "unknown name": x["bias"] = zeros(3, float64); break;
             case "do without backward": x.Remove("dht"); break;
+            case "NaN in k": x["k"][0, 3, 1, 2] = double.NaN; break;
+            case "infinite beta": x["beta"][1, 0, 0] = double.PositiveInfinity; break;
+            case "positive log-decay": x["g"][0, 5, 1] = 0.25; break;
         }
         string input = dir["in.safetensors"];
-        if (problem != "nonexistent file") Write(input, x);
-        var e = Assert.Throws<MnemoException>(() => KernelFile.Run(input, dir["out.safetensors"],
-            new KernelRunOptions(rule, Backward: backward)));
+        if (problem == "a directory") Directory.CreateDirectory(input);
+        else if (problem == "a pipe") Assert.Equal(0, Mkfifo(input, 0x180));     // a reader would block until a writer came
+        else if (problem != "nonexistent file") Write(input, x);
+        var e = Assert.Throws<MnemoException>(() => KernelFile.Run(input, dir["out.safetensors"], new KernelRunOptions(rule, Backward: backward)));
         Assert.Contains(expected, e.Message);
         Assert.StartsWith(input + ": ", e.Message);
         Assert.DoesNotContain('\n', e.Message);
@@ -247,4 +256,7 @@ public class KernelCommandTests
         var e = Assert.Throws<MnemoException>(() => name == "fast" ? (object)KernelRules.ParseForm(name) : KernelRules.ParseRule(name));
         Assert.Equal(expected, e.Message);
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mkfifo")]
+    static extern int Mkfifo(string path, int mode);
 }

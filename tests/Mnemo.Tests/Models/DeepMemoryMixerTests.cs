@@ -108,6 +108,18 @@ public class DeepMemoryMixerTests
         Assert.DoesNotContain(layer + "delta_proj.weight", names.Keys);
     }
 
+    [Theory]
+    [InlineData(-4.0)]
+    [InlineData(-8.0)]
+    public void The_forgetting_gate_starts_at_memory_forget_bias(double bias)
+    {
+        var c = Config(MixerKind.Titans, c => c with { MemoryForgetBias = bias });
+        var p = Build(c).named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        var b = p["model.layers.0.attn.forget_proj.bias"];
+        Assert.Equal(bias, b.min().ToDouble(), 12);
+        Assert.Equal(bias, b.max().ToDouble(), 12);
+    }
+
     [Fact]
     public void Memory_learner_replaces_the_rules_learner()
     {

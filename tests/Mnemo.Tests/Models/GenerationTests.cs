@@ -47,6 +47,9 @@ public class GenerationTests
         Assert.Equal(a, b);
         Assert.All(a, t => Assert.InRange(t, 0, 29));
         Assert.Contains("outside the vocabulary", Assert.Throws<MnemoException>(() => Generation.Sample(model, [1, 30], 3)).Message);
+        foreach (var t in new[] { double.NaN, double.PositiveInfinity, -1 })
+            Assert.Contains("--temperature", Assert.Throws<MnemoException>(() => Generation.Sample(model, [1], 3, temperature: t)).Message);
+        Assert.Contains("--top-k", Assert.Throws<MnemoException>(() => Generation.Sample(model, [1], 3, topK: -3)).Message);
     }
 
     [Fact]

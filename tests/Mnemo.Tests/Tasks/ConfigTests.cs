@@ -86,6 +86,7 @@ public class ConfigTests
     [InlineData("""{ "model": { "d_model": 64, "num_heads": 3 } }""", "model.num_heads")]
     [InlineData("""{ "task": { "train_seed": 5, "test_seed": 5 } }""", "task.test_seed")]
     [InlineData("""{ "training": { "steps": 10, "warmup_steps": 20 } }""", "training.warmup_steps")]
+    [InlineData("""{ "training": { "lr": 0 } }""", "training.lr")]
     public void Cross_field_rules_name_the_field(string json, string field) =>
         Assert.Contains($"\"{field}\"", Bad(json).Message);
 
@@ -95,6 +96,29 @@ public class ConfigTests
         var e = Bad("{\n \"model\": { \"d_model\": 64,, }\n}");
         Assert.Contains("not valid JSON", e.Message);
         Assert.Contains("line 2", e.Message);
+    }
+
+    [Theory]
+    [InlineData("""{ "model": {}, "model": {} }""", "Duplicate property 'model'")]
+    [InlineData("""{ "training": { "lr": 1e-3, "lr": 1e-2 } }""", "Duplicate property 'lr'")]
+    [InlineData("""{ "task": { "train": null } }""", "field \"task.train\": null is not allowed")]
+    [InlineData("""{ "model": null }""", "field \"model\": null is not allowed")]
+    [InlineData("""{ "task": { "train": [null] } }""", "task.train[0]")]
+    public void Duplicate_keys_and_misplaced_nulls_are_config_errors(string json, string expected) =>
+        Assert.Contains(expected, Bad(json).Message);
+
+    [Fact]
+    public void A_null_optional_task_section_means_absent() =>
+        Assert.Null(RunConfig.Parse("""{ "passkey": null }""", "run.json", []).Passkey);
+
+    [Fact]
+    public void An_object_set_on_a_section_changes_only_the_fields_it_names()
+    {
+        var c = RunConfig.Parse("""{ "training": { "steps": 300, "warmup_steps": 10 } }""", "run.json", ["""training={"lr":1e-3}"""]);
+        Assert.Equal(1e-3, c.Training.Lr);
+        Assert.Equal(300, c.Training.Steps);
+        Assert.Equal(10, c.Training.WarmupSteps);
+        Assert.Contains("given twice", Bad("{}", """training={"lr":1,"lr":2}""").Message);
     }
 
     [Fact]
@@ -115,6 +139,13 @@ public class ConfigTests
     [InlineData("training.lr=-5", "out of range")]
     public void Bad_overrides_are_clear_errors(string over, string expected) =>
         Assert.Contains(expected, Bad("{}", over).Message);
+
+    [Fact]
+    public void A_directory_as_config_is_named_as_such()
+    {
+        using var dir = new Tmp.Dir();
+        Assert.Contains("is a directory, not a config file", Assert.ThrowsAny<MnemoException>(() => RunConfig.Load(dir.Path)).Message);
+    }
 
     [Fact]
     public void Missing_config_file_names_the_presets()

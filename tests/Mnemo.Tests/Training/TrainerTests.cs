@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using TorchSharp;
 using Mnemo.IO;
 using Mnemo.Models;
 using Mnemo.Tasks;
@@ -88,6 +89,110 @@ public class TrainerTests
         Assert.Equal(steps.Order(), steps);
         Assert.Equal(8, steps[^1]);
         Assert.Equal(8 + 2, steps.Count);
+    }
+
+    [Fact]
+    public void Resuming_a_folder_without_a_run_is_refused_and_writes_nothing()
+    {
+        using var dir = new Tmp.Dir();
+        var e = Assert.Throws<MnemoException>(() => new Trainer(Tiny(4), dir.Path).Run(resume: true));
+        Assert.Contains("nothing to resume", e.Message);
+        Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
+    }
+
+    [Fact]
+    public void A_run_killed_before_its_first_checkpoint_resumes_from_step_0_to_the_same_metrics()
+    {
+        using var whole = new Tmp.Dir();
+        using var killed = new Tmp.Dir();
+        new Trainer(Tiny(4), whole.Path).Run(resume: false);
+        // What a kill right after the start leaves: the config (written before anything else) and a partial log.
+        File.WriteAllText(Path.Combine(killed.Path, Checkpoint.ConfigFile), Tiny(4).ToJson());
+        File.WriteAllText(Path.Combine(killed.Path, Trainer.MetricsFile), "{\"step\": 1, \"loss\": 9\n");
+        new Trainer(Tiny(4), killed.Path).Run(resume: true);
+        Assert.Equal(Metrics(whole.Path), Metrics(killed.Path));
+    }
+
+    [Fact]
+    public void A_loss_that_climbs_far_above_the_untrained_models_stops_as_diverged()
+    {
+        using var dir = new Tmp.Dir();
+        var steep = Tiny(40) with { Training = Tiny().Training with { Steps = 40, Lr = 10, WarmupSteps = 0, GradClip = 0 } };
+        var e = Assert.Throws<TrainingDivergedException>(() => new Trainer(steep, dir.Path).Run(resume: false));
+        Assert.Contains("training.divergence_ratio", e.Message);
+        // Off, the same run goes on to its last step without a NaN, the case the check exists for.
+        var off = steep with { Training = steep.Training with { DivergenceRatio = 0 } };
+        using var dir2 = new Tmp.Dir();
+        Assert.Equal(40, new Trainer(off, dir2.Path).Run(resume: false).Steps);
+    }
+
+    /// <summary>Poisons one weight with NaN after the given step's update, as an unstable optimizer would.</summary>
+    sealed class PoisonAt(long step) : ITrainingObserver
+    {
+        LanguageModel? _model;
+        public void Started(long startStep, long totalSteps, string runDir, LanguageModel model) => _model = model;
+        public void Stepped(StepMetrics m)
+        {
+            if (m.Step != step) return;
+            using var noGrad = torch.no_grad();
+            _model!.parameters().First().fill_(double.NaN);
+        }
+    }
+
+    [Fact]
+    public void Non_finite_weights_are_never_checkpointed_nor_loaded()
+    {
+        using var dir = new Tmp.Dir();
+        var e = Assert.Throws<TrainingDivergedException>(() => new Trainer(Tiny(12), dir.Path, new PoisonAt(8)).Run(resume: false));
+        Assert.Contains("no longer finite", e.Message);
+        Assert.Equal(["step-00000004"], Checkpoint.List(dir.Path).Select(Path.GetFileName));    // step 8's was not written
+
+        // A file that holds them anyway (written by hand here) is refused by every loader.
+        var model = new LanguageModel(Tiny().ResolvedModel);
+        using (torch.no_grad()) model.parameters().Last().fill_(double.PositiveInfinity);
+        TensorIO.SaveStateDict(model, dir["bad.safetensors"]);
+        var load = Assert.Throws<MnemoException>(() => TensorIO.LoadStateDict(new LanguageModel(Tiny().ResolvedModel), dir["bad.safetensors"]));
+        Assert.Contains("holds NaN or infinite values", load.Message);
+    }
+
+    [Theory]
+    [InlineData("relabelled", "tensor \"exp_avg_sq.0\" is I32, expected F32")]
+    [InlineData("widened", "tensor \"exp_avg.1\" is F64, expected F32")]
+    [InlineData("extra", "unexpected tensor \"momentum.0\"")]
+    [InlineData("negative", "tensor \"exp_avg_sq.2\" has negative entries")]
+    [InlineData("nan", "tensor \"exp_avg.0\" holds NaN or infinite values")]
+    public void The_optimizer_state_reader_is_as_strict_as_the_model_reader(string change, string expected)
+    {
+        using var dir = new Tmp.Dir();
+        new Trainer(Tiny(4), dir.Path).Run(resume: false);
+        string file = Path.Combine(Checkpoint.List(dir.Path).Single(), Checkpoint.OptimizerFile);
+        var read = SafeTensors.Read(file);
+        var entries = read.Tensors.Select(e => e.Name switch
+        {
+            "exp_avg_sq.0" when change == "relabelled" => e with { DType = SafeTensorDType.I32 },
+            "exp_avg.1" when change == "widened" => TensorIO.ToEntry(e.Name, TensorIO.ToTensor(e).to(torch.float64)),
+            "exp_avg_sq.2" when change == "negative" => TensorIO.ToEntry(e.Name, TensorIO.ToTensor(e) - 1),
+            "exp_avg.0" when change == "nan" => TensorIO.ToEntry(e.Name, TensorIO.ToTensor(e) * double.NaN),
+            _ => e,
+        }).ToList();
+        if (change == "extra") entries.Add(TensorIO.ToEntry("momentum.0", torch.zeros(3)));
+        SafeTensors.Write(file, entries, read.Metadata);
+        var e = Assert.Throws<MnemoException>(() => new Trainer(Tiny(8), dir.Path).Run(resume: true));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void A_finished_run_resumed_later_still_says_it_reached_the_target()
+    {
+        using var dir = new Tmp.Dir();
+        var easy = Tiny(12) with { Training = Tiny().Training with { TargetAccuracy = 1e-6 } };
+        var first = new Trainer(easy, dir.Path).Run(resume: false);
+        Assert.True(first.ReachedTarget);
+        Assert.Equal(4, first.Steps);
+        // What a sweep worker killed after the final checkpoint, before its result line, does when it comes back.
+        var again = new Trainer(easy, dir.Path).Run(resume: true);
+        Assert.True(again.ReachedTarget);
+        Assert.Equal(first.TestAccuracy, again.TestAccuracy);
     }
 
     [Fact]

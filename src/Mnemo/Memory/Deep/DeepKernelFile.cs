@@ -86,8 +86,8 @@ public static class DeepKernelFile
         var rule = Resolve(options);
         int depth = Depth(inputs.Keys, options);
         var order = Sequences.Concat(Gates).Concat(Enumerable.Range(0, depth).Select(Weight)).ToArray();
-        var dtype = KernelFileIO.CheckDTypes(inputs, order.Concat(inputs.Keys.Where(n => !order.Contains(n))
-            .Order(StringComparer.Ordinal)));
+        var dtype = KernelFileIO.CheckDTypes(inputs, order.Concat(inputs.Keys.Where(n => !order.Contains(n)).Order(StringComparer.Ordinal)));
+        KernelFileIO.CheckValues(inputs, Domains);
         var mlp = Mlp(inputs, options);
 
         using var scope = NewDisposeScope();
@@ -166,6 +166,16 @@ public static class DeepKernelFile
     }
 
     /// <summary>Each w0.&lt;l&gt; is [H, in, out] of its layer; the message says where in and out come from.</summary>
+    /// <summary>Where the gates must lie: they are used as given (docs/cli.md#deep-rules).</summary>
+    static readonly Dictionary<string, (double, double, string)> Domains = new()
+    {
+        ["theta"] = (0, double.PositiveInfinity, "a learning rate, at least 0"),
+        ["eta"] = (0, 1, "a momentum factor in [0, 1]"),
+        ["alpha"] = (0, 1, "a forgetting probability in [0, 1]"),
+        ["gamma"] = (0, 1, "a window gate in [0, 1]"),
+        ["delta"] = (0, double.PositiveInfinity, "a Huber threshold, at least 0"),
+    };
+
     static void CheckWeights(IReadOnlyDictionary<string, Tensor> leaves, MemoryMlp mlp, long heads)
     {
         var layers = mlp.Layers;

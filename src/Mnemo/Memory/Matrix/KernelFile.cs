@@ -112,6 +112,7 @@ public static class KernelFile
     {
         CheckNames(inputs.Keys.ToList(), options);
         var dtype = KernelFileIO.CheckDTypes(inputs, InputNames);
+        KernelFileIO.CheckValues(inputs, Domains);
         if (!double.IsFinite(options.Scale))
             throw new MnemoException($"scale must be a finite number, got {options.Scale.ToString(CultureInfo.InvariantCulture)}");
 
@@ -147,6 +148,12 @@ public static class KernelFile
         foreach (var (_, value) in outputs) value.MoveToOuterDisposeScope();
         return outputs;
     }
+
+    /// <summary>Where the gates must lie: g is a log-decay (a decay e^g ≤ 1).</summary>
+    static readonly Dictionary<string, (double, double, string)> Domains = new()
+    {
+        ["g"] = (double.NegativeInfinity, 0, "g is a natural-log decay, at most 0"),
+    };
 
     /// <summary>The metadata written beside the outputs, so a file says how it was made.</summary>
     public static Dictionary<string, string> Metadata(KernelRunOptions options) => new()
