@@ -54,8 +54,10 @@ public static class ProbeCommand
             var s = new BareMemorySettings();
             if (parse.GetValue(variants) is { Length: > 0 } names)
                 s = s with { Variants = names.Select(Variant).ToArray() };
-            if (parse.GetValue(thetas) is { Length: > 0 } th) s = s with { Thetas = Check("--theta", th, x => x > 0 && x <= 10, "in (0, 10]") };
-            if (parse.GetValue(chunks) is { Length: > 0 } c) s = s with { ChunkSizes = Check("--chunk-sizes", c, x => x >= 1, "at least 1") };
+            if (parse.GetValue(thetas) is { Length: > 0 } th)
+                s = s with { Thetas = Check("--theta", th, x => x > 0 && x <= 10, "in (0, 10]") };
+            if (parse.GetValue(chunks) is { Length: > 0 } c)
+                s = s with { ChunkSizes = Check("--chunk-sizes", c, x => x >= 1, "at least 1") };
             if (parse.GetValue(pairs) is { } p) s = s with { Pairs = Check("--pairs", [p], x => x >= 2, "at least 2")[0] };
             if (parse.GetValue(filler) is { } f) s = s with { Filler = Check("--filler", [f], x => x >= 0, "at least 0")[0] };
             if (parse.GetValue(fillerRatio) is { } r)

@@ -76,7 +76,8 @@ public static class KernelFileIO
     /// Every input is finite, and each tensor named in <paramref name="domains"/> lies in its closed interval: a NaN
     /// or a gate outside its domain would otherwise run to an output of NaN (or nonsense) with exit 0.
     /// </summary>
-    public static void CheckValues(IReadOnlyDictionary<string, Tensor> inputs, IReadOnlyDictionary<string, (double Lo, double Hi, string Why)> domains)
+    public static void CheckValues(IReadOnlyDictionary<string, Tensor> inputs,
+        IReadOnlyDictionary<string, (double Lo, double Hi, string Why)> domains)
     {
         using var scope = NewDisposeScope();
         foreach (var (name, t) in inputs.OrderBy(kv => kv.Key, StringComparer.Ordinal))

@@ -83,15 +83,21 @@ public sealed record ModelConfig : IValidatedConfig
         "large at the zero initial output layer and frozen after (docs/deep-memories.md); it learned " +
         "MQAR slower and worse")]
     public bool MemoryResidualNorm { get; init; }
-    [Help("deep memories: tokens per chunk; every gradient in a chunk is taken at the chunk-start weights (part of the model)"), Range(1, 1024)] public int MemoryChunkSize { get; init; } = 16;
-    [Help("deep memories: the learning rate gate is sigmoid(.)·memory_max_lr"), Range(0, 100)] public double MemoryMaxLr { get; init; } = 0.5;
+    [Help("deep memories: tokens per chunk; every gradient in a chunk is taken at the chunk-start weights (part of the model)"),
+        Range(1, 1024)]
+    public int MemoryChunkSize { get; init; } = 16;
+    [Help("deep memories: the learning rate gate is sigmoid(.)·memory_max_lr"), Range(0, 100)]
+    public double MemoryMaxLr { get; init; } = 0.5;
     [Help(
         "deep memories: initial bias of the forgetting gate α = σ(forget_proj x); -4 (α ≈ 0.018 per token keeps ~0.3 of a " +
         "write 64 tokens later), lower forgets less at the start of training"), Range(-30, 30)]
     public double MemoryForgetBias { get; init; } = -4;
-    [Help("deep memories: momentum/forget gates per token, or from the running mean of the chunk (Titans)")] public GatePooling MemoryGatePooling { get; init; } = GatePooling.Token;
-    [Help("deep memories: soft clamp of each token's inner gradient norm per memory layer (c·tanh(‖g‖/c)); 0 = off"), Range(0, 1e6)] public double MemoryGradClip { get; init; }
-    [Help("deep memories: Omega window in tokens; 0 = the rule's own (4 for omeganet and atlas, 1 otherwise)"), Range(0, 1024)] public int MemoryWindow { get; init; }
+    [Help("deep memories: momentum/forget gates per token, or from the running mean of the chunk (Titans)")]
+    public GatePooling MemoryGatePooling { get; init; } = GatePooling.Token;
+    [Help("deep memories: soft clamp of each token's inner gradient norm per memory layer (c·tanh(‖g‖/c)); 0 = off"), Range(0, 1e6)]
+    public double MemoryGradClip { get; init; }
+    [Help("deep memories: Omega window in tokens; 0 = the rule's own (4 for omeganet and atlas, 1 otherwise)"), Range(0, 1024)]
+    public int MemoryWindow { get; init; }
     [Help(
         "deep memories: scale each token's inner gradient by ‖δ_L‖² / Σ_l ‖a_l‖²‖δ_l‖² (normalised LMS " +
         "for the whole memory: to first order the written key's read moves by θ·δ_L, as a unit key's " +

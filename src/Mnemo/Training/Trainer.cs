@@ -63,7 +63,8 @@ public sealed class Trainer
         string configFile = Path.Combine(_runDir, Checkpoint.ConfigFile);
         // A run exists once its config does (written first, below); resuming anything else would silently start a new run.
         if (resume && from is null && !File.Exists(configFile))
-            throw new MnemoException($"{_runDir}: nothing to resume (no {Checkpoint.ConfigFile} and no checkpoint); start the run without --resume");
+            throw new MnemoException($"{_runDir}: nothing to resume (no {Checkpoint.ConfigFile} and no checkpoint); " +
+                $"start the run without --resume");
         if (from is null)
         {
             // The config before anything else, so a run killed at any moment can be resumed (from step 0 before its first
@@ -192,7 +193,8 @@ public sealed class Trainer
         }
         lastEval ??= MqarEvaluator.Evaluate(model, test, task: task);
         reached |= state.Finished && state.ReachedTarget;                       // a finished run resumed after its last checkpoint
-        return new TrainingOutcome(step, lastEval.Accuracy, lastEval, reached, interrupted, elapsedBefore + clock.Elapsed.TotalSeconds, _runDir, model.ParameterCount());
+        return new TrainingOutcome(step, lastEval.Accuracy, lastEval, reached, interrupted, elapsedBefore + clock.Elapsed.TotalSeconds,
+            _runDir, model.ParameterCount());
     }
 
     static double? Finite(double d) => double.IsFinite(d) ? d : null;

@@ -128,8 +128,8 @@ public class CliTests
     [Fact]
     public void Probe_prints_a_recall_table_and_rejects_a_bad_option_naming_it()
     {
-        var (code, stdout, stderr) = CliProcess.Run(Path.GetTempPath(), "probe", "--variants", "delta_rule", "--theta", "0.5", "--chunk-sizes", "4",
-            "--sequences", "8", "--filler", "4", "--threads", "1");
+        var (code, stdout, stderr) = CliProcess.Run(Path.GetTempPath(), "probe", "--variants", "delta_rule", "--theta", "0.5",
+            "--chunk-sizes", "4", "--sequences", "8", "--filler", "4", "--threads", "1");
         Assert.True(code == 0, stderr);
         Assert.Contains("delta_rule", stdout);
         Assert.Contains("%", stdout);

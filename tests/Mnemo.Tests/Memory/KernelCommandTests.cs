@@ -239,7 +239,8 @@ public class KernelCommandTests
         if (problem == "a directory") Directory.CreateDirectory(input);
         else if (problem == "a pipe") Assert.Equal(0, Mkfifo(input, 0x180));     // a reader would block until a writer came
         else if (problem != "nonexistent file") Write(input, x);
-        var e = Assert.Throws<MnemoException>(() => KernelFile.Run(input, dir["out.safetensors"], new KernelRunOptions(rule, Backward: backward)));
+        var e = Assert.Throws<MnemoException>(() => KernelFile.Run(input, dir["out.safetensors"],
+            new KernelRunOptions(rule, Backward: backward)));
         Assert.Contains(expected, e.Message);
         Assert.StartsWith(input + ": ", e.Message);
         Assert.DoesNotContain('\n', e.Message);

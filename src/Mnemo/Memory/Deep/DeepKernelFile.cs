@@ -86,7 +86,8 @@ public static class DeepKernelFile
         var rule = Resolve(options);
         int depth = Depth(inputs.Keys, options);
         var order = Sequences.Concat(Gates).Concat(Enumerable.Range(0, depth).Select(Weight)).ToArray();
-        var dtype = KernelFileIO.CheckDTypes(inputs, order.Concat(inputs.Keys.Where(n => !order.Contains(n)).Order(StringComparer.Ordinal)));
+        var dtype = KernelFileIO.CheckDTypes(inputs, order.Concat(inputs.Keys.Where(n => !order.Contains(n))
+            .Order(StringComparer.Ordinal)));
         KernelFileIO.CheckValues(inputs, Domains);
         var mlp = Mlp(inputs, options);
 
