@@ -1,9 +1,9 @@
 using System.Text.Json.Nodes;
-using TorchSharp;
 using Mnemo.IO;
 using Mnemo.Models;
 using Mnemo.Tasks;
 using Mnemo.Training;
+using TorchSharp;
 
 namespace Mnemo.Tests.Training;
 
