@@ -48,6 +48,7 @@ public static class MqarEvaluator
                 var acc = new RecallAccuracy();
                 for (int start = 0; start < slice.Count; start += batchSize)
                 {
+                    using var quiet = Runtime.GcQuiet.Enter();
                     using var scope = NewDisposeScope();
                     int[] rows = Enumerable.Range(start, Math.Min(batchSize, slice.Count - start)).ToArray();
                     var (inputs, labels) = ToTensors(slice, rows);

@@ -52,7 +52,8 @@ public static class KernelFileIO
     public static (IReadOnlyList<SafeTensorEntry> Entries, double Seconds) Timed(Func<IReadOnlyList<(string Name, Tensor Value)>> compute)
     {
         var clock = Stopwatch.StartNew();
-        var outputs = compute();
+        IReadOnlyList<(string Name, Tensor Value)> outputs;
+        using (Runtime.GcQuiet.Enter()) outputs = compute();                     // see GcQuiet: no GC mid-call
         double seconds = clock.Elapsed.TotalSeconds;
         return (outputs.Select(kv => TensorIO.ToEntry(kv.Name, kv.Value)).ToList(), seconds);
     }

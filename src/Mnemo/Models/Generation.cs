@@ -29,9 +29,11 @@ public static class Generation
             var output = new long[count];
             using (var scope = NewDisposeScope())
             {
-                var logits = model.Step(tensor(prompt, [1, prompt.Length]), cache).select(1, -1);  // [1, V]
+                Tensor logits;
+                using (Runtime.GcQuiet.Enter()) logits = model.Step(tensor(prompt, [1, prompt.Length]), cache).select(1, -1);  // [1, V]
                 for (int i = 0; i < count; i++)
                 {
+                    using var quiet = Runtime.GcQuiet.Enter();                            // one token's calls (see GcQuiet)
                     output[i] = Pick(logits, temperature, topK, generator);
                     logits = model.Step(tensor(new[] { output[i] }, [1, 1]), cache).select(1, 0);
                 }

@@ -105,6 +105,7 @@ public sealed class Trainer
         _observer.Started(state.Step, t.Steps, _runDir, model);
         using var metrics = new StreamWriter(Path.Combine(_runDir, MetricsFile), append: true);
         var clock = Stopwatch.StartNew();
+        var sinceCheckpoint = Stopwatch.StartNew();      // a crash loses at most checkpoint_minutes of work
         double elapsedBefore = state.ElapsedSeconds;
         long step = state.Step;
         EvalResult? lastEval = null;
@@ -122,6 +123,7 @@ public sealed class Trainer
 
             double loss, accuracy, gradNorm;
             long tokens;
+            using (GcQuiet.Enter())                                                  // see GcQuiet: no GC mid-call
             using (NewDisposeScope())
             {
                 var (slice, rows) = schedule.At(step);
@@ -171,8 +173,10 @@ public sealed class Trainer
                 state = state with { BestAccuracy = Math.Max(state.BestAccuracy, lastEval.Accuracy) };
             }
             bool done = last || reached;
-            if (step % t.CheckpointEvery == 0 || done || cancel.IsCancellationRequested)
+            bool due = t.CheckpointMinutes > 0 && sinceCheckpoint.Elapsed.TotalMinutes >= t.CheckpointMinutes;
+            if (step % t.CheckpointEvery == 0 || done || due || cancel.IsCancellationRequested)
             {
+                sinceCheckpoint.Restart();
                 using var rng = torch.random.get_rng_state();
                 state = state with
                 {

@@ -22,6 +22,8 @@ public sealed record TrainingConfig : IValidatedConfig
     [Help("evaluate on the test set every N steps (and at the end)"), Range(1, 100_000_000)] public int EvalEvery { get; init; } = 100;
     [Help("stop once test accuracy reaches this; 0 = never stop early"), Range(0, 1)] public double TargetAccuracy { get; init; } = 0.99;
     [Help("write a checkpoint every N steps (and at the end)"), Range(1, 100_000_000)] public int CheckpointEvery { get; init; } = 200;
+    [Help("also write a checkpoint when this many minutes of training passed since the last one; 0 = by steps only"), Range(0, 1e6)]
+    public double CheckpointMinutes { get; init; } = 10;
     [Help("how many recent checkpoints to keep"), Range(1, 1000)] public int KeepCheckpoints { get; init; } = 2;
     [Help("log a metrics line every N steps"), Range(1, 100_000_000)] public int LogEvery { get; init; } = 10;
     [Help("libtorch threads; 0 = all cores"), Range(0, 1024)] public int Threads { get; init; }

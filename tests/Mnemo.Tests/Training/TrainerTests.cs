@@ -197,6 +197,16 @@ public class TrainerTests
     }
 
     [Fact]
+    public void Checkpoints_are_also_written_by_elapsed_time()
+    {
+        using var dir = new Tmp.Dir();
+        var timed = Tiny(6) with { Training = Tiny().Training with { Steps = 6, CheckpointEvery = 1000, CheckpointMinutes = 1e-9 } };
+        new Trainer(timed, dir.Path).Run(resume: false);
+        Assert.Equal(6, Checkpoint.List(dir.Path).Count);                         // every step is "due" at 1e-9 minutes
+        Assert.Equal(10, new TrainingConfig().CheckpointMinutes);
+    }
+
+    [Fact]
     public void Starting_over_an_existing_run_is_refused()
     {
         using var dir = new Tmp.Dir();
