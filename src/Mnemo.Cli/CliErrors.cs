@@ -34,7 +34,8 @@ public static class CliErrors
         }
         catch (Exception e)
         {
-            Console.Error.WriteLine($"error: unexpected failure: {e.GetType().Name}: {e.Message}{(verbose ? "" : " (run with --verbose for details)")}");
+            Console.Error.WriteLine($"error: unexpected failure: {e.GetType().Name}: " +
+                $"{e.Message}{(verbose ? "" : " (run with --verbose for details)")}");
             if (verbose) Console.Error.WriteLine(e);
             return 1;
         }

@@ -14,7 +14,8 @@ public sealed class ProgressObserver(ProgressContext ctx) : ITrainingObserver
 
     public void Started(long startStep, long totalSteps, string runDir, LanguageModel model)
     {
-        AnsiConsole.MarkupLineInterpolated($"[grey]run folder {runDir}; {model.ParameterCount():N0} parameters; {TorchSharp.torch.get_num_threads()} threads[/]");
+        AnsiConsole.MarkupLineInterpolated(
+            $"[grey]run folder {runDir}; {model.ParameterCount():N0} parameters; {TorchSharp.torch.get_num_threads()} threads[/]");
         _task = ctx.AddTask("training", maxValue: totalSteps);
         _task.Value = startStep;
     }
@@ -23,7 +24,8 @@ public sealed class ProgressObserver(ProgressContext ctx) : ITrainingObserver
     {
         _task!.Value = m.Step;
         string test = double.IsNaN(_testAccuracy) ? "" : $" test {_testAccuracy:P1}";
-        _task.Description = string.Create(CultureInfo.InvariantCulture, $"step {m.Step} loss {m.Loss:F3} acc {m.TrainAccuracy:P0}{test} {m.TokensPerSecond:N0} tok/s");
+        _task.Description = string.Create(CultureInfo.InvariantCulture,
+            $"step {m.Step} loss {m.Loss:F3} acc {m.TrainAccuracy:P0}{test} {m.TokensPerSecond:N0} tok/s");
     }
 
     public void Evaluated(long step, EvalResult result) => _testAccuracy = result.Accuracy;
@@ -39,14 +41,16 @@ public sealed class LogObserver(TextWriter output) : ITrainingObserver
     public void Started(long startStep, long totalSteps, string runDir, LanguageModel model)
     {
         _logEvery = Math.Max(1, totalSteps / 40);
-        output.WriteLine($"training {totalSteps} steps from step {startStep}; run folder {runDir}; {model.ParameterCount():N0} parameters; {TorchSharp.torch.get_num_threads()} threads");
+        output.WriteLine($"training {totalSteps} steps from step {startStep}; run folder {runDir}; " +
+            $"{model.ParameterCount():N0} parameters; {TorchSharp.torch.get_num_threads()} threads");
     }
 
     public void Stepped(StepMetrics m)
     {
         if (m.Step % _logEvery != 0) return;
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"step {m.Step} loss {m.Loss:F4} train_acc {m.TrainAccuracy:F3} lr {m.Lr:E2} {m.TokensPerSecond:F0} tok/s {m.ElapsedSeconds:F1}s"));
+            $"step {m.Step} loss {m.Loss:F4} train_acc {m.TrainAccuracy:F3} lr {m.Lr:E2} {m.TokensPerSecond:F0} " +
+            $"tok/s {m.ElapsedSeconds:F1}s"));
     }
 
     public void Evaluated(long step, EvalResult result) =>
@@ -61,7 +65,8 @@ public sealed class LogObserver(TextWriter output) : ITrainingObserver
 public sealed class RunLineObserver(string label) : ITrainingObserver
 {
     public void Started(long startStep, long totalSteps, string runDir, LanguageModel model) =>
-        Console.WriteLine($"[{label}] {(startStep > 0 ? $"resuming at step {startStep}" : "starting")}, {model.ParameterCount():N0} parameters");
+        Console.WriteLine($"[{label}] {(startStep > 0 ? $"resuming at step {startStep}" : "starting")}, " +
+            $"{model.ParameterCount():N0} parameters");
 
     public void Evaluated(long step, EvalResult result) =>
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{label}] step {step} test accuracy {result.Accuracy:P1}"));
@@ -84,7 +89,8 @@ public static class Report
             table.AddRow(s.SeqLen.ToString(CultureInfo.InvariantCulture), s.NumKvPairs.ToString(CultureInfo.InvariantCulture),
                 s.Examples.ToString(CultureInfo.InvariantCulture), s.Accuracy.ToString("P2", CultureInfo.InvariantCulture),
                 s.ExactMatch.ToString("P2", CultureInfo.InvariantCulture));
-        table.AddRow("all", "", result.Examples.ToString(CultureInfo.InvariantCulture), result.Accuracy.ToString("P2", CultureInfo.InvariantCulture),
+        table.AddRow("all", "", result.Examples.ToString(CultureInfo.InvariantCulture),
+            result.Accuracy.ToString("P2", CultureInfo.InvariantCulture),
             result.ExactMatch.ToString("P2", CultureInfo.InvariantCulture));
         AnsiConsole.Write(table);
         foreach (var (name, value) in result.Metrics ?? new Dictionary<string, double>())   // the task's extra metrics, all slices

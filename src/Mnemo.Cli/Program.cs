@@ -21,7 +21,8 @@ public static class Program
 
     public static RootCommand Build()
     {
-        var root = new RootCommand("Mnemo: sequence models with memory — train, evaluate and inspect recall models and memory kernels on the CPU.");
+        var root = new RootCommand("Mnemo: sequence models with memory — train, " +
+            "evaluate and inspect recall models and memory kernels on the CPU.");
         root.Options.Add(CliErrors.Verbose);
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());

@@ -15,7 +15,8 @@ public static class BenchCommand
 
     public static Command Create()
     {
-        var command = new Command("bench", "Measure speed: kernels against the machine's matmul peak and against the step-loop and attention baselines.");
+        var command = new Command("bench", "Measure speed: kernels against the machine's matmul peak and against the step-loop " +
+            "and attention baselines.");
         command.Subcommands.Add(Kernels());
         command.Subcommands.Add(Decode());
         return command;
@@ -23,8 +24,16 @@ public static class BenchCommand
 
     static Command Kernels()
     {
-        var dims = new Option<string[]>("--dims") { Description = "Head sizes D (Dk = Dv = D), e.g. --dims 64 128 or 64,128. Default: 64 128", AllowMultipleArgumentsPerToken = true };
-        var lengths = new Option<string[]>("--lengths") { Description = "Sequence lengths T. Default: 1024 4096 16384", AllowMultipleArgumentsPerToken = true };
+        var dims = new Option<string[]>("--dims")
+        {
+            Description = "Head sizes D (Dk = Dv = D), e.g. --dims 64 128 or 64,128. Default: 64 128",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var lengths = new Option<string[]>("--lengths")
+        {
+            Description = "Sequence lengths T. Default: 1024 4096 16384",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var rules = new Option<string[]>("--rules")
         {
             Description = $"Matrix rules to measure: {string.Join(", ", BenchRule.All.Select(r => r.Name))}, or none. Default: all",
@@ -42,7 +51,10 @@ public static class BenchCommand
             Description = "A deep rule's form is timed at the longest T (halving) whose estimated autograd footprint fits this many GB, " +
                           "and scaled linearly to the row's T (the table says so). Default: 4",
         };
-        var repeats = new Option<int?>("--repeats") { Description = "Timed runs per measurement; the median is reported. Default: 3 (1 with --quick)" };
+        var repeats = new Option<int?>("--repeats")
+        {
+            Description = "Timed runs per measurement; the median is reported. Default: 3 (1 with --quick)",
+        };
         var warmup = new Option<int?>("--warmup") { Description = "Untimed runs before them. Default: 1" };
         var chunk = new Option<int?>("--chunk-size") { Description = "Chunk size of the chunk forms. Default: 64 (16 with --quick)" };
         var stepMax = new Option<int?>("--step-max-length")
@@ -50,9 +62,20 @@ public static class BenchCommand
             Description = "Time the step loop at most this long and extrapolate linearly to longer T (marked *). Default: 1024",
         };
         var noAttention = new Option<bool>("--no-attention") { Description = "Skip the causal SDPA attention baseline" };
-        var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = libtorch's default: all cores)", DefaultValueFactory = _ => 0 };
-        var json = new Option<string>("--json") { Description = "Where to write all numbers as JSON", DefaultValueFactory = _ => "bench-kernels.json" };
-        var quick = new Option<bool>("--quick") { Description = "Tiny shapes for a smoke test (B=2, H=2, D=16, T=64,256); explicit options still apply" };
+        var threads = new Option<int>("--threads")
+        {
+            Description = "libtorch threads (0 = libtorch's default: all cores)",
+            DefaultValueFactory = _ => 0,
+        };
+        var json = new Option<string>("--json")
+        {
+            Description = "Where to write all numbers as JSON",
+            DefaultValueFactory = _ => "bench-kernels.json",
+        };
+        var quick = new Option<bool>("--quick")
+        {
+            Description = "Tiny shapes for a smoke test (B=2, H=2, D=16, T=64,256); explicit options still apply",
+        };
         var command = new Command("kernels",
             "Time the matrix- and deep-memory kernels (chunk form, step loop, naive reference) and causal SDPA attention, forward and " +
             "forward+backward, against the fp32/bf16 matmul peak measured in the same run. Prints a table; writes JSON.")
@@ -101,12 +124,30 @@ public static class BenchCommand
         };
         var dim = new Option<int?>("--dim") { Description = "Head size D (Dk = Dv = D). Default: 64 (16 with --quick)" };
         var heads = new Option<int?>("--heads") { Description = "Heads H. Default: 4 (2 with --quick); batch is 1" };
-        var tokens = new Option<int?>("--tokens") { Description = "Timed tokens per measurement (fewer for attention beyond 16k). Default: 100 (5 with --quick)" };
+        var tokens = new Option<int?>("--tokens")
+        {
+            Description = "Timed tokens per measurement (fewer for attention beyond 16k). Default: 100 (5 with --quick)",
+        };
         var noAttention = new Option<bool>("--no-attention") { Description = "Skip the attention KV-cache baseline" };
-        var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = libtorch's default: all cores)", DefaultValueFactory = _ => 0 };
-        var json = new Option<string>("--json") { Description = "Where to write all numbers as JSON", DefaultValueFactory = _ => "bench-decode.json" };
-        var quick = new Option<bool>("--quick") { Description = "Tiny shapes for a smoke test (H=2, D=16, contexts 256, 1024); explicit options still apply" };
-        var model = new Option<bool>("--model") { Description = "Model-level decode instead: LanguageModel.Step of a 2-layer Gated DeltaNet model vs an attention model with a KV cache (d_model = H·D)" };
+        var threads = new Option<int>("--threads")
+        {
+            Description = "libtorch threads (0 = libtorch's default: all cores)",
+            DefaultValueFactory = _ => 0,
+        };
+        var json = new Option<string>("--json")
+        {
+            Description = "Where to write all numbers as JSON",
+            DefaultValueFactory = _ => "bench-decode.json",
+        };
+        var quick = new Option<bool>("--quick")
+        {
+            Description = "Tiny shapes for a smoke test (H=2, D=16, contexts 256, 1024); explicit options still apply",
+        };
+        var model = new Option<bool>("--model")
+        {
+            Description = "Model-level decode instead: LanguageModel.Step of a 2-layer Gated DeltaNet model vs an attention model with a " +
+                "KV cache (d_model = H·D)",
+        };
         var command = new Command("decode",
             "Kernel-level decode: per-token latency of one matrix-memory step (constant-size state) versus one attention step " +
             "over a KV cache of growing context (1k … 1M tokens), with process memory. No model around the kernels.")
@@ -127,8 +168,11 @@ public static class BenchCommand
             string jsonPath = parse.GetValue(json)!;
             if (parse.GetValue(model))
             {
-                var rows = ModelDecodeBenchmark.Run(o.Contexts, o.Tokens, o.Heads * o.Dim, layers: 2, o.Heads, message => Console.Error.WriteLine(message));
-                AtomicFile.WriteAllText(jsonPath, System.Text.Json.JsonSerializer.Serialize(new { method = "model-level decode (see ModelDecodeBenchmark)", machine = MachineInfo.Capture(), rows }, KernelBenchReport.JsonOptions) + "\n");
+                var rows = ModelDecodeBenchmark.Run(o.Contexts, o.Tokens, o.Heads * o.Dim, layers: 2, o.Heads,
+                    message => Console.Error.WriteLine(message));
+                AtomicFile.WriteAllText(jsonPath, System.Text.Json.JsonSerializer.Serialize(
+                    new { method = "model-level decode (see ModelDecodeBenchmark)", machine = MachineInfo.Capture(), rows },
+                    KernelBenchReport.JsonOptions) + "\n");
                 ModelDecodeTable(rows, o.Heads * o.Dim);
                 Console.WriteLine($"JSON: {Path.GetFullPath(jsonPath)}");
                 return 0;
@@ -162,8 +206,10 @@ public static class BenchCommand
     static void ModelDecodeTable(List<ModelDecodeRow> rows, int dModel)
     {
         Wide();
-        Console.WriteLine($"model-level decode: 2 layers, d_model {dModel}, SwiGLU MLP, vocab 512, batch 1, fp32, no_grad; 2 warm-up tokens + median");
-        var table = new Table().AddColumns("model", "context", "ms/token", "best ms", "cache MB", "process RSS MB", "context filled by", "prefill tok/s");
+        Console.WriteLine($"model-level decode: 2 layers, d_model {dModel}, SwiGLU MLP, vocab 512, batch 1, fp32, no_grad; " +
+            $"2 warm-up tokens + median");
+        var table = new Table().AddColumns("model", "context", "ms/token", "best ms", "cache MB", "process RSS MB", "context filled by",
+            "prefill tok/s");
         foreach (int i in Enumerable.Range(2, 4)) table.Columns[i].RightAligned();
         foreach (var r in rows)
             table.AddRow(r.Model, Context(r.Context), r.MsPerToken.ToString("F3", Inv), r.BestMsPerToken.ToString("F3", Inv),
@@ -178,22 +224,27 @@ public static class BenchCommand
         var m = r.Machine;
         var o = r.Settings;
         Console.WriteLine($"machine  {m.Cpu}; {m.LogicalCores} logical cores; {m.TorchThreads} libtorch threads; libtorch {m.Libtorch}");
-        Console.WriteLine(string.Create(Inv, $"load     1-min load average {Show(m.LoadAverageAtStart)} before the run, {Show(r.LoadAverageAtEnd)} at its end"));
+        Console.WriteLine(string.Create(Inv, $"load     1-min load average {Show(m.LoadAverageAtStart)} before the run, " +
+            $"{Show(r.LoadAverageAtEnd)} at its end"));
         BusyWarning(m);
-        Console.WriteLine(string.Create(Inv, $"shapes   kernel-level decode, B={o.Batch} H={o.Heads} Dk=Dv=D={o.Dim}, fp32, no_grad; {o.Warmup} warm-up tokens + median over the timed tokens"));
-        var table = new Table().AddColumns("context", "kind", "tokens timed", "ms/token", "tokens/s", "state or cache MB", "process RSS MB");
+        Console.WriteLine(string.Create(Inv, $"shapes   kernel-level decode, B={o.Batch} H={o.Heads} Dk=Dv=D={o.Dim}, fp32, no_grad; " +
+            $"{o.Warmup} warm-up tokens + median over the timed tokens"));
+        var table = new Table().AddColumns("context", "kind", "tokens timed", "ms/token", "tokens/s", "state or cache MB",
+            "process RSS MB");
         foreach (int i in Enumerable.Range(2, 5)) table.Columns[i].RightAligned();
         long? last = null;
         foreach (var row in r.Rows)
         {
             if (last is not null && row.Context != last) table.AddEmptyRow();
             last = row.Context;
-            table.AddRow(Context(row.Context), row.Kind, row.Tokens.ToString(Inv), row.MsPerToken.ToString(row.MsPerToken >= 10 ? "F1" : "F3", Inv),
-                Rate(row.TokensPerSecond), (row.StateBytes / 1048576.0).ToString(row.StateBytes >= 1048576 ? "F0" : "F3", Inv),
+            table.AddRow(Context(row.Context), row.Kind, row.Tokens.ToString(Inv),
+                row.MsPerToken.ToString(row.MsPerToken >= 10 ? "F1" : "F3", Inv), Rate(row.TokensPerSecond),
+                (row.StateBytes / 1048576.0).ToString(row.StateBytes >= 1048576 ? "F0" : "F3", Inv),
                 (row.WorkingSetBytes / 1048576.0).ToString("F0", Inv));
         }
         AnsiConsole.Write(table);
-        Console.WriteLine("state or cache: what one step reads (matrix state B·H·Dk·Dv·4 bytes; KV cache 2·B·H·L·D·4 bytes). RSS: the whole process, libtorch included.");
+        Console.WriteLine("state or cache: what one step reads (matrix state B·H·Dk·Dv·4 bytes; KV cache 2·B·H·L·D·4 bytes). " +
+            "RSS: the whole process, libtorch included.");
         Console.WriteLine(string.Create(Inv, $"took {r.ElapsedSeconds:F1} s"));
     }
 
@@ -204,7 +255,9 @@ public static class BenchCommand
         : [.. values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))];
 
     static int[]? Ints(string[]? values, string option) => Split(values)?.Select(v =>
-        int.TryParse(v, NumberStyles.Integer, Inv, out int x) ? x : throw new MnemoException($"{option}: \"{v}\" is not an integer")).ToArray();
+        int.TryParse(v, NumberStyles.Integer, Inv, out int x)
+            ? x
+            : throw new MnemoException($"{option}: \"{v}\" is not an integer")).ToArray();
 
     static void Wide() => Report.WideWhenRedirected();
 
@@ -213,16 +266,23 @@ public static class BenchCommand
         Wide();
         var m = r.Machine;
         var s = r.Settings;
-        Console.WriteLine($"machine  {m.Cpu}; {m.LogicalCores} logical cores; {m.TorchThreads} libtorch threads; AVX-512 {(m.Avx512 ? "yes" : "no")}, AMX-BF16 {(m.AmxBf16 ? "yes" : "no")}; libtorch {m.Libtorch}, TorchSharp {m.TorchSharp}");
-        Console.WriteLine(string.Create(Inv, $"load     1-min load average {Show(m.LoadAverageAtStart)} before the run, {Show(r.LoadAverageAtEnd)} at its end (the run itself adds up to its thread count; more means other work shared the cores)"));
+        Console.WriteLine($"machine  {m.Cpu}; {m.LogicalCores} logical cores; {m.TorchThreads} libtorch threads; " +
+            $"AVX-512 {(m.Avx512 ? "yes" : "no")}, AMX-BF16 {(m.AmxBf16 ? "yes" : "no")}; libtorch {m.Libtorch}, " +
+            $"TorchSharp {m.TorchSharp}");
+        Console.WriteLine(string.Create(Inv, $"load     1-min load average {Show(m.LoadAverageAtStart)} before the run, " +
+            $"{Show(r.LoadAverageAtEnd)} at its end (the run itself adds up to its thread count; more means other work shared the cores)"));
         BusyWarning(m);
         string bf16 = r.PeakBf16 is { } b
-            ? string.Create(Inv, $"; bf16 matmul {b.GflopPerSecond:F1} GFLOP/s (n={b.BestN}, {b.GflopPerSecond / r.PeakFp32.GflopPerSecond:F1}× fp32)")
+            ? string.Create(Inv, $"; bf16 matmul {b.GflopPerSecond:F1} GFLOP/s (n={b.BestN}, " +
+                $"{b.GflopPerSecond / r.PeakFp32.GflopPerSecond:F1}× fp32)")
             : "";
         Console.WriteLine(string.Create(Inv, $"peak     fp32 matmul {r.PeakFp32.GflopPerSecond:F1} GFLOP/s (n={r.PeakFp32.BestN}){bf16}"));
-        Console.WriteLine(string.Create(Inv, $"shapes   B={s.Batch} H={s.Heads} Dk=Dv=D, fp32, chunk size {s.ChunkSize}; {s.Warmup} warm-up + median of {s.Repeats} runs; step loop timed up to T={s.StepMaxLength}"));
+        Console.WriteLine(string.Create(Inv, $"shapes   B={s.Batch} H={s.Heads} Dk=Dv=D, fp32, chunk size {s.ChunkSize}; " +
+            $"{s.Warmup} warm-up + median of {s.Repeats} runs; step loop timed up to T={s.StepMaxLength}"));
         if (s.DeepRules.Length > 0)
-            Console.WriteLine(string.Create(Inv, $"deep     {string.Join(", ", s.DeepRules)}: memory MLP depth {s.Depth}, hidden {s.DeepHidden}, GELU; each form timed at the longest T whose estimated autograd footprint fits {s.DeepMemoryBudgetGb:F1} GB"));
+            Console.WriteLine(string.Create(Inv, $"deep     {string.Join(", ", s.DeepRules)}: memory MLP depth {s.Depth}, " +
+                $"hidden {s.DeepHidden}, GELU; each form timed at the longest T whose estimated autograd footprint fits " +
+                $"{s.DeepMemoryBudgetGb:F1} GB"));
 
         var table = new Table().AddColumns("rule", "D", "T", "form", "fwd ms", "fwd tok/s", "fwd GFLOP/s", "fwd %peak",
             "f+b ms", "f+b tok/s", "f+b GFLOP/s", "f+b %peak", "×step fwd / f+b", "×sdpa fwd / f+b", "scale fwd / f+b");
@@ -237,17 +297,22 @@ public static class BenchCommand
             string mark = row.Extrapolated ? "*" : "";
             anyExtrapolated |= row.Extrapolated;
             table.AddRow(row.Rule, row.Dk.ToString(Inv), row.T.ToString(Inv), row.Form,
-                Ms(row.Forward.Ms) + mark, Rate(row.Forward.TokensPerSecond), row.Forward.GflopPerSecond.ToString("F1", Inv), Percent(row.Forward.FractionOfFp32Peak),
-                Ms(row.ForwardBackward.Ms) + mark, Rate(row.ForwardBackward.TokensPerSecond), row.ForwardBackward.GflopPerSecond.ToString("F1", Inv), Percent(row.ForwardBackward.FractionOfFp32Peak),
+                Ms(row.Forward.Ms) + mark, Rate(row.Forward.TokensPerSecond), row.Forward.GflopPerSecond.ToString("F1", Inv),
+                Percent(row.Forward.FractionOfFp32Peak),
+                Ms(row.ForwardBackward.Ms) + mark, Rate(row.ForwardBackward.TokensPerSecond),
+                row.ForwardBackward.GflopPerSecond.ToString("F1", Inv), Percent(row.ForwardBackward.FractionOfFp32Peak),
                 Pair(row.SpeedupOverStepForward, row.SpeedupOverStepForwardBackward),
                 Pair(row.SpeedupOverSdpaForward, row.SpeedupOverSdpaForwardBackward),
                 Pair(row.ScalingForward, row.ScalingForwardBackward, "F2", ""));
         }
         AnsiConsole.Write(table);
-        if (anyExtrapolated) Console.WriteLine($"* timed at a shorter T and extrapolated linearly in T: the step loop at T ≤ {s.StepMaxLength} (its cost per token is constant), and the deep rules' forms noted below.");
+        if (anyExtrapolated)
+            Console.WriteLine($"* timed at a shorter T and extrapolated linearly in T: " +
+                $"the step loop at T ≤ {s.StepMaxLength} (its cost per token is constant), and the deep rules' forms noted below.");
         foreach (var note in r.Rows.Select(row => row.Note).OfType<string>().Distinct())
             Console.WriteLine($"note     {note}");
-        Console.WriteLine("×step, ×sdpa: baseline time / this row's time (above 1: this row is faster). scale: t(T) / ((T/T_prev)·t(T_prev)); 1.00 = linear in T.");
+        Console.WriteLine("×step, ×sdpa: baseline time / this row's time (above 1: this row is faster). scale: " +
+            "t(T) / ((T/T_prev)·t(T_prev)); 1.00 = linear in T.");
         Console.WriteLine($"FLOP model: {r.FlopModel}");
         Console.WriteLine(string.Create(Inv, $"took {r.ElapsedSeconds:F1} s"));
     }
@@ -256,7 +321,8 @@ public static class BenchCommand
     static void BusyWarning(MachineInfo m)
     {
         if (m.LoadAverageAtStart is double load && load > 0.5 * m.LogicalCores)
-            Console.WriteLine(string.Create(Inv, $"WARNING  the machine was busy before the run (load {load:F2} on {m.LogicalCores} cores): these timings are not reliable; rerun on an idle machine"));
+            Console.WriteLine(string.Create(Inv, $"WARNING  the machine was busy before the run (load {load:F2} on {m.LogicalCores} " +
+                $"cores): these timings are not reliable; rerun on an idle machine"));
     }
 
     static string Show(double? x) => x is double v ? v.ToString("F2", Inv) : "n/a";

@@ -12,10 +12,14 @@ public static class DemoCommand
 {
     public static Command Create()
     {
-        var full = new Option<bool>("--full") { Description = "Run the larger Zoology-style grid (L up to 256, K up to 64, four learning rates; hours on 2 cores)" };
+        var full = new Option<bool>("--full")
+        {
+            Description = "Run the larger Zoology-style grid (L up to 256, K up to 64, four learning rates; hours on 2 cores)",
+        };
         var output = new Option<string?>("--out", "-o") { Description = "Output folder. Default: runs/demo (runs/demo-full with --full)" };
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = all cores)" };
-        var command = new Command("demo", "Train attention, linear attention and Gated DeltaNet on MQAR; print accuracy per (length, pairs) and write results.json, accuracy.png and loss.png.")
+        var command = new Command("demo", "Train attention, linear attention and Gated DeltaNet on MQAR; print accuracy per (length, " +
+            "pairs) and write results.json, accuracy.png and loss.png.")
         {
             full, output, threads,
         };
@@ -28,7 +32,9 @@ public static class DemoCommand
                 string outDir = parse.GetValue(output) ?? Path.Combine("runs", settings.Name == "full" ? "demo-full" : "demo");
                 TorchRuntime.Initialise(parse.GetValue(threads));
                 Console.WriteLine($"MQAR demo ({settings.Name}): {string.Join(", ", settings.Mixers)} at d_model {settings.DModel}, " +
-                    $"learning rates {string.Join(", ", settings.LearningRates.Select(l => l.ToString("G3", CultureInfo.InvariantCulture)))}, up to {settings.Steps} steps each; output {outDir}");
+                    $"learning rates " +
+                    $"{string.Join(", ", settings.LearningRates.Select(l => l.ToString("G3", CultureInfo.InvariantCulture)))}, up to " +
+                    $"{settings.Steps} steps each; output {outDir}");
                 IReadOnlyList<DemoModelResult> results;
                 try
                 {
@@ -57,7 +63,8 @@ public static class DemoCommand
         foreach (var r in results)
             table.AddRow([r.Model, .. r.Slices.Select(s => s.Accuracy.ToString("P1", CultureInfo.InvariantCulture)),
                 r.Accuracy.ToString("P1", CultureInfo.InvariantCulture), r.BestLr.ToString("G3", CultureInfo.InvariantCulture),
-                r.StateFloatsPerLayer.ToString("N0", CultureInfo.InvariantCulture), r.Parameters.ToString("N0", CultureInfo.InvariantCulture),
+                r.StateFloatsPerLayer.ToString("N0", CultureInfo.InvariantCulture),
+                r.Parameters.ToString("N0", CultureInfo.InvariantCulture),
                 r.Steps.ToString(CultureInfo.InvariantCulture), r.Seconds.ToString("F0", CultureInfo.InvariantCulture)]);
         AnsiConsole.Write(table);
     }

@@ -18,7 +18,10 @@ public static class EvalCommand
             Description = "A checkpoint folder, or a run folder (its newest checkpoint is used)",
             Required = true,
         };
-        var set = new Option<string[]>("--set") { Description = "Override a task field, e.g. --set task.test_seed=7 (passkey.… for a passkey run) (repeatable)" };
+        var set = new Option<string[]>("--set")
+        {
+            Description = "Override a task field, e.g. --set task.test_seed=7 (passkey.… for a passkey run) (repeatable)",
+        };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON instead of a table" };
         var command = new Command("eval", "Evaluate a checkpoint on its task's test set (optionally changed with --set).")
         {

@@ -13,13 +13,26 @@ public static class GenerateCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "A checkpoint folder, or a run folder (its newest checkpoint)", Required = true };
-        var prompt = new Option<string>("--prompt") { Description = "Prompt token ids separated by spaces or commas, e.g. \"12 300 45 301\"", Required = true };
+        var checkpoint = new Option<string>("--checkpoint")
+        {
+            Description = "A checkpoint folder, or a run folder (its newest checkpoint)",
+            Required = true,
+        };
+        var prompt = new Option<string>("--prompt")
+        {
+            Description = "Prompt token ids separated by spaces or commas, e.g. \"12 300 45 301\"",
+            Required = true,
+        };
         var tokens = new Option<int>("--tokens", "-n") { Description = "How many tokens to generate", DefaultValueFactory = _ => 16 };
-        var temperature = new Option<double>("--temperature") { Description = "Sampling temperature; 0 = greedy", DefaultValueFactory = _ => 0 };
+        var temperature = new Option<double>("--temperature")
+        {
+            Description = "Sampling temperature; 0 = greedy",
+            DefaultValueFactory = _ => 0,
+        };
         var topK = new Option<int>("--top-k") { Description = "Sample among the k most likely tokens; 0 = all" };
         var seed = new Option<long>("--seed") { Description = "Seed of the sampler" };
-        var command = new Command("generate", "Sample token ids from a checkpoint, streaming one token at a time (memory states / KV cache).")
+        var command = new Command("generate", "Sample token ids from a checkpoint, " +
+            "streaming one token at a time (memory states / KV cache).")
         {
             checkpoint, prompt, tokens, temperature, topK, seed,
         };

@@ -17,24 +17,35 @@ public static class ListCommand
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             var mixers = new Table().Title("models (model.mixer)").AddColumns("name", "what");
-            mixers.AddRow("attention", "causal softmax attention (SDPA), rotary/learned positions, optional sliding window and short convolutions; KV cache when streaming");
-            mixers.AddRow("linear_attention", "S += φ(k)ᵀv, no decay; feature maps identity / elu_p1 / relu / taylor, optional normaliser");
+            mixers.AddRow("attention", "causal softmax attention (SDPA), rotary/learned positions, " +
+                "optional sliding window and short convolutions; KV cache when streaming");
+            mixers.AddRow("linear_attention", "S += φ(k)ᵀv, no decay; " +
+                "feature maps identity / elu_p1 / relu / taylor, optional normaliser");
             mixers.AddRow("retnet", "fixed per-head decay 1 − 2^(−5−h), rotary q/k, gated output");
             mixers.AddRow("gla", "per-key-channel decay logsigmoid(low-rank x)/16, gated output");
-            mixers.AddRow("mamba2", "SSD: in_proj → conv → Δ = softplus(dt + dt_bias), decay exp(−Δ·exp(A_log)), D skip, gated RMSNorm");
+            mixers.AddRow("mamba2", "SSD: in_proj → conv → Δ = softplus(dt + dt_bias), decay exp(−Δ·exp(A_log)), " +
+                "D skip, gated RMSNorm");
             mixers.AddRow("delta_net", "delta rule, β = σ(b_proj x), L2-normalised q/k");
             mixers.AddRow("gated_delta_net", "delta rule with Mamba-2 decay −exp(A_log)·softplus(a_proj x + dt_bias), gated output");
-            mixers.AddRow("mom", "mixture of memories: a router sends each token to top_k of num_memories memories (rule mom_rule), plus an optional shared memory; balance loss in training");
-            mixers.AddRow("titans", "Titans' long-term memory (LMM): an MLP memory trained per token on ‖M(k) − v‖² with momentum and forgetting; chunk-start gradients (memory_chunk_size)");
+            mixers.AddRow("mom", "mixture of memories: a router sends each token to top_k of num_memories memories (rule mom_rule), " +
+                "plus an optional shared memory; balance loss in training");
+            mixers.AddRow("titans", "Titans' long-term memory (LMM): " +
+                "an MLP memory trained per token on ‖M(k) − v‖² with momentum and forgetting; " +
+                "chunk-start gradients (memory_chunk_size)");
             mixers.AddRow("moneta", "Miras: ℓ3 loss, ℓ4-normalised weights, gradient descent");
             mixers.AddRow("yaad", "Miras: Huber loss with a data-dependent threshold δ, decay, gradient descent");
             mixers.AddRow("memora", "Miras: ℓ2 loss, KL retention (weights = softmax of logits per row), gradient descent on the logits");
             mixers.AddRow("omeganet", "ATLAS' Omega rule: the loss over the last memory_window tokens (gated by γ), momentum");
             mixers.AddRow("atlas", "Omega rule + Muon (Newton–Schulz-5 on the momentum); optional polynomial/Taylor feature maps");
-            mixers.AddRow("titans_mac", Markup.Escape("Titans memory as context: per segment (segment_size), attention over [persistent tokens ‖ memory retrieval ‖ segment], then the memory stores the attention output and gates it"));
-            mixers.AddRow("titans_mag", Markup.Escape("Titans memory as gate: (sliding-window) attention with persistent tokens, gated by the Titans memory run over [persistent ‖ x]"));
-            mixers.AddRow("titans_mal", Markup.Escape("Titans memory as layer: the Titans memory over [persistent ‖ x], then (sliding-window) attention"));
-            mixers.AddRow("(hybrids)", Markup.Escape("model.layer_mixers lists one mixer per layer, e.g. [\"gated_delta_net\", \"attention\"]"));
+            mixers.AddRow("titans_mac", Markup.Escape("Titans memory as context: per segment (segment_size), " +
+                "attention over [persistent tokens ‖ memory retrieval ‖ segment], " +
+                "then the memory stores the attention output and gates it"));
+            mixers.AddRow("titans_mag", Markup.Escape("Titans memory as gate: (sliding-window) attention with persistent tokens, " +
+                "gated by the Titans memory run over [persistent ‖ x]"));
+            mixers.AddRow("titans_mal", Markup.Escape("Titans memory as layer: the Titans memory over [persistent ‖ x], " +
+                "then (sliding-window) attention"));
+            mixers.AddRow("(hybrids)", Markup.Escape("model.layer_mixers lists one mixer per layer, e.g. " +
+                "[\"gated_delta_net\", \"attention\"]"));
             AnsiConsole.Write(mixers);
 
             // Every task section of a run config, found the way RunConfig finds the active task: nothing to keep in sync.
@@ -52,7 +63,8 @@ public static class ListCommand
             foreach (var name in Mnemo.Sweeps.SweepConfig.Presets())
             {
                 var sweep = Mnemo.Sweeps.SweepConfig.Load(name);
-                sweeps.AddRow(Markup.Escape(name), sweep.Runs().Count.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(sweep.Description));
+                sweeps.AddRow(Markup.Escape(name), sweep.Runs().Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    Markup.Escape(sweep.Description));
             }
             AnsiConsole.Write(sweeps);
 
@@ -72,7 +84,8 @@ public static class ListCommand
 
     /// <summary>The run config's task sections: MQAR's "task" and every optional ITask section, with their help.</summary>
     static IEnumerable<(string Section, string Help, Type Type)> TaskSections() =>
-        typeof(RunConfig).GetProperties().Where(p => p.CanWrite && typeof(ITask).IsAssignableFrom(Nullable.GetUnderlyingType(p.PropertyType) ?? p.PropertyType))
+        typeof(RunConfig).GetProperties()
+            .Where(p => p.CanWrite && typeof(ITask).IsAssignableFrom(Nullable.GetUnderlyingType(p.PropertyType) ?? p.PropertyType))
             .Select(p => (ConfigBinder.KeyOf(p), p.GetCustomAttribute<HelpAttribute>()?.Text ?? "", p.PropertyType));
 
     static void AddFields(Table table, string prefix, object defaults)
@@ -80,7 +93,8 @@ public static class ListCommand
         foreach (var p in defaults.GetType().GetProperties().Where(p => p.CanWrite))
         {
             object? value = p.GetValue(defaults);
-            string shown = value is Array ? "[…]" : System.Text.Json.JsonSerializer.Serialize(value, p.PropertyType, ConfigBinder.WriteOptions);
+            string shown = value is Array ? "[…]" : System.Text.Json.JsonSerializer.Serialize(value, p.PropertyType,
+                ConfigBinder.WriteOptions);
             var range = p.GetCustomAttribute<RangeAttribute>();
             string type = ConfigBinder.Describe(p.PropertyType) + (range is null ? "" : $" in [{range.Min:G6}, {range.Max:G6}]");
             table.AddRow(Markup.Escape($"{prefix}.{ConfigBinder.KeyOf(p)}"), Markup.Escape(type), Markup.Escape(shown),

@@ -11,9 +11,9 @@ public static class ReportCommand
         var results = new Argument<string>("results") { Description = "A sweep folder (holding results.jsonl) or a results.jsonl file" };
         var output = new Option<string?>("--out", "-o") { Description = "Report folder. Default: report/ beside the results file" };
         var command = new Command("report",
-            "Write a sweep's report without re-running anything: index.html (self-contained, opens offline), report.md (Markdown tables) and " +
-            "PNG plots — score against context length, against state size, needle depth × length heatmaps, loss curves. " +
-            "Works on a partly finished sweep too.")
+            "Write a sweep's report without re-running anything: index.html (self-contained, opens offline), report.md (Markdown tables) " +
+            "and PNG plots — score against context length, against state size, needle depth × length heatmaps, loss curves. Works on " +
+            "a partly finished sweep too.")
         {
             results, output,
         };

@@ -15,14 +15,17 @@ public static class SweepCommand
             Description = $"Sweep config file, or the name of a bundled sweep ({string.Join(", ", SweepConfig.Presets())})",
             DefaultValueFactory = _ => "quick",
         };
-        var output = new Option<string?>("--out", "-o") { Description = "Sweep folder (results.jsonl, runs/, report/). Default: runs/sweeps/NAME" };
+        var output = new Option<string?>("--out", "-o")
+        {
+            Description = "Sweep folder (results.jsonl, runs/, report/). Default: runs/sweeps/NAME",
+        };
         var threads = new Option<int>("--threads") { Description = "libtorch threads per worker (0 = all cores)" };
         var noReport = new Option<bool>("--no-report") { Description = "Do not write the report when the sweep completes" };
         var dryRun = new Option<bool>("--dry-run") { Description = "List the runs and which are done, then exit" };
         var command = new Command("sweep",
-            "Train every combination of a sweep's axes (models, tasks, sizes, …) at every learning rate, one run at a time, appending each result " +
-            "to results.jsonl. Stopped or killed, the same command resumes without redoing finished runs; several processes may run the same " +
-            "sweep folder at once and share the work. When every run is done it writes the report (see `mnemo report`).")
+            "Train every combination of a sweep's axes (models, tasks, sizes, …) at every learning rate, one run at a time, appending " +
+            "each result to results.jsonl. Stopped or killed, the same command resumes without redoing finished runs; several processes " +
+            "may run the same sweep folder at once and share the work. When every run is done it writes the report (see `mnemo report`).")
         {
             config, output, threads, noReport, dryRun,
         };
@@ -48,10 +51,12 @@ public static class SweepCommand
                 }
                 catch (OperationCanceledException e)
                 {
-                    Console.Error.WriteLine(e.Message.StartsWith("sweep", StringComparison.Ordinal) ? e.Message : "sweep interrupted; run the same command again to continue");
+                    Console.Error.WriteLine(e.Message.StartsWith("sweep", StringComparison.Ordinal) ? e.Message
+                        : "sweep interrupted; run the same command again to continue");
                     return 130;
                 }
-                Console.WriteLine($"this worker ran {result.Ran} runs ({result.Diverged} diverged); {result.AlreadyDone} were already done; {result.Remaining} remain" +
+                Console.WriteLine($"this worker ran {result.Ran} runs ({result.Diverged} diverged); {result.AlreadyDone} were already " +
+                    $"done; {result.Remaining} remain" +
                     (result.ClaimedElsewhere > 0 ? $", {result.ClaimedElsewhere} of them in progress in other workers" : ""));
                 // The sweep is complete: the worker that sees it write the report (under the lock, so two never interleave).
                 if (result.Remaining == 0 && !parse.GetValue(noReport))

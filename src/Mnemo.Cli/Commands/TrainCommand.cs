@@ -12,14 +12,18 @@ public static class TrainCommand
     {
         var config = new Option<string?>("--config", "-c")
         {
-            Description = $"Config JSON file, or the name of a bundled preset (see `mnemo list`). Default: {DefaultPreset}; with --resume, the run's own config.json",
+            Description = $"Config JSON file, or the name of a bundled preset (see `mnemo list`). Default: {DefaultPreset}; with " +
+                $"--resume, the run's own config.json",
         };
         var set = new Option<string[]>("--set")
         {
             Description = "Override one field, e.g. --set training.lr=1e-3 (repeatable)",
             AllowMultipleArgumentsPerToken = false,
         };
-        var output = new Option<string?>("--out", "-o") { Description = "Run folder for metrics and checkpoints. Default: runs/<config name>" };
+        var output = new Option<string?>("--out", "-o")
+        {
+            Description = "Run folder for metrics and checkpoints. Default: runs/<config name>",
+        };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its newest checkpoint" };
 
         var command = new Command("train", "Train a model on a task; writes metrics.jsonl and checkpoints into the run folder.")
@@ -34,7 +38,8 @@ public static class TrainCommand
             return CliErrors.Run(parse, () =>
             {
                 string? configArg = parse.GetValue(config);
-                string runDir = parse.GetValue(output) ?? Path.Combine("runs", Path.GetFileNameWithoutExtension(configArg ?? DefaultPreset));
+                string runDir = parse.GetValue(output) ?? Path.Combine("runs",
+                    Path.GetFileNameWithoutExtension(configArg ?? DefaultPreset));
                 bool isResume = parse.GetValue(resume);
                 string[] overrides = parse.GetValue(set) ?? [];
                 // A resumed run keeps the config it started with (plus any --set), unless --config is given explicitly.
@@ -57,7 +62,8 @@ public static class TrainCommand
         {
             outcome = null!;
             AnsiConsole.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(),
+                    new RemainingTimeColumn())
                 .Start(ctx =>
                 {
                     var observer = new ProgressObserver(ctx);
@@ -70,8 +76,10 @@ public static class TrainCommand
         }
 
         Report.EvalTable(outcome.LastEval!);
-        string status = outcome.Interrupted ? "interrupted (resume with --resume)" : outcome.ReachedTarget ? "reached the target" : "finished";
-        Console.WriteLine($"test accuracy {outcome.TestAccuracy:P2} after {outcome.Steps} steps, {outcome.ElapsedSeconds:F0} s of training — {status}. Run folder: {outcome.RunDir}");
+        string status = outcome.Interrupted ? "interrupted (resume with --resume)" : outcome.ReachedTarget ? "reached the target"
+            : "finished";
+        Console.WriteLine($"test accuracy {outcome.TestAccuracy:P2} after {outcome.Steps} steps, " +
+            $"{outcome.ElapsedSeconds:F0} s of training — {status}. Run folder: {outcome.RunDir}");
         return outcome.Interrupted ? 130 : 0;
     }
 }

@@ -29,7 +29,8 @@ public sealed record DecodeBenchOptions
 
     public void Validate()
     {
-        if (Batch < 1 || Heads < 1 || Dim < 1) throw new MnemoException($"batch, heads and dim must be positive, got {Batch}, {Heads}, {Dim}");
+        if (Batch < 1 || Heads < 1 || Dim < 1)
+            throw new MnemoException($"batch, heads and dim must be positive, got {Batch}, {Heads}, {Dim}");
         if (Contexts.Length == 0 || Contexts.Any(c => c < 1)) throw new MnemoException("--contexts needs positive lengths");
         if (Tokens < 1) throw new MnemoException($"--tokens must be at least 1, got {Tokens}");
         if (Warmup < 0) throw new MnemoException($"warm-up tokens must be non-negative, got {Warmup}");

@@ -17,7 +17,8 @@ public static class DeepKernelBench
     public static MemoryMlp Mlp(KernelBenchOptions o, int d) => new(d, d, o.Depth, o.DeepHidden ?? 4L * d, MemoryActivation.Gelu, false);
 
     /// <summary>Times one deep rule in one form at one shape: forward (no_grad) and forward+backward.</summary>
-    public static (TimingStats Forward, TimingStats ForwardBackward) Measure(KernelBenchOptions o, DeepMemoryRule rule, KernelForm form, int d, int t)
+    public static (TimingStats Forward, TimingStats ForwardBackward) Measure(KernelBenchOptions o, DeepMemoryRule rule, KernelForm form,
+        int d, int t)
     {
         using var scope = NewDisposeScope();
         var mlp = Mlp(o, d);
@@ -37,7 +38,8 @@ public static class DeepKernelBench
         return (forward, both);
     }
 
-    static (DeepInputs X, Tensor[] Leaves, Tensor DO, Tensor[] DW) Inputs(DeepMemoryRule rule, MemoryMlp mlp, int batch, int heads, int t, int seed)
+    static (DeepInputs X, Tensor[] Leaves, Tensor DO, Tensor[] DW) Inputs(DeepMemoryRule rule, MemoryMlp mlp, int batch, int heads, int t,
+        int seed)
     {
         long d = mlp.KeyDim;
         var gen = new Generator((ulong)(seed + 7919L * d + t + 104729L * rule.Name.Length));

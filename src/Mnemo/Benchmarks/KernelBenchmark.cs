@@ -1,7 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
-using System.Globalization;
 using Mnemo.IO;
 using Mnemo.Memory.Deep;
 using Mnemo.Memory.Matrix;
@@ -15,10 +15,13 @@ namespace Mnemo.Benchmarks;
 public sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, string Description)
 {
     public static readonly BenchRule Linear = new("linear", MatrixKernelKind.GatedLinear, BenchGate.None, "linear attention (no gate)");
-    public static readonly BenchRule GatedScalar = new("gated_linear", MatrixKernelKind.GatedLinear, BenchGate.Scalar, "gated linear, one log-gate per head (RetNet, Mamba-2)");
-    public static readonly BenchRule GatedChannel = new("gated_linear_channel", MatrixKernelKind.GatedLinear, BenchGate.Channel, "gated linear, one log-gate per key channel (GLA)");
+    public static readonly BenchRule GatedScalar = new("gated_linear", MatrixKernelKind.GatedLinear, BenchGate.Scalar,
+        "gated linear, one log-gate per head (RetNet, Mamba-2)");
+    public static readonly BenchRule GatedChannel = new("gated_linear_channel", MatrixKernelKind.GatedLinear, BenchGate.Channel,
+        "gated linear, one log-gate per key channel (GLA)");
     public static readonly BenchRule Delta = new("delta", MatrixKernelKind.Delta, BenchGate.None, "delta rule (DeltaNet)");
-    public static readonly BenchRule GatedDelta = new("gated_delta", MatrixKernelKind.Delta, BenchGate.Scalar, "gated delta rule (Gated DeltaNet)");
+    public static readonly BenchRule GatedDelta = new("gated_delta", MatrixKernelKind.Delta, BenchGate.Scalar,
+        "gated delta rule (Gated DeltaNet)");
 
     public static readonly BenchRule[] All = [Linear, GatedScalar, GatedChannel, Delta, GatedDelta];
 
@@ -95,7 +98,8 @@ public sealed record KernelBenchOptions
         if (Rules.Length + DeepRules.Length == 0) throw new MnemoException("--rules and --deep-rules name no rule between them");
         Positive("--depth", [Depth]);
         if (DeepHidden is < 1) throw new MnemoException($"the deep memory's hidden width must be positive, got {DeepHidden}");
-        if (!(DeepMemoryBudgetBytes > 0)) throw new MnemoException($"--deep-memory-gb must be positive, got {DeepMemoryBudgetBytes / (1 << 30)}");
+        if (!(DeepMemoryBudgetBytes > 0))
+            throw new MnemoException($"--deep-memory-gb must be positive, got {DeepMemoryBudgetBytes / (1 << 30)}");
         if (Warmup < 0) throw new MnemoException($"warm-up runs must be non-negative, got {Warmup}");
     }
 }
@@ -131,7 +135,10 @@ public sealed record KernelBenchReport(
     string FlopModel, KernelBenchRow[] Rows, double? LoadAverageAtEnd, double ElapsedSeconds)
 {
     /// <summary>snake_case like the configs; non-ASCII (·, ², ×) written as is rather than \u escapes.</summary>
-    public static readonly JsonSerializerOptions JsonOptions = new(ConfigBinder.WriteOptions) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    public static readonly JsonSerializerOptions JsonOptions = new(ConfigBinder.WriteOptions)
+    {
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
@@ -139,8 +146,8 @@ public sealed record KernelBenchReport(
 }
 
 /// <summary>
-/// `mnemo bench kernels`: the matrix- and deep-memory kernels' speed (deep rules: <see cref="DeepKernelBench"/>) against the machine's own matmul peak and against the
-/// two baselines (the step loop, causal SDPA attention), forward and forward+backward.
+/// `mnemo bench kernels`: the matrix- and deep-memory kernels' speed (deep rules: <see cref="DeepKernelBench"/>) against the machine's own
+/// matmul peak and against the two baselines (the step loop, causal SDPA attention), forward and forward+backward.
 /// <para>Forward is timed under no_grad (inference and prefill); forward+backward runs the forward with autograd and
 /// takes the gradients of sum(o·dO) + sum(S_T·dS) with respect to every input (q, k, v, g, β) by
 /// <c>torch.autograd.grad</c>, with fixed random cotangents dO, dS, as the equivalence tests do.</para>
@@ -150,10 +157,13 @@ public sealed record KernelBenchReport(
 /// </summary>
 public static class KernelBenchmark
 {
-    public const string TimingNote = "warm-up runs, then the median of the timed runs; each run in its own dispose scope, freed after the clock stops";
-    public const string ForwardNote = "forward under no_grad; forward+backward = forward with autograd + torch.autograd.grad of sum(o·dO)+sum(S·dS) w.r.t. all inputs";
-    public const string DeepInputsNote = "deep rules: fp32, q ~ N(0, 1/D), L2-normalised k, v ~ N(0, 1), theta U[0.01, 0.05], eta U[0.5, 0.9], alpha U[0, 0.01], " +
-        "gamma U[0, 1], delta U[0.5, 2], w0 N(0, 1/in); GELU MLP memory Dk = Dv = D; S = the final weights W_l (dS = dW_l), gradients include w0";
+    public const string TimingNote = "warm-up runs, then the median of the timed runs; each run in its own dispose scope, " +
+        "freed after the clock stops";
+    public const string ForwardNote = "forward under no_grad; forward+backward = forward with autograd + torch.autograd.grad of " +
+        "sum(o·dO)+sum(S·dS) w.r.t. all inputs";
+    public const string DeepInputsNote = "deep rules: fp32, q ~ N(0, 1/D), L2-normalised k, v ~ N(0, 1), theta U[0.01, 0.05], eta U[0.5, " +
+        "0.9], alpha U[0, 0.01], gamma U[0, 1], delta U[0.5, 2], w0 N(0, 1/in); GELU MLP memory Dk = Dv = D; S = the final weights W_l " +
+        "(dS = dW_l), gradients include w0";
 
     sealed record Key(string Rule, string Form, int D, int T);
 
@@ -161,7 +171,8 @@ public static class KernelBenchmark
     /// One kernel the bench times, a matrix rule or a deep rule: how to time a form at (D, T), the forward FLOPs of
     /// a form, the length a form is actually timed at for a row's T (the rest is scaled linearly), and why when shorter.
     /// </summary>
-    sealed record Subject(string Name, Func<KernelForm, int, int, (TimingStats, TimingStats)> Measure, Func<KernelForm, int, int, double> Flops,
+    sealed record Subject(string Name, Func<KernelForm, int, int, (TimingStats, TimingStats)> Measure,
+        Func<KernelForm, int, int, double> Flops,
         Func<KernelForm, int, int, int> Length, Func<KernelForm, int, int, int, string?> Why);
 
     static IEnumerable<Subject> Subjects(KernelBenchOptions o)
@@ -177,12 +188,14 @@ public static class KernelBenchmark
         {
             int Floor(KernelForm form, int t) => Math.Min(Cap(form, t), form == KernelForm.Chunk ? o.ChunkSize : 1);
             yield return new(rule.Name, (form, d, t) => DeepKernelBench.Measure(o, rule, form, d, t),
-                (form, d, t) => form == KernelForm.Chunk ? KernelFlops.DeepChunkForward(rule, DeepKernelBench.Mlp(o, d), o.Batch, o.Heads, t, o.ChunkSize)
+                (form, d, t) => form == KernelForm.Chunk
+                    ? KernelFlops.DeepChunkForward(rule, DeepKernelBench.Mlp(o, d), o.Batch, o.Heads, t, o.ChunkSize)
                     : KernelFlops.DeepRecurrentForward(rule, DeepKernelBench.Mlp(o, d), o.Batch, o.Heads, t),
                 (form, d, t) => DeepKernelBench.Affordable(o, rule, form, d, Cap(form, t), Floor(form, t)),
                 (form, d, t, measured) => measured >= Cap(form, t) ? null : string.Create(CultureInfo.InvariantCulture,
-                    $"{rule.Name} {form.Name()} timed at T={measured} and scaled linearly to T={t}: forward+backward at T={Cap(form, t)} would keep " +
-                    $"≈{DeepKernelBench.Footprint(o, rule, form, d, Cap(form, t)) / (1 << 30):F2} GB for autograd (budget {o.DeepMemoryBudgetBytes / (1 << 30):F2} GB, --deep-memory-gb)"));
+                    $"{rule.Name} {form.Name()} timed at T={measured} and scaled linearly to T={t}: forward+backward at T={Cap(form, t)} " +
+                    $"would keep ≈{DeepKernelBench.Footprint(o, rule, form, d, Cap(form, t)) / (1 << 30):F2} GB for autograd (budget " +
+                    $"{o.DeepMemoryBudgetBytes / (1 << 30):F2} GB, --deep-memory-gb)"));
         }
     }
 
@@ -210,37 +223,38 @@ public static class KernelBenchmark
         var lengths = options.Lengths.Distinct().Order().ToArray();
         int smallest = lengths[0];
         foreach (int d in dims)
-        foreach (int t in lengths)
-        {
-            if (options.Attention)
+            foreach (int t in lengths)
             {
-                log($"attention (sdpa) D={d} T={t} …");
-                measured[new("attention", "sdpa", d, t)] = MeasureAttention(options, d, t);
-            }
-            foreach (var subject in subjects)
-            {
-                foreach (var form in new[] { KernelForm.Chunk, KernelForm.Step })
+                if (options.Attention)
                 {
-                    int at = subject.Length(form, d, t);
-                    var key = new Key(subject.Name, form.Name(), d, at);
-                    if (measured.ContainsKey(key)) continue;
-                    if (subject.Why(form, d, t, at) is { } why) log("  " + why);
-                    log($"{subject.Name} D={d} T={at} {(form == KernelForm.Chunk ? "chunk" : "step loop")} …");
-                    measured[key] = subject.Measure(form, d, at);
+                    log($"attention (sdpa) D={d} T={t} …");
+                    measured[new("attention", "sdpa", d, t)] = MeasureAttention(options, d, t);
                 }
-                if (t == smallest && t <= options.NaiveMaxLength && subject.Length(KernelForm.Naive, d, t) == t)
+                foreach (var subject in subjects)
                 {
-                    log($"{subject.Name} D={d} T={t} naive reference …");
-                    measured[new(subject.Name, "naive", d, t)] = subject.Measure(KernelForm.Naive, d, t);
+                    foreach (var form in new[] { KernelForm.Chunk, KernelForm.Step })
+                    {
+                        int at = subject.Length(form, d, t);
+                        var key = new Key(subject.Name, form.Name(), d, at);
+                        if (measured.ContainsKey(key)) continue;
+                        if (subject.Why(form, d, t, at) is { } why) log("  " + why);
+                        log($"{subject.Name} D={d} T={at} {(form == KernelForm.Chunk ? "chunk" : "step loop")} …");
+                        measured[key] = subject.Measure(form, d, at);
+                    }
+                    if (t == smallest && t <= options.NaiveMaxLength && subject.Length(KernelForm.Naive, d, t) == t)
+                    {
+                        log($"{subject.Name} D={d} T={t} naive reference …");
+                        measured[new(subject.Name, "naive", d, t)] = subject.Measure(KernelForm.Naive, d, t);
+                    }
                 }
             }
-        }
 
         var rows = BuildRows(options, subjects, dims, lengths, measured, peak32.GflopPerSecond);
         var settings = new KernelBenchSettings(options.Batch, options.Heads, dims, lengths, [.. options.Rules.Select(r => r.Name)],
             options.ChunkSize, options.Repeats, options.Warmup, options.StepMaxLength, options.NaiveMaxLength, options.Attention,
             TimingNote, ForwardNote, [.. options.DeepRules.Select(r => r.Name)], options.Depth,
-            options.DeepHidden?.ToString(CultureInfo.InvariantCulture) ?? "4·D", options.DeepMemoryBudgetBytes / (1 << 30), DeepInputsNote);
+            options.DeepHidden?.ToString(CultureInfo.InvariantCulture) ?? "4·D", options.DeepMemoryBudgetBytes / (1 << 30),
+            DeepInputsNote);
         return new KernelBenchReport(machine, settings, peak32, peak16, KernelFlops.Description, rows,
             MachineInfo.LoadAverage(), clock.Elapsed.TotalSeconds);
     }
@@ -266,64 +280,64 @@ public static class KernelBenchmark
         }
 
         foreach (var subject in subjects)
+            foreach (int d in dims)
+            {
+                for (int i = 0; i < lengths.Length; i++)
+                {
+                    int t = lengths[i];
+                    var (chunkT, chunk) = Timed(subject, KernelForm.Chunk, d, t);
+                    var (stepT, step) = Timed(subject, KernelForm.Step, d, t);
+                    var sdpa = measured.TryGetValue(new("attention", "sdpa", d, t), out var a) ? a : ((TimingStats, TimingStats)?)null;
+
+                    var (cf, cb) = Both(chunk, t, subject.Flops(KernelForm.Chunk, d, t));
+                    int? fromT = i > 0 ? lengths[i - 1] : null;
+                    double? scaleF = null, scaleB = null;
+                    // Scaling is only measured when both lengths were timed as they are (a scaled row would show 1.00 by construction).
+                    if (fromT is int prev && chunkT == t && subject.Length(KernelForm.Chunk, d, prev) == prev)
+                    {
+                        var before = measured[new(subject.Name, "chunk", d, prev)];
+                        double grow = (double)t / prev;
+                        scaleF = chunk.Fwd.MedianMs / (grow * before.Fwd.MedianMs);
+                        scaleB = chunk.FwdBwd.MedianMs / (grow * before.FwdBwd.MedianMs);
+                    }
+                    rows.Add(new KernelBenchRow(subject.Name, "chunk", o.Batch, o.Heads, d, d, t, o.ChunkSize, chunkT, chunkT != t, cf, cb,
+                        step.Fwd.MedianMs / chunk.Fwd.MedianMs, step.FwdBwd.MedianMs / chunk.FwdBwd.MedianMs,
+                        Ratio(sdpa?.Item1.MedianMs, chunk.Fwd.MedianMs), Ratio(sdpa?.Item2.MedianMs, chunk.FwdBwd.MedianMs),
+                        fromT, scaleF, scaleB, subject.Why(KernelForm.Chunk, d, t, chunkT)));
+
+                    var (sf, sb) = Both(step, t, subject.Flops(KernelForm.Step, d, t));
+                    rows.Add(new KernelBenchRow(subject.Name, "step", o.Batch, o.Heads, d, d, t, null, stepT, stepT != t, sf, sb,
+                        SpeedupOverSdpaForward: Ratio(sdpa?.Item1.MedianMs, step.Fwd.MedianMs),
+                        SpeedupOverSdpaForwardBackward: Ratio(sdpa?.Item2.MedianMs, step.FwdBwd.MedianMs),
+                        Note: subject.Why(KernelForm.Step, d, t, stepT)));
+
+                    if (measured.TryGetValue(new(subject.Name, "naive", d, t), out var naive))
+                    {
+                        var (nf, nb) = Both(naive, t, subject.Flops(KernelForm.Naive, d, t));
+                        rows.Add(new KernelBenchRow(subject.Name, "naive", o.Batch, o.Heads, d, d, t, null, t, false, nf, nb,
+                            step.Fwd.MedianMs / naive.Fwd.MedianMs, step.FwdBwd.MedianMs / naive.FwdBwd.MedianMs,
+                            Ratio(sdpa?.Item1.MedianMs, naive.Fwd.MedianMs), Ratio(sdpa?.Item2.MedianMs, naive.FwdBwd.MedianMs)));
+                    }
+                }
+            }
         foreach (int d in dims)
-        {
             for (int i = 0; i < lengths.Length; i++)
             {
                 int t = lengths[i];
-                var (chunkT, chunk) = Timed(subject, KernelForm.Chunk, d, t);
-                var (stepT, step) = Timed(subject, KernelForm.Step, d, t);
-                var sdpa = measured.TryGetValue(new("attention", "sdpa", d, t), out var a) ? a : ((TimingStats, TimingStats)?)null;
-
-                var (cf, cb) = Both(chunk, t, subject.Flops(KernelForm.Chunk, d, t));
+                if (!measured.TryGetValue(new("attention", "sdpa", d, t), out var sdpa)) continue;
+                var (f, b) = Both(sdpa, t, KernelFlops.AttentionForward(o.Batch, o.Heads, t, d));
                 int? fromT = i > 0 ? lengths[i - 1] : null;
                 double? scaleF = null, scaleB = null;
-                // Scaling is only measured when both lengths were timed as they are (a scaled row would show 1.00 by construction).
-                if (fromT is int prev && chunkT == t && subject.Length(KernelForm.Chunk, d, prev) == prev)
+                if (fromT is int prev)
                 {
-                    var before = measured[new(subject.Name, "chunk", d, prev)];
+                    var before = measured[new("attention", "sdpa", d, prev)];
                     double grow = (double)t / prev;
-                    scaleF = chunk.Fwd.MedianMs / (grow * before.Fwd.MedianMs);
-                    scaleB = chunk.FwdBwd.MedianMs / (grow * before.FwdBwd.MedianMs);
+                    scaleF = sdpa.Fwd.MedianMs / (grow * before.Fwd.MedianMs);
+                    scaleB = sdpa.FwdBwd.MedianMs / (grow * before.FwdBwd.MedianMs);
                 }
-                rows.Add(new KernelBenchRow(subject.Name, "chunk", o.Batch, o.Heads, d, d, t, o.ChunkSize, chunkT, chunkT != t, cf, cb,
-                    step.Fwd.MedianMs / chunk.Fwd.MedianMs, step.FwdBwd.MedianMs / chunk.FwdBwd.MedianMs,
-                    Ratio(sdpa?.Item1.MedianMs, chunk.Fwd.MedianMs), Ratio(sdpa?.Item2.MedianMs, chunk.FwdBwd.MedianMs),
-                    fromT, scaleF, scaleB, subject.Why(KernelForm.Chunk, d, t, chunkT)));
-
-                var (sf, sb) = Both(step, t, subject.Flops(KernelForm.Step, d, t));
-                rows.Add(new KernelBenchRow(subject.Name, "step", o.Batch, o.Heads, d, d, t, null, stepT, stepT != t, sf, sb,
-                    SpeedupOverSdpaForward: Ratio(sdpa?.Item1.MedianMs, step.Fwd.MedianMs),
-                    SpeedupOverSdpaForwardBackward: Ratio(sdpa?.Item2.MedianMs, step.FwdBwd.MedianMs),
-                    Note: subject.Why(KernelForm.Step, d, t, stepT)));
-
-                if (measured.TryGetValue(new(subject.Name, "naive", d, t), out var naive))
-                {
-                    var (nf, nb) = Both(naive, t, subject.Flops(KernelForm.Naive, d, t));
-                    rows.Add(new KernelBenchRow(subject.Name, "naive", o.Batch, o.Heads, d, d, t, null, t, false, nf, nb,
-                        step.Fwd.MedianMs / naive.Fwd.MedianMs, step.FwdBwd.MedianMs / naive.FwdBwd.MedianMs,
-                        Ratio(sdpa?.Item1.MedianMs, naive.Fwd.MedianMs), Ratio(sdpa?.Item2.MedianMs, naive.FwdBwd.MedianMs)));
-                }
+                rows.Add(new KernelBenchRow("attention", "sdpa", o.Batch, o.Heads, d, d, t, null, t, false, f, b,
+                    ScalingFromT: fromT, ScalingForward: scaleF, ScalingForwardBackward: scaleB));
             }
-        }
-        foreach (int d in dims)
-        for (int i = 0; i < lengths.Length; i++)
-        {
-            int t = lengths[i];
-            if (!measured.TryGetValue(new("attention", "sdpa", d, t), out var sdpa)) continue;
-            var (f, b) = Both(sdpa, t, KernelFlops.AttentionForward(o.Batch, o.Heads, t, d));
-            int? fromT = i > 0 ? lengths[i - 1] : null;
-            double? scaleF = null, scaleB = null;
-            if (fromT is int prev)
-            {
-                var before = measured[new("attention", "sdpa", d, prev)];
-                double grow = (double)t / prev;
-                scaleF = sdpa.Fwd.MedianMs / (grow * before.Fwd.MedianMs);
-                scaleB = sdpa.FwdBwd.MedianMs / (grow * before.FwdBwd.MedianMs);
-            }
-            rows.Add(new KernelBenchRow("attention", "sdpa", o.Batch, o.Heads, d, d, t, null, t, false, f, b,
-                ScalingFromT: fromT, ScalingForward: scaleF, ScalingForwardBackward: scaleB));
-        }
         return [.. rows];
     }
 
@@ -371,7 +385,8 @@ public static class KernelBenchmark
     }
 
     /// <summary>Times one rule in one form at one shape: forward (no_grad) and forward+backward.</summary>
-    public static (TimingStats Forward, TimingStats ForwardBackward) MeasureKernel(KernelBenchOptions o, BenchRule rule, KernelForm form, int d, int t)
+    public static (TimingStats Forward, TimingStats ForwardBackward) MeasureKernel(KernelBenchOptions o, BenchRule rule, KernelForm form,
+        int d, int t)
     {
         using var x = Inputs.Create(rule, o.Batch, o.Heads, d, t, o.Seed);
         var forward = Timing.Measure(() =>

@@ -51,15 +51,16 @@ public static class KernelFlops
     public const double ForwardBackwardFactor = 3;
 
     public const string Description =
-        "matmul FLOPs only (multiply-add = 2), per batch row and head. Chunk (size C, N = ceil(T/C) chunks): " +
-        "gated linear 2C²(Dk+Dv) + 4C·Dk·Dv per chunk (QKᵀ, P·V, Q·S, Kᵀ·V); delta 5C²·Dk + 3C²·Dv + 6C·Dk·Dv per chunk " +
-        "(K·Kᵀ, QKᵀ, two triangular solves C²·Dk and C²·Dv, W·S, Q·S, P·V_new, Kᵀ·V_new). Step/naive: 4·Dk·Dv (gated linear) " +
-        "or 6·Dk·Dv (delta) per token. Causal SDPA: 2·T²·D per head. Deep memories (P_l = in·out per MLP layer, window c; chunk " +
-        "form in blocks of b ≤ C tokens, E = b+c−1 writers, R base matrices): per block gradients 2E·P_l (+2E·P_l back-prop after layer 0), " +
+        "matmul FLOPs only (multiply-add = 2), per batch row and head. Chunk (size C, N = ceil(T/C) chunks): gated linear 2C²(Dk+Dv) + " +
+        "4C·Dk·Dv per chunk (QKᵀ, P·V, Q·S, Kᵀ·V); delta 5C²·Dk + 3C²·Dv + 6C·Dk·Dv per chunk (K·Kᵀ, QKᵀ, two " +
+        "triangular solves C²·Dk and C²·Dv, W·S, Q·S, P·V_new, Kᵀ·V_new). Step/naive: 4·Dk·Dv (gated linear) or 6·Dk·Dv " +
+        "(delta) per token. Causal SDPA: 2·T²·D per head. Deep memories (P_l = in·out per MLP layer, window c; chunk form in blocks " +
+        "of b ≤ C tokens, E = b+c−1 writers, R base matrices): per block gradients 2E·P_l (+2E·P_l back-prop after layer 0), " +
         "coefficients 2b²E (GD) or 4b²E+2b² (momentum, Muon), end state 2E·P_l (+2E·P_l momentum); dual form read (titans, yaad, " +
-        "omeganet; moneta too) 2b·P_l (+2b·P_l momentum) + 2b·E·(in+out); per-token weights 2b·(R+E)·P_l (moneta's power sums, memora) + " +
-        "memora's read 2b·P_l; atlas: momenta 2b(1+E)·P_l + per token k·(4m²n+2m³) Newton–Schulz + 2b²·P_l + read 2b·P_l; step/naive per token " +
-        "2c·P_l (+2c·P_l back-prop) + 2c·P_l + 2·P_l (+ Newton–Schulz). Forward+backward = 3 × forward.";
+        "omeganet; moneta too) 2b·P_l (+2b·P_l momentum) + 2b·E·(in+out); per-token weights 2b·(R+E)·P_l (moneta's power sums, " +
+        "memora) + memora's read 2b·P_l; atlas: momenta 2b(1+E)·P_l + per token k·(4m²n+2m³) Newton–Schulz + 2b²·P_l + read " +
+        "2b·P_l; step/naive per token 2c·P_l (+2c·P_l back-prop) + 2c·P_l + 2·P_l (+ Newton–Schulz). " +
+        "Forward+backward = 3 × forward.";
 
     /// <summary>Forward FLOPs of a chunk form for the whole batch.</summary>
     public static double ChunkForward(MatrixKernelKind kind, long batch, long heads, long t, long dk, long dv, long chunk)

@@ -19,7 +19,8 @@ public sealed record MachineInfo(
         {
             foreach (var line in File.ReadLines("/proc/cpuinfo"))
             {
-                if (cpu == "unknown" && line.StartsWith("model name", StringComparison.Ordinal)) cpu = line[(line.IndexOf(':') + 1)..].Trim();
+                if (cpu == "unknown" && line.StartsWith("model name", StringComparison.Ordinal))
+                    cpu = line[(line.IndexOf(':') + 1)..].Trim();
                 if (flags.Length == 0 && line.StartsWith("flags", StringComparison.Ordinal)) flags = line[(line.IndexOf(':') + 1)..];
                 if (cpu != "unknown" && flags.Length > 0) break;
             }

@@ -38,7 +38,8 @@ public static class Timing
             samples[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
         var sorted = samples.Order().ToArray();
-        double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+        double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2]
+            : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
         return new TimingStats(median, sorted[0], samples, warmup);
     }
 }

@@ -108,7 +108,8 @@ public static class MqarEvaluator
             foreach (var (name, value) in m.Values()) values[name] = value;
         double headlineValue = headline is null ? acc.Value
             : values.TryGetValue(headline, out double v) ? v
-            : throw new InvalidOperationException($"the task's headline metric \"{headline}\" is not among its metrics ({string.Join(", ", values.Keys)})");
+            : throw new InvalidOperationException($"the task's headline metric \"{headline}\" is not among its metrics (" +
+                $"{string.Join(", ", values.Keys)})");
         return new SliceAccuracy(slice.SeqLen, slice.NumKvPairs, acc.Examples, headlineValue, acc.ExactMatch, values);
     }
 
@@ -124,7 +125,8 @@ public static class MqarEvaluator
             metrics = [];
             foreach (string name in slices.Where(s => s.Metrics is not null).SelectMany(s => s.Metrics!.Keys).Distinct())
             {
-                var weighted = slices.Where(s => s.Metrics is not null && s.Metrics.TryGetValue(name, out double v) && double.IsFinite(v)).ToList();
+                var weighted = slices.Where(s => s.Metrics is not null && s.Metrics.TryGetValue(name, out double v) && double.IsFinite(v))
+                    .ToList();
                 long n = weighted.Sum(s => s.Examples);
                 metrics[name] = n == 0 ? double.NaN : weighted.Sum(s => s.Metrics![name] * s.Examples) / n;
             }

@@ -36,8 +36,8 @@ public sealed record BareMemorySettings
 
 /// <param name="RecallPerPair">Recall of the pair written i-th, over the sequences.</param>
 /// <param name="LastLayerNorm">‖W_L‖_F of the final weights, mean over sequences: how far the writes grew the memory.</param>
-public sealed record BareMemoryResult(string Variant, double Theta, int ChunkSize, double Recall, double[] RecallPerPair, double RelativeError,
-    double LastLayerNorm);
+public sealed record BareMemoryResult(string Variant, double Theta, int ChunkSize, double Recall, double[] RecallPerPair,
+    double RelativeError, double LastLayerNorm);
 
 /// <summary>
 /// The memory alone, no model around it: per sequence, write P random (unit key, N(0, I) value) pairs at inner learning
@@ -55,13 +55,13 @@ public static class BareMemoryRecall
     {
         var results = new List<BareMemoryResult>();
         foreach (var variant in s.Variants)
-        foreach (double theta in s.Thetas)
-        foreach (int chunk in s.ChunkSizes)
-        {
-            var r = Probe(s, variant, theta, chunk);
-            results.Add(r);
-            progress?.Invoke(r);
-        }
+            foreach (double theta in s.Thetas)
+                foreach (int chunk in s.ChunkSizes)
+                {
+                    var r = Probe(s, variant, theta, chunk);
+                    results.Add(r);
+                    progress?.Invoke(r);
+                }
         return results;
     }
 
@@ -71,7 +71,8 @@ public static class BareMemoryRecall
         using var gen = new Generator((ulong)s.Seed);
         long b = s.Sequences, p = s.Pairs, t = s.Pairs + s.Filler, d = s.Dim;
         var mlp = new MemoryMlp(d, d, variant.Depth, (long)Math.Round(s.Expansion * d), MemoryActivation.Gelu, variant.ResidualNorm);
-        var rule = new DeepMemoryRule("bare", new L2Objective(), new DecayRetention(), new GradientDescent(), NormalizedStep: variant.NormalizedStep);
+        var rule = new DeepMemoryRule("bare", new L2Objective(), new DecayRetention(), new GradientDescent(),
+            NormalizedStep: variant.NormalizedStep);
         var keys = nn.functional.normalize(randn([b, t, 1, d], generator: gen), p: 2, dim: -1);    // [B, T, 1, D], H = 1
         var values = randn([b, t, 1, d], generator: gen);
         var w0 = DeepKernels.InitialWeights(mlp, 1, ScalarType.Float32, gen, zeroOutput: variant.ZeroOutput);

@@ -15,7 +15,8 @@ public sealed record LengthAccuracy(int SeqLen, int Factor, long Examples, doubl
 /// <summary>One (task, model) cell: the best learning rate's run, scored at every evaluation length.</summary>
 public sealed record ExtrapolationCell(
     string Task, string Model, long Parameters, double BestLr, IReadOnlyDictionary<string, double> ValidationAccuracyByLr,
-    long Steps, double Seconds, string RunDir, IReadOnlyList<LengthAccuracy> Lengths, IReadOnlyDictionary<string, long>? DivergedAtStep = null);
+    long Steps, double Seconds, string RunDir, IReadOnlyList<LengthAccuracy> Lengths,
+    IReadOnlyDictionary<string, long>? DivergedAtStep = null);
 
 /// <summary>
 /// Length extrapolation of recall: trains every mixer on MQAR and on passkey retrieval at length L (each at every
@@ -97,7 +98,8 @@ public static class Extrapolation
             }
             try
             {
-                var outcome = new Trainer(config, runDir, observerFor(config, runDir)).Run(resume: Checkpoint.List(runDir).Count > 0, cancel);
+                var outcome = new Trainer(config, runDir, observerFor(config, runDir))
+                    .Run(resume: Checkpoint.List(runDir).Count > 0, cancel);
                 if (outcome.Interrupted) throw new OperationCanceledException("experiment interrupted; run it again to continue");
                 runs.Add(new TrainedRun(lr, outcome, config));
             }
@@ -110,7 +112,8 @@ public static class Extrapolation
             }
         }
         if (runs.Count == 0)
-            throw new MnemoException($"{Json(task)} {Json(mixer)}: training diverged at every learning rate ({string.Join(", ", diverged.Keys)})");
+            throw new MnemoException($"{Json(task)} {Json(mixer)}: " +
+                $"training diverged at every learning rate ({string.Join(", ", diverged.Keys)})");
         return (runs, diverged);
     }
 
@@ -130,7 +133,8 @@ public static class Extrapolation
     {
         using var model = LoadTrained(config, runDir);
         var result = MqarEvaluator.Evaluate(model, slices);
-        return result.Slices.Select(s => new LengthAccuracy(s.SeqLen, s.SeqLen / trainLength, s.Examples, s.Accuracy, s.ExactMatch)).ToList();
+        return result.Slices.Select(s => new LengthAccuracy(s.SeqLen, s.SeqLen / trainLength, s.Examples, s.Accuracy, s.ExactMatch))
+            .ToList();
     }
 
     /// <summary>
@@ -140,14 +144,17 @@ public static class Extrapolation
     internal static void CheckSettings(ExtrapolationSettings s)
     {
         if (s.Mixers.Length == 0 || s.Tasks.Length == 0 || s.LearningRates.Length == 0 || s.EvalFactors.Length == 0)
-            throw new ConfigException($"extrapolation settings \"{s.Name}\": mixers, tasks, learning rates and eval factors must each list at least one");
+            throw new ConfigException($"extrapolation settings \"{s.Name}\": mixers, tasks, " +
+                $"learning rates and eval factors must each list at least one");
         if (s.EvalFactors.Any(f => f < 1))
-            throw new ConfigException($"extrapolation settings \"{s.Name}\": eval factors must be ≥ 1, got {string.Join(", ", s.EvalFactors)}");
+            throw new ConfigException($"extrapolation settings \"{s.Name}\": eval factors must be ≥ 1, " +
+                $"got {string.Join(", ", s.EvalFactors)}");
         foreach (var task in s.Tasks)
         {
             foreach (var mixer in s.Mixers)
                 foreach (double lr in s.LearningRates)
-                    RunConfig.Parse(s.RunConfig(task, mixer, lr).ToJson(), $"extrapolation settings \"{s.Name}\" ({Json(task)}, {Json(mixer)}, lr {lr:G3})");
+                    RunConfig.Parse(s.RunConfig(task, mixer, lr).ToJson(),
+                        $"extrapolation settings \"{s.Name}\" ({Json(task)}, {Json(mixer)}, lr {lr:G3})");
             var eval = s.EvalTask(task);
             string source = $"extrapolation settings \"{s.Name}\" (evaluation of {Json(task)})";
             var node = JsonNode.Parse(JsonSerializer.Serialize(eval, eval.GetType(), ConfigBinder.WriteOptions));

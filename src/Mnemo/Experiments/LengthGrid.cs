@@ -34,6 +34,7 @@ public static class LengthGrid
             Test = lengths.Select(l => new PasskeySlice { SeqLen = l, NumExamples = examples, Depths = DepthKind.Even }).ToArray(),
             TestSeed = testSeed,
         },
-        _ => throw new ConfigException($"{task.GetType().Name} cannot draw test slices at a given length (implement {nameof(ILengthScalableTask)})"),
+        _ => throw new ConfigException($"{task.GetType().Name} cannot draw test slices at a given length (implement " +
+            $"{nameof(ILengthScalableTask)})"),
     };
 }

@@ -3,9 +3,9 @@ using System.Text.Json.Nodes;
 using Mnemo.Evaluation;
 using Mnemo.IO;
 using Mnemo.Models;
+using Mnemo.Reporting;
 using Mnemo.Tasks;
 using Mnemo.Training;
-using Mnemo.Reporting;
 
 namespace Mnemo.Experiments;
 
@@ -77,7 +77,8 @@ public sealed record DemoModelResult(
 /// </summary>
 public static class MqarDemo
 {
-    public static IReadOnlyList<DemoModelResult> Run(DemoSettings settings, string outDir, Func<RunConfig, string, ITrainingObserver?> observerFor, CancellationToken cancel = default)
+    public static IReadOnlyList<DemoModelResult> Run(DemoSettings settings, string outDir,
+        Func<RunConfig, string, ITrainingObserver?> observerFor, CancellationToken cancel = default)
     {
         Directory.CreateDirectory(outDir);
         var results = new List<DemoModelResult>();
@@ -88,7 +89,8 @@ public static class MqarDemo
             {
                 var config = settings.RunConfig(mixer, lr);
                 string runDir = Path.Combine(outDir, "runs", $"{Json(mixer)}-lr{lr:G3}");
-                var outcome = new Trainer(config, runDir, observerFor(config, runDir)).Run(resume: Checkpoint.List(runDir).Count > 0, cancel);
+                var outcome = new Trainer(config, runDir, observerFor(config, runDir))
+                    .Run(resume: Checkpoint.List(runDir).Count > 0, cancel);
                 if (outcome.Interrupted) throw new OperationCanceledException("demo interrupted; run it again to continue");
                 runs.Add((lr, outcome, config));
             }
@@ -99,7 +101,8 @@ public static class MqarDemo
                 StateFloatsPerLayer(best.Config.ResolvedModel, settings.Test.Max(s => s.SeqLen)), best.Outcome.Parameters,
                 best.Outcome.Steps, best.Outcome.ElapsedSeconds, best.Outcome.RunDir));
         }
-        AtomicFile.WriteAllText(Path.Combine(outDir, "results.json"), JsonSerializer.Serialize(new { settings = settings.Name, models = results }, ConfigBinder.WriteOptions));
+        AtomicFile.WriteAllText(Path.Combine(outDir, "results.json"),
+            JsonSerializer.Serialize(new { settings = settings.Name, models = results }, ConfigBinder.WriteOptions));
         DemoPlots.Accuracy(results, settings.Test, Path.Combine(outDir, "accuracy.png"));
         DemoPlots.Loss(results.ToDictionary(r => r.Model, r => LossCurve(r.RunDir)), Path.Combine(outDir, "loss.png"));
         return results;

@@ -39,10 +39,12 @@ public static class StateCollapse
     public const string AccuracyPlotFile = "accuracy.png";
 
     /// <summary>The mitigations in report order; the norm cap τ is per layer, a margin times the largest norm at t ≤ L.</summary>
-    public static IReadOnlyList<(string Name, Func<int, MemoryEvalOptions> Options)> Mitigations(StateCollapseSettings s, double[] maxNormAtTrain) =>
+    public static IReadOnlyList<(string Name, Func<int, MemoryEvalOptions> Options)> Mitigations(
+        StateCollapseSettings s, double[] maxNormAtTrain) =>
     [
         ("none", _ => MemoryEvalOptions.None),
-        .. s.ForgetScales.Select(l => ($"forget λ={l.ToString("G3", CultureInfo.InvariantCulture)}", (Func<int, MemoryEvalOptions>)(_ => new MemoryEvalOptions { ForgetScale = l }))),
+        .. s.ForgetScales.Select(l => ($"forget λ={l.ToString("G3", CultureInfo.InvariantCulture)}",
+            (Func<int, MemoryEvalOptions>)(_ => new MemoryEvalOptions { ForgetScale = l }))),
         .. s.NormCapMargins.Select(m => ($"state norm τ={m.ToString("G3", CultureInfo.InvariantCulture)}×max@L",
             (Func<int, MemoryEvalOptions>)(layer => new MemoryEvalOptions { StateNormCap = maxNormAtTrain[layer] * m }))),
         ($"window r={s.WindowTokens}", _ => new MemoryEvalOptions { Window = s.WindowTokens }),
@@ -62,12 +64,15 @@ public static class StateCollapse
         var training = settings.Training;
         Extrapolation.CheckSettings(training);
         if (settings.ForgetScales.Any(l => !(l >= 1)))
-            throw new ConfigException($"state-collapse settings \"{settings.Name}\": forget scales λ must be ≥ 1, got {string.Join(", ", settings.ForgetScales)}");
+            throw new ConfigException($"state-collapse settings \"{settings.Name}\": forget scales λ must be ≥ 1, " +
+                $"got {string.Join(", ", settings.ForgetScales)}");
         if (!(settings.NormCapMargins.All(m => m > 0)) || settings.NormExamples < 1 || settings.NormTraceExamples < 1)
-            throw new ConfigException($"state-collapse settings \"{settings.Name}\": --norm-cap margins must be > 0 (got {string.Join(", ", settings.NormCapMargins)}) and the example counts ≥ 1");
+            throw new ConfigException($"state-collapse settings \"{settings.Name}\": " +
+                $"--norm-cap margins must be > 0 (got {string.Join(", ", settings.NormCapMargins)}) and the example counts ≥ 1");
         var notMatrix = training.Mixers.Where(m => !MatrixMemories.Contains(m)).ToArray();
         if (notMatrix.Length > 0)
-            throw new ConfigException($"state-collapse settings \"{settings.Name}\": {string.Join(", ", notMatrix.Select(m => Extrapolation.Json(m)))} has no matrix memory; " +
+            throw new ConfigException($"state-collapse settings \"{settings.Name}\": " +
+                $"{string.Join(", ", notMatrix.Select(m => Extrapolation.Json(m)))} has no matrix memory; " +
                 "the mitigations apply to mamba2, gla, retnet, gated_delta_net, delta_net and linear_attention");
         Directory.CreateDirectory(outDir);
         var cells = new List<CollapseCell>();
@@ -90,7 +95,8 @@ public static class StateCollapse
             eval_lengths = training.EvalLengths,
             window = settings.WindowTokens,
             headline = new { mqar = "accuracy (per query, Zoology)", passkey = "exact_match (all digits right)" },
-            norms = $"mean over {settings.NormTraceExamples} examples of the largest head's Frobenius norm of the state, per position, at L = {training.EvalLengths.Max()}",
+            norms = $"mean over {settings.NormTraceExamples} examples of the largest head's Frobenius norm of the state, per position, " +
+                $"at L = {training.EvalLengths.Max()}",
             cells,
         }, ConfigBinder.WriteOptions));
         StateCollapsePlot.Norms(cells, training.TrainLength, Path.Combine(outDir, NormPlotFile));
@@ -105,7 +111,8 @@ public static class StateCollapse
         string taskName = Extrapolation.Json(task), model = Extrapolation.Json(best.Config.Model.Mixer);
         using var lm = Extrapolation.LoadTrained(best.Config, best.Outcome.RunDir);
         if (MemoryEval.Memories(lm).Count == 0)
-            throw new MnemoException($"{model} has no matrix memory: the state-collapse mitigations apply to Mamba-2, GLA, RetNet, (Gated) DeltaNet and linear attention");
+            throw new MnemoException($"{model} has no matrix memory: the state-collapse mitigations apply to Mamba-2, GLA, RetNet, " +
+                $"(Gated) DeltaNet and linear attention");
         int layers = lm.Config.NumLayers;
 
         // τ per layer from the training length: the validation examples at L (never the longer test lengths).
@@ -132,9 +139,11 @@ public static class StateCollapse
             cancel.ThrowIfCancellationRequested();
             MemoryEval.Apply(lm, options);
             var result = MqarEvaluator.Evaluate(lm, slices, batchSize: 64);
-            var lengths = result.Slices.Select(s => new LengthAccuracy(s.SeqLen, s.SeqLen / training.TrainLength, s.Examples, s.Accuracy, s.ExactMatch)).ToList();
+            var lengths = result.Slices.Select(s => new LengthAccuracy(s.SeqLen, s.SeqLen / training.TrainLength, s.Examples, s.Accuracy,
+                s.ExactMatch)).ToList();
             scores.Add(new MitigationScore(name, lengths));
-            progress?.Invoke($"{taskName} {model} · {name}: " + string.Join(", ", lengths.Select(l => $"L={l.SeqLen} {Headline(taskName, l):P1}")));
+            progress?.Invoke($"{taskName} {model} · {name}: " + string.Join(", ",
+                lengths.Select(l => $"L={l.SeqLen} {Headline(taskName, l):P1}")));
         }
         MemoryEval.Apply(lm, MemoryEvalOptions.None);
         return new CollapseCell(taskName, model, best.Outcome.Parameters, best.Lr, best.Outcome.Steps, best.Outcome.ElapsedSeconds,
@@ -143,7 +152,8 @@ public static class StateCollapse
 
     static double Headline(string task, LengthAccuracy a) => task == "passkey" ? a.ExactMatch : a.Accuracy;
 
-    static IReadOnlyList<LayerStateNorms> Norms(Mnemo.Models.LanguageModel lm, TaskBatch slice, int examples, Func<int, MemoryEvalOptions> options)
+    static IReadOnlyList<LayerStateNorms> Norms(Mnemo.Models.LanguageModel lm, TaskBatch slice, int examples,
+        Func<int, MemoryEvalOptions> options)
     {
         var saved = MemoryEval.Memories(lm).Select(m => m.Memory.EvalOptions).ToArray();
         // Rows spread over the slice: passkey's even depths put example i's needle at depth (i + 0.5)/n, so the first

@@ -58,7 +58,8 @@ public static class ConfigBinder
     {
         try
         {
-            return JsonNode.Parse(json, documentOptions: Lenient) ?? throw new ConfigException($"{source}: the file is empty (expected a JSON object)");
+            return JsonNode.Parse(json, documentOptions: Lenient) ?? throw new ConfigException(
+                $"{source}: the file is empty (expected a JSON object)");
         }
         catch (JsonException e)
         {
@@ -89,7 +90,8 @@ public static class ConfigBinder
                 {
                     // An object given for a section sets the fields it names and keeps the others.
                     var value = ParseScalar(text, path);
-                    if (value is JsonObject fields && target[parts[i]] is JsonObject existing && IsRecord(Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType))
+                    if (value is JsonObject fields && target[parts[i]] is JsonObject existing
+                        && IsRecord(Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType))
                         Merge(existing, fields);
                     else target[parts[i]] = value;
                     break;
@@ -170,11 +172,13 @@ public static class ConfigBinder
             {
                 string childPath = path.Length == 0 ? key : $"{path}.{key}";
                 var prop = FindProperty(type, key) ?? throw new ConfigException(
-                    $"{source}: unknown field \"{childPath}\". Allowed{(path.Length == 0 ? "" : $" in \"{path}\"")}: {string.Join(", ", Keys(type))}");
+                    $"{source}: unknown field \"{childPath}\". Allowed{(path.Length == 0 ? "" : $" in \"{path}\"")}: " +
+                    $"{string.Join(", ", Keys(type))}");
                 if (child is null)
                 {
                     if (!AcceptsNull(prop))
-                        throw new ConfigException($"{source}: field \"{childPath}\": null is not allowed (expected {Describe(prop.PropertyType)})");
+                        throw new ConfigException($"{source}: field \"{childPath}\": " +
+                            $"null is not allowed (expected {Describe(prop.PropertyType)})");
                     prop.SetValue(instance, null);
                     continue;
                 }
@@ -217,7 +221,8 @@ public static class ConfigBinder
         if (type == typeof(float)) return (float)d;
         if (type == typeof(int) || type == typeof(long))
         {
-            if (d != Math.Floor(d) || d < (type == typeof(int) ? int.MinValue : long.MinValue) || d > (type == typeof(int) ? int.MaxValue : long.MaxValue))
+            if (d != Math.Floor(d) || d < (type == typeof(int) ? int.MinValue : long.MinValue)
+                || d > (type == typeof(int) ? int.MaxValue : long.MaxValue))
                 throw new ConfigException($"{Where()}: expected a whole number, got {val.ToJsonString()}");
             return type == typeof(int) ? (object)(int)d : (long)d;
         }
@@ -231,7 +236,8 @@ public static class ConfigBinder
         if (value is null || prop.GetCustomAttribute<RangeAttribute>() is not { } r) return;
         double d = Convert.ToDouble(value, CultureInfo.InvariantCulture);
         if (d < r.Min || d > r.Max)
-            throw new ConfigException($"{source}: field \"{path}\" = {Format(d)} is out of range; allowed {Format(r.Min)} … {Format(r.Max)}");
+            throw new ConfigException($"{source}: field \"{path}\" = {Format(d)} is out of range; " +
+                $"allowed {Format(r.Min)} … {Format(r.Max)}");
     }
 
     static string Format(double d) => d.ToString("G6", CultureInfo.InvariantCulture);

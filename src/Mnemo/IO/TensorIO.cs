@@ -76,10 +76,13 @@ public static class TensorIO
                 if (floating && !isfinite(ToTensor(e)).all().item<bool>()) problems.Add($"\"{name}\" holds NaN or infinite values");
             }
             if (problems.Count > 0)
-                throw new MnemoException($"{path}: {string.Join("; ", problems.Take(8))}{(problems.Count > 8 ? $"; and {problems.Count - 8} more" : "")} (weights of a diverged run?)");
+                throw new MnemoException(
+                    $"{path}: {string.Join("; ", problems.Take(8))}{(problems.Count > 8 ? $"; and {problems.Count - 8} more" : "")} " +
+                    $"(weights of a diverged run?)");
         }
         if (problems.Count > 0)
-            throw new MnemoException($"{path}: does not match the model: {string.Join("; ", problems.Take(8))}{(problems.Count > 8 ? $"; and {problems.Count - 8} more" : "")}");
+            throw new MnemoException($"{path}: does not match the model: " +
+                $"{string.Join("; ", problems.Take(8))}{(problems.Count > 8 ? $"; and {problems.Count - 8} more" : "")}");
         using var noGrad = no_grad();
         foreach (var (name, target) in expected)
         {

@@ -38,7 +38,8 @@ public sealed class DeepMemoryMixer : MemoryMixer
         _pooled = c.MemoryGatePooling == GatePooling.Chunk;
         _featureMap = c.MemoryFeatureMap;
         long keyWidth = MemoryFeatureMap.Width(_featureMap, KeyDim);
-        _mlp = new MemoryMlp(keyWidth, ValueDim, c.MemoryDepth, (long)Math.Round(c.MemoryExpansion * KeyDim), c.MemoryActivation, c.MemoryResidualNorm);
+        _mlp = new MemoryMlp(keyWidth, ValueDim, c.MemoryDepth, (long)Math.Round(c.MemoryExpansion * KeyDim), c.MemoryActivation,
+            c.MemoryResidualNorm);
 
         lr_proj = nn.Linear(c.DModel, Heads);
         forget_proj = nn.Linear(c.DModel, Heads);
@@ -64,9 +65,11 @@ public sealed class DeepMemoryMixer : MemoryMixer
     public static long StateFloats(ModelConfig c, DeepMemoryRule rule)
     {
         long keyWidth = MemoryFeatureMap.Width(c.MemoryFeatureMap, c.KeyHeadDim);
-        var mlp = new MemoryMlp(keyWidth, c.ValueHeadDim, c.MemoryDepth, (long)Math.Round(c.MemoryExpansion * c.KeyHeadDim), c.MemoryActivation, c.MemoryResidualNorm);
+        var mlp = new MemoryMlp(keyWidth, c.ValueHeadDim, c.MemoryDepth, (long)Math.Round(c.MemoryExpansion * c.KeyHeadDim),
+            c.MemoryActivation, c.MemoryResidualNorm);
         var configured = c.Configure(rule);
-        return c.NumHeads * (mlp.Layers.Sum(s => s.In * s.Out) * (configured.Learner.HasMomentum ? 3 : 2) + (configured.Window - 1) * (keyWidth + c.ValueHeadDim + 2));
+        return c.NumHeads * (mlp.Layers.Sum(s => s.In * s.Out) * (configured.Learner.HasMomentum ? 3 : 2) +
+            (configured.Window - 1) * (keyWidth + c.ValueHeadDim + 2));
     }
 
     /// <summary>L2-normalised q and k (Titans), then φ. Unlike the matrix rules, q is not scaled by Dk^{−1/2}: a
@@ -115,7 +118,8 @@ public sealed class DeepMemoryMixer : MemoryMixer
         var (qf, _) = Features(q, q, position);                                 // [B, T, H, Dk']
         var state = cache is null ? null : Load(cache, position);
         // At a chunk boundary the running weights are the chunk-start weights (however the kernel stored them).
-        IEnumerable<Tensor> start = state is null ? memory_init.Select(w => w.unsqueeze(0)) : state.Offset == 0 ? state.Weights : state.ChunkStart;
+        IEnumerable<Tensor> start = state is null ? memory_init.Select(w => w.unsqueeze(0)) : state.Offset == 0 ? state.Weights
+            : state.ChunkStart;
         var dtype = Chunks.ComputeType(qf);
         var weights = start.Select(w => _rule.Retention.Effective(w.to(dtype))).ToArray();     // [B|1, H, in, out]
         var h = _mlp.Apply(weights, qf.to(dtype).transpose(1, 2)).transpose(1, 2).to(x.dtype);  // [B, T, H, Dv]

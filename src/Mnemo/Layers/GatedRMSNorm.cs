@@ -26,7 +26,8 @@ public sealed class GatedRMSNorm : nn.Module<Tensor, Tensor?, Tensor>
     public override Tensor forward(Tensor x, Tensor? gate)
     {
         using var scope = NewDisposeScope();
-        if (gate is not null && _gateFirst) return (RMSNorm.Normalize(x * nn.functional.silu(gate), _eps) * weight).MoveToOuterDisposeScope();
+        if (gate is not null && _gateFirst)
+            return (RMSNorm.Normalize(x * nn.functional.silu(gate), _eps) * weight).MoveToOuterDisposeScope();
         var y = RMSNorm.Normalize(x, _eps) * weight;
         if (gate is not null) y = y * nn.functional.silu(gate);
         return y.MoveToOuterDisposeScope();

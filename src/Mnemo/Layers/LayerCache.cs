@@ -89,7 +89,8 @@ public static class KvBuffer
         return (keys.narrow(2, 0, needed), values.narrow(2, 0, needed));
     }
 
-    /// <summary>Starts a cache holding <paramref name="k"/>, <paramref name="v"/> with room for <paramref name="capacity"/> tokens.</summary>
+    /// <summary>Starts a cache holding <paramref name="k"/>, <paramref name="v"/> with room for <paramref name="capacity"/>
+    /// tokens.</summary>
     public static void Fill(LayerCache cache, Tensor k, Tensor v, long capacity)
     {
         cache.KvLength = 0;

@@ -61,7 +61,8 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
 
     /// <summary><see cref="UnitNormFeatures"/> for any layer: q, k [..., Dk] L2-normalised, q scaled by Dk^{−1/2}.</summary>
     public static (Tensor Q, Tensor K) UnitNorm(Tensor q, Tensor k) =>
-        (nn.functional.normalize(q, p: 2, dim: -1, eps: 1e-6) * Math.Pow(q.shape[^1], -0.5), nn.functional.normalize(k, p: 2, dim: -1, eps: 1e-6));
+        (nn.functional.normalize(q, p: 2, dim: -1, eps: 1e-6) * Math.Pow(q.shape[^1], -0.5),
+            nn.functional.normalize(k, p: 2, dim: -1, eps: 1e-6));
 
     /// <summary>The output of the memory read, o [B, T, H, Dv], before o_norm — linear attention's normaliser hooks here.</summary>
     protected virtual Tensor Read(Tensor o) => o;

@@ -38,7 +38,8 @@ public sealed class MixtureOfMemoriesMixer : nn.Module<Tensor, Tensor>, IStreami
 
     public MixtureOfMemoriesMixer(ModelConfig c) : base(nameof(MixtureOfMemoriesMixer))
     {
-        (_heads, _keyDim, _valueDim, _memories, _topK, _chunk) = (c.NumHeads, c.KeyHeadDim, c.ValueHeadDim, c.NumMemories, c.TopK, c.ChunkSize);
+        (_heads, _keyDim, _valueDim, _memories, _topK, _chunk) = (c.NumHeads, c.KeyHeadDim, c.ValueHeadDim, c.NumMemories, c.TopK,
+            c.ChunkSize);
         _kind = c.MomRule == MomRule.GatedLinear ? MatrixKernelKind.GatedLinear : MatrixKernelKind.Delta;
         bool gated = c.MomRule != MomRule.DeltaNet, delta = _kind == MatrixKernelKind.Delta;
         long keys = _heads * _keyDim, values = _heads * _valueDim;

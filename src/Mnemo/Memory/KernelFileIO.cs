@@ -68,8 +68,8 @@ public static class KernelFileIO
     {
         var unknown = names.Where(n => !known(n)).ToList();
         if (unknown.Count > 0)
-            throw new MnemoException($"unknown tensor{(unknown.Count > 1 ? "s" : "")} {string.Join(", ", unknown.Select(n => $"\"{n}\""))}; " +
-                                     $"allowed names: {allowed}");
+            throw new MnemoException($"unknown tensor{(unknown.Count > 1 ? "s" : "")} " +
+                                     $"{string.Join(", ", unknown.Select(n => $"\"{n}\""))}; allowed names: {allowed}");
     }
 
     /// <summary>Every input (checked in <paramref name="order"/>) must be F32 or F64, all the same as q.</summary>
@@ -77,7 +77,8 @@ public static class KernelFileIO
     /// Every input is finite, and each tensor named in <paramref name="domains"/> lies in its closed interval: a NaN
     /// or a gate outside its domain would otherwise run to an output of NaN (or nonsense) with exit 0.
     /// </summary>
-    public static void CheckValues(IReadOnlyDictionary<string, Tensor> inputs, IReadOnlyDictionary<string, (double Lo, double Hi, string Why)> domains)
+    public static void CheckValues(IReadOnlyDictionary<string, Tensor> inputs,
+        IReadOnlyDictionary<string, (double Lo, double Hi, string Why)> domains)
     {
         using var scope = NewDisposeScope();
         foreach (var (name, t) in inputs.OrderBy(kv => kv.Key, StringComparer.Ordinal))
@@ -101,7 +102,8 @@ public static class KernelFileIO
             if (t is not (ScalarType.Float32 or ScalarType.Float64))
                 throw new MnemoException($"tensor \"{name}\" is {Spec(t, name)}; kernel inputs must be F32 or F64");
             if (t != dtype)
-                throw new MnemoException($"tensor \"{name}\" is {Spec(t, name)} but q is {Spec(dtype, "q")}; all inputs must share one dtype");
+                throw new MnemoException($"tensor \"{name}\" is {Spec(t, name)} but q is {Spec(dtype, "q")}; " +
+                    $"all inputs must share one dtype");
         }
         return dtype;
     }
@@ -127,6 +129,7 @@ public static class KernelFileIO
     public static void CheckNonEmpty(Tensor q, Tensor v)
     {
         if (q.shape.Any(d => d == 0) || v.shape.Any(d => d == 0))
-            throw new MnemoException($"q has shape [{string.Join(", ", q.shape)}] and v [{string.Join(", ", v.shape)}]: every size must be at least 1");
+            throw new MnemoException($"q has shape [{string.Join(", ", q.shape)}] and v [{string.Join(", ", v.shape)}]: " +
+                $"every size must be at least 1");
     }
 }

@@ -13,7 +13,8 @@ public static class ExtrapolationPlot
         var tasks = cells.Select(c => c.Task).Distinct().ToList();
         foreach (var c in cells)
         {
-            var line = Plots.Line(plot, c.Lengths.Select(l => (double)l.SeqLen).ToArray(), c.Lengths.Select(l => 100 * Extrapolation.Headline(c.Task, l)).ToArray(),
+            var line = Plots.Line(plot, c.Lengths.Select(l => (double)l.SeqLen).ToArray(),
+                c.Lengths.Select(l => 100 * Extrapolation.Headline(c.Task, l)).ToArray(),
                 palette.GetColor(models.IndexOf(c.Model)), $"{c.Model} · {c.Task} (lr {c.BestLr:G2})", markerSize: 7);
             line.LinePattern = tasks.IndexOf(c.Task) == 0 ? ScottPlot.LinePattern.Solid : ScottPlot.LinePattern.Dashed;
             line.MarkerShape = tasks.IndexOf(c.Task) == 0 ? ScottPlot.MarkerShape.FilledCircle : ScottPlot.MarkerShape.OpenSquare;
@@ -24,6 +25,7 @@ public static class ExtrapolationPlot
         train.LegendText = $"training length {trainLength}";
         var lengths = cells.SelectMany(c => c.Lengths.Select(l => l.SeqLen)).Distinct().Order().ToArray();
         plot.Axes.Bottom.SetTicks(lengths.Select(l => (double)l).ToArray(), lengths.Select(l => l.ToString()).ToArray());
-        Plots.Save(plot, "Recall beyond the training length (MQAR: per-query accuracy; passkey: exact match)", "evaluation length (tokens)", "accuracy (%)", path, 900, 550);
+        Plots.Save(plot, "Recall beyond the training length (MQAR: per-query accuracy; passkey: exact match)", "evaluation length (tokens)",
+            "accuracy (%)", path, 900, 550);
     }
 }

@@ -4,7 +4,8 @@ namespace Mnemo.Reporting;
 public static class Plots
 {
     /// <summary>A line with markers in a given colour and legend entry.</summary>
-    public static ScottPlot.Plottables.Scatter Line(ScottPlot.Plot plot, double[] xs, double[] ys, ScottPlot.Color color, string legend, float markerSize = 6)
+    public static ScottPlot.Plottables.Scatter Line(ScottPlot.Plot plot, double[] xs, double[] ys, ScottPlot.Color color, string legend,
+        float markerSize = 6)
     {
         var line = plot.Add.Scatter(xs, ys);
         line.Color = color;
@@ -15,7 +16,8 @@ public static class Plots
     }
 
     /// <summary>Titles and labels the plot, shows the legend, and writes the PNG; a percentage axis spans 0–105.</summary>
-    public static void Save(ScottPlot.Plot plot, string title, string xLabel, string yLabel, string path, int width, int height, bool percent = true)
+    public static void Save(ScottPlot.Plot plot, string title, string xLabel, string yLabel, string path, int width, int height,
+        bool percent = true)
     {
         if (percent) plot.Axes.SetLimitsY(0, 105);
         plot.Title(title);

@@ -11,7 +11,13 @@ public static class StateCollapsePlot
     {
         var plot = new ScottPlot.Plot();
         var palette = new ScottPlot.Palettes.Category10();
-        var patterns = new[] { ScottPlot.LinePattern.Solid, ScottPlot.LinePattern.Dashed, ScottPlot.LinePattern.Dotted, ScottPlot.LinePattern.DenselyDashed };
+        var patterns = new[]
+        {
+            ScottPlot.LinePattern.Solid,
+            ScottPlot.LinePattern.Dashed,
+            ScottPlot.LinePattern.Dotted,
+            ScottPlot.LinePattern.DenselyDashed,
+        };
         int colour = 0;
         foreach (var c in cells)
             foreach (var layer in c.Norms.Select(n => n.Layer).Distinct())

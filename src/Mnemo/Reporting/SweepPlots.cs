@@ -17,10 +17,13 @@ public static class SweepPlots
         {
             var c = cells[i];
             var points = c.Slices.GroupBy(s => s.SeqLen).OrderBy(g => g.Key)
-                .Select(g => (X: Math.Log2(g.Key), Y: 100 * g.Sum(s => s.Headline(c.Headline) * s.Examples) / g.Sum(s => s.Examples))).ToArray();
-            Plots.Line(plot, points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray(), Palette.GetColor(i), $"{c.CellId} (lr {c.BestLr:G2})");
+                .Select(g => (X: Math.Log2(g.Key), Y: 100 * g.Sum(s => s.Headline(c.Headline) * s.Examples) / g.Sum(s => s.Examples)))
+                .ToArray();
+            Plots.Line(plot, points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray(), Palette.GetColor(i),
+                $"{c.CellId} (lr {c.BestLr:G2})");
         }
-        plot.Axes.Bottom.SetTicks(lengths.Select(l => Math.Log2(l)).ToArray(), lengths.Select(l => l.ToString(CultureInfo.InvariantCulture)).ToArray());
+        plot.Axes.Bottom.SetTicks(lengths.Select(l => Math.Log2(l)).ToArray(),
+            lengths.Select(l => l.ToString(CultureInfo.InvariantCulture)).ToArray());
         Plots.Save(plot, "Recall against context length", "context length (tokens, log scale)", "score (%)", path, 1000, 600);
     }
 
@@ -29,13 +32,15 @@ public static class SweepPlots
     /// (band). Curves are read at every step any run evaluated; a run holds its last value after it stops (the
     /// target reached) and 0 after it diverged.
     /// </summary>
-    public static void SeedCurves(IReadOnlyList<SeedSummary> groups, IReadOnlyDictionary<string, List<List<(double Step, double Accuracy)>>> curves, string path)
+    public static void SeedCurves(IReadOnlyList<SeedSummary> groups,
+        IReadOnlyDictionary<string, List<List<(double Step, double Accuracy)>>> curves, string path)
     {
         var plot = new ScottPlot.Plot();
         for (int i = 0; i < groups.Count; i++)
         {
             // Curves are listed in the order of the group's runs.
-            var runs = groups[i].Runs.Zip(curves[groups[i].GroupId], (r, c) => (Curve: c, r.Diverged)).Where(r => r.Curve.Count > 0).ToList();
+            var runs = groups[i].Runs.Zip(curves[groups[i].GroupId], (r, c) => (Curve: c, r.Diverged)).Where(r => r.Curve.Count > 0)
+                .ToList();
             if (runs.Count == 0) continue;
             var steps = runs.SelectMany(r => r.Curve.Select(p => p.Step)).Distinct().Order().ToArray();
             static double At(List<(double Step, double Accuracy)> run, double step, bool diverged) =>
@@ -58,12 +63,16 @@ public static class SweepPlots
         var groups = cells.GroupBy(c => seriesAxis is null ? c.Mixer : c[seriesAxis]).ToList();
         for (int i = 0; i < groups.Count; i++)
         {
-            var points = groups[i].GroupBy(c => c.StateFloatsPerLayer).OrderBy(g => g.Key).Select(g => (X: Math.Log2(g.Key), Y: 100 * g.Max(c => c.Score))).ToArray();
-            Plots.Line(plot, points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray(), Palette.GetColor(i), groups[i].Key, markerSize: 8);
+            var points = groups[i].GroupBy(c => c.StateFloatsPerLayer).OrderBy(g => g.Key)
+                .Select(g => (X: Math.Log2(g.Key), Y: 100 * g.Max(c => c.Score))).ToArray();
+            Plots.Line(plot, points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray(), Palette.GetColor(i), groups[i].Key,
+                markerSize: 8);
         }
         var sizes = cells.Select(c => c.StateFloatsPerLayer).Distinct().Order().ToArray();
-        plot.Axes.Bottom.SetTicks(sizes.Select(s => Math.Log2(s)).ToArray(), sizes.Select(s => s.ToString("N0", CultureInfo.InvariantCulture)).ToArray());
-        Plots.Save(plot, "Recall against state size (best learning rate)", "state floats per layer (log scale)", "score (%)", path, 1000, 600);
+        plot.Axes.Bottom.SetTicks(sizes.Select(s => Math.Log2(s)).ToArray(),
+            sizes.Select(s => s.ToString("N0", CultureInfo.InvariantCulture)).ToArray());
+        Plots.Save(plot, "Recall against state size (best learning rate)", "state floats per layer (log scale)", "score (%)", path, 1000,
+            600);
     }
 
     /// <summary>Needle depth (rows, top = start of the context) × context length (columns), colour = score.</summary>
@@ -83,8 +92,10 @@ public static class SweepPlots
         map.Colormap = new ScottPlot.Colormaps.Viridis();
         map.ManualRange = new ScottPlot.Range(0, 100);
         plot.Add.ColorBar(map);
-        plot.Axes.Bottom.SetTicks(Enumerable.Range(0, lengths.Length).Select(i => (double)i).ToArray(), lengths.Select(l => l.ToString(CultureInfo.InvariantCulture)).ToArray());
-        plot.Axes.Left.SetTicks(Enumerable.Range(0, depths.Length).Select(i => (double)(depths.Length - 1 - i)).ToArray(), depths.Select(d => d.ToString("P0", CultureInfo.InvariantCulture)).ToArray());
+        plot.Axes.Bottom.SetTicks(Enumerable.Range(0, lengths.Length).Select(i => (double)i).ToArray(),
+            lengths.Select(l => l.ToString(CultureInfo.InvariantCulture)).ToArray());
+        plot.Axes.Left.SetTicks(Enumerable.Range(0, depths.Length).Select(i => (double)(depths.Length - 1 - i)).ToArray(),
+            depths.Select(d => d.ToString("P0", CultureInfo.InvariantCulture)).ToArray());
         plot.Title($"{cell.CellId}: score by needle depth and length");
         plot.XLabel("context length (tokens)");
         plot.YLabel("needle depth");
@@ -104,6 +115,7 @@ public static class SweepPlots
             line.MarkerSize = 0;
             line.LegendText = name;
         }
-        Plots.Save(plot, "Training loss of the kept runs", "step", "cross-entropy on the scored positions", path, 1000, 600, percent: false);
+        Plots.Save(plot, "Training loss of the kept runs", "step", "cross-entropy on the scored positions", path, 1000, 600,
+            percent: false);
     }
 }

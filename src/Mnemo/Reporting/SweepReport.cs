@@ -61,14 +61,18 @@ public static class SweepReport
         if (cells.SelectMany(c => c.Slices.Select(s => s.SeqLen)).Distinct().Count() > 1)
             Fig("length.png", "Score against context length, one line per cell (best learning rate).", p => SweepPlots.Length(cells, p));
         if (cells.Select(c => c.StateFloatsPerLayer).Distinct().Count() > 1)
-            Fig("state-size.png", "Score against recurrent state per layer (floats; attention: its KV cache at the longest test length), one line per model.", p => SweepPlots.StateSize(cells, SeriesAxis(axes), p));
+            Fig("state-size.png", "Score against recurrent state per layer (floats; attention: " +
+                "its KV cache at the longest test length), one line per model.", p => SweepPlots.StateSize(cells, SeriesAxis(axes), p));
         foreach (var (cell, i) in cells.Where(c => c.Slices.Any(s => s.Depth is not null)).Select((c, i) => (c, i)))
             Fig($"depth-{i}.png", $"Needle depth × context length: {cell.CellId}.", p => SweepPlots.DepthHeatmap(cell, p));
         if (seeds is not null)
         {
-            var accuracy = seeds.ToDictionary(g => g.GroupId, g => g.Runs.Select(r => r.RunDir is null ? [] : ValidationCurve(Path.Combine(sweepDir, r.RunDir))).ToList());
+            var accuracy = seeds.ToDictionary(g => g.GroupId, g => g.Runs.Select(r => r.RunDir is null ? []
+                : ValidationCurve(Path.Combine(sweepDir, r.RunDir))).ToList());
             if (accuracy.Values.Any(c => c.Any(r => r.Count > 0)))
-                Fig("seed-curves.png", "Validation accuracy against training step at each group's learning rate: the median over seeds (line) and the range (band); a run that stopped at the target keeps its last score.",
+                Fig("seed-curves.png",
+                    "Validation accuracy against training step at each group's learning rate: the median over seeds (line) and the " +
+                    "range (band); a run that stopped at the target keeps its last score.",
                     p => SweepPlots.SeedCurves(seeds, accuracy, p));
         }
         var curves = cells.ToDictionary(c => c.CellId, c => LossCurve(Path.Combine(sweepDir, c.RunDir)));
@@ -110,10 +114,12 @@ public static class SweepReport
             {
                 var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
                 var axes = root["axes"]?.AsArray() ?? [];
-                int runs = axes.Aggregate(1, (n, a) => n * (a!["values"]?.AsArray().Count ?? 1)) * (root["learning_rates"]?.AsArray().Count ?? 1);
+                int runs = axes.Aggregate(1, (n, a) => n * (a!["values"]?.AsArray().Count ?? 1)) * (root["learning_rates"]?.AsArray().Count
+                    ?? 1);
                 return new SweepOutline(root["name"]?.GetValue<string>() ?? Path.GetFileName(Path.GetDirectoryName(path)!),
                     root["description"]?.GetValue<string>() ?? "", axes.Select(a => a!["name"]!.GetValue<string>()).ToArray(),
-                    axes.Select(a => (a!["values"]?.AsArray() ?? []).Select(v => v!["name"]!.GetValue<string>()).ToArray()).ToArray(), runs);
+                    axes.Select(a => (a!["values"]?.AsArray() ?? []).Select(v => v!["name"]!.GetValue<string>()).ToArray()).ToArray(),
+                    runs);
             }
             catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or NullReferenceException)
             {
@@ -133,13 +139,15 @@ public static class SweepReport
         if (axes.Length < 2) return "";
         string rowAxis = axes[0];
         var cols = cells.Select(c => string.Join(", ", axes.Skip(1).Select(a => $"{a}={c[a]}"))).Distinct().ToList();
-        var sb = new StringBuilder($"## Score at the best learning rate\n\n| {rowAxis} | {string.Join(" | ", cols)} |\n|---|{string.Concat(cols.Select(_ => "---|"))}\n");
+        var sb = new StringBuilder($"## Score at the best learning rate\n\n| {rowAxis} | {string.Join(" | ", cols)} " +
+            $"|\n|---|{string.Concat(cols.Select(_ => "---|"))}\n");
         foreach (var row in cells.Select(c => c[rowAxis]).Distinct())
         {
             sb.Append($"| {row} |");
             foreach (var col in cols)
             {
-                var cell = cells.FirstOrDefault(c => c[rowAxis] == row && string.Join(", ", axes.Skip(1).Select(a => $"{a}={c[a]}")) == col);
+                var cell = cells.FirstOrDefault(c => c[rowAxis] == row && string.Join(", ",
+                    axes.Skip(1).Select(a => $"{a}={c[a]}")) == col);
                 sb.Append($" {(cell is null ? "–" : P(cell.Score))} |");
             }
             sb.AppendLine();
@@ -152,16 +160,20 @@ public static class SweepReport
     static string SeedTable(List<SeedSummary> groups, string[] axes)
     {
         string Steps(SeedSummary g) => g.StepsToTarget.Count == 0 ? "none"
-            : $"{g.StepsToTarget.Count}/{g.Runs.Count}: median {Statistics.Median(g.StepsToTarget.Select(s => (double)s)).ToString("F0", C)} ({g.StepsToTarget.Min()}–{g.StepsToTarget.Max()})";
+            : $"{g.StepsToTarget.Count}/{g.Runs.Count}: median " +
+                $"{Statistics.Median(g.StepsToTarget.Select(s => (double)s)).ToString("F0", C)} ({g.StepsToTarget.Min()}" +
+                $"–{g.StepsToTarget.Max()})";
         var lrs = groups.SelectMany(g => g.MedianByLr.Keys).Distinct().Order().ToList();
         var sb = new StringBuilder("## Over seeds: median and range at the learning rate with the best median\n\n");
-        sb.AppendLine($"| {string.Join(" | ", axes)} | lr | seeds | median | range | per seed | reached target: steps | {string.Join(" | ", lrs.Select(l => $"median at lr {l.ToString("G3", C)}"))} |");
+        sb.AppendLine($"| {string.Join(" | ", axes)} | lr | seeds | median | range | per seed | reached target: " +
+            $"steps | {string.Join(" | ", lrs.Select(l => $"median at lr {l.ToString("G3", C)}"))} |");
         sb.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", axes.Length + 6 + lrs.Count)));
         foreach (var g in groups)
         {
-            string perSeed = string.Join(", ", g.Runs.Select(r => r.Diverged ? $"{r.Seed}: diverged @ {r.Steps}" : $"{r.Seed}: {P(r.Score)}"));
-            sb.AppendLine($"| {string.Join(" | ", axes.Select(a => g.Cell.TryGetValue(a, out var v) ? v : ""))} | {g.BestLr.ToString("G3", C)} | {g.Runs.Count} | " +
-                $"{P(g.Median)} | {P(g.Min)}–{P(g.Max)} | {perSeed} | {Steps(g)} | " +
+            string perSeed = string.Join(", ", g.Runs.Select(r => r.Diverged ? $"{r.Seed}: diverged @ {r.Steps}"
+                : $"{r.Seed}: {P(r.Score)}"));
+            sb.AppendLine($"| {string.Join(" | ", axes.Select(a => g.Cell.TryGetValue(a, out var v) ? v : ""))} | " +
+                $"{g.BestLr.ToString("G3", C)} | {g.Runs.Count} | {P(g.Median)} | {P(g.Min)}–{P(g.Max)} | {perSeed} | {Steps(g)} | " +
                 $"{string.Join(" | ", lrs.Select(l => g.MedianByLr.TryGetValue(l, out var m) ? P(m) : "–"))} |");
         }
         return sb.ToString();
@@ -181,7 +193,8 @@ public static class SweepReport
     {
         var lengths = cells.SelectMany(c => c.Slices.Select(s => s.SeqLen)).Distinct().Order().ToList();
         var sb = new StringBuilder("## Cells\n\n");
-        sb.AppendLine($"| {string.Join(" | ", axes)} | task | best lr | validation | score | {string.Join(" | ", lengths.Select(l => $"L={l}"))} | params | state floats/layer | steps | seconds |");
+        sb.AppendLine($"| {string.Join(" | ", axes)} | task | best lr | validation | score | " +
+            $"{string.Join(" | ", lengths.Select(l => $"L={l}"))} | params | state floats/layer | steps | seconds |");
         sb.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", axes.Length + 4 + lengths.Count + 4)));
         foreach (var c in cells)
         {
@@ -190,8 +203,9 @@ public static class SweepReport
                 var s = c.Slices.Where(x => x.SeqLen == l).ToList();
                 return s.Count == 0 ? "–" : P(s.Sum(x => x.Headline(c.Headline) * x.Examples) / s.Sum(x => x.Examples));
             });
-            sb.AppendLine($"| {string.Join(" | ", axes.Select(a => c[a]))} | {c.Task} | {c.BestLr.ToString("G3", C)} | {P(c.ValidationAccuracy)} | {P(c.Score)} | {string.Join(" | ", perLength)} | " +
-                $"{c.Parameters.ToString("N0", C)} | {c.StateFloatsPerLayer.ToString("N0", C)} | {c.Steps} | {c.Seconds.ToString("F0", C)} |");
+            sb.AppendLine($"| {string.Join(" | ", axes.Select(a => c[a]))} | {c.Task} | {c.BestLr.ToString("G3", C)} | " +
+                $"{P(c.ValidationAccuracy)} | {P(c.Score)} | {string.Join(" | ", perLength)} | {c.Parameters.ToString("N0", C)} | " +
+                $"{c.StateFloatsPerLayer.ToString("N0", C)} | {c.Steps} | {c.Seconds.ToString("F0", C)} |");
         }
         return sb.ToString();
     }
@@ -204,7 +218,8 @@ public static class SweepReport
         var columns = binned.SelectMany(c => c.Slices.Select(s => (s.SeqLen, s.Bin))).Distinct().OrderBy(k => k.SeqLen).ToList();
         // A bin label is table text: a '|' in it would split the cell.
         var sb = new StringBuilder("## Score per bin\n\n");
-        sb.AppendLine($"| {string.Join(" | ", axes)} | {string.Join(" | ", columns.Select(k => $"L={k.SeqLen} {k.Bin?.Replace('|', '/')}"))} |");
+        sb.AppendLine($"| {string.Join(" | ", axes)} | " +
+            $"{string.Join(" | ", columns.Select(k => $"L={k.SeqLen} {k.Bin?.Replace('|', '/')}"))} |");
         sb.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", axes.Length + columns.Count)));
         foreach (var c in binned)
             sb.AppendLine($"| {string.Join(" | ", axes.Select(a => c[a]))} | {string.Join(" | ", columns.Select(k =>
@@ -222,7 +237,8 @@ public static class SweepReport
             sb.AppendLine($"| {g.Key} | {string.Join(" | ", lrs.Select(lr =>
             {
                 var r = g.FirstOrDefault(l => l["lr"]!.GetValue<double>() == lr);
-                return r is null ? "–" : r["status"]!.GetValue<string>() == "ok" ? P(r["validation_accuracy"]!.GetValue<double>()) : $"diverged @ {r["diverged_at_step"]}";
+                return r is null ? "–" : r["status"]!.GetValue<string>() == "ok" ? P(r["validation_accuracy"]!.GetValue<double>())
+                    : $"diverged @ {r["diverged_at_step"]}";
             }))} |");
         return sb.ToString();
     }
@@ -238,14 +254,17 @@ public static class SweepReport
     {
         var sb = new StringBuilder();
         sb.AppendLine($"<!doctype html><html><head><meta charset=\"utf-8\"><title>{WebUtility.HtmlEncode(title)}</title>");
-        sb.AppendLine("<style>body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}table{border-collapse:collapse;margin:1em 0;font-size:90%}" +
-            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%;display:block;margin:1em 0}</style></head><body>");
+        sb.AppendLine("<style>body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 " +
+            "1em}table{border-collapse:collapse;margin:1em 0;font-size:90%}td,th{border:1px solid #ccc;padding:3px " +
+            "8px;text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%;display:block;margin:1em " +
+            "0}</style></head><body>");
         var rows = new List<string[]>();
         void FlushTable()
         {
             if (rows.Count == 0) return;
             sb.AppendLine("<table><tr>" + string.Concat(rows[0].Select(h => $"<th>{WebUtility.HtmlEncode(h)}</th>")) + "</tr>");
-            foreach (var r in rows.Skip(2)) sb.AppendLine("<tr>" + string.Concat(r.Select(d => $"<td>{WebUtility.HtmlEncode(d)}</td>")) + "</tr>");
+            foreach (var r in rows.Skip(2))
+                sb.AppendLine("<tr>" + string.Concat(r.Select(d => $"<td>{WebUtility.HtmlEncode(d)}</td>")) + "</tr>");
             sb.AppendLine("</table>");
             rows.Clear();
         }
@@ -261,7 +280,8 @@ public static class SweepReport
             {
                 string caption = line[2..mid], file = line[(mid + 2)..^1];
                 string data = Convert.ToBase64String(File.ReadAllBytes(Path.Combine(outDir, file)));
-                sb.AppendLine($"<figure><img alt=\"{WebUtility.HtmlEncode(caption)}\" src=\"data:image/png;base64,{data}\"><figcaption>{WebUtility.HtmlEncode(caption)}</figcaption></figure>");
+                sb.AppendLine($"<figure><img alt=\"{WebUtility.HtmlEncode(caption)}\" " +
+                    $"src=\"data:image/png;base64,{data}\"><figcaption>{WebUtility.HtmlEncode(caption)}</figcaption></figure>");
             }
             else sb.AppendLine($"<p>{WebUtility.HtmlEncode(line)}</p>");
         }

@@ -42,8 +42,10 @@ public sealed record SeedSummary(string GroupId, IReadOnlyDictionary<string, str
                 .ToDictionary(g => g.Key, g => g.Select(Run).OrderBy(r => r.Seed, StringComparer.Ordinal).ToList());
             var medians = byLr.ToDictionary(kv => kv.Key, kv => Statistics.Median(kv.Value.Select(r => r.Score)));
             // Best median; then best mean; then the smaller rate, so the pick does not depend on finishing order.
-            double best = byLr.Keys.OrderByDescending(lr => medians[lr]).ThenByDescending(lr => byLr[lr].Average(r => r.Score)).ThenBy(lr => lr).First();
-            var cell = group.First()["cell"]!.AsObject().Where(p => p.Key != Axis).ToDictionary(p => p.Key, p => p.Value!.GetValue<string>());
+            double best = byLr.Keys.OrderByDescending(lr => medians[lr]).ThenByDescending(lr => byLr[lr].Average(r => r.Score))
+                .ThenBy(lr => lr).First();
+            var cell = group.First()["cell"]!.AsObject().Where(p => p.Key != Axis)
+                .ToDictionary(p => p.Key, p => p.Value!.GetValue<string>());
             groups.Add(new SeedSummary(group.Key, cell, best, byLr[best], medians));
         }
         return groups;

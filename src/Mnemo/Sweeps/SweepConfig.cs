@@ -13,7 +13,8 @@ public sealed record SweepValue : IValidatedConfig
 
     public IEnumerable<(string, string)> Validate()
     {
-        if (!SweepConfig.IsSafeName(Name)) yield return ("name", $"\"{Name}\" must be non-empty and use only letters, digits, '.', '_' and '-'");
+        if (!SweepConfig.IsSafeName(Name))
+            yield return ("name", $"\"{Name}\" must be non-empty and use only letters, digits, '.', '_' and '-'");
     }
 }
 
@@ -25,7 +26,8 @@ public sealed record SweepAxis : IValidatedConfig
 
     public IEnumerable<(string, string)> Validate()
     {
-        if (!SweepConfig.IsSafeName(Name)) yield return ("name", $"\"{Name}\" must be non-empty and use only letters, digits, '.', '_' and '-'");
+        if (!SweepConfig.IsSafeName(Name))
+            yield return ("name", $"\"{Name}\" must be non-empty and use only letters, digits, '.', '_' and '-'");
         if (Values.Length == 0) yield return ("values", "needs at least one value");
         foreach (var dup in Values.GroupBy(v => v.Name).Where(g => g.Count() > 1))
             yield return ("values", $"the value name \"{dup.Key}\" appears {dup.Count()} times");
@@ -45,7 +47,9 @@ public sealed record SweepConfig : IValidatedConfig
     [Help("the run config every run starts from (as in a `mnemo train` config file)")] public RunConfig Base { get; init; } = new();
     [Help("the grid: runs are the cartesian product of the axes' values")] public SweepAxis[] Axes { get; init; } = [];
     [Help("learning rates every cell is trained at; the best is reported")] public double[] LearningRates { get; init; } = [1e-3, 3e-3];
-    [Help("overrides giving the final evaluation's test slices (e.g. longer lengths), scored once after training; empty = the run's own test slices")] public string[] FinalEval { get; init; } = [];
+    [Help("overrides giving the final evaluation's test slices (e.g. longer lengths), scored once after training; " +
+        "empty = the run's own test slices")]
+    public string[] FinalEval { get; init; } = [];
 
     /// <summary>A learning rate as run ids show it (3 significant digits).</summary>
     public static string LrText(double lr) => lr.ToString("G3", CultureInfo.InvariantCulture);
@@ -57,12 +61,14 @@ public sealed record SweepConfig : IValidatedConfig
         if (!IsSafeName(Name)) yield return ("name", $"\"{Name}\" must be non-empty and use only letters, digits, '.', '_' and '-'");
         if (LearningRates.Length == 0) yield return ("learning_rates", "needs at least one learning rate");
         for (int i = 0; i < LearningRates.Length; i++)
-            if (!(LearningRates[i] > 0 && LearningRates[i] <= 10)) yield return ($"learning_rates[{i}]", $"{LearningRates[i]} is not in (0, 10]");
+            if (!(LearningRates[i] > 0 && LearningRates[i] <= 10))
+                yield return ($"learning_rates[{i}]", $"{LearningRates[i]} is not in (0, 10]");
         foreach (var dup in Axes.GroupBy(a => a.Name).Where(g => g.Count() > 1))
             yield return ("axes", $"the axis name \"{dup.Key}\" appears {dup.Count()} times");
         if (Axes.Any(a => a.Name == "lr")) yield return ("axes", "\"lr\" is reserved for learning_rates");
         foreach (var dup in LearningRates.GroupBy(LrText).Where(g => g.Count() > 1))
-            yield return ("learning_rates", $"{string.Join(" and ", dup.Select(l => l.ToString("R", CultureInfo.InvariantCulture)))} both name runs \"lr={dup.Key}\"; give distinct rates (3 significant digits)");
+            yield return ("learning_rates", $"{string.Join(" and ", dup.Select(l => l.ToString("R", CultureInfo.InvariantCulture)))} " +
+                $"both name runs \"lr={dup.Key}\"; give distinct rates (3 significant digits)");
     }
 
     const string PresetPrefix = "Mnemo.Sweeps.";
@@ -86,7 +92,8 @@ public sealed record SweepConfig : IValidatedConfig
             using var stream = typeof(SweepConfig).Assembly.GetManifestResourceStream(PresetPrefix + fileOrPreset + ".json")!;
             (text, source) = (new StreamReader(stream).ReadToEnd(), $"bundled sweep {fileOrPreset}");
         }
-        else throw new ConfigException($"sweep config \"{fileOrPreset}\": no such file, and no bundled sweep by that name (bundled: {string.Join(", ", Presets())})");
+        else throw new ConfigException($"sweep config \"{fileOrPreset}\": no such file, and no bundled sweep by that name (bundled: " +
+            $"{string.Join(", ", Presets())})");
         return Parse(text, source);
     }
 
@@ -111,7 +118,8 @@ public sealed record SweepConfig : IValidatedConfig
                 var cell = Axes.Zip(combo, (a, v) => (a.Name, v.Name)).ToDictionary(p => p.Item1, p => p.Item2);
                 string cellId = cell.Count == 0 ? "base" : string.Join(",", cell.Select(p => $"{p.Key}={p.Value}"));
                 string lrText = LrText(lr);
-                var overrides = combo.SelectMany(v => v.Set).Append($"training.lr={lr.ToString("R", CultureInfo.InvariantCulture)}").ToList();
+                var overrides = combo.SelectMany(v => v.Set).Append($"training.lr={lr.ToString("R", CultureInfo.InvariantCulture)}")
+                    .ToList();
                 string where = $"{source} (run {cellId}, lr {lrText})";
                 var config = RunConfig.Parse(Base.ToJson(), where, overrides);
                 var finalEval = FinalEval.Length == 0 ? null : RunConfig.Parse(config.ToJson(), $"{where}, final_eval", FinalEval);
@@ -125,7 +133,8 @@ public sealed record SweepConfig : IValidatedConfig
 /// One run of a sweep: its id (cell and learning rate), the cell's axis values, its full run config, and the config
 /// whose test slices the final evaluation scores (null: the run's own).
 /// </summary>
-public sealed record SweepRun(string Id, string CellId, IReadOnlyDictionary<string, string> Cell, double Lr, RunConfig Config, RunConfig? FinalEval)
+public sealed record SweepRun(string Id, string CellId, IReadOnlyDictionary<string, string> Cell, double Lr, RunConfig Config,
+    RunConfig? FinalEval)
 {
     /// <summary>The run's folder name: the id with characters unsafe in paths replaced.</summary>
     public string Folder => Id.Replace(',', '_').Replace('=', '-');

@@ -24,7 +24,8 @@ public sealed class SweepLedger
     readonly string _dir;
     /// <summary>This ledger's worker: pid, host, the process's start time (so a reused pid is told apart) and an id of
     /// its own (so two ledgers in one process, e.g. tests, do not mistake each other's claims for their own).</summary>
-    readonly string _me = $"{Environment.ProcessId} {Environment.MachineName} {ProcessStart(Process.GetCurrentProcess())} {Guid.NewGuid():N}";
+    readonly string _me = $"{Environment.ProcessId} {Environment.MachineName} " +
+        $"{ProcessStart(Process.GetCurrentProcess())} {Guid.NewGuid():N}";
 
     public SweepLedger(string dir)
     {

@@ -36,7 +36,9 @@ public static class SweepResults
     public static string ResultsPath(string folderOrFile)
     {
         string path = Directory.Exists(folderOrFile) ? Path.Combine(folderOrFile, SweepLedger.ResultsFile) : folderOrFile;
-        if (!File.Exists(path)) throw new MnemoException($"no sweep results at {path}: pass a sweep folder (holding {SweepLedger.ResultsFile}) or the file itself");
+        if (!File.Exists(path))
+            throw new MnemoException($"no sweep results at {path}: " +
+                $"pass a sweep folder (holding {SweepLedger.ResultsFile}) or the file itself");
         return path;
     }
 
@@ -46,17 +48,21 @@ public static class SweepResults
         foreach (var group in lines.GroupBy(l => l["cell_id"]!.GetValue<string>()))
         {
             var ok = group.Where(l => l["status"]?.GetValue<string>() == "ok").ToList();
-            var diverged = group.Where(l => l["status"]?.GetValue<string>() != "ok").Select(l => l["lr"]!.GetValue<double>()).Order().ToList();
+            var diverged = group.Where(l => l["status"]?.GetValue<string>() != "ok").Select(l => l["lr"]!.GetValue<double>()).Order()
+                .ToList();
             if (ok.Count == 0) continue; // every learning rate diverged: listed in the report's run table only
             string headline = ok[0]["headline"]?.GetValue<string>() ?? "accuracy";
             // Best on validation by the reported score (exact match where that is the score, token accuracy breaking
             // ties), the smaller rate winning a tie, so the pick does not depend on which worker finished first.
-            var best = ok.OrderByDescending(l => headline == "exact_match" ? Number(l["validation_exact_match"]) : Number(l["validation_accuracy"]))
+            var best = ok.OrderByDescending(l => headline == "exact_match" ? Number(l["validation_exact_match"])
+                : Number(l["validation_accuracy"]))
                 .ThenByDescending(l => Number(l["validation_accuracy"]))
                 .ThenBy(l => l["lr"]!.GetValue<double>()).First();
             var slices = best["slices"]!.AsArray().Select(s => new SliceScore(
                 s!["seq_len"]!.GetValue<int>(), s["bin"]?["label"]?.GetValue<string>(),
-                s["bin"]?["axis"]?.GetValue<string>() == "depth" ? (s["bin"]!["lo"]!.GetValue<double>() + s["bin"]!["hi"]!.GetValue<double>()) / 2 : null,
+                s["bin"]?["axis"]?.GetValue<string>() == "depth"
+                    ? (s["bin"]!["lo"]!.GetValue<double>() + s["bin"]!["hi"]!.GetValue<double>()) / 2
+                    : null,
                 Number(s["accuracy"]), Number(s["exact_match"]), s["examples"]!.GetValue<long>())).ToList();
             cells.Add(new SweepCell(
                 group.Key, best["cell"]!.AsObject().ToDictionary(p => p.Key, p => p.Value!.GetValue<string>()),

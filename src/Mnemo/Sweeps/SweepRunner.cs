@@ -32,7 +32,8 @@ public static class SweepRunner
         var ledger = new SweepLedger(outDir);
         var done = ledger.Finished();
         int alreadyDone = runs.Count(r => done.Contains(r.Id)), ran = 0, diverged = 0;
-        progress?.Invoke($"sweep {sweep.Name}: {runs.Count} runs ({runs.Select(r => r.CellId).Distinct().Count()} cells × {sweep.LearningRates.Length} learning rates), {alreadyDone} already done; results {ledger.ResultsPath}");
+        progress?.Invoke($"sweep {sweep.Name}: {runs.Count} runs ({runs.Select(r => r.CellId).Distinct().Count()} cells × " +
+            $"{sweep.LearningRates.Length} learning rates), {alreadyDone} already done; results {ledger.ResultsPath}");
         // Passes until one claims nothing: a run released by an interrupted worker, or left by a killed one (its claim
         // gone stale) after this worker went past it, is picked up rather than left for nobody.
         for (bool claimed = true; claimed;)
@@ -60,7 +61,8 @@ public static class SweepRunner
             }
         }
         var finished = ledger.Finished();
-        return new SweepProgress(runs.Count, alreadyDone, ran, diverged, runs.Count(r => !finished.Contains(r.Id)), ledger.ClaimedElsewhere());
+        return new SweepProgress(runs.Count, alreadyDone, ran, diverged, runs.Count(r => !finished.Contains(r.Id)),
+            ledger.ClaimedElsewhere());
     }
 
     /// <summary>
@@ -77,13 +79,16 @@ public static class SweepRunner
             var earlier = SweepConfig.Parse(File.ReadAllText(path), path);
             var mine = sweep.Runs().ToDictionary(r => r.Id);
             if (earlier.Name != sweep.Name)
-                throw new MnemoException($"{outDir} holds sweep \"{earlier.Name}\", not \"{sweep.Name}\"; use another --out, or delete that folder");
+                throw new MnemoException($"{outDir} holds sweep \"{earlier.Name}\", not \"{sweep.Name}\"; use another --out, " +
+                    $"or delete that folder");
             foreach (var run in earlier.Runs())
             {
                 if (!mine.TryGetValue(run.Id, out var now))
-                    throw new MnemoException($"{outDir} holds run {run.Id}, which this config of sweep \"{sweep.Name}\" does not have; use another --out, or delete that folder");
+                    throw new MnemoException($"{outDir} holds run {run.Id}, which this config of sweep \"{sweep.Name}\" does not have; " +
+                        $"use another --out, or delete that folder");
                 if (Fingerprint(now) != Fingerprint(run))
-                    throw new MnemoException($"run {run.Id} of sweep \"{sweep.Name}\" has a different config from the one in {path} (results and checkpoints there belong to the old one); use another --out, or delete that folder");
+                    throw new MnemoException($"run {run.Id} of sweep \"{sweep.Name}\" has a different config from the one in {path} " +
+                        $"(results and checkpoints there belong to the old one); use another --out, or delete that folder");
             }
         }
         AtomicFile.WriteAllText(path, json);
@@ -149,11 +154,18 @@ public static class SweepRunner
         var lines = JsonSerializer.SerializeToNode(result.Slices, NamedFloats)!.AsArray();
         if (task is Tasks.IBinnedTask binned && binned.TestBins() is { } bins && bins.Count == lines.Count)
             for (int i = 0; i < bins.Count; i++)
-                lines[i]!["bin"] = new JsonObject { ["axis"] = bins[i].Axis, ["lo"] = bins[i].Lo, ["hi"] = bins[i].Hi, ["label"] = bins[i].Name };
+                lines[i]!["bin"] = new JsonObject
+                {
+                    ["axis"] = bins[i].Axis,
+                    ["lo"] = bins[i].Lo,
+                    ["hi"] = bins[i].Hi,
+                    ["label"] = bins[i].Name,
+                };
         return lines;
     }
 
-    /// <summary>Serialises NaN and ±∞ (a metric with nothing to average) as strings, which <see cref="WithoutNonFinite"/> turns into null.</summary>
+    /// <summary>Serialises NaN and ±∞ (a metric with nothing to average) as strings, which <see cref="WithoutNonFinite"/> turns into
+    /// null.</summary>
     static readonly JsonSerializerOptions NamedFloats = new(ConfigBinder.WriteOptions)
     {
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
@@ -187,5 +199,6 @@ public static class SweepRunner
     static string Summary(JsonObject r) => r["status"]!.GetValue<string>() == "diverged"
         ? $"diverged at step {r["diverged_at_step"]}"
         : string.Create(CultureInfo.InvariantCulture,
-            $"validation {r["validation_accuracy"]!.GetValue<double>():P1}, final accuracy {r["accuracy"]!.GetValue<double>():P1} (exact {r["exact_match"]!.GetValue<double>():P1}), {r["steps"]} steps, {r["seconds"]} s");
+            $"validation {r["validation_accuracy"]!.GetValue<double>():P1}, final accuracy {r["accuracy"]!.GetValue<double>():P1} (exact " +
+            $"{r["exact_match"]!.GetValue<double>():P1}), {r["steps"]} steps, {r["seconds"]} s");
 }

@@ -27,7 +27,8 @@ public static class Examples
     /// one slice each; then each slice's own rules, their fields prefixed "train[i]." / "test[i].".
     /// </summary>
     public static IEnumerable<(string Field, string Problem)> CheckSlices<TSlice>(
-        int trainSeed, int testSeed, TSlice[] train, TSlice[] test, Func<TSlice, IEnumerable<(string Field, string Problem)>>? eachSlice = null)
+        int trainSeed, int testSeed, TSlice[] train, TSlice[] test,
+        Func<TSlice, IEnumerable<(string Field, string Problem)>>? eachSlice = null)
     {
         if (trainSeed == testSeed) yield return ("test_seed", $"must differ from train_seed ({trainSeed}) so test examples are unseen");
         if (train.Length == 0) yield return ("train", "needs at least one slice");

@@ -28,7 +28,8 @@ public static class FactChains
 
     public static TaskBatch Generate(FactChainsConfig task, FactChainsSlice slice, int seed, int sliceIndex)
     {
-        return Examples.Generate(slice.NumExamples, slice.SeqLen, 1, seed, sliceIndex, (_, rng, input, label) => WriteExample(task, rng, input, label));
+        return Examples.Generate(slice.NumExamples, slice.SeqLen, 1, seed, sliceIndex,
+            (_, rng, input, label) => WriteExample(task, rng, input, label));
     }
 
     public static TaskBatch[] GenerateAll(FactChainsConfig task, FactChainsSlice[] slices, int seed) =>

@@ -19,7 +19,8 @@ public static class InductionHeads
 
     public static TaskBatch Generate(InductionHeadsConfig task, InductionHeadsSlice slice, int seed, int sliceIndex)
     {
-        return Examples.Generate(slice.NumExamples, slice.SeqLen, 1, seed, sliceIndex, (_, rng, input, label) => WriteExample(task.VocabSize, rng, input, label));
+        return Examples.Generate(slice.NumExamples, slice.SeqLen, 1, seed, sliceIndex,
+            (_, rng, input, label) => WriteExample(task.VocabSize, rng, input, label));
     }
 
     public static TaskBatch[] GenerateAll(InductionHeadsConfig task, InductionHeadsSlice[] slices, int seed) =>

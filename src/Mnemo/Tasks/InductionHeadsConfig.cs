@@ -5,7 +5,8 @@ namespace Mnemo.Tasks;
 /// <summary>One length of the induction-heads task and how many examples to draw for it.</summary>
 public sealed record InductionHeadsSlice
 {
-    [Help("sequence length L (random tokens, the special token and its successor inside, the special token last)"), Range(3, 1 << 24)] public int SeqLen { get; init; } = 256;
+    [Help("sequence length L (random tokens, the special token and its successor inside, the special token last)"), Range(3, 1 << 24)]
+    public int SeqLen { get; init; } = 256;
     [Help("examples in this slice"), Range(1, 100_000_000)] public int NumExamples { get; init; } = 1000;
 }
 
@@ -20,7 +21,8 @@ public sealed record InductionHeadsConfig : IValidatedConfig, ITask
     [Help("seed of the training examples"), Range(0, int.MaxValue)] public int TrainSeed { get; init; } = 1;
     [Help("seed of the test examples (must differ from train_seed)"), Range(0, int.MaxValue)] public int TestSeed { get; init; } = 2;
     [Help("training slices")] public InductionHeadsSlice[] Train { get; init; } = [new() { SeqLen = 256, NumExamples = 8000 }];
-    [Help("test slices")] public InductionHeadsSlice[] Test { get; init; } =
+    [Help("test slices")]
+    public InductionHeadsSlice[] Test { get; init; } =
         [new() { SeqLen = 256, NumExamples = 500 }, new() { SeqLen = 512, NumExamples = 500 }, new() { SeqLen = 1024, NumExamples = 500 }];
 
     public int LongestSeqLen() => Train.Concat(Test).Max(s => s.SeqLen);

@@ -24,7 +24,8 @@ public sealed record MqarConfig : IValidatedConfig, ITask
     [Help("vocabulary size V (must exceed every seq_len)"), Range(8, 1 << 20)] public int VocabSize { get; init; } = 512;
     [Help("power-law exponent a of the query gaps, p(g) ∝ a·g^(a−1)"), Range(1e-6, 1)] public double PowerA { get; init; } = 0.01;
     [Help("times the key-value block is repeated (JRT); 1 = Zoology's MQAR"), Range(1, 16)] public int NumPasses { get; init; } = 1;
-    [Help("fill non-query positions with uniform random tokens (true) or token 0 (false)")] public bool RandomNonQueries { get; init; } = true;
+    [Help("fill non-query positions with uniform random tokens (true) or token 0 (false)")]
+    public bool RandomNonQueries { get; init; } = true;
     [Help("seed of the training examples"), Range(0, int.MaxValue)] public int TrainSeed { get; init; } = 1;
     [Help("seed of the test examples (must differ from train_seed)"), Range(0, int.MaxValue)] public int TestSeed { get; init; } = 2;
     [Help("training slices")] public MqarSlice[] Train { get; init; } = [new() { SeqLen = 64, NumKvPairs = 4, NumExamples = 20_000 }];
@@ -44,7 +45,8 @@ public sealed record MqarConfig : IValidatedConfig, ITask
         if (s.SeqLen >= VocabSize)
             yield return ("seq_len", $"{s.SeqLen} must be below vocab_size {VocabSize} (Zoology requires V > L)");
         if (2 * s.NumKvPairs * NumPasses + 2 * s.NumKvPairs > s.SeqLen)
-            yield return ("num_kv_pairs", $"{s.NumKvPairs} pairs need 2·K·passes + 2·K = {2 * s.NumKvPairs * (NumPasses + 1)} ≤ seq_len {s.SeqLen}");
+            yield return ("num_kv_pairs", $"{s.NumKvPairs} pairs need 2·K·passes + 2·K = " +
+                $"{2 * s.NumKvPairs * (NumPasses + 1)} ≤ seq_len {s.SeqLen}");
         if (s.NumKvPairs > VocabSize / 2 - 1)
             yield return ("num_kv_pairs", $"{s.NumKvPairs} distinct keys do not fit in the key range [1, {VocabSize / 2})");
     }

@@ -33,7 +33,8 @@ public static class Niah
     static TokenizedBook NoiseBook(TokenizerKind kind)
     {
         lock (NoiseBooks)
-            return NoiseBooks.TryGetValue(kind, out var book) ? book : NoiseBooks[kind] = new TokenizedBook(NoiseSentences, Tokenizers.Get(kind));
+            return NoiseBooks.TryGetValue(kind, out var book) ? book : NoiseBooks[kind] =
+                new TokenizedBook(NoiseSentences, Tokenizers.Get(kind));
     }
 
     /// <summary>Batches of the slices: one per (slice, depth bin), in slice order then bin order.</summary>

@@ -8,8 +8,11 @@ public sealed record NiahSlice
 {
     [Help("sequence length L (haystack, needle, query and value together)"), Range(8, 1 << 24)] public int SeqLen { get; init; } = 128;
     [Help("examples in each depth bin of this slice"), Range(1, 100_000_000)] public int NumExamples { get; init; } = 1000;
-    [Help("needle depths: uniform (random) or even (example i of n at (i + 0.5)/n within its bin)")] public DepthKind Depths { get; init; } = DepthKind.Uniform;
-    [Help("depth bins: the slice becomes this many batches, bin b holding depths in [b/B, (b+1)/B) (for depth × length heatmaps)"), Range(1, 1000)] public int DepthBins { get; init; } = 1;
+    [Help("needle depths: uniform (random) or even (example i of n at (i + 0.5)/n within its bin)")]
+    public DepthKind Depths { get; init; } = DepthKind.Uniform;
+    [Help("depth bins: the slice becomes this many batches, bin b holding depths in [b/B, (b+1)/B) (for depth × length heatmaps)"),
+        Range(1, 1000)]
+    public int DepthBins { get; init; } = 1;
 }
 
 /// <summary>
@@ -24,14 +27,17 @@ public sealed record NiahSlice
 /// </summary>
 public sealed record NiahConfig : IValidatedConfig, IBinnedTask
 {
-    [Help("S-NIAH variant: 1 = noise haystack + number, 2 = text haystack + number, 3 = text haystack + UUID-like value"), Range(1, 3)] public int Variant { get; init; } = 1;
+    [Help("S-NIAH variant: 1 = noise haystack + number, 2 = text haystack + number, 3 = text haystack + UUID-like value"), Range(1, 3)]
+    public int Variant { get; init; } = 1;
     [Help("value length in symbols; 0 = the variant's (7 for a number, 32 for a UUID)"), Range(0, 1024)] public int ValueLen { get; init; }
     [Help("distinct key tokens naming the needle (RULER's key word)"), Range(1, 1 << 20)] public int NumKeys { get; init; } = 16;
-    [Help("tokenizer and corpus of the haystack (variants 2 and 3) and of the noise sentences (variant 1)")] public TextConfig Text { get; init; } = new();
+    [Help("tokenizer and corpus of the haystack (variants 2 and 3) and of the noise sentences (variant 1)")]
+    public TextConfig Text { get; init; } = new();
     [Help("seed of the training examples"), Range(0, int.MaxValue)] public int TrainSeed { get; init; } = 1;
     [Help("seed of the test examples (must differ from train_seed)"), Range(0, int.MaxValue)] public int TestSeed { get; init; } = 2;
     [Help("training slices")] public NiahSlice[] Train { get; init; } = [new() { SeqLen = 128, NumExamples = 8000 }];
-    [Help("test slices")] public NiahSlice[] Test { get; init; } = [new() { SeqLen = 128, NumExamples = 100, Depths = DepthKind.Even, DepthBins = 5 }];
+    [Help("test slices")]
+    public NiahSlice[] Test { get; init; } = [new() { SeqLen = 128, NumExamples = 100, Depths = DepthKind.Even, DepthBins = 5 }];
 
     /// <summary>Natural text (variants 2, 3) rather than the repeated noise sentences (variant 1).</summary>
     [System.Text.Json.Serialization.JsonIgnore] public bool TextHaystack => Variant >= 2;
@@ -62,6 +68,7 @@ public sealed record NiahConfig : IValidatedConfig, IBinnedTask
     IEnumerable<(string, string)> SliceProblems(NiahSlice s)
     {
         if (s.SeqLen < MinSeqLen)
-            yield return ("seq_len", $"{s.SeqLen} cannot hold a {ValueLength}-symbol needle, the query and its value; need ≥ 2·value_len + 4 = {MinSeqLen}");
+            yield return ("seq_len", $"{s.SeqLen} cannot hold a {ValueLength}-symbol needle, the query and its value; " +
+                $"need ≥ 2·value_len + 4 = {MinSeqLen}");
     }
 }

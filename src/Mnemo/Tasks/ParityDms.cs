@@ -22,7 +22,8 @@ public static class ParityDms
 
     public static TaskBatch Generate(ParityDmsConfig task, ParityDmsSlice slice, int seed, int sliceIndex)
     {
-        return Examples.Generate(slice.NumExamples, slice.SeqLen, 1, seed, sliceIndex, (_, rng, input, label) => WriteExample(task, rng, input, label));
+        return Examples.Generate(slice.NumExamples, slice.SeqLen, 1, seed, sliceIndex,
+            (_, rng, input, label) => WriteExample(task, rng, input, label));
     }
 
     public static TaskBatch[] GenerateAll(ParityDmsConfig task, ParityDmsSlice[] slices, int seed) =>

@@ -14,7 +14,8 @@ public enum BitTaskKind
 /// <summary>One padded length of N-parity / N-DMS and how many examples to draw for it.</summary>
 public sealed record ParityDmsSlice
 {
-    [Help("padded sequence length L (every stream of length M ≤ 4N + 1 is left-padded to L)"), Range(4, 1 << 24)] public int SeqLen { get; init; } = 33;
+    [Help("padded sequence length L (every stream of length M ≤ 4N + 1 is left-padded to L)"), Range(4, 1 << 24)]
+    public int SeqLen { get; init; } = 33;
     [Help("examples in this slice"), Range(1, 100_000_000)] public int NumExamples { get; init; } = 1000;
 }
 
@@ -24,8 +25,10 @@ public sealed record ParityDmsSlice
 /// </summary>
 public sealed record ParityDmsConfig : IValidatedConfig, ITask
 {
-    [Help("task: parity (sum of the last N bits mod 2) or dms (last bit equals the bit N − 1 steps earlier)")] public BitTaskKind Kind { get; init; } = BitTaskKind.Parity;
-    [Help("N: how many of the last bits the answer depends on (parity) or the match distance + 1 (dms)"), Range(1, 1 << 20)] public int N { get; init; } = 8;
+    [Help("task: parity (sum of the last N bits mod 2) or dms (last bit equals the bit N − 1 steps earlier)")]
+    public BitTaskKind Kind { get; init; } = BitTaskKind.Parity;
+    [Help("N: how many of the last bits the answer depends on (parity) or the match distance + 1 (dms)"), Range(1, 1 << 20)]
+    public int N { get; init; } = 8;
     [Help("seed of the training examples"), Range(0, int.MaxValue)] public int TrainSeed { get; init; } = 1;
     [Help("seed of the test examples (must differ from train_seed)"), Range(0, int.MaxValue)] public int TestSeed { get; init; } = 2;
     [Help("training slices")] public ParityDmsSlice[] Train { get; init; } = [new() { SeqLen = 33, NumExamples = 20_000 }];

@@ -94,7 +94,8 @@ public static class Passkey
         x[p++] = queryMarker;
         x[p++] = key;
         foreach (long d in value) x[p++] = d;
-        if (p != x.Length) throw new ArgumentException($"haystack of {haystack.Length} tokens does not fit length {seqLen} with a {n}-token value");
+        if (p != x.Length)
+            throw new ArgumentException($"haystack of {haystack.Length} tokens does not fit length {seqLen} with a {n}-token value");
 
         x.AsSpan(0, seqLen).CopyTo(input);
         label.Fill(TaskBatch.Ignore);

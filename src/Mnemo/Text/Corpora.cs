@@ -50,7 +50,8 @@ public static class Corpora
         if (nameOrPath == Generated) return null;
         if (IsPath(nameOrPath)) return File.Exists(nameOrPath) ? null : $"no such file \"{Path.GetFullPath(nameOrPath)}\"";
         if (!strict || FilesOf(nameOrPath).Length > 0) return null;
-        return $"corpus \"{nameOrPath}\" is not set up (looked for {nameOrPath}.txt or {nameOrPath}-*.txt in {Folder() ?? $"${FolderVariable} or data/corpora"}); run scripts/setup-corpora.sh as root";
+        return $"corpus \"{nameOrPath}\" is not set up (looked for {nameOrPath}.txt or {nameOrPath}-*.txt in " +
+            $"{Folder() ?? $"${FolderVariable} or data/corpora"}); run scripts/setup-corpora.sh as root";
     }
 
     /// <summary>
@@ -61,11 +62,13 @@ public static class Corpora
     public static Corpus Load(string nameOrPath, bool strict = false, int generatedSeed = 0, int generatedSentences = 20_000)
     {
         Corpus Fallback(string? note) =>
-            new(Generated, GeneratedText.Generate(generatedSeed, generatedSentences), $"generated (seed {generatedSeed}, {generatedSentences} sentences)", note);
+            new(Generated, GeneratedText.Generate(generatedSeed, generatedSentences),
+                $"generated (seed {generatedSeed}, {generatedSentences} sentences)", note);
 
         if (nameOrPath == Generated) return Fallback(null);
         if (Problem(nameOrPath, strict) is { } problem) throw new CorpusException(problem);
-        if (IsPath(nameOrPath)) return new(Path.GetFileNameWithoutExtension(nameOrPath), ReadUtf8(nameOrPath), Path.GetFullPath(nameOrPath));
+        if (IsPath(nameOrPath))
+            return new(Path.GetFileNameWithoutExtension(nameOrPath), ReadUtf8(nameOrPath), Path.GetFullPath(nameOrPath));
         var files = FilesOf(nameOrPath);
         if (files.Length == 0)
             return Fallback($"corpus \"{nameOrPath}\" is not set up (run scripts/setup-corpora.sh); using generated text instead");

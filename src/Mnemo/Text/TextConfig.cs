@@ -9,10 +9,14 @@ namespace Mnemo.Text;
 /// </summary>
 public sealed record TextConfig : IValidatedConfig
 {
-    [Help("tokenizer: bytes (UTF-8 bytes, 256 ids) or gpt2 (GPT-2 BPE, 50257 ids); task tokens come after its ids")] public TokenizerKind Tokenizer { get; init; } = TokenizerKind.Bytes;
-    [Help("text: generated (built-in English-like sentences), a corpus exported by scripts/setup-corpora.sh (kjv, austen, austen-emma, …) or a UTF-8 file path")] public string Corpus { get; init; } = Corpora.Generated;
+    [Help("tokenizer: bytes (UTF-8 bytes, 256 ids) or gpt2 (GPT-2 BPE, 50257 ids); task tokens come after its ids")]
+    public TokenizerKind Tokenizer { get; init; } = TokenizerKind.Bytes;
+    [Help("text: generated (built-in English-like sentences), a corpus exported by scripts/setup-corpora.sh (kjv, austen, austen-emma, " +
+        "…) or a UTF-8 file path")]
+    public string Corpus { get; init; } = Corpora.Generated;
     [Help("fail when a named corpus is not set up, instead of falling back to generated text")] public bool Strict { get; init; }
-    [Help("seed of the generated text (used for generated and as the fallback)"), Range(0, int.MaxValue)] public int GeneratedSeed { get; init; }
+    [Help("seed of the generated text (used for generated and as the fallback)"), Range(0, int.MaxValue)]
+    public int GeneratedSeed { get; init; }
     [Help("sentences of generated text"), Range(1, 10_000_000)] public int GeneratedSentences { get; init; } = 20_000;
 
     public IEnumerable<(string, string)> Validate()

@@ -49,11 +49,13 @@ public static class Checkpoint
         Directory.CreateDirectory(tmp);
         try
         {
-            TensorIO.SaveStateDict(model, Path.Combine(tmp, ModelFile), new Dictionary<string, string> { ["format"] = "pt", ["step"] = state.Step.ToString(CultureInfo.InvariantCulture) });
+            TensorIO.SaveStateDict(model, Path.Combine(tmp, ModelFile),
+                new Dictionary<string, string> { ["format"] = "pt", ["step"] = state.Step.ToString(CultureInfo.InvariantCulture) });
             SaveOptimizer(optimizer, Path.Combine(tmp, OptimizerFile));
             AtomicFile.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, ConfigBinder.WriteOptions));
             AtomicFile.WriteAllText(Path.Combine(tmp, ConfigFile), config.ToJson());
-            if (Directory.Exists(final)) Directory.Delete(final, recursive: true); // same step saved twice (stop right after a periodic save)
+            // same step saved twice (stop right after a periodic save)
+            if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
             Directory.Move(tmp, final);
         }
         catch
@@ -133,7 +135,8 @@ public static class Checkpoint
         var file = SafeTensors.Read(path);
         var states = optimizer.state_dict().State;
         if (!file.Metadata.TryGetValue("count", out var count) || count != states.Count.ToString(CultureInfo.InvariantCulture))
-            throw new MnemoException($"{path}: holds optimizer state for {count ?? "an unknown number of"} parameters, the model has {states.Count}");
+            throw new MnemoException($"{path}: holds optimizer state for {count ?? "an unknown number of"} parameters, " +
+                $"the model has {states.Count}");
         // As strict as the model reader: exactly the moments of every parameter, nothing else.
         var expected = Enumerable.Range(0, states.Count).SelectMany(i => new[] { $"exp_avg.{i}", $"exp_avg_sq.{i}" }).ToHashSet();
         if (file.Tensors.FirstOrDefault(e => !expected.Contains(e.Name)) is { } extra)
@@ -152,9 +155,11 @@ public static class Checkpoint
         {
             if (!file.TryGet(name, out var e)) throw new MnemoException($"{path}: tensor \"{name}\" is missing");
             if (!e!.Shape.SequenceEqual(target.shape))
-                throw new MnemoException($"{path}: tensor \"{name}\" has shape [{string.Join(", ", e.Shape)}], expected [{string.Join(", ", target.shape)}]");
+                throw new MnemoException($"{path}: tensor \"{name}\" has shape [{string.Join(", ", e.Shape)}], " +
+                    $"expected [{string.Join(", ", target.shape)}]");
             var want = TensorIO.ToFile(target.dtype, name);
-            if (e.DType != want) throw new MnemoException($"{path}: tensor \"{name}\" is {e.DType.ToSpecName()}, expected {want.ToSpecName()}");
+            if (e.DType != want)
+                throw new MnemoException($"{path}: tensor \"{name}\" is {e.DType.ToSpecName()}, expected {want.ToSpecName()}");
             using var source = TensorIO.ToTensor(e);
             if (!isfinite(source).all().item<bool>()) throw new MnemoException($"{path}: tensor \"{name}\" holds NaN or infinite values");
             if (name.StartsWith("exp_avg_sq", StringComparison.Ordinal) && source.lt(0).any().item<bool>())

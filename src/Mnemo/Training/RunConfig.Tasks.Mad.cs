@@ -8,7 +8,8 @@ namespace Mnemo.Training;
 /// <summary>The MAD suite, Mamba's selective copying and verbatim repetition (docs/tasks.md).</summary>
 public sealed partial record RunConfig
 {
-    [Help("one MAD task setting (in-context recall, fuzzy/noisy recall, selective copying, compression, memorization); headline accuracy is MAD's macro accuracy")]
+    [Help("one MAD task setting (in-context recall, fuzzy/noisy recall, selective copying, compression, memorization); " +
+        "headline accuracy is MAD's macro accuracy")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public MadConfig? Mad { get; init; }
 

@@ -31,10 +31,12 @@ public sealed partial record RunConfig : IValidatedConfig
     [System.Text.Json.Serialization.JsonIgnore] public ITask ActiveTask => OptionalTasks().Select(t => t.Task).FirstOrDefault() ?? Task;
 
     /// <summary>Name of the active task's config section, for error messages and result files.</summary>
-    [System.Text.Json.Serialization.JsonIgnore] public string TaskSection => OptionalTasks().Select(t => t.Section).FirstOrDefault() ?? "task";
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string TaskSection => OptionalTasks().Select(t => t.Section).FirstOrDefault() ?? "task";
 
     static readonly PropertyInfo[] OptionalTaskProperties = typeof(RunConfig).GetProperties()
-        .Where(p => p.CanWrite && p.PropertyType != typeof(MqarConfig) && typeof(ITask).IsAssignableFrom(p.PropertyType)).ToArray();   // settable: not ActiveTask itself
+        // settable: not ActiveTask itself
+        .Where(p => p.CanWrite && p.PropertyType != typeof(MqarConfig) && typeof(ITask).IsAssignableFrom(p.PropertyType)).ToArray();
 
     /// <summary>The optional task sections that are present, with their snake_case names.</summary>
     IEnumerable<(string Section, ITask Task)> OptionalTasks() => OptionalTaskProperties
@@ -42,7 +44,8 @@ public sealed partial record RunConfig : IValidatedConfig
         .Where(t => t.Item2 is not null).Select(t => (t.Item1, t.Item2!));
 
     /// <summary>The model config with the vocabulary filled in from the task.</summary>
-    [System.Text.Json.Serialization.JsonIgnore] public ModelConfig ResolvedModel => Model.VocabSize == 0 ? Model with { VocabSize = ActiveTask.VocabSize } : Model;
+    [System.Text.Json.Serialization.JsonIgnore]
+    public ModelConfig ResolvedModel => Model.VocabSize == 0 ? Model with { VocabSize = ActiveTask.VocabSize } : Model;
 
     public IEnumerable<(string, string)> Validate()
     {
@@ -53,7 +56,8 @@ public sealed partial record RunConfig : IValidatedConfig
             yield return ("model.vocab_size", $"{Model.VocabSize} is smaller than {TaskSection}.vocab_size {ActiveTask.VocabSize}");
         int longest = ActiveTask.LongestSeqLen();
         if (Model.Positions == PositionKind.Learned && longest > Model.MaxPositions)
-            yield return ("model.max_positions", $"{Model.MaxPositions} is shorter than the longest sequence ({longest}) and positions are learned");
+            yield return ("model.max_positions", $"{Model.MaxPositions} is shorter than the longest sequence ({longest}) and " +
+                $"positions are learned");
     }
 
     const string PresetPrefix = "Mnemo.Presets.";
@@ -83,7 +87,8 @@ public sealed partial record RunConfig : IValidatedConfig
             (text, source) = (File.ReadAllText(fileOrPreset), fileOrPreset);
         }
         else if (Presets().Contains(fileOrPreset)) (text, source) = (PresetText(fileOrPreset), $"preset {fileOrPreset}");
-        else throw new ConfigException($"config \"{fileOrPreset}\": no such file, and no preset by that name (presets: {string.Join(", ", Presets())})");
+        else throw new ConfigException($"config \"{fileOrPreset}\": no such file, and no preset by that name (presets: " +
+            $"{string.Join(", ", Presets())})");
         return Parse(text, source, overrides);
     }
 

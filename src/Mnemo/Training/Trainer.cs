@@ -22,14 +22,16 @@ public interface ITrainingObserver
     void Info(string message) { }
 }
 
-public sealed record StepMetrics(long Step, double Loss, double TrainAccuracy, double Lr, double GradNorm, double TokensPerSecond, double ElapsedSeconds);
+public sealed record StepMetrics(long Step, double Loss, double TrainAccuracy, double Lr, double GradNorm, double TokensPerSecond,
+    double ElapsedSeconds);
 
-public sealed record TrainingOutcome(long Steps, double TestAccuracy, EvalResult? LastEval, bool ReachedTarget, bool Interrupted, double ElapsedSeconds, string RunDir, long Parameters);
+public sealed record TrainingOutcome(long Steps, double TestAccuracy, EvalResult? LastEval, bool ReachedTarget, bool Interrupted,
+    double ElapsedSeconds, string RunDir, long Parameters);
 
 /// <summary>
-/// Trains a language model on a recall task (MQAR or passkey, see <see cref="RunConfig.ActiveTask"/>): AdamW with warm-up + cosine, gradient clipping, evaluation every N steps with
-/// early stop at a target accuracy, metrics as JSON lines, periodic checkpoints, and exact resume (the batch of a
-/// step depends only on the step; optimizer moments, step counts and the generator state are restored).
+/// Trains a language model on a recall task (MQAR or passkey, see <see cref="RunConfig.ActiveTask"/>): AdamW with warm-up + cosine,
+/// gradient clipping, evaluation every N steps with early stop at a target accuracy, metrics as JSON lines, periodic checkpoints, and exact
+/// resume (the batch of a step depends only on the step; optimizer moments, step counts and the generator state are restored).
 /// </summary>
 public sealed class Trainer
 {
@@ -61,7 +63,8 @@ public sealed class Trainer
         string configFile = Path.Combine(_runDir, Checkpoint.ConfigFile);
         // A run exists once its config does (written first, below); resuming anything else would silently start a new run.
         if (resume && from is null && !File.Exists(configFile))
-            throw new MnemoException($"{_runDir}: nothing to resume (no {Checkpoint.ConfigFile} and no checkpoint); start the run without --resume");
+            throw new MnemoException($"{_runDir}: nothing to resume (no {Checkpoint.ConfigFile} and no checkpoint); " +
+                $"start the run without --resume");
         if (from is null)
         {
             // The config before anything else, so a run killed at any moment can be resumed (from step 0 before its first
@@ -74,7 +77,8 @@ public sealed class Trainer
         // Data first (its own seeds), then the model from the training seed, so weights don't depend on data size.
         var task = _config.ActiveTask;
         if (task.Readout() == Readout.Compression && _config.ResolvedModel.CompressionTargets < task.LongestSeqLen())
-            throw new ConfigException($"{_config.TaskSection}: the compression readout decodes up to {task.LongestSeqLen()} targets; set model.compression_targets to at least that (now {_config.ResolvedModel.CompressionTargets})");
+            throw new ConfigException($"{_config.TaskSection}: the compression readout decodes up to {task.LongestSeqLen()} targets; " +
+                $"set model.compression_targets to at least that (now {_config.ResolvedModel.CompressionTargets})");
         var train = task.TrainBatches();
         var test = task.TestBatches();
         var schedule = new BatchSchedule(train, t.BatchSize, t.Seed);
@@ -129,7 +133,8 @@ public sealed class Trainer
                 var logits = model.ScoredLogits(inputs, mask, task.Readout());           // [N, V], scored positions only
                 var target = labels.index([TensorIndex.Tensor(mask)]);                   // [N]
                 var lossT = nn.functional.cross_entropy(logits, target);
-                var aux = model.TakeAuxLoss();                                           // MoM's router balance; reported loss stays the task's
+                // MoM's router balance; reported loss stays the task's
+                var aux = model.TakeAuxLoss();
                 optimizer.zero_grad();
                 (aux is null ? lossT : lossT + aux).backward();
                 gradNorm = t.GradClip > 0
@@ -152,7 +157,11 @@ public sealed class Trainer
                     $"{t.DivergenceRatio:G3}× the first step's {state.InitialLoss:G4} (training.divergence_ratio); {advice}");
             _observer.Stepped(m);
             if (step % t.LogEvery == 0)
-                WriteLine(metrics, new JsonObject { ["step"] = step, ["loss"] = loss, ["train_accuracy"] = accuracy, ["lr"] = lr, ["grad_norm"] = Finite(gradNorm), ["tokens_per_second"] = m.TokensPerSecond, ["elapsed_seconds"] = elapsed });
+                WriteLine(metrics, new JsonObject
+                {
+                    ["step"] = step, ["loss"] = loss, ["train_accuracy"] = accuracy, ["lr"] = lr,
+                    ["grad_norm"] = Finite(gradNorm), ["tokens_per_second"] = m.TokensPerSecond, ["elapsed_seconds"] = elapsed
+                });
 
             bool last = step == t.Steps;
             if (step % t.EvalEvery == 0 || last)
@@ -188,7 +197,8 @@ public sealed class Trainer
         }
         lastEval ??= MqarEvaluator.Evaluate(model, test, task: task);
         reached |= state.Finished && state.ReachedTarget;                       // a finished run resumed after its last checkpoint
-        return new TrainingOutcome(step, lastEval.Accuracy, lastEval, reached, interrupted, elapsedBefore + clock.Elapsed.TotalSeconds, _runDir, model.ParameterCount());
+        return new TrainingOutcome(step, lastEval.Accuracy, lastEval, reached, interrupted, elapsedBefore + clock.Elapsed.TotalSeconds,
+            _runDir, model.ParameterCount());
     }
 
     static double? Finite(double d) => double.IsFinite(d) ? d : null;
@@ -211,7 +221,14 @@ public sealed class Trainer
         var slices = new JsonArray();
         foreach (var s in r.Slices)
         {
-            var line = new JsonObject { ["seq_len"] = s.SeqLen, ["num_kv_pairs"] = s.NumKvPairs, ["examples"] = s.Examples, ["accuracy"] = s.Accuracy, ["exact_match"] = s.ExactMatch };
+            var line = new JsonObject
+            {
+                ["seq_len"] = s.SeqLen,
+                ["num_kv_pairs"] = s.NumKvPairs,
+                ["examples"] = s.Examples,
+                ["accuracy"] = s.Accuracy,
+                ["exact_match"] = s.ExactMatch,
+            };
             if (s.Metrics is not null) line["metrics"] = MetricsObject(s.Metrics);
             slices.Add(line);
         }

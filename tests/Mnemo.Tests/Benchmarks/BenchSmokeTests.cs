@@ -30,27 +30,28 @@ public class BenchSmokeTests
         // Every rule × length has a chunk and a step row, the smallest length a naive row, every length an sdpa row.
         int[] lengths = options.Lengths;
         foreach (var rule in BenchRule.All)
-        foreach (int t in lengths)
-        {
-            Assert.Single(report.Rows, r => r.Rule == rule.Name && r.Form == "chunk" && r.T == t);
-            var step = Assert.Single(report.Rows, r => r.Rule == rule.Name && r.Form == "step" && r.T == t);
-            // Longer than the step cap: timed at the cap and extrapolated, and marked so.
-            Assert.Equal(t > options.StepMaxLength, step.Extrapolated);
-            Assert.Equal(Math.Min(t, options.StepMaxLength), step.MeasuredT);
-            Assert.Equal(t == lengths[0] ? 1 : 0, report.Rows.Count(r => r.Rule == rule.Name && r.Form == "naive" && r.T == t));
-        }
+            foreach (int t in lengths)
+            {
+                Assert.Single(report.Rows, r => r.Rule == rule.Name && r.Form == "chunk" && r.T == t);
+                var step = Assert.Single(report.Rows, r => r.Rule == rule.Name && r.Form == "step" && r.T == t);
+                // Longer than the step cap: timed at the cap and extrapolated, and marked so.
+                Assert.Equal(t > options.StepMaxLength, step.Extrapolated);
+                Assert.Equal(Math.Min(t, options.StepMaxLength), step.MeasuredT);
+                Assert.Equal(t == lengths[0] ? 1 : 0, report.Rows.Count(r => r.Rule == rule.Name && r.Form == "naive" && r.T == t));
+            }
         foreach (int t in lengths) Assert.Single(report.Rows, r => r.Rule == "attention" && r.Form == "sdpa" && r.T == t);
 
         foreach (var row in report.Rows)
-        foreach (var m in new[] { row.Forward, row.ForwardBackward })
-        {
-            string what = $"{row.Rule} {row.Form} T={row.T}";
-            Assert.True(Sane(m.Ms) && Sane(m.BestMs) && Sane(m.TokensPerSecond) && Sane(m.Gflop) && Sane(m.GflopPerSecond) && Sane(m.FractionOfFp32Peak), what);
-            Assert.Equal(options.Repeats, m.SamplesMs.Length);
-            Assert.All(m.SamplesMs, s => Assert.True(Sane(s), what));
-            Assert.True(m.BestMs <= m.Ms * (row.Extrapolated ? 1 : 1 + 1e-12), what);
-            Assert.Equal(m.Gflop / (m.Ms * 1e-3), m.GflopPerSecond, 6);
-        }
+            foreach (var m in new[] { row.Forward, row.ForwardBackward })
+            {
+                string what = $"{row.Rule} {row.Form} T={row.T}";
+                Assert.True(Sane(m.Ms) && Sane(m.BestMs) && Sane(m.TokensPerSecond) && Sane(m.Gflop) && Sane(m.GflopPerSecond)
+                    && Sane(m.FractionOfFp32Peak), what);
+                Assert.Equal(options.Repeats, m.SamplesMs.Length);
+                Assert.All(m.SamplesMs, s => Assert.True(Sane(s), what));
+                Assert.True(m.BestMs <= m.Ms * (row.Extrapolated ? 1 : 1 + 1e-12), what);
+                Assert.Equal(m.Gflop / (m.Ms * 1e-3), m.GflopPerSecond, 6);
+            }
         foreach (var row in report.Rows.Where(r => r.Form == "chunk"))
         {
             Assert.True(Sane(row.SpeedupOverStepForward!.Value) && Sane(row.SpeedupOverStepForwardBackward!.Value));
@@ -76,30 +77,41 @@ public class BenchSmokeTests
         // A budget that fits the dual-form chunk of the smallest length but not the materialised ones or the step loops.
         var options = KernelBenchOptions.Quick with
         {
-            Rules = [], Attention = false, Bf16Peak = false, Lengths = [16, 32], Dims = [8], ChunkSize = 8, Warmup = 0,
-            StepMaxLength = 16, NaiveMaxLength = 16, PeakSizes = [64], DeepMemoryBudgetBytes = 400_000,
+            Rules = [],
+            Attention = false,
+            Bf16Peak = false,
+            Lengths = [16, 32],
+            Dims = [8],
+            ChunkSize = 8,
+            Warmup = 0,
+            StepMaxLength = 16,
+            NaiveMaxLength = 16,
+            PeakSizes = [64],
+            DeepMemoryBudgetBytes = 400_000,
         };
         var report = KernelBenchmark.Run(options);
         Assert.Equal(DeepMemoryRule.Named.Keys, report.Settings.DeepRules);
         foreach (var rule in DeepMemoryRule.Named.Values)
-        foreach (int t in options.Lengths)
-        {
-            var chunk = Assert.Single(report.Rows, r => r.Rule == rule.Name && r.Form == "chunk" && r.T == t);
-            Assert.Single(report.Rows, r => r.Rule == rule.Name && r.Form == "step" && r.T == t);
-            foreach (var row in report.Rows.Where(r => r.Rule == rule.Name && r.T == t))
+            foreach (int t in options.Lengths)
             {
-                // Timed at the longest length under the budget and scaled; the note says why exactly when it is shorter.
-                var form = row.Form == "chunk" ? KernelForm.Chunk : row.Form == "step" ? KernelForm.Step : KernelForm.Naive;
-                int cap = row.Form == "step" ? Math.Min(t, options.StepMaxLength) : t;
-                Assert.True(row.MeasuredT == cap || DeepKernelBench.Footprint(options, rule, form, 8, row.MeasuredT * 2) > options.DeepMemoryBudgetBytes, $"{rule.Name} {row.Form} T={t}");
-                Assert.Equal(row.MeasuredT < cap, row.Note is not null);
-                Assert.Equal(row.MeasuredT != t, row.Extrapolated);
-                foreach (var m in new[] { row.Forward, row.ForwardBackward })
-                    Assert.True(Sane(m.Ms) && Sane(m.Gflop) && Sane(m.FractionOfFp32Peak), $"{rule.Name} {row.Form} T={t}");
+                var chunk = Assert.Single(report.Rows, r => r.Rule == rule.Name && r.Form == "chunk" && r.T == t);
+                Assert.Single(report.Rows, r => r.Rule == rule.Name && r.Form == "step" && r.T == t);
+                foreach (var row in report.Rows.Where(r => r.Rule == rule.Name && r.T == t))
+                {
+                    // Timed at the longest length under the budget and scaled; the note says why exactly when it is shorter.
+                    var form = row.Form == "chunk" ? KernelForm.Chunk : row.Form == "step" ? KernelForm.Step : KernelForm.Naive;
+                    int cap = row.Form == "step" ? Math.Min(t, options.StepMaxLength) : t;
+                    Assert.True(row.MeasuredT == cap || DeepKernelBench.Footprint(options, rule, form, 8,
+                        row.MeasuredT * 2) > options.DeepMemoryBudgetBytes, $"{rule.Name} {row.Form} T={t}");
+                    Assert.Equal(row.MeasuredT < cap, row.Note is not null);
+                    Assert.Equal(row.MeasuredT != t, row.Extrapolated);
+                    foreach (var m in new[] { row.Forward, row.ForwardBackward })
+                        Assert.True(Sane(m.Ms) && Sane(m.Gflop) && Sane(m.FractionOfFp32Peak), $"{rule.Name} {row.Form} T={t}");
+                }
+                Assert.True(Sane(chunk.SpeedupOverStepForward!.Value) && Sane(chunk.SpeedupOverStepForwardBackward!.Value));
+                Assert.Equal(KernelFlops.DeepChunkForward(rule, DeepKernelBench.Mlp(options, 8), 2, 2, t, 8) / 1e9,
+                    chunk.Forward.Gflop, 12);
             }
-            Assert.True(Sane(chunk.SpeedupOverStepForward!.Value) && Sane(chunk.SpeedupOverStepForwardBackward!.Value));
-            Assert.Equal(KernelFlops.DeepChunkForward(rule, DeepKernelBench.Mlp(options, 8), 2, 2, t, 8) / 1e9, chunk.Forward.Gflop, 12);
-        }
         // The materialised rules (per-token weights) exceed the budget; the dual form's chunk does not at T = 16.
         Assert.Contains(report.Rows, r => r.Rule == "atlas" && r.Form == "chunk" && r.Note is not null);
         Assert.Contains(report.Rows, r => r.Rule == "titans" && r.Form == "chunk" && r.T == 16 && r.Note is null);
@@ -157,8 +169,8 @@ public class BenchSmokeTests
         var leaks = new List<string>();
         void Check(string what, Action a) { long b = Live(); a(); if (Live() != b) leaks.Add($"{what}: {Live() - b}"); }
         foreach (var rule in BenchRule.All)
-        foreach (var form in new[] { KernelForm.Chunk, KernelForm.Step, KernelForm.Naive })
-            Check($"{rule.Name} {form}", () => KernelBenchmark.MeasureKernel(o, rule, form, 8, 40));
+            foreach (var form in new[] { KernelForm.Chunk, KernelForm.Step, KernelForm.Naive })
+                Check($"{rule.Name} {form}", () => KernelBenchmark.MeasureKernel(o, rule, form, 8, 40));
         foreach (var rule in DeepMemoryRule.Named.Values)
             Check($"{rule.Name} chunk", () => DeepKernelBench.Measure(o, rule, KernelForm.Chunk, 8, 20));
         Check("attention", () => KernelBenchmark.MeasureAttention(o, 8, 40));
@@ -185,7 +197,8 @@ public class BenchSmokeTests
         var (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), "bench", "kernels", "--quick", "--rules", "linear,nope");
         Assert.Equal(2, code);
         Assert.StartsWith("error: unknown rule \"nope\"", stderr);
-        (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), "bench", "kernels", "--quick", "--rules", "none", "--deep-rules", "titans,nope");
+        (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), "bench", "kernels", "--quick", "--rules", "none",
+            "--deep-rules", "titans,nope");
         Assert.Equal(2, code);
         Assert.StartsWith("error: unknown deep rule \"nope\"", stderr);
     }
@@ -194,7 +207,8 @@ public class BenchSmokeTests
     public void Bench_decode_reads_k_and_M_lengths_and_runs_quick()
     {
         using var dir = new Tmp.Dir();
-        var (code, stdout, stderr) = CliProcess.Run(dir.Path, "bench", "decode", "--quick", "--contexts", "1k", "--rules", "gated_delta", "--json", "d.json");
+        var (code, stdout, stderr) = CliProcess.Run(dir.Path, "bench", "decode", "--quick", "--contexts", "1k", "--rules", "gated_delta",
+            "--json", "d.json");
         Assert.True(code == 0, stderr);
         Assert.Contains("gated_delta", stdout);
         using var json = JsonDocument.Parse(File.ReadAllText(dir["d.json"]));
@@ -220,6 +234,7 @@ public class ModelDecodeSmokeTests
         Assert.True(attention[1].CacheBytes > 3 * attention[0].CacheBytes); // grows with it
         Assert.All(gdn, r => Assert.True(r.PrefillTokensPerSecond > 0));
         Assert.All(attention, r => Assert.Null(r.PrefillTokensPerSecond));
-        Assert.Contains("\"fill\"", System.Text.Json.JsonSerializer.Serialize(rows, KernelBenchReport.JsonOptions)); // serialisable (no NaN)
+        // serialisable (no NaN)
+        Assert.Contains("\"fill\"", System.Text.Json.JsonSerializer.Serialize(rows, KernelBenchReport.JsonOptions));
     }
 }

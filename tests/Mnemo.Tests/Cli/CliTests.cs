@@ -54,7 +54,8 @@ public class CliTests
     [Fact]
     public void Every_command_has_help()
     {
-        foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "extrapolate", "collapse", "generate", "bench", "bench kernels", "bench decode", "probe", "sweep", "report" })
+        foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "extrapolate", "collapse", "generate", "bench",
+            "bench kernels", "bench decode", "probe", "sweep", "report" })
         {
             var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), [.. command.Split(' '), "--help"]);
             Assert.Equal(0, code);
@@ -127,8 +128,8 @@ public class CliTests
     [Fact]
     public void Probe_prints_a_recall_table_and_rejects_a_bad_option_naming_it()
     {
-        var (code, stdout, stderr) = CliProcess.Run(Path.GetTempPath(), "probe", "--variants", "delta_rule", "--theta", "0.5", "--chunk-sizes", "4",
-            "--sequences", "8", "--filler", "4", "--threads", "1");
+        var (code, stdout, stderr) = CliProcess.Run(Path.GetTempPath(), "probe", "--variants", "delta_rule", "--theta", "0.5",
+            "--chunk-sizes", "4", "--sequences", "8", "--filler", "4", "--threads", "1");
         Assert.True(code == 0, stderr);
         Assert.Contains("delta_rule", stdout);
         Assert.Contains("%", stdout);

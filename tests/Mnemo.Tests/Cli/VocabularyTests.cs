@@ -31,7 +31,8 @@ public sealed class VocabularyTests
     public void Benchmarks_and_models_use_the_kernels_and_mixers_names()
     {
         // A bench rule is a kernel, optionally qualified by its gate's shape.
-        Assert.All(BenchRule.All, r => Assert.Contains(KernelRules.Names, k => r.Name == k || r.Name.StartsWith(k + "_", StringComparison.Ordinal)));
+        Assert.All(BenchRule.All, r => Assert.Contains(KernelRules.Names, k => r.Name == k
+            || r.Name.StartsWith(k + "_", StringComparison.Ordinal)));
         // A deep rule is the mixer of the same name; a MoM rule is a mixer or a kernel.
         var mixers = Enum.GetValues<MixerKind>().Select(ConfigName).ToHashSet();
         Assert.All(DeepMemoryRule.Named.Keys, n => Assert.Contains(n, mixers));

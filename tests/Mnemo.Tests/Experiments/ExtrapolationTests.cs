@@ -22,7 +22,8 @@ public class ExtrapolationTests
         var stored = json["cells"]!.AsArray();
         Assert.Equal(settings.Tasks.Length * settings.Mixers.Length, stored.Count);
         foreach (string task in new[] { "mqar", "passkey" })
-            foreach (string model in settings.Mixers.Select(m => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(m.ToString())))
+            foreach (string model in settings.Mixers
+                .Select(m => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(m.ToString())))
             {
                 var cell = stored.Single(c => c!["task"]!.GetValue<string>() == task && c["model"]!.GetValue<string>() == model)!;
                 var lengths = cell["lengths"]!.AsArray();
@@ -61,7 +62,8 @@ public class ExtrapolationTests
         Assert.Equal([64, 128, 256], mqar.Test.Select(t => t.SeqLen));
         Assert.All(mqar.Test, t => Assert.Equal(s.MqarPairs, t.NumKvPairs));
         Assert.NotEqual(mqar.TrainSeed, mqar.TestSeed);
-        Assert.NotEqual(s.RunConfig(ExtrapolationTask.Mqar, MixerKind.GatedDeltaNet, 1e-3).Task.TestSeed, mqar.TestSeed);  // not the validation set
+        // not the validation set
+        Assert.NotEqual(s.RunConfig(ExtrapolationTask.Mqar, MixerKind.GatedDeltaNet, 1e-3).Task.TestSeed, mqar.TestSeed);
         var passkey = (PasskeyConfig)s.EvalTask(ExtrapolationTask.Passkey);
         Assert.All(passkey.Test, t => Assert.Equal(DepthKind.Even, t.Depths));
         Assert.Equal(s.TrainLength, passkey.Train.Single().SeqLen);

@@ -15,7 +15,11 @@ public class MqarDemoTests
         DModel = 16,
         VocabSize = 64,
         Train = [new MqarSlice { SeqLen = 16, NumKvPairs = 2, NumExamples = 64 }],
-        Test = [new MqarSlice { SeqLen = 16, NumKvPairs = 2, NumExamples = 16 }, new MqarSlice { SeqLen = 32, NumKvPairs = 4, NumExamples = 16 }],
+        Test =
+        [
+            new MqarSlice { SeqLen = 16, NumKvPairs = 2, NumExamples = 16 },
+            new MqarSlice { SeqLen = 32, NumKvPairs = 4, NumExamples = 16 },
+        ],
         LearningRates = [1e-3, 1e-2],
         Steps = 6,
         BatchSize = 8,

@@ -23,7 +23,8 @@ public class StateCollapseTests
         var cells = StateCollapse.Run(settings, dir.Path, (_, _) => null, lines.Add);
 
         var cell = Assert.Single(cells);
-        Assert.Equal(["none", "forget λ=2", "state norm τ=1×max@L", "state norm τ=0.5×max@L", "window r=32"], cell.Scores.Select(s => s.Mitigation));
+        Assert.Equal(["none", "forget λ=2", "state norm τ=1×max@L", "state norm τ=0.5×max@L", "window r=32"],
+            cell.Scores.Select(s => s.Mitigation));
         Assert.All(cell.Scores, s => Assert.Equal(settings.Training.EvalLengths, s.Lengths.Select(l => l.SeqLen)));
         Assert.Equal(cell.Scores.Count, lines.Count);                          // one progress line per mitigation
         // τ per layer is the largest norm seen at t ≤ L; the longest length sees at least as much.
@@ -37,7 +38,8 @@ public class StateCollapseTests
         Assert.Equal(4, capped.Count);
         foreach (var n in capped)
         {
-            double margin = double.Parse(n.Mitigation["state norm τ=".Length..n.Mitigation.IndexOf('×')], System.Globalization.CultureInfo.InvariantCulture);
+            double margin = double.Parse(n.Mitigation["state norm τ=".Length..n.Mitigation.IndexOf('×')],
+                System.Globalization.CultureInfo.InvariantCulture);
             Assert.All(n.Norms, x => Assert.True(x <= margin * cell.MaxNormAtTrainLength[n.Layer] * (1 + 1e-6)));
         }
 

@@ -11,19 +11,19 @@ namespace Mnemo.Tests.IO;
 
 public sealed class SafeTensorsTests : IDisposable
 {
-    private const string SourceName = "model.safetensors";
+    const string SourceName = "model.safetensors";
 
-    private readonly string dir = Directory.CreateTempSubdirectory("safetensors-tests-").FullName;
+    readonly string _dir = Directory.CreateTempSubdirectory("safetensors-tests-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private string PathOf(string name) => Path.Combine(dir, name);
+    string PathOf(string name) => Path.Combine(_dir, name);
 
     // ------------------------------------------------------------ helpers
 
-    private static readonly long[][] Shapes = [[], [0], [3], [2, 3], [2, 0, 4], [1, 2, 3, 2]];
+    static readonly long[][] Shapes = [[], [0], [3], [2, 3], [2, 0, 4], [1, 2, 3, 2]];
 
-    private static SafeTensorEntry RandomTensor(Random random, string name, SafeTensorDType dtype, long[] shape)
+    static SafeTensorEntry RandomTensor(Random random, string name, SafeTensorDType dtype, long[] shape)
     {
         long count = shape.Aggregate(1L, (product, dim) => product * dim);
         byte[] data = new byte[count * dtype.ElementSize()];
@@ -32,18 +32,18 @@ public sealed class SafeTensorsTests : IDisposable
     }
 
     /// <summary>A header JSON object of the given raw name and entry texts.</summary>
-    private static string HeaderOf(params (string Name, string Entry)[] tensors) =>
+    static string HeaderOf(params (string Name, string Entry)[] tensors) =>
         "{" + string.Join(",", tensors.Select(t => $"\"{t.Name}\":{t.Entry}")) + "}";
 
     /// <summary>A header holding one tensor "w".</summary>
-    private static string OneTensor(string entry) => HeaderOf(("w", entry));
+    static string OneTensor(string entry) => HeaderOf(("w", entry));
 
     /// <summary>An entry from raw JSON texts of its three fields.</summary>
-    private static string Entry(string dtype, string shape, string offsets) =>
+    static string Entry(string dtype, string shape, string offsets) =>
         "{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":" + offsets + "}";
 
     /// <summary>A file by hand: little-endian length of <paramref name="header"/>, the header, then the data.</summary>
-    private static byte[] FileOf(byte[] header, byte[] data)
+    static byte[] FileOf(byte[] header, byte[] data)
     {
         byte[] file = new byte[8 + header.Length + data.Length];
         BinaryPrimitives.WriteUInt64LittleEndian(file, (ulong)header.Length);
@@ -52,10 +52,10 @@ public sealed class SafeTensorsTests : IDisposable
         return file;
     }
 
-    private static byte[] FileOf(string header, int dataLength = 0) => FileOf(Encoding.UTF8.GetBytes(header), new byte[dataLength]);
+    static byte[] FileOf(string header, int dataLength = 0) => FileOf(Encoding.UTF8.GetBytes(header), new byte[dataLength]);
 
     /// <summary>A file whose length prefix claims <paramref name="headerLength"/> whatever follows.</summary>
-    private static byte[] ClaimingHeaderLength(ulong headerLength, string rest)
+    static byte[] ClaimingHeaderLength(ulong headerLength, string rest)
     {
         byte[] file = FileOf(rest);
         BinaryPrimitives.WriteUInt64LittleEndian(file, headerLength);
@@ -66,7 +66,7 @@ public sealed class SafeTensorsTests : IDisposable
     /// Asserts that Read and both Parse overloads reject <paramref name="file"/> for the same
     /// <paramref name="problem"/>, blaming <paramref name="tensorName"/>, and naming the file and tensor in the message.
     /// </summary>
-    private SafeTensorsFormatException AssertRejected(
+    SafeTensorsFormatException AssertRejected(
         byte[] file, SafeTensorsProblem problem, string? tensorName = null,
         long maxHeaderBytes = SafeTensors.DefaultMaxHeaderBytes)
     {
@@ -92,7 +92,7 @@ public sealed class SafeTensorsTests : IDisposable
         return errors[1];
     }
 
-    private static void AssertSameTensor(SafeTensorEntry expected, SafeTensorEntry actual)
+    static void AssertSameTensor(SafeTensorEntry expected, SafeTensorEntry actual)
     {
         Assert.Equal(expected.Name, actual.Name);
         Assert.Equal(expected.DType, actual.DType);
@@ -220,7 +220,7 @@ public sealed class SafeTensorsTests : IDisposable
 
         SafeTensors.Write(path, [replacement]);
 
-        Assert.Equal([path], Directory.GetFiles(dir));
+        Assert.Equal([path], Directory.GetFiles(_dir));
         AssertSameTensor(replacement, Assert.Single(SafeTensors.Read(path).Tensors));
     }
 
@@ -249,7 +249,7 @@ public sealed class SafeTensorsTests : IDisposable
 
         Assert.Equal("tensors", error.ParamName);
         Assert.Equal(before, File.ReadAllBytes(path));
-        Assert.Equal([path], Directory.GetFiles(dir));
+        Assert.Equal([path], Directory.GetFiles(_dir));
         Assert.False(string.IsNullOrEmpty(why));
     }
 
@@ -272,7 +272,7 @@ public sealed class SafeTensorsTests : IDisposable
         var error = Record.Exception(() => SafeTensors.Write(path, [new SafeTensorEntry("w", SafeTensorDType.U8, [1], new byte[1])]));
 
         Assert.NotNull(error);
-        Assert.Empty(Directory.GetFiles(dir));
+        Assert.Empty(Directory.GetFiles(_dir));
         Assert.True(Directory.Exists(path));
     }
 

@@ -20,7 +20,8 @@ public class DeepKernelCommandTests
     static MemoryMlp Mlp(bool residual = false, MemoryActivation activation = MemoryActivation.Gelu) =>
         new(D, D, Depth, Hidden, activation, residual);
 
-    /// <summary>Seeded fp64 inputs as a file holds them: the rule's gates, w0.&lt;l&gt;, do and a cotangent for every state tensor.</summary>
+    /// <summary>Seeded fp64 inputs as a file holds them: the rule's gates, w0.&lt;l&gt;, do and a cotangent for every state
+    /// tensor.</summary>
     static Dictionary<string, Tensor> Inputs(DeepMemoryRule rule, int seed, MemoryMlp? mlp = null)
     {
         mlp ??= Mlp();
@@ -135,28 +136,34 @@ public class DeepKernelCommandTests
         var mlp = Mlp(residual: true, MemoryActivation.Silu);
         var x = Inputs(rule, seed: 11, mlp);
         Write(dir["in.safetensors"], x);
-        var (code, stdout, stderr) = CliProcess.Run(dir.Path, "kernel", "--rule", "omeganet", "-i", "in.safetensors", "-o", "out.safetensors",
-            "--chunk-size", "3", "--depth", "2", "--hidden", "6", "--activation", "silu", "--residual-norm", "--window", "2", "--backward");
+        var (code, stdout, stderr) = CliProcess.Run(dir.Path, "kernel", "--rule", "omeganet", "-i", "in.safetensors",
+            "-o", "out.safetensors", "--chunk-size", "3", "--depth", "2", "--hidden", "6", "--activation", "silu", "--residual-norm",
+            "--window", "2", "--backward");
         Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
         Assert.Single(stdout.TrimEnd().Split('\n'));
-        foreach (var part in new[] { "omeganet chunk (C=3) F64", $"B={B} T={T} H={H} Dk={D} Dv={D}", "depth 2, hidden 6 silu", "residual norm", "window 2", "dw0.1" })
+        foreach (var part in new[] { "omeganet chunk (C=3) F64", $"B={B} T={T} H={H} Dk={D} Dv={D}", "depth 2, hidden 6 silu",
+            "residual norm", "window 2", "dw0.1" })
             Assert.Contains(part, stdout);
         AssertOutputs(Reference(rule, mlp, x), Read(dir["out.safetensors"]), 1e-12, "cli");
 
         x.Remove("eta");
         Write(dir["noeta.safetensors"], x);
-        (code, stdout, stderr) = CliProcess.Run(dir.Path, "kernel", "--rule", "omeganet", "-i", "noeta.safetensors", "-o", "bad.safetensors", "--backward", "--hidden", "6");
+        (code, stdout, stderr) = CliProcess.Run(dir.Path, "kernel", "--rule", "omeganet", "-i", "noeta.safetensors", "-o",
+            "bad.safetensors", "--backward", "--hidden", "6");
         Assert.Equal(2, code);
-        Assert.StartsWith("error: noeta.safetensors: missing tensor \"eta\" [B, T, H], which rule omeganet (its learner keeps momentum) needs", stderr);
+        Assert.StartsWith("error: noeta.safetensors: missing tensor \"eta\" [B, T, H], " +
+            "which rule omeganet (its learner keeps momentum) needs", stderr);
         Assert.Single(stderr.TrimEnd().Split('\n'));
         Assert.False(File.Exists(dir["bad.safetensors"]));
 
-        (code, _, stderr) = CliProcess.Run(dir.Path, "kernel", "--rule", "gated_delta", "-i", "in.safetensors", "-o", "bad.safetensors", "--depth", "2");
+        (code, _, stderr) = CliProcess.Run(dir.Path, "kernel", "--rule", "gated_delta", "-i", "in.safetensors", "-o", "bad.safetensors",
+            "--depth", "2");
         Assert.Equal(2, code);
         Assert.StartsWith("error: --depth applies to the deep rules only", stderr);
         (code, _, stderr) = CliProcess.Run(dir.Path, "kernel", "--rule", "lstm", "-i", "in.safetensors", "-o", "bad.safetensors");
         Assert.Equal(2, code);
-        Assert.StartsWith("error: unknown rule \"lstm\"; allowed: linear, gated_linear, delta, gated_delta, titans, moneta, yaad, memora, omeganet, atlas", stderr);
+        Assert.StartsWith("error: unknown rule \"lstm\"; allowed: linear, gated_linear, delta, gated_delta, titans, moneta, yaad, " +
+            "memora, omeganet, atlas", stderr);
     }
 
     [Fact]
@@ -167,7 +174,8 @@ public class DeepKernelCommandTests
         var rule = DeepMemoryRule.Named["titans"];
         var x = Inputs(rule, seed: 5);
         Write(dir["in32.safetensors"], x.ToDictionary(kv => kv.Key, kv => kv.Value.to(float32)));
-        DeepKernelFile.Run(dir["in32.safetensors"], dir["out32.safetensors"], new DeepKernelRunOptions("titans", ChunkSize: Chunk, Hidden: Hidden, Backward: true));
+        DeepKernelFile.Run(dir["in32.safetensors"], dir["out32.safetensors"],
+            new DeepKernelRunOptions("titans", ChunkSize: Chunk, Hidden: Hidden, Backward: true));
         Assert.All(SafeTensors.Read(dir["out32.safetensors"]).Tensors, e => Assert.Equal(SafeTensorDType.F32, e.DType));
         AssertOutputs(Reference(rule, Mlp(), x), Read(dir["out32.safetensors"]), 1e-4, "titans fp32");
     }
@@ -181,11 +189,18 @@ public class DeepKernelCommandTests
         { "missing theta", "memora", "missing tensor \"theta\" [B, T, H], which every rule (the learning rate) needs" },
         { "missing w0.1", "moneta", "missing tensor \"w0.1\" [H, in, out], which the depth-2 memory (its initial weights) needs" },
         { "extra w0.2", "moneta", "tensor \"w0.2\" is not used by the depth-2 memory, whose layers are w0.0 … w0.1 (--depth)" },
-        { "wrong w0 hidden", "titans", "w0.0 has shape [2, 4, 8], expected [2, 4, 6]: layer 0 of the depth-2 memory maps Dk 4 to hidden 6 (--hidden sets" },
+        {
+            "wrong w0 hidden", "titans",
+            "w0.0 has shape [2, 4, 8], expected [2, 4, 6]: layer 0 of the depth-2 memory maps Dk 4 to hidden 6 (--hidden sets"
+        },
         { "wrong theta", "atlas", "theta has shape [2, 7, 2, 1], expected [2, 7, 2]" },
         { "wrong dw0", "titans", "dw0 has shape [2, 2, 6, 4], expected [2, 2, 4, 6] like w0" },
         { "state cotangent without backward", "titans", "tensor \"dw0\" is only used with --backward" },
-        { "unknown name", "atlas", "unknown tensor \"dh0\"; allowed names: q, k, v, theta, eta, alpha, gamma, delta, w0.<l> (l < depth), do, and d + a final-state name (w0, w0_chunk_start, s0, w1, w1_chunk_start, s1, window_k, window_v, window_gamma)" },
+        {
+            "unknown name", "atlas",
+            "unknown tensor \"dh0\"; allowed names: q, k, v, theta, eta, alpha, gamma, delta, w0.<l> (l < depth), do, and d + " +
+            "a final-state name (w0, w0_chunk_start, s0, w1, w1_chunk_start, s1, window_k, window_v, window_gamma)"
+        },
         { "mixed dtypes", "yaad", "tensor \"w0.1\" is F32 but q is F64; all inputs must share one dtype" },
         { "window 0", "omeganet", "the Omega window must be at least 1 token, got 0" },
         { "alpha above 1", "titans", "tensor \"alpha\" ranges over [" },

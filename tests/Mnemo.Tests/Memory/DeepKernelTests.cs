@@ -105,17 +105,18 @@ public class DeepKernelTests
         var rule = RuleOf(name);
         var mlp = arch.Mlp(4, 4);
         foreach (int chunk in new[] { 1, 3, 8 })
-        foreach (long t in new long[] { 1, chunk - 1, chunk, chunk + 1, 2 * chunk + 3 }.Where(t => t >= 1).Distinct())
-        {
-            using var scope = NewDisposeScope();
-            int seed = chunk * 100 + (int)t;
-            using var x = Inputs(rule, mlp, b: 2, t: t, h: 2, seed);
-            var (dO, dS) = Cotangents(rule, mlp, x, seed);
-            var naive = Equivalence.Run(x, Form(rule, mlp, KernelForm.Naive, chunk), dO, dS);
-            string label = $"{name} {arch} C={chunk} T={t}";
-            Equivalence.AssertClose(naive, Equivalence.Run(x, Form(rule, mlp, KernelForm.Chunk, chunk), dO, dS), 1e-10, label + " chunk");
-            Equivalence.AssertClose(naive, Equivalence.Run(x, Form(rule, mlp, KernelForm.Step, chunk), dO, dS), 1e-10, label + " step");
-        }
+            foreach (long t in new long[] { 1, chunk - 1, chunk, chunk + 1, 2 * chunk + 3 }.Where(t => t >= 1).Distinct())
+            {
+                using var scope = NewDisposeScope();
+                int seed = chunk * 100 + (int)t;
+                using var x = Inputs(rule, mlp, b: 2, t: t, h: 2, seed);
+                var (dO, dS) = Cotangents(rule, mlp, x, seed);
+                var naive = Equivalence.Run(x, Form(rule, mlp, KernelForm.Naive, chunk), dO, dS);
+                string label = $"{name} {arch} C={chunk} T={t}";
+                Equivalence.AssertClose(naive, Equivalence.Run(x, Form(rule, mlp, KernelForm.Chunk, chunk), dO, dS), 1e-10, label +
+                    " chunk");
+                Equivalence.AssertClose(naive, Equivalence.Run(x, Form(rule, mlp, KernelForm.Step, chunk), dO, dS), 1e-10, label + " step");
+            }
     }
 
     [Theory]
@@ -129,20 +130,20 @@ public class DeepKernelTests
         var mlp = arch.Mlp(4, 4);
         const int chunk = 8;
         foreach (long t in new long[] { 7, 2 * chunk + 3 })
-        foreach (int block in new[] { 1, 3, chunk })
-        {
-            using var scope = NewDisposeScope();
-            int seed = 500 + block * 10 + (int)t;
-            using var x = Inputs(rule, mlp, b: 2, t: t, h: 2, seed);
-            var (dO, dS) = Cotangents(rule, mlp, x, seed);
-            var naive = Equivalence.Run(x, Form(rule, mlp, KernelForm.Naive, chunk), dO, dS);
-            var blocked = Equivalence.Run(x, leaves =>
+            foreach (int block in new[] { 1, 3, chunk })
             {
-                var (o, s) = DeepKernel.Chunk(rule, mlp, Of(leaves, mlp.Depth), chunk, block);
-                return (o, s.Flatten());
-            }, dO, dS);
-            Equivalence.AssertClose(naive, blocked, 1e-10, $"{name} {arch} C={chunk} block {block} T={t}");
-        }
+                using var scope = NewDisposeScope();
+                int seed = 500 + block * 10 + (int)t;
+                using var x = Inputs(rule, mlp, b: 2, t: t, h: 2, seed);
+                var (dO, dS) = Cotangents(rule, mlp, x, seed);
+                var naive = Equivalence.Run(x, Form(rule, mlp, KernelForm.Naive, chunk), dO, dS);
+                var blocked = Equivalence.Run(x, leaves =>
+                {
+                    var (o, s) = DeepKernel.Chunk(rule, mlp, Of(leaves, mlp.Depth), chunk, block);
+                    return (o, s.Flatten());
+                }, dO, dS);
+                Equivalence.AssertClose(naive, blocked, 1e-10, $"{name} {arch} C={chunk} block {block} T={t}");
+            }
     }
 
     [Fact]
@@ -155,19 +156,23 @@ public class DeepKernelTests
         var raw = randn([2, 3, 5, 4, 6], float64, generator: gen).requires_grad_(true);
         var x = randn([2, 3, 5, 4], float64, generator: gen).requires_grad_(true);
         var dy = randn([2, 3, 5, 6], float64, generator: gen);
-        foreach (var retention in new Retention[] { new DecayRetention(), new SoftmaxRetention(1.5), new LqRetention(4), new LqRetention(3) })
+        foreach (var retention in new Retention[] { new DecayRetention(), new SoftmaxRetention(1.5), new LqRetention(4),
+            new LqRetention(3) })
         {
             var expected = torch.autograd.grad([retention.ReadPerToken(raw, x)], [raw, x], [dy]);
             var (dRaw, dX) = retention.ReadPerTokenBackward(raw.detach(), x.detach(), dy);
             Assert.True(Equivalence.RelativeRms(dRaw, expected[0]) <= 1e-12, $"{retention} ∂raw");
             Assert.True(Equivalence.RelativeRms(dX, expected[1]) <= 1e-12, $"{retention} ∂x");
-            Assert.True(Equivalence.RelativeRms(retention.ReadPerToken(raw, x), x.unsqueeze(-2).matmul(retention.Effective(raw)).squeeze(-2)) <= 1e-12,
+            Assert.True(Equivalence.RelativeRms(retention.ReadPerToken(raw, x),
+                    x.unsqueeze(-2).matmul(retention.Effective(raw)).squeeze(-2)) <= 1e-12,
                 $"{retention} read = x · Effective");
             if (retention is not LqRetention lq) continue;
             var ds = randn([2, 3, 5], float64, generator: gen);
             var powerSum = torch.autograd.grad([lq.PowerSum(raw)], [raw], [ds])[0];
-            Assert.True(Equivalence.RelativeRms(lq.PowerSumGradient(raw.detach().clone(), ds), powerSum) <= 1e-12, $"{retention} ∂power sum");
-            Assert.True(Equivalence.RelativeRms(lq.PowerSum(raw.detach().clone(), overwrite: true), lq.PowerSum(raw)) <= 1e-14, $"{retention} in place");
+            Assert.True(Equivalence.RelativeRms(lq.PowerSumGradient(raw.detach().clone(), ds), powerSum) <= 1e-12,
+                $"{retention} ∂power sum");
+            Assert.True(Equivalence.RelativeRms(lq.PowerSum(raw.detach().clone(), overwrite: true), lq.PowerSum(raw)) <= 1e-14,
+                $"{retention} in place");
         }
     }
 
@@ -180,24 +185,30 @@ public class DeepKernelTests
         var gen = new Generator(43);
         Tensor Leaf(params long[] shape) => randn(shape, float64, generator: gen).requires_grad_(true);
         foreach (int r in new[] { 1, 2 })
-        foreach (var map in new PerTokenMap[] { new PerTokenMap.Read(new SoftmaxRetention(1)), new PerTokenMap.PowerSum(new LqRetention(4)) })
-        {
-            var (c, a, delta, x) = (Leaf(2, 3, 5, r + 6), Leaf(2, 3, 6, 4), Leaf(2, 3, 6, 7), Leaf(2, 3, 5, 4));
-            var bases = Enumerable.Range(0, r).Select(_ => Leaf(2, 3, 4, 7)).ToArray();
-            Tensor[] leaves = [c, a, delta, x, .. bases];
-            var m = PerTokenWeights.Materialise(c, bases, a, delta);
-            var plain = map is PerTokenMap.Read read ? read.Retention.ReadPerToken(m, x) : ((PerTokenMap.PowerSum)map).Retention.PowerSum(m);
-            var rebuilt = PerTokenWeights.Apply(map, c, bases, a, delta, map is PerTokenMap.Read ? x : null);
-            Assert.True(Equivalence.RelativeRms(rebuilt, plain) <= 1e-14, $"{map} r={r} forward");
-            var cotangent = randn(plain.shape, float64, generator: gen);
-            var expected = torch.autograd.grad([plain], leaves, [cotangent], allow_unused: true);
-            var actual = torch.autograd.grad([rebuilt], leaves, [cotangent], allow_unused: true);
-            for (int i = 0; i < leaves.Length; i++)
+            foreach (var map in new PerTokenMap[] { new PerTokenMap.Read(new SoftmaxRetention(1)),
+                new PerTokenMap.PowerSum(new LqRetention(4)) })
             {
-                if (expected[i].IsInvalid) { Assert.True(actual[i].IsInvalid || actual[i].abs().max().item<double>() == 0, $"{map} r={r} leaf {i}"); continue; }
-                Assert.True(Equivalence.RelativeRms(actual[i], expected[i]) <= 1e-12, $"{map} r={r} ∂leaf {i}");
+                var (c, a, delta, x) = (Leaf(2, 3, 5, r + 6), Leaf(2, 3, 6, 4), Leaf(2, 3, 6, 7), Leaf(2, 3, 5, 4));
+                var bases = Enumerable.Range(0, r).Select(_ => Leaf(2, 3, 4, 7)).ToArray();
+                Tensor[] leaves = [c, a, delta, x, .. bases];
+                var m = PerTokenWeights.Materialise(c, bases, a, delta);
+                var plain = map is PerTokenMap.Read read ? read.Retention.ReadPerToken(m, x)
+                    : ((PerTokenMap.PowerSum)map).Retention.PowerSum(m);
+                var rebuilt = PerTokenWeights.Apply(map, c, bases, a, delta, map is PerTokenMap.Read ? x : null);
+                Assert.True(Equivalence.RelativeRms(rebuilt, plain) <= 1e-14, $"{map} r={r} forward");
+                var cotangent = randn(plain.shape, float64, generator: gen);
+                var expected = torch.autograd.grad([plain], leaves, [cotangent], allow_unused: true);
+                var actual = torch.autograd.grad([rebuilt], leaves, [cotangent], allow_unused: true);
+                for (int i = 0; i < leaves.Length; i++)
+                {
+                    if (expected[i].IsInvalid)
+                    {
+                        Assert.True(actual[i].IsInvalid || actual[i].abs().max().item<double>() == 0, $"{map} r={r} leaf {i}");
+                        continue;
+                    }
+                    Assert.True(Equivalence.RelativeRms(actual[i], expected[i]) <= 1e-12, $"{map} r={r} ∂leaf {i}");
+                }
             }
-        }
     }
 
     [Theory]
@@ -218,18 +229,25 @@ public class DeepKernelTests
             nn.functional.normalize(randn([b, t, h, 32], generator: gen), p: 2, dim: -1),
             randn([b, t, h, 32], generator: gen), rand([b, t, h], generator: gen) * 0.01, rand([b, t, h], generator: gen) * 0.5 + 0.4,
             rand([b, t, h], generator: gen) * 0.01, rand([b, t, h], generator: gen), rand([b, t, h], generator: gen) + 0.5, w0);
-        x = x with { Eta = rule.Learner.HasMomentum ? x.Eta : null, Gamma = rule.Window > 1 ? x.Gamma : null, Delta = rule.Objective.NeedsDelta ? x.Delta : null };
+        x = x with
+        {
+            Eta = rule.Learner.HasMomentum ? x.Eta : null,
+            Gamma = rule.Window > 1 ? x.Gamma : null,
+            Delta = rule.Objective.NeedsDelta ? x.Delta : null,
+        };
         double oneCopy = 4.0 * b * h * t * mlp.Layers.Sum(s => s.In * s.Out);
         long before = NativeHeap.LiveBytes();
         var (o, state) = DeepKernel.Chunk(rule, mlp, x, 32);
         double kept = NativeHeap.LiveBytes() - before;
-        Assert.True(kept < oneCopy, $"{name}: autograd keeps {kept / 1e6:F1} MB, one copy of every token's weights is {oneCopy / 1e6:F1} MB");
+        Assert.True(kept < oneCopy, $"{name}: autograd keeps {kept / 1e6:F1} MB, " +
+            $"one copy of every token's weights is {oneCopy / 1e6:F1} MB");
         var grads = torch.autograd.grad([o.sum() + state.Weights[1].sum()], [x.Q, .. w0]);
         Assert.All(grads, g => Assert.True(g.isfinite().all().item<bool>()));
     }
 
     public static TheoryData<string> RuleNames() => new(DeepMemoryRule.Named.Keys);
-    public static TheoryData<string> RulesWithoutMuon() => new(DeepMemoryRule.Named.Where(r => r.Value.Learner is not Muon).Select(r => r.Key));
+    public static TheoryData<string> RulesWithoutMuon() => new(DeepMemoryRule.Named.Where(r => r.Value.Learner is not Muon)
+        .Select(r => r.Key));
 
     /// <summary>fp32 forms against the fp64 naive reference: the worst relative RMS error over o, the final state and
     /// every gradient, for each form (the naive form included, run in fp32) and each seed.</summary>
@@ -265,7 +283,8 @@ public class DeepKernelTests
         var rule = DeepMemoryRule.Named[name];
         var errors = Fp32Errors(rule, Matrix.Mlp(8, 8), [7, 8, 9], thetaHi: 0.4);
         foreach (var (form, e) in errors)
-            Assert.True(e.Max() <= 1e-5, $"{name} fp32 {form}: worst relative RMS {e.Max():E2} > 1e-5 ({string.Join(", ", e.Select(v => v.ToString("E1")))})");
+            Assert.True(e.Max() <= 1e-5, $"{name} fp32 {form}: worst relative RMS {e.Max():E2} > 1e-5 " +
+                $"({string.Join(", ", e.Select(v => v.ToString("E1")))})");
     }
 
     [Theory]
@@ -333,10 +352,12 @@ public class DeepKernelTests
         var g = rand([b, t, h], float64, generator: gen) * -0.5;
         var beta = rand([b, t, h], float64, generator: gen);
         var h0 = randn([b, h, d, d], float64, generator: gen);
-        var (expected, expectedState) = MatrixKernels.Run(MatrixKernelKind.Delta, KernelForm.Chunk, new KernelInputs(q, k, v, g, beta, h0), 8);
+        var (expected, expectedState) = MatrixKernels.Run(MatrixKernelKind.Delta, KernelForm.Chunk, new KernelInputs(q, k, v, g, beta, h0),
+            8);
 
         var mlp = Matrix.Mlp(d, d);
-        var inputs = new DeepInputs(q, k, v * (-g).exp().unsqueeze(-1), Theta: g.exp() * beta / 2, Eta: zeros_like(g), Alpha: 1 - g.exp(), W0: [h0]);
+        var inputs = new DeepInputs(q, k, v * (-g).exp().unsqueeze(-1), Theta: g.exp() * beta / 2, Eta: zeros_like(g), Alpha: 1 - g.exp(),
+            W0: [h0]);
         var (o, state) = DeepKernel.Chunk(DeepMemoryRule.Named["titans"], mlp, inputs, chunk);
         double outputError = Equivalence.RelativeRms(o, expected), stateError = Equivalence.RelativeRms(state.Weights[0], expectedState);
         if (chunk == 1)
@@ -397,8 +418,8 @@ public class DeepKernelTests
     {
         var data = new TheoryData<string, Arch>();
         foreach (var name in Objectives)
-        foreach (var arch in new[] { Matrix, TwoLayer, new Arch(2, 6, MemoryActivation.Silu, false) })
-            data.Add(name, arch);
+            foreach (var arch in new[] { Matrix, TwoLayer, new Arch(2, 6, MemoryActivation.Silu, false) })
+                data.Add(name, arch);
         return data;
     }
 
@@ -411,7 +432,8 @@ public class DeepKernelTests
         // branch of a where must not turn that 0/0 into a NaN that survives γ = 0 (it did, in every form's
         // gradients and in the naive form's outputs). Tokens with k = v = 0 and δ = 0 repeat the case mid-sequence.
         using var scope = NewDisposeScope();
-        var rule = new DeepMemoryRule($"window-{objective}", ObjectiveOf(objective), new DecayRetention(), new GradientDescent(), Window: 3);
+        var rule = new DeepMemoryRule($"window-{objective}", ObjectiveOf(objective), new DecayRetention(), new GradientDescent(),
+            Window: 3);
         var mlp = arch.Mlp(4, 4);
         using var x = Inputs(rule, mlp, b: 2, t: 11, h: 2, seed: 5, thetaHi: 0.1);
         using (no_grad())
@@ -429,10 +451,15 @@ public class DeepKernelTests
         foreach (int chunk in new[] { 1, 4 })
         {
             var naive = Equivalence.Run(x, Form(rule, mlp, KernelForm.Naive, chunk), dO, dS);
-            foreach (var (what, t) in naive.Grads.Select(kv => ("d" + kv.Key, kv.Value)).Append(("o", naive.O)).Append(("state", naive.State)))
-                Assert.True(t.isfinite().all().item<bool>(), $"{objective} {arch} C={chunk} naive: {what} is not finite; nonfinite: {string.Join(",", naive.Grads.Where(kv => !kv.Value.isfinite().all().item<bool>()).Select(kv => kv.Key))} o finite {naive.O.isfinite().all().item<bool>()}");
-            Equivalence.AssertClose(naive, Equivalence.Run(x, Form(rule, mlp, KernelForm.Chunk, chunk), dO, dS), 1e-10, $"{objective} {arch} C={chunk} chunk");
-            Equivalence.AssertClose(naive, Equivalence.Run(x, Form(rule, mlp, KernelForm.Step, chunk), dO, dS), 1e-10, $"{objective} {arch} C={chunk} step");
+            foreach (var (what, t) in naive.Grads.Select(kv => ("d" + kv.Key, kv.Value)).Append(("o", naive.O))
+                .Append(("state", naive.State)))
+                Assert.True(t.isfinite().all().item<bool>(), $"{objective} {arch} C={chunk} naive: {what} is not finite; nonfinite: " +
+                    $"{string.Join(",", naive.Grads.Where(kv => !kv.Value.isfinite().all().item<bool>()).Select(kv => kv.Key))} o finite " +
+                    $"{naive.O.isfinite().all().item<bool>()}");
+            Equivalence.AssertClose(naive, Equivalence.Run(x, Form(rule, mlp, KernelForm.Chunk, chunk), dO, dS), 1e-10,
+                $"{objective} {arch} C={chunk} chunk");
+            Equivalence.AssertClose(naive, Equivalence.Run(x, Form(rule, mlp, KernelForm.Step, chunk), dO, dS), 1e-10,
+                $"{objective} {arch} C={chunk} step");
         }
     }
 
@@ -495,7 +522,8 @@ public class DeepKernelTests
         var k = randn([b, t, h, d], float64, generator: gen);
         var v = randn([b, t, h, d], float64, generator: gen);
         var rule = new DeepMemoryRule("hebbian", new DotProductObjective(), new DecayRetention(), new GradientDescent());
-        var (o, _) = DeepKernel.Chunk(rule, Matrix.Mlp(d, d), new DeepInputs(q, k, v, ones(b, t, h, float64), W0: [zeros(h, d, d, float64)]), 5);
+        var (o, _) = DeepKernel.Chunk(rule, Matrix.Mlp(d, d), new DeepInputs(q, k, v, ones(b, t, h, float64),
+            W0: [zeros(h, d, d, float64)]), 5);
         var (qh, kh, vh) = (q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2));
         var expected = qh.matmul(kh.transpose(-1, -2)).tril().matmul(vh).transpose(1, 2);
         Assert.True(Equivalence.RelativeRms(o, expected) <= 1e-12);

@@ -48,7 +48,8 @@ public class KernelCommandTests
         foreach (var name in new[] { "q", "k", "v", "g", "beta", "h0" }.Where(x.ContainsKey))
             leaves.Tensors[name] = x[name].detach().clone().requires_grad_(true);
         var r = Equivalence.Run(leaves,
-            l => MatrixKernels.Run(rule.Kind(), form, new KernelInputs(l["q"]! * scale, l["k"]!, l["v"]!, l["g"], l["beta"], l["h0"]), chunk),
+            l => MatrixKernels.Run(rule.Kind(), form,
+                new KernelInputs(l["q"]! * scale, l["k"]!, l["v"]!, l["g"], l["beta"], l["h0"]), chunk),
             x["do"], x["dht"]);
         var expected = new Dictionary<string, Tensor> { ["o"] = r.O, ["ht"] = r.State };
         foreach (var (name, grad) in r.Grads) expected["d" + name] = grad;
@@ -88,7 +89,8 @@ public class KernelCommandTests
         Write(dir["in.safetensors"], x);
         var result = KernelFile.Run(dir["in.safetensors"], dir["out.safetensors"], new KernelRunOptions(rule, Backward: true));
 
-        string[] order = rule.TakesBeta() ? ["o", "ht", "dq", "dk", "dv", "dg", "dbeta", "dh0"] : ["o", "ht", "dq", "dk", "dv", "dg", "dh0"];
+        string[] order = rule.TakesBeta() ? ["o", "ht", "dq", "dk", "dv", "dg", "dbeta", "dh0"]
+            : ["o", "ht", "dq", "dk", "dv", "dg", "dh0"];
         Assert.Equal(order.Where(n => n != "dg" || rule.TakesGate()), result.Outputs.Select(e => e.Name));
         var file = SafeTensors.Read(dir["out.safetensors"]);
         Assert.Equal(rule.Name(), file.Metadata["rule"]);
@@ -113,7 +115,8 @@ public class KernelCommandTests
 
         x.Remove("q");
         Write(dir["noq.safetensors"], x);
-        (code, stdout, stderr) = CliProcess.Run(dir.Path, "kernel", "--rule", "gated_delta", "-i", "noq.safetensors", "-o", "bad.safetensors", "--backward");
+        (code, stdout, stderr) = CliProcess.Run(dir.Path, "kernel", "--rule", "gated_delta", "-i", "noq.safetensors", "-o",
+            "bad.safetensors", "--backward");
         Assert.Equal(2, code);
         Assert.StartsWith("error: noq.safetensors: missing tensor \"q\"", stderr);
         Assert.Single(stderr.TrimEnd().Split('\n'));
@@ -164,14 +167,16 @@ public class KernelCommandTests
         const double s = 0.25;
         var x = Inputs(KernelRule.GatedLinear, seed: 51, perChannel: true);
         Write(dir["in.safetensors"], x);
-        KernelFile.Run(dir["in.safetensors"], dir["scaled.safetensors"], new KernelRunOptions(KernelRule.GatedLinear, Scale: s, Backward: true));
+        KernelFile.Run(dir["in.safetensors"], dir["scaled.safetensors"],
+            new KernelRunOptions(KernelRule.GatedLinear, Scale: s, Backward: true));
         var scaled = Read(dir["scaled.safetensors"]);
         AssertOutputs(Reference(KernelRule.GatedLinear, x, scale: s), scaled, 1e-12, "scale");
 
         // The same run on a file holding s·q with scale 1: same o, ht, dk…; its dq is for s·q, so ours is s times it.
         var prescaled = new Dictionary<string, Tensor>(x) { ["q"] = x["q"] * s };
         Write(dir["prescaled.safetensors"], prescaled);
-        KernelFile.Run(dir["prescaled.safetensors"], dir["plain.safetensors"], new KernelRunOptions(KernelRule.GatedLinear, Backward: true));
+        KernelFile.Run(dir["prescaled.safetensors"], dir["plain.safetensors"],
+            new KernelRunOptions(KernelRule.GatedLinear, Backward: true));
         var plain = Read(dir["plain.safetensors"]);
         foreach (var name in new[] { "o", "ht", "dk", "dv", "dg", "dh0" })
             Assert.True(Equivalence.RelativeRms(scaled[name], plain[name]) <= 1e-12, name);
@@ -234,7 +239,8 @@ public class KernelCommandTests
         if (problem == "a directory") Directory.CreateDirectory(input);
         else if (problem == "a pipe") Assert.Equal(0, Mkfifo(input, 0x180));     // a reader would block until a writer came
         else if (problem != "nonexistent file") Write(input, x);
-        var e = Assert.Throws<MnemoException>(() => KernelFile.Run(input, dir["out.safetensors"], new KernelRunOptions(rule, Backward: backward)));
+        var e = Assert.Throws<MnemoException>(() => KernelFile.Run(input, dir["out.safetensors"],
+            new KernelRunOptions(rule, Backward: backward)));
         Assert.Contains(expected, e.Message);
         Assert.StartsWith(input + ": ", e.Message);
         Assert.DoesNotContain('\n', e.Message);
@@ -243,7 +249,8 @@ public class KernelCommandTests
 
     [Theory]
     [InlineData("deltanet", "unknown rule \"deltanet\"; allowed: linear, gated_linear, delta, gated_delta")]
-    [InlineData("gated-delta", "unknown rule \"gated-delta\" (names are snake_case, as in configs: \"gated_delta\"); allowed: linear, gated_linear, delta, gated_delta")]
+    [InlineData("gated-delta", "unknown rule \"gated-delta\" (names are snake_case, as in configs: \"gated_delta\"); allowed: linear, " +
+        "gated_linear, delta, gated_delta")]
     [InlineData("fast", "unknown form \"fast\"; allowed: naive, step, chunk")]
     public void Unknown_rule_or_form_lists_the_allowed_names(string name, string expected)
     {

@@ -73,17 +73,18 @@ public class MatrixKernelTests
     {
         // Lengths around each chunk size: 1, C−1, C, C+1 and several chunks plus a remainder.
         foreach (int chunk in new[] { 1, 3, 16, 64 })
-        foreach (long t in new long[] { 1, chunk - 1, chunk, chunk + 1, 2 * chunk + 5 }.Where(t => t >= 1).Distinct())
-        {
-            using var scope = NewDisposeScope();
-            int seed = chunk * 1000 + (int)t;
-            using var x = Inputs(kind, gate, decay, b: 2, t: t, h: 2, dk: 5, dv: 7, seed);
-            var (dO, dS) = Cotangents(x, seed);
-            var naive = Equivalence.Run(x, Form(kind, KernelForm.Naive), dO, dS);
-            string label = $"{kind} g={gate} decay={decay} C={chunk} T={t}";
-            Equivalence.AssertClose(naive, Equivalence.Run(x, Form(kind, KernelForm.Chunk, chunk), dO, dS), 1e-10, label + " chunk");
-            if (chunk == 64) Equivalence.AssertClose(naive, Equivalence.Run(x, Form(kind, KernelForm.Step), dO, dS), 1e-10, label + " step");
-        }
+            foreach (long t in new long[] { 1, chunk - 1, chunk, chunk + 1, 2 * chunk + 5 }.Where(t => t >= 1).Distinct())
+            {
+                using var scope = NewDisposeScope();
+                int seed = chunk * 1000 + (int)t;
+                using var x = Inputs(kind, gate, decay, b: 2, t: t, h: 2, dk: 5, dv: 7, seed);
+                var (dO, dS) = Cotangents(x, seed);
+                var naive = Equivalence.Run(x, Form(kind, KernelForm.Naive), dO, dS);
+                string label = $"{kind} g={gate} decay={decay} C={chunk} T={t}";
+                Equivalence.AssertClose(naive, Equivalence.Run(x, Form(kind, KernelForm.Chunk, chunk), dO, dS), 1e-10, label + " chunk");
+                if (chunk == 64)
+                    Equivalence.AssertClose(naive, Equivalence.Run(x, Form(kind, KernelForm.Step), dO, dS), 1e-10, label + " step");
+            }
     }
 
     [Theory]
@@ -173,7 +174,8 @@ public class MatrixKernelTests
         var g = wrong == "g" ? randn(2, 10, 3, 4) : randn(2, 10, 3);
         var beta = wrong == "beta" ? randn(2, 10) : rand(2, 10, 3);
         var h0 = wrong == "h0" ? randn(2, 3, 5, 4) : null;
-        var e = Assert.Throws<MnemoException>(() => MatrixKernels.Run(MatrixKernelKind.Delta, KernelForm.Chunk, new KernelInputs(q, k, v, g, beta, h0)));
+        var e = Assert.Throws<MnemoException>(() => MatrixKernels.Run(MatrixKernelKind.Delta, KernelForm.Chunk,
+            new KernelInputs(q, k, v, g, beta, h0)));
         Assert.Contains(expected, e.Message);
     }
 }

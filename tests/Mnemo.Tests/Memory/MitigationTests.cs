@@ -91,12 +91,14 @@ public class MitigationTests
 
         var free = MitigatedKernel.Run(kind, x, 4, new MemoryEvalOptions { RecordStateNorms = true }, streaming: false);
         double tau = 0.5 * free.Norms!.max().item<double>();
-        var capped = MitigatedKernel.Run(kind, x, 4, new MemoryEvalOptions { StateNormCap = tau, RecordStateNorms = true }, streaming: false);
+        var capped = MitigatedKernel.Run(kind, x, 4, new MemoryEvalOptions { StateNormCap = tau, RecordStateNorms = true },
+            streaming: false);
         Assert.True(capped.Norms!.max().item<double>() <= tau * (1 + 1e-12));
         Assert.True(capped.State.square().sum([-2, -1]).sqrt().max().item<double>() <= tau * (1 + 1e-12));
         Assert.True((capped.O - free.O).abs().max().item<double>() > 1e-3, "the cap was active");
         // Below the cap the normalised form is the plain recurrence.
-        Close(free.O, MitigatedKernel.Run(kind, x, 4, new MemoryEvalOptions { StateNormCap = 1e9 }, streaming: false).O, 1e-10, "inactive cap");
+        Close(free.O, MitigatedKernel.Run(kind, x, 4, new MemoryEvalOptions { StateNormCap = 1e9 }, streaming: false).O, 1e-10,
+            "inactive cap");
     }
 
     public static TheoryData<MixerKind> Mixers => new() { MixerKind.Mamba2, MixerKind.Gla, MixerKind.GatedDeltaNet, MixerKind.DeltaNet };
@@ -178,7 +180,11 @@ public class MitigationTests
         using var cache = model.NewCache();
         var streamed = cat(Enumerable.Range(0, 10).Select(t => model.Step(tokens.narrow(1, t, 1), cache)).ToArray(), 1);
         Close(full, streamed, 1e-10, $"{mixer} streamed");
-        var e = Assert.Throws<MnemoException>(() => { MemoryEval.Apply(model, new MemoryEvalOptions { Window = 4 }); model.Step(tokens, cache); });
+        var e = Assert.Throws<MnemoException>(() =>
+        {
+            MemoryEval.Apply(model, new MemoryEvalOptions { Window = 4 });
+            model.Step(tokens, cache);
+        });
         Assert.Contains("streaming", e.Message);
     }
 }

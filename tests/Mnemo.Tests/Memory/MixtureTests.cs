@@ -35,7 +35,8 @@ public class MixtureTests
     };
 
     /// <summary>Seeded fp64 leaves and routing. <paramref name="routeAmong"/> limits routing to the first memories.</summary>
-    static (Equivalence.Leaves Leaves, Tensor Indices) Inputs(Case c, long b, long t, int seed, long h = 2, long dk = 5, long dv = 7, int? routeAmong = null)
+    static (Equivalence.Leaves Leaves, Tensor Indices) Inputs(Case c, long b, long t, int seed, long h = 2, long dk = 5, long dv = 7,
+        int? routeAmong = null)
     {
         var gen = new Generator((ulong)seed);
         long m = c.Memories;
@@ -74,9 +75,10 @@ public class MixtureTests
         long len = length ?? x["q"]!.shape[1] - start;
         Tensor? Slice(string name) => x[name]?.narrow(1, start, len);
         var shared = x["shared_k"] is null ? null
-            : new KernelInputs(Slice("q")!, Slice("shared_k")!, Slice("shared_v")!, Slice("shared_g"), Slice("shared_beta"), initial ? x["shared_h0"] : null);
-        return new MixtureInputs(Slice("q")!, Slice("k")!, Slice("v")!, Slice("g"), Slice("beta"), indices.narrow(1, start, len), Slice("weights")!,
-            initial ? x["h0"] : null, shared);
+            : new KernelInputs(Slice("q")!, Slice("shared_k")!, Slice("shared_v")!, Slice("shared_g"), Slice("shared_beta"),
+                initial ? x["shared_h0"] : null);
+        return new MixtureInputs(Slice("q")!, Slice("k")!, Slice("v")!, Slice("g"), Slice("beta"), indices.narrow(1, start, len),
+            Slice("weights")!, initial ? x["h0"] : null, shared);
     }
 
     /// <summary>State compared by the harness: every memory's state, then the shared memory's.</summary>
@@ -112,7 +114,8 @@ public class MixtureTests
             var naive = Equivalence.Run(x, Form(c, indices, KernelForm.Naive), dO, dS);
             Equivalence.AssertClose(naive, Equivalence.Run(x, Form(c, indices, KernelForm.Step), dO, dS), 1e-10, $"{c} T={t} step");
             foreach (int chunk in new[] { 1, 3, 16 })
-                Equivalence.AssertClose(naive, Equivalence.Run(x, Form(c, indices, KernelForm.Chunk, chunk), dO, dS), 1e-10, $"{c} T={t} chunk C={chunk}");
+                Equivalence.AssertClose(naive, Equivalence.Run(x, Form(c, indices, KernelForm.Chunk, chunk), dO, dS), 1e-10,
+                    $"{c} T={t} chunk C={chunk}");
         }
     }
 
@@ -127,7 +130,8 @@ public class MixtureTests
         using var leaves = x;
         // Row 1 also never uses memory 2: route it among {0, 1} only.
         indices[1] = rand([23, 2]).argsort(-1);
-        foreach (var (form, chunk) in new[] { (KernelForm.Chunk, 16), (KernelForm.Chunk, 3), (KernelForm.Step, 64), (KernelForm.Naive, 64) })
+        foreach (var (form, chunk) in new[] { (KernelForm.Chunk, 16), (KernelForm.Chunk, 3), (KernelForm.Step, 64),
+            (KernelForm.Naive, 64) })
         {
             var r = MixtureOfMemories.Run(kind, form, Mixture(x, indices), chunk);
             var h0 = x["h0"]!.detach();
@@ -157,7 +161,8 @@ public class MixtureTests
         bool delta = kind == MatrixKernelKind.Delta;
         var plain = MatrixKernels.Run(kind, KernelForm.Chunk, new KernelInputs(q, k, v, g, delta ? beta : null, h0), 4);
         var padded = MatrixKernels.Run(kind, KernelForm.Chunk,
-            new KernelInputs(Pad(q, randn([2, 6, 2, 4], float64, generator: gen)), Pad(k), Pad(v), Pad(g), delta ? Pad(beta) : null, h0), 4);
+            new KernelInputs(Pad(q, randn([2, 6, 2, 4], float64, generator: gen)), Pad(k), Pad(v), Pad(g), delta ? Pad(beta) : null, h0),
+            4);
         Assert.True(Same(padded.State, plain.State), "the padded run changed the state");
         Assert.True(Equivalence.RelativeRms(padded.O.narrow(1, 0, 11), plain.O) <= 1e-15);
     }
@@ -166,7 +171,8 @@ public class MixtureTests
     public void Fp32_forms_are_within_1e_5_of_the_fp64_reference()
     {
         using var scope = NewDisposeScope();
-        foreach (var c in new[] { new Case(MatrixKernelKind.Delta, Gate.Scalar, 4, 2, true), new Case(MatrixKernelKind.GatedLinear, Gate.Channel, 3, 2, true) })
+        foreach (var c in new[] { new Case(MatrixKernelKind.Delta, Gate.Scalar, 4, 2, true),
+            new Case(MatrixKernelKind.GatedLinear, Gate.Channel, 3, 2, true) })
         {
             var (x, indices) = Inputs(c, b: 2, t: 60, seed: 7, dk: 16, dv: 16);
             using var leaves = x;
@@ -268,7 +274,8 @@ public class MixtureTests
         Assert.Equal(new long[] { 16, 16 }, p[at + "o_proj.weight"]);
 
         // DeltaNet memories have no decay; gated linear ones no β; without a shared memory no shared_*.
-        var delta = Build(MomConfig(c => c with { MomRule = MomRule.DeltaNet, SharedMemory = false })).named_parameters().Select(x => x.name).ToHashSet();
+        var delta = Build(MomConfig(c => c with { MomRule = MomRule.DeltaNet, SharedMemory = false })).named_parameters()
+            .Select(x => x.name).ToHashSet();
         Assert.DoesNotContain(at + "A_log", delta);
         Assert.DoesNotContain(at + "a_proj.0.weight", delta);
         Assert.DoesNotContain(at + "shared_k.weight", delta);
@@ -353,7 +360,8 @@ public class MixtureTests
         model.eval();
         using (no_grad()) model.forward(Tokens(2, 12));
         Assert.Null(model.TakeAuxLoss());
-        Assert.Null(Build(new ModelConfig { Mixer = MixerKind.GatedDeltaNet, VocabSize = 40, DModel = 16, NumHeads = 2 }, fp64: false).TakeAuxLoss());
+        Assert.Null(Build(new ModelConfig { Mixer = MixerKind.GatedDeltaNet, VocabSize = 40, DModel = 16, NumHeads = 2 }, fp64: false)
+            .TakeAuxLoss());
     }
 
     [Fact]

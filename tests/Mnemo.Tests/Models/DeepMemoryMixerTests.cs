@@ -25,7 +25,8 @@ public class DeepMemoryMixerTests
 
     public static TheoryData<string> Variants => new()
     {
-        "titans", "titans-plain", "titans-pooled", "titans-depth1", "titans-silu-noresidual", "moneta", "yaad", "memora", "omeganet-window3", "atlas-taylor",
+        "titans", "titans-plain", "titans-pooled", "titans-depth1", "titans-silu-noresidual", "moneta", "yaad", "memora",
+        "omeganet-window3", "atlas-taylor",
         "omeganet-polynomial", "yaad-window3", "titans-gradient-descent", "moneta-muon", "titans-plain-normalized",
     };
 
@@ -35,7 +36,8 @@ public class DeepMemoryMixerTests
         "titans-plain" => Config(MixerKind.Titans, c => c with { MemoryResidualNorm = false, MemoryGradClip = 0.05 }),
         "titans-pooled" => Config(MixerKind.Titans, c => c with { MemoryGatePooling = GatePooling.Chunk }),
         "titans-depth1" => Config(MixerKind.Titans, c => c with { MemoryDepth = 1, MemoryResidualNorm = false }),
-        "titans-silu-noresidual" => Config(MixerKind.Titans, c => c with { MemoryDepth = 3, MemoryActivation = MemoryActivation.Silu, MemoryResidualNorm = false }),
+        "titans-silu-noresidual" => Config(MixerKind.Titans,
+            c => c with { MemoryDepth = 3, MemoryActivation = MemoryActivation.Silu, MemoryResidualNorm = false }),
         "moneta" => Config(MixerKind.Moneta),
         "yaad" => Config(MixerKind.Yaad),
         "memora" => Config(MixerKind.Memora),
@@ -44,8 +46,10 @@ public class DeepMemoryMixerTests
         "titans-gradient-descent" => Config(MixerKind.Titans, c => c with { MemoryLearner = MemoryLearnerKind.GradientDescent }),
         "moneta-muon" => Config(MixerKind.Moneta, c => c with { MemoryLearner = MemoryLearnerKind.Muon }),
         "titans-plain-normalized" => Config(MixerKind.Titans, c => c with { MemoryResidualNorm = false, MemoryNormalizedStep = true }),
-        "atlas-taylor" => Config(MixerKind.Atlas, c => c with { MemoryFeatureMap = MemoryFeatureMapKind.Taylor, MemoryResidualNorm = false, MemoryExpansion = 1 }),
-        "omeganet-polynomial" => Config(MixerKind.Omeganet, c => c with { MemoryFeatureMap = MemoryFeatureMapKind.Polynomial, MemoryResidualNorm = false, MemoryExpansion = 1 }),
+        "atlas-taylor" => Config(MixerKind.Atlas,
+            c => c with { MemoryFeatureMap = MemoryFeatureMapKind.Taylor, MemoryResidualNorm = false, MemoryExpansion = 1 }),
+        "omeganet-polynomial" => Config(MixerKind.Omeganet,
+            c => c with { MemoryFeatureMap = MemoryFeatureMapKind.Polynomial, MemoryResidualNorm = false, MemoryExpansion = 1 }),
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
     };
 
@@ -89,12 +93,17 @@ public class DeepMemoryMixerTests
     [Fact]
     public void The_memory_has_learned_initial_weights_and_gates_named_after_their_role()
     {
-        var names = Build(Config(MixerKind.Atlas, c => c with { MemoryFeatureMap = MemoryFeatureMapKind.Taylor, MemoryResidualNorm = false }))
+        var names = Build(Config(MixerKind.Atlas, c => c with
+        {
+            MemoryFeatureMap = MemoryFeatureMapKind.Taylor,
+            MemoryResidualNorm = false
+        }))
             .named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
         const string layer = "model.layers.0.attn.";
         Assert.Equal(new long[] { 2, 1 + 8 + 64, 32 }, names[layer + "memory_init.0"]);        // φ width 1 + d + d², hidden 4·d
         Assert.Equal(new long[] { 2, 32, 8 }, names[layer + "memory_init.1"]);
-        foreach (var p in new[] { "lr_proj.weight", "momentum_proj.weight", "forget_proj.weight", "window_proj.weight", "feature_coefficients", "g_proj.weight", "o_proj.weight" })
+        foreach (var p in new[] { "lr_proj.weight", "momentum_proj.weight", "forget_proj.weight", "window_proj.weight",
+            "feature_coefficients", "g_proj.weight", "o_proj.weight" })
             Assert.True(names.ContainsKey(layer + p), p);
         Assert.DoesNotContain(layer + "delta_proj.weight", names.Keys);
     }

@@ -13,7 +13,10 @@ public class GenerationTests
     static LanguageModel Model(MixerKind mixer)
     {
         TorchRuntime.Seed(2);
-        return new LanguageModel(new ModelConfig { Mixer = mixer, VocabSize = 30, DModel = 16, NumHeads = 2, NumLayers = 2, MlpRatio = 0, ChunkSize = 4 });
+        return new LanguageModel(new ModelConfig
+        {
+            Mixer = mixer, VocabSize = 30, DModel = 16, NumHeads = 2, NumLayers = 2, MlpRatio = 0, ChunkSize = 4,
+        });
     }
 
     [Theory]

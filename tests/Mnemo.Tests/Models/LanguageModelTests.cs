@@ -135,7 +135,8 @@ public class LanguageModelTests
         Assert.Contains("model.embeddings.weight", e.Message);
         Assert.Contains("shape", e.Message);
         var withoutMlp = Build(Small(c => c with { MlpRatio = 0 }));
-        Assert.Contains("unexpected", Assert.Throws<MnemoException>(() => TensorIO.LoadStateDict(withoutMlp, dir["m.safetensors"])).Message);
+        Assert.Contains("unexpected", Assert.Throws<MnemoException>(
+            () => TensorIO.LoadStateDict(withoutMlp, dir["m.safetensors"])).Message);
     }
 
     [Theory]

@@ -80,7 +80,13 @@ public class MixerTests
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var model = Build(Config(MixerKind.Attention, c => c with { LayerMixers = [MixerKind.GatedDeltaNet, MixerKind.Attention], Window = 5, Positions = PositionKind.Learned, MaxPositions = 64 }));
+        var model = Build(Config(MixerKind.Attention, c => c with
+        {
+            LayerMixers = [MixerKind.GatedDeltaNet, MixerKind.Attention],
+            Window = 5,
+            Positions = PositionKind.Learned,
+            MaxPositions = 64
+        }));
         var x = Tokens(2, 19);
         var full = model.forward(x);
         using var cache = model.NewCache();
@@ -143,7 +149,12 @@ public class MixerTests
         using var noGrad = no_grad();
         foreach (var map in Enum.GetValues<FeatureMapKind>())
         {
-            var model = Build(Config(MixerKind.LinearAttention, c => c with { FeatureMap = map, Normalize = map != FeatureMapKind.Identity, ExpandK = 0.5 }));
+            var model = Build(Config(MixerKind.LinearAttention, c => c with
+            {
+                FeatureMap = map,
+                Normalize = map != FeatureMapKind.Identity,
+                ExpandK = 0.5
+            }));
             var x = Tokens(1, 12);
             var full = model.forward(x);
             using var cache = model.NewCache();

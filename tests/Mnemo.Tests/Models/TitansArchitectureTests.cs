@@ -161,7 +161,9 @@ public class TitansArchitectureTests
     public void Config_names_are_snake_case()
     {
         var run = Mnemo.IO.ConfigBinder.Bind<ModelConfig>(System.Text.Json.Nodes.JsonNode.Parse(
-            """{"mixer": "titans_mac", "layer_mixers": ["titans_mag", "titans_mal"], "num_layers": 2, "persistent_tokens": 2, "segment_size": 8}"""), "test");
+            """{"mixer": "titans_mac", "layer_mixers": ["titans_mag", "titans_mal"],""" +
+            """ "num_layers": 2, "persistent_tokens": 2, "segment_size": 8}"""),
+            "test");
         Assert.Equal(MixerKind.TitansMac, run.Mixer);
         Assert.Equal([MixerKind.TitansMag, MixerKind.TitansMal], run.LayerMixers);
         Assert.Equal((2, 8), (run.PersistentTokens, run.SegmentSize));

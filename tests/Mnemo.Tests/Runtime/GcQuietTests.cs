@@ -1,7 +1,7 @@
 using Mnemo.Models;
 using Mnemo.Runtime;
-using Mnemo.Training;
 using Mnemo.Tests.Training;
+using Mnemo.Training;
 using static TorchSharp.torch;
 
 namespace Mnemo.Tests.Runtime;
@@ -31,7 +31,8 @@ public sealed class GcQuietTests
                     Thread.Sleep(0);
                 }
                 GC.KeepAlive(keep);
-            }) { IsBackground = true };
+            })
+            { IsBackground = true };
             _thread.Start();
         }
 

@@ -17,12 +17,18 @@ public class SweepTests
         ["name"] = name,
         ["base"] = JsonNode.Parse(TrainerTests.Tiny(steps).ToJson()),
         ["axes"] = new JsonArray(
-            new JsonObject { ["name"] = "model", ["values"] = new JsonArray(
-                new JsonObject { ["name"] = "attention", ["set"] = new JsonArray("model.mixer=attention") },
-                new JsonObject { ["name"] = "gdn", ["set"] = new JsonArray("model.mixer=gated_delta_net") }) },
-            new JsonObject { ["name"] = "d_model", ["values"] = new JsonArray(
-                new JsonObject { ["name"] = "8", ["set"] = new JsonArray("model.d_model=8") },
-                new JsonObject { ["name"] = "16", ["set"] = new JsonArray("model.d_model=16") }) }),
+            new JsonObject
+            {
+                ["name"] = "model", ["values"] = new JsonArray(
+                    new JsonObject { ["name"] = "attention", ["set"] = new JsonArray("model.mixer=attention") },
+                    new JsonObject { ["name"] = "gdn", ["set"] = new JsonArray("model.mixer=gated_delta_net") })
+            },
+            new JsonObject
+            {
+                ["name"] = "d_model", ["values"] = new JsonArray(
+                    new JsonObject { ["name"] = "8", ["set"] = new JsonArray("model.d_model=8") },
+                    new JsonObject { ["name"] = "16", ["set"] = new JsonArray("model.d_model=16") })
+            }),
         ["learning_rates"] = new JsonArray(1e-2, 3e-3),
         ["final_eval"] = finalEval is null ? new JsonArray() : new JsonArray(finalEval.Select(f => (JsonNode)f!).ToArray()),
     }.ToJsonString();
@@ -109,7 +115,8 @@ public class SweepTests
         long start = System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime().Ticks;
         File.WriteAllText(claim, $"{Environment.ProcessId} {Environment.MachineName} {start} other 2026-01-01T00:00:00Z");
         Assert.False(ledger.TryClaim(run));
-        File.WriteAllText(claim, $"{Environment.ProcessId} {Environment.MachineName} {start - 5 * TimeSpan.TicksPerSecond} other 2026-01-01T00:00:00Z");
+        File.WriteAllText(claim, $"{Environment.ProcessId} {Environment.MachineName} {start - 5 * TimeSpan.TicksPerSecond} " +
+            $"other 2026-01-01T00:00:00Z");
         Assert.True(ledger.TryClaim(run));
         ledger.Release(run);
 
@@ -127,7 +134,8 @@ public class SweepTests
     public void An_interrupted_sweep_resumes_without_redoing_finished_runs_and_the_report_covers_every_cell()
     {
         using var dir = new Tmp.Dir();
-        var sweep = Parse(TinySweep(finalEval: ["task.test=[{\"seq_len\":16,\"num_kv_pairs\":2,\"num_examples\":8},{\"seq_len\":48,\"num_kv_pairs\":2,\"num_examples\":8}]"]));
+        var sweep = Parse(TinySweep(finalEval:
+            ["task.test=[{\"seq_len\":16,\"num_kv_pairs\":2,\"num_examples\":8},{\"seq_len\":48,\"num_kv_pairs\":2,\"num_examples\":8}]"]));
         using var cts = new CancellationTokenSource();
         var messages = new List<string>();
         // Cancel as the third run starts: two results are on disk, the third run stops at its first step.
@@ -175,8 +183,11 @@ public class SweepTests
     {
         using var dir = new Tmp.Dir();
         var node = JsonNode.Parse(TinySweep(steps: 4, finalEval: [
-            "niah.test=[{\"seq_len\":48,\"num_examples\":4,\"depths\":\"even\",\"depth_bins\":3},{\"seq_len\":96,\"num_examples\":4,\"depths\":\"even\",\"depth_bins\":3}]"]))!.AsObject();
-        node["base"]!["niah"] = JsonNode.Parse("""{"variant": 1, "train": [{"seq_len": 48, "num_examples": 16}], "test": [{"seq_len": 48, "num_examples": 4, "depth_bins": 3}]}""");
+            "niah.test=[{\"seq_len\":48,\"num_examples\":4,\"depths\":\"even\",\"depth_bins\":3}," +
+            "{\"seq_len\":96,\"num_examples\":4,\"depths\":\"even\",\"depth_bins\":3}]"]))!.AsObject();
+        node["base"]!["niah"] = JsonNode.Parse(
+            """{"variant": 1, "train": [{"seq_len": 48, "num_examples": 16}],""" +
+            """ "test": [{"seq_len": 48, "num_examples": 4, "depth_bins": 3}]}""");
         node["learning_rates"] = new JsonArray(1e-2);
         node["axes"]!.AsArray().RemoveAt(1);
         var sweep = Parse(node.ToJsonString());
@@ -189,10 +200,12 @@ public class SweepTests
             Assert.Equal("exact_match", l["headline"]!.GetValue<string>());
             var slices = l["slices"]!.AsArray();
             Assert.Equal(6, slices.Count);
-            Assert.Equal(["depth 0–0.333", "depth 0.333–0.667", "depth 0.667–1"], slices.Take(3).Select(s => s!["bin"]!["label"]!.GetValue<string>()));
+            Assert.Equal(["depth 0–0.333", "depth 0.333–0.667", "depth 0.667–1"],
+                slices.Take(3).Select(s => s!["bin"]!["label"]!.GetValue<string>()));
         });
         var cell = SweepResults.Cells(lines)[0];
-        Assert.Equal([1 / 6.0, 0.5, 5 / 6.0], cell.Slices.Take(3).Select(s => Math.Round(s.Depth!.Value, 12)).ToArray(), (a, b) => Math.Abs(a - b) < 1e-9);
+        Assert.Equal([1 / 6.0, 0.5, 5 / 6.0], cell.Slices.Take(3).Select(s => Math.Round(s.Depth!.Value, 12)).ToArray(),
+            (a, b) => Math.Abs(a - b) < 1e-9);
         string report = Path.GetDirectoryName(SweepReport.Write(dir.Path))!;
         Assert.True(File.Exists(Path.Combine(report, "depth-0.png")));
         Assert.True(File.Exists(Path.Combine(report, "depth-1.png")));
@@ -234,7 +247,8 @@ public class SweepTests
             // lr 1e-2 has the best single run (0.99) but the worse median (0.2); lr 3e-3 wins on the median (0.8).
             SeedLine("a", "1", 1e-2, 0.99, 700, reached: true), SeedLine("a", "2", 1e-2, 0.2, 1000), SeedLine("a", "3", 1e-2, null, 129),
             SeedLine("a", "1", 3e-3, 0.8, 1000), SeedLine("a", "2", 3e-3, 0.7, 1000), SeedLine("a", "3", 3e-3, 0.9, 1000),
-            SeedLine("b", "1", 1e-2, 0.995, 400, reached: true), SeedLine("b", "2", 1e-2, 0.991, 900, reached: true), SeedLine("b", "3", 1e-2, 0.5, 1000),
+            SeedLine("b", "1", 1e-2, 0.995, 400, reached: true), SeedLine("b", "2", 1e-2, 0.991, 900, reached: true),
+            SeedLine("b", "3", 1e-2, 0.5, 1000),
         };
         var groups = SeedSummary.Of(lines)!;
         Assert.Equal(["rung=a", "rung=b"], groups.Select(g => g.GroupId));
@@ -246,7 +260,8 @@ public class SweepTests
         var b = groups[1];
         Assert.Equal((0.991, 0.5), (b.Median, b.Min));
         Assert.Equal([400L, 900L], b.StepsToTarget);
-        Assert.Null(SeedSummary.Of([.. lines.Select(l => { var c = (JsonObject)l.DeepClone(); c["cell"]!.AsObject().Remove("seed"); return c; })]));
+        Assert.Null(SeedSummary.Of([.. lines.Select(l => { var c = (JsonObject)l.DeepClone(); c["cell"]!.AsObject()
+            .Remove("seed"); return c; })]));
         Assert.Equal(2.5, Statistics.Median([4, 1, 3, 2]));
     }
 
@@ -256,11 +271,17 @@ public class SweepTests
         using var dir = new Tmp.Dir();
         var json = JsonNode.Parse(TinySweep(steps: 6))!.AsObject();
         json["axes"] = new JsonArray(
-            new JsonObject { ["name"] = "seed", ["values"] = new JsonArray(
-                new JsonObject { ["name"] = "1", ["set"] = new JsonArray("training.seed=1") },
-                new JsonObject { ["name"] = "2", ["set"] = new JsonArray("training.seed=2") }) },
-            new JsonObject { ["name"] = "model", ["values"] = new JsonArray(
-                new JsonObject { ["name"] = "gdn", ["set"] = new JsonArray("model.mixer=gated_delta_net") }) });
+            new JsonObject
+            {
+                ["name"] = "seed", ["values"] = new JsonArray(
+                    new JsonObject { ["name"] = "1", ["set"] = new JsonArray("training.seed=1") },
+                    new JsonObject { ["name"] = "2", ["set"] = new JsonArray("training.seed=2") })
+            },
+            new JsonObject
+            {
+                ["name"] = "model", ["values"] = new JsonArray(
+                    new JsonObject { ["name"] = "gdn", ["set"] = new JsonArray("model.mixer=gated_delta_net") })
+            });
         json["learning_rates"] = new JsonArray(1e-2);
         var sweep = Parse(json.ToJsonString());
         SweepRunner.Run(sweep, dir.Path, run => null);
@@ -286,7 +307,8 @@ public class SweepTests
         var one = Parse(TinySweep(steps: 2));
         var node = JsonNode.Parse(TinySweep(steps: 2))!.AsObject();
         node["learning_rates"] = new JsonArray(1e-4);
-        SweepRunner.Run(one with { LearningRates = [1e-2], Axes = [one.Axes[0] with { Values = [one.Axes[0].Values[0]] }] }, dir.Path, _ => null);
+        SweepRunner.Run(one with { LearningRates = [1e-2], Axes = [one.Axes[0] with { Values = [one.Axes[0].Values[0]] }] }, dir.Path,
+            _ => null);
         var e = Assert.Throws<MnemoException>(() => SweepRunner.Run(Parse(node.ToJsonString()), dir.Path, _ => null));
         Assert.Contains("holds run model=attention,lr=0.01, which this config of sweep \"tiny\" does not have", e.Message);
     }
@@ -312,7 +334,8 @@ public class SweepTests
         Assert.InRange(before, 1, 7);
 
         // Two workers resume the same folder at once: together they finish, each run exactly once.
-        var workers = Enumerable.Range(0, 2).Select(_ => Task.Run(() => CliProcess.Run(dir.Path, "sweep", "--config", config, "--out", outDir, "--threads", "1"))).ToArray();
+        var workers = Enumerable.Range(0, 2).Select(_ => Task.Run(() =>
+            CliProcess.Run(dir.Path, "sweep", "--config", config, "--out", outDir, "--threads", "1"))).ToArray();
         var done = await Task.WhenAll(workers);
         Assert.All(done, w => Assert.True(w.ExitCode == 0, w.Stdout + w.Stderr));
         var ids = SweepLedger.ReadResults(results).Select(l => l["id"]!.GetValue<string>()).ToList();

@@ -124,7 +124,8 @@ public class ConfigTests
     [Fact]
     public void Overrides_set_single_fields_with_json_values()
     {
-        var c = RunConfig.Parse("{}", "run.json", ["training.lr=3e-4", "model.positions=learned", "model.short_conv=false", "task.train_seed=9"]);
+        var c = RunConfig.Parse("{}", "run.json", ["training.lr=3e-4", "model.positions=learned", "model.short_conv=false",
+            "task.train_seed=9"]);
         Assert.Equal(3e-4, c.Training.Lr);
         Assert.Equal(PositionKind.Learned, c.Model.Positions);
         Assert.False(c.Model.ShortConv);

@@ -93,7 +93,8 @@ public class FactChainsTests
             Assert.All(filler.Skip(1), s => Assert.Equal(task.FillerSentenceLen, s.Length));
             Assert.Equal(seqLen, sentences.Sum(s => s.Length + 1) + 2);
 
-            Assert.InRange(asked, qa == FactQuestion.Qa1 ? task.FirstEntity : task.FirstObject, (qa == FactQuestion.Qa1 ? task.FirstLocation : task.FirstFiller) - 1);
+            Assert.InRange(asked, qa == FactQuestion.Qa1 ? task.FirstEntity : task.FirstObject,
+                (qa == FactQuestion.Qa1 ? task.FirstLocation : task.FirstFiller) - 1);
             Assert.Equal([seqLen - 1], Scored(y));
             Assert.Equal(Answer(task, facts, asked), y[^1]);
         }
@@ -125,7 +126,8 @@ public class FactChainsTests
             if (last![1] == FactChains.Grabbed) heldAtEnd++; else dropped++;
         }
         Assert.True(heldAtEnd > 100 && dropped > 100, $"held {heldAtEnd}, dropped {dropped}");
-        var relations = rows.SelectMany(r => r.X).Where(t => t is FactChains.MovedTo or FactChains.Grabbed or FactChains.Dropped).Distinct().Count();
+        var relations = rows.SelectMany(r => r.X).Where(t => t is FactChains.MovedTo or FactChains.Grabbed or FactChains.Dropped).Distinct()
+            .Count();
         Assert.Equal(3, relations);
     }
 
@@ -145,7 +147,8 @@ public class FactChainsTests
 
     [Theory]
     [InlineData("""{ "fact_chains": { "train": [ { "seq_len": 41 } ] } }""", "fact_chains.train[0].seq_len")]   // 10 facts + question = 42
-    [InlineData("""{ "fact_chains": { "vocab_size": 20 } }""", "fact_chains.vocab_size")]                      // 5 + 4 + 6 + 4 = 19: one filler
+    // 5 + 4 + 6 + 4 = 19: one filler
+    [InlineData("""{ "fact_chains": { "vocab_size": 20 } }""", "fact_chains.vocab_size")]
     [InlineData("""{ "fact_chains": { "min_facts": 5, "max_facts": 4 } }""", "fact_chains.max_facts")]
     [InlineData("""{ "fact_chains": { "qa": "qa2", "min_facts": 1 } }""", "fact_chains.min_facts")]
     [InlineData("""{ "fact_chains": { "qa": "qa7" } }""", "fact_chains.qa")]

@@ -80,7 +80,8 @@ public class MadTests
         var keySizes = new HashSet<int>();
         foreach (var (x, y) in Rows(batch))
         {
-            var s = Sequence(x, y);                                                  // the last label is the probe's last value token either way
+            // the last label is the probe's last value token either way
+            var s = Sequence(x, y);
             int start = 0;
             while (s[start] == pad) start++;
             if (!train) Assert.All(y[..Math.Max(0, start - 1)], l => Assert.Equal(I, l));

@@ -91,7 +91,8 @@ public class MqarTests
     [InlineData(17, 64, 1, "task.num_passes")]
     public void Passes_that_leave_no_room_for_the_queries_are_rejected(int passes, int seqLen, int pairs, string field)
     {
-        string json = $$"""{ "task": { "vocab_size": 512, "num_passes": {{passes}}, "train": [ { "seq_len": {{seqLen}}, "num_kv_pairs": {{pairs}} } ] } }""";
+        string json = $$"""{ "task": { "vocab_size": 512, "num_passes": {{passes}}, "train": [""" +
+            $$""" { "seq_len": {{seqLen}}, "num_kv_pairs": {{pairs}} } ] } }""";
         var e = Assert.Throws<ConfigException>(() => Mnemo.Training.RunConfig.Parse(json, "t.json"));
         Assert.Contains($"\"{field}\"", e.Message);
         // One pair fewer fits.
@@ -114,7 +115,11 @@ public class MqarTests
     [Fact]
     public void Train_and_test_sets_share_no_example()
     {
-        var task = Task() with { Train = [new() { SeqLen = 64, NumKvPairs = 8, NumExamples = 2000 }], Test = [new() { SeqLen = 64, NumKvPairs = 8, NumExamples = 500 }] };
+        var task = Task() with
+        {
+            Train = [new() { SeqLen = 64, NumKvPairs = 8, NumExamples = 2000 }],
+            Test = [new() { SeqLen = 64, NumKvPairs = 8, NumExamples = 500 }],
+        };
         var train = Mqar.Generate(task, task.Train[0], task.TrainSeed, 0);
         var test = Mqar.Generate(task, task.Test[0], task.TestSeed, 0);
         var seen = Rows(train).Select(r => string.Join(',', r.X)).ToHashSet();

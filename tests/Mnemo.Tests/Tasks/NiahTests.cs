@@ -86,7 +86,8 @@ public class NiahTests
         var depths = batches.SelectMany(b => Rows(b).Select(r => (double)Array.IndexOf(r.X, (long)task.NeedleMarker) / h)).ToArray();
         Assert.Equal(depths.Order(), depths);                                   // depth grows with bin and index
         for (int b = 0; b < 4; b++)
-            Assert.All(depths[(b * 10)..((b + 1) * 10)], d => Assert.InRange(d, bins[b].Lo - 0.06, bins[b].Hi + 0.06));  // within a sentence of the bin
+            // within a sentence of the bin
+            Assert.All(depths[(b * 10)..((b + 1) * 10)], d => Assert.InRange(d, bins[b].Lo - 0.06, bins[b].Hi + 0.06));
         Assert.True(depths.Min() < 0.05 && depths.Max() > 0.95);
     }
 
@@ -129,7 +130,8 @@ public class NiahTests
     }
 
     [Theory]
-    [InlineData("""{ "niah": { "variant": 3, "train": [ { "seq_len": 67 } ] } }""", "niah.train[0].seq_len")]   // a 32-symbol value needs 68
+    // a 32-symbol value needs 68
+    [InlineData("""{ "niah": { "variant": 3, "train": [ { "seq_len": 67 } ] } }""", "niah.train[0].seq_len")]
     [InlineData("""{ "niah": { "value_len": 10, "test": [ { "seq_len": 23 } ] } }""", "niah.test[0].seq_len")]
     [InlineData("""{ "niah": { "variant": 4 } }""", "niah.variant")]
     [InlineData("""{ "niah": { "train_seed": 4, "test_seed": 4 } }""", "niah.test_seed")]

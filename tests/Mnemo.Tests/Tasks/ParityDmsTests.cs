@@ -7,7 +7,8 @@ namespace Mnemo.Tests.Tasks;
 public class ParityDmsTests
 {
     static TaskBatch Make(BitTaskKind kind, int n, int seqLen, int count = 2000, int seed = 5) =>
-        ParityDms.Generate(new ParityDmsConfig { Kind = kind, N = n }, new ParityDmsSlice { SeqLen = seqLen, NumExamples = count }, seed, 0);
+        ParityDms.Generate(new ParityDmsConfig { Kind = kind, N = n }, new ParityDmsSlice { SeqLen = seqLen, NumExamples = count },
+            seed, 0);
 
     /// <summary>The stream without its left padding.</summary>
     static long[] Bits(long[] x) => x.SkipWhile(t => t == ParityDms.Pad).ToArray();
@@ -69,7 +70,8 @@ public class ParityDmsTests
     [Fact]
     public void The_run_config_trains_on_parity_or_dms()
     {
-        var c = RunConfig.Parse("""{ "parity_dms": { "kind": "dms", "n": 3, "train": [ { "seq_len": 13 } ], "test": [ { "seq_len": 20 } ] } }""", "run.json");
+        var c = RunConfig.Parse(
+            """{ "parity_dms": { "kind": "dms", "n": 3, "train": [ { "seq_len": 13 } ], "test": [ { "seq_len": 20 } ] } }""", "run.json");
         var task = Assert.IsType<ParityDmsConfig>(c.ActiveTask);
         Assert.Equal(BitTaskKind.Dms, task.Kind);
         Assert.Equal(3, c.ResolvedModel.VocabSize);

@@ -139,6 +139,7 @@ public class PasskeyTests
     [InlineData("""{ "passkey": { "num_digits": 0 } }""", "passkey.num_digits")]
     [InlineData("""{ "passkey": { "train": [] } }""", "passkey.train")]
     [InlineData("""{ "model": { "vocab_size": 32 }, "passkey": { } }""", "model.vocab_size")]
-    [InlineData("""{ "model": { "positions": "learned", "max_positions": 100 }, "passkey": { "test": [ { "seq_len": 256 } ] } }""", "model.max_positions")]
+    [InlineData("""{ "model": { "positions": "learned", "max_positions": 100 }, "passkey": { "test": [ { "seq_len": 256 } ] } }""",
+        "model.max_positions")]
     public void Invalid_settings_are_rejected_naming_the_field(string json, string field) => TaskRows.RejectedNaming(json, field);
 }

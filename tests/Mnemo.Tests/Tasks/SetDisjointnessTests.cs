@@ -69,7 +69,10 @@ public class SetDisjointnessTests
     [Fact]
     public void The_run_config_trains_on_set_disjointness_and_lengths_follow_the_slices()
     {
-        var c = RunConfig.Parse("""{ "set_disjointness": { "num_passes": 2, "train": [ { "short_length": 30, "long_length": 5 } ], "test": [ { "short_length": 5, "long_length": 30 } ] } }""", "run.json");
+        var c = RunConfig.Parse(
+            """{ "set_disjointness": { "num_passes": 2, "train": [ { "short_length": 30, "long_length": 5 } ],""" +
+            """ "test": [ { "short_length": 5, "long_length": 30 } ] } }""",
+            "run.json");
         var task = Assert.IsType<SetDisjointnessConfig>(c.ActiveTask);
         Assert.Equal(256, c.ResolvedModel.VocabSize);
         Assert.Equal(2 * 37 + 1, task.LongestSeqLen());
@@ -81,8 +84,11 @@ public class SetDisjointnessTests
     }
 
     [Theory]
-    [InlineData("""{ "set_disjointness": { "vocab_size": 40, "train": [ { "short_length": 19 } ], "test": [ { "long_length": 4 } ] } }""", "set_disjointness.train[0].short_length")]  // half of [4, 40) is 18
-    [InlineData("""{ "set_disjointness": { "vocab_size": 40, "train": [ { "long_length": 4 } ], "test": [ { "long_length": 19 } ] } }""", "set_disjointness.test[0].long_length")]
+    // half of [4, 40) is 18
+    [InlineData("""{ "set_disjointness": { "vocab_size": 40, "train": [ { "short_length": 19 } ], "test": [ { "long_length": 4 } ] } }""",
+        "set_disjointness.train[0].short_length")]
+    [InlineData("""{ "set_disjointness": { "vocab_size": 40, "train": [ { "long_length": 4 } ], "test": [ { "long_length": 19 } ] } }""",
+        "set_disjointness.test[0].long_length")]
     [InlineData("""{ "set_disjointness": { "train_seed": 3, "test_seed": 3 } }""", "set_disjointness.test_seed")]
     [InlineData("""{ "set_disjointness": { "num_passes": 0 } }""", "set_disjointness.num_passes")]
     [InlineData("""{ "set_disjointness": { "test": [] } }""", "set_disjointness.test")]

@@ -22,7 +22,8 @@ public class SortTests
 
     /// <summary>Offsets where <paramref name="segment"/> occurs in <paramref name="excerpt"/>.</summary>
     static List<int> Occurrences(long[] excerpt, long[] segment) =>
-        Enumerable.Range(0, excerpt.Length - segment.Length + 1).Where(o => excerpt.AsSpan(o, segment.Length).SequenceEqual(segment)).ToList();
+        Enumerable.Range(0, excerpt.Length - segment.Length + 1)
+            .Where(o => excerpt.AsSpan(o, segment.Length).SequenceEqual(segment)).ToList();
 
     [Theory]
     [InlineData(TokenizerKind.Bytes, 100, 8)]
@@ -116,8 +117,10 @@ public class SortTests
     }
 
     [Theory]
-    [InlineData("""{ "sort": { "train": [ { "excerpt_len": 40, "segment_len": 10 } ] } }""", "sort.train[0].segment_len")]   // L_E/4 = L_S: empty bin
-    [InlineData("""{ "sort": { "train": [ { "excerpt_len": 100, "segment_len": 22 } ] } }""", "sort.train[0].segment_len")]  // d up to 79: 79 + 22 > 100
+    // L_E/4 = L_S: empty bin
+    [InlineData("""{ "sort": { "train": [ { "excerpt_len": 40, "segment_len": 10 } ] } }""", "sort.train[0].segment_len")]
+    // d up to 79: 79 + 22 > 100
+    [InlineData("""{ "sort": { "train": [ { "excerpt_len": 100, "segment_len": 22 } ] } }""", "sort.train[0].segment_len")]
     [InlineData("""{ "sort": { "test": [ { "num_examples": 7 } ] } }""", "sort.test[0].num_examples")]
     [InlineData("""{ "sort": { "train_seed": 4, "test_seed": 4 } }""", "sort.test_seed")]
     [InlineData("""{ "sort": { "test": [] } }""", "sort.test")]

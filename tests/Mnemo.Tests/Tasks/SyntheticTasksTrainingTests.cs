@@ -12,10 +12,43 @@ public class SyntheticTasksTrainingTests
 
     static RunConfig WithTask(RunConfig c, string section) => section switch
     {
-        "set_disjointness" => c with { SetDisjointness = new() { VocabSize = 40, Train = [new() { ShortLength = 3, LongLength = 8, NumExamples = 24 }, new() { ShortLength = 8, LongLength = 3, NumExamples = 24 }], Test = [new() { ShortLength = 3, LongLength = 12, NumExamples = 8 }] } },
-        "induction_heads" => c with { InductionHeads = new() { Train = [new() { SeqLen = 24, NumExamples = 32 }], Test = [new() { SeqLen = 24, NumExamples = 8 }, new() { SeqLen = 48, NumExamples = 8 }] } },
-        "parity_dms" => c with { ParityDms = new() { Kind = BitTaskKind.Dms, N = 3, Train = [new() { SeqLen = 13, NumExamples = 32 }], Test = [new() { SeqLen = 16, NumExamples = 8 }] } },
-        "fact_chains" => c with { FactChains = new() { Qa = FactQuestion.Qa2, VocabSize = 32, MaxFacts = 4, Train = [new() { SeqLen = 32, NumExamples = 32 }], Test = [new() { SeqLen = 64, NumExamples = 8 }] } },
+        "set_disjointness" => c with
+        {
+            SetDisjointness = new()
+            {
+                VocabSize = 40,
+                Train =
+                [
+                    new() { ShortLength = 3, LongLength = 8, NumExamples = 24 },
+                    new() { ShortLength = 8, LongLength = 3, NumExamples = 24 },
+                ],
+                Test = [new() { ShortLength = 3, LongLength = 12, NumExamples = 8 }],
+            },
+        },
+        "induction_heads" => c with
+        {
+            InductionHeads = new()
+            {
+                Train = [new() { SeqLen = 24, NumExamples = 32 }],
+                Test = [new() { SeqLen = 24, NumExamples = 8 }, new() { SeqLen = 48, NumExamples = 8 }],
+            },
+        },
+        "parity_dms" => c with
+        {
+            ParityDms = new()
+            {
+                Kind = BitTaskKind.Dms, N = 3,
+                Train = [new() { SeqLen = 13, NumExamples = 32 }], Test = [new() { SeqLen = 16, NumExamples = 8 }],
+            },
+        },
+        "fact_chains" => c with
+        {
+            FactChains = new()
+            {
+                Qa = FactQuestion.Qa2, VocabSize = 32, MaxFacts = 4,
+                Train = [new() { SeqLen = 32, NumExamples = 32 }], Test = [new() { SeqLen = 64, NumExamples = 8 }],
+            },
+        },
         _ => throw new ArgumentException(section),
     };
 

@@ -120,7 +120,8 @@ public class VerbatimTests
     }
 
     [Theory]
-    [InlineData("""{ "verbatim": { "num_nouns": 9, "train": [ { "list_len": 4 } ], "test": [ { "list_len": 5 } ] } }""", "verbatim.test[0].list_len")]
+    [InlineData("""{ "verbatim": { "num_nouns": 9, "train": [ { "list_len": 4 } ], "test": [ { "list_len": 5 } ] } }""",
+        "verbatim.test[0].list_len")]
     [InlineData("""{ "verbatim": { "train": [ { "list_len": 1 } ] } }""", "verbatim.train[0].list_len")]
     [InlineData("""{ "verbatim": { "train_seed": 5, "test_seed": 5 } }""", "verbatim.test_seed")]
     [InlineData("""{ "verbatim": { "test": [] } }""", "verbatim.test")]

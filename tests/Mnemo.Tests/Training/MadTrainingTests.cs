@@ -13,7 +13,11 @@ namespace Mnemo.Tests.Training;
 public class MadTrainingTests
 {
     static ModelConfig Compressing(int targets = 7) =>
-        new() { Mixer = MixerKind.GatedDeltaNet, VocabSize = 16, DModel = 16, NumHeads = 2, NumLayers = 1, MlpRatio = 0, CompressionTargets = targets };
+        new()
+        {
+            Mixer = MixerKind.GatedDeltaNet, VocabSize = 16, DModel = 16, NumHeads = 2, NumLayers = 1, MlpRatio = 0,
+            CompressionTargets = targets,
+        };
 
     static (Tensor Tokens, Tensor Mask) Compression(int b = 3, int l = 8)
     {
@@ -75,7 +79,14 @@ public class MadTrainingTests
     public void A_tiny_model_trains_on_each_MAD_task_and_reports_macro_accuracy(MadTask task)
     {
         using var dir = new Tmp.Dir();
-        var mad = new MadConfig { Task = task, SeqLen = 40, NumTrainExamples = 32, NumTestExamples = 16, VocabSize = task == MadTask.Memorization ? 32 : 0 };
+        var mad = new MadConfig
+        {
+            Task = task,
+            SeqLen = 40,
+            NumTrainExamples = 32,
+            NumTestExamples = 16,
+            VocabSize = task == MadTask.Memorization ? 32 : 0,
+        };
         var config = Run(task == MadTask.Compression ? Run().Model with { CompressionTargets = 40 } : null) with { Mad = mad };
         var outcome = new Trainer(config, dir.Path).Run(resume: false);
         var eval = outcome.LastEval!;
@@ -98,7 +109,12 @@ public class MadTrainingTests
     public void A_tiny_model_trains_on_mamba_selective_copying()
     {
         using var dir = new Tmp.Dir();
-        var task = new SelectiveCopyingConfig { NumTokensToCopy = 4, Train = [new() { SeqLen = 24, NumExamples = 32 }], Test = [new() { SeqLen = 24, NumExamples = 8 }, new() { SeqLen = 48, NumExamples = 8 }] };
+        var task = new SelectiveCopyingConfig
+        {
+            NumTokensToCopy = 4,
+            Train = [new() { SeqLen = 24, NumExamples = 32 }],
+            Test = [new() { SeqLen = 24, NumExamples = 8 }, new() { SeqLen = 48, NumExamples = 8 }],
+        };
         var eval = new Trainer(Run() with { SelectiveCopying = task }, dir.Path).Run(resume: false).LastEval!;
         Assert.Equal(2, eval.Slices.Count);
         Assert.Null(eval.Metrics);                                                  // plain per-position accuracy
@@ -108,10 +124,16 @@ public class MadTrainingTests
     public void A_tiny_model_trains_on_verbatim_repetition_and_reports_repeat_surprisal()
     {
         using var dir = new Tmp.Dir();
-        var task = new VerbatimConfig { NumNouns = 16, Train = [new() { ListLen = 3, FillerLen = 4, NumExamples = 30 }], Test = [new() { ListLen = 3, FillerLen = 4, NumExamples = 9 }] };
+        var task = new VerbatimConfig
+        {
+            NumNouns = 16,
+            Train = [new() { ListLen = 3, FillerLen = 4, NumExamples = 30 }],
+            Test = [new() { ListLen = 3, FillerLen = 4, NumExamples = 9 }],
+        };
         var eval = new Trainer(Run() with { Verbatim = task }, dir.Path).Run(resume: false).LastEval!;
         Assert.Equal(eval.Metrics![VerbatimMetric.List2Accuracy], eval.Accuracy, 12);
         foreach (var c in new[] { "repeat", "permute", "novel" })
-            Assert.True(double.IsFinite(eval.Metrics[VerbatimMetric.SurprisalPrefix + c]) && eval.Metrics[VerbatimMetric.SurprisalPrefix + c] > 0, c);
+            Assert.True(double.IsFinite(eval.Metrics[VerbatimMetric.SurprisalPrefix + c])
+                && eval.Metrics[VerbatimMetric.SurprisalPrefix + c] > 0, c);
     }
 }

@@ -1,9 +1,9 @@
 using System.Text.Json.Nodes;
-using TorchSharp;
 using Mnemo.IO;
 using Mnemo.Models;
 using Mnemo.Tasks;
 using Mnemo.Training;
+using TorchSharp;
 
 namespace Mnemo.Tests.Training;
 
@@ -151,7 +151,8 @@ public class TrainerTests
         var model = new LanguageModel(Tiny().ResolvedModel);
         using (torch.no_grad()) model.parameters().Last().fill_(double.PositiveInfinity);
         TensorIO.SaveStateDict(model, dir["bad.safetensors"]);
-        var load = Assert.Throws<MnemoException>(() => TensorIO.LoadStateDict(new LanguageModel(Tiny().ResolvedModel), dir["bad.safetensors"]));
+        var load = Assert.Throws<MnemoException>(() => TensorIO.LoadStateDict(new LanguageModel(Tiny().ResolvedModel),
+            dir["bad.safetensors"]));
         Assert.Contains("holds NaN or infinite values", load.Message);
     }
 

@@ -21,8 +21,8 @@ namespace Mnemo.Layers;
 /// size set to the segment size and aligned with the segments, so every gradient of a segment is taken at the
 /// weights from before it — exactly the weights the next segment retrieves with; M*(y_i) reads the weights after
 /// y_1 … y_i (causal, where the paper's M*_t(y_t) reads after the whole segment). Attention spans one segment
-/// (O(C²); the model's window is not used); positions are rotary at each token's position in the sequence (h_j shares token j's), P has none.
-/// Streaming keeps the segment's keys (h and S, interleaved) in a KV buffer that restarts at each segment.
+/// (O(C²); the model's window is not used); positions are rotary at each token's position in the sequence (h_j shares token j's), P has
+/// none. Streaming keeps the segment's keys (h and S, interleaved) in a KV buffer that restarts at each segment.
 /// </summary>
 public sealed class MemoryAsContext : nn.Module<Tensor, Tensor>, IStreamingMixer
 {

@@ -208,10 +208,12 @@ public static class DeepKernel
             // Newton–Schulz on every token's momentum: autograd would keep its iterates for every block (~20 copies of
             // the per-token weights), so the block keeps only its inputs and is computed again in the backward.
             int depth = mlp.Depth;
-            Tensor?[] inputs = [q, ek, ev, egamma, edelta, gates.Theta, gates.Eta, gates.Alpha, .. at, .. state.Weights, .. state.Momentum!];
+            Tensor?[] inputs = [q, ek, ev, egamma, edelta, gates.Theta, gates.Eta, gates.Alpha, .. at, .. state.Weights,
+                .. state.Momentum!];
             var outputs = Runtime.Recompute.Run(p =>
             {
-                var (yp, wp, mp) = Update(rule, mlp, p[0]!, new Writers(p[1]!, p[2]!, p[3]!, p[4]), new Gates(p[5]!, p[6], p[7], null, null),
+                var (yp, wp, mp) = Update(rule, mlp, p[0]!, new Writers(p[1]!, p[2]!, p[3]!, p[4]),
+                    new Gates(p[5]!, p[6], p[7], null, null),
                     Slice(p, 8, depth), Slice(p, 8 + depth, depth), Slice(p, 8 + 2 * depth, depth));
                 return [yp, .. wp, .. mp!];
             }, inputs);

@@ -23,7 +23,8 @@ public sealed record DeepKernelFileResult(
     /// <summary>One line: rule, form, sizes, memory, dtype, outputs and the compute time.</summary>
     public string Summary(string? outputPath = null)
     {
-        string form = Options.Form == KernelForm.Chunk ? $"chunk (C={Options.ChunkSize})" : $"{Options.Form.Name()} (C={Options.ChunkSize})";
+        string form = Options.Form == KernelForm.Chunk ? $"chunk (C={Options.ChunkSize})"
+            : $"{Options.Form.Name()} (C={Options.ChunkSize})";
         string hidden = Mlp.Depth > 1 ? $", hidden {Mlp.Hidden} {Mlp.Activation.ToString().ToLowerInvariant()}" : "";
         return $"{Rule.Name} {form} {TensorIO.ToFile(DType, "q").ToSpecName()}: " +
                $"B={QShape[0]} T={QShape[1]} H={QShape[2]} Dk={Mlp.KeyDim} Dv={Mlp.ValueDim}, depth {Mlp.Depth}{hidden}" +
@@ -60,7 +61,8 @@ public static class DeepKernelFile
         return options.Window is int c ? rule.WithWindow(c) : rule;
     }
 
-    /// <summary>Reads <paramref name="inputPath"/>, runs the rule and writes the outputs to <paramref name="outputPath"/> atomically.</summary>
+    /// <summary>Reads <paramref name="inputPath"/>, runs the rule and writes the outputs to <paramref name="outputPath"/>
+    /// atomically.</summary>
     public static DeepKernelFileResult Run(string inputPath, string outputPath, DeepKernelRunOptions options) =>
         KernelFileIO.RunFile(inputPath, outputPath, (file, name) => Run(file, options, name), r => r.Outputs, Metadata);
 
@@ -77,13 +79,15 @@ public static class DeepKernelFile
     /// Runs the rule on named tensors (see <see cref="DeepKernelFile"/>) and returns the named outputs in order: o, the
     /// final state, then the gradients that apply. The caller owns (and disposes) the returned tensors.
     /// </summary>
-    public static IReadOnlyList<(string Name, Tensor Value)> Compute(IReadOnlyDictionary<string, Tensor> inputs, DeepKernelRunOptions options)
+    public static IReadOnlyList<(string Name, Tensor Value)> Compute(IReadOnlyDictionary<string, Tensor> inputs,
+        DeepKernelRunOptions options)
     {
         CheckNames(inputs.Keys.ToList(), options);
         var rule = Resolve(options);
         int depth = Depth(inputs.Keys, options);
         var order = Sequences.Concat(Gates).Concat(Enumerable.Range(0, depth).Select(Weight)).ToArray();
-        var dtype = KernelFileIO.CheckDTypes(inputs, order.Concat(inputs.Keys.Where(n => !order.Contains(n)).Order(StringComparer.Ordinal)));
+        var dtype = KernelFileIO.CheckDTypes(inputs, order.Concat(inputs.Keys.Where(n => !order.Contains(n))
+            .Order(StringComparer.Ordinal)));
         KernelFileIO.CheckValues(inputs, Domains);
         var mlp = Mlp(inputs, options);
 
@@ -92,8 +96,9 @@ public static class DeepKernelFile
         var leaves = order.Where(inputs.ContainsKey).ToDictionary(n => n, n => inputs[n].detach().requires_grad_(options.Backward));
         var q = leaves["q"];
         CheckWeights(leaves, mlp, q.shape[2]);
-        var x = new DeepInputs(q, leaves["k"], leaves["v"], leaves["theta"], leaves.GetValueOrDefault("eta"), leaves.GetValueOrDefault("alpha"),
-            leaves.GetValueOrDefault("gamma"), leaves.GetValueOrDefault("delta"), [.. Enumerable.Range(0, depth).Select(l => leaves[Weight(l)])]);
+        var x = new DeepInputs(q, leaves["k"], leaves["v"], leaves["theta"], leaves.GetValueOrDefault("eta"),
+            leaves.GetValueOrDefault("alpha"), leaves.GetValueOrDefault("gamma"), leaves.GetValueOrDefault("delta"),
+            [.. Enumerable.Range(0, depth).Select(l => leaves[Weight(l)])]);
         DeepKernels.Validate(rule, mlp, x);
         KernelFileIO.CheckNonEmpty(q, x.V);
         var dO = inputs.GetValueOrDefault("do");
@@ -140,7 +145,8 @@ public static class DeepKernelFile
 
     /// <summary>The layer index of a "w0.&lt;l&gt;" name, or null.</summary>
     static int? Layer(string name) =>
-        name.StartsWith(WeightPrefix, StringComparison.Ordinal) && int.TryParse(name[WeightPrefix.Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int l)
+        name.StartsWith(WeightPrefix, StringComparison.Ordinal)
+        && int.TryParse(name[WeightPrefix.Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int l)
         && Weight(l) == name ? l : null;
 
     /// <summary>--depth, or as many layers as the highest w0.&lt;l&gt; in the file (at least 1).</summary>
@@ -180,7 +186,8 @@ public static class DeepKernelFile
             var w = leaves[Weight(l)];
             if (w.dim() == 3 && w.shape.SequenceEqual(new[] { heads, din, dout })) continue;
             string from = l == 0 ? $"Dk {din}" : $"hidden {din}", to = l == layers.Length - 1 ? $"Dv {dout}" : $"hidden {dout}";
-            throw KernelFileIO.Shape(Weight(l), w, $"[{heads}, {din}, {dout}]: layer {l} of the depth-{mlp.Depth} memory maps {from} to {to}" +
+            throw KernelFileIO.Shape(Weight(l), w, $"[{heads}, {din}, {dout}]: layer {l} of the depth-{mlp.Depth} " +
+                $"memory maps {from} to {to}" +
                 (mlp.Depth > 1 ? " (--hidden sets the hidden width, default 4·Dk)" : ""));
         }
     }
@@ -201,14 +208,17 @@ public static class DeepKernelFile
         var stateNames = StateNames(rule, depth);
         var cotangents = new[] { "do" }.Concat(stateNames.Select(n => "d" + n)).ToList();
         KernelFileIO.CheckKnown(names, n => Sequences.Contains(n) || Gates.Contains(n) || Layer(n) is not null || cotangents.Contains(n),
-            $"{string.Join(", ", Sequences.Concat(Gates))}, w0.<l> (l < depth), do, and d + a final-state name ({string.Join(", ", stateNames)})");
+            $"{string.Join(", ", Sequences.Concat(Gates))}, w0.<l> (l < depth), do, and d + a final-state name (" +
+            $"{string.Join(", ", stateNames)})");
         foreach (var n in names)
             if (Layer(n) is int l && l >= depth)
-                throw new MnemoException($"tensor \"{n}\" is not used by the depth-{depth} memory, whose layers are w0.0 … w0.{depth - 1} (--depth)");
+                throw new MnemoException($"tensor \"{n}\" is not used by the depth-{depth} memory, " +
+                    $"whose layers are w0.0 … w0.{depth - 1} (--depth)");
         if (names.Contains("eta") && !rule.Learner.HasMomentum)
             throw new MnemoException($"tensor \"eta\" is not used by rule {rule.Name}, whose learner keeps no momentum");
         if (names.Contains("delta") && !rule.Objective.NeedsDelta)
-            throw new MnemoException($"tensor \"delta\" is not used by rule {rule.Name}; only the Huber objective (yaad) takes a threshold");
+            throw new MnemoException($"tensor \"delta\" is not used by rule {rule.Name}; " +
+                $"only the Huber objective (yaad) takes a threshold");
         KernelFileIO.NoCotangentsWithoutBackward(cotangents.Where(names.Contains), options.Backward);
 
         var required = new List<(string Name, string Shape, string Why)>

@@ -43,7 +43,8 @@ public static class DeepKernels
         if (x.V.dim() != 4 || x.V.shape[0] != b || x.V.shape[1] != t || x.V.shape[2] != h || x.V.shape[3] != mlp.ValueDim)
             throw Shape("v", x.V, $"[{b}, {t}, {h}, {mlp.ValueDim}]");
         if (mlp.ResidualNorm && mlp.KeyDim != mlp.ValueDim)
-            throw new MnemoException($"a residual memory (x + LN(mlp(x))) needs equal key and value sizes, got {mlp.KeyDim} and {mlp.ValueDim}");
+            throw new MnemoException($"a residual memory (x + LN(mlp(x))) needs equal key and value sizes, " +
+                $"got {mlp.KeyDim} and {mlp.ValueDim}");
         long[] scalar = [b, t, h];
         foreach (var (name, gate, required) in new[] { ("theta", x.Theta, true), ("eta", x.Eta, rule.Learner.HasMomentum),
                      ("alpha", x.Alpha, false), ("gamma", x.Gamma, false), ("delta", x.Delta, rule.Objective.NeedsDelta) })
@@ -60,12 +61,15 @@ public static class DeepKernels
         {
             if (x.W0 is null) throw new MnemoException("the memory needs its initial weights w0 (or a state to continue from)");
             var layers = mlp.Layers;
-            if (x.W0.Count != layers.Length) throw new MnemoException($"got {x.W0.Count} initial weight tensors, the depth-{mlp.Depth} memory has {layers.Length} layers");
+            if (x.W0.Count != layers.Length)
+                throw new MnemoException($"got {x.W0.Count} initial weight tensors, " +
+                    $"the depth-{mlp.Depth} memory has {layers.Length} layers");
             for (int l = 0; l < layers.Length; l++)
             {
                 var w = x.W0[l];
                 var (din, dout) = layers[l];
-                bool ok = (w.dim() == 3 && w.shape.SequenceEqual(new[] { h, din, dout })) || (w.dim() == 4 && w.shape.SequenceEqual(new[] { b, h, din, dout }));
+                bool ok = (w.dim() == 3 && w.shape.SequenceEqual(new[] { h, din, dout }))
+                    || (w.dim() == 4 && w.shape.SequenceEqual(new[] { b, h, din, dout }));
                 if (!ok) throw Shape($"w0.{l}", w, $"[{h}, {din}, {dout}] or [{b}, {h}, {din}, {dout}]");
             }
         }

@@ -12,8 +12,8 @@ namespace Mnemo.Memory.Deep;
 /// (lucidrains' numerics option); 0 = off. It bounds every inner step, which keeps a memory without the residual
 /// LayerNorm from diverging.</param>
 /// <param name="NormalizedStep">Scale each token's gradient g_l = a_lᵀδ_l of every layer (a_l the layer's input,
-/// δ_l = ∂ℓ/∂z_l) by ‖δ_L‖² / (Σ_l ‖a_l‖²‖δ_l‖² + 1e−6·‖δ_L‖²), L the last layer: to first order the step then moves
-/// the memory's last pre-activation z_L for that token's key by exactly −θ δ_L along δ_L, as the delta rule's step
+/// δ_l = ∂ℓ/∂z_l) by ‖δ_L‖² / (Σ_l ‖a_l‖²‖δ_l‖² + 1e−6·‖δ_L‖²), L the last layer: to first order the step
+/// then moves the memory's last pre-activation z_L for that token's key by exactly −θ δ_L along δ_L, as the delta rule's step
 /// moves a unit key's read, whatever scale the weights and hidden activations have grown to (normalised LMS; for a
 /// matrix memory the factor is 1/(‖k‖² + 1e−6)). Applied before the clamp.</param>
 public sealed record DeepMemoryRule(string Name, Objective Objective, Retention Retention, Learner Learner, int Window = 1,
@@ -28,10 +28,12 @@ public sealed record DeepMemoryRule(string Name, Objective Objective, Retention 
     {
         if (NormalizedStep)
         {
-            // ‖g_l‖² = ‖a_l‖²‖δ_l‖² per token [B, H, N, 1]; the factor ‖δ_L‖² / Σ_l ‖g_l‖² (the Rayleigh quotient of the
+            // ‖g_l‖² = ‖a_l‖²‖δ_l‖² per token [B, H, N, 1]; the factor ‖δ_L‖² / Σ_l ‖g_l‖² (the Rayleigh
+            // quotient of the
             // memory's tangent kernel along δ_L, inverted).
             var last = deltas[^1].square().sum(-1, keepdim: true);
-            var total = inputs.Zip(deltas, (a, d) => a.square().sum(-1, keepdim: true) * d.square().sum(-1, keepdim: true)).Aggregate((x, y) => x + y);
+            var total = inputs.Zip(deltas, (a, d) => a.square().sum(-1, keepdim: true) * d.square().sum(-1, keepdim: true))
+                .Aggregate((x, y) => x + y);
             var factor = last / (total + NormalizedStepEpsilon * last + 1e-30);
             deltas = deltas.Select(d => d * factor).ToArray();
         }

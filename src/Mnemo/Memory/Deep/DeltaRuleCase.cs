@@ -7,7 +7,8 @@ namespace Mnemo.Memory.Deep;
 /// The deep memory that is the gated delta rule: a depth-1 memory (a matrix M, no residual norm) with the ℓ2
 /// objective, decay retention, plain gradient descent, a window of one token and chunks of one token (so each
 /// gradient is taken at M_{t−1}). Then
-/// <code>M_t = (1 − α_t) M_{t−1} − 2θ_t k_tᵀ(k_t M_{t−1} − v_t) = e^{g_t}(I − β_t k_tᵀk_t) M_{t−1} + β_t k_tᵀ v'_t</code>
+/// <code>M_t = (1 − α_t) M_{t−1} − 2θ_t k_tᵀ(k_t M_{t−1} − v_t) = e^{g_t}(I − β_t k_tᵀk_t) M_{t−1} + β_t k_tᵀ
+/// v'_t</code>
 /// with e^{g_t} = 1 − α_t, β_t = 2θ_t / (1 − α_t) and v'_t = (1 − α_t) v_t, and y_t = q_t M_t is the delta kernel's
 /// output, so the layer runs the delta kernel's chunk form (one scan per 64 tokens) instead of a per-token loop.
 /// β grows as α → 1; the case is taken only while every 1 − α ≥ <see cref="MinKeep"/>, where fp32 keeps it within

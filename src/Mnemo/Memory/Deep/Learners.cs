@@ -12,7 +12,8 @@ public abstract record Learner
     public virtual bool HasMomentum => true;
 }
 
-/// <summary>One gradient step per token: W_t = (1 − α_t) W_{t−1} − θ_t g_t (DeltaNet, Gated DeltaNet, Moneta, Yaad, Memora).</summary>
+/// <summary>One gradient step per token: W_t = (1 − α_t) W_{t−1} − θ_t g_t (DeltaNet, Gated DeltaNet, Moneta, Yaad,
+/// Memora).</summary>
 public sealed record GradientDescent : Learner
 {
     public override bool HasMomentum => false;

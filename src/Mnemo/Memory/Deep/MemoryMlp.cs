@@ -9,8 +9,8 @@ public enum MemoryActivation { Gelu, Silu }
 /// The memory's architecture (Titans §3.1, docs/deep-memories.md#1-what-runs): M_W(x) = W_L σ(… σ(x W_1)) with row vectors, so each
 /// layer's weight is [in, out] (key-major like the matrix memories; depth 1 is the matrix memory S with M(k) = k S).
 /// With <see cref="ResidualNorm"/>, M(x) = x + LN(mlp(x)) with a parameter-free LayerNorm
-/// LN(f) = (f − mean f) / √(var f + 1e−5) over the channels (the TTT / lucidrains wrapper; needs Dk = Dv). Weights carry leading batch dims: [B, H, in, out] (shared by a chunk's tokens) or
-/// [B, H, N, in, out] (one set per token). Activations are [B, H, N, D].
+/// LN(f) = (f − mean f) / √(var f + 1e−5) over the channels (the TTT / lucidrains wrapper; needs Dk = Dv). Weights carry leading
+/// batch dims: [B, H, in, out] (shared by a chunk's tokens) or [B, H, N, in, out] (one set per token). Activations are [B, H, N, D].
 /// </summary>
 public sealed record MemoryMlp(long KeyDim, long ValueDim, int Depth, long Hidden, MemoryActivation Activation, bool ResidualNorm)
 {

@@ -75,10 +75,12 @@ public sealed record HuberObjective : Objective
     /// derivative: at ‖e‖ = δ = 0 (an empty Omega-window slot) ‖e‖ itself would give 0/0 and √0's infinite slope.</summary>
     static Tensor OuterNorm(Tensor small, Tensor squared) => where(small, ones_like(squared), squared).sqrt();
 
-    static Tensor Threshold(Tensor? delta) => delta ?? throw new MnemoException("the Huber objective needs a per-token threshold delta [B, T, H]");
+    static Tensor Threshold(Tensor? delta) => delta ?? throw new MnemoException(
+        "the Huber objective needs a per-token threshold delta [B, T, H]");
 }
 
-/// <summary>Dot-product (Hebbian) attentional bias ℓ = −⟨y, v⟩: ∂ℓ/∂y = −v, so a depth-1 memory is linear attention.</summary>
+/// <summary>Dot-product (Hebbian) attentional bias ℓ = −⟨y, v⟩: ∂ℓ/∂y = −v, so a depth-1 memory is linear
+/// attention.</summary>
 public sealed record DotProductObjective : Objective
 {
     public override Tensor Loss(Tensor y, Tensor v, Tensor? delta) => -(y * v).sum(-1);

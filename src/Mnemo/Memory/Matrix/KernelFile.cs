@@ -47,7 +47,8 @@ public static class KernelRules
     {
         int i = Runtime.Names.Find(names, name);
         return i >= 0 ? i : throw Runtime.Names.Unknown(what, name, names);
-    }}
+    }
+}
 
 /// <summary>How to run a rule on named tensors.</summary>
 /// <param name="Scale">Multiplies q before the kernel; gradients are still taken with respect to the unscaled q.</param>
@@ -89,7 +90,8 @@ public static class KernelFile
     /// <summary>The inputs that get gradients (in output order), each output named "d" + input.</summary>
     static readonly string[] Differentiable = ["q", "k", "v", "g", "beta", "h0"];
 
-    /// <summary>Reads <paramref name="inputPath"/>, runs the rule and writes the outputs to <paramref name="outputPath"/> atomically.</summary>
+    /// <summary>Reads <paramref name="inputPath"/>, runs the rule and writes the outputs to <paramref name="outputPath"/>
+    /// atomically.</summary>
     public static KernelFileResult Run(string inputPath, string outputPath, KernelRunOptions options) =>
         KernelFileIO.RunFile(inputPath, outputPath, (file, name) => Run(file, options, name), r => r.Outputs, _ => Metadata(options));
 
@@ -171,7 +173,8 @@ public static class KernelFile
         var rule = options.Rule;
         string name = rule.Name();
         if (names.Contains("g") && !rule.TakesGate())
-            throw new MnemoException($"tensor \"g\" is not used by rule {name}, which has no decay; use {(rule == KernelRule.Linear ? "gated-linear" : "gated-delta")} or remove g");
+            throw new MnemoException($"tensor \"g\" is not used by rule {name}, which has no decay; " +
+                $"use {(rule == KernelRule.Linear ? "gated-linear" : "gated-delta")} or remove g");
         if (names.Contains("beta") && !rule.TakesBeta())
             throw new MnemoException($"tensor \"beta\" is not used by rule {name}; only delta and gated-delta take beta");
         KernelFileIO.NoCotangentsWithoutBackward(new[] { "do", "dht" }.Where(names.Contains), options.Backward);
@@ -180,7 +183,8 @@ public static class KernelFile
         {
             ("q", "[B, T, H, Dk]", "every rule"), ("k", "[B, T, H, Dk]", "every rule"), ("v", "[B, T, H, Dv]", "every rule"),
         };
-        if (rule.TakesGate()) required.Add(("g", rule == KernelRule.GatedLinear ? "[B, T, H] or [B, T, H, Dk]" : "[B, T, H]", $"rule {name}"));
+        if (rule.TakesGate())
+            required.Add(("g", rule == KernelRule.GatedLinear ? "[B, T, H] or [B, T, H, Dk]" : "[B, T, H]", $"rule {name}"));
         if (rule.TakesBeta()) required.Add(("beta", "[B, T, H]", $"rule {name}"));
         if (options.Backward) required.Add(("do", "[B, T, H, Dv]", "--backward"));
         foreach (var (need, shape, why) in required)

@@ -65,7 +65,8 @@ public static class MatrixKernels
             bool scalar = x.G.shape.SequenceEqual(new[] { b, t, h });
             bool channel = x.G.shape.SequenceEqual(new[] { b, t, h, dk });
             if (!scalar && !(channel && kind == MatrixKernelKind.GatedLinear))
-                throw Shape("g", x.G, kind == MatrixKernelKind.GatedLinear ? $"[{b}, {t}, {h}] or [{b}, {t}, {h}, {dk}]" : $"[{b}, {t}, {h}]");
+                throw Shape("g", x.G, kind == MatrixKernelKind.GatedLinear ? $"[{b}, {t}, {h}] or [{b}, {t}, {h}, {dk}]"
+                    : $"[{b}, {t}, {h}]");
         }
         if (kind == MatrixKernelKind.Delta)
         {
@@ -74,7 +75,8 @@ public static class MatrixKernels
         }
         if (x.H0 is not null && !x.H0.shape.SequenceEqual(new[] { b, h, dk, dv })) throw Shape("h0", x.H0, $"[{b}, {h}, {dk}, {dv}]");
         foreach (var (name, tensor) in new[] { ("q", x.Q), ("k", x.K), ("v", x.V), ("g", x.G), ("beta", x.Beta), ("h0", x.H0) })
-            if (tensor is not null && !tensor.is_floating_point()) throw new MnemoException($"{name} must be floating point, got {tensor.dtype}");
+            if (tensor is not null && !tensor.is_floating_point())
+                throw new MnemoException($"{name} must be floating point, got {tensor.dtype}");
     }
 
     static MnemoException Shape(string name, Tensor t, string expected) =>

@@ -135,7 +135,8 @@ public static class MixtureOfMemories
         return new MixtureResult(o.to(x.Q.dtype).MoveToOuterDisposeScope(), states.MoveToOuterDisposeScope(), sharedState);
     }
 
-    /// <summary>Checks shapes and routing, naming the tensor at fault; per-memory shapes are checked by the matrix kernel's rules.</summary>
+    /// <summary>Checks shapes and routing, naming the tensor at fault; per-memory shapes are checked by the matrix kernel's
+    /// rules.</summary>
     public static void Validate(MatrixKernelKind kind, MixtureInputs x, int chunkSize)
     {
         using var scope = NewDisposeScope();
@@ -158,7 +159,8 @@ public static class MixtureOfMemories
         if (!x.Weights.shape.SequenceEqual(x.Indices.shape)) throw Shape("weights", x.Weights, $"[{b}, {t}, {top}] like indices");
         if (x.Indices.numel() == 0) return;
         if (x.Indices.min().item<long>() < 0 || x.Indices.max().item<long>() >= m)
-            throw new MnemoException($"indices must lie in [0, {m}), found {x.Indices.min().item<long>()} … {x.Indices.max().item<long>()}");
+            throw new MnemoException($"indices must lie in [0, {m}), " +
+                $"found {x.Indices.min().item<long>()} … {x.Indices.max().item<long>()}");
         var sorted = x.Indices.sort(-1).Values;
         if (top > 1 && sorted.diff(dim: -1).eq(0).any().item<bool>())
             throw new MnemoException("indices route a token to the same memory twice; each token's k memories must be distinct");

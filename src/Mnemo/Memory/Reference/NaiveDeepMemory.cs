@@ -29,7 +29,8 @@ public static class NaiveDeepMemory
         long offset = state.Offset;
 
         // Every writer so far, oldest first: the carried window, then each token as it arrives. [B, H, D] / [B, H]
-        var keys = new List<Tensor>(); var values = new List<Tensor>(); var gammas = new List<Tensor>(); var thresholds = new List<Tensor?>();
+        var keys = new List<Tensor>(); var values = new List<Tensor>(); var gammas = new List<Tensor>();
+        var thresholds = new List<Tensor?>();
         for (long i = 0; i < (state.WindowK?.shape[2] ?? 0); i++)
         {
             keys.Add(state.WindowK!.select(2, i)); values.Add(state.WindowV!.select(2, i));
@@ -46,8 +47,10 @@ public static class NaiveDeepMemory
             thresholds.Add(x.Delta is null ? null : Token(x.Delta, t));
 
             // The surprise: the gradient of the window's loss at the chunk-start weights.
-            var at = chunkStart.Select(w => rule.Retention.Effective(w)).Select(w => w.requires_grad ? w : w.detach().requires_grad_(true)).ToArray();
-            // Each window token's gradient on its own (normalised with normalised steps, soft-clamped by its Frobenius norm when the rule clips), then the γ-weighted sum. Weights differ
+            var at = chunkStart.Select(w => rule.Retention.Effective(w)).Select(w => w.requires_grad ? w : w.detach().requires_grad_(true))
+                .ToArray();
+            // Each window token's gradient on its own (normalised with normalised steps, soft-clamped by its Frobenius norm when the rule
+            // clips), then the γ-weighted sum. Weights differ
             // per (b, h), so summing a loss over b and h is safe.
             var g = at.Select(w => zeros_like(w)).ToArray();
             for (int i = Math.Max(0, keys.Count - rule.Window); i < keys.Count; i++)
@@ -58,7 +61,8 @@ public static class NaiveDeepMemory
                 if (rule.NormalizedStep)
                 {
                     // ‖∂ℓ/∂z_L‖² over Σ_l ‖∂ℓ/∂W_l‖²_F, both from autograd.
-                    var last = torch.autograd.grad([ell.sum()], [pre[^1]], retain_graph: true, create_graph: true)[0].square().sum([-2, -1]);
+                    var last = torch.autograd.grad([ell.sum()], [pre[^1]], retain_graph: true,
+                        create_graph: true)[0].square().sum([-2, -1]);
                     var total = gi.Select(x => x.square().sum([-2, -1])).Aggregate((x, z) => x + z);
                     var factor = Column(last / (total + DeepMemoryRule.NormalizedStepEpsilon * last + 1e-30));
                     for (int l = 0; l < gi.Count; l++) gi[l] = gi[l] * factor;

@@ -34,8 +34,10 @@ public static class NaiveMixture
                     int mem = (int)routes[(row * t + i) * top + j];
                     Tensor Memory(Tensor a) => Token(a).select(2, mem);          // [1, 1, H, ...]
                     var (om, s) = kind == MatrixKernelKind.Delta
-                        ? NaiveMatrixMemory.Delta(Token(x.Q), Memory(x.K), Memory(x.V), x.G is null ? null : Memory(x.G), Memory(x.Beta!), states[row][mem])
-                        : NaiveMatrixMemory.GatedLinear(Token(x.Q), Memory(x.K), Memory(x.V), x.G is null ? null : Memory(x.G), states[row][mem]);
+                        ? NaiveMatrixMemory.Delta(Token(x.Q), Memory(x.K), Memory(x.V), x.G is null ? null : Memory(x.G), Memory(x.Beta!),
+                            states[row][mem])
+                        : NaiveMatrixMemory.GatedLinear(Token(x.Q), Memory(x.K), Memory(x.V), x.G is null ? null : Memory(x.G),
+                            states[row][mem]);
                     states[row][mem] = s;
                     o = o + Token(x.Weights).select(2, j).to(dtype).unsqueeze(-1).unsqueeze(-1) * om.to(dtype);
                 }

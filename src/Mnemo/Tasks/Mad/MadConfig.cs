@@ -35,21 +35,28 @@ public sealed record MadBaseline(int VocabSize, int SeqLen, int NumTrainExamples
 /// </summary>
 public sealed record MadConfig : IValidatedConfig, ITask
 {
-    [Help("the MAD task: in_context_recall, fuzzy_in_context_recall, noisy_in_context_recall, selective_copying, compression or memorization")]
+    [Help("the MAD task: in_context_recall, fuzzy_in_context_recall, noisy_in_context_recall, selective_copying, " +
+        "compression or memorization")]
     public MadTask Task { get; init; } = MadTask.InContextRecall;
-    [Help("vocabulary size V, special and noise tokens included; 0 = the task's baseline (16; noisy 32; memorization 256)"), Range(0, 1 << 20)]
+    [Help("vocabulary size V, special and noise tokens included; 0 = the task's baseline (16; noisy 32; memorization 256)"),
+        Range(0, 1 << 20)]
     public int VocabSize { get; init; }
-    [Help("MAD's seq_len L; 0 = the task's baseline (128; selective copying 256; compression and memorization 32). Rows of the in-context recall and noisy tasks are L − 1 long (MAD's shift)"), Range(0, 1 << 24)]
+    [Help("MAD's seq_len L; 0 = the task's baseline (128; selective copying 256; compression and memorization 32). " +
+        "Rows of the in-context recall and noisy tasks are L − 1 long (MAD's shift)"), Range(0, 1 << 24)]
     public int SeqLen { get; init; }
     [Help("training examples N; 0 = the task's baseline (12 800; memorization 256)"), Range(0, 100_000_000)]
     public int NumTrainExamples { get; init; }
     [Help("test examples (MAD: 1 280)"), Range(1, 100_000_000)] public int NumTestExamples { get; init; } = 1280;
-    [Help("noisy_in_context_recall: probability that a key-value slot holds two noise tokens instead"), Range(0, 0.99)] public double FracNoise { get; init; } = 0.2;
-    [Help("noisy_in_context_recall: noise tokens, the top of the vocabulary"), Range(1, 1 << 20)] public int NoiseVocabSize { get; init; } = 16;
-    [Help("fuzzy_in_context_recall: longest key motif (keys are 1..k tokens; test keys always k)"), Range(1, 8)] public int KMotifSize { get; init; } = 3;
+    [Help("noisy_in_context_recall: probability that a key-value slot holds two noise tokens instead"), Range(0, 0.99)]
+    public double FracNoise { get; init; } = 0.2;
+    [Help("noisy_in_context_recall: noise tokens, the top of the vocabulary"), Range(1, 1 << 20)]
+    public int NoiseVocabSize { get; init; } = 16;
+    [Help("fuzzy_in_context_recall: longest key motif (keys are 1..k tokens; test keys always k)"), Range(1, 8)]
+    public int KMotifSize { get; init; } = 3;
     [Help("fuzzy_in_context_recall: longest value motif (values are 1..v tokens)"), Range(1, 8)] public int VMotifSize { get; init; } = 3;
     [Help("selective_copying: tokens to copy"), Range(1, 1 << 20)] public int NumTokensToCopy { get; init; } = 16;
-    [Help("memorization: seed of the fixed key→value map shared by train and test (MAD: 12345)"), Range(0, int.MaxValue)] public int KvMapSeed { get; init; } = 12345;
+    [Help("memorization: seed of the fixed key→value map shared by train and test (MAD: 12345)"), Range(0, int.MaxValue)]
+    public int KvMapSeed { get; init; } = 12345;
     [Help("seed of the training examples"), Range(0, int.MaxValue)] public int TrainSeed { get; init; } = 1;
     [Help("seed of the test examples (must differ from train_seed)"), Range(0, int.MaxValue)] public int TestSeed { get; init; } = 2;
 
@@ -76,10 +83,12 @@ public sealed record MadConfig : IValidatedConfig, ITask
                 if (l % 2 != 0 || l < 4) yield return ("seq_len", $"{l} must be even and at least 4 (key-value slots of two tokens)");
                 break;
             case MadTask.FuzzyInContextRecall:
-                if (l <= 2 * (KMotifSize + VMotifSize)) yield return ("seq_len", $"{l} must exceed 2·(k_motif_size + v_motif_size) = {2 * (KMotifSize + VMotifSize)}");
+                if (l <= 2 * (KMotifSize + VMotifSize))
+                    yield return ("seq_len", $"{l} must exceed 2·(k_motif_size + v_motif_size) = {2 * (KMotifSize + VMotifSize)}");
                 break;
             case MadTask.SelectiveCopying:
-                if (l <= 2 * NumTokensToCopy + 1) yield return ("seq_len", $"{l} must exceed 2·num_tokens_to_copy + 1 = {2 * NumTokensToCopy + 1}");
+                if (l <= 2 * NumTokensToCopy + 1)
+                    yield return ("seq_len", $"{l} must exceed 2·num_tokens_to_copy + 1 = {2 * NumTokensToCopy + 1}");
                 break;
             case MadTask.Compression:
                 if (l < 2) yield return ("seq_len", $"{l} must be at least 2 (tokens and the compression token)");
@@ -87,10 +96,12 @@ public sealed record MadConfig : IValidatedConfig, ITask
         }
         string? vocabProblem = Task switch
         {
-            MadTask.NoisyInContextRecall when v - NoiseVocabSize < 2 => $"{v} leaves {v - NoiseVocabSize} key/value tokens after {NoiseVocabSize} noise tokens; need at least 2",
+            MadTask.NoisyInContextRecall when v - NoiseVocabSize < 2 => $"{v} leaves {v - NoiseVocabSize} key/value tokens after " +
+                $"{NoiseVocabSize} noise tokens; need at least 2",
             MadTask.InContextRecall when v < 2 => $"{v} leaves no key and value tokens",
             MadTask.FuzzyInContextRecall when (v - 1) / 2 < KMotifSize || (v - 1) - (v - 1) / 2 < VMotifSize =>
-                $"{v} gives {(v - 1) / 2} key and {(v - 1) - (v - 1) / 2} value tokens (one pad token); need ≥ k_motif_size {KMotifSize} and ≥ v_motif_size {VMotifSize} distinct",
+                $"{v} gives {(v - 1) / 2} key and {(v - 1) - (v - 1) / 2} value tokens (one pad token); need ≥ k_motif_size " +
+                $"{KMotifSize} and ≥ v_motif_size {VMotifSize} distinct",
             MadTask.SelectiveCopying or MadTask.Memorization when v < 3 => $"{v} leaves no data tokens after the two special tokens",
             MadTask.Compression when v < 2 => $"{v} leaves no data tokens after the compression token",
             _ => null,

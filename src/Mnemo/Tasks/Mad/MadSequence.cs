@@ -72,6 +72,7 @@ public sealed class MadSequence
 
     /// <summary>n examples of row length <paramref name="rowLen"/>, example i written from its own stream seeded by
     /// (seed, slice, i).</summary>
-    public static TaskBatch Batch(int n, int rowLen, int itemsPerExample, int seed, Action<Random, Span<long>, Span<long>> write, int sliceIndex = 0) =>
+    public static TaskBatch Batch(
+        int n, int rowLen, int itemsPerExample, int seed, Action<Random, Span<long>, Span<long>> write, int sliceIndex = 0) =>
         Examples.Generate(n, rowLen, itemsPerExample, seed, sliceIndex, (_, rng, input, label) => write(rng, input, label));
 }

@@ -18,7 +18,8 @@ public enum BlankPlacement
 public static class SelectiveCopying
 {
     public static TaskBatch Generate(int vocab, int seqLen, int count, BlankPlacement placement, int n, int seed, int sliceIndex = 0) =>
-        MadSequence.Batch(n, seqLen, count, seed, (rng, input, label) => Write(rng, vocab, seqLen, count, placement, input, label), sliceIndex);
+        MadSequence.Batch(n, seqLen, count, seed, (rng, input, label) => Write(rng, vocab, seqLen, count, placement, input, label),
+            sliceIndex);
 
     public static void Write(Random rng, int vocab, int seqLen, int count, BlankPlacement placement, Span<long> input, Span<long> label)
     {

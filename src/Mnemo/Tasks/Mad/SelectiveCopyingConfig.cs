@@ -18,9 +18,11 @@ public sealed record SelectiveCopyingSlice
 /// </summary>
 public sealed record SelectiveCopyingConfig : IValidatedConfig, ITask
 {
-    [Help("vocabulary size V: data tokens, the blank (noise) token and the copy token (Mamba: 16)"), Range(3, 1 << 20)] public int VocabSize { get; init; } = 16;
+    [Help("vocabulary size V: data tokens, the blank (noise) token and the copy token (Mamba: 16)"), Range(3, 1 << 20)]
+    public int VocabSize { get; init; } = 16;
     [Help("data tokens to copy (Mamba: 16)"), Range(1, 1 << 20)] public int NumTokensToCopy { get; init; } = 16;
-    [Help("data token positions: uniform_positions (Mamba) or before_random_token (MAD's blank insertion)")] public BlankPlacement Placement { get; init; } = BlankPlacement.UniformPositions;
+    [Help("data token positions: uniform_positions (Mamba) or before_random_token (MAD's blank insertion)")]
+    public BlankPlacement Placement { get; init; } = BlankPlacement.UniformPositions;
     [Help("seed of the training examples"), Range(0, int.MaxValue)] public int TrainSeed { get; init; } = 1;
     [Help("seed of the test examples (must differ from train_seed)"), Range(0, int.MaxValue)] public int TestSeed { get; init; } = 2;
     [Help("training slices")] public SelectiveCopyingSlice[] Train { get; init; } = [new() { SeqLen = 256, NumExamples = 12_800 }];
@@ -31,7 +33,8 @@ public sealed record SelectiveCopyingConfig : IValidatedConfig, ITask
     public TaskBatch[] TestBatches() => Generate(Test, TestSeed);
 
     TaskBatch[] Generate(SelectiveCopyingSlice[] slices, int seed) =>
-        slices.Select((s, i) => SelectiveCopying.Generate(VocabSize, s.SeqLen, NumTokensToCopy, Placement, s.NumExamples, seed, i)).ToArray();
+        slices.Select((s, i) => SelectiveCopying.Generate(VocabSize, s.SeqLen, NumTokensToCopy, Placement, s.NumExamples, seed, i))
+            .ToArray();
 
     public IEnumerable<(string, string)> Validate() => Examples.CheckSlices(TrainSeed, TestSeed, Train, Test, SliceProblems);
 

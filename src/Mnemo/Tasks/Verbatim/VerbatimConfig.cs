@@ -19,8 +19,10 @@ public enum ListCondition
 public sealed record VerbatimSlice
 {
     [Help("nouns per list N (paper: 3, 5, 7, 10)"), Range(2, 1 << 16)] public int ListLen { get; init; } = 5;
-    [Help("filler tokens between list 1 and the marker (paper's intervening text: 26, 47, 99, 194, 435)"), Range(0, 1 << 24)] public int FillerLen { get; init; } = 26;
-    [Help("vignettes in this slice (conditions cycle repeat, permute, novel)"), Range(3, 100_000_000)] public int NumExamples { get; init; } = 600;
+    [Help("filler tokens between list 1 and the marker (paper's intervening text: 26, 47, 99, 194, 435)"), Range(0, 1 << 24)]
+    public int FillerLen { get; init; } = 26;
+    [Help("vignettes in this slice (conditions cycle repeat, permute, novel)"), Range(3, 100_000_000)]
+    public int NumExamples { get; init; } = 600;
 }
 
 /// <summary>
@@ -37,7 +39,8 @@ public sealed record VerbatimSlice
 /// </summary>
 public sealed record VerbatimConfig : IValidatedConfig, ITask
 {
-    [Help("nouns in the pool lists are drawn from (novel lists need ≥ 2·list_len)"), Range(2, 1 << 20)] public int NumNouns { get; init; } = 64;
+    [Help("nouns in the pool lists are drawn from (novel lists need ≥ 2·list_len)"), Range(2, 1 << 20)]
+    public int NumNouns { get; init; } = 64;
     [Help("tokens of the fixed preface"), Range(1, 1024)] public int PrefaceLen { get; init; } = 8;
     [Help("tokens of the fixed \"read the list again\" marker"), Range(1, 1024)] public int MarkerLen { get; init; } = 6;
     [Help("distinct filler tokens"), Range(1, 1 << 20)] public int FillerTokens { get; init; } = 32;

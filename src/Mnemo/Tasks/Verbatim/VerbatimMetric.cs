@@ -12,7 +12,8 @@ public sealed class VerbatimMetric(Verbatim.Layout layout) : ISliceMetric
     public const string List2Accuracy = "list2_accuracy";
     public const string SurprisalPrefix = "repeat_surprisal_";
 
-    readonly Dictionary<ListCondition, List<double>> _ratios = Enum.GetValues<ListCondition>().ToDictionary(c => c, _ => new List<double>());
+    readonly Dictionary<ListCondition, List<double>> _ratios = Enum.GetValues<ListCondition>()
+        .ToDictionary(c => c, _ => new List<double>());
     double _list2Correct;
     int _examples;
 
@@ -31,6 +32,7 @@ public sealed class VerbatimMetric(Verbatim.Layout layout) : ISliceMetric
     public IEnumerable<KeyValuePair<string, double>> Values() =>
     [
         new(List2Accuracy, _examples == 0 ? double.NaN : _list2Correct / _examples),
-        .. _ratios.Select(r => new KeyValuePair<string, double>(SurprisalPrefix + r.Key.ToString().ToLowerInvariant(), RepeatSurprisal.Median(r.Value))),
+        .. _ratios.Select(r => new KeyValuePair<string, double>(SurprisalPrefix + r.Key.ToString().ToLowerInvariant(),
+            RepeatSurprisal.Median(r.Value))),
     ];
 }

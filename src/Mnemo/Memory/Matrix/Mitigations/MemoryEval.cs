@@ -59,7 +59,8 @@ public static partial class MemoryEval
     /// every position, under <paramref name="options"/> (default: as trained; a window cannot be recorded). The
     /// model's own options are restored afterwards. With a <paramref name="cache"/>, the final states stay in it.
     /// </summary>
-    public static IReadOnlyList<LayerStateNorms> StateNorms(LanguageModel model, Tensor tokens, MemoryEvalOptions? options = null, ModelCache? cache = null)
+    public static IReadOnlyList<LayerStateNorms> StateNorms(LanguageModel model, Tensor tokens, MemoryEvalOptions? options = null,
+        ModelCache? cache = null)
     {
         var memories = Memories(model);
         var saved = memories.Select(m => m.Memory.EvalOptions).ToArray();
@@ -82,7 +83,8 @@ public static partial class MemoryEval
     {
         var memories = Memories(model);
         if (memories.Count == 0) throw new MnemoException("the model has no matrix-memory layer whose state norms can be recorded");
-        if (memories.Any(m => !m.Memory.EvalOptions.RecordStateNorms)) throw new MnemoException("set RecordStateNorms on every memory before recording");
+        if (memories.Any(m => !m.Memory.EvalOptions.RecordStateNorms))
+            throw new MnemoException("set RecordStateNorms on every memory before recording");
         bool wasTraining = model.training;
         model.eval();
         try

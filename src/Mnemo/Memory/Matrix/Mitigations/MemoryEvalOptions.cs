@@ -43,12 +43,15 @@ public sealed record MemoryEvalOptions
 
     public void Validate()
     {
-        if (!(ForgetScale > 0) || double.IsInfinity(ForgetScale)) throw new MnemoException($"forget scale λ must be positive and finite, got {ForgetScale}");
-        if (!(InsertScale > 0) || double.IsInfinity(InsertScale)) throw new MnemoException($"insert scale must be positive and finite, got {InsertScale}");
+        if (!(ForgetScale > 0) || double.IsInfinity(ForgetScale))
+            throw new MnemoException($"forget scale λ must be positive and finite, got {ForgetScale}");
+        if (!(InsertScale > 0) || double.IsInfinity(InsertScale))
+            throw new MnemoException($"insert scale must be positive and finite, got {InsertScale}");
         if (StateNormCap is { } tau && !(tau > 0)) throw new MnemoException($"state norm cap τ must be positive, got {tau}");
         if (Window is { } r && r < 2) throw new MnemoException($"window r must be at least 2 tokens, got {r}");
         if (Window is not null && NeedsStepForm)
-            throw new MnemoException("the sliding window runs in the sequence form; it does not combine with state normalisation or norm recording");
+            throw new MnemoException("the sliding window runs in the sequence form; " +
+                "it does not combine with state normalisation or norm recording");
     }
 
     /// <summary>A short label for tables: "none", "λ=2", "τ=3.1", "r=64", …</summary>

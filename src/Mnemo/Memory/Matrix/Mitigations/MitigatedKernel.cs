@@ -28,7 +28,8 @@ public static class MitigatedKernel
         {
             if (streaming) throw new MnemoException("the sliding-window mitigation works on whole sequences, not on a streaming cache");
             MatrixKernels.Validate(kind, x, chunkSize);
-            var (o, s) = kind == MatrixKernelKind.GatedLinear ? StateDifferenceWindow(x, window, chunkSize) : RestartedWindow(kind, x, window, chunkSize);
+            var (o, s) = kind == MatrixKernelKind.GatedLinear ? StateDifferenceWindow(x, window, chunkSize)
+                : RestartedWindow(kind, x, window, chunkSize);
             r = new Result(o, s, null);
         }
         else if (options.NeedsStepForm)
@@ -98,7 +99,8 @@ public static class MitigatedKernel
             windowDecay = (c.narrow(1, r, early) - c.narrow(1, 0, early)).exp().to(x.Q.dtype);
             shiftedQ = shiftedQ * (x.G.dim() == 3 ? windowDecay.unsqueeze(-1) : windowDecay);
         }
-        var (back, sBack) = GatedLinearKernel.Chunk(shiftedQ, x.K.narrow(1, 0, early), x.V.narrow(1, 0, early), x.G?.narrow(1, 0, early), null, chunkSize);
+        var (back, sBack) = GatedLinearKernel.Chunk(shiftedQ, x.K.narrow(1, 0, early), x.V.narrow(1, 0, early), x.G?.narrow(1, 0, early),
+            null, chunkSize);
         var window = cat([o.narrow(1, 0, r), o.narrow(1, r, early) - back], 1);
         // S_(T−r,T] = S_T − diag(e^{W_T}) S_{T−r}
         var last = windowDecay?.select(1, early - 1).to(s.dtype);
@@ -134,10 +136,12 @@ public static class MitigatedKernel
         long blocks = (offset + t + r - 1) / r, tail = blocks * r - offset - t;
         Tensor Blocks(Tensor? y)
         {
-            var padded = cat([zeros([b, offset, .. y!.shape.Skip(2)], y.dtype, y.device), y, zeros([b, tail, .. y.shape.Skip(2)], y.dtype, y.device)], 1);
+            var padded = cat([zeros([b, offset, .. y!.shape.Skip(2)], y.dtype, y.device), y,
+                zeros([b, tail, .. y.shape.Skip(2)], y.dtype, y.device)], 1);
             return padded.reshape([b * blocks, r, .. y.shape.Skip(2)]);
         }
-        var inputs = new KernelInputs(Blocks(x.Q), Blocks(x.K), Blocks(x.V), x.G is null ? null : Blocks(x.G), x.Beta is null ? null : Blocks(x.Beta));
+        var inputs = new KernelInputs(Blocks(x.Q), Blocks(x.K), Blocks(x.V), x.G is null ? null : Blocks(x.G), x.Beta is null ? null
+            : Blocks(x.Beta));
         var (o, s) = MatrixKernels.Run(kind, KernelForm.Chunk, inputs, chunkSize);
         var merged = o.reshape([b, blocks * r, .. o.shape.Skip(2)]).narrow(1, offset, t);
         // Block states are final states of whole blocks; the last real token's block is the last block only when

@@ -19,7 +19,8 @@ public sealed class Gla : MatrixMemoryMixer
 
     public Gla(ModelConfig c) : base(nameof(Gla), c, outputGate: true)
     {
-        gk_proj = nn.Sequential(nn.Linear(c.DModel, GateRank, hasBias: false), nn.Linear(GateRank, c.NumHeads * c.KeyHeadDim, hasBias: true));
+        gk_proj = nn.Sequential(nn.Linear(c.DModel, GateRank, hasBias: false),
+            nn.Linear(GateRank, c.NumHeads * c.KeyHeadDim, hasBias: true));
         RegisterComponents();
     }
 

@@ -26,7 +26,8 @@ public sealed class LinearAttention : MatrixMemoryMixer
 
     protected override (Tensor? G, Tensor? Beta) Gates(Tensor x, long position) => (null, null);
 
-    protected override (Tensor Q, Tensor K) Features(Tensor q, Tensor k, long position) => (FeatureMap.Apply(_map, q), FeatureMap.Apply(_map, k));
+    protected override (Tensor Q, Tensor K) Features(Tensor q, Tensor k, long position) =>
+        (FeatureMap.Apply(_map, q), FeatureMap.Apply(_map, k));
 
     protected override Tensor Values(Tensor v) => _normalize ? cat([v, ones_like(v.narrow(-1, 0, 1))], -1) : v;
 

@@ -62,7 +62,8 @@ public sealed class Mamba2 : nn.Module<Tensor, Tensor>, IStreamingMixer, IMitiga
         var g = -A_log.exp() * delta;                                                // log a_t = Δ·A
 
         var inputs = new KernelInputs(C, B, xs * delta.unsqueeze(-1), g, null, cache?.Get("state"));
-        var (y, state, norms) = MitigatedKernel.Run(MatrixKernelKind.GatedLinear, inputs, _chunk, EvalOptions, streaming: cache is not null);
+        var (y, state, norms) = MitigatedKernel.Run(MatrixKernelKind.GatedLinear, inputs, _chunk, EvalOptions,
+            streaming: cache is not null);
         if (cache is not null) cache.Set("state", state);
         _norms.Keep(norms);
         y = (y + xs * D.view(1, 1, _heads, 1)).reshape(b, t, _inner);                // + D x skip
