@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
@@ -18,9 +17,9 @@ public static partial class SafeTensors
     static readonly JsonWriterOptions HeaderWriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>
-    /// Writes the tensors, contiguous in the given order, to <paramref name="path"/> atomically: the bytes go to a
-    /// temporary file in the same directory, which is flushed to disk and then renamed over the target.
-    /// On any failure the temporary file is removed and an existing target is left as it was.
+    /// Writes the tensors, contiguous in the given order, to <paramref name="path"/> through <see cref="AtomicFile"/>:
+    /// to a flushed temporary file renamed over the target (so a failure leaves an existing target as it was), or in
+    /// place when the target is a character device or pipe; a directory or other special file is refused.
     /// </summary>
     /// <exception cref="ArgumentException">A tensor or the metadata is invalid; nothing is written.</exception>
     public static void Write(
@@ -28,25 +27,11 @@ public static partial class SafeTensors
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var layout = Prepare(tensors, metadata); // Validates everything before the disk is touched.
-
-        string target = Path.GetFullPath(path);
-        string temp = $"{target}.tmp-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}";
-        try
+        AtomicFile.Write(path, stream =>
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                stream.Write(layout.Head);
-                foreach (var tensor in layout.Tensors) stream.Write(tensor.Data.Span);
-                // The rename must not become durable before the bytes it points at.
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, target, overwrite: true);
-        }
-        catch
-        {
-            DeleteQuietly(temp);
-            throw;
-        }
+            stream.Write(layout.Head);
+            foreach (var tensor in layout.Tensors) stream.Write(tensor.Data.Span);
+        });
     }
 
     /// <summary>The bytes <see cref="Write"/> would write.</summary>
@@ -154,13 +139,5 @@ public static partial class SafeTensors
         {
             throw new ArgumentException($"{what} (\"{text}\") is not valid UTF-16 text.", paramName, e);
         }
-    }
-
-    static void DeleteQuietly(string path)
-    {
-        // Best effort: the exception that brought us here is the one worth reporting.
-        try { File.Delete(path); }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
     }
 }

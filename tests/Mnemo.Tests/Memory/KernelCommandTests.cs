@@ -121,6 +121,17 @@ public class KernelCommandTests
         Assert.StartsWith("error: noq.safetensors: missing tensor \"q\"", stderr);
         Assert.Single(stderr.TrimEnd().Split('\n'));
         Assert.False(File.Exists(dir["bad.safetensors"]));
+
+        // A device is written in place, never renamed over: /dev/full fails cleanly and stays a device.
+        (code, _, stderr) = CliProcess.Run(
+            dir.Path, "kernel", "--rule", "gated_delta", "-i", "in.safetensors", "-o", "/dev/full", "--backward");
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: ", stderr);
+        Assert.Equal(PathKind.Stream, Paths.KindOf("/dev/full"));
+        (code, _, stderr) = CliProcess.Run(
+            dir.Path, "kernel", "--rule", "gated_delta", "-i", "in.safetensors", "-o", "/dev/null", "--backward");
+        Assert.True(code == 0, stderr);
+        Assert.Equal(PathKind.Stream, Paths.KindOf("/dev/null"));
     }
 
     [Theory]
