@@ -74,6 +74,7 @@ public sealed class Trainer
             if (resume) _observer.Info($"{_runDir} has no checkpoint yet; starting it again from step 0");
         }
 
+        if (t.MemoryCheck) MemoryEstimate.Check(_config.ResolvedModel, MemoryEstimate.AvailableBytes());
         // Data first (its own seeds), then the model from the training seed, so weights don't depend on data size.
         var task = _config.ActiveTask;
         if (task.Readout() == Readout.Compression && _config.ResolvedModel.CompressionTargets < task.LongestSeqLen())

@@ -27,6 +27,8 @@ public sealed record TrainingConfig : IValidatedConfig
     [Help("how many recent checkpoints to keep"), Range(1, 1000)] public int KeepCheckpoints { get; init; } = 2;
     [Help("log a metrics line every N steps"), Range(1, 100_000_000)] public int LogEvery { get; init; } = 10;
     [Help("libtorch threads; 0 = all cores"), Range(0, 1024)] public int Threads { get; init; }
+    [Help("refuse a model whose lower-bound training memory exceeds the memory available (docs/cli.md#behaviour)")]
+    public bool MemoryCheck { get; init; } = true;
 
     public IEnumerable<(string, string)> Validate()
     {

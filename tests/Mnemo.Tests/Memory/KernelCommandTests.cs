@@ -134,6 +134,17 @@ public class KernelCommandTests
         Assert.Equal(PathKind.Stream, Paths.KindOf("/dev/null"));
     }
 
+    [Fact]
+    public void A_chunk_longer_than_the_sequence_is_one_chunk_not_an_allocation()
+    {
+        using var scope = NewDisposeScope();
+        var x = Inputs(KernelRule.GatedDelta, seed: 5);
+        var huge = KernelFile.Compute(x, new KernelRunOptions(KernelRule.GatedDelta, ChunkSize: int.MaxValue, Backward: true));
+        var whole = KernelFile.Compute(x, new KernelRunOptions(KernelRule.GatedDelta, ChunkSize: (int)T, Backward: true));
+        Assert.Equal(whole.Select(o => o.Name), huge.Select(o => o.Name));
+        for (int i = 0; i < whole.Count; i++) Assert.True(Equivalence.RelativeRms(huge[i].Value, whole[i].Value) < 1e-12, whole[i].Name);
+    }
+
     [Theory]
     [MemberData(nameof(Rules))]
     public void Naive_step_and_chunk_forms_agree_through_the_command(KernelRule rule, bool perChannel)

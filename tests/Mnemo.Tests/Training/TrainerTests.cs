@@ -207,6 +207,29 @@ public class TrainerTests
     }
 
     [Fact]
+    public void A_model_that_cannot_fit_is_refused_before_anything_is_allocated()
+    {
+        var huge = new ModelConfig { VocabSize = 1 << 20, DModel = 16384, NumHeads = 2, NumLayers = 2 };
+        Assert.Equal(16L * 19_327_352_832, MemoryEstimate.TrainingBytesLowerBound(huge));      // 16 B × (V·d + 2·4·d²)
+        var e = Assert.Throws<ConfigException>(() => MemoryEstimate.Check(huge, available: 24_000_000_000));
+        Assert.Contains("at least 309.2 GB", e.Message);
+        Assert.Contains("24.0 GB is available", e.Message);
+        Assert.Contains("training.memory_check=false", e.Message);
+        MemoryEstimate.Check(Tiny().ResolvedModel, available: 24_000_000_000);                   // fits: no error
+        MemoryEstimate.Check(huge, available: null);                                             // unknown: no check
+
+        // Through the trainer: refused with nothing written but the run's config.
+        using var dir = new Tmp.Dir();
+        var run = Tiny(4) with
+        {
+            Model = Tiny().Model with { DModel = 16384, NumHeads = 2 },
+            Task = Tiny().Task with { VocabSize = 1 << 20 },
+        };
+        if (MemoryEstimate.AvailableBytes() is { } have && have < MemoryEstimate.TrainingBytesLowerBound(run.ResolvedModel))
+            Assert.Throws<ConfigException>(() => new Trainer(run, dir.Path).Run(resume: false));
+    }
+
+    [Fact]
     public void Starting_over_an_existing_run_is_refused()
     {
         using var dir = new Tmp.Dir();

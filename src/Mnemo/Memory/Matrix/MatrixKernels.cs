@@ -24,6 +24,9 @@ public static class MatrixKernels
     public static (Tensor O, Tensor State) Run(MatrixKernelKind kind, KernelForm form, KernelInputs x, int chunkSize = 64)
     {
         Validate(kind, x, chunkSize);
+        // A chunk longer than the sequence is one chunk of the sequence: no padding to a size the input never reaches
+        // (--chunk-size 2147483647 asked for 68 GB). For these kernels the chunk size is speed, never the result.
+        chunkSize = (int)Math.Clamp(x.Q.shape[1], 1, chunkSize);
         return (kind, form) switch
         {
             (MatrixKernelKind.GatedLinear, KernelForm.Naive) => NaiveMatrixMemory.GatedLinear(x.Q, x.K, x.V, x.G, x.H0),
