@@ -4,6 +4,7 @@ using Mnemo.IO;
 using Mnemo.Memory.Matrix;
 using Mnemo.Models;
 using Mnemo.Tests.Training;
+using Mnemo.Training;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
@@ -101,15 +102,15 @@ public sealed class SafeTensorsMutationTests(ITestOutputHelper output)
     }
 
     /// <summary>Runs <paramref name="read"/> on every mutation; returns (clear errors, harmless) per class.</summary>
-    Dictionary<string, (int Errors, int Harmless)> Campaign(byte[] valid, Action<string, string> read, int seed)
+    Dictionary<string, (int Errors, int Harmless)> Campaign(byte[] valid, Action<string, string> read, int seed, int perClass = PerClass)
     {
         var counts = new Dictionary<string, (int, int)>();
         using var dir = new Tmp.Dir();
         foreach (var kind in Classes)
         {
-            var rng = new Random(seed + kind.GetHashCode(StringComparison.Ordinal) % 1000);
+            var rng = new Random(1000 * seed + Array.IndexOf(Classes, kind));     // string hash codes vary per process
             int errors = 0, harmless = 0;
-            for (int i = 0; i < PerClass; i++)
+            for (int i = 0; i < perClass; i++)
             {
                 string input = dir[$"{kind}-{i}.safetensors"], outputPath = dir[$"{kind}-{i}.out.safetensors"];
                 File.WriteAllBytes(input, Mutate(valid, kind, rng));
@@ -156,6 +157,31 @@ public sealed class SafeTensorsMutationTests(ITestOutputHelper output)
         // Mutations that must always be refused (others may leave a file that still reads as something valid).
         foreach (var kind in new[] { "truncated", "non_finite", "duplicate", "nesting" })
             Assert.True(counts[kind].Errors == PerClass, $"{kind}: {counts[kind].Harmless} accepted");
+    }
+
+    [Fact]
+    public void Every_mutated_optimizer_state_stops_the_resume_with_one_clear_error()
+    {
+        using var runs = new Tmp.Dir();
+        string pristine = runs["pristine"];
+        new Trainer(TrainerTests.Tiny(4), pristine).Run(resume: false);
+        string Optimizer(string run) => Path.Combine(Checkpoint.List(run).Single(), Checkpoint.OptimizerFile);
+        int n = 0;
+        const int perClass = 20;                                                  // each case sets up a resume: fewer
+        var counts = Campaign(File.ReadAllBytes(Optimizer(pristine)), (input, _) =>
+        {
+            string run = runs[$"run-{n++}"];
+            foreach (var file in Directory.GetFiles(pristine, "*", SearchOption.AllDirectories))
+            {
+                string target = Path.Combine(run, Path.GetRelativePath(pristine, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.Copy(file, target);
+            }
+            File.Copy(input, Optimizer(run), overwrite: true);
+            new Trainer(TrainerTests.Tiny(5), run).Run(resume: true);
+        }, seed: 3, perClass);
+        foreach (var kind in new[] { "truncated", "duplicate", "nesting", "non_finite" })
+            Assert.True(counts[kind].Errors == perClass, $"{kind}: {counts[kind].Harmless} accepted");
     }
 
     [Fact]
