@@ -190,7 +190,7 @@ public static class BenchCommand
     static bool None(string[] names) => names is ["none" or "None" or "NONE"];
 
     static DeepMemoryRule DeepRule(string name) => DeepKernelFile.TryRule(name)
-        ?? throw new MnemoException($"unknown deep rule \"{name}\"; allowed: {string.Join(", ", DeepMemoryRule.Named.Keys)}, or none");
+        ?? throw Names.Unknown("deep rule", name, DeepMemoryRule.Named.Keys.Append("none"));
 
     /// <summary>"4096", "16k" (×1024) or "1M" (×1048576).</summary>
     static long Length(string text)

@@ -35,8 +35,8 @@ public static class AtomicFile
             case PathKind.Other:
                 throw new MnemoException($"{path}: exists and is not a regular file (a directory, block device or socket); " +
                                          "choose another output path");
-            case PathKind.Regular when new FileInfo(full).LinkTarget is not null:
-                full = new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true)!.FullName;
+            case PathKind.Regular:
+                full = new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? full;  // null: not a link
                 break;
         }
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);

@@ -56,8 +56,7 @@ public static class DeepKernelFile
 
     static DeepMemoryRule Resolve(DeepKernelRunOptions options)
     {
-        var rule = TryRule(options.Rule) ?? throw new MnemoException(
-            $"unknown deep rule \"{options.Rule}\"; allowed: {string.Join(", ", DeepMemoryRule.Named.Keys)}");
+        var rule = TryRule(options.Rule) ?? throw Runtime.Names.Unknown("deep rule", options.Rule, DeepMemoryRule.Named.Keys);
         return options.Window is int c ? rule.WithWindow(c) : rule;
     }
 
