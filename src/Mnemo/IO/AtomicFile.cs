@@ -13,6 +13,22 @@ namespace Mnemo.IO;
 /// </summary>
 public static class AtomicFile
 {
+    const string TempMarker = ".tmp-";
+
+    /// <summary>
+    /// Deletes the temp files that writes into <paramref name="folder"/> left when the process was killed mid-write
+    /// (<c>name.tmp-</c> and 32 hex digits). Only call it where no other process is writing.
+    /// </summary>
+    public static void RemoveLeftovers(string folder)
+    {
+        if (!Directory.Exists(folder)) return;
+        foreach (var file in Directory.EnumerateFiles(folder, "*" + TempMarker + "*"))
+        {
+            string suffix = file[(file.LastIndexOf(TempMarker, StringComparison.Ordinal) + TempMarker.Length)..];
+            if (suffix.Length == 32 && suffix.All(char.IsAsciiHexDigitLower)) File.Delete(file);
+        }
+    }
+
     public static void WriteAllText(string path, string text) =>
         Write(path, stream =>
         {
@@ -40,7 +56,7 @@ public static class AtomicFile
                 break;
         }
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string tmp = $"{full}.tmp-{Guid.NewGuid():N}";
+        string tmp = $"{full}{TempMarker}{Guid.NewGuid():N}";
         try
         {
             using (var stream = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))

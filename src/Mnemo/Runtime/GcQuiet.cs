@@ -25,6 +25,12 @@ public readonly struct GcQuiet : IDisposable
     /// <summary>Managed bytes a stretch may allocate before the runtime collects anyway.</summary>
     public const long Budget = 64L << 20;
 
+    /// <summary>
+    /// <c>MNEMO_GC_QUIET=0</c> turns the regions off, to measure what they cost (docs/architecture.md) or to reproduce the
+    /// crash they guard against; anything else leaves them on.
+    /// </summary>
+    public static readonly bool Enabled = Environment.GetEnvironmentVariable("MNEMO_GC_QUIET") != "0";
+
     static readonly object Gate = new();
     static int _depth;
 
@@ -39,7 +45,7 @@ public readonly struct GcQuiet : IDisposable
     {
         lock (Gate)
         {
-            if (_depth++ == 0 && !Active)
+            if (_depth++ == 0 && Enabled && !Active)
             {
                 try { GC.TryStartNoGCRegion(Budget); }
                 catch (InvalidOperationException) { }          // another component opened one: it is quiet anyway

@@ -75,9 +75,10 @@ public static class Checkpoint
         return Directory.GetDirectories(root, Prefix + "*").Order(StringComparer.Ordinal).ToList();
     }
 
-    /// <summary>Removes temp folders left by a run that was killed while saving.</summary>
+    /// <summary>Removes temp folders and files left by a run that was killed while saving.</summary>
     public static void RemoveStale(string runDir)
     {
+        AtomicFile.RemoveLeftovers(runDir);                                     // config.json, metrics.jsonl rewrites
         string root = Folder(runDir);
         if (!Directory.Exists(root)) return;
         foreach (var d in Directory.GetDirectories(root, ".tmp-*")) Directory.Delete(d, recursive: true);
