@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Mnemo.IO;
 using Mnemo.Memory.Matrix;
+using Mnemo.Runtime;
 using static TorchSharp.torch;
 
 namespace Mnemo.Benchmarks;
@@ -100,13 +101,19 @@ public static class DecodeBenchmark
 
     static (double Median, double Best) PerToken(int warmup, int tokens, Action<int> step)
     {
-        for (int i = 0; i < warmup; i++) step(i);
+        for (int i = 0; i < warmup; i++)
+        {
+            using var quiet = GcQuiet.Enter();                                   // see GcQuiet: no GC mid-call
+            step(i);
+        }
         var samples = new double[tokens];
         for (int i = 0; i < tokens; i++)
         {
+            var quiet = GcQuiet.Enter();                                         // opened (and its collection run) untimed
             long start = Stopwatch.GetTimestamp();
             step(warmup + i);
             samples[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            quiet.Dispose();
         }
         Array.Sort(samples);
         double median = tokens % 2 == 1 ? samples[tokens / 2] : (samples[tokens / 2 - 1] + samples[tokens / 2]) / 2;

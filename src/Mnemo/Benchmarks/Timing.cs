@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Mnemo.Runtime;
 using static TorchSharp.torch;
 
 namespace Mnemo.Benchmarks;
@@ -18,6 +19,8 @@ public sealed record TimingStats(double MedianMs, double BestMs, double[] Sample
 /// The timing discipline every benchmark uses: <c>warmup</c> untimed runs, then <c>repeats</c> timed runs. Each run
 /// gets its own dispose scope, and the scope is disposed after the clock stops, so freeing a run's tensors is never
 /// timed and memory does not grow from run to run. CPU libtorch ops are synchronous, so the clock sees all the work.
+/// Each run is also a <see cref="GcQuiet"/> stretch (a collection mid-call can crash libtorch), opened before the clock
+/// starts, so the collection that opening a region forces is not timed either.
 /// </summary>
 public static class Timing
 {
@@ -27,15 +30,18 @@ public static class Timing
         for (int i = 0; i < warmup; i++)
         {
             using var scope = NewDisposeScope();
+            using var quiet = GcQuiet.Enter();
             run();
         }
         var samples = new double[repeats];
         for (int i = 0; i < repeats; i++)
         {
             using var scope = NewDisposeScope();
+            var quiet = GcQuiet.Enter();
             long start = Stopwatch.GetTimestamp();
             run();
             samples[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            quiet.Dispose();
         }
         var sorted = samples.Order().ToArray();
         double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2]
