@@ -1,6 +1,5 @@
 using Mnemo.Memory.Matrix;
 using Mnemo.Memory.Matrix.Mitigations;
-using Mnemo.Memory.Reference;
 using Mnemo.Models;
 using Mnemo.Tests.Models;
 using TorchSharp;

@@ -1,8 +1,7 @@
-using Mnemo.Memory.Deep;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Mnemo.Memory.Reference;
+namespace Mnemo.Memory.Deep;
 
 /// <summary>
 /// The deep memory as the papers write it, one token at a time, with the inner gradient taken by autograd of the

@@ -1,8 +1,7 @@
 using Mnemo.Memory.Matrix;
-using Mnemo.Memory.Mixture;
 using static TorchSharp.torch;
 
-namespace Mnemo.Memory.Reference;
+namespace Mnemo.Memory.Mixture;
 
 /// <summary>
 /// The mixture of memories as the paper states it, one token at a time: for each batch row and token t, for each

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Mnemo.Memory.Reference;
+namespace Mnemo.Memory.Matrix;
 
 /// <summary>
 /// Per-token references written as the papers state the recurrences, with explicit matrices (diag(·), I − β kᵀk)
