@@ -1,9 +1,10 @@
 using System.Globalization;
 using Mnemo.IO;
+using Mnemo.Memory.Deep;
 using Mnemo.Memory.Matrix;
 using static TorchSharp.torch;
 
-namespace Mnemo.Memory.Deep;
+namespace Mnemo.Tools;
 
 /// <summary>How to run a deep-memory rule on named tensors (`mnemo kernel --rule titans …`).</summary>
 /// <param name="Rule">a name of <see cref="DeepMemoryRule.Named"/></param>

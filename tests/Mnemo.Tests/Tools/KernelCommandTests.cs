@@ -1,10 +1,12 @@
 using Mnemo.IO;
 using Mnemo.Memory.Matrix;
 using Mnemo.Tests.Cli;
+using Mnemo.Tests.Memory;
+using Mnemo.Tools;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Mnemo.Tests.Memory;
+namespace Mnemo.Tests.Tools;
 
 /// <summary>
 /// `mnemo kernel`: a safetensors file in, the rule's outputs and gradients out. Every result is compared with a

@@ -3,11 +3,11 @@ using System.Globalization;
 using Mnemo.IO;
 using static TorchSharp.torch;
 
-namespace Mnemo.Memory;
+namespace Mnemo.Tools;
 
 /// <summary>
-/// The plumbing `mnemo kernel` shares between the matrix rules (<see cref="Matrix.KernelFile"/>) and the deep rules
-/// (<see cref="Deep.DeepKernelFile"/>): the input/output paths, checks on the file's entries before any tensor is
+/// The plumbing `mnemo kernel` shares between the matrix rules (<see cref="KernelFile"/>) and the deep rules
+/// (<see cref="DeepKernelFile"/>): the input/output paths, checks on the file's entries before any tensor is
 /// made, errors prefixed with the file's name, a timed compute, dtype checks and the atomic write.
 /// </summary>
 public static class KernelFileIO

@@ -2,10 +2,12 @@ using Mnemo.IO;
 using Mnemo.Memory.Deep;
 using Mnemo.Memory.Matrix;
 using Mnemo.Tests.Cli;
+using Mnemo.Tests.Memory;
+using Mnemo.Tools;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Mnemo.Tests.Memory;
+namespace Mnemo.Tests.Tools;
 
 /// <summary>
 /// `mnemo kernel` with the deep rules: a safetensors file in, o, the final state and the gradients out. Every result
