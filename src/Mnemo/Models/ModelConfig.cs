@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using Mnemo.IO;
 using Mnemo.Memory.Deep;
+using Mnemo.Memory.Matrix;
 
 namespace Mnemo.Models;
 
@@ -37,9 +38,6 @@ public enum MomRule
     /// <summary>Gated linear attention with Gated DeltaNet's scalar decay per head; no β.</summary>
     GatedLinear,
 }
-
-/// <summary>Feature maps of linear attention (fla's feature_map.py).</summary>
-public enum FeatureMapKind { Identity, EluP1, Relu, Taylor }
 
 public enum PositionKind { Rope, Learned, None }
 
