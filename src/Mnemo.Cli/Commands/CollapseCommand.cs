@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Mnemo.Experiments;
+using Mnemo.Layers;
 using Mnemo.Models;
 using Mnemo.Runtime;
 

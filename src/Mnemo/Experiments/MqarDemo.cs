@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mnemo.Evaluation;
 using Mnemo.IO;
+using Mnemo.Layers;
 using Mnemo.Models;
 using Mnemo.Reporting;
 using Mnemo.Tasks;

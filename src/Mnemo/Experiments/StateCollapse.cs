@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Mnemo.Evaluation;
 using Mnemo.IO;
+using Mnemo.Layers;
 using Mnemo.Memory.Matrix.Mitigations;
 using Mnemo.Reporting;
 using Mnemo.Tasks;
@@ -51,10 +52,10 @@ public static class StateCollapse
     ];
 
     /// <summary>The mixers whose memory is a matrix state (the ones <see cref="MemoryEvalOptions"/> act on).</summary>
-    public static readonly Mnemo.Models.MixerKind[] MatrixMemories =
+    public static readonly MixerKind[] MatrixMemories =
     [
-        Mnemo.Models.MixerKind.Mamba2, Mnemo.Models.MixerKind.Gla, Mnemo.Models.MixerKind.Retnet, Mnemo.Models.MixerKind.GatedDeltaNet,
-        Mnemo.Models.MixerKind.DeltaNet, Mnemo.Models.MixerKind.LinearAttention,
+        MixerKind.Mamba2, MixerKind.Gla, MixerKind.Retnet, MixerKind.GatedDeltaNet,
+        MixerKind.DeltaNet, MixerKind.LinearAttention,
     ];
 
     public static IReadOnlyList<CollapseCell> Run(

@@ -1,3 +1,4 @@
+using Mnemo.Layers;
 using Mnemo.Models;
 
 namespace Mnemo.Experiments;

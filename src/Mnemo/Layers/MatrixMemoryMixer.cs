@@ -1,13 +1,12 @@
 using Mnemo.Memory.Matrix;
 using Mnemo.Memory.Matrix.Mitigations;
-using Mnemo.Models;
 using static TorchSharp.torch;
 
 namespace Mnemo.Layers;
 
 /// <summary>
 /// A <see cref="MemoryMixer"/> whose memory is a matrix S [Dk, Dv] per head, run by one of the two matrix kernels
-/// (chunk form for sequences, step form for single streamed tokens). The rules in Memory/Matrix/Rules choose the
+/// (chunk form for sequences, step form for single streamed tokens). The rules in Layers/Matrix choose the
 /// kernel, the gates and the feature maps.
 /// </summary>
 public abstract class MatrixMemoryMixer : MemoryMixer, IMitigableMemory

@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Text.Json.Nodes;
 using Mnemo.IO;
+using Mnemo.Layers;
 using Mnemo.Models;
 using Mnemo.Tasks;
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Mnemo.Benchmarks;
+using Mnemo.Layers;
 using Mnemo.Memory.Deep;
 using Mnemo.Memory.Matrix;
 using Mnemo.Models;

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Mnemo.Experiments;
 using Mnemo.IO;
+using Mnemo.Layers;
 using Mnemo.Models;
 using Mnemo.Tasks;
 

@@ -1,3 +1,4 @@
+using Mnemo.Layers;
 using Mnemo.Memory.Matrix;
 using Mnemo.Memory.Matrix.Mitigations;
 using Mnemo.Models;

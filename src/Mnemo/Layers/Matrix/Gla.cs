@@ -1,10 +1,9 @@
-using Mnemo.Layers;
-using Mnemo.Models;
+using Mnemo.Memory.Matrix;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Mnemo.Memory.Matrix.Rules;
+namespace Mnemo.Layers;
 
 /// <summary>
 /// Gated linear attention (Yang et al. 2023; docs/mechanisms.md#gla): a data-dependent decay per key channel from a

@@ -3,7 +3,7 @@ using Mnemo.IO;
 using Mnemo.Memory.Deep;
 using Mnemo.Memory.Matrix;
 
-namespace Mnemo.Models;
+namespace Mnemo.Layers;
 
 /// <summary>Token mixers: attention, the matrix memories (docs/mechanisms.md#the-two-matrix-kernels), the mixture of
 /// memories (docs/mechanisms.md#mixture-of-memories), the deep, test-time-trained memories (docs/deep-memories.md,

@@ -1,8 +1,7 @@
-using Mnemo.Layers;
-using Mnemo.Models;
+using Mnemo.Memory.Matrix;
 using static TorchSharp.torch;
 
-namespace Mnemo.Memory.Matrix.Rules;
+namespace Mnemo.Layers;
 
 /// <summary>
 /// RetNet's multi-scale retention (Sun et al. 2023; docs/mechanisms.md#retnet): a fixed decay per head,

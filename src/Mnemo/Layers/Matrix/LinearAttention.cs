@@ -1,8 +1,7 @@
-using Mnemo.Layers;
-using Mnemo.Models;
+using Mnemo.Memory.Matrix;
 using static TorchSharp.torch;
 
-namespace Mnemo.Memory.Matrix.Rules;
+namespace Mnemo.Layers;
 
 /// <summary>
 /// Linear attention (Katharopoulos et al. 2020; docs/mechanisms.md#linear-attention): S_t = S_{t−1} + φ(k_t)ᵀ v_t, o_t = φ(q_t) S_t,

@@ -1,10 +1,9 @@
-using Mnemo.Layers;
-using Mnemo.Models;
+using Mnemo.Memory.Matrix;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Mnemo.Memory.Matrix.Rules;
+namespace Mnemo.Layers;
 
 /// <summary>
 /// Gated DeltaNet (Yang, Kautz, Hatamizadeh 2024; docs/mechanisms.md#gated-deltanet): the delta rule with a Mamba-2-style

@@ -1,10 +1,9 @@
-using Mnemo.Layers;
-using Mnemo.Models;
+using Mnemo.Memory.Matrix;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Mnemo.Memory.Matrix.Rules;
+namespace Mnemo.Layers;
 
 /// <summary>
 /// DeltaNet (Schlag et al. 2021; Yang et al. 2024; docs/mechanisms.md#deltanet): the delta rule with no decay,

@@ -1,11 +1,10 @@
-using Mnemo.Layers;
+using Mnemo.Memory.Matrix;
 using Mnemo.Memory.Matrix.Mitigations;
-using Mnemo.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Mnemo.Memory.Matrix.Rules;
+namespace Mnemo.Layers;
 
 /// <summary>
 /// Mamba-2 / SSD (Dao &amp; Gu 2024; docs/mechanisms.md#mamba-2) with one group: in_proj gives [z, x, B, C, dt]; x, B, C
