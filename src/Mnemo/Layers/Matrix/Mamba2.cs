@@ -1,5 +1,4 @@
 using Mnemo.Memory.Matrix;
-using Mnemo.Memory.Matrix.Mitigations;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -14,20 +13,16 @@ namespace Mnemo.Layers;
 /// Names follow fla's Mamba2 layer: in_proj, conv1d, dt_bias, A_log, D, norm, out_proj.
 /// Widths: d_inner = d_model·expand_v (head dim d_inner / num_heads), d_state = the key width per head.
 /// </summary>
-public sealed class Mamba2 : nn.Module<Tensor, Tensor>, IStreamingMixer, IMitigableMemory
+public sealed class Mamba2 : nn.Module<Tensor, Tensor>, IStreamingMixer, IMatrixMemoryLayer
 {
     readonly Linear in_proj, out_proj;
     readonly ShortConvolution conv1d;
     readonly Parameter dt_bias, A_log, D;
     readonly GatedRMSNorm norm;
     readonly int _heads, _inner, _state, _chunk;
-    readonly StateNormRecord _norms = new();
 
     /// <inheritdoc/>
-    public MemoryEvalOptions EvalOptions { get; set; } = MemoryEvalOptions.None;
-
-    /// <inheritdoc/>
-    public Tensor? LastStateNorms => _norms.Value;
+    public IMatrixKernel Kernel { get; set; } = DirectMatrixKernel.Instance;
 
     public Mamba2(ModelConfig c) : base(nameof(Mamba2))
     {
@@ -61,10 +56,8 @@ public sealed class Mamba2 : nn.Module<Tensor, Tensor>, IStreamingMixer, IMitiga
         var g = -A_log.exp() * delta;                                                // log a_t = Δ·A
 
         var inputs = new KernelInputs(C, B, xs * delta.unsqueeze(-1), g, null, cache?.Get("state"));
-        var (y, state, norms) = MitigatedKernel.Run(MatrixKernelKind.GatedLinear, inputs, _chunk, EvalOptions,
-            streaming: cache is not null);
+        var (y, state) = Kernel.Run(MatrixKernelKind.GatedLinear, inputs, _chunk, streaming: cache is not null);
         if (cache is not null) cache.Set("state", state);
-        _norms.Keep(norms);
         y = (y + xs * D.view(1, 1, _heads, 1)).reshape(b, t, _inner);                // + D x skip
         return out_proj.forward(norm.forward(y, z)).MoveToOuterDisposeScope();
     }

@@ -1,4 +1,4 @@
-namespace Mnemo.Memory.Matrix.Mitigations;
+namespace Mnemo.Experiments.Mitigations;
 
 /// <summary>
 /// Evaluation-time changes to a trained matrix memory, the training-free mitigations of Stuffed Mamba
@@ -64,15 +64,4 @@ public sealed record MemoryEvalOptions
         if (Window is { } r) parts.Add($"r={r}");
         return parts.Count == 0 ? "none" : string.Join(" ", parts);
     }
-}
-
-/// <summary>A mixer whose matrix memory takes <see cref="MemoryEvalOptions"/> (Mamba-2 and the matrix-memory mixers).</summary>
-public interface IMitigableMemory
-{
-    /// <summary>The options the next forward uses.</summary>
-    MemoryEvalOptions EvalOptions { get; set; }
-
-    /// <summary>‖S_t‖_F per head, [B, T, H], from the latest forward with <see cref="MemoryEvalOptions.RecordStateNorms"/>
-    /// (owned by the mixer; replaced by the next recording forward).</summary>
-    TorchSharp.torch.Tensor? LastStateNorms { get; }
 }

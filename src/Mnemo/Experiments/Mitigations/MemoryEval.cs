@@ -1,9 +1,10 @@
 using System.Text.RegularExpressions;
+using Mnemo.Layers;
 using Mnemo.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Mnemo.Memory.Matrix.Mitigations;
+namespace Mnemo.Experiments.Mitigations;
 
 /// <summary>Per-position state norms of one layer: ‖S_t‖_F for every example, position and head.</summary>
 /// <param name="Layer">the layer's index in the model</param>
@@ -24,15 +25,16 @@ public sealed record LayerStateNorms(int Layer, double[][][] Norms)
 }
 
 /// <summary>
-/// Sets <see cref="MemoryEvalOptions"/> on the matrix memories of a trained model (no retraining) and measures
-/// per-position state norms (Stuffed Mamba's state-collapse diagnostic, docs/mechanisms.md#state-collapse-mitigations).
+/// Sets <see cref="MemoryEvalOptions"/> on the matrix memories of a trained model (no retraining), as a
+/// <see cref="MitigatedKernel"/> on each layer, and measures per-position state norms (Stuffed Mamba's state-collapse
+/// diagnostic, docs/mechanisms.md#state-collapse-mitigations).
 /// </summary>
 public static partial class MemoryEval
 {
-    /// <summary>The model's mitigable memories with their layer index, in layer order.</summary>
-    public static IReadOnlyList<(int Layer, IMitigableMemory Memory)> Memories(LanguageModel model) =>
+    /// <summary>The model's matrix memories with their layer index, in layer order.</summary>
+    public static IReadOnlyList<(int Layer, IMatrixMemoryLayer Memory)> Memories(LanguageModel model) =>
         model.named_modules()
-            .Select(m => (Match: LayerName().Match(m.name), Memory: m.module as IMitigableMemory))
+            .Select(m => (Match: LayerName().Match(m.name), Memory: m.module as IMatrixMemoryLayer))
             .Where(m => m.Match.Success && m.Memory is not null)
             .Select(m => (int.Parse(m.Match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), m.Memory!))
             .OrderBy(m => m.Item1)
@@ -49,7 +51,7 @@ public static partial class MemoryEval
         {
             var options = optionsForLayer(layer);
             options.Validate();
-            memory.EvalOptions = options;
+            memory.Kernel = options == MemoryEvalOptions.None ? DirectMatrixKernel.Instance : new MitigatedKernel(options);
         }
         return memories.Count;
     }
@@ -57,33 +59,40 @@ public static partial class MemoryEval
     /// <summary>
     /// Runs the model's full forward over tokens [B, T] in the step form, recording ‖S_t‖_F per layer and head at
     /// every position, under <paramref name="options"/> (default: as trained; a window cannot be recorded). The
-    /// model's own options are restored afterwards. With a <paramref name="cache"/>, the final states stay in it.
+    /// model's own kernels are restored afterwards. With a <paramref name="cache"/>, the final states stay in it.
     /// </summary>
     public static IReadOnlyList<LayerStateNorms> StateNorms(LanguageModel model, Tensor tokens, MemoryEvalOptions? options = null,
-        ModelCache? cache = null)
+        ModelCache? cache = null) => StateNorms(model, tokens, _ => options ?? MemoryEvalOptions.None, cache);
+
+    /// <summary><see cref="StateNorms(LanguageModel, Tensor, MemoryEvalOptions?, ModelCache?)"/> with options per layer
+    /// (e.g. a per-layer norm cap τ).</summary>
+    public static IReadOnlyList<LayerStateNorms> StateNorms(LanguageModel model, Tensor tokens,
+        Func<int, MemoryEvalOptions> optionsForLayer, ModelCache? cache = null)
     {
         var memories = Memories(model);
-        var saved = memories.Select(m => m.Memory.EvalOptions).ToArray();
+        var saved = memories.Select(m => m.Memory.Kernel).ToArray();
         try
         {
-            Apply(model, (options ?? MemoryEvalOptions.None) with { RecordStateNorms = true });
+            Apply(model, layer => optionsForLayer(layer) with { RecordStateNorms = true });
             return Recorded(model, tokens, cache);
         }
         finally
         {
-            for (int i = 0; i < memories.Count; i++) memories[i].Memory.EvalOptions = saved[i];
+            for (int i = 0; i < memories.Count; i++) memories[i].Memory.Kernel = saved[i];
         }
     }
 
     /// <summary>
-    /// <see cref="StateNorms"/> with the options already set on the model (per layer; each must record norms):
+    /// <see cref="StateNorms(LanguageModel, Tensor, MemoryEvalOptions?, ModelCache?)"/> with the options already set on the
+    /// model (per layer; each must record norms):
     /// one forward in evaluation mode without gradients, then every layer's recorded norms.
     /// </summary>
     public static IReadOnlyList<LayerStateNorms> Recorded(LanguageModel model, Tensor tokens, ModelCache? cache = null)
     {
         var memories = Memories(model);
         if (memories.Count == 0) throw new MnemoException("the model has no matrix-memory layer whose state norms can be recorded");
-        if (memories.Any(m => !m.Memory.EvalOptions.RecordStateNorms))
+        var kernels = memories.Select(m => m.Memory.Kernel as MitigatedKernel).ToArray();
+        if (kernels.Any(k => k is not { Options.RecordStateNorms: true }))
             throw new MnemoException("set RecordStateNorms on every memory before recording");
         bool wasTraining = model.training;
         model.eval();
@@ -95,7 +104,7 @@ public static partial class MemoryEval
                 if (cache is null) model.Hidden(tokens);
                 else model.Step(tokens, cache);
             }
-            return memories.Select(m => new LayerStateNorms(m.Layer, ToArrays(m.Memory.LastStateNorms!))).ToList();
+            return memories.Zip(kernels, (m, k) => new LayerStateNorms(m.Layer, ToArrays(k!.LastStateNorms!))).ToList();
         }
         finally
         {

@@ -1,12 +1,12 @@
+using Mnemo.Experiments.Mitigations;
 using Mnemo.Layers;
 using Mnemo.Memory.Matrix;
-using Mnemo.Memory.Matrix.Mitigations;
 using Mnemo.Models;
 using Mnemo.Tests.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Mnemo.Tests.Memory;
+namespace Mnemo.Tests.Experiments;
 
 /// <summary>Stuffed Mamba's evaluation-time mitigations (MemoryEvalOptions) and the per-position state norms.</summary>
 [Collection(TorchCollection.Name)]

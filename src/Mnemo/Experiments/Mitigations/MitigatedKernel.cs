@@ -1,17 +1,39 @@
+using Mnemo.Layers;
+using Mnemo.Memory.Matrix;
 using static TorchSharp.torch;
 
-namespace Mnemo.Memory.Matrix.Mitigations;
+namespace Mnemo.Experiments.Mitigations;
 
 /// <summary>
 /// Runs a matrix kernel with the evaluation-time options of <see cref="MemoryEvalOptions"/> (Stuffed Mamba's three
 /// training-free mitigations, docs/mechanisms.md#state-collapse-mitigations). Forget-more only rescales the inputs
 /// (g, v) and keeps the fast chunk form; state normalisation and norm recording run the step form; the window runs
-/// the chunk form twice.
+/// the chunk form twice. An instance is one layer's kernel, set through <see cref="IMatrixMemoryLayer.Kernel"/>
+/// (<see cref="MemoryEval.Apply(Models.LanguageModel, MemoryEvalOptions)"/>); it keeps the norms it records.
 /// </summary>
-public static class MitigatedKernel
+public sealed class MitigatedKernel(MemoryEvalOptions options) : IMatrixKernel
 {
     /// <summary>The read o, the final state and, when recording, ‖S_t‖_F per head [B, T, H].</summary>
     public readonly record struct Result(Tensor O, Tensor State, Tensor? Norms);
+
+    /// <summary>The options every forward of the layer runs with.</summary>
+    public MemoryEvalOptions Options { get; } = options;
+
+    /// <summary>‖S_t‖_F per head, [B, T, H], from the latest forward with <see cref="MemoryEvalOptions.RecordStateNorms"/>,
+    /// owned outside every dispose scope (disposed when the next recording forward replaces it).</summary>
+    public Tensor? LastStateNorms { get; private set; }
+
+    /// <inheritdoc/>
+    public (Tensor O, Tensor State) Run(MatrixKernelKind kind, KernelInputs x, int chunkSize, bool streaming)
+    {
+        var (o, state, norms) = Run(kind, x, chunkSize, Options, streaming);
+        if (norms is not null)
+        {
+            LastStateNorms?.Dispose();
+            LastStateNorms = norms.detach().DetachFromDisposeScope();
+        }
+        return (o, state);
+    }
 
     /// <summary>
     /// A whole sequence (no cache: <paramref name="streaming"/> false, chunk form by default) or a streamed piece
@@ -39,7 +61,7 @@ public static class MitigatedKernel
         }
         else
         {
-            var (o, s) = streaming ? MatrixKernels.Continue(kind, x, chunkSize) : MatrixKernels.Run(kind, KernelForm.Chunk, x, chunkSize);
+            var (o, s) = DirectMatrixKernel.Instance.Run(kind, x, chunkSize, streaming);
             r = new Result(o, s, null);
         }
         return new Result(r.O.MoveToOuterDisposeScope(), r.State.MoveToOuterDisposeScope(), r.Norms?.MoveToOuterDisposeScope());
