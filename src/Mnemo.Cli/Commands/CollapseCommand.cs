@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using Mnemo.Experiments;
 using Mnemo.Layers;
-using Mnemo.Models;
 using Mnemo.Runtime;
 
 namespace Mnemo.Cli.Commands;

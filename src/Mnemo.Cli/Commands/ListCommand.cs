@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Reflection;
 using Mnemo.IO;
 using Mnemo.Layers;
-using Mnemo.Models;
 using Mnemo.Tasks;
 using Mnemo.Training;
 using Spectre.Console;

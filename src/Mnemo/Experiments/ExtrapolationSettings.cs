@@ -1,5 +1,4 @@
 using Mnemo.Layers;
-using Mnemo.Models;
 using Mnemo.Tasks;
 using Mnemo.Training;
 

@@ -3,7 +3,6 @@ using System.Text.Json.Nodes;
 using Mnemo.Evaluation;
 using Mnemo.IO;
 using Mnemo.Layers;
-using Mnemo.Models;
 using Mnemo.Reporting;
 using Mnemo.Tasks;
 using Mnemo.Training;

@@ -1,5 +1,4 @@
 using Mnemo.Layers;
-using Mnemo.Models;
 
 namespace Mnemo.Experiments;
 

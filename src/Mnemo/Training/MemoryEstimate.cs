@@ -1,7 +1,6 @@
 using System.Globalization;
 using Mnemo.IO;
 using Mnemo.Layers;
-using Mnemo.Models;
 
 namespace Mnemo.Training;
 

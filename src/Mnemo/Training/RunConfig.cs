@@ -2,7 +2,6 @@ using System.Reflection;
 using System.Text.Json.Nodes;
 using Mnemo.IO;
 using Mnemo.Layers;
-using Mnemo.Models;
 using Mnemo.Tasks;
 
 namespace Mnemo.Training;

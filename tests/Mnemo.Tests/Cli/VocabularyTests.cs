@@ -4,7 +4,6 @@ using Mnemo.Benchmarks;
 using Mnemo.Layers;
 using Mnemo.Memory.Deep;
 using Mnemo.Memory.Matrix;
-using Mnemo.Models;
 using Mnemo.Runtime;
 
 namespace Mnemo.Tests.Cli;

@@ -2,7 +2,6 @@ using System.Text.Json.Nodes;
 using Mnemo.Experiments;
 using Mnemo.IO;
 using Mnemo.Layers;
-using Mnemo.Models;
 using Mnemo.Tasks;
 
 namespace Mnemo.Tests.Experiments;

@@ -1,7 +1,6 @@
 using Mnemo.Experiments.Mitigations;
 using Mnemo.Layers;
 using Mnemo.Memory.Matrix;
-using Mnemo.Models;
 using Mnemo.Tests.Models;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using Mnemo.Experiments;
 using Mnemo.Layers;
-using Mnemo.Models;
 using Mnemo.Tests.Cli;
 
 namespace Mnemo.Tests.Experiments;

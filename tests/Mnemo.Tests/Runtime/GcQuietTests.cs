@@ -1,5 +1,4 @@
 using Mnemo.Layers;
-using Mnemo.Models;
 using Mnemo.Runtime;
 using Mnemo.Tests.Training;
 using Mnemo.Training;

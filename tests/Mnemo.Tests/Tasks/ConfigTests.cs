@@ -1,6 +1,5 @@
 using Mnemo.IO;
 using Mnemo.Layers;
-using Mnemo.Models;
 using Mnemo.Training;
 
 namespace Mnemo.Tests.Tasks;

@@ -1,5 +1,4 @@
 using Mnemo.Memory.Matrix;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

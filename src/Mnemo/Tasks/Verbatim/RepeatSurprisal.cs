@@ -1,4 +1,4 @@
-namespace Mnemo.Evaluation;
+namespace Mnemo.Tasks.Verbatim;
 
 /// <summary>
 /// Armeni et al.'s repeat surprisal (docs/tasks.md#verbatim-repetition): with surprisal −log p (nats) per token, x1 and x2 the mean

@@ -1,9 +1,9 @@
-namespace Mnemo.Evaluation;
+namespace Mnemo.Tasks;
 
 /// <summary>
 /// A metric a task asks for beyond the per-position and exact-match accuracy (see
-/// <see cref="Mnemo.Tasks.ITask.SliceMetrics"/>): one instance per test slice, fed every example of it and read
-/// once at the end into <see cref="SliceAccuracy.Metrics"/>.
+/// <see cref="ITask.SliceMetrics"/>): one instance per test slice, fed every example of it by the evaluator and read
+/// once at the end into the slice's metrics.
 /// </summary>
 public interface ISliceMetric
 {
@@ -19,19 +19,4 @@ public interface ISliceMetric
 
     /// <summary>Named values, e.g. ("macro_accuracy", 0.93).</summary>
     IEnumerable<KeyValuePair<string, double>> Values();
-}
-
-/// <summary>MAD's macro accuracy over a slice as an <see cref="ISliceMetric"/>: "macro_accuracy".</summary>
-public sealed class MacroAccuracyMetric(int numClasses) : ISliceMetric
-{
-    public const string Name = "macro_accuracy";
-    readonly MacroAccuracy _acc = new(numClasses);
-
-    public void AddExample(int example, ReadOnlySpan<long> labels, ReadOnlySpan<long> predicted, ReadOnlySpan<float> logProbs)
-    {
-        for (int t = 0; t < labels.Length; t++)
-            if (labels[t] != Mnemo.Tasks.TaskBatch.Ignore) _acc.Add(labels[t], predicted[t]);
-    }
-
-    public IEnumerable<KeyValuePair<string, double>> Values() => [new(Name, _acc.Value)];
 }

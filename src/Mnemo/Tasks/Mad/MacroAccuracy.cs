@@ -1,4 +1,4 @@
-namespace Mnemo.Evaluation;
+namespace Mnemo.Tasks.Mad;
 
 /// <summary>
 /// MAD's metric (docs/tasks.md#mad): torchmetrics' MulticlassAccuracy with its default average="macro", accumulated
@@ -57,4 +57,19 @@ public sealed class MacroAccuracy(int numClasses)
             return classes == 0 ? double.NaN : sum / classes;
         }
     }
+}
+
+/// <summary>MAD's macro accuracy over a slice as an <see cref="ISliceMetric"/>: "macro_accuracy".</summary>
+public sealed class MacroAccuracyMetric(int numClasses) : ISliceMetric
+{
+    public const string Name = "macro_accuracy";
+    readonly MacroAccuracy _acc = new(numClasses);
+
+    public void AddExample(int example, ReadOnlySpan<long> labels, ReadOnlySpan<long> predicted, ReadOnlySpan<float> logProbs)
+    {
+        for (int t = 0; t < labels.Length; t++)
+            if (labels[t] != TaskBatch.Ignore) _acc.Add(labels[t], predicted[t]);
+    }
+
+    public IEnumerable<KeyValuePair<string, double>> Values() => [new(Name, _acc.Value)];
 }
