@@ -4,7 +4,6 @@ using Mnemo.Evaluation;
 using Mnemo.IO;
 using Mnemo.Layers;
 using Mnemo.Models;
-using Mnemo.Reporting;
 using Mnemo.Tasks;
 using Mnemo.Training;
 

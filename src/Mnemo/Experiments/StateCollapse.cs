@@ -5,7 +5,6 @@ using Mnemo.Evaluation;
 using Mnemo.Experiments.Mitigations;
 using Mnemo.IO;
 using Mnemo.Layers;
-using Mnemo.Reporting;
 using Mnemo.Tasks;
 using Mnemo.Training;
 using static TorchSharp.torch;

@@ -135,6 +135,19 @@ public sealed record ModelConfig : IValidatedConfig
     /// <summary>SwiGLU hidden width: ratio·d rounded up to a multiple of 8 (0 when there is no MLP).</summary>
     [JsonIgnore] public int MlpHidden => MlpRatio == 0 ? 0 : ((int)Math.Ceiling(MlpRatio * DModel) + 7) / 8 * 8;
 
+    /// <summary>
+    /// Recurrent state a layer carries to recall over a context of length L: attention's KV cache (2·L·d) grows
+    /// with L; a matrix memory holds H·Dk·Dv however long the context (short-conv tails not counted), a mixture of
+    /// memories that once per memory, a deep memory its MLP's weights two or three times (see DeepMemoryMixer).
+    /// </summary>
+    public long StateFloatsPerLayer(int contextLength) => Mixer switch
+    {
+        MixerKind.Attention => 2L * contextLength * DModel,
+        MixerKind.Mom => (NumMemories + (SharedMemory ? 1L : 0)) * NumHeads * KeyHeadDim * ValueHeadDim,
+        _ when DeepRule(Mixer) is { } rule => DeepMemoryMixer.StateFloats(this, rule),
+        _ => (long)NumHeads * KeyHeadDim * ValueHeadDim,
+    };
+
     /// <summary>The deep-memory rule of a mixer kind (null for attention and the matrix memories).</summary>
     public static DeepMemoryRule? DeepRule(MixerKind kind) =>
         DeepMemoryRule.Named.GetValueOrDefault(kind.ToString().ToLowerInvariant());

@@ -1,6 +1,4 @@
-using Mnemo.Experiments;
-
-namespace Mnemo.Reporting;
+namespace Mnemo.Experiments;
 
 /// <summary>The state-collapse plots: state norm against position, and accuracy against length per mitigation.</summary>
 public static class StateCollapsePlot

@@ -1,7 +1,6 @@
-using Mnemo.Experiments;
 using Mnemo.Tasks;
 
-namespace Mnemo.Reporting;
+namespace Mnemo.Experiments;
 
 /// <summary>PNG plots of the demo (ScottPlot).</summary>
 public static class DemoPlots

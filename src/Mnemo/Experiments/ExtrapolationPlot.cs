@@ -1,6 +1,6 @@
-using Mnemo.Experiments;
+using Mnemo.Reporting;
 
-namespace Mnemo.Reporting;
+namespace Mnemo.Experiments;
 
 /// <summary>Accuracy against evaluation length: one colour per model, solid for MQAR, dashed for passkey.</summary>
 public static class ExtrapolationPlot
