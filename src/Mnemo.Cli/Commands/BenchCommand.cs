@@ -4,6 +4,7 @@ using Mnemo.Benchmarks;
 using Mnemo.IO;
 using Mnemo.Memory.Deep;
 using Mnemo.Runtime;
+using Mnemo.Tools;
 using Spectre.Console;
 
 namespace Mnemo.Cli.Commands;

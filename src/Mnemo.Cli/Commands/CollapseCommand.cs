@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Mnemo.Experiments;
-using Mnemo.Models;
+using Mnemo.Layers;
 using Mnemo.Runtime;
 
 namespace Mnemo.Cli.Commands;

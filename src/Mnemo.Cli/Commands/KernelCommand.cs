@@ -2,6 +2,7 @@ using System.CommandLine;
 using Mnemo.Memory.Deep;
 using Mnemo.Memory.Matrix;
 using Mnemo.Runtime;
+using Mnemo.Tools;
 
 namespace Mnemo.Cli.Commands;
 

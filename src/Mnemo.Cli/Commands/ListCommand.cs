@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Reflection;
 using Mnemo.IO;
-using Mnemo.Models;
+using Mnemo.Layers;
 using Mnemo.Tasks;
 using Mnemo.Training;
 using Spectre.Console;

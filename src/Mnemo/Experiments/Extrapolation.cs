@@ -2,8 +2,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mnemo.Evaluation;
 using Mnemo.IO;
+using Mnemo.Layers;
 using Mnemo.Models;
-using Mnemo.Reporting;
 using Mnemo.Tasks;
 using Mnemo.Training;
 
@@ -81,7 +81,7 @@ public static class Extrapolation
     /// diverged rate blew up; throws when every rate diverged.
     /// </summary>
     public static (List<TrainedRun> Runs, Dictionary<string, long> Diverged) TrainAtEveryRate(
-        ExtrapolationSettings settings, ExtrapolationTask task, Mnemo.Models.MixerKind mixer, string outDir,
+        ExtrapolationSettings settings, ExtrapolationTask task, MixerKind mixer, string outDir,
         Func<RunConfig, string, ITrainingObserver?> observerFor, Action<string>? progress, CancellationToken cancel)
     {
         var runs = new List<TrainedRun>();

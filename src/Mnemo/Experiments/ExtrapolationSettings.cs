@@ -1,4 +1,4 @@
-using Mnemo.Models;
+using Mnemo.Layers;
 using Mnemo.Tasks;
 using Mnemo.Training;
 

@@ -1,9 +1,7 @@
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using Mnemo.Evaluation;
 using Mnemo.IO;
-using Mnemo.Models;
-using Mnemo.Reporting;
+using Mnemo.Layers;
 using Mnemo.Tasks;
 using Mnemo.Training;
 
@@ -98,36 +96,15 @@ public static class MqarDemo
             results.Add(new DemoModelResult(
                 Json(mixer), best.Lr, best.Outcome.TestAccuracy, best.Outcome.LastEval!.Slices,
                 runs.ToDictionary(r => r.Lr.ToString("G3"), r => r.Outcome.TestAccuracy),
-                StateFloatsPerLayer(best.Config.ResolvedModel, settings.Test.Max(s => s.SeqLen)), best.Outcome.Parameters,
+                best.Config.ResolvedModel.StateFloatsPerLayer(settings.Test.Max(s => s.SeqLen)), best.Outcome.Parameters,
                 best.Outcome.Steps, best.Outcome.ElapsedSeconds, best.Outcome.RunDir));
         }
         AtomicFile.WriteAllText(Path.Combine(outDir, "results.json"),
             JsonSerializer.Serialize(new { settings = settings.Name, models = results }, ConfigBinder.WriteOptions));
         DemoPlots.Accuracy(results, settings.Test, Path.Combine(outDir, "accuracy.png"));
-        DemoPlots.Loss(results.ToDictionary(r => r.Model, r => LossCurve(r.RunDir)), Path.Combine(outDir, "loss.png"));
+        DemoPlots.Loss(results.ToDictionary(r => r.Model, r => Trainer.LossCurve(r.RunDir)), Path.Combine(outDir, "loss.png"));
         return results;
     }
-
-    /// <summary>
-    /// Recurrent state a layer carries to recall over a context of length L: attention's KV cache (2·L·d) grows
-    /// with L; a matrix memory holds H·Dk·Dv however long the context (short-conv tails not counted), a mixture of
-    /// memories that once per memory, a deep memory its MLP's weights two or three times (see DeepMemoryMixer).
-    /// </summary>
-    public static long StateFloatsPerLayer(ModelConfig c, int contextLength) => c.Mixer switch
-    {
-        MixerKind.Attention => 2L * contextLength * c.DModel,
-        MixerKind.Mom => (c.NumMemories + (c.SharedMemory ? 1L : 0)) * c.NumHeads * c.KeyHeadDim * c.ValueHeadDim,
-        _ when ModelConfig.DeepRule(c.Mixer) is { } rule => Layers.DeepMemoryMixer.StateFloats(c, rule),
-        _ => (long)c.NumHeads * c.KeyHeadDim * c.ValueHeadDim,
-    };
-
-    /// <summary>(step, loss) pairs from a run's metrics.jsonl.</summary>
-    public static List<(double Step, double Loss)> LossCurve(string runDir) =>
-        File.ReadLines(Path.Combine(runDir, Trainer.MetricsFile))
-            .Select(l => JsonNode.Parse(l)!)
-            .Where(n => n["loss"] is not null)
-            .Select(n => (n["step"]!.GetValue<double>(), n["loss"]!.GetValue<double>()))
-            .ToList();
 
     static string Json(MixerKind m) => JsonNamingPolicy.SnakeCaseLower.ConvertName(m.ToString());
 }

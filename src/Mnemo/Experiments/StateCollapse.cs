@@ -2,9 +2,9 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Mnemo.Evaluation;
+using Mnemo.Experiments.Mitigations;
 using Mnemo.IO;
-using Mnemo.Memory.Matrix.Mitigations;
-using Mnemo.Reporting;
+using Mnemo.Layers;
 using Mnemo.Tasks;
 using Mnemo.Training;
 using static TorchSharp.torch;
@@ -51,10 +51,10 @@ public static class StateCollapse
     ];
 
     /// <summary>The mixers whose memory is a matrix state (the ones <see cref="MemoryEvalOptions"/> act on).</summary>
-    public static readonly Mnemo.Models.MixerKind[] MatrixMemories =
+    public static readonly MixerKind[] MatrixMemories =
     [
-        Mnemo.Models.MixerKind.Mamba2, Mnemo.Models.MixerKind.Gla, Mnemo.Models.MixerKind.Retnet, Mnemo.Models.MixerKind.GatedDeltaNet,
-        Mnemo.Models.MixerKind.DeltaNet, Mnemo.Models.MixerKind.LinearAttention,
+        MixerKind.Mamba2, MixerKind.Gla, MixerKind.Retnet, MixerKind.GatedDeltaNet,
+        MixerKind.DeltaNet, MixerKind.LinearAttention,
     ];
 
     public static IReadOnlyList<CollapseCell> Run(
@@ -155,17 +155,13 @@ public static class StateCollapse
     static IReadOnlyList<LayerStateNorms> Norms(Mnemo.Models.LanguageModel lm, TaskBatch slice, int examples,
         Func<int, MemoryEvalOptions> options)
     {
-        var saved = MemoryEval.Memories(lm).Select(m => m.Memory.EvalOptions).ToArray();
         // Rows spread over the slice: passkey's even depths put example i's needle at depth (i + 0.5)/n, so the first
         // rows alone would all have shallow needles.
         int n = Math.Min(examples, slice.Count);
         int[] rows = Enumerable.Range(0, n).Select(i => (int)((long)i * slice.Count / n)).ToArray();
         using var scope = NewDisposeScope();
         var (inputs, _) = MqarEvaluator.ToTensors(slice, rows);
-        // Per-layer options (τ differs by layer): set them on the model, then record with them.
-        MemoryEval.Apply(lm, layer => options(layer) with { RecordStateNorms = true });
-        try { return MemoryEval.Recorded(lm, inputs); }
-        finally { foreach (var ((_, m), o) in MemoryEval.Memories(lm).Zip(saved)) m.EvalOptions = o; }
+        return MemoryEval.StateNorms(lm, inputs, options);                  // per-layer options: τ differs by layer
     }
 
     static IReadOnlyList<LayerStateNorms> Norms(Mnemo.Models.LanguageModel lm, TaskBatch slice, int examples, MemoryEvalOptions options) =>

@@ -1,4 +1,4 @@
-using Mnemo.Models;
+using Mnemo.Layers;
 
 namespace Mnemo.Experiments;
 

@@ -1,6 +1,5 @@
 using Mnemo.Memory.Deep;
 using Mnemo.Memory.Matrix;
-using Mnemo.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,25 +1,19 @@
 using Mnemo.Memory.Matrix;
-using Mnemo.Memory.Matrix.Mitigations;
-using Mnemo.Models;
 using static TorchSharp.torch;
 
 namespace Mnemo.Layers;
 
 /// <summary>
 /// A <see cref="MemoryMixer"/> whose memory is a matrix S [Dk, Dv] per head, run by one of the two matrix kernels
-/// (chunk form for sequences, step form for single streamed tokens). The rules in Memory/Matrix/Rules choose the
+/// (chunk form for sequences, step form for single streamed tokens). The rules in Layers/Matrix choose the
 /// kernel, the gates and the feature maps.
 /// </summary>
-public abstract class MatrixMemoryMixer : MemoryMixer, IMitigableMemory
+public abstract class MatrixMemoryMixer : MemoryMixer, IMatrixMemoryLayer
 {
     readonly int _chunk;
-    readonly StateNormRecord _norms = new();
 
     /// <inheritdoc/>
-    public MemoryEvalOptions EvalOptions { get; set; } = MemoryEvalOptions.None;
-
-    /// <inheritdoc/>
-    public Tensor? LastStateNorms => _norms.Value;
+    public IMatrixKernel Kernel { get; set; } = DirectMatrixKernel.Instance;
 
     protected MatrixMemoryMixer(string name, ModelConfig c, bool outputGate) : base(name, c, outputGate) => _chunk = c.ChunkSize;
 
@@ -33,9 +27,8 @@ public abstract class MatrixMemoryMixer : MemoryMixer, IMitigableMemory
     {
         var (g, beta) = Gates(x, cache?.Position ?? 0);
         var inputs = new KernelInputs(q, k, v, g, beta, cache?.Get("state"));
-        var (o, state, norms) = MitigatedKernel.Run(Kind, inputs, _chunk, EvalOptions, streaming: cache is not null);
+        var (o, state) = Kernel.Run(Kind, inputs, _chunk, streaming: cache is not null);
         if (cache is not null) cache.Set("state", state);
-        _norms.Keep(norms);
         return o;
     }
 }

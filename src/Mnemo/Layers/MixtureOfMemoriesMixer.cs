@@ -1,7 +1,5 @@
 using Mnemo.Memory.Matrix;
-using Mnemo.Memory.Matrix.Rules;
 using Mnemo.Memory.Mixture;
-using Mnemo.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,5 +1,4 @@
 using Mnemo.Layers;
-using Mnemo.Memory.Matrix.Rules;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
-using Mnemo.Experiments;
 using Mnemo.IO;
 using Mnemo.Sweeps;
 
@@ -244,7 +243,7 @@ public static class SweepReport
     }
 
     static List<(double Step, double Loss)> LossCurve(string runDir) =>
-        File.Exists(Path.Combine(runDir, Training.Trainer.MetricsFile)) ? MqarDemo.LossCurve(runDir) : [];
+        File.Exists(Path.Combine(runDir, Training.Trainer.MetricsFile)) ? Training.Trainer.LossCurve(runDir) : [];
 
     /// <summary>
     /// A self-contained page: the Markdown rendered by a small converter for the subset report.md uses (headings,

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mnemo.Evaluation;
-using Mnemo.Experiments;
 using Mnemo.IO;
 using Mnemo.Models;
 using Mnemo.Training;
@@ -114,7 +113,7 @@ public static class SweepRunner
         var model = run.Config.ResolvedModel;
         int longest = (run.FinalEval ?? run.Config).ActiveTask.LongestSeqLen();
         line["num_layers"] = model.NumLayers;
-        line["state_floats_per_layer"] = MqarDemo.StateFloatsPerLayer(model, longest);
+        line["state_floats_per_layer"] = model.StateFloatsPerLayer(longest);
         TrainingOutcome outcome;
         try
         {

@@ -1,4 +1,3 @@
-using Mnemo.Evaluation;
 using Mnemo.Models;
 
 namespace Mnemo.Tasks;
@@ -31,7 +30,7 @@ public interface ITask
     Readout Readout() => Models.Readout.NextToken;
 
     /// <summary>
-    /// The result a report ranks runs by: "accuracy" (<see cref="Evaluation.EvalResult.Accuracy"/>, the headline
+    /// The result a report ranks runs by: "accuracy" (EvalResult.Accuracy, the headline
     /// above) or "exact_match" (every scored position of an example right: passkey and S-NIAH's string match).
     /// </summary>
     string ReportedScore() => "accuracy";

@@ -1,6 +1,6 @@
 using System.Globalization;
 using Mnemo.IO;
-using Mnemo.Models;
+using Mnemo.Layers;
 
 namespace Mnemo.Training;
 

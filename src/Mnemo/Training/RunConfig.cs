@@ -1,7 +1,7 @@
 using System.Reflection;
 using System.Text.Json.Nodes;
 using Mnemo.IO;
-using Mnemo.Models;
+using Mnemo.Layers;
 using Mnemo.Tasks;
 
 namespace Mnemo.Training;

@@ -37,6 +37,14 @@ public sealed class Trainer
 {
     public const string MetricsFile = "metrics.jsonl";
 
+    /// <summary>(step, loss) pairs from a run's metrics.jsonl.</summary>
+    public static List<(double Step, double Loss)> LossCurve(string runDir) =>
+        File.ReadLines(Path.Combine(runDir, MetricsFile))
+            .Select(l => JsonNode.Parse(l)!)
+            .Where(n => n["loss"] is not null)
+            .Select(n => (n["step"]!.GetValue<double>(), n["loss"]!.GetValue<double>()))
+            .ToList();
+
     readonly RunConfig _config;
     readonly string _runDir;
     readonly ITrainingObserver _observer;

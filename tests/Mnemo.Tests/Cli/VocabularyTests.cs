@@ -1,9 +1,9 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Mnemo.Benchmarks;
+using Mnemo.Layers;
 using Mnemo.Memory.Deep;
 using Mnemo.Memory.Matrix;
-using Mnemo.Models;
 using Mnemo.Runtime;
 
 namespace Mnemo.Tests.Cli;

@@ -9,14 +9,7 @@ namespace Mnemo.Tests.Docs;
 /// </summary>
 public sealed class DocumentationTests
 {
-    static readonly string Root = FindRoot();
-
-    static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Mnemo.slnx"))) return dir.FullName;
-        throw new InvalidOperationException($"no Mnemo.slnx above {AppContext.BaseDirectory}");
-    }
+    static readonly string Root = Repository.Root;
 
     /// <summary>Tracked text files: sources, tests, configs, scripts, CI and Markdown (build outputs excluded).</summary>
     static IEnumerable<string> TextFiles()

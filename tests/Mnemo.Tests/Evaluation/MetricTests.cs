@@ -1,5 +1,6 @@
-using Mnemo.Evaluation;
 using Mnemo.Tasks;
+using Mnemo.Tasks.Mad;
+using Mnemo.Tasks.Verbatim;
 using static TorchSharp.torch;
 
 namespace Mnemo.Tests.Evaluation;

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Mnemo.Experiments;
 using Mnemo.IO;
-using Mnemo.Models;
+using Mnemo.Layers;
 using Mnemo.Tasks;
 
 namespace Mnemo.Tests.Experiments;

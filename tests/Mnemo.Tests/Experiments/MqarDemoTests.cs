@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using Mnemo.Experiments;
-using Mnemo.Models;
+using Mnemo.Layers;
 using Mnemo.Tasks;
 
 namespace Mnemo.Tests.Experiments;

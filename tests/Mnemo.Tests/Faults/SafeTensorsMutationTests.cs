@@ -4,6 +4,7 @@ using Mnemo.IO;
 using Mnemo.Memory.Matrix;
 using Mnemo.Models;
 using Mnemo.Tests.Training;
+using Mnemo.Tools;
 using Mnemo.Training;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

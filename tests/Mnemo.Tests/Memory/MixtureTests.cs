@@ -1,4 +1,5 @@
 using Mnemo.IO;
+using Mnemo.Layers;
 using Mnemo.Memory.Matrix;
 using Mnemo.Memory.Mixture;
 using Mnemo.Models;

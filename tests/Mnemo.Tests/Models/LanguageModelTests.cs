@@ -1,4 +1,5 @@
 using Mnemo.IO;
+using Mnemo.Layers;
 using Mnemo.Models;
 using Mnemo.Runtime;
 using TorchSharp;

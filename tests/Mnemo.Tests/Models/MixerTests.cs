@@ -1,3 +1,5 @@
+using Mnemo.Layers;
+using Mnemo.Memory.Matrix;
 using Mnemo.Models;
 using Mnemo.Runtime;
 using Mnemo.Tests.Memory;

@@ -1,3 +1,4 @@
+using Mnemo.Layers;
 using Mnemo.Models;
 using Mnemo.Runtime;
 using Mnemo.Tests.Memory;

@@ -1,4 +1,4 @@
-using Mnemo.Models;
+using Mnemo.Layers;
 using Mnemo.Runtime;
 using Mnemo.Tests.Training;
 using Mnemo.Training;

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Mnemo.IO;
+using Mnemo.Layers;
 using Mnemo.Reporting;
 using Mnemo.Sweeps;
 using Mnemo.Tests.Cli;
@@ -45,7 +46,7 @@ public class SweepTests
         Assert.Equal(8, runs.Select(r => r.Id).Distinct().Count());
         Assert.Equal(4, runs.Select(r => r.CellId).Distinct().Count());
         Assert.All(runs, r => Assert.Equal(r.Lr, r.Config.Training.Lr));
-        Assert.Equal(Mnemo.Models.MixerKind.GatedDeltaNet, runs[^1].Config.Model.Mixer);
+        Assert.Equal(MixerKind.GatedDeltaNet, runs[^1].Config.Model.Mixer);
         Assert.Equal(16, runs[^1].Config.Model.DModel);
     }
 

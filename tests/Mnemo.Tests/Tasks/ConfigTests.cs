@@ -1,5 +1,5 @@
 using Mnemo.IO;
-using Mnemo.Models;
+using Mnemo.Layers;
 using Mnemo.Training;
 
 namespace Mnemo.Tests.Tasks;

@@ -1,5 +1,6 @@
 using Mnemo.Evaluation;
 using Mnemo.IO;
+using Mnemo.Layers;
 using Mnemo.Models;
 using Mnemo.Tasks.Mad;
 using Mnemo.Tasks.Verbatim;

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Mnemo.IO;
+using Mnemo.Layers;
 using Mnemo.Models;
 using Mnemo.Tasks;
 using Mnemo.Training;

@@ -1,5 +1,4 @@
 using Mnemo.Memory.Deep.Rules;
-using Mnemo.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

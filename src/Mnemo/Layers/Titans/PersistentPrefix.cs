@@ -1,4 +1,3 @@
-using Mnemo.Models;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

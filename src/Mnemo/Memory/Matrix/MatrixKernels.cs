@@ -1,4 +1,3 @@
-using Mnemo.Memory.Reference;
 using static TorchSharp.torch;
 
 namespace Mnemo.Memory.Matrix;

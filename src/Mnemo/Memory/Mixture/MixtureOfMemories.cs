@@ -1,5 +1,4 @@
 using Mnemo.Memory.Matrix;
-using Mnemo.Memory.Reference;
 using static TorchSharp.torch;
 
 namespace Mnemo.Memory.Mixture;

@@ -1,5 +1,4 @@
 using System.Text.Json.Serialization;
-using Mnemo.Evaluation;
 using Mnemo.IO;
 using Mnemo.Models;
 

@@ -1,4 +1,3 @@
-using Mnemo.Evaluation;
 
 namespace Mnemo.Tasks.Verbatim;
 

@@ -1,0 +1,36 @@
+using Mnemo.Memory.Matrix;
+using static TorchSharp.torch;
+
+namespace Mnemo.Layers;
+
+/// <summary>
+/// How a matrix-memory layer runs its kernel. Layers run <see cref="DirectMatrixKernel"/>, the kernels as they are;
+/// this is the one seam through which an experiment runs a variant of them on a built model (the state-collapse
+/// mitigations, docs/mechanisms.md#state-collapse-mitigations), so the layers know nothing of experiments.
+/// </summary>
+public interface IMatrixKernel
+{
+    /// <summary>
+    /// The read o [B, T, H, Dv] and the final state, of a whole sequence (<paramref name="streaming"/> false) or of a
+    /// streamed piece continuing from x.H0 (<paramref name="streaming"/> true).
+    /// </summary>
+    (Tensor O, Tensor State) Run(MatrixKernelKind kind, KernelInputs x, int chunkSize, bool streaming);
+}
+
+/// <summary>The kernels as they are: the chunk form for a sequence, <see cref="MatrixKernels.Continue"/> for a streamed piece.</summary>
+public sealed class DirectMatrixKernel : IMatrixKernel
+{
+    public static DirectMatrixKernel Instance { get; } = new();
+
+    DirectMatrixKernel() { }
+
+    public (Tensor O, Tensor State) Run(MatrixKernelKind kind, KernelInputs x, int chunkSize, bool streaming) =>
+        streaming ? MatrixKernels.Continue(kind, x, chunkSize) : MatrixKernels.Run(kind, KernelForm.Chunk, x, chunkSize);
+}
+
+/// <summary>A layer whose memory is a matrix state run by one of the two kernels: Mamba-2 and the matrix-memory mixers.</summary>
+public interface IMatrixMemoryLayer
+{
+    /// <summary>The kernel the next forward runs: <see cref="DirectMatrixKernel.Instance"/> unless an experiment set a variant.</summary>
+    IMatrixKernel Kernel { get; set; }
+}

@@ -1,0 +1,27 @@
+using Mnemo.Memory.Matrix;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Mnemo.Layers;
+
+/// <summary>
+/// DeltaNet (Schlag et al. 2021; Yang et al. 2024; docs/mechanisms.md#deltanet): the delta rule with no decay,
+/// q and k L2-normalised (which keeps every transition I − β kᵀk non-expansive), β_t = σ(b_proj x_t).
+/// </summary>
+public sealed class DeltaNet : MatrixMemoryMixer
+{
+    readonly Linear b_proj;
+
+    public DeltaNet(ModelConfig c) : base(nameof(DeltaNet), c, outputGate: false)
+    {
+        b_proj = nn.Linear(c.DModel, c.NumHeads, hasBias: false);
+        RegisterComponents();
+    }
+
+    protected override MatrixKernelKind Kind => MatrixKernelKind.Delta;
+
+    protected override (Tensor Q, Tensor K) Features(Tensor q, Tensor k, long position) => UnitNormFeatures(q, k);
+
+    protected override (Tensor? G, Tensor? Beta) Gates(Tensor x, long position) => (null, b_proj.forward(x).sigmoid());
+}

@@ -1,0 +1,32 @@
+using Mnemo.Memory.Matrix;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Mnemo.Layers;
+
+/// <summary>
+/// Gated DeltaNet (Yang, Kautz, Hatamizadeh 2024; docs/mechanisms.md#gated-deltanet): the delta rule with a Mamba-2-style
+/// per-head decay g_t = −exp(A_log) · softplus(a_proj x_t + dt_bias), β_t = σ(b_proj x_t), L2-normalised q, k,
+/// and the output gated by silu(g_proj x).
+/// </summary>
+public sealed class GatedDeltaNet : MatrixMemoryMixer
+{
+    readonly Linear a_proj, b_proj;
+    readonly Parameter A_log, dt_bias;
+
+    public GatedDeltaNet(ModelConfig c) : base(nameof(GatedDeltaNet), c, outputGate: true)
+    {
+        a_proj = nn.Linear(c.DModel, c.NumHeads, hasBias: false);
+        b_proj = nn.Linear(c.DModel, c.NumHeads, hasBias: false);
+        (A_log, dt_bias) = MambaGate.Initial(c.NumHeads);
+        RegisterComponents();
+    }
+
+    protected override MatrixKernelKind Kind => MatrixKernelKind.Delta;
+
+    protected override (Tensor Q, Tensor K) Features(Tensor q, Tensor k, long position) => UnitNormFeatures(q, k);
+
+    protected override (Tensor? G, Tensor? Beta) Gates(Tensor x, long position) =>
+        (MambaGate.LogDecay(a_proj.forward(x), A_log, dt_bias), b_proj.forward(x).sigmoid());
+}
