@@ -21,6 +21,7 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
     protected int KeyDim { get; }      // per head
     protected int ValueDim { get; }    // per head
 
+    /// <param name="outputGate">the mechanism's own choice of the silu(g_proj x) output gate; model.output_gate overrides it</param>
     protected MemoryMixer(string name, ModelConfig c, bool outputGate) : base(name)
     {
         Heads = c.NumHeads;
@@ -36,7 +37,7 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
             k_conv1d = new ShortConvolution(keys, c.ConvSize);
             v_conv1d = new ShortConvolution(values, c.ConvSize);
         }
-        if (outputGate) g_proj = nn.Linear(c.DModel, values, hasBias: false);
+        if (c.OutputGate ?? outputGate) g_proj = nn.Linear(c.DModel, values, hasBias: false);
         o_norm = new GatedRMSNorm(ValueDim, c.NormEps);
         o_proj = nn.Linear(values, c.DModel, hasBias: false);
         // Subclasses register their own parameters and call RegisterComponents again; that also picks these up.

@@ -22,7 +22,8 @@ namespace Mnemo.Layers;
 /// </summary>
 public sealed class MixtureOfMemoriesMixer : nn.Module<Tensor, Tensor>, IStreamingMixer, IAuxiliaryLoss
 {
-    readonly Linear gate, q_proj, g_proj, o_proj;
+    readonly Linear gate, q_proj, o_proj;
+    readonly Linear? g_proj;                                                   // null when model.output_gate is false
     readonly ModuleList<Linear> k_proj, v_proj;
     readonly ModuleList<Linear>? b_proj, a_proj;
     readonly Linear? shared_k, shared_v, shared_b, shared_a;
@@ -56,14 +57,14 @@ public sealed class MixtureOfMemoriesMixer : nn.Module<Tensor, Tensor>, IStreami
             if (delta) shared_b = Proj(_heads);
             if (gated) shared_a = Proj(_heads);
         }
-        if (gated) (A_log, dt_bias) = MambaGate.Initial(_heads);
+        if (gated) (A_log, dt_bias) = MambaGate.Initial(_heads, c.DtMin, c.DtMax);
         if (c.ShortConv)
         {
             q_conv1d = new ShortConvolution(keys, c.ConvSize);
             k_conv1d = new ShortConvolution(keys, c.ConvSize);
             v_conv1d = new ShortConvolution(values, c.ConvSize);
         }
-        g_proj = Proj(values);
+        if (c.OutputGate ?? true) g_proj = Proj(values);                        // the paper gates the output
         o_norm = new GatedRMSNorm(_valueDim, c.NormEps);
         o_proj = nn.Linear(values, c.DModel, hasBias: false);
         RegisterComponents();
@@ -106,7 +107,7 @@ public sealed class MixtureOfMemoriesMixer : nn.Module<Tensor, Tensor>, IStreami
             if (result.SharedState is not null) cache.Set("shared_state", result.SharedState);
         }
 
-        var y = o_norm.forward(result.O, g_proj.forward(x).view(b, t, _heads, _valueDim)).reshape(b, t, _heads * _valueDim);
+        var y = o_norm.forward(result.O, g_proj?.forward(x).view(b, t, _heads, _valueDim)).reshape(b, t, _heads * _valueDim);
         return o_proj.forward(y).MoveToOuterDisposeScope();
     }
 

@@ -62,6 +62,17 @@ public sealed record ModelConfig : IValidatedConfig
     public FeatureMapKind FeatureMap { get; init; } = FeatureMapKind.EluP1;
     [Help("linear attention: divide by the normaliser φ(q)·Σφ(k) (else only the output RMSNorm)")] public bool Normalize { get; init; }
     [Help("chunk size of the chunkwise-parallel memory kernels"), Range(1, 1024)] public int ChunkSize { get; init; } = 64;
+    [Help(
+        "memory mixers: gate the read by silu(g_proj x) before o_proj; unset = the mechanism's own choice (on for " +
+        "gated_delta_net, gla, retnet and the deep memories, off for delta_net and linear_attention). On MQAR at " +
+        "600 steps the gate is what keeps Gated DeltaNet near chance (docs/deep-memories.md)")]
+    public bool? OutputGate { get; init; }
+    [Help("mamba2, gated_delta_net, mom: smallest initial step dt of the decay g = −A·softplus(a + dt_bias) " +
+        "(dt log-uniform in [dt_min, dt_max], Mamba-2's initialisation)"), Range(1e-8, 10)]
+    public double DtMin { get; init; } = 1e-3;
+    [Help("mamba2, gated_delta_net, mom: largest initial step dt (with A ~ U(1, 16), dt_max 0.1 forgets most of a " +
+        "write within ~10 tokens at the start of training)"), Range(1e-8, 10)]
+    public double DtMax { get; init; } = 0.1;
     [Help("mom: memories per layer"), Range(1, 64)] public int NumMemories { get; init; } = 4;
     [Help("mom: memories each token is routed to (at most num_memories)"), Range(1, 64)] public int TopK { get; init; } = 2;
     [Help("mom: add a memory that every token writes to")] public bool SharedMemory { get; init; } = true;
@@ -179,6 +190,7 @@ public sealed record ModelConfig : IValidatedConfig
                 yield return (name, $"d_model·{name} = {Math.Round(DModel * expand)} must be a positive multiple of num_heads {NumHeads}");
         if (Enumerable.Range(0, NumLayers).Any(i => MixerOf(i) == MixerKind.Retnet) && KeyHeadDim % 2 != 0)
             yield return ("expand_k", $"RetNet rotates q and k, so the key width per head must be even; it is {KeyHeadDim}");
+        if (DtMin > DtMax) yield return ("dt_min", $"{DtMin} exceeds dt_max {DtMax}");
         if (TopK > NumMemories) yield return ("top_k", $"routes each token to {TopK} memories but num_memories is {NumMemories}");
         bool deep = Enumerable.Range(0, NumLayers).Any(i => DeepRule(MixerOf(i)) is not null || IsTitansArchitecture(MixerOf(i)));
         if (deep && MemoryResidualNorm && (KeyHeadDim != ValueHeadDim || MemoryFeatureMap != MemoryFeatureMapKind.None))

@@ -37,6 +37,42 @@ public class MixerTests
         Assert.Equal(new long[] { 16, 16 }, p[at + "o_proj.weight"]);
     }
 
+    [Theory]
+    [InlineData(MixerKind.GatedDeltaNet, true)]
+    [InlineData(MixerKind.Titans, true)]
+    [InlineData(MixerKind.Mom, true)]
+    [InlineData(MixerKind.DeltaNet, false)]
+    [InlineData(MixerKind.LinearAttention, false)]
+    public void Output_gate_overrides_the_mechanisms_own_choice(MixerKind mixer, bool gatedByDefault)
+    {
+        bool Gated(bool? setting) => Build(Config(mixer, c => c with { OutputGate = setting })).named_parameters()
+            .Any(p => p.name == "model.layers.0.attn.g_proj.weight");
+        Assert.Equal(gatedByDefault, Gated(null));
+        Assert.True(Gated(true));
+        Assert.False(Gated(false));
+        using var scope = NewDisposeScope();
+        var logits = Build(Config(mixer, c => c with { OutputGate = !gatedByDefault })).forward(Tokens(2, 11));
+        Assert.True(logits.isfinite().all().item<bool>());
+    }
+
+    [Theory]
+    [InlineData(MixerKind.GatedDeltaNet, "model.layers.0.attn.dt_bias")]
+    [InlineData(MixerKind.Mamba2, "model.layers.0.attn.dt_bias")]
+    [InlineData(MixerKind.Mom, "model.layers.0.attn.dt_bias")]
+    public void The_initial_decay_step_lies_in_dt_min_to_dt_max(MixerKind mixer, string name)
+    {
+        foreach (var (lo, hi) in new[] { (1e-3, 0.1), (1e-4, 1e-3), (0.01, 0.01) })
+        {
+            var c = Config(mixer, c => c with { DtMin = lo, DtMax = hi, NumHeads = 8, DModel = 32 });
+            var dtBias = Build(c).named_parameters().Single(p => p.name == name).parameter;
+            var dt = nn.functional.softplus(dtBias);                              // the step the bias encodes
+            Assert.InRange(dt.min().ToDouble(), lo * (1 - 1e-5), hi * (1 + 1e-5));         // initialised in fp32
+            Assert.InRange(dt.max().ToDouble(), lo * (1 - 1e-5), hi * (1 + 1e-5));
+        }
+        var bad = Config(mixer, c => c with { DtMin = 0.2, DtMax = 0.1 }).Validate().ToList();
+        Assert.Contains(bad, e => e.Item1 == "dt_min");
+    }
+
     [Fact]
     public void Other_rules_have_their_fla_parameters()
     {

@@ -19,7 +19,7 @@ public sealed class GatedDeltaNet : MatrixMemoryMixer
     {
         a_proj = nn.Linear(c.DModel, c.NumHeads, hasBias: false);
         b_proj = nn.Linear(c.DModel, c.NumHeads, hasBias: false);
-        (A_log, dt_bias) = MambaGate.Initial(c.NumHeads);
+        (A_log, dt_bias) = MambaGate.Initial(c.NumHeads, c.DtMin, c.DtMax);
         RegisterComponents();
     }
 

@@ -31,7 +31,7 @@ public sealed class Mamba2 : nn.Module<Tensor, Tensor>, IStreamingMixer, IMatrix
         _chunk = c.ChunkSize;
         in_proj = nn.Linear(c.DModel, 2 * _inner + 2 * _state + _heads, hasBias: false);
         conv1d = new ShortConvolution(_inner + 2 * _state, c.ConvSize, hasBias: true);
-        (A_log, dt_bias) = MambaGate.Initial(_heads);
+        (A_log, dt_bias) = MambaGate.Initial(_heads, c.DtMin, c.DtMax);
         D = nn.Parameter(ones(_heads));
         norm = new GatedRMSNorm(_inner, c.NormEps, gateFirst: true);
         out_proj = nn.Linear(_inner, c.DModel, hasBias: false);
