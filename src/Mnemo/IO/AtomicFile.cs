@@ -11,7 +11,7 @@ namespace Mnemo.IO;
 /// <item>anything else (a directory, a block device, a socket): refused with an error naming the path.</item>
 /// </list>
 /// </summary>
-public static class AtomicFile
+static class AtomicFile
 {
     const string TempMarker = ".tmp-";
 

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Mnemo.IO;
 
 /// <summary>What a path names, following symbolic links.</summary>
-public enum PathKind
+enum PathKind
 {
     Missing,
     /// <summary>A regular file.</summary>
@@ -15,7 +15,7 @@ public enum PathKind
 }
 
 /// <summary>Checks on paths before Mnemo reads or writes them.</summary>
-public static class Paths
+static class Paths
 {
     public static PathKind KindOf(string path)
     {

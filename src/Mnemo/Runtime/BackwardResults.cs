@@ -9,7 +9,7 @@ namespace Mnemo.Runtime;
 /// freed at the next custom backward on this thread: by then the autograd engine has moved them into the next nodes'
 /// inputs (it does so before it runs another node). The last call's few go with the caller's scope.
 /// </summary>
-public static class BackwardResults
+static class BackwardResults
 {
     [ThreadStatic] static List<Tensor>? _handed;
 

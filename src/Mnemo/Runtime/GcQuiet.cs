@@ -20,7 +20,7 @@ namespace Mnemo.Runtime;
 /// collects and the rest of that stretch is unprotected: a mitigation of a TorchSharp defect, not a cure.
 /// </para>
 /// </summary>
-public readonly struct GcQuiet : IDisposable
+readonly struct GcQuiet : IDisposable
 {
     /// <summary>Managed bytes a stretch may allocate before the runtime collects anyway.</summary>
     public const long Budget = 64L << 20;

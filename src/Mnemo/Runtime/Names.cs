@@ -4,7 +4,7 @@ namespace Mnemo.Runtime;
 /// Names of mechanisms as users type them. One spelling everywhere: snake_case, as in configs (`gated_delta`,
 /// `gated_delta_net`); a name typed with hyphens gets an error that says so.
 /// </summary>
-public static class Names
+static class Names
 {
     /// <summary>The position of <paramref name="name"/> in <paramref name="allowed"/> (case-insensitive), or -1.</summary>
     public static int Find(IReadOnlyList<string> allowed, string? name)

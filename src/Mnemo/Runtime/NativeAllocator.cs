@@ -17,7 +17,7 @@ namespace Mnemo.Runtime;
 /// Explicit settings win: THP is left alone when THP_MEM_ALLOC_ENABLE is set, glibc when any MALLOC_* tuning variable
 /// or GLIBC_TUNABLES is.
 /// </summary>
-public static class NativeAllocator
+static class NativeAllocator
 {
     const int TrimThreshold = -1, MmapThreshold = -3;                          // mallopt's M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
 

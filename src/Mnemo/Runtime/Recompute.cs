@@ -11,7 +11,7 @@ namespace Mnemo.Runtime;
 /// gradient, f simply runs. (TorchSharp's custom functions hold up here: exact gradients, chaining, nesting in
 /// another backward, no leaked tensors; see RecomputeTests.)
 /// </summary>
-public sealed class Recompute : autograd.SingleTensorFunction<Recompute>
+sealed class Recompute : autograd.SingleTensorFunction<Recompute>
 {
     public override string Name => nameof(Recompute);
 

@@ -4,7 +4,7 @@ namespace Mnemo.Runtime;
 /// Derives independent, reproducible seeds from a base seed and a path of integers (e.g. seed, epoch, batch).
 /// SplitMix64 finaliser: cheap and well mixed, so nearby inputs give unrelated streams.
 /// </summary>
-public static class SeedMixer
+static class SeedMixer
 {
     public static int Derive(long seed, params long[] path)
     {
