@@ -54,17 +54,29 @@ public static class Checkpoint
             SaveOptimizer(optimizer, Path.Combine(tmp, OptimizerFile));
             AtomicFile.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, ConfigBinder.WriteOptions));
             AtomicFile.WriteAllText(Path.Combine(tmp, ConfigFile), config.ToJson());
-            // same step saved twice (stop right after a periodic save)
-            if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
+            // The same step saved twice: set the old copy aside first, so no moment shows a half-deleted checkpoint.
+            string? aside = Directory.Exists(final) ? SetAside(root, final) : null;
             Directory.Move(tmp, final);
+            if (aside is not null) Directory.Delete(aside, recursive: true);
         }
         catch
         {
             try { Directory.Delete(tmp, recursive: true); } catch (IOException) { }
             throw;
         }
-        foreach (var old in List(runDir).SkipLast(keep)) Directory.Delete(old, recursive: true);
+        foreach (var old in List(runDir).SkipLast(keep)) Directory.Delete(SetAside(root, old), recursive: true);
         return final;
+    }
+
+    /// <summary>
+    /// Renames a checkpoint folder to a temp name (atomic) before it is deleted file by file: a process killed mid-delete
+    /// leaves a temp folder, which the next run removes, never a checkpoint folder with files missing.
+    /// </summary>
+    static string SetAside(string root, string checkpoint)
+    {
+        string aside = Path.Combine(root, $".tmp-{Guid.NewGuid():N}");
+        Directory.Move(checkpoint, aside);
+        return aside;
     }
 
     /// <summary>Complete checkpoint folders of a run, oldest first.</summary>
