@@ -17,7 +17,8 @@ namespace Mnemo.Runtime;
 /// threads together; a training step allocates a few MB of wrappers), ended when the stretch ends, where no native
 /// call is in flight and the stretch's Scalars are garbage anyway. Regions are process-wide, so the first of
 /// overlapping stretches (other threads, nesting) starts one and the last ends it. If the budget runs out, the runtime
-/// collects and the rest of that stretch is unprotected: a mitigation of a TorchSharp defect, not a cure.
+/// collects and the rest of that stretch is unprotected until a nested stretch opens a new region: a mitigation of a
+/// TorchSharp defect, not a cure.
 /// </para>
 /// </summary>
 readonly struct GcQuiet : IDisposable
@@ -45,7 +46,9 @@ readonly struct GcQuiet : IDisposable
     {
         lock (Gate)
         {
-            if (_depth++ == 0 && Enabled && !Active)
+            // Also when nested: an outer stretch whose budget ran out is unprotected, and this one can open a new region.
+            _depth++;
+            if (Enabled && !Active)
             {
                 try { GC.TryStartNoGCRegion(Budget); }
                 catch (InvalidOperationException) { }          // another component opened one: it is quiet anyway

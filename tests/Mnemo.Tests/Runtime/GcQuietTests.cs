@@ -12,6 +12,7 @@ namespace Mnemo.Tests.Runtime;
 /// seconds on the machines measured (the test host aborts with "toFloat at c10/core/Scalar.h"), so it fails loudly.
 /// </summary>
 [Collection(TorchCollection.Name)]
+[OwnsGcRegions]
 public sealed class GcQuietTests
 {
     /// <summary>Allocates garbage on another thread until disposed: collections at any moment.</summary>
