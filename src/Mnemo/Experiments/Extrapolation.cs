@@ -4,6 +4,7 @@ using Mnemo.Evaluation;
 using Mnemo.IO;
 using Mnemo.Layers;
 using Mnemo.Models;
+using Mnemo.Sweeps;
 using Mnemo.Tasks;
 using Mnemo.Training;
 
@@ -20,7 +21,7 @@ public sealed record ExtrapolationCell(
 
 /// <summary>
 /// Length extrapolation of recall: trains every mixer on MQAR and on passkey retrieval at length L (each at every
-/// learning rate; the best by validation accuracy at L is kept, as Zoology reports the max over learning rates),
+/// learning rate; the best on the validation set at L is kept, see BestLearningRate, as Zoology reports the max),
 /// then scores the kept model on fresh examples at each multiple of L. Writes results.json and extrapolation.png.
 /// <para>
 /// Selecting on L only keeps the longer lengths unseen in every sense. MQAR at m·L keeps the K pairs and draws the
@@ -49,7 +50,7 @@ public static class Extrapolation
             foreach (var mixer in settings.Mixers)
             {
                 var (runs, diverged) = TrainAtEveryRate(settings, task, mixer, outDir, observerFor, progress, cancel);
-                var best = runs.MaxBy(r => r.Outcome.TestAccuracy)!;
+                var best = Best(runs);
                 var lengths = Score(best.Config, best.Outcome.RunDir, evalSlices, settings.TrainLength);
                 var cell = new ExtrapolationCell(
                     Json(task), Json(mixer), best.Outcome.Parameters, best.Lr,
@@ -115,6 +116,13 @@ public static class Extrapolation
             throw new MnemoException($"{Json(task)} {Json(mixer)}: " +
                 $"training diverged at every learning rate ({string.Join(", ", diverged.Keys)})");
         return (runs, diverged);
+    }
+
+    /// <summary>The run a cell is reported at: <see cref="BestLearningRate"/> on the validation set at L.</summary>
+    public static TrainedRun Best(IEnumerable<TrainedRun> runs)
+    {
+        var list = runs.ToList();
+        return BestLearningRate.Pick(list, list[0].Config.ActiveTask.ReportedScore(), r => r.Lr, r => r.Outcome);
     }
 
     /// <summary>A finished run's final weights.</summary>

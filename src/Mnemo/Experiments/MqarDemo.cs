@@ -2,6 +2,7 @@ using System.Text.Json;
 using Mnemo.Evaluation;
 using Mnemo.IO;
 using Mnemo.Layers;
+using Mnemo.Sweeps;
 using Mnemo.Tasks;
 using Mnemo.Training;
 
@@ -92,7 +93,7 @@ public static class MqarDemo
                 if (outcome.Interrupted) throw new OperationCanceledException("demo interrupted; run it again to continue");
                 runs.Add((lr, outcome, config));
             }
-            var best = runs.MaxBy(r => r.Outcome.TestAccuracy);
+            var best = BestLearningRate.Pick(runs, runs[0].Config.ActiveTask.ReportedScore(), r => r.Lr, r => r.Outcome);
             results.Add(new DemoModelResult(
                 Json(mixer), best.Lr, best.Outcome.TestAccuracy, best.Outcome.LastEval!.Slices,
                 runs.ToDictionary(r => r.Lr.ToString("G3"), r => r.Outcome.TestAccuracy),
