@@ -79,4 +79,34 @@ public class ExtrapolationTests
         Assert.Contains("vocab_size", e.Message);
         Assert.False(Directory.Exists(dir["runs"]));
     }
+
+    /// <summary>A task section as the config binder writes it, so two configs compare field by field.</summary>
+    static string Json(ITask task) => System.Text.Json.JsonSerializer.Serialize(task, task.GetType(), ConfigBinder.WriteOptions);
+
+    static string Snake(Enum e) => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(e.ToString());
+
+    [Theory]
+    [InlineData("extrapolate")]
+    [InlineData("extrapolate-quick")]
+    public void The_bundled_sweep_trains_and_scores_what_the_settings_do(string preset)
+    {
+        var s = preset == "extrapolate" ? ExtrapolationSettings.Default : ExtrapolationSettings.Quick;
+        var runs = Mnemo.Sweeps.SweepConfig.Load(preset).Runs();
+        Assert.Equal(s.Tasks.Length * s.Mixers.Length * s.LearningRates.Length, runs.Count);
+        foreach (var task in s.Tasks)
+            foreach (var mixer in s.Mixers)
+                foreach (double lr in s.LearningRates)
+                {
+                    var run = runs.Single(r => r.Cell["task"] == Snake(task) && r.Cell["model"] == Snake(mixer)
+                        && r.Lr == lr);
+                    var expected = s.RunConfig(task, mixer, lr);
+                    Assert.Equal(expected.TaskSection, run.Config.TaskSection);
+                    Assert.Equal(Json(expected.ActiveTask), Json(run.Config.ActiveTask));
+                    Assert.Equal(ConfigBinder.ToJson(expected.ResolvedModel), ConfigBinder.ToJson(run.Config.ResolvedModel));
+                    Assert.Equal(ConfigBinder.ToJson(expected.Training), ConfigBinder.ToJson(run.Config.Training));
+                    // The final evaluation: the same task at every evaluation length, from the evaluation seed.
+                    Assert.Equal(expected.TaskSection, run.FinalEval!.TaskSection);
+                    Assert.Equal(Json(s.EvalTask(task)), Json(run.FinalEval.ActiveTask));
+                }
+    }
 }
