@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using Mnemo.Experiments;
+using Mnemo.Reporting;
 using Mnemo.Runtime;
-using Mnemo.Training;
+using Mnemo.Sweeps;
+using Mnemo.Tasks;
 using Spectre.Console;
 
 namespace Mnemo.Cli.Commands;
@@ -16,10 +18,15 @@ public static class DemoCommand
         {
             Description = "Run the larger Zoology-style grid (L up to 256, K up to 64, four learning rates; hours on 2 cores)",
         };
-        var output = new Option<string?>("--out", "-o") { Description = "Output folder. Default: runs/demo (runs/demo-full with --full)" };
+        var output = new Option<string?>("--out", "-o")
+        {
+            Description = "Output folder (a sweep folder: results.jsonl, runs/, report/, plus results.json and the PNGs). Default: " +
+                "runs/demo (runs/demo-full with --full)",
+        };
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = all cores)" };
         var command = new Command("demo", "Train attention, linear attention and Gated DeltaNet on MQAR; print accuracy per (length, " +
-            "pairs) and write results.json, accuracy.png and loss.png.")
+            "pairs) and write results.json, accuracy.png, loss.png and the sweep report. Runs the bundled sweep demo (demo-full with " +
+            "--full): resumable, and several processes may share the work.")
         {
             full, output, threads,
         };
@@ -28,37 +35,43 @@ public static class DemoCommand
             await Task.Yield(); // let System.CommandLine's Ctrl+C handler wait on this task (see TrainCommand)
             return CliErrors.Run(parse, () =>
             {
-                var settings = parse.GetValue(full) ? DemoSettings.Full : DemoSettings.Default;
-                string outDir = parse.GetValue(output) ?? Path.Combine("runs", settings.Name == "full" ? "demo-full" : "demo");
+                bool isFull = parse.GetValue(full);
+                var sweep = MqarDemo.Sweep(isFull);
+                string outDir = parse.GetValue(output) ?? Path.Combine("runs", isFull ? "demo-full" : "demo");
                 TorchRuntime.Initialise(parse.GetValue(threads));
-                Console.WriteLine($"MQAR demo ({settings.Name}): {string.Join(", ", settings.Mixers)} at d_model {settings.DModel}, " +
-                    $"learning rates " +
-                    $"{string.Join(", ", settings.LearningRates.Select(l => l.ToString("G3", CultureInfo.InvariantCulture)))}, up to " +
-                    $"{settings.Steps} steps each; output {outDir}");
-                IReadOnlyList<DemoModelResult> results;
+                var runs = sweep.Runs();
+                string models = string.Join(", ", runs.Select(r => r.Cell["model"]).Distinct());
+                string rates = string.Join(", ", sweep.LearningRates.Select(SweepConfig.LrText));
+                Console.WriteLine($"MQAR demo (bundled sweep {sweep.Name}): {models} at d_model {runs[0].Config.Model.DModel}, " +
+                    $"learning rates {rates}, up to {runs[0].Config.Training.Steps} steps each; output {outDir} " +
+                    $"(the same as `mnemo sweep -c {sweep.Name}`)");
+                IReadOnlyList<DemoModelResult>? results;
                 try
                 {
-                    results = MqarDemo.Run(settings, outDir, (config, runDir) => new RunLineObserver(config.Description), cancel);
+                    results = MqarDemo.Run(sweep, outDir, run => new RunLineObserver(run.Id), Console.WriteLine, cancel);
                 }
                 catch (OperationCanceledException e)
                 {
                     Console.Error.WriteLine(e.Message);
                     return 130;
                 }
-                Table(results, settings);
-                Console.WriteLine($"wrote {Path.Combine(outDir, "results.json")}, accuracy.png, loss.png");
+                if (results is null) return 0;
+                Table(results, MqarDemo.TestSlices(sweep));
+                string report = new SweepLedger(outDir).Locked(() => SweepReport.Write(outDir));
+                Console.WriteLine($"wrote {Path.Combine(outDir, MqarDemo.ResultsFile)}, {MqarDemo.AccuracyPlotFile}, " +
+                    $"{MqarDemo.LossPlotFile} and the sweep report {report}");
                 return 0;
             });
         });
         return command;
     }
 
-    static void Table(IReadOnlyList<DemoModelResult> results, DemoSettings settings)
+    static void Table(IReadOnlyList<DemoModelResult> results, MqarSlice[] test)
     {
         Report.WideWhenRedirected();
         var table = new Table().Title("MQAR test accuracy (best learning rate per model)");
         table.AddColumn("model");
-        foreach (var s in settings.Test) table.AddColumn($"L={s.SeqLen} K={s.NumKvPairs}");
+        foreach (var s in test) table.AddColumn($"L={s.SeqLen} K={s.NumKvPairs}");
         table.AddColumns("all", "best lr", "state floats/layer", "params", "steps", "seconds");
         foreach (var r in results)
             table.AddRow([r.Model, .. r.Slices.Select(s => s.Accuracy.ToString("P1", CultureInfo.InvariantCulture)),

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using Mnemo.Experiments;
+using Mnemo.Reporting;
 using Mnemo.Runtime;
+using Mnemo.Sweeps;
 using Spectre.Console;
 
 namespace Mnemo.Cli.Commands;
@@ -17,7 +19,8 @@ public static class ExtrapolateCommand
         };
         var output = new Option<string?>("--out", "-o")
         {
-            Description = "Output folder. Default: runs/extrapolate (runs/extrapolate-quick with --quick)",
+            Description = "Output folder (a sweep folder: results.jsonl, runs/, report/, plus results.json and extrapolation.png). " +
+                "Default: runs/extrapolate (runs/extrapolate-quick with --quick; -xF-F-… appended with --factors)",
         };
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = all cores)" };
         var factors = new Option<int[]>("--factors")
@@ -27,7 +30,8 @@ public static class ExtrapolateCommand
         };
         var command = new Command("extrapolate",
             "Train equal-size Titans (LMM) and Gated DeltaNet models on MQAR and passkey retrieval at length L, test them at L, 2L and " +
-            "4L; print the accuracy per length and write results.json and extrapolation.png.")
+            "4L; print the accuracy per length and write results.json, extrapolation.png and the sweep report. Runs the bundled " +
+            "sweep extrapolate (extrapolate-quick with --quick): resumable, and several processes may share the work.")
         {
             quick, output, threads, factors,
         };
@@ -36,44 +40,53 @@ public static class ExtrapolateCommand
             await Task.Yield(); // let System.CommandLine's Ctrl+C handler wait on this task (see TrainCommand)
             return CliErrors.Run(parse, () =>
             {
-                var settings = parse.GetValue(quick) ? ExtrapolationSettings.Quick : ExtrapolationSettings.Default;
-                if (parse.GetValue(factors) is { Length: > 0 } f) settings = settings with { EvalFactors = f };
-                string outDir = parse.GetValue(output) ?? Path.Combine("runs", settings.Name == "quick" ? "extrapolate-quick"
-                    : "extrapolate");
+                bool isQuick = parse.GetValue(quick);
+                var f = parse.GetValue(factors) is { Length: > 0 } given ? given : null;
+                var sweep = Extrapolation.Sweep(isQuick, f);
+                // Other factors are another sweep (other final evaluations): its own folder, not a clash with the default's.
+                string outDir = parse.GetValue(output) ?? Path.Combine("runs", (isQuick ? "extrapolate-quick" : "extrapolate") +
+                    (f is null ? "" : "-x" + string.Join("-", f)));
                 TorchRuntime.Initialise(parse.GetValue(threads));
+                var runs = sweep.Runs();
+                var first = runs[0].Config;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"length extrapolation ({settings.Name}): {string.Join(", ", settings.Mixers)} at d_model {settings.DModel}, " +
-                    $"{settings.NumLayers} layers, {settings.NumHeads} heads; train at L = {settings.TrainLength} on " +
-                    $"{string.Join(" and ", settings.Tasks)}, test at {string.Join(", ", settings.EvalLengths)}; learning rates " +
-                    $"{string.Join(", ", settings.LearningRates.Select(l => l.ToString("G3", CultureInfo.InvariantCulture)))}, up to " +
-                    $"{settings.Steps} steps each; output {outDir}"));
-                IReadOnlyList<ExtrapolationCell> cells;
+                    $"length extrapolation (bundled sweep {sweep.Name}): " +
+                    $"{string.Join(", ", runs.Select(r => r.Cell["model"]).Distinct())} at d_model {first.Model.DModel}, " +
+                    $"{first.Model.NumLayers} layers, {first.Model.NumHeads} heads; train at L = {Extrapolation.TrainLength(sweep)} on " +
+                    $"{string.Join(" and ", runs.Select(r => r.Cell["task"]).Distinct())}, test at " +
+                    $"{string.Join(", ", Extrapolation.EvalLengths(sweep))}; learning rates " +
+                    $"{string.Join(", ", sweep.LearningRates.Select(SweepConfig.LrText))}, up to {first.Training.Steps} steps each; " +
+                    $"output {outDir} (the same as `mnemo sweep -c {sweep.Name}`{(f is null ? "" : " with the factors above")})"));
+                IReadOnlyList<ExtrapolationCell>? cells;
                 try
                 {
-                    cells = Extrapolation.Run(settings, outDir, (config, _) => new RunLineObserver(config.Description), Console.WriteLine,
-                        cancel);
+                    cells = Extrapolation.Run(sweep, outDir, run => new RunLineObserver(run.Id), Console.WriteLine, cancel);
                 }
                 catch (OperationCanceledException e)
                 {
                     Console.Error.WriteLine(e.Message);
                     return 130;
                 }
-                Table(cells, settings);
-                Console.WriteLine($"wrote {Path.Combine(outDir, Extrapolation.ResultsFile)} and {Extrapolation.PlotFile}");
+                if (cells is null) return 0;
+                Table(cells, Extrapolation.TrainLength(sweep));
+                string report = new SweepLedger(outDir).Locked(() => SweepReport.Write(outDir));
+                Console.WriteLine($"wrote {Path.Combine(outDir, Extrapolation.ResultsFile)}, {Extrapolation.PlotFile} and the sweep " +
+                    $"report {report}");
                 return 0;
             });
         });
         return command;
     }
 
-    static void Table(IReadOnlyList<ExtrapolationCell> cells, ExtrapolationSettings settings)
+    static void Table(IReadOnlyList<ExtrapolationCell> cells, int trainLength)
     {
         Report.WideWhenRedirected();
         string P(double d) => d.ToString("P1", CultureInfo.InvariantCulture);
-        var table = new Table().Title($"trained at L = {settings.TrainLength}; MQAR: per-query accuracy; passkey: " +
+        var table = new Table().Title($"trained at L = {trainLength}; MQAR: per-query accuracy; passkey: " +
             $"exact match (per-digit accuracy)");
         table.AddColumns("task", "model");
-        foreach (var (l, f) in settings.EvalLengths.Zip(settings.EvalFactors)) table.AddColumn($"L={l} ({f}×)");
+        foreach (int l in cells.SelectMany(c => c.Lengths.Select(l => l.SeqLen)).Distinct().Order())
+            table.AddColumn($"L={l} ({l / trainLength}×)");
         table.AddColumns("best lr", "params", "steps", "seconds");
         foreach (var c in cells)
             table.AddRow([c.Task, c.Model,

@@ -4,6 +4,7 @@ using Mnemo.Evaluation;
 using Mnemo.IO;
 using Mnemo.Layers;
 using Mnemo.Models;
+using Mnemo.Sweeps;
 using Mnemo.Tasks;
 using Mnemo.Training;
 
@@ -19,9 +20,12 @@ public sealed record ExtrapolationCell(
     IReadOnlyDictionary<string, long>? DivergedAtStep = null);
 
 /// <summary>
-/// Length extrapolation of recall: trains every mixer on MQAR and on passkey retrieval at length L (each at every
-/// learning rate; the best by validation accuracy at L is kept, as Zoology reports the max over learning rates),
-/// then scores the kept model on fresh examples at each multiple of L. Writes results.json and extrapolation.png.
+/// Length extrapolation of recall (`mnemo extrapolate`): the bundled sweep "extrapolate" (or "extrapolate-quick")
+/// trains every mixer on MQAR and on passkey retrieval at length L at every learning rate, keeps the best by the
+/// validation score at L (<see cref="BestLearningRate"/>, as Zoology reports the max over learning rates) and scores
+/// the kept weights once on fresh examples at each multiple of L (the sweep's final evaluation). This class runs that
+/// sweep with the sweep engine (resumable, shareable by several workers, with the sweep report) and adds the
+/// experiment's own view of the cells: results.json and extrapolation.png.
 /// <para>
 /// Selecting on L only keeps the longer lengths unseen in every sense. MQAR at m·L keeps the K pairs and draws the
 /// query gaps over an m-times longer query region: the number of facts stays, the distances and the amount of random
@@ -29,47 +33,107 @@ public sealed record ExtrapolationCell(
 /// haystack, needle depths evenly spread. The headline score is per-query accuracy for MQAR (Zoology) and exact match
 /// of all digits for passkey (S-NIAH's string match).
 /// </para>
-/// Runs resume like the demo's: an interrupted experiment picks up where it stopped.
 /// </summary>
 public static class Extrapolation
 {
     public const string ResultsFile = "results.json";
     public const string PlotFile = "extrapolation.png";
+    public const string Preset = "extrapolate";
+    public const string QuickPreset = "extrapolate-quick";
 
-    public static IReadOnlyList<ExtrapolationCell> Run(
-        ExtrapolationSettings settings, string outDir, Func<RunConfig, string, ITrainingObserver?> observerFor,
+    /// <summary>The bundled sweep, scored at <paramref name="factors"/> × L when given (the same examples per
+    /// length and evaluation seed as bundled; max_positions grown to cover the longest length).</summary>
+    public static SweepConfig Sweep(bool quick, IReadOnlyList<int>? factors = null)
+    {
+        var sweep = SweepConfig.Load(quick ? QuickPreset : Preset);
+        if (factors is null || factors.Count == 0) return sweep;
+        if (factors.Any(f => f < 1))
+            throw new ConfigException($"--factors must each be ≥ 1, got {string.Join(", ", factors)}");
+        var runs = sweep.Runs();
+        int trainLength = TrainLength(sweep);
+        var lengths = LengthGrid.Lengths(trainLength, factors);
+        var taskAxis = sweep.Axes.Single(a => a.Name == "task");
+        var values = taskAxis.Values.Select(v =>
+        {
+            var run = runs.First(r => r.Cell["task"] == v.Name);
+            var (examples, seed) = run.FinalEval!.ActiveTask switch
+            {
+                MqarConfig m => (m.Test[0].NumExamples, m.TestSeed),
+                PasskeyConfig p => (p.Test[0].NumExamples, p.TestSeed),
+                var t => throw new ConfigException($"the extrapolate sweep's task {t.GetType().Name} is not MQAR or passkey"),
+            };
+            var eval = LengthGrid.TestAt(run.Config.ActiveTask, lengths, examples, seed);
+            var test = eval is MqarConfig mq
+                ? JsonSerializer.Serialize(mq.Test, ConfigBinder.WriteOptions) : JsonSerializer.Serialize(((PasskeyConfig)eval).Test,
+                    ConfigBinder.WriteOptions);
+            string section = run.Config.TaskSection;
+            return v with { FinalEval = [$"{section}.test={Compact(test)}", $"{section}.test_seed={seed}"] };
+        }).ToArray();
+        int maxPositions = Math.Max(sweep.Base.Model.MaxPositions, lengths.Max());
+        var updated = sweep with
+        {
+            Base = sweep.Base with { Model = sweep.Base.Model with { MaxPositions = maxPositions } },
+            Axes = sweep.Axes.Select(a => a.Name == "task" ? a with { Values = values } : a).ToArray(),
+        };
+        _ = updated.Runs($"{sweep.Name} with --factors {string.Join(" ", factors)}");   // every run validated before training
+        return updated;
+    }
+
+    static string Compact(string json) => JsonNode.Parse(json)!.ToJsonString();
+
+    /// <summary>The training length L: the longest sequence a run trains or validates on.</summary>
+    public static int TrainLength(SweepConfig sweep) => sweep.Runs()[0].Config.ActiveTask.LongestSeqLen();
+
+    /// <summary>The lengths a sweep's final evaluation scores.</summary>
+    public static int[] EvalLengths(SweepConfig sweep) =>
+        sweep.Runs()[0].FinalEval!.ActiveTask.TestBatches().Select(b => b.SeqLen).ToArray();
+
+    /// <summary>
+    /// Runs (or resumes) the sweep in <paramref name="outDir"/>, then writes its report, results.json and
+    /// extrapolation.png from every finished cell. Returns the cells; null when runs remain (in other workers).
+    /// </summary>
+    public static IReadOnlyList<ExtrapolationCell>? Run(SweepConfig sweep, string outDir, Func<SweepRun, ITrainingObserver?> observerFor,
         Action<string>? progress = null, CancellationToken cancel = default)
     {
-        CheckSettings(settings);
-        Directory.CreateDirectory(outDir);
-        var cells = new List<ExtrapolationCell>();
-        foreach (var task in settings.Tasks)
+        var done = SweepRunner.Run(sweep, outDir, observerFor, progress, cancel);
+        if (done.Remaining > 0)
         {
-            var evalSlices = settings.EvalTask(task).TestBatches();
-            foreach (var mixer in settings.Mixers)
-            {
-                var (runs, diverged) = TrainAtEveryRate(settings, task, mixer, outDir, observerFor, progress, cancel);
-                var best = runs.MaxBy(r => r.Outcome.TestAccuracy)!;
-                var lengths = Score(best.Config, best.Outcome.RunDir, evalSlices, settings.TrainLength);
-                var cell = new ExtrapolationCell(
-                    Json(task), Json(mixer), best.Outcome.Parameters, best.Lr,
-                    runs.ToDictionary(r => r.Lr.ToString("G3"), r => r.Outcome.TestAccuracy),
-                    best.Outcome.Steps, best.Outcome.ElapsedSeconds, best.Outcome.RunDir, lengths, diverged.Count == 0 ? null : diverged);
-                cells.Add(cell);
-                progress?.Invoke($"{cell.Task} {cell.Model} (lr {cell.BestLr:G3}): " +
-                    string.Join(", ", lengths.Select(l => $"L={l.SeqLen} {Headline(cell.Task, l):P1}")));
-            }
+            progress?.Invoke($"{done.Remaining} runs remain (in progress in other workers); the last worker writes the results");
+            return null;
         }
+        int trainLength = TrainLength(sweep);
+        var lines = SweepLedger.ReadResults(Path.Combine(outDir, SweepLedger.ResultsFile));
+        var cells = Cells(lines, outDir, trainLength);
+        foreach (var cell in cells)
+            progress?.Invoke($"{cell.Task} {cell.Model} (lr {cell.BestLr:G3}): " +
+                string.Join(", ", cell.Lengths.Select(l => $"L={l.SeqLen} {Headline(cell.Task, l):P1}")));
+        var lengths = cells.SelectMany(c => c.Lengths.Select(l => l.SeqLen)).Distinct().Order().ToArray();
         AtomicFile.WriteAllText(Path.Combine(outDir, ResultsFile), JsonSerializer.Serialize(new
         {
-            settings = settings.Name,
-            train_length = settings.TrainLength,
-            eval_lengths = settings.EvalLengths,
+            settings = sweep.Name,
+            train_length = trainLength,
+            eval_lengths = lengths,
             headline = new { mqar = "accuracy (per query, Zoology)", passkey = "exact_match (all digits right)" },
             cells,
         }, ConfigBinder.WriteOptions));
-        ExtrapolationPlot.Write(cells, settings.TrainLength, Path.Combine(outDir, PlotFile));
+        ExtrapolationPlot.Write(cells, trainLength, Path.Combine(outDir, PlotFile));
         return cells;
+    }
+
+    /// <summary>The sweep's cells (task × model at the best learning rate) as the experiment reports them; a cell
+    /// whose every learning rate diverged has no entry (the sweep report lists its runs).</summary>
+    public static List<ExtrapolationCell> Cells(IReadOnlyList<JsonObject> lines, string outDir, int trainLength)
+    {
+        var diverged = lines.Where(l => l["status"]?.GetValue<string>() == "diverged")
+            .GroupBy(l => l["cell_id"]!.GetValue<string>())
+            .ToDictionary(g => g.Key, g => g.ToDictionary(l => SweepConfig.LrText(l["lr"]!.GetValue<double>()),
+                l => l["diverged_at_step"]?.GetValue<long>() ?? 0));
+        return SweepResults.Cells(lines).Select(c => new ExtrapolationCell(
+            c["task"], c["model"], c.Parameters, c.BestLr,
+            c.ValidationByLr.OrderBy(kv => kv.Key).ToDictionary(kv => SweepConfig.LrText(kv.Key), kv => kv.Value),
+            c.Steps, c.Seconds, Path.Combine(outDir, c.RunDir),
+            c.Slices.Select(s => new LengthAccuracy(s.SeqLen, s.SeqLen / trainLength, s.Examples, s.Accuracy, s.ExactMatch)).ToList(),
+            diverged.GetValueOrDefault(c.CellId))).ToList();
     }
 
     /// <summary>A (task, mixer)'s run at one learning rate.</summary>
@@ -117,6 +181,13 @@ public static class Extrapolation
         return (runs, diverged);
     }
 
+    /// <summary>The run a cell is reported at: <see cref="BestLearningRate"/> on the validation set at L.</summary>
+    public static TrainedRun Best(IEnumerable<TrainedRun> runs)
+    {
+        var list = runs.ToList();
+        return BestLearningRate.Pick(list, list[0].Config.ActiveTask.ReportedScore(), r => r.Lr, r => r.Outcome);
+    }
+
     /// <summary>A finished run's final weights.</summary>
     public static LanguageModel LoadTrained(RunConfig config, string runDir)
     {
@@ -127,15 +198,6 @@ public static class Extrapolation
 
     /// <summary>The score a task is judged by: exact match for passkey, per-query accuracy for MQAR.</summary>
     public static double Headline(string task, LengthAccuracy a) => task == Json(ExtrapolationTask.Passkey) ? a.ExactMatch : a.Accuracy;
-
-    /// <summary>Loads a run's final weights and scores them on each evaluation slice.</summary>
-    static List<LengthAccuracy> Score(RunConfig config, string runDir, TaskBatch[] slices, int trainLength)
-    {
-        using var model = LoadTrained(config, runDir);
-        var result = MqarEvaluator.Evaluate(model, slices);
-        return result.Slices.Select(s => new LengthAccuracy(s.SeqLen, s.SeqLen / trainLength, s.Examples, s.Accuracy, s.ExactMatch))
-            .ToList();
-    }
 
     /// <summary>
     /// Fails before any training when a setting is invalid: every run config and evaluation task goes through the

@@ -9,7 +9,9 @@ public enum ExtrapolationTask { Mqar, Passkey }
 
 /// <summary>
 /// One length-extrapolation setting: which mixers (all at the same width, depth and heads), trained at one length
-/// on which tasks, evaluated at which multiples of it, with which learning rates.
+/// on which tasks, evaluated at which multiples of it, with which learning rates. `mnemo collapse` trains by it;
+/// `mnemo extrapolate` runs the bundled sweeps extrapolate and extrapolate-quick, which a test holds equal to
+/// <see cref="Default"/> and <see cref="Quick"/>.
 /// </summary>
 public sealed record ExtrapolationSettings
 {

@@ -82,7 +82,7 @@ public static class StateCollapse
             foreach (var mixer in training.Mixers)
             {
                 var (runs, _) = Extrapolation.TrainAtEveryRate(training, task, mixer, outDir, observerFor, progress, cancel);
-                var best = runs.MaxBy(r => r.Outcome.TestAccuracy)!;
+                var best = Extrapolation.Best(runs);
                 cancel.ThrowIfCancellationRequested();
                 var cell = Measure(settings, task, best, slices, progress, cancel);
                 cells.Add(cell);

@@ -10,6 +10,9 @@ public sealed record SweepValue : IValidatedConfig
 {
     [Help("the value's name in run ids, tables and plots (letters, digits, '.', '_' and '-')")] public string Name { get; init; } = "";
     [Help("overrides applied to the base run config, each FIELD=VALUE as with --set")] public string[] Set { get; init; } = [];
+    [Help("overrides added, for this value's runs, to the sweep's final_eval (e.g. the longer test slices of the task this " +
+        "value selects); any here make the final evaluation run")]
+    public string[] FinalEval { get; init; } = [];
 
     public IEnumerable<(string, string)> Validate()
     {
@@ -47,8 +50,8 @@ public sealed record SweepConfig : IValidatedConfig
     [Help("the run config every run starts from (as in a `mnemo train` config file)")] public RunConfig Base { get; init; } = new();
     [Help("the grid: runs are the cartesian product of the axes' values")] public SweepAxis[] Axes { get; init; } = [];
     [Help("learning rates every cell is trained at; the best is reported")] public double[] LearningRates { get; init; } = [1e-3, 3e-3];
-    [Help("overrides giving the final evaluation's test slices (e.g. longer lengths), scored once after training; " +
-        "empty = the run's own test slices")]
+    [Help("overrides giving the final evaluation's test slices (e.g. longer lengths), scored once after training, followed by " +
+        "the final_eval of the run's axis values; none in either = the run's own test slices")]
     public string[] FinalEval { get; init; } = [];
 
     /// <summary>A learning rate as run ids show it (3 significant digits).</summary>
@@ -122,7 +125,8 @@ public sealed record SweepConfig : IValidatedConfig
                     .ToList();
                 string where = $"{source} (run {cellId}, lr {lrText})";
                 var config = RunConfig.Parse(Base.ToJson(), where, overrides);
-                var finalEval = FinalEval.Length == 0 ? null : RunConfig.Parse(config.ToJson(), $"{where}, final_eval", FinalEval);
+                var evalOverrides = FinalEval.Concat(combo.SelectMany(v => v.FinalEval)).ToList();
+                var finalEval = evalOverrides.Count == 0 ? null : RunConfig.Parse(config.ToJson(), $"{where}, final_eval", evalOverrides);
                 runs.Add(new SweepRun($"{cellId},lr={lrText}", cellId, cell, lr, config, finalEval));
             }
         return runs;

@@ -52,12 +52,8 @@ public static class SweepResults
                 .ToList();
             if (ok.Count == 0) continue; // every learning rate diverged: listed in the report's run table only
             string headline = ok[0]["headline"]?.GetValue<string>() ?? "accuracy";
-            // Best on validation by the reported score (exact match where that is the score, token accuracy breaking
-            // ties), the smaller rate winning a tie, so the pick does not depend on which worker finished first.
-            var best = ok.OrderByDescending(l => headline == "exact_match" ? Number(l["validation_exact_match"])
-                : Number(l["validation_accuracy"]))
-                .ThenByDescending(l => Number(l["validation_accuracy"]))
-                .ThenBy(l => l["lr"]!.GetValue<double>()).First();
+            var best = BestLearningRate.Pick(ok, headline, l => l["lr"]!.GetValue<double>(),
+                l => Number(l["validation_accuracy"]), l => Number(l["validation_exact_match"]));
             var slices = best["slices"]!.AsArray().Select(s => new SliceScore(
                 s!["seq_len"]!.GetValue<int>(), s["bin"]?["label"]?.GetValue<string>(),
                 s["bin"]?["axis"]?.GetValue<string>() == "depth"
