@@ -109,11 +109,10 @@ public static class DecodeBenchmark
         var samples = new double[tokens];
         for (int i = 0; i < tokens; i++)
         {
-            var quiet = GcQuiet.Enter();                                         // opened (and its collection run) untimed
+            using var quiet = GcQuiet.Enter();                                         // opened (and its collection run) untimed
             long start = Stopwatch.GetTimestamp();
             step(warmup + i);
             samples[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-            quiet.Dispose();
         }
         Array.Sort(samples);
         double median = tokens % 2 == 1 ? samples[tokens / 2] : (samples[tokens / 2 - 1] + samples[tokens / 2]) / 2;

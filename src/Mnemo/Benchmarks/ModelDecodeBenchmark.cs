@@ -45,11 +45,10 @@ public static class ModelDecodeBenchmark
                 {
                     using var scope = NewDisposeScope();
                     var token = randint(0, 512, [1, 1], generator: gen);
-                    var quiet = GcQuiet.Enter();                                 // opened (and its collection run) untimed
+                    using var quiet = GcQuiet.Enter();                                 // opened (and its collection run) untimed
                     long start = Stopwatch.GetTimestamp();
                     model.Step(token, cache);
                     if (i >= 2) samples[i - 2] = Stopwatch.GetElapsedTime(start).TotalMilliseconds; // 2 warm-up tokens
-                    quiet.Dispose();
                 }
                 Array.Sort(samples);
                 using var process = Process.GetCurrentProcess();

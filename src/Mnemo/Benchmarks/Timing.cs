@@ -37,11 +37,10 @@ public static class Timing
         for (int i = 0; i < repeats; i++)
         {
             using var scope = NewDisposeScope();
-            var quiet = GcQuiet.Enter();
+            using var quiet = GcQuiet.Enter();
             long start = Stopwatch.GetTimestamp();
             run();
             samples[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-            quiet.Dispose();
         }
         var sorted = samples.Order().ToArray();
         double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2]
