@@ -34,7 +34,8 @@ public sealed class ConfigException(string message) : MnemoException(message);
 /// <summary>
 /// Strict JSON → record binding. Keys are snake_case property names; an unknown key, a wrong type, a value out of
 /// its [Range] or a failed cross-field rule is an error naming the field path (e.g. "training.lr").
-/// Works on a <see cref="JsonNode"/> so command-line overrides can edit the tree before binding.
+/// Works on a <see cref="JsonNode"/> so command-line overrides can edit the tree before binding. A field declared as a
+/// <see cref="ConfigUnion"/> (the run config's task) holds the record its tag names.
 /// </summary>
 public static class ConfigBinder
 {
