@@ -32,10 +32,10 @@ public static class EvalCommand
             string dir = Checkpoint.Resolve(parse.GetValue(checkpoint)!);
             var config = RunConfig.LoadSaved(Path.Combine(dir, Checkpoint.ConfigFile), parse.GetValue(set) ?? []);
             TorchRuntime.Initialise(config.Training.Threads);
-            var model = new LanguageModel(config.ResolvedModel);
+            var model = config.NewModel();
             TensorIO.LoadStateDict(model, Path.Combine(dir, Checkpoint.ModelFile));
-            var test = config.ActiveTask.TestBatches();
-            var result = MqarEvaluator.Evaluate(model, test, task: config.ActiveTask);
+            var test = config.Task.TestBatches();
+            var result = MqarEvaluator.Evaluate(model, test, task: config.Task);
             if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(result, ConfigBinder.WriteOptions));
             else
             {

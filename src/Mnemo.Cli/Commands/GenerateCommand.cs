@@ -44,7 +44,7 @@ public static class GenerateCommand
             if (count < 1) throw new MnemoException($"--tokens must be at least 1, got {count}");
             var config = Checkpoint.ReadConfig(dir);
             TorchRuntime.Initialise(config.Training.Threads);
-            var model = new LanguageModel(config.ResolvedModel);
+            var model = config.NewModel();
             TensorIO.LoadStateDict(model, Path.Combine(dir, Checkpoint.ModelFile));
             var clock = Stopwatch.StartNew();
             var output = Generation.Sample(model, ids, count, parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(seed));

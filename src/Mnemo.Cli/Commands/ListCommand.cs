@@ -27,17 +27,17 @@ public static class ListCommand
                 "D skip, gated RMSNorm");
             mixers.AddRow("delta_net", "delta rule, β = σ(b_proj x), L2-normalised q/k");
             mixers.AddRow("gated_delta_net", "delta rule with Mamba-2 decay −exp(A_log)·softplus(a_proj x + dt_bias), gated output");
-            mixers.AddRow("mom", "mixture of memories: a router sends each token to top_k of num_memories memories (rule mom_rule), " +
+            mixers.AddRow("mom", "mixture of memories: a router sends each token to top_k of num_memories memories (rule mom.rule), " +
                 "plus an optional shared memory; balance loss in training");
             mixers.AddRow("titans", "Titans' long-term memory (LMM): " +
                 "an MLP memory trained per token on ‖M(k) − v‖² with momentum and forgetting; " +
-                "chunk-start gradients (memory_chunk_size)");
+                "chunk-start gradients (deep.chunk_size)");
             mixers.AddRow("moneta", "Miras: ℓ3 loss, ℓ4-normalised weights, gradient descent");
             mixers.AddRow("yaad", "Miras: Huber loss with a data-dependent threshold δ, decay, gradient descent");
             mixers.AddRow("memora", "Miras: ℓ2 loss, KL retention (weights = softmax of logits per row), gradient descent on the logits");
-            mixers.AddRow("omeganet", "ATLAS' Omega rule: the loss over the last memory_window tokens (gated by γ), momentum");
+            mixers.AddRow("omeganet", "ATLAS' Omega rule: the loss over the last deep.window tokens (gated by γ), momentum");
             mixers.AddRow("atlas", "Omega rule + Muon (Newton–Schulz-5 on the momentum); optional polynomial/Taylor feature maps");
-            mixers.AddRow("titans_mac", Markup.Escape("Titans memory as context: per segment (segment_size), " +
+            mixers.AddRow("titans_mac", Markup.Escape("Titans memory as context: per segment (titans.segment_size), " +
                 "attention over [persistent tokens ‖ memory retrieval ‖ segment], " +
                 "then the memory stores the attention output and gates it"));
             mixers.AddRow("titans_mag", Markup.Escape("Titans memory as gate: (sliding-window) attention with persistent tokens, " +
@@ -48,10 +48,10 @@ public static class ListCommand
                 "[\"gated_delta_net\", \"attention\"]"));
             AnsiConsole.Write(mixers);
 
-            // Every task section of a run config, found the way RunConfig finds the active task: nothing to keep in sync.
-            var tasks = new Table().Title("tasks (config section; set one, or none for MQAR)").AddColumns("section", "what");
-            foreach (var (section, help, _) in TaskSections())
-                tasks.AddRow(Markup.Escape(section), Markup.Escape(help));
+            // Every task kind of a run config, from the union RunConfig binds: nothing to keep in sync.
+            var tasks = new Table().Title("tasks (task.kind; none = mqar)").AddColumns("kind", "what");
+            foreach (var (kind, type) in TaskKinds.Kinds)
+                tasks.AddRow(Markup.Escape(kind), Markup.Escape(type.GetCustomAttribute<HelpAttribute>()?.Text ?? ""));
             AnsiConsole.Write(tasks);
 
             var presets = new Table().Title("presets (--config NAME)").AddColumns("name", "description");
@@ -72,8 +72,10 @@ public static class ListCommand
             {
                 var table = new Table().Title("config fields (--set FIELD=VALUE)").AddColumns("field", "type", "default", "meaning");
                 AddFields(table, "model", new ModelConfig());
-                foreach (var (section, _, type) in TaskSections())
-                    AddFields(table, section, Activator.CreateInstance(type)!);
+                table.AddRow("task.kind", Markup.Escape(TaskKinds.Allowed), Markup.Escape($"\"{new RunConfig().TaskKind}\""),
+                    "the task; the fields below marked (kind) belong to that kind");
+                foreach (var (kind, type) in TaskKinds.Kinds)
+                    AddFields(table, "task", Activator.CreateInstance(type)!, $"({kind}) ");
                 AddFields(table, "training", new TrainingConfig());
                 AnsiConsole.Write(table);
             }
@@ -82,23 +84,25 @@ public static class ListCommand
         return command;
     }
 
-    /// <summary>The run config's task sections: MQAR's "task" and every optional ITask section, with their help.</summary>
-    static IEnumerable<(string Section, string Help, Type Type)> TaskSections() =>
-        typeof(RunConfig).GetProperties()
-            .Where(p => p.CanWrite && typeof(ITask).IsAssignableFrom(Nullable.GetUnderlyingType(p.PropertyType) ?? p.PropertyType))
-            .Select(p => (ConfigBinder.KeyOf(p), p.GetCustomAttribute<HelpAttribute>()?.Text ?? "", p.PropertyType));
+    static readonly ConfigUnion TaskKinds = ConfigUnion.Of(typeof(ITask))!;
 
-    static void AddFields(Table table, string prefix, object defaults)
+    /// <summary>One row per field of <paramref name="defaults"/>, a section (model.deep) as the rows of its fields.</summary>
+    static void AddFields(Table table, string prefix, object defaults, string note = "")
     {
         foreach (var p in defaults.GetType().GetProperties().Where(p => p.CanWrite))
         {
             object? value = p.GetValue(defaults);
+            if (value is not null && p.PropertyType.IsClass && p.PropertyType != typeof(string) && !p.PropertyType.IsArray)
+            {
+                AddFields(table, $"{prefix}.{ConfigBinder.KeyOf(p)}", value, note);
+                continue;
+            }
             string shown = value is Array ? "[…]" : System.Text.Json.JsonSerializer.Serialize(value, p.PropertyType,
                 ConfigBinder.WriteOptions);
             var range = p.GetCustomAttribute<RangeAttribute>();
             string type = ConfigBinder.Describe(p.PropertyType) + (range is null ? "" : $" in [{range.Min:G6}, {range.Max:G6}]");
             table.AddRow(Markup.Escape($"{prefix}.{ConfigBinder.KeyOf(p)}"), Markup.Escape(type), Markup.Escape(shown),
-                Markup.Escape(p.GetCustomAttribute<HelpAttribute>()?.Text ?? ""));
+                Markup.Escape(note + (p.GetCustomAttribute<HelpAttribute>()?.Text ?? "")));
         }
     }
 }

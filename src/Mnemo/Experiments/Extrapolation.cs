@@ -56,18 +56,17 @@ public static class Extrapolation
         var values = taskAxis.Values.Select(v =>
         {
             var run = runs.First(r => r.Cell["task"] == v.Name);
-            var (examples, seed) = run.FinalEval!.ActiveTask switch
+            var (examples, seed) = run.FinalEval!.Task switch
             {
                 MqarConfig m => (m.Test[0].NumExamples, m.TestSeed),
                 PasskeyConfig p => (p.Test[0].NumExamples, p.TestSeed),
                 var t => throw new ConfigException($"the extrapolate sweep's task {t.GetType().Name} is not MQAR or passkey"),
             };
-            var eval = LengthGrid.TestAt(run.Config.ActiveTask, lengths, examples, seed);
+            var eval = LengthGrid.TestAt(run.Config.Task, lengths, examples, seed);
             var test = eval is MqarConfig mq
                 ? JsonSerializer.Serialize(mq.Test, ConfigBinder.WriteOptions) : JsonSerializer.Serialize(((PasskeyConfig)eval).Test,
                     ConfigBinder.WriteOptions);
-            string section = run.Config.TaskSection;
-            return v with { FinalEval = [$"{section}.test={Compact(test)}", $"{section}.test_seed={seed}"] };
+            return v with { FinalEval = [$"task.test={Compact(test)}", $"task.test_seed={seed}"] };
         }).ToArray();
         int maxPositions = Math.Max(sweep.Base.Model.MaxPositions, lengths.Max());
         var updated = sweep with
@@ -82,11 +81,11 @@ public static class Extrapolation
     static string Compact(string json) => JsonNode.Parse(json)!.ToJsonString();
 
     /// <summary>The training length L: the longest sequence a run trains or validates on.</summary>
-    public static int TrainLength(SweepConfig sweep) => sweep.Runs()[0].Config.ActiveTask.LongestSeqLen();
+    public static int TrainLength(SweepConfig sweep) => sweep.Runs()[0].Config.Task.LongestSeqLen();
 
     /// <summary>The lengths a sweep's final evaluation scores.</summary>
     public static int[] EvalLengths(SweepConfig sweep) =>
-        sweep.Runs()[0].FinalEval!.ActiveTask.TestBatches().Select(b => b.SeqLen).ToArray();
+        sweep.Runs()[0].FinalEval!.Task.TestBatches().Select(b => b.SeqLen).ToArray();
 
     /// <summary>
     /// Runs (or resumes) the sweep in <paramref name="outDir"/>, then writes its report, results.json and
@@ -185,13 +184,13 @@ public static class Extrapolation
     public static TrainedRun Best(IEnumerable<TrainedRun> runs)
     {
         var list = runs.ToList();
-        return BestLearningRate.Pick(list, list[0].Config.ActiveTask.ReportedScore(), r => r.Lr, r => r.Outcome);
+        return BestLearningRate.Pick(list, list[0].Config.Task.ReportedScore(), r => r.Lr, r => r.Outcome);
     }
 
     /// <summary>A finished run's final weights.</summary>
     public static LanguageModel LoadTrained(RunConfig config, string runDir)
     {
-        var model = new LanguageModel(config.ResolvedModel);
+        var model = config.NewModel();
         TensorIO.LoadStateDict(model, Path.Combine(Checkpoint.List(runDir)[^1], Checkpoint.ModelFile));
         return model;
     }

@@ -107,12 +107,12 @@ public sealed record ExtrapolationSettings
         };
         return task == ExtrapolationTask.Mqar
             ? run with { Task = Mqar([new() { SeqLen = TrainLength, NumKvPairs = MqarPairs, NumExamples = ValidationExamples }]) }
-            : run with { Passkey = Passkey([new() { SeqLen = TrainLength, NumExamples = ValidationExamples, Depths = DepthKind.Even }]) };
+            : run with { Task = Passkey([new() { SeqLen = TrainLength, NumExamples = ValidationExamples, Depths = DepthKind.Even }]) };
     }
 
     /// <summary>The task with its test slices replaced by one slice per evaluation length, drawn from <see cref="EvalSeed"/>.</summary>
     public ITask EvalTask(ExtrapolationTask task) =>
-        LengthGrid.TestAt(RunConfig(task, Mixers[0], LearningRates[0]).ActiveTask, EvalLengths, EvalExamples, EvalSeed);
+        LengthGrid.TestAt(RunConfig(task, Mixers[0], LearningRates[0]).Task, EvalLengths, EvalExamples, EvalSeed);
 
     MqarConfig Mqar(MqarSlice[] test) => new()
     {

@@ -29,7 +29,7 @@ public static class MqarDemo
     public static SweepConfig Sweep(bool full) => SweepConfig.Load(full ? FullPreset : Preset);
 
     /// <summary>The MQAR test slices every run of the sweep is scored on (the columns of the demo's table).</summary>
-    public static MqarSlice[] TestSlices(SweepConfig sweep) => sweep.Runs()[0].Config.ActiveTask is MqarConfig m ? m.Test
+    public static MqarSlice[] TestSlices(SweepConfig sweep) => sweep.Runs()[0].Config.Task is MqarConfig m ? m.Test
         : throw new ConfigException($"sweep \"{sweep.Name}\" is not an MQAR sweep: the demo reports MQAR slices");
 
     /// <summary>

@@ -116,7 +116,7 @@ public static class StateCollapse
         int layers = lm.Config.NumLayers;
 
         // τ per layer from the training length: the validation examples at L (never the longer test lengths).
-        var atTrain = best.Config.ActiveTask.TestBatches()[0];
+        var atTrain = best.Config.Task.TestBatches()[0];
         var trainNorms = Norms(lm, atTrain, settings.NormExamples, MemoryEvalOptions.None);
         var maxAtTrain = PerLayer(trainNorms, layers, l => l.Max(training.TrainLength));
         var mitigations = Mitigations(settings, maxAtTrain);

@@ -14,8 +14,8 @@ public sealed class RangeAttribute(double min, double max) : Attribute
     public double Max { get; } = max;
 }
 
-/// <summary>One-line help for a setting; shown by `mnemo list` and in errors.</summary>
-[AttributeUsage(AttributeTargets.Property)]
+/// <summary>One-line help for a setting, or for a config record (a task kind); shown by `mnemo list` and in errors.</summary>
+[AttributeUsage(AttributeTargets.Property | AttributeTargets.Class)]
 public sealed class HelpAttribute(string text) : Attribute
 {
     public string Text { get; } = text;
@@ -34,7 +34,8 @@ public sealed class ConfigException(string message) : MnemoException(message);
 /// <summary>
 /// Strict JSON → record binding. Keys are snake_case property names; an unknown key, a wrong type, a value out of
 /// its [Range] or a failed cross-field rule is an error naming the field path (e.g. "training.lr").
-/// Works on a <see cref="JsonNode"/> so command-line overrides can edit the tree before binding.
+/// Works on a <see cref="JsonNode"/> so command-line overrides can edit the tree before binding. A field declared as a
+/// <see cref="ConfigUnion"/> (the run config's task) holds the record its tag names.
 /// </summary>
 public static class ConfigBinder
 {
@@ -78,34 +79,82 @@ public static class ConfigBinder
         {
             int eq = raw.IndexOf('=');
             if (eq <= 0) throw new ConfigException($"--set \"{raw}\": expected FIELD=VALUE, e.g. training.lr=3e-4");
-            string path = raw[..eq].Trim(), text = raw[(eq + 1)..].Trim();
-            string[] parts = path.Split('.');
-            Type type = typeof(T);
-            JsonObject target = root;
-            for (int i = 0; i < parts.Length; i++)
-            {
-                var prop = FindProperty(type, parts[i]) ?? throw new ConfigException(
-                    $"--set {path}: unknown field \"{string.Join('.', parts[..(i + 1)])}\". Allowed here: {string.Join(", ", Keys(type))}");
-                if (i == parts.Length - 1)
-                {
-                    // An object given for a section sets the fields it names and keeps the others.
-                    var value = ParseScalar(text, path);
-                    if (value is JsonObject fields && target[parts[i]] is JsonObject existing
-                        && IsRecord(Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType))
-                        Merge(existing, fields);
-                    else target[parts[i]] = value;
-                    break;
-                }
-                type = Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType;
-                if (!IsRecord(type)) throw new ConfigException($"--set {path}: \"{string.Join('.', parts[..(i + 1)])}\" is not a section");
-                if (target[parts[i]] is not JsonObject child)
-                {
-                    child = new JsonObject();
-                    target[parts[i]] = child;
-                }
-                target = child;
-            }
+            ApplyOverride(typeof(T), root, raw[..eq].Trim(), raw[(eq + 1)..].Trim());
         }
+    }
+
+    /// <summary>
+    /// One override. A union field's record type is the kind its object names (or the kind of its default); the kind
+    /// itself may change only while the object holds nothing else, since which fields the new kind should keep is a
+    /// guess. An object given for a whole union field of another kind replaces it.
+    /// </summary>
+    static void ApplyOverride(Type type, JsonObject root, string path, string text)
+    {
+        string[] parts = path.Split('.');
+        JsonObject target = root;
+        ConfigUnion? union = null;                                            // of target, when target is a union field
+        for (int i = 0; i < parts.Length; i++)
+        {
+            string here = string.Join('.', parts[..(i + 1)]), parent = string.Join('.', parts[..i]);
+            if (union is not null && parts[i] == union.Key)
+            {
+                if (i != parts.Length - 1) throw new ConfigException($"--set {path}: \"{here}\" is not a section");
+                SetKind(target, union, ParseScalar(text, path), path, parent);
+                return;
+            }
+            var prop = FindProperty(type, parts[i]) ?? throw new ConfigException(
+                $"--set {path}: unknown field \"{here}\". Allowed here: " +
+                $"{string.Join(", ", (union is null ? [] : new[] { union.Key }).Concat(Keys(type)))}");
+            var declared = Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType;
+            var childUnion = ConfigUnion.Of(declared);
+            if (i == parts.Length - 1)
+            {
+                // An object given for a section sets the fields it names and keeps the others.
+                var value = ParseScalar(text, path);
+                if (value is JsonObject fields && target[parts[i]] is JsonObject existing && (IsRecord(declared)
+                    || (childUnion is not null && (fields[childUnion.Key] is null
+                        || fields[childUnion.Key]!.ToJsonString() == existing[childUnion.Key]?.ToJsonString()))))
+                    Merge(existing, fields);
+                else target[parts[i]] = value;
+                return;
+            }
+            if (!IsRecord(declared) && childUnion is null) throw new ConfigException($"--set {path}: \"{here}\" is not a section");
+            if (target[parts[i]] is not JsonObject child)
+            {
+                child = new JsonObject();
+                if (childUnion is not null) child[childUnion.Key] = DefaultKind(type, prop, childUnion, path, here);
+                target[parts[i]] = child;
+            }
+            (target, union) = (child, childUnion);
+            type = childUnion is null ? declared : KindType(childUnion, child, path, here);
+        }
+    }
+
+    /// <summary>The record type of a union field's object, from its tag.</summary>
+    static Type KindType(ConfigUnion union, JsonObject node, string path, string field) =>
+        node[union.Key] is JsonValue v && v.GetValueKind() == JsonValueKind.String && union.TypeOf(v.GetValue<string>()) is { } t
+            ? t
+            : throw new ConfigException($"--set {path}: \"{field}\" names no {union.Key} ({union.Allowed}), so its fields are unknown");
+
+    /// <summary>The kind a union field has by default (the value a new parent record holds).</summary>
+    static string DefaultKind(Type parentType, PropertyInfo prop, ConfigUnion union, string path, string field)
+    {
+        object? value = parentType.GetConstructor(Type.EmptyTypes) is null ? null : prop.GetValue(Activator.CreateInstance(parentType));
+        return value is null
+            ? throw new ConfigException($"--set {path}: \"{field}\" is not set; give it whole, with its {union.Key}")
+            : union.KindOf(value.GetType());
+    }
+
+    static void SetKind(JsonObject target, ConfigUnion union, JsonNode? value, string path, string field)
+    {
+        if (value is not JsonValue v || v.GetValueKind() != JsonValueKind.String || union.TypeOf(v.GetValue<string>()) is null)
+            throw new ConfigException($"--set {path}: expected {union.Allowed}, got {value?.ToJsonString() ?? "null"}");
+        string kind = v.GetValue<string>(), now = target[union.Key]?.ToJsonString().Trim('"') ?? "";
+        var others = target.Select(p => p.Key).Where(k => k != union.Key).ToList();
+        if (kind != now && others.Count > 0)
+            throw new ConfigException($"--set {path}={kind}: \"{field}\" is {now} and sets {string.Join(", ", others)}, which " +
+                $"{kind} may not have; give the whole {field} instead, e.g. --set '{field}={{\"{union.Key}\": \"{kind}\", …}}'");
+        target[union.Key] = kind;
     }
 
     static JsonNode? ParseScalar(string text, string path)
@@ -164,32 +213,21 @@ public static class ConfigBinder
         }
         type = underlying ?? type;
 
+        if (ConfigUnion.Of(type) is { } union)
+        {
+            if (node is not JsonObject tagged) throw new ConfigException($"{Where()}: expected an object, got {Kind(node)}");
+            string tagPath = path.Length == 0 ? union.Key : $"{path}.{union.Key}";
+            if (tagged[union.Key] is not JsonValue tag)
+                throw new ConfigException($"{Where()}: needs \"{union.Key}\", {union.Allowed}");
+            var kind = tag.GetValueKind() == JsonValueKind.String ? union.TypeOf(tag.GetValue<string>()) : null;
+            if (kind is null)
+                throw new ConfigException($"{source}: field \"{tagPath}\": expected {union.Allowed}, got {tag.ToJsonString()}");
+            return BindRecord(kind, tagged, path, source, union.Key);
+        }
         if (IsRecord(type))
         {
             if (node is not JsonObject obj) throw new ConfigException($"{Where()}: expected an object, got {Kind(node)}");
-            object instance = Activator.CreateInstance(type)!;
-            foreach (var (key, child) in obj)
-            {
-                string childPath = path.Length == 0 ? key : $"{path}.{key}";
-                var prop = FindProperty(type, key) ?? throw new ConfigException(
-                    $"{source}: unknown field \"{childPath}\". Allowed{(path.Length == 0 ? "" : $" in \"{path}\"")}: " +
-                    $"{string.Join(", ", Keys(type))}");
-                if (child is null)
-                {
-                    if (!AcceptsNull(prop))
-                        throw new ConfigException($"{source}: field \"{childPath}\": " +
-                            $"null is not allowed (expected {Describe(prop.PropertyType)})");
-                    prop.SetValue(instance, null);
-                    continue;
-                }
-                object? value = BindValue(prop.PropertyType, child, childPath, source);
-                CheckRange(prop, value, childPath, source);
-                prop.SetValue(instance, value);
-            }
-            if (instance is IValidatedConfig v)
-                foreach (var (field, problem) in v.Validate())
-                    throw new ConfigException($"{source}: field \"{(path.Length == 0 ? field : $"{path}.{field}")}\": {problem}");
-            return instance;
+            return BindRecord(type, obj, path, source, tag: null);
         }
 
         if (type.IsArray)
@@ -229,6 +267,35 @@ public static class ConfigBinder
         throw new InvalidOperationException($"config type {type.Name} is not supported by the binder");
 
         ConfigException Wrong() => new($"{Where()}: expected {Describe(type)}, got {val.ToJsonString()}");
+    }
+
+    /// <summary>A record from an object; <paramref name="tag"/> is a union's tag key, already read.</summary>
+    static object BindRecord(Type type, JsonObject obj, string path, string source, string? tag)
+    {
+        object instance = Activator.CreateInstance(type)!;
+        foreach (var (key, child) in obj)
+        {
+            if (key == tag) continue;
+            string childPath = path.Length == 0 ? key : $"{path}.{key}";
+            var prop = FindProperty(type, key) ?? throw new ConfigException(
+                $"{source}: unknown field \"{childPath}\". Allowed{(path.Length == 0 ? "" : $" in \"{path}\"")}: " +
+                $"{string.Join(", ", (tag is null ? [] : new[] { tag }).Concat(Keys(type)))}");
+            if (child is null)
+            {
+                if (!AcceptsNull(prop))
+                    throw new ConfigException($"{source}: field \"{childPath}\": " +
+                        $"null is not allowed (expected {Describe(prop.PropertyType)})");
+                prop.SetValue(instance, null);
+                continue;
+            }
+            object? value = BindValue(prop.PropertyType, child, childPath, source);
+            CheckRange(prop, value, childPath, source);
+            prop.SetValue(instance, value);
+        }
+        if (instance is IValidatedConfig v)
+            foreach (var (field, problem) in v.Validate())
+                throw new ConfigException($"{source}: field \"{(path.Length == 0 ? field : $"{path}.{field}")}\": {problem}");
+        return instance;
     }
 
     static void CheckRange(PropertyInfo prop, object? value, string path, string source)

@@ -17,11 +17,13 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
     readonly int _heads, _headDim, _window;
     readonly bool _rotary;
 
-    public Attention(ModelConfig c) : base(nameof(Attention))
+    /// <param name="c">the model's common dims</param>
+    /// <param name="attention">model.attention</param>
+    public Attention(ModelConfig c, AttentionConfig attention) : base(nameof(Attention))
     {
         _heads = c.NumHeads;
         _headDim = c.HeadDim;
-        _window = c.Window;
+        _window = attention.Window;
         _rotary = c.Positions == PositionKind.Rope;
         q_proj = nn.Linear(c.DModel, c.DModel, hasBias: false);
         k_proj = nn.Linear(c.DModel, c.DModel, hasBias: false);

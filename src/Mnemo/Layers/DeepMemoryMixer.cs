@@ -9,10 +9,10 @@ namespace Mnemo.Layers;
 /// <summary>
 /// The token mixer around a test-time-trained memory (Titans' LMM block, Miras' shared block): q, k, v projections
 /// with short convolutions (SiLU), L2-normalised q and k (then ATLAS's optional feature map φ), the memory
-/// (Memory/Deep: the named rule, an MLP of memory_depth layers with learned initial weights memory_init.l
+/// (Memory/Deep: the named rule, an MLP of deep.depth layers with learned initial weights memory_init.l
 /// [H, in, out]), a per-head output RMSNorm gated by silu(g_proj x), and o_proj. Gates per token and head:
-/// θ = σ(lr_proj x)·memory_max_lr, η = σ(momentum_proj x), α = σ(forget_proj x), γ = σ(window_proj x) (Omega),
-/// δ = softplus(delta_proj x) (Huber). With memory_gate_pooling = chunk, η and α read the running mean of x over the
+/// θ = σ(lr_proj x)·deep.max_lr, η = σ(momentum_proj x), α = σ(forget_proj x), γ = σ(window_proj x) (Omega),
+/// δ = softplus(delta_proj x) (Huber). With deep.gate_pooling = chunk, η and α read the running mean of x over the
 /// current memory chunk so far (Titans pools per chunk; a causal running mean keeps streaming exact).
 /// </summary>
 public sealed class DeepMemoryMixer : MemoryMixer
@@ -29,20 +29,21 @@ public sealed class DeepMemoryMixer : MemoryMixer
     readonly bool _pooled;
     readonly MemoryFeatureMapKind _featureMap;
 
-    public DeepMemoryMixer(ModelConfig c, DeepMemoryRule rule) : base(rule.Name, c, outputGate: true)
+    /// <param name="c">the model's common dims</param>
+    /// <param name="deep">model.deep</param>
+    /// <param name="rule">the named rule, before <paramref name="deep"/>'s overrides</param>
+    public DeepMemoryMixer(ModelConfig c, DeepMemoryConfig deep, DeepMemoryRule rule) : base(rule.Name, c, outputGate: true)
     {
-        _rule = c.Configure(rule);
-        _chunk = c.MemoryChunkSize;
-        _maxLr = c.MemoryMaxLr;
-        _pooled = c.MemoryGatePooling == GatePooling.Chunk;
-        _featureMap = c.MemoryFeatureMap;
-        long keyWidth = MemoryFeatureMap.Width(_featureMap, KeyDim);
-        _mlp = new MemoryMlp(keyWidth, ValueDim, c.MemoryDepth, (long)Math.Round(c.MemoryExpansion * KeyDim), c.MemoryActivation,
-            c.MemoryResidualNorm);
+        _rule = deep.Configure(rule);
+        _chunk = deep.ChunkSize;
+        _maxLr = deep.MaxLr;
+        _pooled = deep.GatePooling == GatePooling.Chunk;
+        _featureMap = deep.FeatureMap;
+        _mlp = deep.Mlp(KeyDim, ValueDim);
 
         lr_proj = nn.Linear(c.DModel, Heads);
         forget_proj = nn.Linear(c.DModel, Heads);
-        using (no_grad()) forget_proj.bias!.fill_(c.MemoryForgetBias);          // start remembering (-4: α ≈ 0.018)
+        using (no_grad()) forget_proj.bias!.fill_(deep.ForgetBias);          // start remembering (-4: α ≈ 0.018)
         if (_rule.Learner.HasMomentum) momentum_proj = nn.Linear(c.DModel, Heads);
         if (_rule.Window > 1) window_proj = nn.Linear(c.DModel, Heads);
         if (_rule.Objective.NeedsDelta)
@@ -63,12 +64,10 @@ public sealed class DeepMemoryMixer : MemoryMixer
     /// (learners with momentum) the momentum, per head; the Omega window's c − 1 keys and values on top.</summary>
     public static long StateFloats(ModelConfig c, DeepMemoryRule rule)
     {
-        long keyWidth = MemoryFeatureMap.Width(c.MemoryFeatureMap, c.KeyHeadDim);
-        var mlp = new MemoryMlp(keyWidth, c.ValueHeadDim, c.MemoryDepth, (long)Math.Round(c.MemoryExpansion * c.KeyHeadDim),
-            c.MemoryActivation, c.MemoryResidualNorm);
-        var configured = c.Configure(rule);
+        var mlp = c.Deep.Mlp(c.KeyHeadDim, c.ValueHeadDim);
+        var configured = c.Deep.Configure(rule);
         return c.NumHeads * (mlp.Layers.Sum(s => s.In * s.Out) * (configured.Learner.HasMomentum ? 3 : 2) +
-            (configured.Window - 1) * (keyWidth + c.ValueHeadDim + 2));
+            (configured.Window - 1) * (mlp.KeyDim + c.ValueHeadDim + 2));
     }
 
     /// <summary>L2-normalised q and k (Titans), then φ. Unlike the matrix rules, q is not scaled by Dk^{−1/2}: a

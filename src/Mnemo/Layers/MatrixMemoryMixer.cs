@@ -15,7 +15,10 @@ public abstract class MatrixMemoryMixer : MemoryMixer, IMatrixMemoryLayer
     /// <inheritdoc/>
     public IMatrixKernel Kernel { get; set; } = DirectMatrixKernel.Instance;
 
-    protected MatrixMemoryMixer(string name, ModelConfig c, bool outputGate) : base(name, c, outputGate) => _chunk = c.ChunkSize;
+    /// <param name="c">the model's common dims</param>
+    /// <param name="matrix">model.matrix</param>
+    protected MatrixMemoryMixer(string name, ModelConfig c, MatrixMemoryConfig matrix, bool outputGate) : base(name, c, outputGate) =>
+        _chunk = matrix.ChunkSize;
 
     /// <summary>Which kernel the rule runs.</summary>
     protected abstract MatrixKernelKind Kind { get; }

@@ -35,12 +35,15 @@ public sealed class MixtureOfMemoriesMixer : nn.Module<Tensor, Tensor>, IStreami
     readonly MatrixKernelKind _kind;
     Tensor? _auxLoss;
 
-    public MixtureOfMemoriesMixer(ModelConfig c) : base(nameof(MixtureOfMemoriesMixer))
+    /// <param name="c">the model's common dims</param>
+    /// <param name="matrix">model.matrix, for the memories' kernel (chunk_size) and decay (dt_min, dt_max)</param>
+    /// <param name="mom">model.mom, the routing</param>
+    public MixtureOfMemoriesMixer(ModelConfig c, MatrixMemoryConfig matrix, MixtureConfig mom) : base(nameof(MixtureOfMemoriesMixer))
     {
-        (_heads, _keyDim, _valueDim, _memories, _topK, _chunk) = (c.NumHeads, c.KeyHeadDim, c.ValueHeadDim, c.NumMemories, c.TopK,
-            c.ChunkSize);
-        _kind = c.MomRule == MomRule.GatedLinear ? MatrixKernelKind.GatedLinear : MatrixKernelKind.Delta;
-        bool gated = c.MomRule != MomRule.DeltaNet, delta = _kind == MatrixKernelKind.Delta;
+        (_heads, _keyDim, _valueDim, _memories, _topK, _chunk) = (c.NumHeads, c.KeyHeadDim, c.ValueHeadDim, mom.NumMemories, mom.TopK,
+            matrix.ChunkSize);
+        _kind = mom.Rule == MomRule.GatedLinear ? MatrixKernelKind.GatedLinear : MatrixKernelKind.Delta;
+        bool gated = mom.Rule != MomRule.DeltaNet, delta = _kind == MatrixKernelKind.Delta;
         long keys = _heads * _keyDim, values = _heads * _valueDim;
         Linear Proj(long outputs) => nn.Linear(c.DModel, outputs, hasBias: false);
         ModuleList<Linear> PerMemory(long outputs) => nn.ModuleList(Enumerable.Range(0, _memories).Select(_ => Proj(outputs)).ToArray());
@@ -51,13 +54,13 @@ public sealed class MixtureOfMemoriesMixer : nn.Module<Tensor, Tensor>, IStreami
         v_proj = PerMemory(values);
         if (delta) b_proj = PerMemory(_heads);
         if (gated) a_proj = PerMemory(_heads);
-        if (c.SharedMemory)
+        if (mom.SharedMemory)
         {
             (shared_k, shared_v) = (Proj(keys), Proj(values));
             if (delta) shared_b = Proj(_heads);
             if (gated) shared_a = Proj(_heads);
         }
-        if (gated) (A_log, dt_bias) = MambaGate.Initial(_heads, c.DtMin, c.DtMax);
+        if (gated) (A_log, dt_bias) = MambaGate.Initial(_heads, matrix.DtMin, matrix.DtMax);
         if (c.ShortConv)
         {
             q_conv1d = new ShortConvolution(keys, c.ConvSize);

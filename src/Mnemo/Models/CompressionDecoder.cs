@@ -28,9 +28,11 @@ public sealed class CompressionDecoder : nn.Module<Tensor, Tensor, Tensor>
     readonly RMSNorm norm1, norm2;
     readonly Linear fc1, fc2;
 
-    public CompressionDecoder(ModelConfig c) : base(nameof(CompressionDecoder))
+    /// <param name="c">the model's dims</param>
+    /// <param name="targets">target indices the decoder can reconstruct</param>
+    public CompressionDecoder(ModelConfig c, int targets) : base(nameof(CompressionDecoder))
     {
-        target_embeddings = nn.Embedding(c.CompressionTargets, c.DModel);
+        target_embeddings = nn.Embedding(targets, c.DModel);
         norm1 = new RMSNorm(c.DModel, c.NormEps);
         fc1 = nn.Linear(c.DModel, c.DModel);
         fc2 = nn.Linear(c.DModel, c.DModel);

@@ -27,18 +27,18 @@ public sealed class Block : nn.Module<Tensor, Tensor>
 
     public static nn.Module<Tensor, Tensor> CreateMixer(MixerKind kind, ModelConfig c) => kind switch
     {
-        MixerKind.Attention => new Attention(c),
-        MixerKind.LinearAttention => new LinearAttention(c),
-        MixerKind.Retnet => new RetNet(c),
-        MixerKind.Gla => new Gla(c),
-        MixerKind.Mamba2 => new Mamba2(c),
-        MixerKind.DeltaNet => new DeltaNet(c),
-        MixerKind.GatedDeltaNet => new GatedDeltaNet(c),
-        MixerKind.Mom => new MixtureOfMemoriesMixer(c),
-        MixerKind.TitansMac => new MemoryAsContext(c),
-        MixerKind.TitansMag => new MemoryAsGate(c),
-        MixerKind.TitansMal => new MemoryAsLayer(c),
-        _ when ModelConfig.DeepRule(kind) is { } rule => new DeepMemoryMixer(c, rule),
+        MixerKind.Attention => new Attention(c, c.Attention),
+        MixerKind.LinearAttention => new LinearAttention(c, c.Matrix),
+        MixerKind.Retnet => new RetNet(c, c.Matrix),
+        MixerKind.Gla => new Gla(c, c.Matrix),
+        MixerKind.Mamba2 => new Mamba2(c, c.Matrix),
+        MixerKind.DeltaNet => new DeltaNet(c, c.Matrix),
+        MixerKind.GatedDeltaNet => new GatedDeltaNet(c, c.Matrix),
+        MixerKind.Mom => new MixtureOfMemoriesMixer(c, c.Matrix, c.Mom),
+        MixerKind.TitansMac => new MemoryAsContext(c, c.Deep, c.Titans),
+        MixerKind.TitansMag => new MemoryAsGate(c, c.Attention, c.Deep, c.Titans),
+        MixerKind.TitansMal => new MemoryAsLayer(c, c.Attention, c.Deep, c.Titans),
+        _ when ModelConfig.DeepRule(kind) is { } rule => new DeepMemoryMixer(c, c.Deep, rule),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown mixer"),
     };
 
@@ -131,13 +131,16 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
 
     public ModelConfig Config { get; }
 
-    public LanguageModel(ModelConfig config) : base(nameof(LanguageModel))
+    /// <param name="config">the model, its vocabulary resolved</param>
+    /// <param name="compressionTargets">rows of the compression decoder (MAD's compression task, its
+    /// compression_targets); 0 = no decoder</param>
+    public LanguageModel(ModelConfig config, int compressionTargets = 0) : base(nameof(LanguageModel))
     {
         if (config.VocabSize <= 0) throw new ArgumentException("vocab_size must be resolved before building a model", nameof(config));
         Config = config;
         model = new Backbone(config);
         if (!config.TieEmbeddings) lm_head = nn.Linear(config.DModel, config.VocabSize, hasBias: false);
-        if (config.CompressionTargets > 0) compression_decoder = new CompressionDecoder(config);
+        if (compressionTargets > 0) compression_decoder = new CompressionDecoder(config, compressionTargets);
         RegisterComponents();
         InitialiseWeights(config.InitStd);
     }
@@ -176,7 +179,8 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         if (readout == Readout.NextToken) return Logits(hidden.index([TensorIndex.Tensor(mask)])).MoveToOuterDisposeScope();
         if (compression_decoder is null)
-            throw new InvalidOperationException("the compression readout needs a model built with compression_targets > 0");
+            throw new InvalidOperationException(
+                "the compression readout needs a model built with compression targets (the MAD task's compression_targets > 0)");
         var at = mask.nonzero();                                                      // [N, 2]: (row, target index)
         var code = hidden.select(1, -1).index_select(0, at.select(1, 0));            // [N, D]
         return Logits(compression_decoder.forward(code, at.select(1, 1))).MoveToOuterDisposeScope();
@@ -199,7 +203,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
         foreach (var layer in model.Layers)
         {
             using var term = layer.TakeAuxLoss();                            // owned here; the sum keeps the graph
-            if (term is not null) total = total is null ? term * Config.RouterAuxLossCoef : total + term * Config.RouterAuxLossCoef;
+            if (term is not null) total = total is null ? term * Config.Mom.RouterAuxLossCoef : total + term * Config.Mom.RouterAuxLossCoef;
         }
         return total;
     }

@@ -100,12 +100,44 @@ public sealed record SweepConfig : IValidatedConfig
         return Parse(text, source);
     }
 
-    /// <summary>Binds and checks a sweep, including every run it expands to, so a bad cell fails before any training.</summary>
-    public static SweepConfig Parse(string json, string source)
+    /// <summary>
+    /// Binds and checks a sweep, including every run it expands to, so a bad cell fails before any training. A base
+    /// or an override in the old flat form is an error that says how to convert it.
+    /// </summary>
+    public static SweepConfig Parse(string json, string source) => Parse(json, source, saved: false);
+
+    /// <summary>A sweep folder's own sweep.json: one written by an older build in the old flat form is converted
+    /// (base and overrides; <see cref="LegacyConfig"/>), so the sweep resumes and keeps its results.</summary>
+    public static SweepConfig ParseSaved(string json, string source) => Parse(json, source, saved: true);
+
+    static SweepConfig Parse(string json, string source, bool saved)
     {
-        var sweep = ConfigBinder.Bind<SweepConfig>(ConfigBinder.ParseText(json, source), source);
+        var node = ConfigBinder.ParseText(json, source);
+        if (node is JsonObject root)
+        {
+            if (root["base"] is JsonObject run)
+            {
+                if (saved) LegacyConfig.Convert(run, $"{source}, base");
+                else LegacyConfig.Reject(run, $"{source}, base");
+            }
+            if (saved) ConvertOverrides(root);
+        }
+        var sweep = ConfigBinder.Bind<SweepConfig>(node, source);
         _ = sweep.Runs(source);
         return sweep;
+    }
+
+    /// <summary>Every override list of a saved sweep (final_eval, and each axis value's set and final_eval) in the new form.</summary>
+    static void ConvertOverrides(JsonObject root)
+    {
+        var lists = new List<JsonNode?> { root["final_eval"] };
+        foreach (var axis in (root["axes"] as JsonArray ?? []).OfType<JsonObject>())
+            foreach (var value in (axis["values"] as JsonArray ?? []).OfType<JsonObject>())
+                lists.AddRange([value["set"], value["final_eval"]]);
+        foreach (var list in lists.OfType<JsonArray>())
+            for (int i = 0; i < list.Count; i++)
+                if (list[i] is JsonValue v && v.TryGetValue<string>(out var set) && LegacyConfig.ConvertOverride(set) is { } now)
+                    list[i] = now;
     }
 
     /// <summary>Every run of the sweep, in a fixed order (axes in order, the last varying fastest; then lr).</summary>

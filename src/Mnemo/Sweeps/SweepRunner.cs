@@ -75,7 +75,7 @@ public static class SweepRunner
         if (File.Exists(path))
         {
             if (File.ReadAllText(path) == json) return;
-            var earlier = SweepConfig.Parse(File.ReadAllText(path), path);
+            var earlier = SweepConfig.ParseSaved(File.ReadAllText(path), path);
             var mine = sweep.Runs().ToDictionary(r => r.Id);
             if (earlier.Name != sweep.Name)
                 throw new MnemoException($"{outDir} holds sweep \"{earlier.Name}\", not \"{sweep.Name}\"; use another --out, " +
@@ -105,13 +105,13 @@ public static class SweepRunner
             ["cell_id"] = run.CellId,
             ["cell"] = run.CellJson(),
             ["lr"] = run.Lr,
-            ["task"] = run.Config.TaskSection == "task" ? "mqar" : run.Config.TaskSection,
-            ["headline"] = run.Config.ActiveTask.ReportedScore(),
+            ["task"] = run.Config.TaskKind,
+            ["headline"] = run.Config.Task.ReportedScore(),
             ["mixer"] = JsonNamingPolicy.SnakeCaseLower.ConvertName(run.Config.ResolvedModel.Mixer.ToString()),
             ["run_dir"] = Path.GetRelativePath(outDir, runDir),
         };
         var model = run.Config.ResolvedModel;
-        int longest = (run.FinalEval ?? run.Config).ActiveTask.LongestSeqLen();
+        int longest = (run.FinalEval ?? run.Config).Task.LongestSeqLen();
         line["num_layers"] = model.NumLayers;
         line["state_floats_per_layer"] = model.StateFloatsPerLayer(longest);
         TrainingOutcome outcome;
@@ -129,13 +129,13 @@ public static class SweepRunner
         if (outcome.Interrupted) throw new OperationCanceledException("sweep interrupted; run the same command again to continue");
         var final = run.FinalEval is null ? outcome.LastEval! : Score(run, runDir);
         line["status"] = "ok";
-        line["headline_metric"] = (run.FinalEval ?? run.Config).ActiveTask.HeadlineMetric() ?? MqarEvaluator.TokenAccuracy;
+        line["headline_metric"] = (run.FinalEval ?? run.Config).Task.HeadlineMetric() ?? MqarEvaluator.TokenAccuracy;
         line["validation_accuracy"] = outcome.TestAccuracy;
         line["validation_exact_match"] = outcome.LastEval?.ExactMatch;
         line["accuracy"] = final.Accuracy;
         line["exact_match"] = final.ExactMatch;
         if (final.Metrics is not null) line["metrics"] = JsonSerializer.SerializeToNode(final.Metrics, NamedFloats);
-        line["slices"] = SliceLines(final, (run.FinalEval ?? run.Config).ActiveTask);
+        line["slices"] = SliceLines(final, (run.FinalEval ?? run.Config).Task);
         line["parameters"] = outcome.Parameters;
         line["steps"] = outcome.Steps;
         line["reached_target"] = outcome.ReachedTarget;
@@ -189,9 +189,9 @@ public static class SweepRunner
     /// <summary>Scores a run's last checkpoint on the final-evaluation slices.</summary>
     static EvalResult Score(SweepRun run, string runDir)
     {
-        using var model = new LanguageModel(run.Config.ResolvedModel);
+        using var model = run.Config.NewModel();
         TensorIO.LoadStateDict(model, Path.Combine(Checkpoint.List(runDir)[^1], Checkpoint.ModelFile));
-        var task = run.FinalEval!.ActiveTask;
+        var task = run.FinalEval!.Task;
         return MqarEvaluator.Evaluate(model, task.TestBatches(), task: task);
     }
 

@@ -24,6 +24,7 @@ public sealed record FactChainsSlice
 /// Vocabulary: 0 period, 1 moved_to, 2 grabbed, 3 dropped, 4 where_is, then entities, locations, objects, and the
 /// rest filler. See <see cref="FactChains"/>.
 /// </summary>
+[Help("BABILong-style fact chains (qa1/qa2) among filler sentences, token-level (docs/tasks.md#fact-chains)")]
 public sealed record FactChainsConfig : IValidatedConfig, ITask
 {
     [Help("question type: qa1 (where is an entity: its latest move) or qa2 (where is an object: its holder's location, with grab/drop)")]

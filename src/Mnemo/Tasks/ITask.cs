@@ -1,11 +1,28 @@
+using System.Text.Json.Serialization;
 using Mnemo.Models;
+using Mnemo.Tasks.Mad;
+using Mnemo.Tasks.Verbatim;
 
 namespace Mnemo.Tasks;
 
 /// <summary>
 /// What the trainer needs from a task: a vocabulary and seeded train/test slices of (inputs, labels). Config
 /// records implement it, so members are methods or [JsonIgnore] (the binder reads back every written key).
+/// <para>A run config's task is one of the kinds below, written <c>"task": {"kind": "passkey", …}</c> (an
+/// <see cref="IO.ConfigUnion"/>): a new task kind is a config record and one line here.</para>
 /// </summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
+[JsonDerivedType(typeof(MqarConfig), "mqar")]
+[JsonDerivedType(typeof(PasskeyConfig), "passkey")]
+[JsonDerivedType(typeof(SetDisjointnessConfig), "set_disjointness")]
+[JsonDerivedType(typeof(InductionHeadsConfig), "induction_heads")]
+[JsonDerivedType(typeof(ParityDmsConfig), "parity_dms")]
+[JsonDerivedType(typeof(FactChainsConfig), "fact_chains")]
+[JsonDerivedType(typeof(NiahConfig), "niah")]
+[JsonDerivedType(typeof(SortConfig), "sort")]
+[JsonDerivedType(typeof(MadConfig), "mad")]
+[JsonDerivedType(typeof(SelectiveCopyingConfig), "selective_copying")]
+[JsonDerivedType(typeof(VerbatimConfig), "verbatim")]
 public interface ITask
 {
     /// <summary>Tokens are in [0, VocabSize).</summary>
@@ -28,6 +45,9 @@ public interface ITask
     /// <summary>How scored positions are read out: the next-token head (every task but MAD's compression) or the
     /// compression decoder (see <see cref="LanguageModel.ScoredLogits"/>).</summary>
     Readout Readout() => Models.Readout.NextToken;
+
+    /// <summary>Rows of the compression decoder the model needs (MAD's compression_targets); 0 = no decoder.</summary>
+    int CompressionDecoderTargets() => 0;
 
     /// <summary>
     /// The result a report ranks runs by: "accuracy" (EvalResult.Accuracy, the headline

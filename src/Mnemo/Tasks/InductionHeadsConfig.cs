@@ -15,6 +15,7 @@ public sealed record InductionHeadsSlice
 /// token s; content tokens are [1, V). Train at one length (256), test at longer ones for length extrapolation.
 /// See <see cref="InductionHeads"/>.
 /// </summary>
+[Help("induction heads (Mamba §4.1.2): after \"… s t … s\" predict t (docs/tasks.md#induction-heads)")]
 public sealed record InductionHeadsConfig : IValidatedConfig, ITask
 {
     [Help("vocabulary size V: the special token 0 and V − 1 content tokens"), Range(3, 1 << 20)] public int VocabSize { get; init; } = 16;

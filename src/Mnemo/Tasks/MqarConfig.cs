@@ -19,6 +19,7 @@ public sealed record MqarSlice : IValidatedConfig
 /// Multi-query associative recall with Zoology's semantics (docs/tasks.md#mqar): keys from [1, V/2), values from
 /// [V/2, V), power-law query gaps, labels only after query keys.
 /// </summary>
+[Help("multi-query associative recall, Zoology's semantics (docs/tasks.md#mqar); the task when a config names none")]
 public sealed record MqarConfig : IValidatedConfig, ITask
 {
     [Help("vocabulary size V (must exceed every seq_len)"), Range(8, 1 << 20)] public int VocabSize { get; init; } = 512;

@@ -25,6 +25,7 @@ public sealed record NiahSlice
 /// <item>variant 3 (UUID): natural text, a 32-symbol value over 16 hex symbols.</item>
 /// </list>
 /// </summary>
+[Help("S-NIAH-1/2/3 analogue (single needle in a noise or text haystack)")]
 public sealed record NiahConfig : IValidatedConfig, IBinnedTask
 {
     [Help("S-NIAH variant: 1 = noise haystack + number, 2 = text haystack + number, 3 = text haystack + UUID-like value"), Range(1, 3)]

@@ -43,11 +43,11 @@ public static class ParityDms
     {
         int n = task.N, l = input.Length;
         int m = rng.Next(n + 2, 4 * n + 2);
-        double p = task.Kind == BitTaskKind.Parity ? rng.NextDouble() : 0.5;
+        double p = task.Variant == BitTaskKind.Parity ? rng.NextDouble() : 0.5;
         input[..(l - m)].Fill(Pad);
         var bits = input[(l - m)..];
         for (int i = 0; i < m; i++) bits[i] = rng.NextDouble() < p ? 1 : 0;
         label.Fill(TaskBatch.Ignore);
-        label[l - 1] = Target(task.Kind, n, bits);
+        label[l - 1] = Target(task.Variant, n, bits);
     }
 }

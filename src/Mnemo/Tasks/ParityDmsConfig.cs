@@ -23,10 +23,11 @@ public sealed record ParityDmsSlice
 /// N-parity and N-DMS (docs/tasks.md#n-parity-and-n-dms) as tokens: bits are tokens 0 and 1, PAD is 2, and the 2-class answer is
 /// the token 0 or 1 at the final position. See <see cref="ParityDms"/>.
 /// </summary>
+[Help("N-parity / N-DMS on a bit stream, answer at the last step (docs/tasks.md#n-parity-and-n-dms)")]
 public sealed record ParityDmsConfig : IValidatedConfig, ITask
 {
-    [Help("task: parity (sum of the last N bits mod 2) or dms (last bit equals the bit N − 1 steps earlier)")]
-    public BitTaskKind Kind { get; init; } = BitTaskKind.Parity;
+    [Help("parity (sum of the last N bits mod 2) or dms (last bit equals the bit N − 1 steps earlier)")]
+    public BitTaskKind Variant { get; init; } = BitTaskKind.Parity;
     [Help("N: how many of the last bits the answer depends on (parity) or the match distance + 1 (dms)"), Range(1, 1 << 20)]
     public int N { get; init; } = 8;
     [Help("seed of the training examples"), Range(0, int.MaxValue)] public int TrainSeed { get; init; } = 1;

@@ -29,6 +29,8 @@ public sealed record PasskeySlice
 /// tokenizer. Vocabulary layout: digits [0, 10), needle marker 10, query marker 11, keys [12, 12 + num_keys),
 /// filler [12 + num_keys, vocab_size). See <see cref="Passkey"/> for the sequence.
 /// </summary>
+[Help("token-level passkey retrieval, S-NIAH-1 style: find \"needle key d1…dn\" in a haystack, answer after \"query key\"" +
+    " (docs/tasks.md#passkey)")]
 public sealed record PasskeyConfig : IValidatedConfig, ITask
 {
     [Help("vocabulary size V: 10 digits, 2 markers, num_keys keys and the rest filler"), Range(16, 1 << 20)]

@@ -18,6 +18,7 @@ public sealed record SetDisjointnessSlice
 /// names it after the answer separator. Vocabulary: 0 mask, 1 BOS, 2 set separator, 3 answer separator, set
 /// elements [4, V). See <see cref="SetDisjointness"/> for the sequence.
 /// </summary>
+[Help("set disjointness (JRT, intersect_token): name the one token two sets share (docs/tasks.md#set-disjointness)")]
 public sealed record SetDisjointnessConfig : IValidatedConfig, IBinnedTask
 {
     [Help("vocabulary size V: 4 special tokens, then two halves of [4, V) for the two sets"), Range(8, 1 << 20)]

@@ -22,6 +22,7 @@ public sealed record SortSlice
 /// Vocabulary layout, T = the tokenizer's vocabulary: text [0, T), SEP T, QUERY T + 1, A_FIRST T + 2, B_FIRST
 /// T + 3. The "book" is <see cref="Text"/> (generated text by default; kjv or austen when set up). See <see cref="Sort"/>.
 /// </summary>
+[Help("SORT (which of two excerpt segments came first, in context)")]
 public sealed record SortConfig : IValidatedConfig, IBinnedTask
 {
     [Help("tokenizer and corpus of the book")] public TextConfig Text { get; init; } = new();

@@ -1,60 +1,41 @@
-using System.Reflection;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Mnemo.IO;
 using Mnemo.Layers;
+using Mnemo.Models;
 using Mnemo.Tasks;
 
 namespace Mnemo.Training;
 
 /// <summary>
-/// Everything a training run needs: model, task and training settings. The task is MQAR (<see cref="Task"/>) unless
-/// one optional task section is present; each task kind adds its section in its own partial file
-/// (RunConfig.Tasks*.cs), and <see cref="ActiveTask"/> finds it by reflection, so adding a task touches no switch.
+/// Everything a training run needs: model, task and training settings. The task is one of the kinds of
+/// <see cref="ITask"/>, written <c>"task": {"kind": "passkey", …}</c>; a config that names none trains on MQAR.
 /// </summary>
-public sealed partial record RunConfig : IValidatedConfig
+public sealed record RunConfig : IValidatedConfig
 {
     [Help("free-form description")] public string Description { get; init; } = "";
     public ModelConfig Model { get; init; } = new();
-    [Help("multi-query associative recall, Zoology's semantics (docs/tasks.md#mqar); the task when no other task section is present")]
-    public MqarConfig Task { get; init; } = new();
-
-    /// <summary>Set, it replaces <see cref="Task"/> as the run's task. An optional section rather than a task
-    /// union keeps every existing MQAR config valid as it stands.</summary>
-    [Help(
-        "token-level passkey retrieval, S-NIAH-1 style: find \"needle key d1…dn\" in a haystack, answer after \"query key\"" +
-        " (docs/tasks.md#passkey)")]
-    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
-    public PasskeyConfig? Passkey { get; init; }
+    [Help("the task the run trains and tests on: \"kind\" names it (mqar, passkey, niah, …; `mnemo list`), the other fields are " +
+        "that kind's settings")]
+    public ITask Task { get; init; } = new MqarConfig();
     public TrainingConfig Training { get; init; } = new();
 
-    /// <summary>The task the run trains and tests on: the one optional task section present, else MQAR.</summary>
-    [System.Text.Json.Serialization.JsonIgnore] public ITask ActiveTask => OptionalTasks().Select(t => t.Task).FirstOrDefault() ?? Task;
-
-    /// <summary>Name of the active task's config section, for error messages and result files.</summary>
-    [System.Text.Json.Serialization.JsonIgnore]
-    public string TaskSection => OptionalTasks().Select(t => t.Section).FirstOrDefault() ?? "task";
-
-    static readonly PropertyInfo[] OptionalTaskProperties = typeof(RunConfig).GetProperties()
-        // settable: not ActiveTask itself
-        .Where(p => p.CanWrite && p.PropertyType != typeof(MqarConfig) && typeof(ITask).IsAssignableFrom(p.PropertyType)).ToArray();
-
-    /// <summary>The optional task sections that are present, with their snake_case names.</summary>
-    IEnumerable<(string Section, ITask Task)> OptionalTasks() => OptionalTaskProperties
-        .Select(p => (System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name), p.GetValue(this) as ITask))
-        .Where(t => t.Item2 is not null).Select(t => (t.Item1, t.Item2!));
+    /// <summary>The task's kind ("mqar", "passkey", …), for error messages and result files.</summary>
+    [JsonIgnore] public string TaskKind => ConfigUnion.Of(typeof(ITask))!.KindOf(Task.GetType());
 
     /// <summary>The model config with the vocabulary filled in from the task.</summary>
-    [System.Text.Json.Serialization.JsonIgnore]
-    public ModelConfig ResolvedModel => Model.VocabSize == 0 ? Model with { VocabSize = ActiveTask.VocabSize } : Model;
+    [JsonIgnore]
+    public ModelConfig ResolvedModel => Model.VocabSize == 0 ? Model with { VocabSize = Task.VocabSize } : Model;
+
+    /// <summary>A freshly initialised model for this run: <see cref="ResolvedModel"/>, with the task's compression
+    /// decoder if it has one.</summary>
+    public LanguageModel NewModel() => new(ResolvedModel, Task.CompressionDecoderTargets());
 
     public IEnumerable<(string, string)> Validate()
     {
-        var present = OptionalTasks().Select(t => t.Section).ToList();
-        if (present.Count > 1)
-            yield return (present[1], $"only one task section may be present, found {string.Join(", ", present)}");
-        if (Model.VocabSize != 0 && Model.VocabSize < ActiveTask.VocabSize)
-            yield return ("model.vocab_size", $"{Model.VocabSize} is smaller than {TaskSection}.vocab_size {ActiveTask.VocabSize}");
-        int longest = ActiveTask.LongestSeqLen();
+        if (Model.VocabSize != 0 && Model.VocabSize < Task.VocabSize)
+            yield return ("model.vocab_size", $"{Model.VocabSize} is smaller than task.vocab_size {Task.VocabSize} ({TaskKind})");
+        int longest = Task.LongestSeqLen();
         if (Model.Positions == PositionKind.Learned && longest > Model.MaxPositions)
             yield return ("model.max_positions", $"{Model.MaxPositions} is shorter than the longest sequence ({longest}) and " +
                 $"positions are learned");
@@ -93,8 +74,9 @@ public sealed partial record RunConfig : IValidatedConfig
     }
 
     /// <summary>
-    /// Loads a run folder's own config.json. A saved config keeps meaning what it meant when it was written: runs saved
-    /// before <c>memory_normalized_step</c> was always written (and before it defaulted to true) omit it and mean false.
+    /// Loads a run folder's own config.json. A saved config keeps meaning what it meant when it was written: one saved
+    /// in the old flat form is converted (<see cref="LegacyConfig"/>), and runs saved before the deep memory's
+    /// normalized_step was always written (and before it defaulted to true) omit it and mean false.
     /// </summary>
     public static RunConfig LoadSaved(string path, IEnumerable<string>? overrides = null)
     {
@@ -102,13 +84,27 @@ public sealed partial record RunConfig : IValidatedConfig
         return Parse(File.ReadAllText(path), path, overrides, savedRun: true);
     }
 
+    /// <summary>
+    /// Binds a run config; overrides are applied first. A config in the old flat form is an error that says how to
+    /// convert it, unless it is a saved run's (<paramref name="savedRun"/>), which is converted.
+    /// </summary>
     public static RunConfig Parse(string json, string source, IEnumerable<string>? overrides = null, bool savedRun = false)
     {
         var node = ConfigBinder.ParseText(json, source);
         if (node is not JsonObject root) throw new ConfigException($"{source}: expected a JSON object at the top level");
-        if (savedRun && root["model"] is JsonObject model && !model.ContainsKey("memory_normalized_step"))
-            model["memory_normalized_step"] = false;
-        ConfigBinder.ApplyOverrides<RunConfig>(root, overrides ?? []);
+        var sets = (overrides ?? []).ToList();
+        foreach (var set in sets) LegacyConfig.RejectOverride(set, source);
+        if (savedRun)
+        {
+            LegacyConfig.Convert(root, source);
+            if (root["model"] is JsonObject model && model["deep"]?["normalized_step"] is null)
+            {
+                if (model["deep"] is not JsonObject deep) model["deep"] = deep = new JsonObject();
+                deep["normalized_step"] = false;
+            }
+        }
+        else LegacyConfig.Reject(root, source);
+        ConfigBinder.ApplyOverrides<RunConfig>(root, sets);
         return ConfigBinder.Bind<RunConfig>(root, source);
     }
 

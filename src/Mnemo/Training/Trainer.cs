@@ -29,7 +29,7 @@ public sealed record TrainingOutcome(long Steps, double TestAccuracy, EvalResult
     double ElapsedSeconds, string RunDir, long Parameters);
 
 /// <summary>
-/// Trains a language model on a recall task (MQAR or passkey, see <see cref="RunConfig.ActiveTask"/>): AdamW with warm-up + cosine,
+/// Trains a language model on a recall task (MQAR or passkey, see <see cref="RunConfig.Task"/>): AdamW with warm-up + cosine,
 /// gradient clipping, evaluation every N steps with early stop at a target accuracy, metrics as JSON lines, periodic checkpoints, and exact
 /// resume (the batch of a step depends only on the step; optimizer moments, step counts and the generator state are restored).
 /// </summary>
@@ -84,16 +84,16 @@ public sealed class Trainer
 
         if (t.MemoryCheck) MemoryEstimate.Check(_config.ResolvedModel, MemoryEstimate.AvailableBytes());
         // Data first (its own seeds), then the model from the training seed, so weights don't depend on data size.
-        var task = _config.ActiveTask;
-        if (task.Readout() == Readout.Compression && _config.ResolvedModel.CompressionTargets < task.LongestSeqLen())
-            throw new ConfigException($"{_config.TaskSection}: the compression readout decodes up to {task.LongestSeqLen()} targets; " +
-                $"set model.compression_targets to at least that (now {_config.ResolvedModel.CompressionTargets})");
+        var task = _config.Task;
+        if (task.Readout() == Readout.Compression && task.CompressionDecoderTargets() < task.LongestSeqLen())
+            throw new ConfigException($"task ({_config.TaskKind}): the compression readout decodes up to {task.LongestSeqLen()} " +
+                $"targets; set task.compression_targets to at least that (now {task.CompressionDecoderTargets()})");
         var train = task.TrainBatches();
         var test = task.TestBatches();
         var schedule = new BatchSchedule(train, t.BatchSize, t.Seed);
 
         TorchRuntime.Seed(t.Seed);
-        var model = new LanguageModel(_config.ResolvedModel);
+        var model = _config.NewModel();
         var optimizer = CreateOptimizer(model, t);
 
         var state = new TrainerState();

@@ -80,8 +80,8 @@ public class CliTests
     {
         var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), "list", "--fields");
         Assert.Equal(0, code);
-        // The field column wraps at the console width, so look for the section prefixes and short field names.
-        foreach (var field in new[] { "passkey.", "set_disjointness.", "induction_heads.", "parity_dms.kind", "fact_chains.qa" })
+        // The field column wraps at the console width, so look for the task kinds and short field names.
+        foreach (var field in new[] { "task.kind", "passkey", "set_disjointness", "induction_heads", "task.variant", "task.qa" })
             Assert.Contains(field, stdout);
         foreach (var preset in new[] { "set-disjointness", "induction-heads", "parity-dms", "fact-chains" })
             Assert.Contains(preset, stdout);

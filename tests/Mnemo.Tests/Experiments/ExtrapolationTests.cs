@@ -71,7 +71,7 @@ public class ExtrapolationTests
         Assert.All(mqar.Test, t => Assert.Equal(s.MqarPairs, t.NumKvPairs));
         Assert.NotEqual(mqar.TrainSeed, mqar.TestSeed);
         // not the validation set
-        Assert.NotEqual(s.RunConfig(ExtrapolationTask.Mqar, MixerKind.GatedDeltaNet, 1e-3).Task.TestSeed, mqar.TestSeed);
+        Assert.NotEqual(((MqarConfig)s.RunConfig(ExtrapolationTask.Mqar, MixerKind.GatedDeltaNet, 1e-3).Task).TestSeed, mqar.TestSeed);
         var passkey = (PasskeyConfig)s.EvalTask(ExtrapolationTask.Passkey);
         Assert.All(passkey.Test, t => Assert.Equal(DepthKind.Even, t.Depths));
         Assert.Equal(s.TrainLength, passkey.Train.Single().SeqLen);
@@ -96,7 +96,7 @@ public class ExtrapolationTests
         foreach (var run in sweep.Runs())
         {
             var task = run.Cell["task"] == "mqar" ? ExtrapolationTask.Mqar : ExtrapolationTask.Passkey;
-            Assert.Equal(Json(s.EvalTask(task)), Json(run.FinalEval!.ActiveTask));
+            Assert.Equal(Json(s.EvalTask(task)), Json(run.FinalEval!.Task));
             Assert.True(run.Config.Model.MaxPositions >= s.EvalLengths.Max());
         }
     }
@@ -121,13 +121,13 @@ public class ExtrapolationTests
                     var run = runs.Single(r => r.Cell["task"] == Snake(task) && r.Cell["model"] == Snake(mixer)
                         && r.Lr == lr);
                     var expected = s.RunConfig(task, mixer, lr);
-                    Assert.Equal(expected.TaskSection, run.Config.TaskSection);
-                    Assert.Equal(Json(expected.ActiveTask), Json(run.Config.ActiveTask));
+                    Assert.Equal(expected.TaskKind, run.Config.TaskKind);
+                    Assert.Equal(Json(expected.Task), Json(run.Config.Task));
                     Assert.Equal(ConfigBinder.ToJson(expected.ResolvedModel), ConfigBinder.ToJson(run.Config.ResolvedModel));
                     Assert.Equal(ConfigBinder.ToJson(expected.Training), ConfigBinder.ToJson(run.Config.Training));
                     // The final evaluation: the same task at every evaluation length, from the evaluation seed.
-                    Assert.Equal(expected.TaskSection, run.FinalEval!.TaskSection);
-                    Assert.Equal(Json(s.EvalTask(task)), Json(run.FinalEval.ActiveTask));
+                    Assert.Equal(expected.TaskKind, run.FinalEval!.TaskKind);
+                    Assert.Equal(Json(s.EvalTask(task)), Json(run.FinalEval.Task));
                 }
     }
 }

@@ -89,7 +89,7 @@ public class MqarDemoTests
         {
             var c = run.Config;
             Assert.Equal((64, 2, 2, 0.0), (c.Model.DModel, c.Model.NumLayers, c.Model.NumHeads, c.Model.MlpRatio));
-            var mqar = Assert.IsType<MqarConfig>(c.ActiveTask);   // a generated task: nothing to download
+            var mqar = Assert.IsType<MqarConfig>(c.Task);   // a generated task: nothing to download
             Assert.Equal(full ? 512 : 256, mqar.VocabSize);
             Assert.Equal(full ? 3000 : 800, c.Training.Steps);
             Assert.Null(run.FinalEval);                           // scored on its own test slices

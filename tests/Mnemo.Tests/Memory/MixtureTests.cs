@@ -275,12 +275,13 @@ public class MixtureTests
         Assert.Equal(new long[] { 16, 16 }, p[at + "o_proj.weight"]);
 
         // DeltaNet memories have no decay; gated linear ones no β; without a shared memory no shared_*.
-        var delta = Build(MomConfig(c => c with { MomRule = MomRule.DeltaNet, SharedMemory = false })).named_parameters()
+        var delta = Build(MomConfig(c => c with { Mom = c.Mom with { Rule = MomRule.DeltaNet, SharedMemory = false } })).named_parameters()
             .Select(x => x.name).ToHashSet();
         Assert.DoesNotContain(at + "A_log", delta);
         Assert.DoesNotContain(at + "a_proj.0.weight", delta);
         Assert.DoesNotContain(at + "shared_k.weight", delta);
-        var linear = Build(MomConfig(c => c with { MomRule = MomRule.GatedLinear })).named_parameters().Select(x => x.name).ToHashSet();
+        var linear = Build(MomConfig(c => c with { Mom = c.Mom with { Rule = MomRule.GatedLinear } })).named_parameters()
+            .Select(x => x.name).ToHashSet();
         Assert.DoesNotContain(at + "b_proj.0.weight", linear);
         Assert.DoesNotContain(at + "shared_b.weight", linear);
         Assert.Contains(at + "shared_a.weight", linear);
@@ -300,7 +301,8 @@ public class MixtureTests
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var model = Build(MomConfig(c => c with { MomRule = rule, NumMemories = memories, TopK = topK, SharedMemory = shared }));
+        var model = Build(MomConfig(c =>
+            c with { Mom = new() { Rule = rule, NumMemories = memories, TopK = topK, SharedMemory = shared } }));
         model.eval();
         var x = Tokens(2, 19);
         var full = model.forward(x);
@@ -369,9 +371,10 @@ public class MixtureTests
     public void Config_binds_mom_fields_and_rejects_top_k_above_the_memories()
     {
         static ModelConfig Bind(string json) => ConfigBinder.Bind<ModelConfig>(ConfigBinder.ParseText(json, "test"), "test");
-        var c = Bind("""{"mixer": "mom", "num_memories": 3, "top_k": 3, "shared_memory": false, "mom_rule": "delta_net"}""");
-        Assert.Equal((MixerKind.Mom, 3, 3, false, MomRule.DeltaNet), (c.Mixer, c.NumMemories, c.TopK, c.SharedMemory, c.MomRule));
-        var e = Assert.ThrowsAny<MnemoException>(() => Bind("""{"mixer": "mom", "num_memories": 2, "top_k": 3}"""));
+        var c = Bind("""{"mixer": "mom", "mom": {"num_memories": 3, "top_k": 3, "shared_memory": false, "rule": "delta_net"}}""");
+        Assert.Equal((MixerKind.Mom, 3, 3, false, MomRule.DeltaNet),
+            (c.Mixer, c.Mom.NumMemories, c.Mom.TopK, c.Mom.SharedMemory, c.Mom.Rule));
+        var e = Assert.ThrowsAny<MnemoException>(() => Bind("""{"mixer": "mom", "mom": {"num_memories": 2, "top_k": 3}}"""));
         Assert.Contains("top_k", e.Message);
     }
 

@@ -19,7 +19,7 @@ public class DeepMemoryMixerTests
 {
     /// <summary>Memory chunks of 5 tokens, so the test sequences cross several chunk boundaries.</summary>
     static ModelConfig Config(MixerKind mixer, Func<ModelConfig, ModelConfig>? edit = null) =>
-        TinyModels.Config(mixer, c => (edit ?? (x => x))(c with { MemoryChunkSize = 5 }));
+        TinyModels.Config(mixer, c => (edit ?? (x => x))(c with { Deep = c.Deep with { ChunkSize = 5 } }));
     static LanguageModel Build(ModelConfig c, bool fp64 = true) => TinyModels.Build(c, fp64);
     static Tensor Tokens(long b, long t) => TinyModels.Tokens(b, t);
 
@@ -33,23 +33,25 @@ public class DeepMemoryMixerTests
     static ModelConfig Variant(string name) => name switch
     {
         "titans" => Config(MixerKind.Titans),
-        "titans-plain" => Config(MixerKind.Titans, c => c with { MemoryResidualNorm = false, MemoryGradClip = 0.05 }),
-        "titans-pooled" => Config(MixerKind.Titans, c => c with { MemoryGatePooling = GatePooling.Chunk }),
-        "titans-depth1" => Config(MixerKind.Titans, c => c with { MemoryDepth = 1, MemoryResidualNorm = false }),
+        "titans-plain" => Config(MixerKind.Titans, c => c with { Deep = c.Deep with { ResidualNorm = false, GradClip = 0.05 } }),
+        "titans-pooled" => Config(MixerKind.Titans, c => c with { Deep = c.Deep with { GatePooling = GatePooling.Chunk } }),
+        "titans-depth1" => Config(MixerKind.Titans, c => c with { Deep = c.Deep with { Depth = 1, ResidualNorm = false } }),
         "titans-silu-noresidual" => Config(MixerKind.Titans,
-            c => c with { MemoryDepth = 3, MemoryActivation = MemoryActivation.Silu, MemoryResidualNorm = false }),
+            c => c with { Deep = c.Deep with { Depth = 3, Activation = MemoryActivation.Silu, ResidualNorm = false } }),
         "moneta" => Config(MixerKind.Moneta),
         "yaad" => Config(MixerKind.Yaad),
         "memora" => Config(MixerKind.Memora),
-        "omeganet-window3" => Config(MixerKind.Omeganet, c => c with { MemoryWindow = 3 }),
-        "yaad-window3" => Config(MixerKind.Yaad, c => c with { MemoryWindow = 3 }),
-        "titans-gradient-descent" => Config(MixerKind.Titans, c => c with { MemoryLearner = MemoryLearnerKind.GradientDescent }),
-        "moneta-muon" => Config(MixerKind.Moneta, c => c with { MemoryLearner = MemoryLearnerKind.Muon }),
-        "titans-plain-normalized" => Config(MixerKind.Titans, c => c with { MemoryResidualNorm = false, MemoryNormalizedStep = true }),
+        "omeganet-window3" => Config(MixerKind.Omeganet, c => c with { Deep = c.Deep with { Window = 3 } }),
+        "yaad-window3" => Config(MixerKind.Yaad, c => c with { Deep = c.Deep with { Window = 3 } }),
+        "titans-gradient-descent" => Config(MixerKind.Titans,
+            c => c with { Deep = c.Deep with { Learner = MemoryLearnerKind.GradientDescent } }),
+        "moneta-muon" => Config(MixerKind.Moneta, c => c with { Deep = c.Deep with { Learner = MemoryLearnerKind.Muon } }),
+        "titans-plain-normalized" => Config(MixerKind.Titans,
+            c => c with { Deep = c.Deep with { ResidualNorm = false, NormalizedStep = true } }),
         "atlas-taylor" => Config(MixerKind.Atlas,
-            c => c with { MemoryFeatureMap = MemoryFeatureMapKind.Taylor, MemoryResidualNorm = false, MemoryExpansion = 1 }),
+            c => c with { Deep = c.Deep with { FeatureMap = MemoryFeatureMapKind.Taylor, ResidualNorm = false, Expansion = 1 } }),
         "omeganet-polynomial" => Config(MixerKind.Omeganet,
-            c => c with { MemoryFeatureMap = MemoryFeatureMapKind.Polynomial, MemoryResidualNorm = false, MemoryExpansion = 1 }),
+            c => c with { Deep = c.Deep with { FeatureMap = MemoryFeatureMapKind.Polynomial, ResidualNorm = false, Expansion = 1 } }),
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
     };
 
@@ -95,8 +97,7 @@ public class DeepMemoryMixerTests
     {
         var names = Build(Config(MixerKind.Atlas, c => c with
         {
-            MemoryFeatureMap = MemoryFeatureMapKind.Taylor,
-            MemoryResidualNorm = false
+            Deep = c.Deep with { FeatureMap = MemoryFeatureMapKind.Taylor, ResidualNorm = false }
         }))
             .named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
         const string layer = "model.layers.0.attn.";
@@ -113,7 +114,7 @@ public class DeepMemoryMixerTests
     [InlineData(-8.0)]
     public void The_forgetting_gate_starts_at_memory_forget_bias(double bias)
     {
-        var c = Config(MixerKind.Titans, c => c with { MemoryForgetBias = bias });
+        var c = Config(MixerKind.Titans, c => c with { Deep = c.Deep with { ForgetBias = bias } });
         var p = Build(c).named_parameters().ToDictionary(p => p.name, p => p.parameter);
         var b = p["model.layers.0.attn.forget_proj.bias"];
         Assert.Equal(bias, b.min().ToDouble(), 12);
@@ -123,9 +124,9 @@ public class DeepMemoryMixerTests
     [Fact]
     public void Memory_learner_replaces_the_rules_learner()
     {
-        var gd = Config(MixerKind.Titans, c => c with { MemoryLearner = MemoryLearnerKind.GradientDescent });
-        Assert.IsType<GradientDescent>(gd.Configure(DeepMemoryRule.Named["titans"]).Learner);
-        Assert.IsType<MomentumDescent>(Config(MixerKind.Titans).Configure(DeepMemoryRule.Named["titans"]).Learner);
+        var gd = Config(MixerKind.Titans, c => c with { Deep = c.Deep with { Learner = MemoryLearnerKind.GradientDescent } });
+        Assert.IsType<GradientDescent>(gd.Deep.Configure(DeepMemoryRule.Named["titans"]).Learner);
+        Assert.IsType<MomentumDescent>(Config(MixerKind.Titans).Deep.Configure(DeepMemoryRule.Named["titans"]).Learner);
         var names = Build(gd).named_parameters().Select(p => p.name).ToList();
         Assert.DoesNotContain("model.layers.0.attn.momentum_proj.weight", names);
         // Without momentum the state is the weights and the chunk-start weights: 2 copies instead of 3.
@@ -136,9 +137,9 @@ public class DeepMemoryMixerTests
     [Fact]
     public void A_residual_memory_with_unequal_sizes_is_rejected_naming_the_field()
     {
-        var config = Config(MixerKind.Titans, c => c with { ExpandV = 2, MemoryResidualNorm = true });
+        var config = Config(MixerKind.Titans, c => c with { ExpandV = 2, Deep = c.Deep with { ResidualNorm = true } });
         var errors = config.Validate().ToList();
-        Assert.Contains(errors, e => e.Item1 == "memory_residual_norm");
+        Assert.Contains(errors, e => e.Item1 == "deep.residual_norm");
     }
 
     [Theory]
@@ -148,7 +149,7 @@ public class DeepMemoryMixerTests
     {
         using var dir = new Tmp.Dir();
         var run = TrainerTests.Tiny(steps: 12);
-        run = run with { Model = run.Model with { Mixer = mixer, MemoryChunkSize = 8 } };
+        run = run with { Model = run.Model with { Mixer = mixer, Deep = run.Model.Deep with { ChunkSize = 8 } } };
         var losses = new TinyModels.Losses();
         new Trainer(run, dir.Path, losses).Run(resume: false);
         Assert.All(losses.Values, l => Assert.True(double.IsFinite(l)));

@@ -16,7 +16,7 @@ public class GenerationTests
         TorchRuntime.Seed(2);
         return new LanguageModel(new ModelConfig
         {
-            Mixer = mixer, VocabSize = 30, DModel = 16, NumHeads = 2, NumLayers = 2, MlpRatio = 0, ChunkSize = 4,
+            Mixer = mixer, VocabSize = 30, DModel = 16, NumHeads = 2, NumLayers = 2, MlpRatio = 0, Matrix = new() { ChunkSize = 4 },
         });
     }
 

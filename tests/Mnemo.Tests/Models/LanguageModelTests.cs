@@ -64,7 +64,8 @@ public class LanguageModelTests
     [InlineData(PositionKind.None, 3, true)]
     public void Output_at_t_does_not_depend_on_later_tokens(PositionKind positions, int window, bool conv)
     {
-        var model = Build(Small(c => c with { Positions = positions, Window = window, ShortConv = conv, MaxPositions = 32 }));
+        var model = Build(Small(c =>
+            c with { Positions = positions, Attention = new() { Window = window }, ShortConv = conv, MaxPositions = 32 }));
         using var scope = NewDisposeScope();
         var x = Tokens(2, 12);
         var y = x.clone();
@@ -79,7 +80,7 @@ public class LanguageModelTests
     public void Sliding_window_hides_tokens_beyond_the_window()
     {
         // One layer, no convolution: position t sees exactly tokens t−W+1 … t.
-        var model = Build(Small(c => c with { NumLayers = 1, Window = 4, ShortConv = false }));
+        var model = Build(Small(c => c with { NumLayers = 1, Attention = new() { Window = 4 }, ShortConv = false }));
         using var scope = NewDisposeScope();
         var x = Tokens(1, 16);
         var y = x.clone();
@@ -96,8 +97,8 @@ public class LanguageModelTests
         using var scope = NewDisposeScope();
         var x = Tokens(2, 10);
         var full = Build(Small()).forward(x);
-        var windowed = Build(Small(c => c with { Window = 10 })).forward(x);
-        var windowedMasked = Build(Small(c => c with { Window = 9 })).forward(x);
+        var windowed = Build(Small(c => c with { Attention = new() { Window = 10 } })).forward(x);
+        var windowedMasked = Build(Small(c => c with { Attention = new() { Window = 9 } })).forward(x);
         Assert.True(full.allclose(windowed, rtol: 1e-5, atol: 1e-6));
         Assert.False(full.allclose(windowedMasked, rtol: 1e-5, atol: 1e-6));
     }

@@ -63,13 +63,13 @@ public class MixerTests
     {
         foreach (var (lo, hi) in new[] { (1e-3, 0.1), (1e-4, 1e-3), (0.01, 0.01) })
         {
-            var c = Config(mixer, c => c with { DtMin = lo, DtMax = hi, NumHeads = 8, DModel = 32 });
+            var c = Config(mixer, c => c with { Matrix = c.Matrix with { DtMin = lo, DtMax = hi }, NumHeads = 8, DModel = 32 });
             var dtBias = Build(c).named_parameters().Single(p => p.name == name).parameter;
             var dt = nn.functional.softplus(dtBias);                              // the step the bias encodes
             Assert.InRange(dt.min().ToDouble(), lo * (1 - 1e-5), hi * (1 + 1e-5));         // initialised in fp32
             Assert.InRange(dt.max().ToDouble(), lo * (1 - 1e-5), hi * (1 + 1e-5));
         }
-        var bad = Config(mixer, c => c with { DtMin = 0.2, DtMax = 0.1 }).Validate().ToList();
+        var bad = Config(mixer, c => c with { Matrix = c.Matrix with { DtMin = 0.2, DtMax = 0.1 } }).Matrix.Validate().ToList();
         Assert.Contains(bad, e => e.Item1 == "dt_min");
     }
 
@@ -121,7 +121,7 @@ public class MixerTests
         var model = Build(Config(MixerKind.Attention, c => c with
         {
             LayerMixers = [MixerKind.GatedDeltaNet, MixerKind.Attention],
-            Window = 5,
+            Attention = new() { Window = 5 },
             Positions = PositionKind.Learned,
             MaxPositions = 64
         }));
@@ -189,8 +189,7 @@ public class MixerTests
         {
             var model = Build(Config(MixerKind.LinearAttention, c => c with
             {
-                FeatureMap = map,
-                Normalize = map != FeatureMapKind.Identity,
+                Matrix = c.Matrix with { FeatureMap = map, Normalize = map != FeatureMapKind.Identity },
                 ExpandK = 0.5
             }));
             var x = Tokens(1, 12);

@@ -12,15 +12,18 @@ public static class TinyModels
 {
     public static ModelConfig Config(MixerKind mixer, Func<ModelConfig, ModelConfig>? edit = null)
     {
-        var c = new ModelConfig { Mixer = mixer, VocabSize = 40, DModel = 16, NumHeads = 2, NumLayers = 2, MlpRatio = 2, ChunkSize = 8 };
+        var c = new ModelConfig
+        {
+            Mixer = mixer, VocabSize = 40, DModel = 16, NumHeads = 2, NumLayers = 2, MlpRatio = 2, Matrix = new() { ChunkSize = 8 },
+        };
         return edit is null ? c : edit(c);
     }
 
     /// <summary>A seeded model, in fp64 unless asked otherwise (equivalence checks at 1e-10).</summary>
-    public static LanguageModel Build(ModelConfig c, bool fp64 = true)
+    public static LanguageModel Build(ModelConfig c, bool fp64 = true, int compressionTargets = 0)
     {
         TorchRuntime.Seed(5);
-        var model = new LanguageModel(c);
+        var model = new LanguageModel(c, compressionTargets);
         if (fp64) model.to(float64);
         return model;
     }

@@ -18,7 +18,7 @@ public class TitansArchitectureTests
     static ModelConfig Config(MixerKind mixer) => new()
     {
         Mixer = mixer, VocabSize = 40, DModel = 16, NumHeads = 2, NumLayers = 2, MlpRatio = 2,
-        SegmentSize = 5, MemoryChunkSize = 3, Window = 6, PersistentTokens = 3,
+        Titans = new() { SegmentSize = 5, PersistentTokens = 3 }, Deep = new() { ChunkSize = 3 }, Attention = new() { Window = 6 },
     };
 
     static LanguageModel Build(ModelConfig c, bool fp64 = true)
@@ -141,7 +141,7 @@ public class TitansArchitectureTests
     [MemberData(nameof(Kinds))]
     public void A_tiny_model_learns(MixerKind mixer)
     {
-        var model = Build(Config(mixer) with { NumLayers = 1, PersistentTokens = 2 }, fp64: false);
+        var model = Build(Config(mixer) with { NumLayers = 1, Titans = Config(mixer).Titans with { PersistentTokens = 2 } }, fp64: false);
         var x = Tokens(4, 12);
         var target = x.roll(1, 1);                                  // predict the previous token: needs the mixer
         using var optimizer = optim.AdamW(model.parameters(), lr: 1e-2);
@@ -163,10 +163,10 @@ public class TitansArchitectureTests
     {
         var run = Mnemo.IO.ConfigBinder.Bind<ModelConfig>(System.Text.Json.Nodes.JsonNode.Parse(
             """{"mixer": "titans_mac", "layer_mixers": ["titans_mag", "titans_mal"],""" +
-            """ "num_layers": 2, "persistent_tokens": 2, "segment_size": 8}"""),
+            """ "num_layers": 2, "titans": {"persistent_tokens": 2, "segment_size": 8}}"""),
             "test");
         Assert.Equal(MixerKind.TitansMac, run.Mixer);
         Assert.Equal([MixerKind.TitansMag, MixerKind.TitansMal], run.LayerMixers);
-        Assert.Equal((2, 8), (run.PersistentTokens, run.SegmentSize));
+        Assert.Equal((2, 8), (run.Titans.PersistentTokens, run.Titans.SegmentSize));
     }
 }

@@ -69,7 +69,7 @@ public sealed class GcQuietTests
     {
         var config = TrainerTests.Tiny(12) with
         {
-            Model = TrainerTests.Tiny().Model with { Mixer = MixerKind.Titans, MemoryChunkSize = 4 },
+            Model = TrainerTests.Tiny().Model with { Mixer = MixerKind.Titans, Deep = new() { ChunkSize = 4 } },
         };
         using var quiet = new Tmp.Dir();
         using var stressed = new Tmp.Dir();

@@ -184,10 +184,10 @@ public class SweepTests
     {
         using var dir = new Tmp.Dir();
         var node = JsonNode.Parse(TinySweep(steps: 4, finalEval: [
-            "niah.test=[{\"seq_len\":48,\"num_examples\":4,\"depths\":\"even\",\"depth_bins\":3}," +
+            "task.test=[{\"seq_len\":48,\"num_examples\":4,\"depths\":\"even\",\"depth_bins\":3}," +
             "{\"seq_len\":96,\"num_examples\":4,\"depths\":\"even\",\"depth_bins\":3}]"]))!.AsObject();
-        node["base"]!["niah"] = JsonNode.Parse(
-            """{"variant": 1, "train": [{"seq_len": 48, "num_examples": 16}],""" +
+        node["base"]!["task"] = JsonNode.Parse(
+            """{"kind": "niah", "variant": 1, "train": [{"seq_len": 48, "num_examples": 16}],""" +
             """ "test": [{"seq_len": 48, "num_examples": 4, "depth_bins": 3}]}""");
         node["learning_rates"] = new JsonArray(1e-2);
         node["axes"]!.AsArray().RemoveAt(1);

@@ -1,5 +1,6 @@
 using Mnemo.IO;
 using Mnemo.Layers;
+using Mnemo.Tasks;
 using Mnemo.Training;
 
 namespace Mnemo.Tests.Tasks;
@@ -27,15 +28,20 @@ public class ConfigTests
         // New configs get the normalised step (the default since issue 11); a run folder saved before the field was
         // always written omits it and was trained with plain steps, so loading it must not change the model.
         const string json = """{"model": {"mixer": "titans"}}""";
-        Assert.True(RunConfig.Parse(json, "new.json").Model.MemoryNormalizedStep);
-        Assert.False(RunConfig.Parse(json, "config.json", savedRun: true).Model.MemoryNormalizedStep);
-        const string written = """{"model": {"memory_normalized_step": true}}""";
-        Assert.True(RunConfig.Parse(written, "config.json", savedRun: true).Model.MemoryNormalizedStep);
-        Assert.Contains("\"memory_normalized_step\": true", RunConfig.Parse(json, "new.json").ToJson());
+        Assert.True(RunConfig.Parse(json, "new.json").Model.Deep.NormalizedStep);
+        Assert.False(RunConfig.Parse(json, "config.json", savedRun: true).Model.Deep.NormalizedStep);
+        const string written = """{"model": {"deep": {"normalized_step": true}}}""";
+        Assert.True(RunConfig.Parse(written, "config.json", savedRun: true).Model.Deep.NormalizedStep);
+        Assert.Contains("\"normalized_step\": true", RunConfig.Parse(json, "new.json").ToJson());
+        // The same rule for a run saved in the old flat form (LegacyConfig converts it).
+        const string old = """{"model": {"mixer": "titans", "memory_depth": 1}, "task": {}}""";
+        Assert.False(RunConfig.Parse(old, "config.json", savedRun: true).Model.Deep.NormalizedStep);
+        Assert.True(RunConfig.Parse("""{"model": {"memory_normalized_step": true}, "task": {}}""", "config.json", savedRun: true)
+            .Model.Deep.NormalizedStep);
     }
 
     [Theory]
-    [InlineData("mqar-attention", "task")]
+    [InlineData("mqar-attention", "mqar")]
     [InlineData("passkey-gated-delta-net", "passkey")]
     [InlineData("set-disjointness", "set_disjointness")]
     [InlineData("induction-heads", "induction_heads")]
@@ -44,7 +50,7 @@ public class ConfigTests
     public void Each_task_has_a_preset_that_validates_and_trains_on_it(string preset, string section)
     {
         var config = RunConfig.Load(preset);   // parses and validates
-        Assert.Equal(section, config.TaskSection);
+        Assert.Equal(section, config.TaskKind);
         Assert.NotEmpty(config.Description);
     }
 
@@ -62,7 +68,7 @@ public class ConfigTests
     [InlineData("""{ "training": { "steps": 1.5 } }""", "training.steps", "whole number")]
     [InlineData("""{ "model": { "positions": "alibi" } }""", "model.positions", "\"rope\"")]
     [InlineData("""{ "model": { "short_conv": 1 } }""", "model.short_conv", "true or false")]
-    [InlineData("""{ "task": { "train": {} } }""", "task.train", "a list")]
+    [InlineData("""{ "task": { "kind": "mqar", "train": {} } }""", "task.train", "a list")]
     [InlineData("""{ "model": 3 }""", "model", "an object")]
     public void Wrong_type_names_the_field_and_the_expected_type(string json, string field, string expected)
     {
@@ -84,7 +90,7 @@ public class ConfigTests
 
     [Theory]
     [InlineData("""{ "model": { "d_model": 64, "num_heads": 3 } }""", "model.num_heads")]
-    [InlineData("""{ "task": { "train_seed": 5, "test_seed": 5 } }""", "task.test_seed")]
+    [InlineData("""{ "task": { "kind": "mqar", "train_seed": 5, "test_seed": 5 } }""", "task.test_seed")]
     [InlineData("""{ "training": { "steps": 10, "warmup_steps": 20 } }""", "training.warmup_steps")]
     [InlineData("""{ "training": { "lr": 0 } }""", "training.lr")]
     public void Cross_field_rules_name_the_field(string json, string field) =>
@@ -100,16 +106,17 @@ public class ConfigTests
 
     [Theory]
     [InlineData("""{ "model": {}, "model": {} }""", "Duplicate property 'model'")]
+    [InlineData("""{ "task": { "kind": "mad" }, "task": { "kind": "selective_copying" } }""", "Duplicate property 'task'")]   // one task
     [InlineData("""{ "training": { "lr": 1e-3, "lr": 1e-2 } }""", "Duplicate property 'lr'")]
-    [InlineData("""{ "task": { "train": null } }""", "field \"task.train\": null is not allowed")]
+    [InlineData("""{ "task": { "kind": "mqar", "train": null } }""", "field \"task.train\": null is not allowed")]
     [InlineData("""{ "model": null }""", "field \"model\": null is not allowed")]
-    [InlineData("""{ "task": { "train": [null] } }""", "task.train[0]")]
+    [InlineData("""{ "task": { "kind": "mqar", "train": [null] } }""", "task.train[0]")]
     public void Duplicate_keys_and_misplaced_nulls_are_config_errors(string json, string expected) =>
         Assert.Contains(expected, Bad(json).Message);
 
     [Fact]
     public void A_null_optional_task_section_means_absent() =>
-        Assert.Null(RunConfig.Parse("""{ "passkey": null }""", "run.json", []).Passkey);
+        Assert.IsType<MqarConfig>(RunConfig.Parse("""{ "passkey": null, "task": {} }""", "config.json", [], savedRun: true).Task);
 
     [Fact]
     public void An_object_set_on_a_section_changes_only_the_fields_it_names()
@@ -129,7 +136,7 @@ public class ConfigTests
         Assert.Equal(3e-4, c.Training.Lr);
         Assert.Equal(PositionKind.Learned, c.Model.Positions);
         Assert.False(c.Model.ShortConv);
-        Assert.Equal(9, c.Task.TrainSeed);
+        Assert.Equal(9, Assert.IsType<MqarConfig>(c.Task).TrainSeed);
     }
 
     [Theory]

@@ -138,21 +138,23 @@ public class FactChainsTests
     [Fact]
     public void The_run_config_trains_on_fact_chains()
     {
-        var c = RunConfig.Parse("""{ "fact_chains": { "qa": "qa2", "vocab_size": 40 } }""", "run.json");
-        var task = Assert.IsType<FactChainsConfig>(c.ActiveTask);
+        var c = RunConfig.Parse("""{ "task": { "kind": "fact_chains", "qa": "qa2", "vocab_size": 40 } }""", "run.json");
+        var task = Assert.IsType<FactChainsConfig>(c.Task);
         Assert.Equal(FactQuestion.Qa2, task.Qa);
         Assert.Equal(40, c.ResolvedModel.VocabSize);
         Assert.Equal(c.ToJson(), RunConfig.Parse(c.ToJson(), "round trip").ToJson());
     }
 
     [Theory]
-    [InlineData("""{ "fact_chains": { "train": [ { "seq_len": 41 } ] } }""", "fact_chains.train[0].seq_len")]   // 10 facts + question = 42
+    [InlineData(
+        """{ "task": { "kind": "fact_chains", "train": [ { "seq_len": 41 } ] } }""",
+        "task.train[0].seq_len")]   // 10 facts + question = 42
     // 5 + 4 + 6 + 4 = 19: one filler
-    [InlineData("""{ "fact_chains": { "vocab_size": 20 } }""", "fact_chains.vocab_size")]
-    [InlineData("""{ "fact_chains": { "min_facts": 5, "max_facts": 4 } }""", "fact_chains.max_facts")]
-    [InlineData("""{ "fact_chains": { "qa": "qa2", "min_facts": 1 } }""", "fact_chains.min_facts")]
-    [InlineData("""{ "fact_chains": { "qa": "qa7" } }""", "fact_chains.qa")]
-    [InlineData("""{ "fact_chains": { "num_locations": 1 } }""", "fact_chains.num_locations")]
-    [InlineData("""{ "fact_chains": { "train_seed": 2 } }""", "fact_chains.test_seed")]
+    [InlineData("""{ "task": { "kind": "fact_chains", "vocab_size": 20 } }""", "task.vocab_size")]
+    [InlineData("""{ "task": { "kind": "fact_chains", "min_facts": 5, "max_facts": 4 } }""", "task.max_facts")]
+    [InlineData("""{ "task": { "kind": "fact_chains", "qa": "qa2", "min_facts": 1 } }""", "task.min_facts")]
+    [InlineData("""{ "task": { "kind": "fact_chains", "qa": "qa7" } }""", "task.qa")]
+    [InlineData("""{ "task": { "kind": "fact_chains", "num_locations": 1 } }""", "task.num_locations")]
+    [InlineData("""{ "task": { "kind": "fact_chains", "train_seed": 2 } }""", "task.test_seed")]
     public void Invalid_settings_are_rejected_naming_the_field(string json, string field) => RejectedNaming(json, field);
 }

@@ -53,17 +53,19 @@ public class InductionHeadsTests
     [Fact]
     public void The_run_config_trains_on_induction_heads()
     {
-        var c = RunConfig.Parse("""{ "induction_heads": { "test": [ { "seq_len": 256 }, { "seq_len": 2048 } ] } }""", "run.json");
-        Assert.IsType<InductionHeadsConfig>(c.ActiveTask);
+        var c = RunConfig.Parse(
+            """{ "task": { "kind": "induction_heads", "test": [ { "seq_len": 256 }, { "seq_len": 2048 } ] } }""",
+            "run.json");
+        Assert.IsType<InductionHeadsConfig>(c.Task);
         Assert.Equal(16, c.ResolvedModel.VocabSize);
-        Assert.Equal(2048, c.ActiveTask.LongestSeqLen());
+        Assert.Equal(2048, c.Task.LongestSeqLen());
         Assert.Equal(c.ToJson(), RunConfig.Parse(c.ToJson(), "round trip").ToJson());
     }
 
     [Theory]
-    [InlineData("""{ "induction_heads": { "train": [ { "seq_len": 2 } ] } }""", "induction_heads.train[0].seq_len")]
-    [InlineData("""{ "induction_heads": { "vocab_size": 2 } }""", "induction_heads.vocab_size")]
-    [InlineData("""{ "induction_heads": { "train_seed": 7, "test_seed": 7 } }""", "induction_heads.test_seed")]
-    [InlineData("""{ "induction_heads": { "train": [] } }""", "induction_heads.train")]
+    [InlineData("""{ "task": { "kind": "induction_heads", "train": [ { "seq_len": 2 } ] } }""", "task.train[0].seq_len")]
+    [InlineData("""{ "task": { "kind": "induction_heads", "vocab_size": 2 } }""", "task.vocab_size")]
+    [InlineData("""{ "task": { "kind": "induction_heads", "train_seed": 7, "test_seed": 7 } }""", "task.test_seed")]
+    [InlineData("""{ "task": { "kind": "induction_heads", "train": [] } }""", "task.train")]
     public void Invalid_settings_are_rejected_naming_the_field(string json, string field) => RejectedNaming(json, field);
 }

@@ -236,32 +236,31 @@ public class MadTests
     [Fact]
     public void The_run_config_trains_on_mad_when_the_section_is_present()
     {
-        var c = RunConfig.Parse("""{ "mad": { "task": "memorization", "vocab_size": 64 } }""", "run.json");
-        Assert.IsType<MadConfig>(c.ActiveTask);
+        var c = RunConfig.Parse("""{ "task": { "kind": "mad", "task": "memorization", "vocab_size": 64 } }""", "run.json");
+        Assert.IsType<MadConfig>(c.Task);
         Assert.Equal(64, c.ResolvedModel.VocabSize);
         Assert.Equal(c.ToJson(), RunConfig.Parse(c.ToJson(), "round trip").ToJson());
-        Assert.IsType<SelectiveCopyingConfig>(RunConfig.Parse("""{ "selective_copying": { } }""", "run.json").ActiveTask);
+        Assert.IsType<SelectiveCopyingConfig>(RunConfig.Parse("""{ "task": { "kind": "selective_copying" } }""", "run.json").Task);
     }
 
     [Fact]
     public void The_bundled_presets_parse_and_validate()
     {
-        var mad = Assert.IsType<MadConfig>(RunConfig.Load("mad-in-context-recall").ActiveTask);
+        var mad = Assert.IsType<MadConfig>(RunConfig.Load("mad-in-context-recall").Task);
         Assert.Equal(MadBaseline.Of(MadTask.InContextRecall), new MadBaseline(mad.Vocab, mad.Length, mad.TrainExamples));
-        var verbatim = Assert.IsType<Mnemo.Tasks.Verbatim.VerbatimConfig>(RunConfig.Load("verbatim-repetition").ActiveTask);
+        var verbatim = Assert.IsType<Mnemo.Tasks.Verbatim.VerbatimConfig>(RunConfig.Load("verbatim-repetition").Task);
         Assert.Equal(2, verbatim.Test.Length);
     }
 
     [Theory]
-    [InlineData("""{ "mad": { "train_seed": 3, "test_seed": 3 } }""", "mad.test_seed")]
-    [InlineData("""{ "mad": { "seq_len": 31 } }""", "mad.seq_len")]
-    [InlineData("""{ "mad": { "task": "selective_copying", "seq_len": 33 } }""", "mad.seq_len")]
-    [InlineData("""{ "mad": { "task": "fuzzy_in_context_recall", "vocab_size": 6 } }""", "mad.vocab_size")]
-    [InlineData("""{ "mad": { "task": "noisy_in_context_recall", "vocab_size": 17 } }""", "mad.vocab_size")]
-    [InlineData("""{ "mad": { "frac_noise": 1 } }""", "mad.frac_noise")]
-    [InlineData("""{ "mad": { "task": "copying" } }""", "mad.task")]
-    [InlineData("""{ "selective_copying": { "test": [ { "seq_len": 32 } ] } }""", "selective_copying.test[0].seq_len")]
-    [InlineData("""{ "selective_copying": { "train": [] } }""", "selective_copying.train")]
-    [InlineData("""{ "mad": { }, "selective_copying": { } }""", "selective_copying")]
+    [InlineData("""{ "task": { "kind": "mad", "train_seed": 3, "test_seed": 3 } }""", "task.test_seed")]
+    [InlineData("""{ "task": { "kind": "mad", "seq_len": 31 } }""", "task.seq_len")]
+    [InlineData("""{ "task": { "kind": "mad", "task": "selective_copying", "seq_len": 33 } }""", "task.seq_len")]
+    [InlineData("""{ "task": { "kind": "mad", "task": "fuzzy_in_context_recall", "vocab_size": 6 } }""", "task.vocab_size")]
+    [InlineData("""{ "task": { "kind": "mad", "task": "noisy_in_context_recall", "vocab_size": 17 } }""", "task.vocab_size")]
+    [InlineData("""{ "task": { "kind": "mad", "frac_noise": 1 } }""", "task.frac_noise")]
+    [InlineData("""{ "task": { "kind": "mad", "task": "copying" } }""", "task.task")]
+    [InlineData("""{ "task": { "kind": "selective_copying", "test": [ { "seq_len": 32 } ] } }""", "task.test[0].seq_len")]
+    [InlineData("""{ "task": { "kind": "selective_copying", "train": [] } }""", "task.train")]
     public void Invalid_settings_are_rejected_naming_the_field(string json, string field) => TaskRows.RejectedNaming(json, field);
 }

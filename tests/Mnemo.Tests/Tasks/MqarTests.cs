@@ -91,7 +91,7 @@ public class MqarTests
     [InlineData(17, 64, 1, "task.num_passes")]
     public void Passes_that_leave_no_room_for_the_queries_are_rejected(int passes, int seqLen, int pairs, string field)
     {
-        string json = $$"""{ "task": { "vocab_size": 512, "num_passes": {{passes}}, "train": [""" +
+        string json = $$"""{ "task": { "kind": "mqar", "vocab_size": 512, "num_passes": {{passes}}, "train": [""" +
             $$""" { "seq_len": {{seqLen}}, "num_kv_pairs": {{pairs}} } ] } }""";
         var e = Assert.Throws<ConfigException>(() => Mnemo.Training.RunConfig.Parse(json, "t.json"));
         Assert.Contains($"\"{field}\"", e.Message);
@@ -162,7 +162,8 @@ public class MqarTests
     [InlineData(64, 17, "task.train[0].num_kv_pairs")]  // 4K > L
     public void Invalid_slices_are_rejected_naming_the_field(int seqLen, int pairs, string field)
     {
-        string json = $$"""{ "task": { "vocab_size": 512, "train": [ { "seq_len": {{seqLen}}, "num_kv_pairs": {{pairs}} } ] } }""";
+        string json =
+            $$"""{ "task": { "kind": "mqar", "vocab_size": 512, "train": [ { "seq_len": {{seqLen}}, "num_kv_pairs": {{pairs}} } ] } }""";
         var e = Assert.Throws<ConfigException>(() => Mnemo.Training.RunConfig.Parse(json, "t.json"));
         Assert.Contains(field, e.Message);
     }

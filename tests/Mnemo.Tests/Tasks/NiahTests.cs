@@ -118,24 +118,26 @@ public class NiahTests
     [Fact]
     public void The_run_config_trains_on_niah_when_the_section_is_present()
     {
-        var c = RunConfig.Parse("""{ "niah": { "variant": 3, "train": [ { "seq_len": 80, "num_examples": 4 } ] } }""", "run.json");
-        var niah = Assert.IsType<NiahConfig>(c.ActiveTask);
+        var c = RunConfig.Parse(
+            """{ "task": { "kind": "niah", "variant": 3, "train": [ { "seq_len": 80, "num_examples": 4 } ] } }""",
+            "run.json");
+        var niah = Assert.IsType<NiahConfig>(c.Task);
         Assert.Equal(256 + 2 + 16 + 16, c.ResolvedModel.VocabSize);
         Assert.Equal(c.ToJson(), RunConfig.Parse(c.ToJson(), "round trip").ToJson());
-        Assert.Equal("niah", c.TaskSection);
+        Assert.Equal("niah", c.TaskKind);
         Assert.Equal(5, niah.TestBins().Count);
         var preset = RunConfig.Load("niah-gated-delta-net");
-        var task = Assert.IsType<NiahConfig>(preset.ActiveTask);
+        var task = Assert.IsType<NiahConfig>(preset.Task);
         Assert.Equal(15, task.TestBins().Count);
     }
 
     [Theory]
     // a 32-symbol value needs 68
-    [InlineData("""{ "niah": { "variant": 3, "train": [ { "seq_len": 67 } ] } }""", "niah.train[0].seq_len")]
-    [InlineData("""{ "niah": { "value_len": 10, "test": [ { "seq_len": 23 } ] } }""", "niah.test[0].seq_len")]
-    [InlineData("""{ "niah": { "variant": 4 } }""", "niah.variant")]
-    [InlineData("""{ "niah": { "train_seed": 4, "test_seed": 4 } }""", "niah.test_seed")]
-    [InlineData("""{ "niah": { "test": [ { "depth_bins": 0 } ] } }""", "niah.test[0].depth_bins")]
-    [InlineData("""{ "niah": { "train": [] } }""", "niah.train")]
+    [InlineData("""{ "task": { "kind": "niah", "variant": 3, "train": [ { "seq_len": 67 } ] } }""", "task.train[0].seq_len")]
+    [InlineData("""{ "task": { "kind": "niah", "value_len": 10, "test": [ { "seq_len": 23 } ] } }""", "task.test[0].seq_len")]
+    [InlineData("""{ "task": { "kind": "niah", "variant": 4 } }""", "task.variant")]
+    [InlineData("""{ "task": { "kind": "niah", "train_seed": 4, "test_seed": 4 } }""", "task.test_seed")]
+    [InlineData("""{ "task": { "kind": "niah", "test": [ { "depth_bins": 0 } ] } }""", "task.test[0].depth_bins")]
+    [InlineData("""{ "task": { "kind": "niah", "train": [] } }""", "task.train")]
     public void Invalid_settings_are_rejected_naming_the_field(string json, string field) => TaskRows.RejectedNaming(json, field);
 }

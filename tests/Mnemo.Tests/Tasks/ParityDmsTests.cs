@@ -7,7 +7,7 @@ namespace Mnemo.Tests.Tasks;
 public class ParityDmsTests
 {
     static TaskBatch Make(BitTaskKind kind, int n, int seqLen, int count = 2000, int seed = 5) =>
-        ParityDms.Generate(new ParityDmsConfig { Kind = kind, N = n }, new ParityDmsSlice { SeqLen = seqLen, NumExamples = count },
+        ParityDms.Generate(new ParityDmsConfig { Variant = kind, N = n }, new ParityDmsSlice { SeqLen = seqLen, NumExamples = count },
             seed, 0);
 
     /// <summary>The stream without its left padding.</summary>
@@ -71,18 +71,22 @@ public class ParityDmsTests
     public void The_run_config_trains_on_parity_or_dms()
     {
         var c = RunConfig.Parse(
-            """{ "parity_dms": { "kind": "dms", "n": 3, "train": [ { "seq_len": 13 } ], "test": [ { "seq_len": 20 } ] } }""", "run.json");
-        var task = Assert.IsType<ParityDmsConfig>(c.ActiveTask);
-        Assert.Equal(BitTaskKind.Dms, task.Kind);
+            """{ "task": { "kind": "parity_dms", "variant": "dms", "n": 3, """ +
+            """ "train": [ { "seq_len": 13 } ], "test": [ { "seq_len": 20 } ] } }""",
+            "run.json");
+        var task = Assert.IsType<ParityDmsConfig>(c.Task);
+        Assert.Equal(BitTaskKind.Dms, task.Variant);
         Assert.Equal(3, c.ResolvedModel.VocabSize);
         Assert.Equal(c.ToJson(), RunConfig.Parse(c.ToJson(), "round trip").ToJson());
     }
 
     [Theory]
-    [InlineData("""{ "parity_dms": { "n": 8, "train": [ { "seq_len": 32 } ] } }""", "parity_dms.train[0].seq_len")]   // 4N + 1 = 33
-    [InlineData("""{ "parity_dms": { "n": 2, "test": [ { "seq_len": 8 } ] } }""", "parity_dms.test[0].seq_len")]
-    [InlineData("""{ "parity_dms": { "n": 0 } }""", "parity_dms.n")]
-    [InlineData("""{ "parity_dms": { "kind": "xor" } }""", "parity_dms.kind")]
-    [InlineData("""{ "parity_dms": { "train_seed": 2 } }""", "parity_dms.test_seed")]
+    [InlineData(
+        """{ "task": { "kind": "parity_dms", "n": 8, "train": [ { "seq_len": 32 } ] } }""",
+        "task.train[0].seq_len")]   // 4N + 1 = 33
+    [InlineData("""{ "task": { "kind": "parity_dms", "n": 2, "test": [ { "seq_len": 8 } ] } }""", "task.test[0].seq_len")]
+    [InlineData("""{ "task": { "kind": "parity_dms", "n": 0 } }""", "task.n")]
+    [InlineData("""{ "task": { "kind": "parity_dms", "variant": "xor" } }""", "task.variant")]
+    [InlineData("""{ "task": { "kind": "parity_dms", "train_seed": 2 } }""", "task.test_seed")]
     public void Invalid_settings_are_rejected_naming_the_field(string json, string field) => RejectedNaming(json, field);
 }

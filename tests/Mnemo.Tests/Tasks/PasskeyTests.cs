@@ -121,25 +121,32 @@ public class PasskeyTests
     [Fact]
     public void The_run_config_trains_on_passkey_when_the_section_is_present()
     {
-        var c = RunConfig.Parse("""{ "passkey": { "vocab_size": 40, "train": [ { "seq_len": 32, "num_examples": 4 } ] } }""", "run.json");
-        Assert.IsType<PasskeyConfig>(c.ActiveTask);
+        var c = RunConfig.Parse(
+            """{ "task": { "kind": "passkey", "vocab_size": 40, "train": [ { "seq_len": 32, "num_examples": 4 } ] } }""",
+            "run.json");
+        Assert.IsType<PasskeyConfig>(c.Task);
         Assert.Equal(40, c.ResolvedModel.VocabSize);
         var again = RunConfig.Parse(c.ToJson(), "round trip");
         Assert.Equal(c.ToJson(), again.ToJson());
-        Assert.IsType<MqarConfig>(RunConfig.Parse("{}", "run.json").ActiveTask);
+        Assert.IsType<MqarConfig>(RunConfig.Parse("{}", "run.json").Task);
         Assert.DoesNotContain("passkey", RunConfig.Parse("{}", "run.json").ToJson());   // MQAR configs read as before
     }
 
     [Theory]
-    [InlineData("""{ "passkey": { "train": [ { "seq_len": 13 } ] } }""", "passkey.train[0].seq_len")]          // 5 digits need 14
-    [InlineData("""{ "passkey": { "num_digits": 8, "test": [ { "seq_len": 19 } ] } }""", "passkey.test[0].seq_len")]
-    [InlineData("""{ "passkey": { "vocab_size": 20, "num_keys": 7 } }""", "passkey.vocab_size")]              // one filler token
-    [InlineData("""{ "passkey": { "train_seed": 4, "test_seed": 4 } }""", "passkey.test_seed")]
-    [InlineData("""{ "passkey": { "haystack": "essays" } }""", "passkey.haystack")]
-    [InlineData("""{ "passkey": { "num_digits": 0 } }""", "passkey.num_digits")]
-    [InlineData("""{ "passkey": { "train": [] } }""", "passkey.train")]
-    [InlineData("""{ "model": { "vocab_size": 32 }, "passkey": { } }""", "model.vocab_size")]
-    [InlineData("""{ "model": { "positions": "learned", "max_positions": 100 }, "passkey": { "test": [ { "seq_len": 256 } ] } }""",
+    [InlineData(
+        """{ "task": { "kind": "passkey", "train": [ { "seq_len": 13 } ] } }""",
+        "task.train[0].seq_len")]          // 5 digits need 14
+    [InlineData("""{ "task": { "kind": "passkey", "num_digits": 8, "test": [ { "seq_len": 19 } ] } }""", "task.test[0].seq_len")]
+    [InlineData(
+        """{ "task": { "kind": "passkey", "vocab_size": 20, "num_keys": 7 } }""",
+        "task.vocab_size")]              // one filler token
+    [InlineData("""{ "task": { "kind": "passkey", "train_seed": 4, "test_seed": 4 } }""", "task.test_seed")]
+    [InlineData("""{ "task": { "kind": "passkey", "haystack": "essays" } }""", "task.haystack")]
+    [InlineData("""{ "task": { "kind": "passkey", "num_digits": 0 } }""", "task.num_digits")]
+    [InlineData("""{ "task": { "kind": "passkey", "train": [] } }""", "task.train")]
+    [InlineData("""{ "model": { "vocab_size": 32 }, "task": { "kind": "passkey" } }""", "model.vocab_size")]
+    [InlineData(
+        """{ "model": { "positions": "learned", "max_positions": 100 }, "task": { "kind": "passkey", "test": [ { "seq_len": 256 } ] } }""",
         "model.max_positions")]
     public void Invalid_settings_are_rejected_naming_the_field(string json, string field) => TaskRows.RejectedNaming(json, field);
 }

@@ -70,10 +70,10 @@ public class SetDisjointnessTests
     public void The_run_config_trains_on_set_disjointness_and_lengths_follow_the_slices()
     {
         var c = RunConfig.Parse(
-            """{ "set_disjointness": { "num_passes": 2, "train": [ { "short_length": 30, "long_length": 5 } ],""" +
+            """{ "task": { "kind": "set_disjointness", "num_passes": 2, "train": [ { "short_length": 30, "long_length": 5 } ],""" +
             """ "test": [ { "short_length": 5, "long_length": 30 } ] } }""",
             "run.json");
-        var task = Assert.IsType<SetDisjointnessConfig>(c.ActiveTask);
+        var task = Assert.IsType<SetDisjointnessConfig>(c.Task);
         Assert.Equal(256, c.ResolvedModel.VocabSize);
         Assert.Equal(2 * 37 + 1, task.LongestSeqLen());
         Assert.Equal([30], task.TrainBatches().Select(b => b.NumKvPairs));
@@ -85,12 +85,16 @@ public class SetDisjointnessTests
 
     [Theory]
     // half of [4, 40) is 18
-    [InlineData("""{ "set_disjointness": { "vocab_size": 40, "train": [ { "short_length": 19 } ], "test": [ { "long_length": 4 } ] } }""",
-        "set_disjointness.train[0].short_length")]
-    [InlineData("""{ "set_disjointness": { "vocab_size": 40, "train": [ { "long_length": 4 } ], "test": [ { "long_length": 19 } ] } }""",
-        "set_disjointness.test[0].long_length")]
-    [InlineData("""{ "set_disjointness": { "train_seed": 3, "test_seed": 3 } }""", "set_disjointness.test_seed")]
-    [InlineData("""{ "set_disjointness": { "num_passes": 0 } }""", "set_disjointness.num_passes")]
-    [InlineData("""{ "set_disjointness": { "test": [] } }""", "set_disjointness.test")]
+    [InlineData(
+        """{ "task": { "kind": "set_disjointness", "vocab_size": 40, """ +
+        """ "train": [ { "short_length": 19 } ], "test": [ { "long_length": 4 } ] } }""",
+        "task.train[0].short_length")]
+    [InlineData(
+        """{ "task": { "kind": "set_disjointness", "vocab_size": 40, """ +
+        """ "train": [ { "long_length": 4 } ], "test": [ { "long_length": 19 } ] } }""",
+        "task.test[0].long_length")]
+    [InlineData("""{ "task": { "kind": "set_disjointness", "train_seed": 3, "test_seed": 3 } }""", "task.test_seed")]
+    [InlineData("""{ "task": { "kind": "set_disjointness", "num_passes": 0 } }""", "task.num_passes")]
+    [InlineData("""{ "task": { "kind": "set_disjointness", "test": [] } }""", "task.test")]
     public void Invalid_settings_are_rejected_naming_the_field(string json, string field) => RejectedNaming(json, field);
 }

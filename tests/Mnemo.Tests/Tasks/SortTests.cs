@@ -108,23 +108,25 @@ public class SortTests
     [Fact]
     public void The_run_config_trains_on_sort_when_the_section_is_present()
     {
-        var c = RunConfig.Parse("""{ "sort": { "train": [ { "excerpt_len": 50, "segment_len": 5, "num_examples": 4 } ] } }""", "run.json");
-        Assert.IsType<SortConfig>(c.ActiveTask);
+        var c = RunConfig.Parse(
+            """{ "task": { "kind": "sort", "train": [ { "excerpt_len": 50, "segment_len": 5, "num_examples": 4 } ] } }""",
+            "run.json");
+        Assert.IsType<SortConfig>(c.Task);
         Assert.Equal(260, c.ResolvedModel.VocabSize);
         Assert.Equal(c.ToJson(), RunConfig.Parse(c.ToJson(), "round trip").ToJson());
-        var preset = Assert.IsType<SortConfig>(RunConfig.Load("sort-attention").ActiveTask);
+        var preset = Assert.IsType<SortConfig>(RunConfig.Load("sort-attention").Task);
         Assert.Equal(200 + 2 * 10 + 3, preset.LongestSeqLen());
     }
 
     [Theory]
     // L_E/4 = L_S: empty bin
-    [InlineData("""{ "sort": { "train": [ { "excerpt_len": 40, "segment_len": 10 } ] } }""", "sort.train[0].segment_len")]
+    [InlineData("""{ "task": { "kind": "sort", "train": [ { "excerpt_len": 40, "segment_len": 10 } ] } }""", "task.train[0].segment_len")]
     // d up to 79: 79 + 22 > 100
-    [InlineData("""{ "sort": { "train": [ { "excerpt_len": 100, "segment_len": 22 } ] } }""", "sort.train[0].segment_len")]
-    [InlineData("""{ "sort": { "test": [ { "num_examples": 7 } ] } }""", "sort.test[0].num_examples")]
-    [InlineData("""{ "sort": { "train_seed": 4, "test_seed": 4 } }""", "sort.test_seed")]
-    [InlineData("""{ "sort": { "test": [] } }""", "sort.test")]
-    [InlineData("""{ "sort": { "train": [ { "excerpt_len": 4 } ] } }""", "sort.train[0].excerpt_len")]
-    [InlineData("""{ "model": { "positions": "learned", "max_positions": 100 }, "sort": { } }""", "model.max_positions")]
+    [InlineData("""{ "task": { "kind": "sort", "train": [ { "excerpt_len": 100, "segment_len": 22 } ] } }""", "task.train[0].segment_len")]
+    [InlineData("""{ "task": { "kind": "sort", "test": [ { "num_examples": 7 } ] } }""", "task.test[0].num_examples")]
+    [InlineData("""{ "task": { "kind": "sort", "train_seed": 4, "test_seed": 4 } }""", "task.test_seed")]
+    [InlineData("""{ "task": { "kind": "sort", "test": [] } }""", "task.test")]
+    [InlineData("""{ "task": { "kind": "sort", "train": [ { "excerpt_len": 4 } ] } }""", "task.train[0].excerpt_len")]
+    [InlineData("""{ "model": { "positions": "learned", "max_positions": 100 }, "task": { "kind": "sort" } }""", "model.max_positions")]
     public void Invalid_settings_are_rejected_naming_the_field(string json, string field) => TaskRows.RejectedNaming(json, field);
 }

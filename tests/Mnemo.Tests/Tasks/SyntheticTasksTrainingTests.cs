@@ -14,7 +14,7 @@ public class SyntheticTasksTrainingTests
     {
         "set_disjointness" => c with
         {
-            SetDisjointness = new()
+            Task = new SetDisjointnessConfig
             {
                 VocabSize = 40,
                 Train =
@@ -27,7 +27,7 @@ public class SyntheticTasksTrainingTests
         },
         "induction_heads" => c with
         {
-            InductionHeads = new()
+            Task = new InductionHeadsConfig
             {
                 Train = [new() { SeqLen = 24, NumExamples = 32 }],
                 Test = [new() { SeqLen = 24, NumExamples = 8 }, new() { SeqLen = 48, NumExamples = 8 }],
@@ -35,15 +35,15 @@ public class SyntheticTasksTrainingTests
         },
         "parity_dms" => c with
         {
-            ParityDms = new()
+            Task = new ParityDmsConfig
             {
-                Kind = BitTaskKind.Dms, N = 3,
+                Variant = BitTaskKind.Dms, N = 3,
                 Train = [new() { SeqLen = 13, NumExamples = 32 }], Test = [new() { SeqLen = 16, NumExamples = 8 }],
             },
         },
         "fact_chains" => c with
         {
-            FactChains = new()
+            Task = new FactChainsConfig
             {
                 Qa = FactQuestion.Qa2, VocabSize = 32, MaxFacts = 4,
                 Train = [new() { SeqLen = 32, NumExamples = 32 }], Test = [new() { SeqLen = 64, NumExamples = 8 }],
@@ -57,7 +57,7 @@ public class SyntheticTasksTrainingTests
     public void A_tiny_model_trains_a_few_steps(string section)
     {
         var config = WithTask(TrainerTests.Tiny(steps: 4), section);
-        Assert.Equal(section, config.TaskSection);
+        Assert.Equal(section, config.TaskKind);
         RunConfig.Parse(config.ToJson(), "tiny");   // every section and slice validates
         using var dir = new Tmp.Dir();
         var outcome = new Trainer(config, dir.Path).Run(resume: false);

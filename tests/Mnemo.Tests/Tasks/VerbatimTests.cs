@@ -112,19 +112,19 @@ public class VerbatimTests
     [Fact]
     public void The_run_config_trains_on_verbatim_when_the_section_is_present()
     {
-        var c = RunConfig.Parse("""{ "verbatim": { "num_nouns": 20 } }""", "run.json");
-        var task = Assert.IsType<VerbatimConfig>(c.ActiveTask);
+        var c = RunConfig.Parse("""{ "task": { "kind": "verbatim", "num_nouns": 20 } }""", "run.json");
+        var task = Assert.IsType<VerbatimConfig>(c.Task);
         Assert.Equal(20 + 8 + 6 + 32, c.ResolvedModel.VocabSize);
         Assert.Equal(c.ToJson(), RunConfig.Parse(c.ToJson(), "round trip").ToJson());
         Assert.Equal(VerbatimMetric.List2Accuracy, ((ITask)task).HeadlineMetric());
     }
 
     [Theory]
-    [InlineData("""{ "verbatim": { "num_nouns": 9, "train": [ { "list_len": 4 } ], "test": [ { "list_len": 5 } ] } }""",
-        "verbatim.test[0].list_len")]
-    [InlineData("""{ "verbatim": { "train": [ { "list_len": 1 } ] } }""", "verbatim.train[0].list_len")]
-    [InlineData("""{ "verbatim": { "train_seed": 5, "test_seed": 5 } }""", "verbatim.test_seed")]
-    [InlineData("""{ "verbatim": { "test": [] } }""", "verbatim.test")]
-    [InlineData("""{ "verbatim": { "preface_len": 0 } }""", "verbatim.preface_len")]
+    [InlineData("""{ "task": { "kind": "verbatim", "num_nouns": 9, "train": [ { "list_len": 4 } ], "test": [ { "list_len": 5 } ] } }""",
+        "task.test[0].list_len")]
+    [InlineData("""{ "task": { "kind": "verbatim", "train": [ { "list_len": 1 } ] } }""", "task.train[0].list_len")]
+    [InlineData("""{ "task": { "kind": "verbatim", "train_seed": 5, "test_seed": 5 } }""", "task.test_seed")]
+    [InlineData("""{ "task": { "kind": "verbatim", "test": [] } }""", "task.test")]
+    [InlineData("""{ "task": { "kind": "verbatim", "preface_len": 0 } }""", "task.preface_len")]
     public void Invalid_settings_are_rejected_naming_the_field(string json, string field) => TaskRows.RejectedNaming(json, field);
 }

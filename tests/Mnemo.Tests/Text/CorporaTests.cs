@@ -91,9 +91,11 @@ public class CorporaTests
     }
 
     [Theory]
-    [InlineData("""{ "niah": { "variant": 2, "text": { "corpus": "no-such-corpus", "strict": true } } }""", "niah.text.corpus")]
-    [InlineData("""{ "sort": { "text": { "corpus": "/no/such/book.txt" } } }""", "sort.text.corpus")]
-    [InlineData("""{ "sort": { "text": { "tokenizer": "wordpiece" } } }""", "sort.text.tokenizer")]
+    [InlineData(
+        """{ "task": { "kind": "niah", "variant": 2, "text": { "corpus": "no-such-corpus", "strict": true } } }""",
+        "task.text.corpus")]
+    [InlineData("""{ "task": { "kind": "sort", "text": { "corpus": "/no/such/book.txt" } } }""", "task.text.corpus")]
+    [InlineData("""{ "task": { "kind": "sort", "text": { "tokenizer": "wordpiece" } } }""", "task.text.tokenizer")]
     public void Bad_text_settings_are_config_errors_naming_the_field(string json, string field)
     {
         var e = Assert.Throws<ConfigException>(() => RunConfig.Parse(json, "t.json"));

@@ -13,12 +13,8 @@ namespace Mnemo.Tests.Training;
 [Collection(TorchCollection.Name)]
 public class MadTrainingTests
 {
-    static ModelConfig Compressing(int targets = 7) =>
-        new()
-        {
-            Mixer = MixerKind.GatedDeltaNet, VocabSize = 16, DModel = 16, NumHeads = 2, NumLayers = 1, MlpRatio = 0,
-            CompressionTargets = targets,
-        };
+    static ModelConfig Compressing() =>
+        new() { Mixer = MixerKind.GatedDeltaNet, VocabSize = 16, DModel = 16, NumHeads = 2, NumLayers = 1, MlpRatio = 0 };
 
     static (Tensor Tokens, Tensor Mask) Compression(int b = 3, int l = 8)
     {
@@ -31,7 +27,7 @@ public class MadTrainingTests
     [Fact]
     public void The_compression_decoder_reads_only_the_last_position()
     {
-        var model = TinyModels.Build(Compressing());
+        var model = TinyModels.Build(Compressing(), compressionTargets: 7);
         var (tokens, mask) = Compression();
         var hidden = model.Hidden(tokens).detach().requires_grad_();
         var logits = model.ReadOut(hidden, mask, Readout.Compression);
@@ -46,7 +42,7 @@ public class MadTrainingTests
     [Fact]
     public void Gradient_reaches_every_parameter_through_the_compression_readout()
     {
-        var model = TinyModels.Build(Compressing(), fp64: false);
+        var model = TinyModels.Build(Compressing(), fp64: false, compressionTargets: 7);
         var (tokens, mask) = Compression();
         var logits = model.ScoredLogits(tokens, mask, Readout.Compression);
         nn.functional.cross_entropy(logits, tokens.index([TensorIndex.Tensor(mask)])).backward();
@@ -57,7 +53,7 @@ public class MadTrainingTests
     [Fact]
     public void Models_without_compression_targets_are_unchanged_and_refuse_the_readout()
     {
-        var model = TinyModels.Build(Compressing(0));
+        var model = TinyModels.Build(Compressing(), compressionTargets: 0);
         Assert.DoesNotContain(model.named_parameters(), p => p.name.Contains("compression"));
         var (tokens, mask) = Compression();
         Assert.Throws<InvalidOperationException>(() => model.ScoredLogits(tokens, mask, Readout.Compression));
@@ -87,8 +83,9 @@ public class MadTrainingTests
             NumTrainExamples = 32,
             NumTestExamples = 16,
             VocabSize = task == MadTask.Memorization ? 32 : 0,
+            CompressionTargets = task == MadTask.Compression ? 40 : 0,
         };
-        var config = Run(task == MadTask.Compression ? Run().Model with { CompressionTargets = 40 } : null) with { Mad = mad };
+        var config = Run() with { Task = mad };
         var outcome = new Trainer(config, dir.Path).Run(resume: false);
         var eval = outcome.LastEval!;
         Assert.Equal(eval.Metrics![MacroAccuracyMetric.Name], eval.Accuracy, 12);
@@ -101,7 +98,7 @@ public class MadTrainingTests
     public void Compression_without_a_decoder_is_a_config_error()
     {
         using var dir = new Tmp.Dir();
-        var config = Run() with { Mad = new MadConfig { Task = MadTask.Compression, NumTrainExamples = 8, NumTestExamples = 4 } };
+        var config = Run() with { Task = new MadConfig { Task = MadTask.Compression, NumTrainExamples = 8, NumTestExamples = 4 } };
         var e = Assert.Throws<ConfigException>(() => new Trainer(config, dir.Path).Run(resume: false));
         Assert.Contains("compression_targets", e.Message);
     }
@@ -116,7 +113,7 @@ public class MadTrainingTests
             Train = [new() { SeqLen = 24, NumExamples = 32 }],
             Test = [new() { SeqLen = 24, NumExamples = 8 }, new() { SeqLen = 48, NumExamples = 8 }],
         };
-        var eval = new Trainer(Run() with { SelectiveCopying = task }, dir.Path).Run(resume: false).LastEval!;
+        var eval = new Trainer(Run() with { Task = task }, dir.Path).Run(resume: false).LastEval!;
         Assert.Equal(2, eval.Slices.Count);
         Assert.Null(eval.Metrics);                                                  // plain per-position accuracy
     }
@@ -131,7 +128,7 @@ public class MadTrainingTests
             Train = [new() { ListLen = 3, FillerLen = 4, NumExamples = 30 }],
             Test = [new() { ListLen = 3, FillerLen = 4, NumExamples = 9 }],
         };
-        var eval = new Trainer(Run() with { Verbatim = task }, dir.Path).Run(resume: false).LastEval!;
+        var eval = new Trainer(Run() with { Task = task }, dir.Path).Run(resume: false).LastEval!;
         Assert.Equal(eval.Metrics![VerbatimMetric.List2Accuracy], eval.Accuracy, 12);
         foreach (var c in new[] { "repeat", "permute", "novel" })
             Assert.True(double.IsFinite(eval.Metrics[VerbatimMetric.SurprisalPrefix + c])

@@ -26,7 +26,7 @@ public class TextTaskTrainingTests
             Train = [new() { SeqLen = 80, NumExamples = 16 }],
             Test = [new() { SeqLen = 96, NumExamples = 2, Depths = DepthKind.Even, DepthBins = 3 }],
         };
-        var outcome = new Trainer(Tiny() with { Niah = niah }, dir.Path).Run(resume: false);
+        var outcome = new Trainer(Tiny() with { Task = niah }, dir.Path).Run(resume: false);
         Assert.Equal(4, outcome.Steps);
         Assert.Equal(3, outcome.LastEval!.Slices.Count);
     }
@@ -41,7 +41,7 @@ public class TextTaskTrainingTests
             Train = [new() { ExcerptLen = 40, SegmentLen = 4, NumExamples = 16 }],
             Test = [new() { ExcerptLen = 40, SegmentLen = 4, NumExamples = 2 }],
         };
-        var outcome = new Trainer(Tiny() with { Sort = sort }, dir.Path).Run(resume: false);
+        var outcome = new Trainer(Tiny() with { Task = sort }, dir.Path).Run(resume: false);
         Assert.Equal(4, outcome.Steps);
         Assert.Equal(Sort.BinCount, outcome.LastEval!.Slices.Count);
     }

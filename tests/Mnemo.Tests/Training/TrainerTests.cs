@@ -224,7 +224,7 @@ public class TrainerTests
         var run = Tiny(4) with
         {
             Model = Tiny().Model with { DModel = 16384, NumHeads = 2 },
-            Task = Tiny().Task with { VocabSize = 1 << 20 },
+            Task = (MqarConfig)Tiny().Task with { VocabSize = 1 << 20 },
         };
         if (MemoryEstimate.AvailableBytes() is { } have && have < MemoryEstimate.TrainingBytesLowerBound(run.ResolvedModel))
             Assert.Throws<ConfigException>(() => new Trainer(run, dir.Path).Run(resume: false));
@@ -281,7 +281,7 @@ public class TrainerTests
     [Fact]
     public void Batch_schedule_visits_every_example_once_per_epoch_and_depends_only_on_the_step()
     {
-        var task = Tiny().Task;
+        var task = (MqarConfig)Tiny().Task;
         var slices = Mqar.GenerateAll(task, task.Train, 1);
         var schedule = new BatchSchedule(slices, 8, seed: 3);
         Assert.Equal(5 + 3, schedule.BatchesPerEpoch);

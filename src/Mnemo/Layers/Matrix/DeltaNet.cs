@@ -13,7 +13,7 @@ public sealed class DeltaNet : MatrixMemoryMixer
 {
     readonly Linear b_proj;
 
-    public DeltaNet(ModelConfig c) : base(nameof(DeltaNet), c, outputGate: false)
+    public DeltaNet(ModelConfig c, MatrixMemoryConfig matrix) : base(nameof(DeltaNet), c, matrix, outputGate: false)
     {
         b_proj = nn.Linear(c.DModel, c.NumHeads, hasBias: false);
         RegisterComponents();

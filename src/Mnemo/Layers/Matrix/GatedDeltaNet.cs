@@ -15,11 +15,11 @@ public sealed class GatedDeltaNet : MatrixMemoryMixer
     readonly Linear a_proj, b_proj;
     readonly Parameter A_log, dt_bias;
 
-    public GatedDeltaNet(ModelConfig c) : base(nameof(GatedDeltaNet), c, outputGate: true)
+    public GatedDeltaNet(ModelConfig c, MatrixMemoryConfig matrix) : base(nameof(GatedDeltaNet), c, matrix, outputGate: true)
     {
         a_proj = nn.Linear(c.DModel, c.NumHeads, hasBias: false);
         b_proj = nn.Linear(c.DModel, c.NumHeads, hasBias: false);
-        (A_log, dt_bias) = MambaGate.Initial(c.NumHeads, c.DtMin, c.DtMax);
+        (A_log, dt_bias) = MambaGate.Initial(c.NumHeads, matrix.DtMin, matrix.DtMax);
         RegisterComponents();
     }
 

@@ -16,7 +16,7 @@ public sealed class Gla : MatrixMemoryMixer
     const double GateNormalizer = 16;
     readonly Sequential gk_proj;
 
-    public Gla(ModelConfig c) : base(nameof(Gla), c, outputGate: true)
+    public Gla(ModelConfig c, MatrixMemoryConfig matrix) : base(nameof(Gla), c, matrix, outputGate: true)
     {
         gk_proj = nn.Sequential(nn.Linear(c.DModel, GateRank, hasBias: false),
             nn.Linear(GateRank, c.NumHeads * c.KeyHeadDim, hasBias: true));

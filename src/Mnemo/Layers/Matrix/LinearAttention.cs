@@ -14,10 +14,10 @@ public sealed class LinearAttention : MatrixMemoryMixer
     readonly FeatureMapKind _map;
     readonly bool _normalize;
 
-    public LinearAttention(ModelConfig c) : base(nameof(LinearAttention), c, outputGate: false)
+    public LinearAttention(ModelConfig c, MatrixMemoryConfig matrix) : base(nameof(LinearAttention), c, matrix, outputGate: false)
     {
-        _map = c.FeatureMap;
-        _normalize = c.Normalize;
+        _map = matrix.FeatureMap;
+        _normalize = matrix.Normalize;
         RegisterComponents();
     }
 

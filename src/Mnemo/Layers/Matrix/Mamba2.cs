@@ -23,15 +23,15 @@ public sealed class Mamba2 : nn.Module<Tensor, Tensor>, IStreamingMixer, IMatrix
     /// <inheritdoc/>
     public IMatrixKernel Kernel { get; set; } = DirectMatrixKernel.Instance;
 
-    public Mamba2(ModelConfig c) : base(nameof(Mamba2))
+    public Mamba2(ModelConfig c, MatrixMemoryConfig matrix) : base(nameof(Mamba2))
     {
         _heads = c.NumHeads;
         _inner = c.ValueHeadDim * c.NumHeads;
         _state = c.KeyHeadDim;
-        _chunk = c.ChunkSize;
+        _chunk = matrix.ChunkSize;
         in_proj = nn.Linear(c.DModel, 2 * _inner + 2 * _state + _heads, hasBias: false);
         conv1d = new ShortConvolution(_inner + 2 * _state, c.ConvSize, hasBias: true);
-        (A_log, dt_bias) = MambaGate.Initial(_heads, c.DtMin, c.DtMax);
+        (A_log, dt_bias) = MambaGate.Initial(_heads, matrix.DtMin, matrix.DtMax);
         D = nn.Parameter(ones(_heads));
         norm = new GatedRMSNorm(_inner, c.NormEps, gateFirst: true);
         out_proj = nn.Linear(_inner, c.DModel, hasBias: false);

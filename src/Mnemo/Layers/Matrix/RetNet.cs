@@ -11,7 +11,7 @@ public sealed class RetNet : MatrixMemoryMixer
 {
     readonly double[] _logDecay;
 
-    public RetNet(ModelConfig c) : base(nameof(RetNet), c, outputGate: true)
+    public RetNet(ModelConfig c, MatrixMemoryConfig matrix) : base(nameof(RetNet), c, matrix, outputGate: true)
     {
         _logDecay = Enumerable.Range(0, c.NumHeads).Select(h => Math.Log(1 - Math.Pow(2, -5 - h))).ToArray();
         RegisterComponents();

@@ -7,7 +7,7 @@ namespace Mnemo.Layers;
 
 /// <summary>
 /// Titans MAC, memory as context (Behrouz et al. 2024, Eq. 21–25; docs/mechanisms.md#titans-architectures), mixer "titans_mac". The
-/// sequence is cut into segments S of segment_size tokens; per segment, with M the Titans memory
+/// sequence is cut into segments S of titans.segment_size tokens; per segment, with M the Titans memory
 /// (<see cref="DeepMemoryMixer"/>) as it stood before the segment:
 /// <code>
 /// h = M*(q),  q from S            read-only retrieval (<see cref="DeepMemoryMixer.Retrieve"/>)
@@ -31,12 +31,15 @@ public sealed class MemoryAsContext : nn.Module<Tensor, Tensor>, IStreamingMixer
     readonly BranchGate output_gate;
     readonly int _segment;
 
-    public MemoryAsContext(ModelConfig c) : base(nameof(MemoryAsContext))
+    /// <param name="c">the model's common dims</param>
+    /// <param name="deep">model.deep, the memory (its chunk size is the segment size)</param>
+    /// <param name="titans">model.titans</param>
+    public MemoryAsContext(ModelConfig c, DeepMemoryConfig deep, TitansConfig titans) : base(nameof(MemoryAsContext))
     {
-        _segment = c.SegmentSize;
-        attention = new Attention(c with { ShortConv = false, Window = 0 });
-        memory = new DeepMemoryMixer(c with { MemoryChunkSize = c.SegmentSize }, Titans.Rule);
-        persistent_memory = PersistentPrefix.Create(c);
+        _segment = titans.SegmentSize;
+        attention = new Attention(c with { ShortConv = false }, new AttentionConfig { Window = 0 });
+        memory = new DeepMemoryMixer(c, deep with { ChunkSize = titans.SegmentSize }, Titans.Rule);
+        persistent_memory = PersistentPrefix.Create(c, titans);
         output_gate = new BranchGate(c.DModel, c.NormEps);
         RegisterComponents();
     }

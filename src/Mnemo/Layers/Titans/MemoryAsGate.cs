@@ -22,11 +22,16 @@ public sealed class MemoryAsGate : nn.Module<Tensor, Tensor>, IStreamingMixer
     readonly Parameter? persistent_memory;
     readonly BranchGate output_gate;
 
-    public MemoryAsGate(ModelConfig c) : base(nameof(MemoryAsGate))
+    /// <param name="c">the model's common dims</param>
+    /// <param name="attentionConfig">model.attention, the attention branch</param>
+    /// <param name="deep">model.deep, the memory branch</param>
+    /// <param name="titans">model.titans</param>
+    public MemoryAsGate(ModelConfig c, AttentionConfig attentionConfig, DeepMemoryConfig deep, TitansConfig titans)
+        : base(nameof(MemoryAsGate))
     {
-        attention = new Attention(c with { ShortConv = false });
-        memory = new DeepMemoryMixer(c, Titans.Rule);
-        persistent_memory = PersistentPrefix.Create(c);
+        attention = new Attention(c with { ShortConv = false }, attentionConfig);
+        memory = new DeepMemoryMixer(c, deep, Titans.Rule);
+        persistent_memory = PersistentPrefix.Create(c, titans);
         output_gate = new BranchGate(c.DModel, c.NormEps);
         RegisterComponents();
     }

@@ -20,11 +20,16 @@ public sealed class MemoryAsLayer : nn.Module<Tensor, Tensor>, IStreamingMixer
     readonly Attention attention;
     readonly Parameter? persistent_memory;
 
-    public MemoryAsLayer(ModelConfig c) : base(nameof(MemoryAsLayer))
+    /// <param name="c">the model's common dims</param>
+    /// <param name="attentionConfig">model.attention</param>
+    /// <param name="deep">model.deep, the memory</param>
+    /// <param name="titans">model.titans</param>
+    public MemoryAsLayer(ModelConfig c, AttentionConfig attentionConfig, DeepMemoryConfig deep, TitansConfig titans)
+        : base(nameof(MemoryAsLayer))
     {
-        memory = new DeepMemoryMixer(c, Titans.Rule);
-        attention = new Attention(c with { ShortConv = false });
-        persistent_memory = PersistentPrefix.Create(c);
+        memory = new DeepMemoryMixer(c, deep, Titans.Rule);
+        attention = new Attention(c with { ShortConv = false }, attentionConfig);
+        persistent_memory = PersistentPrefix.Create(c, titans);
         RegisterComponents();
     }
 

@@ -13,8 +13,8 @@ public static class PersistentPrefix
 {
     /// <summary>The parameter, or null for persistent_tokens = 0. Drawn N(0, init_std) like every matrix (the
     /// language model re-initialises it so anyway).</summary>
-    public static Parameter? Create(ModelConfig c) =>
-        c.PersistentTokens == 0 ? null : nn.Parameter(randn(c.PersistentTokens, c.DModel) * c.InitStd);
+    public static Parameter? Create(ModelConfig c, TitansConfig titans) =>
+        titans.PersistentTokens == 0 ? null : nn.Parameter(randn(titans.PersistentTokens, c.DModel) * c.InitStd);
 
     /// <summary>
     /// Runs <paramref name="body"/>(x̃ piece, its position in x̃) for the piece x [B, T, D] that starts at

@@ -32,6 +32,8 @@ public sealed record MadBaseline(int VocabSize, int SeqLen, int NumTrainExamples
 /// (<see cref="MacroAccuracy"/>); the per-position accuracy stays in the metrics as "token_accuracy". A run is one
 /// setting; <see cref="MadScore"/> lists a task's settings and averages their accuracies into the MAD score.</para>
 /// </summary>
+[Help("one MAD task setting (in-context recall, fuzzy/noisy recall, selective copying, compression, memorization); " +
+    "headline accuracy is MAD's macro accuracy")]
 public sealed record MadConfig : IValidatedConfig, ITask
 {
     [Help("the MAD task: in_context_recall, fuzzy_in_context_recall, noisy_in_context_recall, selective_copying, " +
@@ -56,6 +58,11 @@ public sealed record MadConfig : IValidatedConfig, ITask
     [Help("selective_copying: tokens to copy"), Range(1, 1 << 20)] public int NumTokensToCopy { get; init; } = 16;
     [Help("memorization: seed of the fixed key→value map shared by train and test (MAD: 12345)"), Range(0, int.MaxValue)]
     public int KvMapSeed { get; init; } = 12345;
+    [Help("compression: targets the compression decoder can reconstruct from the last position (≥ seq_len − 1); the " +
+        "decoder's weights are part of the model and its checkpoints; 0 = no decoder")]
+    [Range(0, 1 << 20)]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public int CompressionTargets { get; init; }
     [Help("seed of the training examples"), Range(0, int.MaxValue)] public int TrainSeed { get; init; } = 1;
     [Help("seed of the test examples (must differ from train_seed)"), Range(0, int.MaxValue)] public int TestSeed { get; init; } = 2;
 
@@ -71,6 +78,7 @@ public sealed record MadConfig : IValidatedConfig, ITask
     public IReadOnlyList<ISliceMetric> SliceMetrics(int sliceIndex) => [new MacroAccuracyMetric(Vocab)];
     public string? HeadlineMetric() => MacroAccuracyMetric.Name;
     public Readout Readout() => Task == MadTask.Compression ? Models.Readout.Compression : Models.Readout.NextToken;
+    public int CompressionDecoderTargets() => CompressionTargets;
 
     public IEnumerable<(string, string)> Validate()
     {

@@ -16,6 +16,7 @@ public sealed record SelectiveCopyingSlice
 /// one the blank and one the copy token. Mamba trains at L = 4096; the CPU default is 256. Scored by per-position
 /// accuracy over the copied tokens (and exact match), as Mamba reports.
 /// </summary>
+[Help("selective copying with Mamba's settings (vocab 16 with the noise token, 16 tokens at random positions)")]
 public sealed record SelectiveCopyingConfig : IValidatedConfig, ITask
 {
     [Help("vocabulary size V: data tokens, the blank (noise) token and the copy token (Mamba: 16)"), Range(3, 1 << 20)]

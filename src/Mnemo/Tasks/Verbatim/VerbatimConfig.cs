@@ -36,6 +36,7 @@ public sealed record VerbatimSlice
 /// (<see cref="RepeatSurprisal"/>), and the headline is next-token accuracy on list 2 without its first noun
 /// ("list2_accuracy").
 /// </summary>
+[Help("verbatim repetition of noun lists (Armeni et al.): repeat surprisal per condition; headline is next-token accuracy on list 2")]
 public sealed record VerbatimConfig : IValidatedConfig, ITask
 {
     [Help("nouns in the pool lists are drawn from (novel lists need ≥ 2·list_len)"), Range(2, 1 << 20)]
