@@ -10,10 +10,11 @@ namespace Mnemo.Layers;
 /// The token mixer around a test-time-trained memory (Titans' LMM block, Miras' shared block): q, k, v projections
 /// with short convolutions (SiLU), L2-normalised q and k (then ATLAS's optional feature map φ), the memory
 /// (Memory/Deep: the named rule, an MLP of deep.depth layers with learned initial weights memory_init.l
-/// [H, in, out]), a per-head output RMSNorm gated by silu(g_proj x), and o_proj. Gates per token and head:
-/// θ = σ(lr_proj x)·deep.max_lr, η = σ(momentum_proj x), α = σ(forget_proj x), γ = σ(window_proj x) (Omega),
-/// δ = softplus(delta_proj x) (Huber). With deep.gate_pooling = chunk, η and α read the running mean of x over the
-/// current memory chunk so far (Titans pools per chunk; a causal running mean keeps streaming exact).
+/// [H, in, out]), a per-head output RMSNorm (gated by silu(g_proj x) only with model.output_gate), and o_proj.
+/// Gates per token and head: θ = σ(lr_proj x)·deep.max_lr, η = σ(momentum_proj x), α = σ(forget_proj x),
+/// γ = σ(window_proj x) (Omega), δ = softplus(delta_proj x) (Huber). With deep.gate_pooling = chunk, η and α read
+/// the running mean of x over the current memory chunk so far (Titans pools per chunk; a causal running mean keeps
+/// streaming exact).
 /// </summary>
 public sealed class DeepMemoryMixer : MemoryMixer
 {
@@ -32,7 +33,10 @@ public sealed class DeepMemoryMixer : MemoryMixer
     /// <param name="c">the model's common dims</param>
     /// <param name="deep">model.deep</param>
     /// <param name="rule">the named rule, before <paramref name="deep"/>'s overrides</param>
-    public DeepMemoryMixer(ModelConfig c, DeepMemoryConfig deep, DeepMemoryRule rule) : base(rule.Name, c, outputGate: true)
+    // No output gate by default: fla's per-channel silu(g_proj x) starts at ≈ ±0.08 with a random sign per channel
+    // and scrambles the read and the gradient that reaches the memory; without it Titans learns MQAR at small
+    // budgets and passkey on every seed, and retains better at 8× and 16× (docs/deep-memories.md §2d, §5).
+    public DeepMemoryMixer(ModelConfig c, DeepMemoryConfig deep, DeepMemoryRule rule) : base(rule.Name, c, outputGate: false)
     {
         _rule = deep.Configure(rule);
         _chunk = deep.ChunkSize;

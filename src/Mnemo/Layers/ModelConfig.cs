@@ -35,7 +35,7 @@ public sealed record ModelConfig : IValidatedConfig
     [Help("memory value width as a multiple of d_model (split over heads)"), Range(0.01, 16)] public double ExpandV { get; init; } = 1;
     [Help(
         "memory mixers: gate the read by silu(g_proj x) before o_proj; unset = the mechanism's own choice (on for " +
-        "gated_delta_net, gla, retnet, mom and the deep memories, off for delta_net and linear_attention). On MQAR at " +
+        "gated_delta_net, gla, retnet and mom, off for delta_net, linear_attention and the deep memories). On MQAR at " +
         "600 steps the gate is what keeps Gated DeltaNet near chance (docs/deep-memories.md)")]
     public bool? OutputGate { get; init; }
     [Help("SwiGLU hidden size as a multiple of d_model; 0 = no MLP (Zoology's MQAR setting)"), Range(0, 64)]

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Mnemo.IO;
+using Mnemo.Layers;
 using Mnemo.Tasks;
 
 namespace Mnemo.Training;
@@ -99,6 +100,7 @@ public static class LegacyConfig
     public static void Convert(JsonObject root, string source)
     {
         if (Find(root).Count == 0) return;
+        if (root["model"] is JsonObject gated && gated["output_gate"] is null && GatedDeepMemory(gated)) gated["output_gate"] = true;
         if (root["model"] is JsonObject model)
             foreach (var (key, value) in model.ToList())
                 if (ModelMoves.TryGetValue(key, out var to))
@@ -123,6 +125,22 @@ public static class LegacyConfig
             root["task"] = Tagged(Mqar, mqar);
         }
         MoveCompressionTargets(root, source);
+    }
+
+    /// <summary>
+    /// True when an old-form model's unset output_gate meant a gate: the deep memories gated their read until the
+    /// nested form came (docs/deep-memories.md §3), so a model with a deep memory and no ungated layer (delta_net,
+    /// linear_attention) was trained with g_proj. A mix of deep and ungated layers cannot be told apart by one field
+    /// and loads as written.
+    /// </summary>
+    static bool GatedDeepMemory(JsonObject model)
+    {
+        var names = model["layer_mixers"] is JsonArray { Count: > 0 } layers ? layers : new JsonArray(model["mixer"]?.DeepClone());
+        var mixers = names
+            .Select(m => Enum.TryParse(m?.GetValue<string>().Replace("_", ""), ignoreCase: true, out MixerKind k) ? k : (MixerKind?)null)
+            .ToList();
+        return mixers.Any(m => m is { } k && (ModelConfig.DeepRule(k) is not null || ModelConfig.IsTitansArchitecture(k)))
+            && !mixers.Any(m => m is MixerKind.DeltaNet or MixerKind.LinearAttention);
     }
 
     /// <summary>model.compression_targets belonged to MAD's compression; it moves to the mad task (0 is dropped).</summary>

@@ -104,9 +104,10 @@ public class DeepMemoryMixerTests
         Assert.Equal(new long[] { 2, 1 + 8 + 64, 32 }, names[layer + "memory_init.0"]);        // φ width 1 + d + d², hidden 4·d
         Assert.Equal(new long[] { 2, 32, 8 }, names[layer + "memory_init.1"]);
         foreach (var p in new[] { "lr_proj.weight", "momentum_proj.weight", "forget_proj.weight", "window_proj.weight",
-            "feature_coefficients", "g_proj.weight", "o_proj.weight" })
+            "feature_coefficients", "o_proj.weight" })
             Assert.True(names.ContainsKey(layer + p), p);
         Assert.DoesNotContain(layer + "delta_proj.weight", names.Keys);
+        Assert.DoesNotContain(layer + "g_proj.weight", names.Keys);                // no output gate by default
     }
 
     [Theory]
@@ -148,7 +149,7 @@ public class DeepMemoryMixerTests
     public void A_model_with_a_deep_memory_trains(MixerKind mixer)
     {
         using var dir = new Tmp.Dir();
-        var run = TrainerTests.Tiny(steps: 12);
+        var run = TrainerTests.Tiny(steps: 24);
         run = run with { Model = run.Model with { Mixer = mixer, Deep = run.Model.Deep with { ChunkSize = 8 } } };
         var losses = new TinyModels.Losses();
         new Trainer(run, dir.Path, losses).Run(resume: false);

@@ -22,6 +22,25 @@ public class ConfigTests
         }
     }
 
+    [Theory]
+    [InlineData("titans", null, true)]                  // saved in the old form, when the deep memories gated by default
+    [InlineData("titans_mag", null, true)]
+    [InlineData("yaad", false, false)]
+    [InlineData("gated_delta_net", null, null)]         // its default never changed
+    [InlineData("delta_net", null, null)]
+    public void A_run_saved_in_the_old_form_keeps_the_output_gate_it_was_trained_with(string mixer, bool? written, bool? loaded)
+    {
+        string gate = written is { } w ? $", \"output_gate\": {(w ? "true" : "false")}" : "";
+        string old = "{\"model\": {\"mixer\": \"" + mixer + "\"" + gate + "}, \"task\": {}}";
+        Assert.Equal(loaded, RunConfig.Parse(old, "config.json", savedRun: true).Model.OutputGate);
+        // a run saved in the nested form means what it says: unset is the mechanism's own (now ungated) choice
+        string now = "{\"model\": {\"mixer\": \"" + mixer + "\"" + gate + "}}";
+        Assert.Equal(written, RunConfig.Parse(now, "config.json", savedRun: true).Model.OutputGate);
+        // a deep layer beside an ungated one cannot have meant a gate for both: it loads as written
+        const string hybrid = """{"model": {"num_layers": 2, "layer_mixers": ["titans", "delta_net"]}, "task": {}}""";
+        Assert.Null(RunConfig.Parse(hybrid, "config.json", savedRun: true).Model.OutputGate);
+    }
+
     [Fact]
     public void A_saved_run_keeps_the_deep_memory_step_it_was_trained_with()
     {

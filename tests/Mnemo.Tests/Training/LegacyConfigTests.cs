@@ -59,6 +59,7 @@ public class LegacyConfigTests
         Model = new ModelConfig
         {
             Mixer = MixerKind.TitansMag, LayerMixers = [MixerKind.TitansMag, MixerKind.Mom], DModel = 16, NumLayers = 2, MlpRatio = 0,
+            OutputGate = true,                                              // absent from an old saved config: deep memories gated
             Attention = new() { Window = 4 },
             Matrix = new() { ChunkSize = 8 },
             Mom = new() { NumMemories = 3, TopK = 1, SharedMemory = false, Rule = MomRule.DeltaNet, RouterAuxLossCoef = 0.02 },
@@ -161,7 +162,8 @@ public class LegacyConfigTests
             """;
         string old = "{ \"name\": \"s\", \"base\": { \"model\": { \"mixer\": \"titans\", \"memory_chunk_size\": 4 }, \"task\": {} }, " +
             axes + " \"learning_rates\": [0.01] }";
-        string now = "{ \"name\": \"s\", \"base\": { \"model\": { \"mixer\": \"titans\", \"deep\": { \"chunk_size\": 4 } } }, " +
+        string now = "{ \"name\": \"s\", \"base\": { \"model\": { \"mixer\": \"titans\", \"output_gate\": true, " +
+            "\"deep\": { \"chunk_size\": 4 } } }, " +
             axes.Replace("model.memory_depth", "model.deep.depth").Replace("passkey={", "task={\\\"kind\\\":\\\"passkey\\\",")
                 .Replace("passkey.test_seed", "task.test_seed") + " \"learning_rates\": [0.01] }";
         Assert.Contains("the old flat form", Assert.Throws<ConfigException>(() => SweepConfig.Parse(old, "old.json")).Message);
