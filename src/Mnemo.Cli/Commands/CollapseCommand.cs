@@ -8,7 +8,7 @@ using Mnemo.Sweeps;
 namespace Mnemo.Cli.Commands;
 
 /// <summary>`mnemo collapse`: state collapse beyond the training length and Stuffed Mamba's training-free mitigations.</summary>
-public static class CollapseCommand
+static class CollapseCommand
 {
     public static Command Create()
     {

@@ -9,7 +9,7 @@ using Spectre.Console;
 namespace Mnemo.Cli.Commands;
 
 /// <summary>`mnemo extrapolate`: train at length L on MQAR and passkey retrieval, test at L, 2L and 4L.</summary>
-public static class ExtrapolateCommand
+static class ExtrapolateCommand
 {
     public static Command Create()
     {

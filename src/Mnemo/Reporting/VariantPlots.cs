@@ -7,7 +7,7 @@ namespace Mnemo.Reporting;
 /// The plots of a sweep's evaluation variants (e.g. the state-collapse mitigations): state norm against position,
 /// and score against length per variant.
 /// </summary>
-public static class VariantPlots
+static class VariantPlots
 {
     /// <summary>‖S_t‖_F (mean over examples of the largest head) against position at the longest length: one colour
     /// per (cell, layer), solid as first recorded (as trained), dashed / dotted under the other variants.</summary>
