@@ -94,6 +94,30 @@ public class StateCollapseTests
         Assert.Equal([64, 128, 256, 512, 1024], LengthGrid.EvalLengths(StateCollapse.Sweep(quick: false)));
     }
 
+    [Theory]
+    [InlineData(StateCollapse.Preset)]
+    [InlineData(StateCollapse.QuickPreset)]
+    public void A_collapse_folder_saved_in_the_old_flat_form_resumes_as_the_bundled_sweep(string preset)
+    {
+        // The collapse sweeps were first written in the old flat form (a "passkey" section, passkey.* overrides): a
+        // folder's sweep.json from then converts when read, to the same runs, final evaluations and variants.
+        var bundled = SweepConfig.Load(preset);
+        var old = JsonNode.Parse(Mnemo.IO.ConfigBinder.ToJson(bundled))!.AsObject();
+        var task = old["base"]!["task"]!.AsObject();
+        Assert.Equal("passkey", task["kind"]!.GetValue<string>());
+        task.Remove("kind");
+        old["base"]!.AsObject().Remove("task");
+        old["base"]!["passkey"] = task;
+        old["final_eval"] = new JsonArray(bundled.FinalEval.Select(f => (JsonNode)JsonValue.Create(
+            f.Replace("task.", "passkey.", StringComparison.Ordinal))!).ToArray());
+        string oldJson = old.ToJsonString();
+        Assert.Contains("passkey.test_seed=3", oldJson);
+        Assert.Throws<Mnemo.IO.ConfigException>(() => SweepConfig.Parse(oldJson, "collapse.json"));   // refused as a config file
+
+        static string Fingerprint(SweepRun r) => r.Config.ToJson() + r.FinalEval?.ToJson() + Mnemo.IO.ConfigBinder.ToJson(r.Variants!);
+        Assert.Equal(bundled.Runs().Select(Fingerprint), SweepConfig.ParseSaved(oldJson, "sweep.json").Runs().Select(Fingerprint));
+    }
+
     [Fact]
     public void Cli_collapse_quick_prints_the_table_and_writes_results_and_the_report()
     {
