@@ -5,7 +5,7 @@ using Spectre.Console;
 namespace Mnemo.Cli;
 
 /// <summary>One-line errors for bad input, details only with --verbose; exit 2 for input errors, 1 for bugs.</summary>
-public static class CliErrors
+static class CliErrors
 {
     public static readonly Option<bool> Verbose = new("--verbose", "-v")
     {

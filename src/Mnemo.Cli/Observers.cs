@@ -7,7 +7,7 @@ using Spectre.Console;
 namespace Mnemo.Cli;
 
 /// <summary>Live progress bar for a terminal: loss, accuracy and tokens/s in the description.</summary>
-public sealed class ProgressObserver(ProgressContext ctx) : ITrainingObserver
+sealed class ProgressObserver(ProgressContext ctx) : ITrainingObserver
 {
     ProgressTask? _task;
     double _testAccuracy = double.NaN;
@@ -34,7 +34,7 @@ public sealed class ProgressObserver(ProgressContext ctx) : ITrainingObserver
 }
 
 /// <summary>Plain log lines when output is not a terminal (CI, files, pipes).</summary>
-public sealed class LogObserver(TextWriter output) : ITrainingObserver
+sealed class LogObserver(TextWriter output) : ITrainingObserver
 {
     long _logEvery = 1;
 
@@ -62,7 +62,7 @@ public sealed class LogObserver(TextWriter output) : ITrainingObserver
 }
 
 /// <summary>One line when a run starts and one per evaluation: enough to follow experiments of many runs.</summary>
-public sealed class RunLineObserver(string label) : ITrainingObserver
+sealed class RunLineObserver(string label) : ITrainingObserver
 {
     public void Started(long startStep, long totalSteps, string runDir, LanguageModel model) =>
         Console.WriteLine($"[{label}] {(startStep > 0 ? $"resuming at step {startStep}" : "starting")}, " +
@@ -72,7 +72,7 @@ public sealed class RunLineObserver(string label) : ITrainingObserver
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{label}] step {step} test accuracy {result.Accuracy:P1}"));
 }
 
-public static class Report
+static class Report
 {
     /// <summary>Redirected output has no terminal width; Spectre would assume 80 columns and wrap every cell.</summary>
     public static void WideWhenRedirected()

@@ -10,7 +10,7 @@ using Spectre.Console;
 namespace Mnemo.Cli.Commands;
 
 /// <summary>`mnemo bench …`: speed measurements (never tests). The numbers come from the library's Benchmarks.</summary>
-public static class BenchCommand
+static class BenchCommand
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 

@@ -1,13 +1,14 @@
 using System.CommandLine;
 using System.Globalization;
 using Mnemo.Experiments;
-using Mnemo.Layers;
+using Mnemo.Reporting;
 using Mnemo.Runtime;
+using Mnemo.Sweeps;
 
 namespace Mnemo.Cli.Commands;
 
 /// <summary>`mnemo collapse`: state collapse beyond the training length and Stuffed Mamba's training-free mitigations.</summary>
-public static class CollapseCommand
+static class CollapseCommand
 {
     public static Command Create()
     {
@@ -17,105 +18,79 @@ public static class CollapseCommand
         };
         var output = new Option<string?>("--out", "-o")
         {
-            Description = "Output folder. Default: runs/collapse (runs/collapse-quick with --quick)",
+            Description = "Output folder (a sweep folder: results.jsonl, runs/, report/, plus results.json and the PNGs). " +
+                "Default: runs/collapse (runs/collapse-quick with --quick; -xF-F-… appended with --factors)",
         };
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = all cores)" };
-        var mixers = new Option<string[]>("--mixers")
-        {
-            Description = "Models to train (matrix memories), e.g. mamba2 gated_delta_net. Default: mamba2 gated_delta_net",
-            AllowMultipleArgumentsPerToken = true,
-        };
-        var steps = new Option<int?>("--steps")
-        {
-            Description = "Training steps per model (default 300; early stop at 99% validation accuracy)",
-        };
         var factors = new Option<int[]>("--factors")
         {
-            Description = "Evaluation lengths as multiples of the training length L. Default: 1 2 4 8 16",
+            Description = "Evaluation lengths as multiples of the training length L. Default: 1 2 4 8 16 (1 2 4 with --quick)",
             AllowMultipleArgumentsPerToken = true,
         };
-        var lambdas = new Option<double[]>("--forget")
+        var set = new Option<string[]>("--set")
         {
-            Description = "Forget-more multipliers λ ≥ 1 on the log-decay. Default: 2 4",
-            AllowMultipleArgumentsPerToken = true,
+            Description = "Override a field of every run, e.g. --set training.steps=3000 (repeatable); other models, lengths or " +
+                "mitigations: copy the bundled sweep (configs/sweeps/collapse.json) and run `mnemo sweep -c FILE`",
         };
-        var caps = new Option<double[]>("--norm-cap")
-        {
-            Description = "State-norm caps as multiples m of the largest norm seen at t ≤ L (τ = m × max, per layer). Default: 1 0.5",
-            AllowMultipleArgumentsPerToken = true,
-        };
-        var examples = new Option<int?>("--examples") { Description = "Test examples per evaluation length (default 100)" };
-        var length = new Option<int?>("--train-length")
-        {
-            Description = "Training length L (default 64); the window mitigation uses r = L",
-        };
-        var width = new Option<int?>("--d-model") { Description = "Model width (default 64)" };
-        var batch = new Option<int?>("--batch") { Description = "Training batch size (default 64)" };
         var command = new Command("collapse",
             "Train small recurrent models (Mamba-2, Gated DeltaNet) on passkey retrieval at length L = 64, then test them at L × {1, 2, " +
             "4, 8, 16} as trained and with each training-free mitigation of Stuffed Mamba: forget more (log-decay × λ), state " +
             "normalisation (‖S_t‖_F capped per layer at the largest norm seen at t ≤ L) and a sliding window of L tokens (state " +
             "difference). Prints a Markdown table of exact-match accuracy; writes results.json, state_norms.png (state norm against " +
-            "position) and accuracy.png. Interrupted runs resume.")
+            "position), accuracy.png and the sweep report. Runs the bundled sweep collapse (collapse-quick with --quick): resumable, " +
+            "and several processes may share the work.")
         {
-            quick, output, threads, mixers, steps, factors, lambdas, caps, examples, length, width, batch,
+            quick, output, threads, factors, set,
         };
         command.SetAction(async (parse, cancel) =>
         {
             await Task.Yield(); // let System.CommandLine's Ctrl+C handler wait on this task (see TrainCommand)
             return CliErrors.Run(parse, () =>
             {
-                var settings = parse.GetValue(quick) ? StateCollapseSettings.Quick : StateCollapseSettings.Default;
-                var training = settings.Training;
-                if (parse.GetValue(mixers) is { Length: > 0 } m) training = training with { Mixers = m.Select(ParseMixer).ToArray() };
-                if (parse.GetValue(steps) is { } s) training = training with { Steps = s };
-                if (parse.GetValue(factors) is { Length: > 0 } f) training = training with { EvalFactors = f };
-                if (parse.GetValue(examples) is { } e) training = training with { EvalExamples = e };
-                if (parse.GetValue(length) is { } len) training = training with { TrainLength = len };
-                if (parse.GetValue(width) is { } d) training = training with { DModel = d };
-                if (parse.GetValue(batch) is { } bs) training = training with { BatchSize = bs };
-                settings = settings with { Training = training };
-                if (parse.GetValue(lambdas) is { Length: > 0 } l) settings = settings with { ForgetScales = l };
-                if (parse.GetValue(caps) is { Length: > 0 } margins) settings = settings with { NormCapMargins = margins };
-                string outDir = parse.GetValue(output) ?? Path.Combine("runs", settings.Name == "quick" ? "collapse-quick" : "collapse");
+                bool isQuick = parse.GetValue(quick);
+                var f = parse.GetValue(factors) is { Length: > 0 } given ? given : null;
+                var overrides = parse.GetValue(set) ?? [];
+                var sweep = StateCollapse.Sweep(isQuick, f).WithBase(overrides);
+                // Other factors are another sweep (other final evaluations): its own folder, not a clash with the default's.
+                string outDir = parse.GetValue(output) ?? Path.Combine("runs", (isQuick ? "collapse-quick" : "collapse") +
+                    (f is null ? "" : "-x" + string.Join("-", f)));
                 TorchRuntime.Initialise(parse.GetValue(threads));
+                var runs = sweep.Runs();
+                var first = runs[0].Config;
+                int trainLength = LengthGrid.TrainLength(sweep);
+                var lengths = LengthGrid.EvalLengths(sweep);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"state collapse ({settings.Name}): {string.Join(", ", training.Mixers)} at d_model {training.DModel}, " +
-                    $"{training.NumLayers} layers, {training.NumHeads} heads; train at L = {training.TrainLength} on " +
-                    $"{string.Join(" and ", training.Tasks)} (up to {training.Steps} steps), test at " +
-                    $"{string.Join(", ", training.EvalLengths)} ({training.EvalExamples} examples each); mitigations: forget λ ∈ {{" +
-                    $"{string.Join(", ", settings.ForgetScales)}}}, state norm, window r = {settings.WindowTokens}; output {outDir}"));
-                IReadOnlyList<CollapseCell> cells;
+                    $"state collapse (bundled sweep {sweep.Name}): {string.Join(", ", runs.Select(r => r.Cell["model"]).Distinct())} at " +
+                    $"d_model {first.Model.DModel}, {first.Model.NumLayers} layers, {first.Model.NumHeads} heads; train at L = " +
+                    $"{trainLength} on {first.TaskKind} (up to {first.Training.Steps} steps), test at {string.Join(", ", lengths)}; " +
+                    $"mitigations: {string.Join(", ", sweep.EvalVariants!.Variants.Select(v => v.Name))}; output {outDir}"));
+                IReadOnlyList<CollapseCell>? cells;
                 try
                 {
-                    cells = StateCollapse.Run(settings, outDir, (config, _) => new RunLineObserver(config.Description), Console.WriteLine,
-                        cancel);
+                    cells = StateCollapse.Run(sweep, outDir, run => new RunLineObserver(run.Id), Console.WriteLine, cancel);
                 }
                 catch (OperationCanceledException ex)
                 {
                     Console.Error.WriteLine(ex.Message);
                     return 130;
                 }
+                if (cells is null) return 0;
                 Console.WriteLine();
-                Console.WriteLine($"trained at L = {training.TrainLength}; passkey: exact match (all digits), " +
+                Console.WriteLine($"trained at L = {trainLength}; passkey: exact match (all digits), " +
                     $"per-digit accuracy in brackets; MQAR: per-query accuracy");
-                Console.WriteLine(StateCollapse.MarkdownTable(cells, settings));
+                Console.WriteLine(StateCollapse.MarkdownTable(cells, trainLength));
                 foreach (var c in cells)
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"{c.Model}: largest state norm per layer at t ≤ L: " +
                         $"{string.Join(", ", c.MaxNormAtTrainLength.Select(x => x.ToString("G3", CultureInfo.InvariantCulture)))}; at t " +
-                        $"≤ {training.EvalLengths.Max()}: " +
+                        $"≤ {lengths.Max()}: " +
                         $"{string.Join(", ", c.MaxNormAtLongest.Select(x => x.ToString("G3", CultureInfo.InvariantCulture)))}"));
+                string report = new SweepLedger(outDir).Locked(() => SweepReport.Write(outDir));
                 Console.WriteLine($"wrote {Path.Combine(outDir, StateCollapse.ResultsFile)}, " +
-                    $"{StateCollapse.NormPlotFile} and {StateCollapse.AccuracyPlotFile}");
+                    $"{StateCollapse.NormPlotFile}, {StateCollapse.AccuracyPlotFile} and the sweep report {report}");
                 return 0;
             });
         });
         return command;
     }
-
-    static MixerKind ParseMixer(string name) =>
-        Enum.TryParse<MixerKind>(name.Replace("_", "", StringComparison.Ordinal), ignoreCase: true, out var kind)
-            ? kind
-            : throw new MnemoException($"--mixers: unknown model \"{name}\" (try mamba2, gla, gated_delta_net, delta_net, retnet)");
 }

@@ -10,7 +10,7 @@ using Spectre.Console;
 namespace Mnemo.Cli.Commands;
 
 /// <summary>`mnemo demo`: attention vs linear attention vs Gated DeltaNet on MQAR, with a learning-rate sweep.</summary>
-public static class DemoCommand
+static class DemoCommand
 {
     public static Command Create()
     {

@@ -9,7 +9,7 @@ using Mnemo.Training;
 
 namespace Mnemo.Cli.Commands;
 
-public static class EvalCommand
+static class EvalCommand
 {
     public static Command Create()
     {

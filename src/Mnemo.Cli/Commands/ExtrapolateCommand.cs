@@ -9,7 +9,7 @@ using Spectre.Console;
 namespace Mnemo.Cli.Commands;
 
 /// <summary>`mnemo extrapolate`: train at length L on MQAR and passkey retrieval, test at L, 2L and 4L.</summary>
-public static class ExtrapolateCommand
+static class ExtrapolateCommand
 {
     public static Command Create()
     {
@@ -52,9 +52,9 @@ public static class ExtrapolateCommand
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"length extrapolation (bundled sweep {sweep.Name}): " +
                     $"{string.Join(", ", runs.Select(r => r.Cell["model"]).Distinct())} at d_model {first.Model.DModel}, " +
-                    $"{first.Model.NumLayers} layers, {first.Model.NumHeads} heads; train at L = {Extrapolation.TrainLength(sweep)} on " +
+                    $"{first.Model.NumLayers} layers, {first.Model.NumHeads} heads; train at L = {LengthGrid.TrainLength(sweep)} on " +
                     $"{string.Join(" and ", runs.Select(r => r.Cell["task"]).Distinct())}, test at " +
-                    $"{string.Join(", ", Extrapolation.EvalLengths(sweep))}; learning rates " +
+                    $"{string.Join(", ", LengthGrid.EvalLengths(sweep))}; learning rates " +
                     $"{string.Join(", ", sweep.LearningRates.Select(SweepConfig.LrText))}, up to {first.Training.Steps} steps each; " +
                     $"output {outDir} (the same as `mnemo sweep -c {sweep.Name}`{(f is null ? "" : " with the factors above")})"));
                 IReadOnlyList<ExtrapolationCell>? cells;
@@ -68,7 +68,7 @@ public static class ExtrapolateCommand
                     return 130;
                 }
                 if (cells is null) return 0;
-                Table(cells, Extrapolation.TrainLength(sweep));
+                Table(cells, LengthGrid.TrainLength(sweep));
                 string report = new SweepLedger(outDir).Locked(() => SweepReport.Write(outDir));
                 Console.WriteLine($"wrote {Path.Combine(outDir, Extrapolation.ResultsFile)}, {Extrapolation.PlotFile} and the sweep " +
                     $"report {report}");

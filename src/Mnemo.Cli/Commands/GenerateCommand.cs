@@ -9,7 +9,7 @@ using Mnemo.Training;
 namespace Mnemo.Cli.Commands;
 
 /// <summary>`mnemo generate`: sample token ids from a checkpoint through the streaming path.</summary>
-public static class GenerateCommand
+static class GenerateCommand
 {
     public static Command Create()
     {

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace Mnemo.Cli.Commands;
 
 /// <summary>Checks that libtorch loads and computes here; the first thing to run when something is off.</summary>
-public static class InfoCommand
+static class InfoCommand
 {
     public static Command Create()
     {

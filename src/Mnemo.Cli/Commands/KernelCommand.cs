@@ -8,7 +8,7 @@ namespace Mnemo.Cli.Commands;
 
 /// <summary>Runs one matrix-memory rule (<see cref="KernelFile"/>) or deep-memory rule (<see cref="DeepKernelFile"/>)
 /// on tensors from a safetensors file.</summary>
-public static class KernelCommand
+static class KernelCommand
 {
     public static Command Create()
     {

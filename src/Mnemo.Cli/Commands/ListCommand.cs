@@ -8,7 +8,7 @@ using Spectre.Console;
 
 namespace Mnemo.Cli.Commands;
 
-public static class ListCommand
+static class ListCommand
 {
     public static Command Create()
     {

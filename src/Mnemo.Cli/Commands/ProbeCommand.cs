@@ -9,7 +9,7 @@ using Spectre.Console;
 namespace Mnemo.Cli.Commands;
 
 /// <summary>`mnemo probe`: what a bare deep memory stores in context with fixed gates (<see cref="BareMemoryRecall"/>).</summary>
-public static class ProbeCommand
+static class ProbeCommand
 {
     public static Command Create()
     {

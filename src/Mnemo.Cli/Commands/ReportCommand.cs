@@ -4,7 +4,7 @@ using Mnemo.Reporting;
 namespace Mnemo.Cli.Commands;
 
 /// <summary>`mnemo report RESULTS`: the HTML + Markdown report of a sweep, from its results alone.</summary>
-public static class ReportCommand
+static class ReportCommand
 {
     public static Command Create()
     {

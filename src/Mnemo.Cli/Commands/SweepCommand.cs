@@ -6,7 +6,7 @@ using Mnemo.Sweeps;
 namespace Mnemo.Cli.Commands;
 
 /// <summary>`mnemo sweep`: models × tasks × sizes × learning rates, resumable, shareable by several workers.</summary>
-public static class SweepCommand
+static class SweepCommand
 {
     public static Command Create()
     {

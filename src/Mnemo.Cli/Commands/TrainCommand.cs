@@ -4,7 +4,7 @@ using Spectre.Console;
 
 namespace Mnemo.Cli.Commands;
 
-public static class TrainCommand
+static class TrainCommand
 {
     public const string DefaultPreset = "mqar-attention";
 

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace Mnemo.Benchmarks;
 
 /// <summary>What <see cref="DecodeBenchmark"/> measures.</summary>
-public sealed record DecodeBenchOptions
+sealed record DecodeBenchOptions
 {
     public int Batch { get; init; } = 1;
     public int Heads { get; init; } = 4;
@@ -46,10 +46,10 @@ public sealed record DecodeBenchOptions
 /// <param name="MsPerToken">median time of one decode step</param>
 /// <param name="StateBytes">the memory the step reads: the state B·H·Dk·Dv·4, or the cache 2·B·H·L·D·4</param>
 /// <param name="WorkingSetBytes">the whole process's resident memory with that state or cache alive</param>
-public sealed record DecodeBenchRow(string Kind, long Context, int Tokens, double MsPerToken, double BestMsPerToken,
+sealed record DecodeBenchRow(string Kind, long Context, int Tokens, double MsPerToken, double BestMsPerToken,
     double TokensPerSecond, long StateBytes, long WorkingSetBytes);
 
-public sealed record DecodeBenchReport(MachineInfo Machine, DecodeBenchOptions Settings, string Method, DecodeBenchRow[] Rows,
+sealed record DecodeBenchReport(MachineInfo Machine, DecodeBenchOptions Settings, string Method, DecodeBenchRow[] Rows,
     double? LoadAverageAtEnd, double ElapsedSeconds)
 {
     public string ToJson() => JsonSerializer.Serialize(this, KernelBenchReport.JsonOptions);
@@ -65,7 +65,7 @@ public sealed record DecodeBenchReport(MachineInfo Machine, DecodeBenchOptions S
 /// from one query over a KV cache holding the whole context: q·Kᵀ, softmax, ·V, after writing the token's k and v
 /// into a preallocated cache (no reallocation per token). fp32, under no_grad, each token in its own dispose scope.
 /// </summary>
-public static class DecodeBenchmark
+static class DecodeBenchmark
 {
     public const string MethodNote =
         "kernel-level decode: one step of the memory kernel (or one attention query over a KV cache of the context's length) " +

@@ -12,7 +12,7 @@ namespace Mnemo.Benchmarks;
 /// w0 from <see cref="DeepKernels.InitialWeights"/>; forward+backward takes the gradients of sum(o·dO) + Σ_l sum(W_l·dW_l)
 /// w.r.t. every input, w0 included.
 /// </summary>
-public static class DeepKernelBench
+static class DeepKernelBench
 {
     public static MemoryMlp Mlp(KernelBenchOptions o, int d) => new(d, d, o.Depth, o.DeepHidden ?? 4L * d, MemoryActivation.Gelu, false);
 

@@ -12,7 +12,7 @@ namespace Mnemo.Benchmarks;
 
 /// <summary>A rule the kernel benchmark measures: a kernel and its gate.</summary>
 /// <param name="Name">the name --rules takes</param>
-public sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, string Description)
+sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, string Description)
 {
     public static readonly BenchRule Linear = new("linear", MatrixKernelKind.GatedLinear, BenchGate.None, "linear attention (no gate)");
     public static readonly BenchRule GatedScalar = new("gated_linear", MatrixKernelKind.GatedLinear, BenchGate.Scalar,
@@ -35,10 +35,10 @@ public sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gat
     }
 }
 
-public enum BenchGate { None, Scalar, Channel }
+enum BenchGate { None, Scalar, Channel }
 
 /// <summary>What <see cref="KernelBenchmark"/> measures. <see cref="Quick"/> is a smoke-test sized variant.</summary>
-public sealed record KernelBenchOptions
+sealed record KernelBenchOptions
 {
     public int Batch { get; init; } = 4;
     public int Heads { get; init; } = 4;
@@ -109,7 +109,7 @@ public sealed record KernelBenchOptions
 /// <param name="SamplesMs">the timed runs at the measured length (not extrapolated)</param>
 /// <param name="Gflop">FLOPs of the model in <see cref="KernelFlops"/>, in 10⁹</param>
 /// <param name="FractionOfFp32Peak">achieved rate / measured fp32 matmul peak</param>
-public sealed record Measurement(double Ms, double BestMs, double[] SamplesMs, double TokensPerSecond, double Gflop,
+sealed record Measurement(double Ms, double BestMs, double[] SamplesMs, double TokensPerSecond, double Gflop,
     double GflopPerSecond, double FractionOfFp32Peak);
 
 /// <summary>
@@ -118,7 +118,7 @@ public sealed record Measurement(double Ms, double BestMs, double[] SamplesMs, d
 /// Speed-ups are baseline time / this row's time (> 1: this row is faster); scaling is
 /// t(T) / ((T / T_prev) · t(T_prev)) against the previous length measured (1 = linear in T).
 /// </summary>
-public sealed record KernelBenchRow(
+sealed record KernelBenchRow(
     string Rule, string Form, int Batch, int Heads, int Dk, int Dv, int T, int? ChunkSize,
     int MeasuredT, bool Extrapolated, Measurement Forward, Measurement ForwardBackward,
     double? SpeedupOverStepForward = null, double? SpeedupOverStepForwardBackward = null,
@@ -126,11 +126,11 @@ public sealed record KernelBenchRow(
     int? ScalingFromT = null, double? ScalingForward = null, double? ScalingForwardBackward = null, string? Note = null);
 
 /// <summary>Settings as reported (rule names rather than objects).</summary>
-public sealed record KernelBenchSettings(int Batch, int Heads, int[] Dims, int[] Lengths, string[] Rules, int ChunkSize,
+sealed record KernelBenchSettings(int Batch, int Heads, int[] Dims, int[] Lengths, string[] Rules, int ChunkSize,
     int Repeats, int Warmup, int StepMaxLength, int NaiveMaxLength, bool Attention, string Timing, string ForwardMode,
     string[] DeepRules, int Depth, string DeepHidden, double DeepMemoryBudgetGb, string DeepInputs);
 
-public sealed record KernelBenchReport(
+sealed record KernelBenchReport(
     MachineInfo Machine, KernelBenchSettings Settings, MatmulPeakResult PeakFp32, MatmulPeakResult? PeakBf16,
     string FlopModel, KernelBenchRow[] Rows, double? LoadAverageAtEnd, double ElapsedSeconds)
 {
@@ -155,7 +155,7 @@ public sealed record KernelBenchReport(
 /// L2-normalised (as their layers do) and β ∈ (0, 1); log-gates are drawn from [−0.1, −0.001] (scalar [B, T, H] or
 /// per channel [B, T, H, Dk]); there is no initial state.</para>
 /// </summary>
-public static class KernelBenchmark
+static class KernelBenchmark
 {
     public const string TimingNote = "warm-up runs, then the median of the timed runs; each run in its own dispose scope, " +
         "freed after the clock stops";

@@ -45,7 +45,7 @@ namespace Mnemo.Benchmarks;
 /// convention: flash-attention's backward is nearer 2.5×; the chunk forms' autograd backward does roughly two
 /// matmuls per forward matmul.)</para>
 /// </summary>
-public static class KernelFlops
+static class KernelFlops
 {
     /// <summary>Forward+backward FLOPs = this × forward FLOPs.</summary>
     public const double ForwardBackwardFactor = 3;

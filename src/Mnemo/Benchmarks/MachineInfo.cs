@@ -6,7 +6,7 @@ namespace Mnemo.Benchmarks;
 
 /// <summary>What a benchmark ran on: enough to tell two reports' machines and settings apart. Load averages are
 /// Linux's 1-minute figure.</summary>
-public sealed record MachineInfo(
+sealed record MachineInfo(
     string Cpu, int LogicalCores, int TorchThreads, bool Avx512, bool AmxBf16,
     string Os, string Dotnet, string TorchSharp, string Libtorch,
     double? LoadAverageAtStart, string StartedUtc)

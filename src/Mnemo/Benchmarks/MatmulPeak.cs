@@ -3,10 +3,10 @@ using static TorchSharp.torch;
 namespace Mnemo.Benchmarks;
 
 /// <summary>One square matmul size: n×n times n×n, 2·n³ FLOPs.</summary>
-public sealed record MatmulPoint(int N, double BestMs, double GflopPerSecond);
+sealed record MatmulPoint(int N, double BestMs, double GflopPerSecond);
 
 /// <summary>The machine's measured matmul peak for one dtype: the best rate over the sizes tried.</summary>
-public sealed record MatmulPeakResult(string Dtype, double GflopPerSecond, int BestN, MatmulPoint[] Points);
+sealed record MatmulPeakResult(string Dtype, double GflopPerSecond, int BestN, MatmulPoint[] Points);
 
 /// <summary>
 /// Measures the matmul throughput libtorch reaches on this machine, in the same process and with the same thread
@@ -14,7 +14,7 @@ public sealed record MatmulPeakResult(string Dtype, double GflopPerSecond, int B
 /// <c>repeats</c> runs of <c>torch.matmul</c> on random n×n operands (best, not median: a peak is what the machine
 /// can do, and a shared machine only ever makes runs slower). FLOPs = 2·n³.
 /// </summary>
-public static class MatmulPeak
+static class MatmulPeak
 {
     public static readonly int[] DefaultSizes = [1024, 1536, 2048];
 

@@ -9,7 +9,7 @@ namespace Mnemo.Benchmarks;
 /// <summary>One (model, context) measurement of streaming decode through a whole language model.</summary>
 /// <param name="CacheBytes">what the model carries between tokens: memory states + conv tails, or the KV cache</param>
 /// <param name="Fill">how the context got into the cache: "prefill" (really streamed) or "synthetic" (random keys/values)</param>
-public sealed record ModelDecodeRow(string Model, long Context, int Tokens, double MsPerToken, double BestMsPerToken,
+sealed record ModelDecodeRow(string Model, long Context, int Tokens, double MsPerToken, double BestMsPerToken,
     long CacheBytes, long WorkingSetBytes, string Fill, double? PrefillTokensPerSecond);
 
 /// <summary>
@@ -19,7 +19,7 @@ public sealed record ModelDecodeRow(string Model, long Context, int Tokens, doub
 /// attention cache is filled with random keys and values of the right shape, because prefilling a million tokens
 /// through attention costs O(N²) and the decode step's cost depends only on the cache's size.
 /// </summary>
-public static class ModelDecodeBenchmark
+static class ModelDecodeBenchmark
 {
     public static ModelConfig Config(MixerKind mixer, int dModel, int layers, int heads) =>
         new() { Mixer = mixer, VocabSize = 512, DModel = dModel, NumLayers = layers, NumHeads = heads, MlpRatio = 4 };

@@ -9,7 +9,7 @@ namespace Mnemo.Benchmarks;
 /// <param name="BestMs">fastest timed run</param>
 /// <param name="SamplesMs">every timed run, in order</param>
 /// <param name="Warmup">untimed runs before them</param>
-public sealed record TimingStats(double MedianMs, double BestMs, double[] SamplesMs, int Warmup)
+sealed record TimingStats(double MedianMs, double BestMs, double[] SamplesMs, int Warmup)
 {
     /// <summary>These samples scaled by <paramref name="factor"/> (linear extrapolation to a longer sequence).</summary>
     public TimingStats Scaled(double factor) => new(MedianMs * factor, BestMs * factor, [.. SamplesMs.Select(s => s * factor)], Warmup);
@@ -22,7 +22,7 @@ public sealed record TimingStats(double MedianMs, double BestMs, double[] Sample
 /// Each run is also a <see cref="GcQuiet"/> stretch (a collection mid-call can crash libtorch), opened before the clock
 /// starts, so the collection that opening a region forces is not timed either.
 /// </summary>
-public static class Timing
+static class Timing
 {
     public static TimingStats Measure(Action run, int warmup, int repeats)
     {

@@ -5,7 +5,7 @@ namespace Mnemo.Evaluation;
 /// mean over examples. Accumulates across batches; one accumulator per slice. Also counts exact matches (every
 /// labelled position right), the passkey / S-NIAH score.
 /// </summary>
-public sealed class RecallAccuracy
+sealed class RecallAccuracy
 {
     double _sum;
     long _examples, _exact;

@@ -3,7 +3,7 @@ using Mnemo.Tasks;
 namespace Mnemo.Experiments;
 
 /// <summary>PNG plots of the demo (ScottPlot).</summary>
-public static class DemoPlots
+static class DemoPlots
 {
     /// <summary>Test accuracy per (L, K) slice, one line per model.</summary>
     public static void Accuracy(IReadOnlyList<DemoModelResult> results, MqarSlice[] slices, string path)

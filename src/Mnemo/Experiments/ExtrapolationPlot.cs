@@ -3,7 +3,7 @@ using Mnemo.Reporting;
 namespace Mnemo.Experiments;
 
 /// <summary>Accuracy against evaluation length: one colour per model, solid for MQAR, dashed for passkey.</summary>
-public static class ExtrapolationPlot
+static class ExtrapolationPlot
 {
     public static void Write(IReadOnlyList<ExtrapolationCell> cells, int trainLength, string path)
     {

@@ -40,13 +40,7 @@ public static class MqarDemo
         Action<string>? progress = null, CancellationToken cancel = default)
     {
         var test = TestSlices(sweep);
-        var done = SweepRunner.Run(sweep, outDir, observerFor, progress, cancel);
-        if (done.Remaining > 0)
-        {
-            progress?.Invoke($"{done.Remaining} runs remain (in progress in other workers); the last worker writes the results");
-            return null;
-        }
-        var lines = SweepLedger.ReadResults(Path.Combine(outDir, SweepLedger.ResultsFile));
+        if (SweepRunner.RunToEnd(sweep, outDir, observerFor, progress, cancel) is not { } lines) return null;
         var order = sweep.Runs().Select(r => r.CellId).Distinct().ToList();
         var results = SweepResults.Cells(lines).OrderBy(c => order.IndexOf(c.CellId)).Select(c =>
         {

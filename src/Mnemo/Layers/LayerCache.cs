@@ -65,7 +65,7 @@ public interface IStreamingMixer
 /// An attention KV cache that grows by doubling: appending a token copies only that token (amortised), where a
 /// concatenation per token would copy the whole context every step.
 /// </summary>
-public static class KvBuffer
+static class KvBuffer
 {
     /// <summary>Appends k, v [B, H, T, Dh] and returns views of every cached key and value [B, H, length, Dh].</summary>
     public static (Tensor K, Tensor V) Append(LayerCache cache, Tensor k, Tensor v)

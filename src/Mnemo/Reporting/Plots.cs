@@ -1,7 +1,7 @@
 namespace Mnemo.Reporting;
 
 /// <summary>What every plot of the reports shares: series styling and the labelled, saved frame.</summary>
-public static class Plots
+static class Plots
 {
     /// <summary>A line with markers in a given colour and legend entry.</summary>
     public static ScottPlot.Plottables.Scatter Line(ScottPlot.Plot plot, double[] xs, double[] ys, ScottPlot.Color color, string legend,

@@ -4,7 +4,7 @@ using Mnemo.Sweeps;
 namespace Mnemo.Reporting;
 
 /// <summary>The PNG plots of <see cref="SweepReport"/> (ScottPlot).</summary>
-public static class SweepPlots
+static class SweepPlots
 {
     static readonly ScottPlot.Palettes.Category10 Palette = new();
 

@@ -49,6 +49,7 @@ public static class SweepReport
         md.AppendLine(Pivot(cells, axes));
         md.AppendLine(CellTable(cells, axes));
         md.AppendLine(BinTable(cells, axes));
+        md.AppendLine(VariantTable(cells, axes));
         md.AppendLine(RunTable(lines, axes));
 
         string Fig(string file, string caption, Action<string> draw)
@@ -64,6 +65,18 @@ public static class SweepReport
                 "its KV cache at the longest test length), one line per model.", p => SweepPlots.StateSize(cells, SeriesAxis(axes), p));
         foreach (var (cell, i) in cells.Where(c => c.Slices.Any(s => s.Depth is not null)).Select((c, i) => (c, i)))
             Fig($"depth-{i}.png", $"Needle depth × context length: {cell.CellId}.", p => SweepPlots.DepthHeatmap(cell, p));
+        var varied = cells.Where(c => c.Variants.Count > 0 && c.StateNorms is not null).ToList();
+        if (varied.Count > 0)
+        {
+            int trainLength = varied[0].StateNorms!.ValidationSeqLen;
+            Fig("variants.png", "Score against context length under each evaluation variant, one line pattern per cell.",
+                p => VariantPlots.Accuracy(varied, c => c.CellId, trainLength, p));
+            var traces = varied.Select(c => (c.CellId, c.StateNorms!.ReadTraces(sweepDir))).Where(t => t.Item2.Count > 0).ToList();
+            if (traces.Count > 0)
+                Fig("state-norms.png", $"State norm against position at length {varied[0].StateNorms!.TraceSeqLen}: mean over examples " +
+                    "of the largest head's ‖S_t‖_F, per cell and layer, as trained and under each variant that runs the step form.",
+                    p => VariantPlots.Norms(traces, trainLength, p));
+        }
         if (seeds is not null)
         {
             var accuracy = seeds.ToDictionary(g => g.GroupId, g => g.Runs.Select(r => r.RunDir is null ? []
@@ -197,11 +210,7 @@ public static class SweepReport
         sb.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", axes.Length + 4 + lengths.Count + 4)));
         foreach (var c in cells)
         {
-            var perLength = lengths.Select(l =>
-            {
-                var s = c.Slices.Where(x => x.SeqLen == l).ToList();
-                return s.Count == 0 ? "–" : P(s.Sum(x => x.Headline(c.Headline) * x.Examples) / s.Sum(x => x.Examples));
-            });
+            var perLength = lengths.Select(l => PooledAt(c.Slices, l, c.Headline));
             sb.AppendLine($"| {string.Join(" | ", axes.Select(a => c[a]))} | {c.Task} | {c.BestLr.ToString("G3", C)} | " +
                 $"{P(c.ValidationAccuracy)} | {P(c.Score)} | {string.Join(" | ", perLength)} | {c.Parameters.ToString("N0", C)} | " +
                 $"{c.StateFloatsPerLayer.ToString("N0", C)} | {c.Steps} | {c.Seconds.ToString("F0", C)} |");
@@ -224,6 +233,40 @@ public static class SweepReport
             sb.AppendLine($"| {string.Join(" | ", axes.Select(a => c[a]))} | {string.Join(" | ", columns.Select(k =>
                 c.Slices.FirstOrDefault(s => s.SeqLen == k.SeqLen && s.Bin == k.Bin) is { } s ? P(s.Headline(c.Headline)) : "–"))} |");
         return sb.ToString();
+    }
+
+    /// <summary>For sweeps with evaluation variants: each cell's score per length under each variant, and the largest
+    /// state norm per layer on the validation examples and at the longest length.</summary>
+    static string VariantTable(List<SweepCell> cells, string[] axes)
+    {
+        var varied = cells.Where(c => c.Variants.Count > 0).ToList();
+        if (varied.Count == 0) return "";
+        var lengths = varied.SelectMany(c => c.Variants.SelectMany(v => v.Slices.Select(s => s.SeqLen))).Distinct().Order().ToList();
+        var sb = new StringBuilder("## Score per evaluation variant\n\n");
+        sb.AppendLine($"| {string.Join(" | ", axes)} | variant | {string.Join(" | ", lengths.Select(l => $"L={l}"))} |");
+        sb.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", axes.Length + 1 + lengths.Count)));
+        foreach (var c in varied)
+            foreach (var v in c.Variants)
+                sb.AppendLine($"| {string.Join(" | ", axes.Select(a => c[a]))} | {v.Name.Replace('|', '/')} | " +
+                    $"{string.Join(" | ", lengths.Select(l => PooledAt(v.Slices, l, c.Headline)))} |");
+        var normed = varied.Where(c => c.StateNorms is not null).ToList();
+        if (normed.Count == 0) return sb.ToString();
+        sb.AppendLine("\n## Largest state norm per layer\n");
+        sb.AppendLine($"| {string.Join(" | ", axes)} | on validation (L={normed[0].StateNorms!.ValidationSeqLen}) | as trained at " +
+            $"L={normed[0].StateNorms!.TraceSeqLen} |");
+        sb.AppendLine("|" + string.Concat(Enumerable.Repeat("---|", axes.Length + 2)));
+        static string G(double[] xs) => xs.Length == 0 ? "–" : string.Join(", ", xs.Select(x => x.ToString("G3", C)));
+        foreach (var c in normed)
+            sb.AppendLine($"| {string.Join(" | ", axes.Select(a => c[a]))} | {G(c.StateNorms!.MaxAtValidation)} | " +
+                $"{G(c.StateNorms.MaxAtLongest)} |");
+        return sb.ToString();
+    }
+
+    /// <summary>The score at one length, its slices (e.g. depth bins) pooled by examples; "–" when none.</summary>
+    static string PooledAt(IReadOnlyList<SliceScore> slices, int length, string headline)
+    {
+        var s = slices.Where(x => x.SeqLen == length).ToList();
+        return s.Count == 0 ? "–" : P(s.Sum(x => x.Headline(headline) * x.Examples) / s.Sum(x => x.Examples));
     }
 
     static string RunTable(List<System.Text.Json.Nodes.JsonObject> lines, string[] axes)

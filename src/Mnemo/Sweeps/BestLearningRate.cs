@@ -1,13 +1,11 @@
-using Mnemo.Training;
-
 namespace Mnemo.Sweeps;
 
 /// <summary>
 /// The one rule every experiment reports a cell by (Zoology: the max over learning rates, chosen on the validation
 /// set): the highest validation score the task reports (exact match where that is the score, token accuracy
 /// otherwise), token accuracy breaking ties, then the smaller learning rate, so the pick never depends on the order
-/// the runs finished in. A NaN score sorts below every number. The sweep's results (<see cref="SweepResults"/>), the
-/// demo, length extrapolation and state collapse all choose through it.
+/// the runs finished in. A NaN score sorts below every number. The sweep's results (<see cref="SweepResults"/>)
+/// choose through it, and so every experiment run as a sweep (the demo, length extrapolation, state collapse).
 /// </summary>
 public static class BestLearningRate
 {
@@ -22,8 +20,4 @@ public static class BestLearningRate
             .ThenByDescending(accuracy)
             .ThenBy(lr).First();
     }
-
-    /// <summary>The best of a cell's finished trainings, scored on their last validation evaluation.</summary>
-    public static T Pick<T>(IEnumerable<T> runs, string headline, Func<T, double> lr, Func<T, TrainingOutcome> outcome) =>
-        Pick(runs, headline, lr, r => outcome(r).TestAccuracy, r => outcome(r).LastEval?.ExactMatch ?? double.NaN);
 }

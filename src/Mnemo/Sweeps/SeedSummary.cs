@@ -62,7 +62,7 @@ public sealed record SeedSummary(string GroupId, IReadOnlyDictionary<string, str
 }
 
 /// <summary>Order statistics the reports use.</summary>
-public static class Statistics
+static class Statistics
 {
     /// <summary>The median (the mean of the middle two for an even count); NaN for none.</summary>
     public static double Median(IEnumerable<double> values)

@@ -1,5 +1,7 @@
 using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using Mnemo.Evaluation.Mitigations;
 using Mnemo.IO;
 using Mnemo.Training;
 
@@ -53,6 +55,9 @@ public sealed record SweepConfig : IValidatedConfig
     [Help("overrides giving the final evaluation's test slices (e.g. longer lengths), scored once after training, followed by " +
         "the final_eval of the run's axis values; none in either = the run's own test slices")]
     public string[] FinalEval { get; init; } = [];
+    [Help("evaluation variants: the final evaluation is run once per variant (e.g. the state-collapse mitigations), and the " +
+        "matrix memories' state norms are recorded; null = the model as trained only")]
+    public EvalVariants? EvalVariants { get; init; }
 
     /// <summary>A learning rate as run ids show it (3 significant digits).</summary>
     public static string LrText(double lr) => lr.ToString("G3", CultureInfo.InvariantCulture);
@@ -140,6 +145,16 @@ public sealed record SweepConfig : IValidatedConfig
                     list[i] = now;
     }
 
+    /// <summary>The sweep with FIELD=VALUE overrides (as --set) applied to its base run config; every run is checked.</summary>
+    public SweepConfig WithBase(IReadOnlyCollection<string> overrides)
+    {
+        if (overrides.Count == 0) return this;
+        string source = $"sweep {Name} with --set {string.Join(" ", overrides)}";
+        var updated = this with { Base = RunConfig.Parse(Base.ToJson(), source, overrides) };
+        _ = updated.Runs(source);
+        return updated;
+    }
+
     /// <summary>Every run of the sweep, in a fixed order (axes in order, the last varying fastest; then lr).</summary>
     public IReadOnlyList<SweepRun> Runs(string source = "sweep")
     {
@@ -159,19 +174,25 @@ public sealed record SweepConfig : IValidatedConfig
                 var config = RunConfig.Parse(Base.ToJson(), where, overrides);
                 var evalOverrides = FinalEval.Concat(combo.SelectMany(v => v.FinalEval)).ToList();
                 var finalEval = evalOverrides.Count == 0 ? null : RunConfig.Parse(config.ToJson(), $"{where}, final_eval", evalOverrides);
-                runs.Add(new SweepRun($"{cellId},lr={lrText}", cellId, cell, lr, config, finalEval));
+                if (EvalVariants is not null && !EvalVariants.MatrixMemories.Contains(config.ResolvedModel.Mixer))
+                    throw new ConfigException($"{where}: eval_variants: " +
+                        $"{JsonNamingPolicy.SnakeCaseLower.ConvertName(config.ResolvedModel.Mixer.ToString())} has no matrix memory; " +
+                        "the variants apply to mamba2, gla, retnet, gated_delta_net, delta_net and linear_attention");
+                runs.Add(new SweepRun($"{cellId},lr={lrText}", cellId, cell, lr, config, finalEval) { Variants = EvalVariants });
             }
         return runs;
     }
 }
 
 /// <summary>
-/// One run of a sweep: its id (cell and learning rate), the cell's axis values, its full run config, and the config
-/// whose test slices the final evaluation scores (null: the run's own).
+/// One run of a sweep: its id (cell and learning rate), the cell's axis values, its full run config, the config
+/// whose test slices the final evaluation scores (null: the run's own) and the variants it is scored under (null: none).
 /// </summary>
 public sealed record SweepRun(string Id, string CellId, IReadOnlyDictionary<string, string> Cell, double Lr, RunConfig Config,
     RunConfig? FinalEval)
 {
+    public EvalVariants? Variants { get; init; }
+
     /// <summary>The run's folder name: the id with characters unsafe in paths replaced.</summary>
     public string Folder => Id.Replace(',', '_').Replace('=', '-');
 

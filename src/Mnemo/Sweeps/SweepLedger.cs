@@ -18,7 +18,7 @@ namespace Mnemo.Sweeps;
 /// the read-decide-write steps of two workers never interleave.</item>
 /// </list>
 /// </summary>
-public sealed class SweepLedger
+sealed class SweepLedger
 {
     public const string ResultsFile = "results.jsonl";
     readonly string _dir;

@@ -1,4 +1,7 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using Mnemo.Evaluation.Mitigations;
+using Mnemo.IO;
 
 namespace Mnemo.Sweeps;
 
@@ -25,8 +28,39 @@ public sealed record SweepCell(
     /// (token_accuracy, or e.g. MAD's macro accuracy).</summary>
     public string HeadlineMetric { get; init; } = "token_accuracy";
 
+    /// <summary>The kept weights' scores under each evaluation variant of the sweep (none when it has none).</summary>
+    public IReadOnlyList<VariantScore> Variants { get; init; } = [];
+
+    /// <summary>The kept weights' largest state norms per layer, with the variants; null without variants.</summary>
+    public CellStateNorms? StateNorms { get; init; }
+
     /// <summary>The value of an axis, or "" when the sweep has no such axis.</summary>
     public string this[string axis] => Cell.TryGetValue(axis, out var v) ? v : "";
+}
+
+/// <summary>A cell's score on the final slices under one evaluation variant (<see cref="EvalVariant"/>).</summary>
+public sealed record VariantScore(string Name, double Score, IReadOnlyList<SliceScore> Slices);
+
+/// <summary>
+/// A cell's largest ‖S_t‖_F per layer on its validation examples (length <paramref name="ValidationSeqLen"/>) and, as
+/// trained, at the longest final length (<paramref name="TraceSeqLen"/>; empty without traces); the per-position
+/// traces are in <paramref name="TracesFile"/> (relative to the sweep folder; null without traces).
+/// </summary>
+public sealed record CellStateNorms(int ValidationSeqLen, double[] MaxAtValidation, int TraceSeqLen, int TraceExamples,
+    double[] MaxAtLongest, string? TracesFile)
+{
+    /// <summary>The per-position traces, in the order they were recorded; none when there is no traces file.</summary>
+    public IReadOnlyList<StateNormTrace> ReadTraces(string sweepDir)
+    {
+        string? path = TracesFile is null ? null : Path.Combine(sweepDir, TracesFile);
+        if (path is null || !File.Exists(path)) return [];
+        return JsonSerializer.Deserialize<List<StateNormTrace>>(File.ReadAllText(path), Read) ?? [];
+    }
+
+    static readonly JsonSerializerOptions Read = new(ConfigBinder.WriteOptions)
+    {
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 }
 
 /// <summary>Reads a sweep's results file and reduces it to one <see cref="SweepCell"/> per cell.</summary>
@@ -54,12 +88,7 @@ public static class SweepResults
             string headline = ok[0]["headline"]?.GetValue<string>() ?? "accuracy";
             var best = BestLearningRate.Pick(ok, headline, l => l["lr"]!.GetValue<double>(),
                 l => Number(l["validation_accuracy"]), l => Number(l["validation_exact_match"]));
-            var slices = best["slices"]!.AsArray().Select(s => new SliceScore(
-                s!["seq_len"]!.GetValue<int>(), s["bin"]?["label"]?.GetValue<string>(),
-                s["bin"]?["axis"]?.GetValue<string>() == "depth"
-                    ? (s["bin"]!["lo"]!.GetValue<double>() + s["bin"]!["hi"]!.GetValue<double>()) / 2
-                    : null,
-                Number(s["accuracy"]), Number(s["exact_match"]), s["examples"]!.GetValue<long>())).ToList();
+            var slices = Slices(best["slices"]!);
             cells.Add(new SweepCell(
                 group.Key, best["cell"]!.AsObject().ToDictionary(p => p.Key, p => p.Value!.GetValue<string>()),
                 best["task"]!.GetValue<string>(), best["mixer"]!.GetValue<string>(), headline,
@@ -68,10 +97,26 @@ public static class SweepResults
                 best["parameters"]!.GetValue<long>(), best["state_floats_per_layer"]!.GetValue<long>(), best["num_layers"]!.GetValue<int>(),
                 best["steps"]!.GetValue<long>(), best["seconds"]!.GetValue<double>(), best["run_dir"]!.GetValue<string>(),
                 ok.ToDictionary(l => l["lr"]!.GetValue<double>(), l => Number(l["validation_accuracy"])), diverged)
-            { HeadlineMetric = best["headline_metric"]?.GetValue<string>() ?? "token_accuracy" });
+            {
+                HeadlineMetric = best["headline_metric"]?.GetValue<string>() ?? "token_accuracy",
+                Variants = best["variants"]?.AsArray().Select(v => new VariantScore(v!["name"]!.GetValue<string>(), Number(v[headline]),
+                    Slices(v["slices"]!))).ToList() ?? [],
+                StateNorms = best["state_norms"] is JsonObject n ? new CellStateNorms(n["validation_seq_len"]!.GetValue<int>(),
+                    Numbers(n["max_at_validation"]), n["trace_seq_len"]!.GetValue<int>(), n["trace_examples"]!.GetValue<int>(),
+                    Numbers(n["max_at_longest"]), n["traces"]?.GetValue<string>()) : null,
+            });
         }
         return cells;
     }
+
+    static List<SliceScore> Slices(JsonNode slices) => slices.AsArray().Select(s => new SliceScore(
+        s!["seq_len"]!.GetValue<int>(), s["bin"]?["label"]?.GetValue<string>(),
+        s["bin"]?["axis"]?.GetValue<string>() == "depth"
+            ? (s["bin"]!["lo"]!.GetValue<double>() + s["bin"]!["hi"]!.GetValue<double>()) / 2
+            : null,
+        Number(s["accuracy"]), Number(s["exact_match"]), s["examples"]!.GetValue<long>())).ToList();
+
+    static double[] Numbers(JsonNode? n) => n?.AsArray().Select(Number).ToArray() ?? [];
 
     /// <summary>A number of a result line; null (a NaN when written) reads back as NaN.</summary>
     static double Number(JsonNode? n) => n is null ? double.NaN : n.GetValue<double>();

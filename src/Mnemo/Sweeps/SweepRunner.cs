@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mnemo.Evaluation;
+using Mnemo.Evaluation.Mitigations;
 using Mnemo.IO;
 using Mnemo.Models;
 using Mnemo.Training;
@@ -65,6 +66,21 @@ public static class SweepRunner
     }
 
     /// <summary>
+    /// What a command that reports a whole sweep runs (the aliases demo, extrapolate, collapse): <see cref="Run"/>, then
+    /// every result line when no run remains; null, after saying so, when runs remain (in progress in other workers,
+    /// the last of which reports).
+    /// </summary>
+    public static List<JsonObject>? RunToEnd(
+        SweepConfig sweep, string outDir, Func<SweepRun, ITrainingObserver?> observerFor,
+        Action<string>? progress = null, CancellationToken cancel = default)
+    {
+        var done = Run(sweep, outDir, observerFor, progress, cancel);
+        if (done.Remaining == 0) return SweepLedger.ReadResults(Path.Combine(outDir, SweepLedger.ResultsFile));
+        progress?.Invoke($"{done.Remaining} runs remain (in progress in other workers); the last worker writes the results");
+        return null;
+    }
+
+    /// <summary>
     /// The sweep's config beside its results, so a report (or another worker) sees what was asked. A folder already
     /// holding a different sweep is refused: a run whose id stays but whose config changed would otherwise keep the old
     /// result, or resume the old checkpoints. Growing a sweep (new axis values, new learning rates) is allowed.
@@ -93,7 +109,8 @@ public static class SweepRunner
         AtomicFile.WriteAllText(path, json);
     }
 
-    static string Fingerprint(SweepRun run) => run.Config.ToJson() + "\n" + run.FinalEval?.ToJson();
+    static string Fingerprint(SweepRun run) => run.Config.ToJson() + "\n" + run.FinalEval?.ToJson() + "\n" +
+        (run.Variants is null ? "" : ConfigBinder.ToJson(run.Variants));
 
     /// <summary>Trains (or resumes) one run and returns its result line; a diverged run is a result too.</summary>
     static JsonObject Execute(SweepRun run, string outDir, ITrainingObserver? observer, CancellationToken cancel)
@@ -127,15 +144,18 @@ public static class SweepRunner
             return line;
         }
         if (outcome.Interrupted) throw new OperationCanceledException("sweep interrupted; run the same command again to continue");
-        var final = run.FinalEval is null ? outcome.LastEval! : Score(run, runDir);
+        var task = (run.FinalEval ?? run.Config).Task;
+        using var kept = run.FinalEval is null && run.Variants is null ? null : LoadKept(run, runDir);
+        var final = run.FinalEval is null ? outcome.LastEval! : MqarEvaluator.Evaluate(kept!, task.TestBatches(), task: task);
         line["status"] = "ok";
-        line["headline_metric"] = (run.FinalEval ?? run.Config).Task.HeadlineMetric() ?? MqarEvaluator.TokenAccuracy;
+        line["headline_metric"] = task.HeadlineMetric() ?? MqarEvaluator.TokenAccuracy;
         line["validation_accuracy"] = outcome.TestAccuracy;
         line["validation_exact_match"] = outcome.LastEval?.ExactMatch;
         line["accuracy"] = final.Accuracy;
         line["exact_match"] = final.ExactMatch;
         if (final.Metrics is not null) line["metrics"] = JsonSerializer.SerializeToNode(final.Metrics, NamedFloats);
-        line["slices"] = SliceLines(final, (run.FinalEval ?? run.Config).Task);
+        line["slices"] = SliceLines(final, task);
+        if (run.Variants is { } variants) ScoreVariants(line, run, kept!, variants, runDir, outDir, cancel);
         line["parameters"] = outcome.Parameters;
         line["steps"] = outcome.Steps;
         line["reached_target"] = outcome.ReachedTarget;
@@ -186,13 +206,54 @@ public static class SweepRunner
         return (JsonObject)Clean(line)!;
     }
 
-    /// <summary>Scores a run's last checkpoint on the final-evaluation slices.</summary>
-    static EvalResult Score(SweepRun run, string runDir)
+    /// <summary>A run's kept weights: its last checkpoint.</summary>
+    static LanguageModel LoadKept(SweepRun run, string runDir)
     {
-        using var model = run.Config.NewModel();
+        var model = run.Config.NewModel();
         TensorIO.LoadStateDict(model, Path.Combine(Checkpoint.List(runDir)[^1], Checkpoint.ModelFile));
-        var task = run.FinalEval!.Task;
-        return MqarEvaluator.Evaluate(model, task.TestBatches(), task: task);
+        return model;
+    }
+
+    /// <summary>The file in a run's folder holding the per-position state norms of its final evaluation.</summary>
+    public const string StateNormsFile = "state_norms.json";
+
+    /// <summary>
+    /// Scores the kept weights on the final slices under each evaluation variant (<see cref="VariantEvaluation"/>) and
+    /// adds them to the result line with the largest state norms per layer; the per-position traces go to
+    /// <see cref="StateNormsFile"/> in the run's folder, named by the line.
+    /// </summary>
+    static void ScoreVariants(JsonObject line, SweepRun run, LanguageModel model, EvalVariants variants, string runDir, string outDir,
+        CancellationToken cancel)
+    {
+        var task = (run.FinalEval ?? run.Config).Task;
+        var (scores, norms) = VariantEvaluation.Run(model, run.Config.Task.TestBatches()[0], task, variants, cancel: cancel);
+        line["variants"] = new JsonArray(scores.Select(v =>
+        {
+            var o = new JsonObject
+            {
+                ["name"] = v.Name,
+                ["accuracy"] = v.Result.Accuracy,
+                ["exact_match"] = v.Result.ExactMatch,
+            };
+            if (v.Result.Metrics is not null) o["metrics"] = JsonSerializer.SerializeToNode(v.Result.Metrics, NamedFloats);
+            o["slices"] = SliceLines(v.Result, task);
+            return (JsonNode)o;
+        }).ToArray());
+        string? traces = null;
+        if (norms.Traces.Count > 0)
+        {
+            traces = Path.Combine(runDir, StateNormsFile);
+            AtomicFile.WriteAllText(traces, JsonSerializer.Serialize(norms.Traces, NamedFloats));
+        }
+        line["state_norms"] = new JsonObject
+        {
+            ["validation_seq_len"] = norms.ValidationSeqLen,
+            ["max_at_validation"] = JsonSerializer.SerializeToNode(norms.MaxAtValidation, NamedFloats),
+            ["trace_seq_len"] = norms.TraceSeqLen,
+            ["trace_examples"] = norms.TraceExamples,
+            ["max_at_longest"] = JsonSerializer.SerializeToNode(norms.MaxAtLongest, NamedFloats),
+            ["traces"] = traces is null ? null : Path.GetRelativePath(outDir, traces),
+        };
     }
 
     static string Summary(JsonObject r) => r["status"]!.GetValue<string>() == "diverged"

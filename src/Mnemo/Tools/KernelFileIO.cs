@@ -10,7 +10,7 @@ namespace Mnemo.Tools;
 /// (<see cref="DeepKernelFile"/>): the input/output paths, checks on the file's entries before any tensor is
 /// made, errors prefixed with the file's name, a timed compute, dtype checks and the atomic write.
 /// </summary>
-public static class KernelFileIO
+static class KernelFileIO
 {
     /// <summary>Checks the paths, reads the input, runs <paramref name="run"/> (given the file and its name) and
     /// writes the outputs it names with the metadata atomically; nothing is written when anything fails.</summary>

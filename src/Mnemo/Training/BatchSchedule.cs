@@ -8,7 +8,7 @@ namespace Mnemo.Training;
 /// batches (one slice per batch, so lengths match), and shuffles the batch order — all seeded by (seed, epoch).
 /// The batch of step t depends only on t, so a resumed run sees exactly the data an uninterrupted one would.
 /// </summary>
-public sealed class BatchSchedule
+sealed class BatchSchedule
 {
     readonly TaskBatch[] _slices;
     readonly int _batchSize, _seed;

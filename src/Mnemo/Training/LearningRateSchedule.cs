@@ -1,7 +1,7 @@
 namespace Mnemo.Training;
 
 /// <summary>Linear warm-up from 0 to the peak, then cosine decay to peak·min_ratio at the last step.</summary>
-public static class LearningRateSchedule
+static class LearningRateSchedule
 {
     public static double At(long step, double peak, long warmup, long total, double minRatio)
     {

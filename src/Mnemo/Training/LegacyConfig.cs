@@ -12,7 +12,7 @@ namespace Mnemo.Training;
 /// override in that form is refused with the conversion spelled out; a run folder saved in it (read by
 /// <see cref="RunConfig.LoadSaved"/>) or a sweep's saved sweep.json is converted in memory, so old runs resume.
 /// </summary>
-public static class LegacyConfig
+static class LegacyConfig
 {
     /// <summary>Old flat model key → its path under model now.</summary>
     static readonly Dictionary<string, string> ModelMoves = new()

@@ -8,7 +8,7 @@ namespace Mnemo.Training;
 /// Refuses, before anything is allocated, a model that cannot fit: libtorch would otherwise fail deep inside an
 /// allocation with a backtrace or an OutOfMemoryException (d_model 16384 with a 2^20 vocabulary asked for 68 GB).
 /// </summary>
-public static class MemoryEstimate
+static class MemoryEstimate
 {
     /// <summary>
     /// A lower bound of the bytes training needs, from the config alone: 16 per parameter (fp32 weights, gradients and

@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using Mnemo.Experiments;
 using Mnemo.IO;
-using Mnemo.Layers;
 using Mnemo.Tasks;
 
 namespace Mnemo.Tests.Experiments;
@@ -13,32 +12,31 @@ public class ExtrapolationTests
     public void Quick_run_writes_every_task_model_and_length_and_resumes_without_retraining()
     {
         using var dir = new Tmp.Dir();
-        var settings = ExtrapolationSettings.Quick;   // what the bundled extrapolate-quick sweep trains (tested below)
         var sweep = Extrapolation.Sweep(quick: true);
+        int[] lengths = [32, 64, 128];
         var lines = new List<string>();
         var cells = Extrapolation.Run(sweep, dir.Path, _ => null, lines.Add)!;
 
         var json = JsonNode.Parse(File.ReadAllText(dir[Extrapolation.ResultsFile]))!;
-        Assert.Equal(settings.TrainLength, json["train_length"]!.GetValue<int>());
-        Assert.Equal(settings.EvalLengths, json["eval_lengths"]!.AsArray().Select(l => l!.GetValue<int>()));
+        Assert.Equal(32, json["train_length"]!.GetValue<int>());
+        Assert.Equal(lengths, json["eval_lengths"]!.AsArray().Select(l => l!.GetValue<int>()));
         var stored = json["cells"]!.AsArray();
-        Assert.Equal(settings.Tasks.Length * settings.Mixers.Length, stored.Count);
+        Assert.Equal(4, stored.Count);
         foreach (string task in new[] { "mqar", "passkey" })
-            foreach (string model in settings.Mixers
-                .Select(m => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(m.ToString())))
+            foreach (string model in new[] { "titans", "gated_delta_net" })
             {
                 var cell = stored.Single(c => c!["task"]!.GetValue<string>() == task && c["model"]!.GetValue<string>() == model)!;
-                var lengths = cell["lengths"]!.AsArray();
-                Assert.Equal(settings.EvalLengths, lengths.Select(l => l!["seq_len"]!.GetValue<int>()));
-                Assert.Equal(settings.EvalFactors, lengths.Select(l => l!["factor"]!.GetValue<int>()));
-                foreach (var l in lengths)
+                var scored = cell["lengths"]!.AsArray();
+                Assert.Equal(lengths, scored.Select(l => l!["seq_len"]!.GetValue<int>()));
+                Assert.Equal([1, 2, 4], scored.Select(l => l!["factor"]!.GetValue<int>()));
+                foreach (var l in scored)
                 {
-                    Assert.Equal(settings.EvalExamples, l!["examples"]!.GetValue<long>());
+                    Assert.Equal(16, l!["examples"]!.GetValue<long>());
                     Assert.InRange(l["accuracy"]!.GetValue<double>(), 0, 1);
                     Assert.InRange(l["exact_match"]!.GetValue<double>(), 0, l["accuracy"]!.GetValue<double>());
                 }
-                Assert.Equal(settings.LearningRates.Length, cell["validation_accuracy_by_lr"]!.AsObject().Count);
-                Assert.Contains(cell["best_lr"]!.GetValue<double>(), settings.LearningRates);
+                Assert.Equal(sweep.LearningRates.Length, cell["validation_accuracy_by_lr"]!.AsObject().Count);
+                Assert.Contains(cell["best_lr"]!.GetValue<double>(), sweep.LearningRates);
                 Assert.True(cell["parameters"]!.GetValue<long>() > 0);
                 Assert.True(Directory.Exists(cell["run_dir"]!.GetValue<string>()));
             }
@@ -47,12 +45,9 @@ public class ExtrapolationTests
         Assert.Equal(cells.Count, lines.Count(l => l.Contains(" (lr ", StringComparison.Ordinal)));
 
         // Equal size: the same d_model, layers and heads for every mixer of a task.
-        foreach (var mixer in settings.Mixers)
-        {
-            var m = settings.RunConfig(ExtrapolationTask.Passkey, mixer, 1e-3).Model;
-            Assert.Equal((settings.DModel, settings.NumLayers, settings.NumHeads), (m.DModel, m.NumLayers, m.NumHeads));
-            Assert.True(m.MaxPositions >= settings.EvalLengths.Max());
-        }
+        var shapes = sweep.Runs().Select(r => r.Config.Model).Select(m => (m.DModel, m.NumLayers, m.NumHeads, m.MaxPositions >= 128));
+        Assert.Single(shapes.Distinct());
+        Assert.True(shapes.First().Item4);
 
         // Every run has finished: a second call trains nothing and scores the same weights the same way.
         var again = new List<string>();
@@ -65,16 +60,18 @@ public class ExtrapolationTests
     [Fact]
     public void Evaluation_slices_keep_the_training_task_and_grow_only_the_length()
     {
-        var s = ExtrapolationSettings.Default;
-        var mqar = (MqarConfig)s.EvalTask(ExtrapolationTask.Mqar);
+        var runs = Extrapolation.Sweep(quick: false).Runs();
+        var mqarRun = runs.First(r => r.Cell["task"] == "mqar");
+        var (trained, mqar) = ((MqarConfig)mqarRun.Config.Task, (MqarConfig)mqarRun.FinalEval!.Task);
         Assert.Equal([64, 128, 256], mqar.Test.Select(t => t.SeqLen));
-        Assert.All(mqar.Test, t => Assert.Equal(s.MqarPairs, t.NumKvPairs));
+        Assert.All(mqar.Test, t => Assert.Equal(trained.Train[0].NumKvPairs, t.NumKvPairs));
         Assert.NotEqual(mqar.TrainSeed, mqar.TestSeed);
-        // not the validation set
-        Assert.NotEqual(((MqarConfig)s.RunConfig(ExtrapolationTask.Mqar, MixerKind.GatedDeltaNet, 1e-3).Task).TestSeed, mqar.TestSeed);
-        var passkey = (PasskeyConfig)s.EvalTask(ExtrapolationTask.Passkey);
+        Assert.NotEqual(trained.TestSeed, mqar.TestSeed);          // not the validation set
+        Assert.Equal(Json(trained with { Test = mqar.Test, TestSeed = mqar.TestSeed }), Json(mqar));
+        var passkeyRun = runs.First(r => r.Cell["task"] == "passkey");
+        var passkey = (PasskeyConfig)passkeyRun.FinalEval!.Task;
         Assert.All(passkey.Test, t => Assert.Equal(DepthKind.Even, t.Depths));
-        Assert.Equal(s.TrainLength, passkey.Train.Single().SeqLen);
+        Assert.Equal(64, passkey.Train.Single().SeqLen);
     }
 
     [Fact]
@@ -90,44 +87,18 @@ public class ExtrapolationTests
     [Fact]
     public void Factors_replace_every_task_final_evaluation_and_keep_its_examples_and_seed()
     {
+        var bundled = Extrapolation.Sweep(quick: false).Runs();
         var sweep = Extrapolation.Sweep(quick: false, [1, 3, 6]);   // 6L = 384 < V 512
-        var s = ExtrapolationSettings.Default with { EvalFactors = [1, 3, 6] };
-        Assert.Equal(s.EvalLengths, Extrapolation.EvalLengths(sweep));
+        Assert.Equal([64, 192, 384], LengthGrid.EvalLengths(sweep));
         foreach (var run in sweep.Runs())
         {
-            var task = run.Cell["task"] == "mqar" ? ExtrapolationTask.Mqar : ExtrapolationTask.Passkey;
-            Assert.Equal(Json(s.EvalTask(task)), Json(run.FinalEval!.Task));
-            Assert.True(run.Config.Model.MaxPositions >= s.EvalLengths.Max());
+            var before = bundled.Single(r => r.Id == run.Id).FinalEval!.Task;
+            Assert.Equal(Json(LengthGrid.TestAt(run.Config.Task, [64, 192, 384], 500, 3)), Json(run.FinalEval!.Task));
+            Assert.Equal(500, before.TestBatches()[0].Count);
+            Assert.True(run.Config.Model.MaxPositions >= 384);
         }
     }
 
     /// <summary>A task section as the config binder writes it, so two configs compare field by field.</summary>
     static string Json(ITask task) => System.Text.Json.JsonSerializer.Serialize(task, task.GetType(), ConfigBinder.WriteOptions);
-
-    static string Snake(Enum e) => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(e.ToString());
-
-    [Theory]
-    [InlineData("extrapolate")]
-    [InlineData("extrapolate-quick")]
-    public void The_bundled_sweep_trains_and_scores_what_the_settings_do(string preset)
-    {
-        var s = preset == "extrapolate" ? ExtrapolationSettings.Default : ExtrapolationSettings.Quick;
-        var runs = Mnemo.Sweeps.SweepConfig.Load(preset).Runs();
-        Assert.Equal(s.Tasks.Length * s.Mixers.Length * s.LearningRates.Length, runs.Count);
-        foreach (var task in s.Tasks)
-            foreach (var mixer in s.Mixers)
-                foreach (double lr in s.LearningRates)
-                {
-                    var run = runs.Single(r => r.Cell["task"] == Snake(task) && r.Cell["model"] == Snake(mixer)
-                        && r.Lr == lr);
-                    var expected = s.RunConfig(task, mixer, lr);
-                    Assert.Equal(expected.TaskKind, run.Config.TaskKind);
-                    Assert.Equal(Json(expected.Task), Json(run.Config.Task));
-                    Assert.Equal(ConfigBinder.ToJson(expected.ResolvedModel), ConfigBinder.ToJson(run.Config.ResolvedModel));
-                    Assert.Equal(ConfigBinder.ToJson(expected.Training), ConfigBinder.ToJson(run.Config.Training));
-                    // The final evaluation: the same task at every evaluation length, from the evaluation seed.
-                    Assert.Equal(expected.TaskKind, run.FinalEval!.TaskKind);
-                    Assert.Equal(Json(s.EvalTask(task)), Json(run.FinalEval.Task));
-                }
-    }
 }

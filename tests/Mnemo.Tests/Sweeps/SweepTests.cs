@@ -57,6 +57,11 @@ public class SweepTests
     [InlineData("\"axes\": [{\"name\": \"m\", \"values\": [{\"name\": \"a\", \"set\": [\"model.no_such=1\"]}]}]", "no_such")]
     [InlineData("\"axes\": [{\"name\": \"m\", \"values\": [{\"name\": \"a\", \"set\": [\"model.d_model=-3\"]}]}]", "run m=a")]
     [InlineData("\"bogus\": 1", "bogus")]
+    [InlineData("\"eval_variants\": {\"variants\": []}", "eval_variants.variants")]
+    [InlineData("\"eval_variants\": {\"variants\": [{\"name\": \"a\"}, {\"name\": \"a\"}]}", "\"a\" appears 2 times")]
+    [InlineData("\"eval_variants\": {\"variants\": [{\"name\": \"w\", \"window\": 8, \"state_norm_cap\": 1}]}", "variants[0].window")]
+    [InlineData("\"eval_variants\": {\"variants\": [{\"name\": \"f\", \"forget_scale\": 0.5}]}", "forget_scale")]
+    [InlineData("\"eval_variants\": {\"variants\": [{\"name\": \"none\"}]}", "attention has no matrix memory")]
     public void Bad_sweeps_fail_before_training_naming_the_field(string field, string named)
     {
         var node = JsonNode.Parse(TinySweep())!.AsObject();

@@ -7,7 +7,7 @@ namespace Mnemo.Memory.Matrix;
 /// zero padding to a whole number of chunks. Zero k, v, β and zero log-gates make a padded token a no-op for the
 /// state (nothing written, nothing decayed), so padding never changes outputs or the final state.
 /// </summary>
-public static class Chunks
+static class Chunks
 {
     /// <summary>fp64 stays fp64; everything else (fp32, bf16, fp16) computes in fp32.</summary>
     public static ScalarType ComputeType(Tensor x) => x.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;

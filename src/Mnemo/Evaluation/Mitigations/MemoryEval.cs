@@ -4,7 +4,7 @@ using Mnemo.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Mnemo.Experiments.Mitigations;
+namespace Mnemo.Evaluation.Mitigations;
 
 /// <summary>Per-position state norms of one layer: ‖S_t‖_F for every example, position and head.</summary>
 /// <param name="Layer">the layer's index in the model</param>

@@ -1,4 +1,4 @@
-namespace Mnemo.Experiments.Mitigations;
+namespace Mnemo.Evaluation.Mitigations;
 
 /// <summary>
 /// Evaluation-time changes to a trained matrix memory, the training-free mitigations of Stuffed Mamba

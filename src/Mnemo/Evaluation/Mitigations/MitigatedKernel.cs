@@ -2,7 +2,7 @@ using Mnemo.Layers;
 using Mnemo.Memory.Matrix;
 using static TorchSharp.torch;
 
-namespace Mnemo.Experiments.Mitigations;
+namespace Mnemo.Evaluation.Mitigations;
 
 /// <summary>
 /// Runs a matrix kernel with the evaluation-time options of <see cref="MemoryEvalOptions"/> (Stuffed Mamba's three

@@ -1,11 +1,11 @@
-using Mnemo.Experiments.Mitigations;
+using Mnemo.Evaluation.Mitigations;
 using Mnemo.Layers;
 using Mnemo.Memory.Matrix;
 using Mnemo.Tests.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Mnemo.Tests.Experiments;
+namespace Mnemo.Tests.Evaluation;
 
 /// <summary>Stuffed Mamba's evaluation-time mitigations (MemoryEvalOptions) and the per-position state norms.</summary>
 [Collection(TorchCollection.Name)]
