@@ -15,7 +15,11 @@ namespace Mnemo.Tests.Runtime;
 [OwnsGcRegions]
 public sealed class GcQuietTests
 {
-    /// <summary>Allocates garbage on another thread until disposed: collections at any moment.</summary>
+    /// <summary>
+    /// Allocates garbage on another thread until disposed: collections at any moment outside a region. At most 64 KB per
+    /// millisecond, so one thread cannot spend a region's 64 MB budget (which counts every thread's allocations) within
+    /// a short stretch on a loaded machine; unthrottled it did, and the stretch then ran unprotected (a flaky failure).
+    /// </summary>
     sealed class AllocationStress : IDisposable
     {
         volatile bool _stop;
@@ -28,8 +32,8 @@ public sealed class GcQuietTests
                 object? keep = null;
                 while (!_stop)
                 {
-                    for (int i = 0; i < 1000; i++) keep = new byte[256];
-                    Thread.Sleep(0);
+                    for (int i = 0; i < 256; i++) keep = new byte[256];
+                    Thread.Sleep(1);
                 }
                 GC.KeepAlive(keep);
             })
@@ -54,11 +58,11 @@ public sealed class GcQuietTests
         var expected = (a.to(ScalarType.Float64) + b.to(ScalarType.Float64)).to(ScalarType.Float32);
         using var stress = new AllocationStress();
         int wrong = 0;
-        for (int block = 0; block < 60; block++)
+        for (int block = 0; block < 800; block++)                                     // short stretches, as in training
         {
             using var quiet = GcQuiet.Enter();
             using var inner = NewDisposeScope();
-            for (int i = 0; i < 100; i++)
+            for (int i = 0; i < 20; i++)
                 if (!((a + b) * 1.0).allclose(expected, 0, 0)) wrong++;            // alpha = 1 and 1.0: implicit Scalars
         }
         Assert.Equal(0, wrong);
