@@ -151,10 +151,7 @@ public static class SweepRunner
         line["headline_metric"] = task.HeadlineMetric() ?? MqarEvaluator.TokenAccuracy;
         line["validation_accuracy"] = outcome.TestAccuracy;
         line["validation_exact_match"] = outcome.LastEval?.ExactMatch;
-        line["accuracy"] = final.Accuracy;
-        line["exact_match"] = final.ExactMatch;
-        if (final.Metrics is not null) line["metrics"] = JsonSerializer.SerializeToNode(final.Metrics, NamedFloats);
-        line["slices"] = SliceLines(final, task);
+        AddScores(line, final, task);
         if (run.Variants is { } variants) ScoreVariants(line, run, kept!, variants, runDir, outDir, cancel);
         line["parameters"] = outcome.Parameters;
         line["steps"] = outcome.Steps;
@@ -206,6 +203,16 @@ public static class SweepRunner
         return (JsonObject)Clean(line)!;
     }
 
+    /// <summary>An evaluation's scores as result fields (accuracy, exact_match, metrics, slices), added to <paramref name="o"/>.</summary>
+    static JsonObject AddScores(JsonObject o, EvalResult result, Tasks.ITask task)
+    {
+        o["accuracy"] = result.Accuracy;
+        o["exact_match"] = result.ExactMatch;
+        if (result.Metrics is not null) o["metrics"] = JsonSerializer.SerializeToNode(result.Metrics, NamedFloats);
+        o["slices"] = SliceLines(result, task);
+        return o;
+    }
+
     /// <summary>A run's kept weights: its last checkpoint.</summary>
     static LanguageModel LoadKept(SweepRun run, string runDir)
     {
@@ -227,18 +234,8 @@ public static class SweepRunner
     {
         var task = (run.FinalEval ?? run.Config).Task;
         var (scores, norms) = VariantEvaluation.Run(model, run.Config.Task.TestBatches()[0], task, variants, cancel: cancel);
-        line["variants"] = new JsonArray(scores.Select(v =>
-        {
-            var o = new JsonObject
-            {
-                ["name"] = v.Name,
-                ["accuracy"] = v.Result.Accuracy,
-                ["exact_match"] = v.Result.ExactMatch,
-            };
-            if (v.Result.Metrics is not null) o["metrics"] = JsonSerializer.SerializeToNode(v.Result.Metrics, NamedFloats);
-            o["slices"] = SliceLines(v.Result, task);
-            return (JsonNode)o;
-        }).ToArray());
+        line["variants"] = new JsonArray(scores.Select(v => (JsonNode)AddScores(new JsonObject { ["name"] = v.Name }, v.Result, task))
+            .ToArray());
         string? traces = null;
         if (norms.Traces.Count > 0)
         {
