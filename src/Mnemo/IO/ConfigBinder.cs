@@ -41,6 +41,11 @@ public static class ConfigBinder
 {
     static readonly JsonNamingPolicy Naming = JsonNamingPolicy.SnakeCaseLower;
 
+    /// <summary>The member of enum <paramref name="type"/> whose snake_case name is <paramref name="name"/>, or null.</summary>
+    public static object? EnumNamed(Type type, string name) =>
+        Enum.GetNames(type).FirstOrDefault(n => string.Equals(Naming.ConvertName(n), name, StringComparison.Ordinal)) is { } member
+            ? Enum.Parse(type, member) : null;
+
     public static string KeyOf(PropertyInfo p) => Naming.ConvertName(p.Name);
 
     public static T Bind<T>(JsonNode? node, string source) where T : new() =>
@@ -248,10 +253,7 @@ public static class ConfigBinder
         if (type.IsEnum)
         {
             if (elementKind != JsonValueKind.String) throw Wrong();
-            string s = val.GetValue<string>();
-            foreach (var name in Enum.GetNames(type))
-                if (string.Equals(Naming.ConvertName(name), s, StringComparison.Ordinal)) return Enum.Parse(type, name);
-            throw Wrong();
+            return EnumNamed(type, val.GetValue<string>()) ?? throw Wrong();
         }
         if (elementKind != JsonValueKind.Number) throw Wrong();
         double d = val.GetValue<JsonElement>().GetDouble();

@@ -136,9 +136,9 @@ static class LegacyConfig
     static bool GatedDeepMemory(JsonObject model)
     {
         var names = model["layer_mixers"] is JsonArray { Count: > 0 } layers ? layers : new JsonArray(model["mixer"]?.DeepClone());
-        var mixers = names
-            .Select(m => Enum.TryParse(m?.GetValue<string>().Replace("_", ""), ignoreCase: true, out MixerKind k) ? k : (MixerKind?)null)
-            .ToList();
+        // a malformed name is left for the binder to report
+        var mixers = names.Select(m => m is JsonValue v && v.TryGetValue<string>(out var name)
+            ? (MixerKind?)ConfigBinder.EnumNamed(typeof(MixerKind), name) : null).ToList();
         return mixers.Any(m => m is { } k && (ModelConfig.DeepRule(k) is not null || ModelConfig.IsTitansArchitecture(k)))
             && !mixers.Any(m => m is MixerKind.DeltaNet or MixerKind.LinearAttention);
     }
