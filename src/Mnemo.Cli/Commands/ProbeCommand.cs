@@ -45,7 +45,8 @@ static class ProbeCommand
         var command = new Command("probe",
             "Probe a bare deep memory, no model around it: write random (unit key, value) pairs at a fixed inner learning rate θ, then " +
             "filler pairs at a fraction of it, and count the pairs whose read is nearest (cosine) to their own value. Compares the delta " +
-            "rule, a 2-layer MLP memory with plain and normalised steps, and with the residual LayerNorm; prints a table (seconds).")
+            "rule, a 2-layer MLP memory with plain and normalised steps, with the residual LayerNorm, and Moneta's and Memora's " +
+            "objectives and retentions; prints a table (seconds).")
         {
             variants, thetas, chunks, pairs, filler, fillerRatio, dim, sequences, seed, threads, json,
         };
@@ -69,7 +70,8 @@ static class ProbeCommand
             TorchRuntime.Initialise(parse.GetValue(threads));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"bare memory: {s.Pairs} pairs at θ, then {s.Filler} filler writes at {s.FillerThetaRatio}·θ; D = {s.Dim}, hidden " +
-                $"{s.Expansion}·D, gradient descent on ‖M(k) − v‖², no forgetting; {s.Sequences} sequences, seed {s.Seed}; " +
+                $"{s.Expansion}·D, gradient descent on ‖M(k) − v‖² (or the named rule's objective), no forgetting; " +
+                $"{s.Sequences} sequences, seed {s.Seed}; " +
                 $"recall = read nearest (cosine) to its own value"));
             var results = BareMemoryRecall.Run(s);
             var table = new Table().AddColumns("memory", "θ", "chunk", "recall", "per pair (write order)", "rel. error", "‖W_L‖");

@@ -58,7 +58,8 @@ public sealed class DeepMemoryMixer : MemoryMixer
             // "small", the step plain ℓ2 (Titans without momentum), and δ's gradient exactly zero.
             using (no_grad()) delta_proj.bias!.fill_(-3);
         }
-        memory_init = new ParameterList(DeepKernels.InitialWeights(_mlp, Heads, zeroOutput: true).Select(w => new Parameter(w)).ToArray());
+        memory_init = new ParameterList(DeepKernels.InitialWeights(_mlp, Heads, zeroOutput: true, retention: _rule.Retention)
+            .Select(w => new Parameter(w)).ToArray());
         if (_featureMap == MemoryFeatureMapKind.Taylor)
             feature_coefficients = nn.Parameter(tensor(MemoryFeatureMap.InitialCoefficients(_featureMap), float32));
         RegisterComponents();

@@ -39,6 +39,33 @@ public class BareMemoryRecallTests
     }
 
     [Fact]
+    public void Memora_stores_pairs_only_when_its_hidden_rows_start_near_one_hot()
+    {
+        // Softmax rows of small logits are nearly uniform: every key reads almost the same hidden vector (Σ_i k_i), and
+        // an exponentiated-gradient step moves a uniform row by ~1/out of the step (docs/deep-memories.md, 2e).
+        var peaked = Probe("memora", 0.5, 16);
+        Assert.True(peaked.Recall >= 0.85, $"rows near one-hot recalled {peaked.Recall:P1}");
+        var uniform = Probe("memora_fan_in_init", 0.5, 16);
+        Assert.True(uniform.Recall <= 0.4, $"rows near uniform recalled {uniform.Recall:P1}");
+    }
+
+    [Theory]
+    [InlineData("moneta")]
+    [InlineData("moneta_objective")]
+    [InlineData("moneta_retention")]
+    public void Moneta_keeps_pairs_written_in_one_chunk_and_loses_them_across_chunks(string variant)
+    {
+        // Inside one chunk every gradient is taken at the initial weights (pure Hebbian writes); across one-token
+        // chunks the ℓ3 objective's step grows with e² and the ℓ4 map turns shrinking A into a larger W, where the
+        // plain 2-layer memory keeps every pair (docs/deep-memories.md, 2e).
+        var oneChunk = Probe(variant, 0.15, 16);
+        Assert.True(oneChunk.Recall >= 0.95, $"{variant}, one chunk: {oneChunk.Recall:P1}");
+        var perToken = Probe(variant, 0.15, 1);
+        Assert.True(perToken.Recall <= 0.85, $"{variant}, chunks of 1: {perToken.Recall:P1}");
+        if (variant == "moneta") Assert.True(Probe("mlp_normalized", 0.15, 1).Recall >= 0.99);   // not any 2-layer memory's loss
+    }
+
+    [Fact]
     public void The_same_seed_gives_the_same_table()
     {
         var a = Probe("mlp_normalized", 0.3, 4);

@@ -23,15 +23,16 @@ public static class DeepKernels
     public static (Tensor O, DeepState State) Continue(DeepMemoryRule rule, MemoryMlp mlp, DeepInputs x, int chunkSize) =>
         x.Q.shape[1] == 1 ? DeepKernel.StepLoop(rule, mlp, x, chunkSize) : DeepKernel.Chunk(rule, mlp, x, chunkSize);
 
-    /// <summary>Initial memory weights [H, in, out] per layer: N(0, 1/in) (fan-in scaled, like a fresh linear layer),
+    /// <summary>Initial memory weights [H, in, out] per layer: N(0, s²) with the retention's scale s
+    /// (<see cref="Retention.InitialStd"/>; 1/√in, like a fresh linear layer, unless the retention maps the raw state),
     /// from the given generator (or the global one). With <paramref name="zeroOutput"/> the last layer starts at
     /// zero, so a fresh memory reads 0 like an empty matrix memory instead of noise that would drown the first
     /// writes; the inner gradients of the last layer are nonzero from the first token and bring the others along.</summary>
     public static Tensor[] InitialWeights(MemoryMlp mlp, long heads, ScalarType dtype = ScalarType.Float32, Generator? generator = null,
-        bool zeroOutput = false) =>
+        bool zeroOutput = false, Retention? retention = null) =>
         mlp.Layers.Select((s, l) => zeroOutput && l == mlp.Depth - 1
             ? zeros([heads, s.In, s.Out], dtype)
-            : randn([heads, s.In, s.Out], dtype, generator: generator) * Math.Pow(s.In, -0.5)).ToArray();
+            : randn([heads, s.In, s.Out], dtype, generator: generator) * (retention ?? new DecayRetention()).InitialStd(s.In)).ToArray();
 
     public static void Validate(DeepMemoryRule rule, MemoryMlp mlp, DeepInputs x)
     {
