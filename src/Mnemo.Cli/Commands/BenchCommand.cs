@@ -4,7 +4,9 @@ using Mnemo.Benchmarks;
 using Mnemo.IO;
 using Mnemo.Memory.Deep;
 using Mnemo.Runtime;
+using Mnemo.Sweeps;
 using Mnemo.Tools;
+using Mnemo.Training;
 using Spectre.Console;
 
 namespace Mnemo.Cli.Commands;
@@ -20,8 +22,21 @@ static class BenchCommand
             "and attention baselines.");
         command.Subcommands.Add(Kernels());
         command.Subcommands.Add(Decode());
+        command.Subcommands.Add(Train());
         return command;
     }
+
+    static Option<int> ThreadsOption() => new("--threads")
+    {
+        Description = "libtorch threads (0 = libtorch's default: all cores)",
+        DefaultValueFactory = _ => 0,
+    };
+
+    static Option<string> JsonOption(string file) => new("--json")
+    {
+        Description = "Where to write all numbers as JSON",
+        DefaultValueFactory = _ => file,
+    };
 
     static Command Kernels()
     {
@@ -63,16 +78,8 @@ static class BenchCommand
             Description = "Time the step loop at most this long and extrapolate linearly to longer T (marked *). Default: 1024",
         };
         var noAttention = new Option<bool>("--no-attention") { Description = "Skip the causal SDPA attention baseline" };
-        var threads = new Option<int>("--threads")
-        {
-            Description = "libtorch threads (0 = libtorch's default: all cores)",
-            DefaultValueFactory = _ => 0,
-        };
-        var json = new Option<string>("--json")
-        {
-            Description = "Where to write all numbers as JSON",
-            DefaultValueFactory = _ => "bench-kernels.json",
-        };
+        var threads = ThreadsOption();
+        var json = JsonOption("bench-kernels.json");
         var quick = new Option<bool>("--quick")
         {
             Description = "Tiny shapes for a smoke test (B=2, H=2, D=16, T=64,256); explicit options still apply",
@@ -130,16 +137,8 @@ static class BenchCommand
             Description = "Timed tokens per measurement (fewer for attention beyond 16k). Default: 100 (5 with --quick)",
         };
         var noAttention = new Option<bool>("--no-attention") { Description = "Skip the attention KV-cache baseline" };
-        var threads = new Option<int>("--threads")
-        {
-            Description = "libtorch threads (0 = libtorch's default: all cores)",
-            DefaultValueFactory = _ => 0,
-        };
-        var json = new Option<string>("--json")
-        {
-            Description = "Where to write all numbers as JSON",
-            DefaultValueFactory = _ => "bench-decode.json",
-        };
+        var threads = ThreadsOption();
+        var json = JsonOption("bench-decode.json");
         var quick = new Option<bool>("--quick")
         {
             Description = "Tiny shapes for a smoke test (H=2, D=16, contexts 256, 1024); explicit options still apply",
@@ -186,6 +185,79 @@ static class BenchCommand
             return 0;
         }));
         return command;
+    }
+
+    static Command Train()
+    {
+        var config = new Option<string?>("--config", "-c")
+        {
+            Description = "Run config file or preset whose model, data and training settings are timed. Default: the demo sweep's base " +
+                "(MQAR V 256, L 64, d_model 64, 2 layers, batch 64)",
+        };
+        var mixers = new Option<string[]>("--mixers")
+        {
+            Description = "Mixers swapped into that config, one row each. " +
+                "Default: attention linear_attention gated_delta_net mamba2 titans",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var set = new Option<string[]>("--set")
+        {
+            Description = "Override a field of the config before the mixer, e.g. --set training.batch_size=32 (repeatable)",
+        };
+        var steps = new Option<int>("--steps")
+        {
+            Description = "Timed steps per mixer; medians are reported",
+            DefaultValueFactory = _ => 10,
+        };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed steps before them", DefaultValueFactory = _ => 3 };
+        var threads = ThreadsOption();
+        var json = JsonOption("bench-train.json");
+        var command = new Command("train",
+            "Time whole training steps (the trainer's own step: data, forward, backward, optimizer) of each mixer in one run config, " +
+            "with tokens/s and dense-layer FLOP/s against the fp32 matmul peak measured in the same run. Prints a table; writes JSON.")
+        {
+            config, mixers, set, steps, warmup, threads, json,
+        };
+        command.SetAction(parse => CliErrors.Run(parse, () =>
+        {
+            TorchRuntime.Initialise(parse.GetValue(threads));
+            var (baseConfig, source) = parse.GetValue(config) is { } name
+                ? (RunConfig.Load(name), name)
+                : (SweepConfig.Load("demo").Base, "the demo sweep's base config");
+            var names = Split(parse.GetValue(mixers)) ?? ["attention", "linear_attention", "gated_delta_net", "mamba2", "titans"];
+            var settings = new TrainBenchSettings(source, names, parse.GetValue(set) ?? [], parse.GetValue(warmup), parse.GetValue(steps));
+            var report = TrainStepBenchmark.Run(baseConfig, settings, message => Console.Error.WriteLine(message));
+            string jsonPath = parse.GetValue(json)!;
+            report.WriteJson(jsonPath);
+            TrainTable(report);
+            Console.WriteLine($"JSON: {Path.GetFullPath(jsonPath)}");
+            return 0;
+        }));
+        return command;
+    }
+
+    public static void TrainTable(TrainBenchReport r)
+    {
+        Wide();
+        var m = r.Machine;
+        Console.WriteLine($"machine  {m.Cpu}; {m.LogicalCores} logical cores; {m.TorchThreads} libtorch threads; libtorch {m.Libtorch}");
+        Console.WriteLine(string.Create(Inv, $"load     1-min load average {Show(m.LoadAverageAtStart)} before the run, " +
+            $"{Show(r.LoadAverageAtEnd)} at its end"));
+        BusyWarning(m);
+        Console.WriteLine(string.Create(Inv, $"peak     fp32 matmul {r.PeakFp32.GflopPerSecond:F1} GFLOP/s (n={r.PeakFp32.BestN})"));
+        var s = r.Settings;
+        string sets = s.Sets.Length == 0 ? "" : $", with {string.Join(" ", s.Sets)}";
+        Console.WriteLine(string.Create(Inv, $"config   {s.Source}{sets}; {s.Warmup} warm-up + median of {s.Steps} steps"));
+        var table = new Table().AddColumns("mixer", "parameters", "tokens/step", "step ms", "tokens/s", "data ms", "forward ms",
+            "backward ms", "optimizer ms", "dense GFLOP/s", "% fp32 peak");
+        foreach (int i in Enumerable.Range(1, 10)) table.Columns[i].RightAligned();
+        foreach (var row in r.Rows)
+            table.AddRow(row.Mixer, row.Parameters.ToString("N0", Inv), row.TokensPerStep.ToString(Inv), Ms(row.StepMs),
+                Rate(row.TokensPerSecond), Ms(row.DataMs), Ms(row.ForwardMs), Ms(row.BackwardMs), Ms(row.OptimizerMs),
+                row.DenseGflopPerSecond.ToString("F1", Inv), Percent(row.FractionOfFp32Peak));
+        AnsiConsole.Write(table);
+        Console.WriteLine($"FLOP model: {r.FlopModel}");
+        Console.WriteLine(string.Create(Inv, $"took {r.ElapsedSeconds:F1} s"));
     }
 
     static bool None(string[] names) => names is ["none" or "None" or "NONE"];

@@ -42,9 +42,15 @@ static class Timing
             run();
             samples[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
-        var sorted = samples.Order().ToArray();
-        double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2]
-            : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-        return new TimingStats(median, sorted[0], samples, warmup);
+        return new TimingStats(Median(samples), samples.Min(), samples, warmup);
+    }
+
+    /// <summary>The median (the mean of the middle two for an even count).</summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        if (sorted.Length == 0) throw new ArgumentException("no values", nameof(values));
+        int n = sorted.Length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 }

@@ -130,29 +130,15 @@ public sealed class Trainer
             double lr = LearningRateSchedule.At(step, t.Lr, t.WarmupSteps, t.Steps, t.MinLrRatio);
             foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
 
-            double loss, accuracy, gradNorm;
-            long tokens;
+            StepOutcome outcome;
             using (GcQuiet.Enter())                                                  // see GcQuiet: no GC mid-call
             using (NewDisposeScope())
             {
                 var (slice, rows) = schedule.At(step);
                 var (inputs, labels) = MqarEvaluator.ToTensors(slice, rows);
-                tokens = inputs.numel();
-                var mask = labels.ne(TaskBatch.Ignore);                                       // [B, T]
-                var logits = model.ScoredLogits(inputs, mask, task.Readout());           // [N, V], scored positions only
-                var target = labels.index([TensorIndex.Tensor(mask)]);                   // [N]
-                var lossT = nn.functional.cross_entropy(logits, target);
-                // MoM's router balance; reported loss stays the task's
-                var aux = model.TakeAuxLoss();
-                optimizer.zero_grad();
-                (aux is null ? lossT : lossT + aux).backward();
-                gradNorm = t.GradClip > 0
-                    ? nn.utils.clip_grad_norm_(model.parameters(), t.GradClip)
-                    : double.NaN;
-                optimizer.step();
-                loss = lossT.item<float>();
-                accuracy = logits.argmax(-1).eq(target).to(float32).mean().item<float>();
+                outcome = TrainingStep.Run(model, optimizer, inputs, labels, task.Readout(), t.GradClip);
             }
+            var (loss, accuracy, gradNorm, tokens) = (outcome.Loss, outcome.Accuracy, outcome.GradNorm, outcome.Tokens);
             step++;
             double elapsed = elapsedBefore + clock.Elapsed.TotalSeconds;
             var m = new StepMetrics(step, loss, accuracy, lr, gradNorm, tokens / stepClock.Elapsed.TotalSeconds, elapsed);
@@ -276,7 +262,7 @@ public sealed class Trainer
     static IEnumerable<Parameter> DecayedParameters(LanguageModel model) =>
         model.named_parameters().Where(p => p.parameter.dim() == 2 && !p.name.Contains("embeddings")).Select(p => p.parameter);
 
-    static AdamW CreateOptimizer(LanguageModel model, TrainingConfig t)
+    internal static AdamW CreateOptimizer(LanguageModel model, TrainingConfig t)
     {
         var decay = DecayedParameters(model).ToList();
         var rest = model.parameters().Where(p => !decay.Contains(p)).ToList();

@@ -238,3 +238,48 @@ public class ModelDecodeSmokeTests
         Assert.Contains("\"fill\"", System.Text.Json.JsonSerializer.Serialize(rows, KernelBenchReport.JsonOptions));
     }
 }
+
+/// <summary>`mnemo bench train` times the trainer's own step; properties only (its numbers depend on the machine).</summary>
+[Collection(TorchCollection.Name)]
+public class TrainBenchSmokeTests
+{
+    // 2 layers of attention, d_model 16, no MLP: the only per-position 2-D weights are q, k, v, o (4·D² per layer).
+    const string Tiny = """
+        {
+          "model": { "mixer": "attention", "d_model": 16, "num_layers": 2, "num_heads": 2, "mlp_ratio": 0 },
+          "task": { "kind": "mqar", "vocab_size": 64, "train": [{ "seq_len": 32, "num_kv_pairs": 4, "num_examples": 64 }],
+                    "test": [{ "seq_len": 32, "num_kv_pairs": 4, "num_examples": 16 }] },
+          "training": { "batch_size": 8, "steps": 10, "warmup_steps": 1 }
+        }
+        """;
+
+    [Fact]
+    public void Every_mixer_gets_a_row_whose_phases_fit_in_its_step()
+    {
+        var config = Mnemo.Training.RunConfig.Parse(Tiny, "tiny");
+        var report = TrainStepBenchmark.Run(config, new TrainBenchSettings("tiny", ["attention", "gated_delta_net"], [], 1, 2));
+        Assert.Equal(["attention", "gated_delta_net"], report.Rows.Select(r => r.Mixer));
+        foreach (var r in report.Rows)
+        {
+            Assert.Equal(8 * 32, r.TokensPerStep);
+            Assert.True(r.ScoredPerStep is > 0 and < 8 * 32, $"{r.Mixer}: {r.ScoredPerStep} scored");
+            Assert.True(r.StepMs > 0 && r.ForwardMs > 0 && r.BackwardMs > 0 && r.OptimizerMs > 0 && r.DataMs >= 0, r.Mixer);
+            Assert.True(r.DataMs + r.ForwardMs + r.BackwardMs + r.OptimizerMs <= r.StepMs * 1.5, $"{r.Mixer}: phases exceed the step");
+            Assert.Equal(r.DenseFlopsPerStep / (r.StepMs * 1e-3) / 1e9, r.DenseGflopPerSecond, 6);
+        }
+        // The FLOP model counts q, k, v, o of both layers at every position and the head at the scored ones.
+        var attention = report.Rows[0];
+        Assert.Equal(6.0 * 256 * (2 * 4 * 16 * 16) + 6.0 * attention.ScoredPerStep * 64 * 16, attention.DenseFlopsPerStep);
+    }
+
+    [Fact]
+    public void A_bad_mixer_fails_before_anything_is_timed()
+    {
+        var config = Mnemo.Training.RunConfig.Parse(Tiny, "tiny");
+        var e = Assert.ThrowsAny<Exception>(() => TrainStepBenchmark.Run(config, new TrainBenchSettings("tiny", ["nope"], [], 0, 1)));
+        Assert.Contains("model.mixer", e.Message);
+        var (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), "bench", "train", "--steps", "0");
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: --steps must be at least 1", stderr);
+    }
+}

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Mnemo.Evaluation;
+using Mnemo.IO;
+using Mnemo.Layers;
+using Mnemo.Runtime;
+using Mnemo.Tasks;
+using Mnemo.Training;
+using static TorchSharp.torch;
+
+namespace Mnemo.Benchmarks;
+
+/// <summary>What `mnemo bench train` times: one base run config, the mixers swapped into it, and how many steps.</summary>
+/// <param name="Source">where the base config came from (a file, a preset, or the demo sweep's base)</param>
+/// <param name="Sets">FIELD=VALUE overrides applied to the base before each mixer's</param>
+sealed record TrainBenchSettings(string Source, string[] Mixers, string[] Sets, int Warmup, int Steps);
+
+/// <summary>One mixer's training step: medians over the timed steps, in ms; tokens = batch × sequence length.</summary>
+/// <param name="ScoredPerStep">positions the loss scores per step (the head runs on these only)</param>
+/// <param name="DenseFlopsPerStep">the step's dense-layer FLOPs (<see cref="TrainStepBenchmark.FlopModel"/>)</param>
+sealed record TrainBenchRow(string Mixer, long Parameters, long TokensPerStep, long ScoredPerStep, double StepMs, double DataMs,
+    double ForwardMs, double BackwardMs, double OptimizerMs, double TokensPerSecond, double DenseFlopsPerStep,
+    double DenseGflopPerSecond, double FractionOfFp32Peak);
+
+sealed record TrainBenchReport(MachineInfo Machine, TrainBenchSettings Settings, MatmulPeakResult PeakFp32, string FlopModel,
+    TrainBenchRow[] Rows, double? LoadAverageAtEnd, double ElapsedSeconds)
+{
+    public void WriteJson(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this,
+        new JsonSerializerOptions(ConfigBinder.WriteOptions) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
+}
+
+/// <summary>
+/// Times whole training steps, the number a user feels: for each mixer, the base config's model and data with
+/// that mixer, AdamW as `mnemo train` builds it, and <see cref="TrainingStep.Run"/> — the trainer's own step — after
+/// warm-up steps. Each step is split into data (the batch's rows to tensors), forward (model, scored logits, loss),
+/// backward and optimizer (clipping and the update). No evaluation, no checkpoints. The fp32 matmul peak is measured
+/// in the same process first, so the fraction of peak compares like with like (docs/benchmarks.md#bench-train-whole-training-steps).
+/// </summary>
+static class TrainStepBenchmark
+{
+    public const string FlopModel =
+        "dense FLOPs per step = 6 · tokens · P + 6 · scored · V · D: P = the 2-D weights applied at every position (projections, " +
+        "short-convolution filters, MLPs; not the embeddings or the head), the head on the scored positions only; forward 2 FLOPs " +
+        "per multiply-add, backward twice that. The mixers' own sequence work (attention scores, the memory kernels) is not " +
+        "counted, so the rate is a lower bound of the work done.";
+
+    public static TrainBenchReport Run(RunConfig baseConfig, TrainBenchSettings s, Action<string>? progress = null)
+    {
+        if (s.Steps < 1) throw new MnemoException($"--steps must be at least 1, got {s.Steps}");
+        if (s.Warmup < 0) throw new MnemoException($"--warmup must be at least 0, got {s.Warmup}");
+        if (s.Mixers.Length == 0) throw new MnemoException("--mixers: name at least one mixer");
+        var clock = Stopwatch.StartNew();
+        var machine = MachineInfo.Capture();
+        // Every config is bound before anything is timed, so a bad mixer or override fails at once.
+        var configs = s.Mixers.Select(m => RunConfig.Parse(baseConfig.ToJson(), s.Source, [.. s.Sets, $"model.mixer={m}"])).ToList();
+        progress?.Invoke("measuring the fp32 matmul peak");
+        var peak = MatmulPeak.Measure(ScalarType.Float32, MatmulPeak.DefaultSizes, repeats: 3);
+        var rows = new List<TrainBenchRow>();
+        foreach (var (mixer, config) in s.Mixers.Zip(configs))
+        {
+            progress?.Invoke($"{mixer}: {s.Warmup} warm-up + {s.Steps} timed steps");
+            rows.Add(Measure(config, mixer, s, peak));
+        }
+        return new TrainBenchReport(machine, s, peak, FlopModel, [.. rows], MachineInfo.LoadAverage(), clock.Elapsed.TotalSeconds);
+    }
+
+    static TrainBenchRow Measure(RunConfig config, string mixer, TrainBenchSettings s, MatmulPeakResult peak)
+    {
+        var t = config.Training;
+        var task = config.Task;
+        var schedule = new BatchSchedule(task.TrainBatches(), t.BatchSize, t.Seed);
+        TorchRuntime.Seed(t.Seed);
+        using var model = config.NewModel();
+        using var optimizer = Trainer.CreateOptimizer(model, t);
+        model.train();
+        var (data, forward, backward, update, total) = (new List<double>(), new List<double>(), new List<double>(),
+            new List<double>(), new List<double>());
+        long tokens = 0, scored = 0;
+        for (int step = 0; step < s.Warmup + s.Steps; step++)
+        {
+            using var quiet = GcQuiet.Enter();
+            using var scope = NewDisposeScope();
+            long start = Stopwatch.GetTimestamp();
+            var (slice, batchRows) = schedule.At(step);
+            var (inputs, labels) = MqarEvaluator.ToTensors(slice, batchRows);
+            double dataMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            var outcome = TrainingStep.Run(model, optimizer, inputs, labels, task.Readout(), t.GradClip);
+            double stepMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            if (!double.IsFinite(outcome.Loss))
+                throw new MnemoException($"{mixer}: the loss is {outcome.Loss} at step {step + 1}; the timing would be meaningless");
+            if (step < s.Warmup) continue;
+            (tokens, scored) = (outcome.Tokens, labels.ne(TaskBatch.Ignore).sum().item<long>());
+            data.Add(dataMs);
+            forward.Add(outcome.Phases.ForwardMs);
+            backward.Add(outcome.Phases.BackwardMs);
+            update.Add(outcome.Phases.OptimizerMs);
+            total.Add(stepMs);
+        }
+        double flops = DenseFlops(model, config.ResolvedModel, tokens, scored);
+        double stepMedian = Timing.Median(total);
+        double rate = flops / (stepMedian * 1e-3) / 1e9;
+        return new TrainBenchRow(mixer, model.ParameterCount(), tokens, scored, stepMedian, Timing.Median(data), Timing.Median(forward),
+            Timing.Median(backward), Timing.Median(update), tokens / (stepMedian * 1e-3), flops, rate, rate / peak.GflopPerSecond);
+    }
+
+    /// <summary>See <see cref="FlopModel"/>.</summary>
+    public static double DenseFlops(Models.LanguageModel model, ModelConfig c, long tokens, long scored)
+    {
+        long perPosition = model.named_parameters()
+            .Where(p => p.parameter.dim() == 2 && !p.name.Contains("embeddings") && !p.name.StartsWith("lm_head", StringComparison.Ordinal))
+            .Sum(p => p.parameter.numel());
+        return 6.0 * tokens * perPosition + 6.0 * scored * c.VocabSize * c.DModel;
+    }
+}
