@@ -21,7 +21,7 @@ static class CollapseCommand
             Description = "Output folder (a sweep folder: results.jsonl, runs/, report/, plus results.json and the PNGs). " +
                 "Default: runs/collapse (runs/collapse-quick with --quick; -xF-F-… appended with --factors)",
         };
-        var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = all cores)" };
+        var threads = SweepOptions.Threads();
         var factors = new Option<int[]>("--factors")
         {
             Description = "Evaluation lengths as multiples of the training length L. Default: 1 2 4 8 16 (1 2 4 with --quick)",
@@ -67,7 +67,8 @@ static class CollapseCommand
                 IReadOnlyList<CollapseCell>? cells;
                 try
                 {
-                    cells = StateCollapse.Run(sweep, outDir, run => new RunLineObserver(run.Id), Console.WriteLine, cancel);
+                    cells = StateCollapse.Run(sweep, outDir, run => new RunLineObserver(run.Id), Console.WriteLine, cancel,
+                        parse.GetValue(threads));
                 }
                 catch (OperationCanceledException ex)
                 {

@@ -23,7 +23,7 @@ static class DemoCommand
             Description = "Output folder (a sweep folder: results.jsonl, runs/, report/, plus results.json and the PNGs). Default: " +
                 "runs/demo (runs/demo-full with --full)",
         };
-        var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = all cores)" };
+        var threads = SweepOptions.Threads();
         var command = new Command("demo", "Train attention, linear attention and Gated DeltaNet on MQAR; print accuracy per (length, " +
             "pairs) and write results.json, accuracy.png, loss.png and the sweep report. Runs the bundled sweep demo (demo-full with " +
             "--full): resumable, and several processes may share the work.")
@@ -48,7 +48,8 @@ static class DemoCommand
                 IReadOnlyList<DemoModelResult>? results;
                 try
                 {
-                    results = MqarDemo.Run(sweep, outDir, run => new RunLineObserver(run.Id), Console.WriteLine, cancel);
+                    results = MqarDemo.Run(sweep, outDir, run => new RunLineObserver(run.Id), Console.WriteLine, cancel,
+                        parse.GetValue(threads));
                 }
                 catch (OperationCanceledException e)
                 {

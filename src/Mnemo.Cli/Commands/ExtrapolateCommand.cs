@@ -22,7 +22,7 @@ static class ExtrapolateCommand
             Description = "Output folder (a sweep folder: results.jsonl, runs/, report/, plus results.json and extrapolation.png). " +
                 "Default: runs/extrapolate (runs/extrapolate-quick with --quick; -xF-F-… appended with --factors)",
         };
-        var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = all cores)" };
+        var threads = SweepOptions.Threads();
         var factors = new Option<int[]>("--factors")
         {
             Description = "Evaluation lengths as multiples of L, e.g. 1 2 4 8 16. Default: 1 2 4",
@@ -60,7 +60,8 @@ static class ExtrapolateCommand
                 IReadOnlyList<ExtrapolationCell>? cells;
                 try
                 {
-                    cells = Extrapolation.Run(sweep, outDir, run => new RunLineObserver(run.Id), Console.WriteLine, cancel);
+                    cells = Extrapolation.Run(sweep, outDir, run => new RunLineObserver(run.Id), Console.WriteLine, cancel,
+                        parse.GetValue(threads));
                 }
                 catch (OperationCanceledException e)
                 {

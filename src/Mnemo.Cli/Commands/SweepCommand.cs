@@ -19,7 +19,7 @@ static class SweepCommand
         {
             Description = "Sweep folder (results.jsonl, runs/, report/). Default: runs/sweeps/NAME",
         };
-        var threads = new Option<int>("--threads") { Description = "libtorch threads per worker (0 = all cores)" };
+        var threads = SweepOptions.Threads();
         var noReport = new Option<bool>("--no-report") { Description = "Do not write the report when the sweep completes" };
         var dryRun = new Option<bool>("--dry-run") { Description = "List the runs and which are done, then exit" };
         var command = new Command("sweep",
@@ -47,7 +47,8 @@ static class SweepCommand
                 SweepProgress result;
                 try
                 {
-                    result = SweepRunner.Run(sweep, outDir, run => new RunLineObserver(run.Id), Console.WriteLine, cancel);
+                    result = SweepRunner.Run(sweep, outDir, run => new RunLineObserver(run.Id), Console.WriteLine, cancel,
+                        parse.GetValue(threads));
                 }
                 catch (OperationCanceledException e)
                 {

@@ -46,9 +46,9 @@ public static class Extrapolation
     /// extrapolation.png from every finished cell. Returns the cells; null when runs remain (in other workers).
     /// </summary>
     public static IReadOnlyList<ExtrapolationCell>? Run(SweepConfig sweep, string outDir, Func<SweepRun, ITrainingObserver?> observerFor,
-        Action<string>? progress = null, CancellationToken cancel = default)
+        Action<string>? progress = null, CancellationToken cancel = default, int? threads = null)
     {
-        if (SweepRunner.RunToEnd(sweep, outDir, observerFor, progress, cancel) is not { } lines) return null;
+        if (SweepRunner.RunToEnd(sweep, outDir, observerFor, progress, cancel, threads) is not { } lines) return null;
         int trainLength = LengthGrid.TrainLength(sweep);
         var cells = Cells(lines, outDir, trainLength);
         foreach (var cell in cells)

@@ -37,10 +37,10 @@ public static class MqarDemo
     /// from its cells. Returns one result per mixer in the sweep's order; null when runs remain (in other workers).
     /// </summary>
     public static IReadOnlyList<DemoModelResult>? Run(SweepConfig sweep, string outDir, Func<SweepRun, ITrainingObserver?> observerFor,
-        Action<string>? progress = null, CancellationToken cancel = default)
+        Action<string>? progress = null, CancellationToken cancel = default, int? threads = null)
     {
         var test = TestSlices(sweep);
-        if (SweepRunner.RunToEnd(sweep, outDir, observerFor, progress, cancel) is not { } lines) return null;
+        if (SweepRunner.RunToEnd(sweep, outDir, observerFor, progress, cancel, threads) is not { } lines) return null;
         var order = sweep.Runs().Select(r => r.CellId).Distinct().ToList();
         var results = SweepResults.Cells(lines).OrderBy(c => order.IndexOf(c.CellId)).Select(c =>
         {

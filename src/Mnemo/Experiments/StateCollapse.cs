@@ -49,11 +49,11 @@ public static class StateCollapse
     /// workers, the last of which writes them).
     /// </summary>
     public static IReadOnlyList<CollapseCell>? Run(SweepConfig sweep, string outDir, Func<SweepRun, ITrainingObserver?> observerFor,
-        Action<string>? progress = null, CancellationToken cancel = default)
+        Action<string>? progress = null, CancellationToken cancel = default, int? threads = null)
     {
         if (sweep.EvalVariants is null)
             throw new ConfigException($"sweep \"{sweep.Name}\" has no eval_variants: the state-collapse view reports mitigations");
-        if (SweepRunner.RunToEnd(sweep, outDir, observerFor, progress, cancel) is not { } lines) return null;
+        if (SweepRunner.RunToEnd(sweep, outDir, observerFor, progress, cancel, threads) is not { } lines) return null;
         int trainLength = LengthGrid.TrainLength(sweep);
         var order = sweep.Runs().Select(r => r.CellId).Distinct().ToList();
         var kept = SweepResults.Cells(lines).Where(c => c.StateNorms is not null).OrderBy(c => order.IndexOf(c.CellId)).ToList();

@@ -5,6 +5,7 @@ using Mnemo.Evaluation;
 using Mnemo.Evaluation.Mitigations;
 using Mnemo.IO;
 using Mnemo.Models;
+using Mnemo.Runtime;
 using Mnemo.Training;
 
 namespace Mnemo.Sweeps;
@@ -22,9 +23,11 @@ public static class SweepRunner
 {
     public const string ConfigFile = "sweep.json";
 
+    /// <param name="threads">the worker's libtorch threads (a command's --threads; 0 chooses them per run, see
+    /// <see cref="WorkerThreads"/>); null leaves libtorch's thread count as it is</param>
     public static SweepProgress Run(
         SweepConfig sweep, string outDir, Func<SweepRun, ITrainingObserver?> observerFor,
-        Action<string>? progress = null, CancellationToken cancel = default)
+        Action<string>? progress = null, CancellationToken cancel = default, int? threads = null)
     {
         var runs = sweep.Runs();
         Directory.CreateDirectory(outDir);
@@ -47,7 +50,15 @@ public static class SweepRunner
                 claimed = true;
                 try
                 {
-                    progress?.Invoke($"[{i + 1}/{runs.Count}] {run.Id}");
+                    string note = "";
+                    if (threads is int requested)
+                    {
+                        int others = ledger.ClaimedElsewhere();
+                        int use = WorkerThreads(requested, run.Config.Training.Threads, Environment.ProcessorCount, others);
+                        TorchRuntime.Initialise(use);
+                        note = $" ({use} libtorch threads; {others} other runs in progress)";
+                    }
+                    progress?.Invoke($"[{i + 1}/{runs.Count}] {run.Id}{note}");
                     var result = Execute(run, outDir, observerFor(run), cancel);
                     ledger.Append(result);
                     ran++;
@@ -66,15 +77,25 @@ public static class SweepRunner
     }
 
     /// <summary>
+    /// libtorch threads for one run of a worker: the worker's --threads if given, else the run config's
+    /// training.threads if set, else the cores shared out among the workers training now (this one and those holding
+    /// live claims; at least 1 each), so workers on one machine do not oversubscribe it: two workers on 2 cores train
+    /// with 1 thread each, a lone worker with all of them. Chosen when a run is claimed, so a worker that started alone
+    /// keeps its threads until its next run.
+    /// </summary>
+    public static int WorkerThreads(int requested, int runConfig, int cores, int otherWorkers) =>
+        requested > 0 ? requested : runConfig > 0 ? runConfig : Math.Max(1, cores / (1 + Math.Max(0, otherWorkers)));
+
+    /// <summary>
     /// What a command that reports a whole sweep runs (the aliases demo, extrapolate, collapse): <see cref="Run"/>, then
     /// every result line when no run remains; null, after saying so, when runs remain (in progress in other workers,
     /// the last of which reports).
     /// </summary>
     public static List<JsonObject>? RunToEnd(
         SweepConfig sweep, string outDir, Func<SweepRun, ITrainingObserver?> observerFor,
-        Action<string>? progress = null, CancellationToken cancel = default)
+        Action<string>? progress = null, CancellationToken cancel = default, int? threads = null)
     {
-        var done = Run(sweep, outDir, observerFor, progress, cancel);
+        var done = Run(sweep, outDir, observerFor, progress, cancel, threads);
         if (done.Remaining == 0) return SweepLedger.ReadResults(Path.Combine(outDir, SweepLedger.ResultsFile));
         progress?.Invoke($"{done.Remaining} runs remain (in progress in other workers); the last worker writes the results");
         return null;

@@ -36,6 +36,33 @@ public class SweepTests
 
     static SweepConfig Parse(string json) => SweepConfig.Parse(json, "test.json");
 
+    [Theory]
+    [InlineData(0, 0, 2, 0, 2)]     // a lone worker takes every core
+    [InlineData(0, 0, 2, 1, 1)]     // two workers on 2 cores: one thread each
+    [InlineData(0, 0, 2, 5, 1)]     // never fewer than one
+    [InlineData(0, 0, 8, 3, 2)]
+    [InlineData(3, 0, 2, 1, 3)]     // an explicit --threads wins
+    [InlineData(0, 4, 2, 1, 4)]     // then the run config's training.threads
+    public void A_worker_shares_the_cores_with_the_workers_training_now(int requested, int runConfig, int cores, int others,
+        int expected) =>
+        Assert.Equal(expected, SweepRunner.WorkerThreads(requested, runConfig, cores, others));
+
+    [Fact]
+    public void A_worker_given_threads_sets_them_for_each_run_and_says_so()
+    {
+        using var dir = new Tmp.Dir();
+        var sweep = Parse(TinySweep(steps: 2)) with { LearningRates = [1e-2] };
+        int before = TorchSharp.torch.get_num_threads();
+        var messages = new List<string>();
+        try
+        {
+            SweepRunner.Run(sweep, dir.Path, _ => null, messages.Add, threads: 1);
+            Assert.Equal(1, TorchSharp.torch.get_num_threads());
+        }
+        finally { TorchSharp.torch.set_num_threads(before); }
+        Assert.Equal(4, messages.Count(m => m.Contains("(1 libtorch threads; 0 other runs in progress)")));
+    }
+
     [Fact]
     public void A_sweep_expands_to_the_product_of_its_axes_and_learning_rates_in_a_fixed_order()
     {
