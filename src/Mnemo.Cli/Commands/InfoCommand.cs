@@ -10,7 +10,8 @@ static class InfoCommand
 {
     public static Command Create()
     {
-        var command = new Command("info", "Check that libtorch loads and computes on this machine, and show versions and threads.");
+        var command = new Command("info",
+            "Check that libtorch loads and computes on this machine, and show versions, threads and the CPU's bf16 support.");
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             TorchRuntime.Initialise();
@@ -18,6 +19,9 @@ static class InfoCommand
             Console.WriteLine($"TorchSharp  {typeof(torch).Assembly.GetName().Version}");
             Console.WriteLine($"libtorch    {torch.__version__}");
             Console.WriteLine($"threads     {torch.get_num_threads()}");
+            var machine = Benchmarks.MachineInfo.Capture();
+            Console.WriteLine($"cpu         {machine.Cpu}; {machine.LogicalCores} logical cores");
+            Console.WriteLine($"bf16        {machine.Bf16Support}");
             using var scope = NewDisposeScope();
             // A matmul against a known answer and a causal SDPA call: the two kernels everything else rests on.
             var a = arange(6, dtype: float32).view(2, 3);

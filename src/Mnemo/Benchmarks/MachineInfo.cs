@@ -7,7 +7,7 @@ namespace Mnemo.Benchmarks;
 /// <summary>What a benchmark ran on: enough to tell two reports' machines and settings apart. Load averages are
 /// Linux's 1-minute figure.</summary>
 sealed record MachineInfo(
-    string Cpu, int LogicalCores, int TorchThreads, bool Avx512, bool AmxBf16,
+    string Cpu, int LogicalCores, int TorchThreads, bool Avx512, bool AmxBf16, bool Avx512Bf16,
     string Os, string Dotnet, string TorchSharp, string Libtorch,
     double? LoadAverageAtStart, string StartedUtc)
 {
@@ -29,11 +29,20 @@ sealed record MachineInfo(
         catch (UnauthorizedAccessException) { }
         var flagSet = flags.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
         return new MachineInfo(cpu, Environment.ProcessorCount, torch.get_num_threads(),
-            flagSet.Contains("avx512f"), flagSet.Contains("amx_bf16"),
+            flagSet.Contains("avx512f"), flagSet.Contains("amx_bf16"), flagSet.Contains("avx512_bf16"),
             RuntimeInformation.OSDescription, RuntimeInformation.FrameworkDescription,
             typeof(torch).Assembly.GetName().Version?.ToString() ?? "unknown", torch.__version__,
             LoadAverage(), DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture));
     }
+
+    /// <summary>What this CPU offers bf16 matmuls, in one line: AMX tiles, AVX512-BF16 dot products, or neither (then
+    /// libtorch converts bf16 to fp32 and back, and a bf16 matmul is slower than an fp32 one).</summary>
+    public string Bf16Support => Bf16SupportOf(AmxBf16, Avx512Bf16);
+
+    public static string Bf16SupportOf(bool amx, bool avx512Bf16) =>
+        amx ? "AMX-BF16: fast bf16 matmuls (tiles)"
+        : avx512Bf16 ? "AVX512-BF16, no AMX: fast bf16 dot products"
+        : "none: no bf16 instructions, so bf16 matmuls are emulated and slower than fp32";
 
     /// <summary>The 1-minute load average (Linux), so a report shows whether other work shared the cores.</summary>
     public static double? LoadAverage()

@@ -49,7 +49,15 @@ public class CliTests
         Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
         Assert.Contains("compute     ok", stdout);
         Assert.Contains("libtorch    2.10", stdout);
+        Assert.Contains("bf16        ", stdout);
     }
+
+    [Theory]
+    [InlineData(true, true, "AMX-BF16")]
+    [InlineData(false, true, "AVX512-BF16, no AMX")]
+    [InlineData(false, false, "slower than fp32")]
+    public void Info_says_what_the_cpu_offers_bf16(bool amx, bool avx512Bf16, string expected) =>
+        Assert.Contains(expected, Mnemo.Benchmarks.MachineInfo.Bf16SupportOf(amx, avx512Bf16));
 
     [Fact]
     public void Every_command_has_help()
