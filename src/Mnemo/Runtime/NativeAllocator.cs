@@ -11,15 +11,20 @@ namespace Mnemo.Runtime;
 /// <item>libtorch's transparent huge pages (THP_MEM_ALLOC_ENABLE=1): tensors of 2 MB and more are 2 MB-aligned and
 ///   advised as huge pages, 512× fewer faults for fresh memory. (It also measured less heap fragmentation: moneta's
 ///   forward+backward peak RSS at T = 1024 went from 2.75 to 1.06 GB.)</item>
-/// <item>glibc: allocations up to 32 MB come from the heap, and up to 2 GB of freed heap is kept for reuse instead of
-///   returned, where glibc's default adapts its mmap threshold from 128 KB and trims the heap behind every free.</item>
+/// <item>glibc: every allocation comes from the heap (no mmap), and freed heap is kept for reuse instead of returned,
+///   where glibc's default adapts its mmap threshold from 128 KB, trims the heap behind every free, and serves
+///   anything over 32 MB (its highest threshold) with a fresh mmap that is unmapped on free. A chunked kernel at
+///   T = 16k has temporaries of 64 MB and more, so each call paid their page faults again: with mmap off, chunked
+///   Gated DeltaNet forward+backward at B = H = 4, D = 64 went from 1,685 to 1,134 ms at T = 16k and 415 to 305 ms at
+///   4k (docs/architecture.md#the-native-allocator). The cost: the heap keeps its high-water mark until the process
+///   ends. Allocations still fall back to mmap where the heap cannot grow.</item>
 /// </list>
 /// Explicit settings win: THP is left alone when THP_MEM_ALLOC_ENABLE is set, glibc when any MALLOC_* tuning variable
 /// or GLIBC_TUNABLES is.
 /// </summary>
 static class NativeAllocator
 {
-    const int TrimThreshold = -1, MmapThreshold = -3;                          // mallopt's M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
+    const int TrimThreshold = -1, MmapThreshold = -3, MmapMax = -4;           // mallopt's M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX
 
     /// <summary>Whether glibc's settings were changed in this process.</summary>
     public static bool GlibcTuned { get; private set; }
@@ -44,8 +49,9 @@ static class NativeAllocator
             string[] explicitSettings =
                 ["GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_"];
             if (explicitSettings.Any(v => Environment.GetEnvironmentVariable(v) is not null)) return;
-            // Setting either value also stops glibc's adaptation, so both are set.
-            GlibcTuned = Mallopt(MmapThreshold, 32 << 20) == 1 & Mallopt(TrimThreshold, int.MaxValue) == 1;
+            // Setting the threshold also stops glibc's adaptation; with M_MMAP_MAX = 0 it no longer matters which size it is.
+            GlibcTuned = Mallopt(MmapThreshold, 32 << 20) == 1 & Mallopt(TrimThreshold, int.MaxValue) == 1
+                & Mallopt(MmapMax, 0) == 1;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
