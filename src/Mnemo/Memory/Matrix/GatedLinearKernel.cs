@@ -71,11 +71,7 @@ public static class GatedLinearKernel
         }
         else
         {
-            var gc = Chunks.Split(g, c, dtype);                              // [B, H, N, C, Dk]
-            P = ChannelGateScores(Q, K, gc);
-            Qdecayed = Q * gc.cumsum(-2).exp();
-            Kdecayed = K * Chunks.SuffixSums(gc, -2).exp();
-            chunkDecay = gc.sum(-2).exp().unsqueeze(-1);                     // [B, H, N, Dk, 1]
+            (P, Qdecayed, Kdecayed, chunkDecay) = ChannelGateChunks.Terms(Q, K, Chunks.Split(g, c, dtype));
         }
 
         var written = Kdecayed.transpose(-1, -2).matmul(V);                  // [B, H, N, Dk, Dv]
@@ -90,41 +86,5 @@ public static class GatedLinearKernel
         }
         var O = P.matmul(V) + Qdecayed.matmul(stack(before, 2));             // [B, H, N, C, Dv]
         return (Chunks.Merge(O, t).to(q.dtype).MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
-    }
-
-    /// <summary>
-    /// P_ij = Σ_d Q_id K_jd e^{b_id − b_jd} (j ≤ i) for per-channel gates without overflow: e^{−b} alone grows
-    /// without bound, so the chunk is cut into sub-chunks. Between sub-chunks I &gt; J both factors are referenced
-    /// to the end of J (e^{b_i − b_ref} and e^{b_ref − b_j}, each ≤ 1) and meet in a matmul; inside a sub-chunk
-    /// the exponent is a segment sum formed elementwise (GLA's secondary chunking). All exponents are sums of
-    /// the gates they span, never differences of running totals (see <see cref="Chunks.SegmentSums"/>).
-    /// </summary>
-    static Tensor ChannelGateScores(Tensor Q, Tensor K, Tensor g)
-    {
-        long bs = Q.shape[0], h = Q.shape[1], n = Q.shape[2], c = Q.shape[3], dk = Q.shape[4];
-        long sub = Enumerable.Range(1, (int)Math.Min(16, c)).Last(d => c % d == 0);
-        long m = c / sub;
-        var Qs = Q.view(bs, h, n, m, sub, dk);                              // [B, H, N, M, c, Dk]
-        var Ks = K.view(bs, h, n, m, sub, dk);
-        var gs = g.view(bs, h, n, m, sub, dk);
-
-        // b_i − b_ref = (prefix of g inside I up to i) + (totals of the sub-chunks strictly between J and I);
-        // b_ref − b_j = (suffix of g inside J after j).
-        var prefix = gs.cumsum(-2);                                          // [B, H, N, M, c, Dk]
-        var totals = gs.sum(-2);                                             // [B, H, N, M, Dk]
-        var through = Chunks.SegmentSums(totals.transpose(-1, -2));          // [B, H, N, Dk, M(I), M(J)] = Σ_{J<L≤I}
-        var between = through.permute(0, 1, 2, 4, 5, 3) - totals.unsqueeze(4); // Σ_{J<L<I}, [B, H, N, M, M, Dk]
-        var notBelow = ones(m, m, ScalarType.Bool, Q.device).triu().view(1, 1, 1, m, m, 1, 1);
-        var exponentQ = (prefix.unsqueeze(4) + between.unsqueeze(5)).masked_fill(notBelow, double.NegativeInfinity);
-        var Qref = Qs.unsqueeze(4) * exponentQ.exp();                        // [B, H, N, M(I), M(J), c, Dk]
-        var Kref = Ks * Chunks.SuffixSums(gs, -2).exp();                     // [B, H, N, M, c, Dk]
-        var off = Qref.matmul(Kref.unsqueeze(3).transpose(-1, -2));          // [B, H, N, M, M, c, c]
-
-        // Diagonal sub-blocks [B, H, N, M, c, c]: Σ_d Q_id K_jd e^{Σ_{j<m≤i} g_md}.
-        var exponent = Chunks.SegmentSums(gs.transpose(-1, -2)).permute(0, 1, 2, 3, 5, 6, 4); // [B, H, N, M, c, c, Dk]
-        var diag = (Qs.unsqueeze(-2) * Ks.unsqueeze(-3) * exponent.exp()).sum(-1);
-
-        var blocks = off + diag.unsqueeze(4) * eye(m, dtype: Q.dtype, device: Q.device).view(1, 1, 1, m, m, 1, 1);
-        return blocks.permute(0, 1, 2, 3, 5, 4, 6).reshape(bs, h, n, c, c); // [B, H, N, (M c), (M c)]
     }
 }
