@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Mnemo.Benchmarks;
 using Mnemo.IO;
+using Mnemo.Layers;
 using Mnemo.Memory.Deep;
 using Mnemo.Runtime;
 using Mnemo.Sweeps;
@@ -145,18 +146,23 @@ static class BenchCommand
         };
         var model = new Option<bool>("--model")
         {
-            Description = "Model-level decode instead: LanguageModel.Step of a 2-layer Gated DeltaNet model vs an attention model with a " +
-                "KV cache (d_model = H·D)",
+            Description = "Model-level decode instead: LanguageModel.Step of 2-layer recurrent models (context really prefilled) vs an " +
+                "attention model with a KV cache (d_model = H·D)",
+        };
+        var modelMixers = new Option<string[]>("--mixers")
+        {
+            Description = "With --model: the models' mixers. Default: gated_delta_net mamba2 attention",
+            AllowMultipleArgumentsPerToken = true,
         };
         var command = new Command("decode",
             "Kernel-level decode: per-token latency of one matrix-memory step (constant-size state) versus one attention step " +
             "over a KV cache of growing context (1k … 1M tokens), with process memory. No model around the kernels.")
         {
-            contexts, rules, dim, heads, tokens, noAttention, threads, json, quick, model,
+            contexts, rules, dim, heads, tokens, noAttention, threads, json, quick, model, modelMixers,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
-            TorchRuntime.Initialise(parse.GetValue(threads));
+            TorchRuntime.Initialise(parse.GetValue(threads), hugePages: false);       // a stream of small pieces: see NativeAllocator
             var o = parse.GetValue(quick) ? DecodeBenchOptions.Quick : new DecodeBenchOptions();
             if (Split(parse.GetValue(contexts)) is { } c) o = o with { Contexts = [.. c.Select(Length)] };
             if (Split(parse.GetValue(rules)) is { } r) o = o with { Rules = [.. r.Select(BenchRule.Parse).Distinct()] };
@@ -168,8 +174,9 @@ static class BenchCommand
             string jsonPath = parse.GetValue(json)!;
             if (parse.GetValue(model))
             {
+                var mixerKinds = Split(parse.GetValue(modelMixers))?.Select(Mixer).Distinct().ToArray();
                 var rows = ModelDecodeBenchmark.Run(o.Contexts, o.Tokens, o.Heads * o.Dim, layers: 2, o.Heads,
-                    message => Console.Error.WriteLine(message));
+                    message => Console.Error.WriteLine(message), mixerKinds);
                 AtomicFile.WriteAllText(jsonPath, System.Text.Json.JsonSerializer.Serialize(
                     new { method = "model-level decode (see ModelDecodeBenchmark)", machine = MachineInfo.Capture(), rows },
                     KernelBenchReport.JsonOptions) + "\n");
@@ -262,6 +269,15 @@ static class BenchCommand
 
     static bool None(string[] names) => names is ["none" or "None" or "NONE"];
 
+    /// <summary>A mixer as configs name it ("gated_delta_net").</summary>
+    static MixerKind Mixer(string name)
+    {
+        var kinds = Enum.GetValues<MixerKind>();
+        var names = kinds.Select(k => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(k.ToString())).ToArray();
+        int i = Names.Find(names, name);
+        return i >= 0 ? kinds[i] : throw Names.Unknown("mixer", name, names);
+    }
+
     static DeepMemoryRule DeepRule(string name) => DeepKernelFile.TryRule(name)
         ?? throw Names.Unknown("deep rule", name, DeepMemoryRule.Named.Keys.Append("none"));
 
@@ -282,12 +298,12 @@ static class BenchCommand
         Console.WriteLine($"model-level decode: 2 layers, d_model {dModel}, SwiGLU MLP, vocab 512, batch 1, fp32, no_grad; " +
             $"2 warm-up tokens + median");
         var table = new Table().AddColumns("model", "context", "ms/token", "best ms", "cache MB", "process RSS MB", "context filled by",
-            "prefill tok/s");
+            "prefill tok/s", "heap releases");
         foreach (int i in Enumerable.Range(2, 4)) table.Columns[i].RightAligned();
         foreach (var r in rows)
             table.AddRow(r.Model, Context(r.Context), r.MsPerToken.ToString("F3", Inv), r.BestMsPerToken.ToString("F3", Inv),
                 (r.CacheBytes / 1048576.0).ToString("F2", Inv), (r.WorkingSetBytes / 1048576.0).ToString("F0", Inv), r.Fill,
-                r.PrefillTokensPerSecond is { } p ? Rate(p) : "");
+                r.PrefillTokensPerSecond is { } p ? Rate(p) : "", r.HeapReleases?.ToString(Inv) ?? "");
         AnsiConsole.Write(table);
     }
 

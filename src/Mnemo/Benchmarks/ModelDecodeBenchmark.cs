@@ -9,26 +9,32 @@ namespace Mnemo.Benchmarks;
 /// <summary>One (model, context) measurement of streaming decode through a whole language model.</summary>
 /// <param name="CacheBytes">what the model carries between tokens: memory states + conv tails, or the KV cache</param>
 /// <param name="Fill">how the context got into the cache: "prefill" (really streamed) or "synthetic" (random keys/values)</param>
+/// <param name="HeapReleases">how often the prefill handed freed native memory back to the OS (<see cref="LanguageModel.Prefill"/>)</param>
 sealed record ModelDecodeRow(string Model, long Context, int Tokens, double MsPerToken, double BestMsPerToken,
-    long CacheBytes, long WorkingSetBytes, string Fill, double? PrefillTokensPerSecond);
+    long CacheBytes, long WorkingSetBytes, string Fill, double? PrefillTokensPerSecond, int? HeapReleases);
 
 /// <summary>
-/// Model-level decode: per-token latency of <see cref="LanguageModel.Step"/> after a context of N tokens, for a
-/// streaming Gated DeltaNet model and an attention model with a KV cache of the same width and depth. The Gated
-/// DeltaNet context is really prefilled (chunk form, in pieces), which also measures prefill throughput; the
-/// attention cache is filled with random keys and values of the right shape, because prefilling a million tokens
-/// through attention costs O(N²) and the decode step's cost depends only on the cache's size.
+/// Model-level decode: per-token latency of <see cref="LanguageModel.Step"/> after a context of N tokens, for streaming
+/// recurrent models (Gated DeltaNet, Mamba-2 by default) and an attention model with a KV cache of the same width and
+/// depth. A recurrent model's context is really prefilled (<see cref="LanguageModel.Prefill"/>: chunk form, in pieces),
+/// which also measures prefill throughput; the attention cache is filled with random keys and values of the right
+/// shape, because prefilling a million tokens through attention costs O(N²) and the decode step's cost depends only on
+/// the cache's size. The process's resident memory is read after each context's decode.
 /// </summary>
 static class ModelDecodeBenchmark
 {
     public static ModelConfig Config(MixerKind mixer, int dModel, int layers, int heads) =>
         new() { Mixer = mixer, VocabSize = 512, DModel = dModel, NumLayers = layers, NumHeads = heads, MlpRatio = 4 };
 
-    public static List<ModelDecodeRow> Run(long[] contexts, int tokens, int dModel, int layers, int heads, Action<string> log)
+    /// <summary>The models measured when none are named.</summary>
+    public static readonly MixerKind[] DefaultMixers = [MixerKind.GatedDeltaNet, MixerKind.Mamba2, MixerKind.Attention];
+
+    public static List<ModelDecodeRow> Run(long[] contexts, int tokens, int dModel, int layers, int heads, Action<string> log,
+        MixerKind[]? mixers = null)
     {
         var rows = new List<ModelDecodeRow>();
         using var noGrad = no_grad();
-        foreach (var mixer in new[] { MixerKind.GatedDeltaNet, MixerKind.Attention })
+        foreach (var mixer in mixers ?? DefaultMixers)
         {
             TorchRuntime.Seed(1);
             using var model = new LanguageModel(Config(mixer, dModel, layers, heads));
@@ -37,7 +43,7 @@ static class ModelDecodeBenchmark
             {
                 log($"{mixer} model, context {context:N0} …");
                 using var cache = model.NewCache();
-                double? prefill = mixer == MixerKind.Attention ? null : Prefill(model, cache, context);
+                var (prefill, releases) = mixer == MixerKind.Attention ? ((double?)null, (int?)null) : Prefill(model, cache, context);
                 if (mixer == MixerKind.Attention) FillKv(model, cache, context, tokens + 2);
                 var gen = new Generator((ulong)context);
                 var samples = new double[tokens];
@@ -53,24 +59,19 @@ static class ModelDecodeBenchmark
                 Array.Sort(samples);
                 using var process = Process.GetCurrentProcess();
                 rows.Add(new ModelDecodeRow(Json(mixer), context, tokens, samples[tokens / 2], samples[0], cache.Bytes,
-                    process.WorkingSet64, mixer == MixerKind.Attention ? "synthetic" : "prefill", prefill));
+                    process.WorkingSet64, mixer == MixerKind.Attention ? "synthetic" : "prefill", prefill, releases));
             }
         }
         return rows;
     }
 
-    /// <summary>Streams <paramref name="context"/> random tokens through the model in pieces; returns tokens/s.</summary>
-    static double Prefill(LanguageModel model, ModelCache cache, long context)
+    /// <summary>Streams <paramref name="context"/> random tokens through the model in pieces; returns tokens/s and heap releases.</summary>
+    static (double TokensPerSecond, int Releases) Prefill(LanguageModel model, ModelCache cache, long context)
     {
-        var gen = new Generator(7);
+        using var tokens = randint(0, 512, [1, context], generator: new Generator(7));
         var clock = Stopwatch.StartNew();
-        for (long done = 0; done < context; done += 4096)
-        {
-            using var scope = NewDisposeScope();
-            using var quiet = GcQuiet.Enter();                                   // see GcQuiet: no GC mid-call
-            model.Step(randint(0, 512, [1, Math.Min(4096, context - done)], generator: gen), cache);
-        }
-        return context / clock.Elapsed.TotalSeconds;
+        int releases = model.Prefill(tokens, cache);
+        return (context / clock.Elapsed.TotalSeconds, releases);
     }
 
     /// <summary>Puts a context of random keys and values into every attention layer's KV buffer.</summary>

@@ -37,15 +37,62 @@ static class NativeAllocator
     [DllImport("libc.so.6", EntryPoint = "setenv")]
     static extern int SetEnv(string name, string value, int overwrite);
 
-    /// <summary>Applies both settings once; call before libtorch allocates (it reads THP_MEM_ALLOC_ENABLE once).</summary>
-    public static void Tune()
+    [DllImport("libc.so.6", EntryPoint = "malloc_trim")]
+    static extern int MallocTrim(nuint pad);
+
+    /// <summary>This process's resident memory in bytes (Linux: /proc/self/statm), or null where unknown.</summary>
+    public static long? ResidentBytes()
+    {
+        try
+        {
+            var fields = File.ReadAllText("/proc/self/statm").Split(' ');
+            return long.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture) * Environment.SystemPageSize;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Hands the heap's free pages back to the OS (glibc's malloc_trim). The settings above keep them for reuse, which
+    /// is right for a training step that needs the same temporaries again; a long stream of pieces fragments the heap
+    /// instead (docs/architecture.md#the-native-allocator), so it calls this when its resident memory has grown.
+    /// Returns whether anything was done.
+    /// </summary>
+    public static bool ReleaseFreePages()
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        try
+        {
+            MallocTrim(0);
+            return true;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;                                                    // not glibc
+        }
+    }
+
+    /// <summary>Whether libtorch allocates its large tensors as huge pages in this process.</summary>
+    public static bool HugePages { get; private set; }
+
+    /// <summary>
+    /// Applies both settings once; call before libtorch allocates (it reads THP_MEM_ALLOC_ENABLE once).
+    /// <paramref name="hugePages"/>: on for training, whose large temporaries make the heap grow fast; off for a
+    /// long stream of small pieces (decode, prefill), where the huge pages' 2 MB-aligned blocks fragment the heap.
+    /// </summary>
+    public static void Tune(bool hugePages = true)
     {
         if (_done || !OperatingSystem.IsLinux()) return;
         _done = true;
         try
         {
             // libtorch reads the process environment, which .NET's Environment.SetEnvironmentVariable does not change.
-            SetEnv("THP_MEM_ALLOC_ENABLE", "1", overwrite: 0);
+            SetEnv("THP_MEM_ALLOC_ENABLE", hugePages ? "1" : "0", overwrite: 0);
+            HugePages = Environment.GetEnvironmentVariable("THP_MEM_ALLOC_ENABLE") is not { } set
+                ? hugePages
+                : set.Trim() == "1";
             string[] explicitSettings =
                 ["GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_"];
             if (explicitSettings.Any(v => Environment.GetEnvironmentVariable(v) is not null)) return;

@@ -10,16 +10,17 @@ public static class TorchRuntime
 
     /// <summary>
     /// Loads libtorch once, tunes the native allocator (<see cref="NativeAllocator"/>) and applies the thread count
-    /// (0 = libtorch's default, i.e. all cores).
+    /// (0 = libtorch's default, i.e. all cores). <paramref name="hugePages"/>: see <see cref="NativeAllocator.Tune"/>; only the
+    /// first call decides it.
     /// Throws <see cref="MnemoException"/> with the real reason when the native library cannot load.
     /// </summary>
-    public static void Initialise(int threads = 0)
+    public static void Initialise(int threads = 0, bool hugePages = true)
     {
         lock (Gate)
         {
             if (!_initialised)
             {
-                NativeAllocator.Tune();
+                NativeAllocator.Tune(hugePages);
                 try
                 {
                     using var probe = torch.ones(1);

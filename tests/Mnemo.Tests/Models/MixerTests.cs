@@ -113,6 +113,37 @@ public class MixerTests
         Assert.Equal(21, cache.Position);
     }
 
+    [Theory]
+    [InlineData(MixerKind.GatedDeltaNet)]
+    [InlineData(MixerKind.Mamba2)]
+    [InlineData(MixerKind.Attention)]
+    public void Prefill_in_pieces_then_stepping_equals_the_full_forward(MixerKind mixer)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var model = Build(Config(mixer));
+        var x = Tokens(2, 23);
+        var full = model.forward(x);
+        using var cache = model.NewCache();
+        model.Prefill(x.narrow(1, 0, 17), cache, pieceLength: 5);                 // 5 + 5 + 5 + 2 tokens
+        Assert.Equal(17, cache.Position);
+        var next = model.Step(x.narrow(1, 17, 6), cache);
+        var expected = full.narrow(1, 17, 6);
+        Assert.True(Equivalence.RelativeRms(next, expected) <= 1e-10, $"{mixer}: {Equivalence.RelativeRms(next, expected):E2}");
+    }
+
+    [Fact]
+    public void Prefill_rejects_bad_input()
+    {
+        using var scope = NewDisposeScope();
+        var model = Build(Config(MixerKind.GatedDeltaNet));
+        using var cache = model.NewCache();
+        var e = Assert.Throws<ArgumentException>(() => model.Prefill(Tokens(2, 8).flatten(), cache));
+        Assert.Contains("[B, T]", e.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.Prefill(Tokens(2, 8), cache, pieceLength: 0));
+        Assert.Equal(0, cache.Position);
+    }
+
     [Fact]
     public void Hybrid_and_sliding_window_stream_like_the_full_forward()
     {
