@@ -256,13 +256,16 @@ static class BenchCommand
         string sets = s.Sets.Length == 0 ? "" : $", with {string.Join(" ", s.Sets)}";
         Console.WriteLine(string.Create(Inv, $"config   {s.Source}{sets}; {s.Warmup} warm-up + median of {s.Steps} steps"));
         var table = new Table().AddColumns("mixer", "parameters", "tokens/step", "step ms", "tokens/s", "data ms", "forward ms",
-            "backward ms", "optimizer ms", "dense GFLOP/s", "% fp32 peak");
-        foreach (int i in Enumerable.Range(1, 10)) table.Columns[i].RightAligned();
+            "of it kernel", "backward ms", "of it kernel", "optimizer ms", "dense GFLOP/s", "% fp32 peak");
+        foreach (int i in Enumerable.Range(1, 12)) table.Columns[i].RightAligned();
         foreach (var row in r.Rows)
             table.AddRow(row.Mixer, row.Parameters.ToString("N0", Inv), row.TokensPerStep.ToString(Inv), Ms(row.StepMs),
-                Rate(row.TokensPerSecond), Ms(row.DataMs), Ms(row.ForwardMs), Ms(row.BackwardMs), Ms(row.OptimizerMs),
-                row.DenseGflopPerSecond.ToString("F1", Inv), Percent(row.FractionOfFp32Peak));
+                Rate(row.TokensPerSecond), Ms(row.DataMs), Ms(row.ForwardMs), Ms(row.KernelForwardMs), Ms(row.BackwardMs),
+                Ms(row.KernelBackwardMs), Ms(row.OptimizerMs), row.DenseGflopPerSecond.ToString("F1", Inv),
+                Percent(row.FractionOfFp32Peak));
         AnsiConsole.Write(table);
+        Console.WriteLine("kernel: the sequence kernels' share (memory kernels, attention); the rest of forward and backward is " +
+            "projections, convolutions, norms, MLPs, head, loss and the framework's own overhead.");
         Console.WriteLine($"FLOP model: {r.FlopModel}");
         Console.WriteLine(string.Create(Inv, $"took {r.ElapsedSeconds:F1} s"));
     }
@@ -402,6 +405,8 @@ static class BenchCommand
             Console.WriteLine($"note     {note}");
         Console.WriteLine("×step, ×sdpa: baseline time / this row's time (above 1: this row is faster). scale: " +
             "t(T) / ((T/T_prev)·t(T_prev)); 1.00 = linear in T.");
+        Console.WriteLine("kernel: the sequence kernels' share (memory kernels, attention); the rest of forward and backward is " +
+            "projections, convolutions, norms, MLPs, head, loss and the framework's own overhead.");
         Console.WriteLine($"FLOP model: {r.FlopModel}");
         Console.WriteLine(string.Create(Inv, $"took {r.ElapsedSeconds:F1} s"));
     }

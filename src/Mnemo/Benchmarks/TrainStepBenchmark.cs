@@ -19,9 +19,11 @@ sealed record TrainBenchSettings(string Source, string[] Mixers, string[] Sets, 
 /// <summary>One mixer's training step: medians over the timed steps, in ms; tokens = batch × sequence length.</summary>
 /// <param name="ScoredPerStep">positions the loss scores per step (the head runs on these only)</param>
 /// <param name="DenseFlopsPerStep">the step's dense-layer FLOPs (<see cref="TrainStepBenchmark.FlopModel"/>)</param>
+/// <param name="KernelForwardMs">of the forward, the sequence kernels' share (memory kernels, attention; <see cref="KernelClock"/>)</param>
+/// <param name="KernelBackwardMs">of the backward, the sequence kernels' share</param>
 sealed record TrainBenchRow(string Mixer, long Parameters, long TokensPerStep, long ScoredPerStep, double StepMs, double DataMs,
     double ForwardMs, double BackwardMs, double OptimizerMs, double TokensPerSecond, double DenseFlopsPerStep,
-    double DenseGflopPerSecond, double FractionOfFp32Peak);
+    double DenseGflopPerSecond, double FractionOfFp32Peak, double KernelForwardMs, double KernelBackwardMs);
 
 sealed record TrainBenchReport(MachineInfo Machine, TrainBenchSettings Settings, MatmulPeakResult PeakFp32, string FlopModel,
     TrainBenchRow[] Rows, double? LoadAverageAtEnd, double ElapsedSeconds)
@@ -76,32 +78,50 @@ static class TrainStepBenchmark
         model.train();
         var (data, forward, backward, update, total) = (new List<double>(), new List<double>(), new List<double>(),
             new List<double>(), new List<double>());
+        var (kernelForward, kernelBackward) = (new List<double>(), new List<double>());
         long tokens = 0, scored = 0;
-        for (int step = 0; step < s.Warmup + s.Steps; step++)
+        KernelClock.Enabled = true;                                       // times the kernels inside each step
+        try
         {
-            using var quiet = GcQuiet.Enter();
-            using var scope = NewDisposeScope();
-            long start = Stopwatch.GetTimestamp();
-            var (slice, batchRows) = schedule.At(step);
-            var (inputs, labels) = MqarEvaluator.ToTensors(slice, batchRows);
-            double dataMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-            var outcome = TrainingStep.Run(model, optimizer, inputs, labels, task.Readout(), t.GradClip);
-            double stepMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-            if (!double.IsFinite(outcome.Loss))
-                throw new MnemoException($"{mixer}: the loss is {outcome.Loss} at step {step + 1}; the timing would be meaningless");
-            if (step < s.Warmup) continue;
-            (tokens, scored) = (outcome.Tokens, labels.ne(TaskBatch.Ignore).sum().item<long>());
-            data.Add(dataMs);
-            forward.Add(outcome.Phases.ForwardMs);
-            backward.Add(outcome.Phases.BackwardMs);
-            update.Add(outcome.Phases.OptimizerMs);
-            total.Add(stepMs);
+            for (int step = 0; step < s.Warmup + s.Steps; step++)
+            {
+                using var quiet = GcQuiet.Enter();
+                using var scope = NewDisposeScope();
+                long start = Stopwatch.GetTimestamp();
+                var (slice, batchRows) = schedule.At(step);
+                var (inputs, labels) = MqarEvaluator.ToTensors(slice, batchRows);
+                double dataMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                var outcome = TrainingStep.Run(model, optimizer, inputs, labels, task.Readout(), t.GradClip);
+                double stepMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                if (!double.IsFinite(outcome.Loss))
+                    throw new MnemoException($"{mixer}: the loss is {outcome.Loss} at step {step + 1}; the timing would be meaningless");
+                if (step < s.Warmup)
+                {
+                    KernelClock.Take();
+                    continue;
+                }
+                (tokens, scored) = (outcome.Tokens, labels.ne(TaskBatch.Ignore).sum().item<long>());
+                data.Add(dataMs);
+                forward.Add(outcome.Phases.ForwardMs);
+                backward.Add(outcome.Phases.BackwardMs);
+                update.Add(outcome.Phases.OptimizerMs);
+                total.Add(stepMs);
+                var (kf, kb) = KernelClock.Take();
+                kernelForward.Add(kf);
+                kernelBackward.Add(kb);
+            }
+        }
+        finally
+        {
+            KernelClock.Enabled = false;
+            KernelClock.Take();
         }
         double flops = DenseFlops(model, config.ResolvedModel, tokens, scored);
         double stepMedian = Timing.Median(total);
         double rate = flops / (stepMedian * 1e-3) / 1e9;
         return new TrainBenchRow(mixer, model.ParameterCount(), tokens, scored, stepMedian, Timing.Median(data), Timing.Median(forward),
-            Timing.Median(backward), Timing.Median(update), tokens / (stepMedian * 1e-3), flops, rate, rate / peak.GflopPerSecond);
+            Timing.Median(backward), Timing.Median(update), tokens / (stepMedian * 1e-3), flops, rate, rate / peak.GflopPerSecond,
+            Timing.Median(kernelForward), Timing.Median(kernelBackward));
     }
 
     /// <summary>See <see cref="FlopModel"/>.</summary>

@@ -1,3 +1,4 @@
+using Mnemo.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -73,6 +74,8 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
             cache.Set("v", v.narrow(2, v.shape[2] - keep, keep));
         }
         Tensor o;
+        var clock = KernelClock.Begin();
+        (q, k, v) = (clock.In(q)!, clock.In(k)!, clock.In(v)!);
         if (persistent is not null)
         {
             var (pk, pv) = PersistentKeys(persistent, b);                               // [B, H, Np, Dh]
@@ -83,7 +86,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
             o = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
         else
             o = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: CausalMask(t, past, _window, x.device));
-        return Output(o).MoveToOuterDisposeScope();
+        return Output(clock.Out(o)).MoveToOuterDisposeScope();
     }
 
     /// <summary>q, k, v of x [B, T, D] as [B, H, T, Dh] (SDPA's layout): projections, short convolutions (continuing

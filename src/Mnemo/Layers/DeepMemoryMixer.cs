@@ -1,5 +1,6 @@
 using Mnemo.Memory.Deep;
 using Mnemo.Memory.Matrix;
+using Mnemo.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -97,12 +98,25 @@ public sealed class DeepMemoryMixer : MemoryMixer
             Delta: delta_proj is null ? null : nn.functional.softplus(delta_proj.forward(x)),
             W0: memory_init.ToArray(),
             State: cache is null ? null : Load(cache, position));
+        var clock = KernelClock.Begin();
+        inputs = inputs with
+        {
+            Q = clock.In(q)!,
+            K = clock.In(k)!,
+            V = clock.In(v)!,
+            Theta = clock.In(inputs.Theta)!,
+            Eta = clock.In(inputs.Eta),
+            Alpha = clock.In(inputs.Alpha),
+            Gamma = clock.In(inputs.Gamma),
+            Delta = clock.In(inputs.Delta),
+            W0 = [.. inputs.W0!.Select(w => clock.In(w)!)],
+        };
         // A depth-1 ℓ2 memory with chunks of one token is the gated delta rule: its chunk form is far faster than a
         // per-token loop and computes the same numbers (DeltaRuleCase).
         var (o, state) = DeltaRuleCase.TryRun(_rule, _mlp, inputs, _chunk)
             ?? (cache is null ? DeepKernel.Chunk(_rule, _mlp, inputs, _chunk) : DeepKernels.Continue(_rule, _mlp, inputs, _chunk));
         if (cache is not null) foreach (var (name, tensor) in state.Tensors()) cache.Set(name, tensor);
-        return o;
+        return clock.Out(o);
     }
 
     /// <summary>

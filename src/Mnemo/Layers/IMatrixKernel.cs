@@ -1,4 +1,5 @@
 using Mnemo.Memory.Matrix;
+using Mnemo.Runtime;
 using static TorchSharp.torch;
 
 namespace Mnemo.Layers;
@@ -24,8 +25,13 @@ public sealed class DirectMatrixKernel : IMatrixKernel
 
     DirectMatrixKernel() { }
 
-    public (Tensor O, Tensor State) Run(MatrixKernelKind kind, KernelInputs x, int chunkSize, bool streaming) =>
-        streaming ? MatrixKernels.Continue(kind, x, chunkSize) : MatrixKernels.Run(kind, KernelForm.Chunk, x, chunkSize);
+    public (Tensor O, Tensor State) Run(MatrixKernelKind kind, KernelInputs x, int chunkSize, bool streaming)
+    {
+        var clock = KernelClock.Begin();                                     // bench train's breakdown; a no-op otherwise
+        x = x with { Q = clock.In(x.Q)!, K = clock.In(x.K)!, V = clock.In(x.V)!, G = clock.In(x.G), Beta = clock.In(x.Beta) };
+        var (o, state) = streaming ? MatrixKernels.Continue(kind, x, chunkSize) : MatrixKernels.Run(kind, KernelForm.Chunk, x, chunkSize);
+        return (clock.Out(o), state);
+    }
 }
 
 /// <summary>A layer whose memory is a matrix state run by one of the two kernels: Mamba-2 and the matrix-memory mixers.</summary>

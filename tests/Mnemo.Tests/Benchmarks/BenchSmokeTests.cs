@@ -2,6 +2,7 @@ using System.Text.Json;
 using Mnemo.Benchmarks;
 using Mnemo.Memory.Deep;
 using Mnemo.Memory.Matrix;
+using Mnemo.Runtime;
 using Mnemo.Tests.Cli;
 
 namespace Mnemo.Tests.Benchmarks;
@@ -226,13 +227,16 @@ public class ModelDecodeSmokeTests
     public void Model_decode_keeps_the_memory_state_flat_and_the_kv_cache_growing()
     {
         var rows = Mnemo.Benchmarks.ModelDecodeBenchmark.Run([64, 256], tokens: 3, dModel: 16, layers: 2, heads: 2, _ => { });
-        Assert.Equal(4, rows.Count);
+        Assert.Equal(6, rows.Count);                                    // gated_delta_net, mamba2, attention × 2 contexts
         Assert.All(rows, r => Assert.True(r.MsPerToken > 0 && double.IsFinite(r.MsPerToken)));
-        var gdn = rows.Where(r => r.Model == "gated_delta_net").ToList();
         var attention = rows.Where(r => r.Model == "attention").ToList();
-        Assert.Equal(gdn[0].CacheBytes, gdn[1].CacheBytes);             // O(1) in the context
+        foreach (var model in new[] { "gated_delta_net", "mamba2" })
+        {
+            var recurrent = rows.Where(r => r.Model == model).ToList();
+            Assert.Equal(recurrent[0].CacheBytes, recurrent[1].CacheBytes); // O(1) in the context
+            Assert.All(recurrent, r => Assert.True(r.PrefillTokensPerSecond > 0 && r.HeapReleases >= 0, model));
+        }
         Assert.True(attention[1].CacheBytes > 3 * attention[0].CacheBytes); // grows with it
-        Assert.All(gdn, r => Assert.True(r.PrefillTokensPerSecond > 0));
         Assert.All(attention, r => Assert.Null(r.PrefillTokensPerSecond));
         // serialisable (no NaN)
         Assert.Contains("\"fill\"", System.Text.Json.JsonSerializer.Serialize(rows, KernelBenchReport.JsonOptions));
@@ -266,7 +270,11 @@ public class TrainBenchSmokeTests
             Assert.True(r.StepMs > 0 && r.ForwardMs > 0 && r.BackwardMs > 0 && r.OptimizerMs > 0 && r.DataMs >= 0, r.Mixer);
             Assert.True(r.DataMs + r.ForwardMs + r.BackwardMs + r.OptimizerMs <= r.StepMs * 1.5, $"{r.Mixer}: phases exceed the step");
             Assert.Equal(r.DenseFlopsPerStep / (r.StepMs * 1e-3) / 1e9, r.DenseGflopPerSecond, 6);
+            // The kernels' share is part of each phase.
+            Assert.True(r.KernelForwardMs > 0 && r.KernelForwardMs < r.ForwardMs, $"{r.Mixer}: kernel forward {r.KernelForwardMs}");
+            Assert.True(r.KernelBackwardMs > 0 && r.KernelBackwardMs < r.BackwardMs, $"{r.Mixer}: kernel backward {r.KernelBackwardMs}");
         }
+        Assert.False(KernelClock.Enabled);
         // The FLOP model counts q, k, v, o of both layers at every position and the head at the scored ones.
         var attention = report.Rows[0];
         Assert.Equal(6.0 * 256 * (2 * 4 * 16 * 16) + 6.0 * attention.ScoredPerStep * 64 * 16, attention.DenseFlopsPerStep);
