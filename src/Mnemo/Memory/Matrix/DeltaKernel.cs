@@ -49,12 +49,12 @@ public static class DeltaKernel
     /// log-gate and Γ_ij = e^{γ_i − γ_j} (i ≥ j):
     /// <code>
     /// A = tril(diag(β)(K Kᵀ ⊙ Γ), −1),   L = I + A            (unit lower-triangular)
-    /// W = L⁻¹ diag(β e^γ) K,             U = L⁻¹ diag(β) V   (batched forward substitution)
+    /// W = L⁻¹ diag(β e^γ) K,             U = L⁻¹ diag(β) V   (L⁻¹ by one batched forward substitution)
     /// V_new = U − W S0
     /// O = diag(e^γ) Q S0 + (Q Kᵀ ⊙ Γ) V_new
     /// S1 = e^{γ_C} S0 + (K ⊙ e^{γ_C − γ})ᵀ V_new
     /// </code>
-    /// Everything but the three lines using S0 is batched over all chunks; those run as a scan.
+    /// Everything but V_new and S1 is batched over all chunks; those two run as a scan.
     /// </summary>
     public static (Tensor O, Tensor State) Chunk(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor beta, Tensor? h0, int chunkSize = 64)
     {
@@ -73,8 +73,10 @@ public static class DeltaKernel
         // backward gives A a strictly lower gradient), so the diagonal and upper part of A need no masking.
         var A = BK.matmul(K.transpose(-1, -2)) * decay;                      // diag(β)(K Kᵀ ⊙ Γ)
         var Kw = gate is null ? BK : BK * gate.Value.Read;                   // diag(β e^γ) K
-        var W = linalg.solve_triangular(A, Kw, upper: false, left: true, unitriangular: true);        // [B, H, N, C, Dk]
-        var U = linalg.solve_triangular(A, B * V, upper: false, left: true, unitriangular: true);     // [B, H, N, C, Dv]
+        // L⁻¹ once, then two matmuls: cheaper than solving for W and U apart, forward and backward (docs/mechanisms.md).
+        var Linv = linalg.solve_triangular(A, eye(c, dtype: dtype, device: q.device), upper: false, left: true, unitriangular: true);
+        var W = Linv.matmul(Kw);                                             // [B, H, N, C, Dk]
+        var U = Linv.matmul(B * V);                                          // [B, H, N, C, Dv]
 
         var scores = Q.matmul(K.transpose(-1, -2)) * decay;                  // (Q Kᵀ ⊙ Γ), incl. diagonal
         Tensor Qdecayed = Q, Kdecayed = K;
@@ -82,17 +84,19 @@ public static class DeltaKernel
         if (gate is { } d) (Qdecayed, Kdecayed, chunkDecay) = (Q * d.Read, K * d.Write, d.Carry);
 
         var s = Chunks.InitialState(h0, q, v, dtype);
+        // Only V_new and the state are sequential; the reads of every chunk run after the scan as two batched matmuls.
         // The scan reads per-chunk slices through unbind (one backward node each; see StepLoop).
-        var (Us, Ws, Qs, Ps, Ks) = (U.unbind(2), W.unbind(2), Qdecayed.unbind(2), scores.unbind(2), Kdecayed.transpose(-1, -2).unbind(2));
+        var (Us, Ws, Ks) = (U.unbind(2), W.unbind(2), Kdecayed.transpose(-1, -2).unbind(2));
         var decays = chunkDecay?.unbind(2);
-        var outputs = new Tensor[Us.Length];
-        for (int n = 0; n < outputs.Length; n++)
+        var (before, vNews) = (new Tensor[Us.Length], new Tensor[Us.Length]);
+        for (int n = 0; n < Us.Length; n++)
         {
-            var vNew = Us[n] - Ws[n].matmul(s);                              // [B, H, C, Dv]
-            outputs[n] = Qs[n].matmul(s) + Ps[n].matmul(vNew);
-            var written = Ks[n].matmul(vNew);
+            before[n] = s;
+            vNews[n] = Us[n] - Ws[n].matmul(s);                              // [B, H, C, Dv]
+            var written = Ks[n].matmul(vNews[n]);
             s = decays is null ? s + written : decays[n] * s + written;
         }
-        return (Chunks.Merge(stack(outputs, 2), t).to(q.dtype).MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
+        var outputs = Qdecayed.matmul(stack(before, 2)) + scores.matmul(stack(vNews, 2));   // [B, H, N, C, Dv]
+        return (Chunks.Merge(outputs, t).to(q.dtype).MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
     }
 }
