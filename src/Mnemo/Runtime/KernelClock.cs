@@ -51,7 +51,8 @@ public static class KernelClock
         internal double ForwardMs => Stopwatch.GetElapsedTime(_start, _forwardEnd).TotalMilliseconds;
 
         /// <summary>0 when no gradient passed through (a forward without backward).</summary>
-        internal double BackwardMs => _gradientOut > _gradientIn ? Stopwatch.GetElapsedTime(_gradientIn, _gradientOut).TotalMilliseconds : 0;
+        internal double BackwardMs =>
+            _gradientOut > _gradientIn ? Stopwatch.GetElapsedTime(_gradientIn, _gradientOut).TotalMilliseconds : 0;
 
         /// <summary>A kernel input, marked so its gradient's departure is timed (null passes through).</summary>
         public Tensor? In(Tensor? x) => this == Off || x is null || !x.requires_grad ? x : Mark.Apply(this, x, false);
