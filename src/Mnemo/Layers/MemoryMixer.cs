@@ -37,7 +37,7 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
             k_conv1d = new ShortConvolution(keys, c.ConvSize);
             v_conv1d = new ShortConvolution(values, c.ConvSize);
         }
-        if (c.OutputGate ?? outputGate) g_proj = nn.Linear(c.DModel, values, hasBias: false);
+        if (c.OutputGate ?? outputGate) g_proj = OutputGateProjection(c, values);
         o_norm = new GatedRMSNorm(ValueDim, c.NormEps);
         o_proj = nn.Linear(values, c.DModel, hasBias: false);
         // Subclasses register their own parameters and call RegisterComponents again; that also picks these up.
@@ -87,6 +87,22 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
         v = Values(v.view(b, t, Heads, ValueDim));                                              // [B, T, H, Dv']
         var o = Remember(q, k, v, x, cache);
         return Output(o, x).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>silu(z) = 1 at z = 1.2784645…: the bias of an output gate that starts open.</summary>
+    public const double OpenGateBias = 1.2784645427610738;
+
+    /// <summary>
+    /// g_proj [D → values]: fla's (no bias), or with <see cref="ModelConfig.OutputGateOpen"/> a bias at
+    /// <see cref="OpenGateBias"/> (its weights are zeroed after the model's initialisation, LanguageModel).
+    /// </summary>
+    public static Linear OutputGateProjection(ModelConfig c, long values)
+    {
+        var gate = nn.Linear(c.DModel, values, hasBias: c.OutputGateOpen);
+        if (c.OutputGateOpen)
+            using (no_grad())
+                gate.bias!.fill_(OpenGateBias);
+        return gate;
     }
 
     /// <summary>A memory read o [B, T, H, Dv] → o_norm (gated by silu(g_proj x)) → o_proj → [B, T, D].</summary>

@@ -67,7 +67,7 @@ public sealed class MixtureOfMemoriesMixer : nn.Module<Tensor, Tensor>, IStreami
             k_conv1d = new ShortConvolution(keys, c.ConvSize);
             v_conv1d = new ShortConvolution(values, c.ConvSize);
         }
-        if (c.OutputGate ?? true) g_proj = Proj(values);                        // the paper gates the output
+        if (c.OutputGate ?? true) g_proj = MemoryMixer.OutputGateProjection(c, values); // the paper gates the output
         o_norm = new GatedRMSNorm(_valueDim, c.NormEps);
         o_proj = nn.Linear(values, c.DModel, hasBias: false);
         RegisterComponents();

@@ -38,6 +38,11 @@ public sealed record ModelConfig : IValidatedConfig
         "gated_delta_net, gla, retnet and mom, off for delta_net, linear_attention and the deep memories). On MQAR at " +
         "600 steps the gate is what keeps Gated DeltaNet near chance (docs/deep-memories.md)")]
     public bool? OutputGate { get; init; }
+    [Help(
+        "start the output gate open: g_proj gets a bias, its weights start at 0 and the bias at silu⁻¹(1) ≈ 1.278, so " +
+        "the gate starts at exactly 1 on every channel instead of a random-sign factor of about ±0.08 " +
+        "(docs/deep-memories.md, 2d)")]
+    public bool OutputGateOpen { get; init; }
     [Help("SwiGLU hidden size as a multiple of d_model; 0 = no MLP (Zoology's MQAR setting)"), Range(0, 64)]
     public double MlpRatio { get; init; } = 4;
     [Help("share the embedding matrix with the output head")] public bool TieEmbeddings { get; init; }

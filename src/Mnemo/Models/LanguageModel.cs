@@ -152,7 +152,11 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     {
         using var noGrad = no_grad();
         foreach (var (name, p) in named_parameters())
-            if (p.dim() == 2) nn.init.normal_(p, 0, std);
+        {
+            if (p.dim() != 2) continue;
+            if (Config.OutputGateOpen && name.EndsWith(".g_proj.weight", StringComparison.Ordinal)) p.zero_();   // starts at silu(bias) = 1
+            else nn.init.normal_(p, 0, std);
+        }
     }
 
     /// <summary>Final hidden states [B, T, D] for tokens [B, T].</summary>

@@ -56,6 +56,25 @@ public class MixerTests
     }
 
     [Theory]
+    [InlineData(MixerKind.GatedDeltaNet)]
+    [InlineData(MixerKind.Mom)]
+    [InlineData(MixerKind.Titans)]
+    public void An_open_output_gate_starts_at_one_and_learns(MixerKind mixer)
+    {
+        using var scope = NewDisposeScope();
+        var model = Build(Config(mixer, c => c with { OutputGate = true, OutputGateOpen = true }));
+        var gates = model.named_parameters().Where(p => p.name.Contains(".g_proj.")).ToDictionary(p => p.name, p => p.parameter);
+        Assert.Equal(4, gates.Count);                                                   // weight and bias, both layers
+        foreach (var (name, p) in gates)
+        {
+            if (name.EndsWith("weight")) Assert.Equal(0.0, p.abs().max().item<double>());
+            else Assert.True(nn.functional.silu(p).sub(1).abs().max().item<double>() < 1e-6, $"{name}: silu(bias) ≠ 1"); // set in fp32
+        }
+        model.forward(Tokens(2, 11)).square().mean().backward();
+        Assert.All(gates, g => Assert.True(g.Value.grad!.abs().sum().item<double>() > 0, $"{mixer}: {g.Key} gets no gradient"));
+    }
+
+    [Theory]
     [InlineData(MixerKind.GatedDeltaNet, "model.layers.0.attn.dt_bias")]
     [InlineData(MixerKind.Mamba2, "model.layers.0.attn.dt_bias")]
     [InlineData(MixerKind.Mom, "model.layers.0.attn.dt_bias")]
