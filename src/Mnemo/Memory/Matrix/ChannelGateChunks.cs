@@ -66,13 +66,7 @@ static class ChannelGateChunks
         parts.Add(zeros_like(diagonal.narrow(3, 0, 1)));
 
         // Block (I, J) of P: diagonal block I if I = J, entry J of block diagonal δ = I − J if I > J, zeros above.
-        var first = new long[m + 1];                                         // where block diagonal δ starts in parts
-        for (long d = 0; d < m; d++) first[d + 1] = first[d] + m - d;
-        var source = new long[m * m];
-        for (long i = 0; i < m; i++)
-            for (long j = 0; j < m; j++)
-                source[i * m + j] = j <= i ? first[i - j] + j : first[m];
-        var blocks = cat(parts, 3).index_select(3, tensor(source, device: Qs.device));
+        var blocks = cat(parts, 3).index_select(3, FromDiagonals(m, Qs.device));
         return blocks.view(bs, h, n, m, m, sub, sub)
             .permute(0, 1, 2, 3, 5, 4, 6).reshape(bs, h, n, m * sub, m * sub); // [B, H, N, (M s), (M s)]
     }
@@ -94,13 +88,23 @@ static class ChannelGateChunks
             diagonals.Add(product.sum(-1));
         }
         diagonals.Add(zeros_like(diagonals[0].narrow(-1, 0, 1)));            // what the entries above the diagonal read
-        var start = new long[s + 1];                                          // where diagonal d starts in the concatenation
-        for (long d = 0; d < s; d++) start[d + 1] = start[d] + s - d;
-        var entry = new long[s * s];
-        for (long i = 0; i < s; i++)
-            for (long j = 0; j < s; j++)
-                entry[i * s + j] = j <= i ? start[i - j] + j : start[s];
-        var flat = cat(diagonals, -1).index_select(-1, tensor(entry, device: Qs.device));     // [.., M, s·s]
+        var flat = cat(diagonals, -1).index_select(-1, FromDiagonals(s, Qs.device));           // [.., M, s·s]
         return flat.view([.. Qs.shape[..^2], s, s]);
+    }
+
+    /// <summary>
+    /// For an n × n lower-triangular matrix stored as its diagonals d = 0 … n−1 (diagonal d holds entries j = 0 … n−d−1)
+    /// concatenated and followed by one zero: where entry (i, j) sits, row-major [n·n]; entries above the diagonal read
+    /// the zero.
+    /// </summary>
+    static Tensor FromDiagonals(long n, Device device)
+    {
+        var start = new long[n + 1];                                          // where diagonal d starts
+        for (long d = 0; d < n; d++) start[d + 1] = start[d] + n - d;
+        var entry = new long[n * n];
+        for (long i = 0; i < n; i++)
+            for (long j = 0; j < n; j++)
+                entry[i * n + j] = j <= i ? start[i - j] + j : start[n];
+        return tensor(entry, device: device);
     }
 }
