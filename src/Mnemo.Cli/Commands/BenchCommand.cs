@@ -273,13 +273,9 @@ static class BenchCommand
     static bool None(string[] names) => names is ["none" or "None" or "NONE"];
 
     /// <summary>A mixer as configs name it ("gated_delta_net").</summary>
-    static MixerKind Mixer(string name)
-    {
-        var kinds = Enum.GetValues<MixerKind>();
-        var names = kinds.Select(k => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(k.ToString())).ToArray();
-        int i = Names.Find(names, name);
-        return i >= 0 ? kinds[i] : throw Names.Unknown("mixer", name, names);
-    }
+    static MixerKind Mixer(string name) => ConfigBinder.EnumNamed(typeof(MixerKind), name.Trim()) as MixerKind?
+        ?? throw Names.Unknown("mixer", name,
+            Enum.GetNames<MixerKind>().Select(System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName));
 
     static DeepMemoryRule DeepRule(string name) => DeepKernelFile.TryRule(name)
         ?? throw Names.Unknown("deep rule", name, DeepMemoryRule.Named.Keys.Append("none"));
@@ -405,8 +401,6 @@ static class BenchCommand
             Console.WriteLine($"note     {note}");
         Console.WriteLine("×step, ×sdpa: baseline time / this row's time (above 1: this row is faster). scale: " +
             "t(T) / ((T/T_prev)·t(T_prev)); 1.00 = linear in T.");
-        Console.WriteLine("kernel: the sequence kernels' share (memory kernels, attention); the rest of forward and backward is " +
-            "projections, convolutions, norms, MLPs, head, loss and the framework's own overhead.");
         Console.WriteLine($"FLOP model: {r.FlopModel}");
         Console.WriteLine(string.Create(Inv, $"took {r.ElapsedSeconds:F1} s"));
     }

@@ -23,8 +23,9 @@ static class InfoCommand
             Console.WriteLine($"cpu         {machine.Cpu}; {machine.LogicalCores} logical cores");
             Console.WriteLine($"bf16        {machine.Bf16Support}");
             Console.WriteLine($"allocator   {(NativeAllocator.GlibcTuned
-                ? "glibc heap only, freed memory kept for reuse (docs/architecture.md#the-native-allocator)"
-                : "left as configured (MALLOC_*/GLIBC_TUNABLES set, or not glibc)")}");
+                ? "glibc heap only, freed memory kept for reuse"
+                : "glibc left as configured (MALLOC_*/GLIBC_TUNABLES set, or not glibc)")}; libtorch huge pages " +
+                $"{(NativeAllocator.HugePages ? "on" : "off")} (docs/architecture.md#the-native-allocator)");
             using var scope = NewDisposeScope();
             // A matmul against a known answer and a causal SDPA call: the two kernels everything else rests on.
             var a = arange(6, dtype: float32).view(2, 3);

@@ -236,7 +236,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     /// <para>
     /// Why it does that: the live memory of a stream stays flat (the model and its states), but glibc's heap fragments
     /// under a long run of equal pieces, and resident memory kept growing (a 2-layer Gated DeltaNet model: 0.7 GB after
-    /// 16k tokens, 1.9 GB after 1M; docs/architecture.md#the-native-allocator). So the free pages are returned once at the
+    /// 16k tokens, 1.9 GB after 1M; docs/architecture.md#long-streams). So the free pages are returned once at the
     /// start, and again whenever resident memory exceeds what the first piece needed by more than
     /// <see cref="PrefillMemorySlack"/>.
     /// </para>

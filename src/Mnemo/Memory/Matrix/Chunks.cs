@@ -40,18 +40,11 @@ static class Chunks
     }
 
     /// <summary>
-    /// Segment sums of per-token log-gates g [..., C] → [..., C, C]: entry (i, j) = Σ_{j&lt;m≤i} g_m for i ≥ j
-    /// (0 on the diagonal) and −∞ above it, so exp gives the decay matrix with the causal mask built in.
-    /// Built by masking a repeated copy of g and summing down each column, never as γ_i − γ_j from a running
-    /// cumsum: with strong decay the cumsum reaches hundreds and that difference would lose fp32 digits.
-    /// </summary>
-    public static Tensor SegmentSums(Tensor g) =>
-        ColumnSums(g).masked_fill(Upper(g.shape[^1], 0, g.device), double.NegativeInfinity);
-
-    /// <summary>
-    /// Γ_ij = exp(Σ_{j&lt;m≤i} g_m) for i ≥ j, else 0 (see <see cref="SegmentSums"/>). Computed as exp of the column
-    /// sums, which are 0 (empty sums, so nothing can overflow) on and above the diagonal, times a 0/1 causal mask:
-    /// on the CPU, exp over −∞ entries takes a special-value path about 10× slower than exp over finite ones.
+    /// Γ_ij = exp(Σ_{j&lt;m≤i} g_m) for i ≥ j, else 0, from per-token log-gates g [..., C] → [..., C, C]. The segment sums
+    /// are built by masking a repeated copy of g and summing down each column, never as γ_i − γ_j from a running
+    /// cumsum: with strong decay the cumsum reaches hundreds and that difference would lose fp32 digits. They are 0
+    /// (empty sums, so nothing can overflow) on and above the diagonal, and a 0/1 causal mask zeroes that part after
+    /// exp: on the CPU, exp over −∞ entries takes a special-value path about 10× slower than exp over finite ones.
     /// </summary>
     public static Tensor DecayMatrix(Tensor g) => ColumnSums(g).exp() * CausalMask(g.shape[^1], g.dtype, g.device);
 
