@@ -217,13 +217,19 @@ static class BenchCommand
             DefaultValueFactory = _ => 10,
         };
         var warmup = new Option<int>("--warmup") { Description = "Untimed steps before them", DefaultValueFactory = _ => 3 };
+        var precisions = new Option<string[]>("--precisions")
+        {
+            Description = "Precisions each mixer is timed in, one row each, with the speed-up over fp32 measured in the same run: " +
+                "fp32, bf16 (training.precision; docs/architecture.md#bf16-matmuls). Default: fp32",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var threads = ThreadsOption();
         var json = JsonOption("bench-train.json");
         var command = new Command("train",
             "Time whole training steps (the trainer's own step: data, forward, backward, optimizer) of each mixer in one run config, " +
             "with tokens/s and dense-layer FLOP/s against the fp32 matmul peak measured in the same run. Prints a table; writes JSON.")
         {
-            config, mixers, set, steps, warmup, threads, json,
+            config, mixers, set, steps, warmup, precisions, threads, json,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
@@ -232,7 +238,9 @@ static class BenchCommand
                 ? (RunConfig.Load(name), name)
                 : (SweepConfig.Load("demo").Base, "the demo sweep's base config");
             var names = Split(parse.GetValue(mixers)) ?? ["attention", "linear_attention", "gated_delta_net", "mamba2", "titans"];
-            var settings = new TrainBenchSettings(source, names, parse.GetValue(set) ?? [], parse.GetValue(warmup), parse.GetValue(steps));
+            var modes = (Split(parse.GetValue(precisions)) ?? ["fp32"]).Select(PrecisionNamed).ToArray();
+            var settings = new TrainBenchSettings(source, names, parse.GetValue(set) ?? [], parse.GetValue(warmup), parse.GetValue(steps),
+                modes);
             var report = TrainStepBenchmark.Run(baseConfig, settings, message => Console.Error.WriteLine(message));
             string jsonPath = parse.GetValue(json)!;
             report.WriteJson(jsonPath);
@@ -251,31 +259,37 @@ static class BenchCommand
         Console.WriteLine(string.Create(Inv, $"load     1-min load average {Show(m.LoadAverageAtStart)} before the run, " +
             $"{Show(r.LoadAverageAtEnd)} at its end"));
         BusyWarning(m);
-        Console.WriteLine(string.Create(Inv, $"peak     fp32 matmul {r.PeakFp32.GflopPerSecond:F1} GFLOP/s (n={r.PeakFp32.BestN})"));
+        string bf16 = r.PeakBf16 is { } b ? string.Create(Inv, $"; bf16 matmul {b.GflopPerSecond:F1} GFLOP/s (n={b.BestN})") : "";
+        Console.WriteLine(string.Create(Inv, $"peak     fp32 matmul {r.PeakFp32.GflopPerSecond:F1} GFLOP/s (n={r.PeakFp32.BestN}){bf16}"));
+        if (r.PeakBf16 is not null) Console.WriteLine($"bf16     {m.Bf16Support}");
         var s = r.Settings;
         string sets = s.Sets.Length == 0 ? "" : $", with {string.Join(" ", s.Sets)}";
         Console.WriteLine(string.Create(Inv, $"config   {s.Source}{sets}; {s.Warmup} warm-up + median of {s.Steps} steps"));
-        var table = new Table().AddColumns("mixer", "parameters", "tokens/step", "step ms", "tokens/s", "data ms", "forward ms",
-            "of it kernel", "backward ms", "of it kernel", "optimizer ms", "dense GFLOP/s", "% fp32 peak");
-        foreach (int i in Enumerable.Range(1, 12)) table.Columns[i].RightAligned();
+        var table = new Table().AddColumns("mixer", "precision", "parameters", "tokens/step", "step ms", "tokens/s", "× fp32", "data ms",
+            "forward ms", "of it kernel", "backward ms", "of it kernel", "optimizer ms", "dense GFLOP/s", "% peak");
+        foreach (int i in Enumerable.Range(2, 13)) table.Columns[i].RightAligned();
         foreach (var row in r.Rows)
-            table.AddRow(row.Mixer, row.Parameters.ToString("N0", Inv), row.TokensPerStep.ToString(Inv), Ms(row.StepMs),
-                Rate(row.TokensPerSecond), Ms(row.DataMs), Ms(row.ForwardMs), Ms(row.KernelForwardMs), Ms(row.BackwardMs),
-                Ms(row.KernelBackwardMs), Ms(row.OptimizerMs), row.DenseGflopPerSecond.ToString("F1", Inv),
-                Percent(row.FractionOfFp32Peak));
+            table.AddRow(row.Mixer, Names.Of(row.Precision), row.Parameters.ToString("N0", Inv), row.TokensPerStep.ToString(Inv),
+                Ms(row.StepMs), Rate(row.TokensPerSecond), row.SpeedupOverFp32 is { } x ? string.Create(Inv, $"×{x:F2}") : "",
+                Ms(row.DataMs), Ms(row.ForwardMs), Ms(row.KernelForwardMs), Ms(row.BackwardMs), Ms(row.KernelBackwardMs),
+                Ms(row.OptimizerMs), row.DenseGflopPerSecond.ToString("F1", Inv), Percent(row.FractionOfPeak));
         AnsiConsole.Write(table);
         Console.WriteLine("kernel: the sequence kernels' share (memory kernels, attention); the rest of forward and backward is " +
             "projections, convolutions, norms, MLPs, head, loss and the framework's own overhead.");
+        Console.WriteLine("% peak: against the matmul peak of the row's precision; × fp32: tokens/s against the same mixer's fp32 row.");
         Console.WriteLine($"FLOP model: {r.FlopModel}");
         Console.WriteLine(string.Create(Inv, $"took {r.ElapsedSeconds:F1} s"));
     }
 
     static bool None(string[] names) => names is ["none" or "None" or "NONE"];
 
+    /// <summary>A precision as configs name it ("bf16").</summary>
+    static Precision PrecisionNamed(string name) => ConfigBinder.EnumNamed(typeof(Precision), name.Trim()) as Precision?
+        ?? throw Names.Unknown("precision", name, Enum.GetValues<Precision>().Select(p => Names.Of(p)));
+
     /// <summary>A mixer as configs name it ("gated_delta_net").</summary>
     static MixerKind Mixer(string name) => ConfigBinder.EnumNamed(typeof(MixerKind), name.Trim()) as MixerKind?
-        ?? throw Names.Unknown("mixer", name,
-            Enum.GetNames<MixerKind>().Select(System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName));
+        ?? throw Names.Unknown("mixer", name, Enum.GetValues<MixerKind>().Select(m => Names.Of(m)));
 
     static DeepMemoryRule DeepRule(string name) => DeepKernelFile.TryRule(name)
         ?? throw Names.Unknown("deep rule", name, DeepMemoryRule.Named.Keys.Append("none"));
@@ -401,6 +415,7 @@ static class BenchCommand
             Console.WriteLine($"note     {note}");
         Console.WriteLine("×step, ×sdpa: baseline time / this row's time (above 1: this row is faster). scale: " +
             "t(T) / ((T/T_prev)·t(T_prev)); 1.00 = linear in T.");
+        Console.WriteLine("% peak: against the matmul peak of the row's precision; × fp32: tokens/s against the same mixer's fp32 row.");
         Console.WriteLine($"FLOP model: {r.FlopModel}");
         Console.WriteLine(string.Create(Inv, $"took {r.ElapsedSeconds:F1} s"));
     }

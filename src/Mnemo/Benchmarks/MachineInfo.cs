@@ -39,6 +39,9 @@ sealed record MachineInfo(
     /// libtorch converts bf16 to fp32 and back, and a bf16 matmul is slower than an fp32 one).</summary>
     public string Bf16Support => Bf16SupportOf(AmxBf16, Avx512Bf16);
 
+    /// <summary>Whether bf16 matmuls run on bf16 instructions here (AMX or AVX512-BF16).</summary>
+    public bool FastBf16 => AmxBf16 || Avx512Bf16;
+
     public static string Bf16SupportOf(bool amx, bool avx512Bf16) =>
         amx ? "AMX-BF16: fast bf16 matmuls (tiles)"
         : avx512Bf16 ? "AVX512-BF16, no AMX: fast bf16 dot products"

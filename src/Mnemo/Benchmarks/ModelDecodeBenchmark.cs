@@ -89,5 +89,5 @@ static class ModelDecodeBenchmark
         cache.Position = context;
     }
 
-    static string Json(MixerKind m) => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(m.ToString());
+    static string Json(MixerKind m) => Names.Of(m);
 }

@@ -14,18 +14,22 @@ namespace Mnemo.Benchmarks;
 /// <summary>What `mnemo bench train` times: one base run config, the mixers swapped into it, and how many steps.</summary>
 /// <param name="Source">where the base config came from (a file, a preset, or the demo sweep's base)</param>
 /// <param name="Sets">FIELD=VALUE overrides applied to the base before each mixer's</param>
-sealed record TrainBenchSettings(string Source, string[] Mixers, string[] Sets, int Warmup, int Steps);
+/// <param name="Precisions">the precisions each mixer is timed in, one row each (training.precision)</param>
+sealed record TrainBenchSettings(string Source, string[] Mixers, string[] Sets, int Warmup, int Steps, Precision[] Precisions);
 
 /// <summary>One mixer's training step: medians over the timed steps, in ms; tokens = batch × sequence length.</summary>
 /// <param name="ScoredPerStep">positions the loss scores per step (the head runs on these only)</param>
 /// <param name="DenseFlopsPerStep">the step's dense-layer FLOPs (<see cref="TrainStepBenchmark.FlopModel"/>)</param>
 /// <param name="KernelForwardMs">of the forward, the sequence kernels' share (memory kernels, attention; <see cref="KernelClock"/>)</param>
 /// <param name="KernelBackwardMs">of the backward, the sequence kernels' share</param>
-sealed record TrainBenchRow(string Mixer, long Parameters, long TokensPerStep, long ScoredPerStep, double StepMs, double DataMs,
+/// <param name="FractionOfPeak">the dense rate against the matmul peak of the row's precision</param>
+/// <param name="SpeedupOverFp32">tokens/s against the same mixer's fp32 row of this run (null for fp32 rows, or without one)</param>
+sealed record TrainBenchRow(string Mixer, Precision Precision, long Parameters, long TokensPerStep, long ScoredPerStep, double StepMs, double DataMs,
     double ForwardMs, double BackwardMs, double OptimizerMs, double TokensPerSecond, double DenseFlopsPerStep,
-    double DenseGflopPerSecond, double FractionOfFp32Peak, double KernelForwardMs, double KernelBackwardMs);
+    double DenseGflopPerSecond, double FractionOfPeak, double KernelForwardMs, double KernelBackwardMs, double? SpeedupOverFp32);
 
-sealed record TrainBenchReport(MachineInfo Machine, TrainBenchSettings Settings, MatmulPeakResult PeakFp32, string FlopModel,
+sealed record TrainBenchReport(MachineInfo Machine, TrainBenchSettings Settings, MatmulPeakResult PeakFp32, MatmulPeakResult? PeakBf16,
+    string FlopModel,
     TrainBenchRow[] Rows, double? LoadAverageAtEnd, double ElapsedSeconds)
 {
     public void WriteJson(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this,
@@ -52,22 +56,37 @@ static class TrainStepBenchmark
         if (s.Steps < 1) throw new MnemoException($"--steps must be at least 1, got {s.Steps}");
         if (s.Warmup < 0) throw new MnemoException($"--warmup must be at least 0, got {s.Warmup}");
         if (s.Mixers.Length == 0) throw new MnemoException("--mixers: name at least one mixer");
+        if (s.Precisions.Length == 0) throw new MnemoException("--precisions: name at least one of fp32, bf16");
         var clock = Stopwatch.StartNew();
         var machine = MachineInfo.Capture();
         // Every config is bound before anything is timed, so a bad mixer or override fails at once.
         var configs = s.Mixers.Select(m => RunConfig.Parse(baseConfig.ToJson(), s.Source, [.. s.Sets, $"model.mixer={m}"])).ToList();
         progress?.Invoke("measuring the fp32 matmul peak");
         var peak = MatmulPeak.Measure(ScalarType.Float32, MatmulPeak.DefaultSizes, repeats: 3);
+        MatmulPeakResult? peak16 = null;
+        if (s.Precisions.Contains(Precision.Bf16))
+        {
+            progress?.Invoke("measuring the bf16 matmul peak");
+            peak16 = MatmulPeak.Measure(ScalarType.BFloat16, MatmulPeak.DefaultSizes, repeats: 3);
+        }
         var rows = new List<TrainBenchRow>();
         foreach (var (mixer, config) in s.Mixers.Zip(configs))
         {
-            progress?.Invoke($"{mixer}: {s.Warmup} warm-up + {s.Steps} timed steps");
-            rows.Add(Measure(config, mixer, s, peak));
+            TrainBenchRow? fp32 = null;
+            foreach (var precision in s.Precisions)
+            {
+                progress?.Invoke($"{mixer}, {Names.Of(precision)}: {s.Warmup} warm-up + {s.Steps} timed steps");
+                var row = Measure(config, mixer, precision, s, precision == Precision.Bf16 ? peak16! : peak);
+                if (precision == Precision.Fp32) fp32 = row;
+                else if (fp32 is not null) row = row with { SpeedupOverFp32 = row.TokensPerSecond / fp32.TokensPerSecond };
+                rows.Add(row);
+            }
         }
-        return new TrainBenchReport(machine, s, peak, FlopModel, [.. rows], MachineInfo.LoadAverage(), clock.Elapsed.TotalSeconds);
+        return new TrainBenchReport(machine, s, peak, peak16, FlopModel, [.. rows], MachineInfo.LoadAverage(),
+            clock.Elapsed.TotalSeconds);
     }
 
-    static TrainBenchRow Measure(RunConfig config, string mixer, TrainBenchSettings s, MatmulPeakResult peak)
+    static TrainBenchRow Measure(RunConfig config, string mixer, Precision precision, TrainBenchSettings s, MatmulPeakResult peak)
     {
         var t = config.Training;
         var task = config.Task;
@@ -81,6 +100,7 @@ static class TrainStepBenchmark
         var (kernelForward, kernelBackward) = (new List<double>(), new List<double>());
         long tokens = 0, scored = 0;
         KernelClock.Enabled = true;                                       // times the kernels inside each step
+        using var mixed = MixedPrecision.Enter(precision);
         try
         {
             for (int step = 0; step < s.Warmup + s.Steps; step++)
@@ -119,9 +139,9 @@ static class TrainStepBenchmark
         double flops = DenseFlops(model, config.ResolvedModel, tokens, scored);
         double stepMedian = Timing.Median(total);
         double rate = flops / (stepMedian * 1e-3) / 1e9;
-        return new TrainBenchRow(mixer, model.ParameterCount(), tokens, scored, stepMedian, Timing.Median(data), Timing.Median(forward),
+        return new TrainBenchRow(mixer, precision, model.ParameterCount(), tokens, scored, stepMedian, Timing.Median(data), Timing.Median(forward),
             Timing.Median(backward), Timing.Median(update), tokens / (stepMedian * 1e-3), flops, rate, rate / peak.GflopPerSecond,
-            Timing.Median(kernelForward), Timing.Median(kernelBackward));
+            Timing.Median(kernelForward), Timing.Median(kernelBackward), null);
     }
 
     /// <summary>See <see cref="FlopModel"/>.</summary>

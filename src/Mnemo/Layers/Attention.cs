@@ -13,7 +13,7 @@ namespace Mnemo.Layers;
 /// </summary>
 public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
 {
-    readonly Linear q_proj, k_proj, v_proj, o_proj;
+    readonly Projection q_proj, k_proj, v_proj, o_proj;
     readonly ShortConvolution? q_conv1d, k_conv1d, v_conv1d;
     readonly int _heads, _headDim, _window;
     readonly bool _rotary;
@@ -26,10 +26,10 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
         _headDim = c.HeadDim;
         _window = attention.Window;
         _rotary = c.Positions == PositionKind.Rope;
-        q_proj = nn.Linear(c.DModel, c.DModel, hasBias: false);
-        k_proj = nn.Linear(c.DModel, c.DModel, hasBias: false);
-        v_proj = nn.Linear(c.DModel, c.DModel, hasBias: false);
-        o_proj = nn.Linear(c.DModel, c.DModel, hasBias: false);
+        q_proj = new Projection(c.DModel, c.DModel, hasBias: false);
+        k_proj = new Projection(c.DModel, c.DModel, hasBias: false);
+        v_proj = new Projection(c.DModel, c.DModel, hasBias: false);
+        o_proj = new Projection(c.DModel, c.DModel, hasBias: false);
         if (c.ShortConv)
         {
             q_conv1d = new ShortConvolution(c.DModel, c.ConvSize);
@@ -76,9 +76,12 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
         Tensor o;
         var clock = KernelClock.Begin();
         (q, k, v) = (clock.In(q)!, clock.In(k)!, clock.In(v)!);
+        // bf16 under training.precision bf16 (libtorch's CPU attention keeps the softmax and its sums in fp32).
+        (q, k, v) = (MixedPrecision.Operand(q), MixedPrecision.Operand(k), MixedPrecision.Operand(v));
         if (persistent is not null)
         {
             var (pk, pv) = PersistentKeys(persistent, b);                               // [B, H, Np, Dh]
+            (pk, pv) = (MixedPrecision.Operand(pk), MixedPrecision.Operand(pv));
             var mask = cat([ones(t, pk.shape[2], ScalarType.Bool, x.device), CausalMask(t, past, _window, x.device)], 1);
             o = nn.functional.scaled_dot_product_attention(q, cat([pk, k], 2), cat([pv, v], 2), attn_mask: mask);
         }
@@ -86,7 +89,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
             o = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
         else
             o = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: CausalMask(t, past, _window, x.device));
-        return Output(clock.Out(o)).MoveToOuterDisposeScope();
+        return Output(clock.Out(MixedPrecision.Result(o))).MoveToOuterDisposeScope();
     }
 
     /// <summary>q, k, v of x [B, T, D] as [B, H, T, Dh] (SDPA's layout): projections, short convolutions (continuing

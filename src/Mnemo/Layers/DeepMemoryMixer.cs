@@ -19,8 +19,8 @@ namespace Mnemo.Layers;
 /// </summary>
 public sealed class DeepMemoryMixer : MemoryMixer
 {
-    readonly Linear lr_proj, forget_proj;
-    readonly Linear? momentum_proj, window_proj, delta_proj;
+    readonly Projection lr_proj, forget_proj;
+    readonly Projection? momentum_proj, window_proj, delta_proj;
     readonly ParameterList memory_init;
     readonly Parameter? feature_coefficients;
 
@@ -46,18 +46,18 @@ public sealed class DeepMemoryMixer : MemoryMixer
         _featureMap = deep.FeatureMap;
         _mlp = deep.Mlp(KeyDim, ValueDim);
 
-        lr_proj = nn.Linear(c.DModel, Heads);
-        forget_proj = nn.Linear(c.DModel, Heads);
-        using (no_grad()) forget_proj.bias!.fill_(deep.ForgetBias);          // start remembering (-4: α ≈ 0.018)
-        if (_rule.Learner.HasMomentum) momentum_proj = nn.Linear(c.DModel, Heads);
-        if (_rule.Window > 1) window_proj = nn.Linear(c.DModel, Heads);
+        lr_proj = new Projection(c.DModel, Heads);
+        forget_proj = new Projection(c.DModel, Heads);
+        using (no_grad()) forget_proj.Bias!.fill_(deep.ForgetBias);          // start remembering (-4: α ≈ 0.018)
+        if (_rule.Learner.HasMomentum) momentum_proj = new Projection(c.DModel, Heads);
+        if (_rule.Window > 1) window_proj = new Projection(c.DModel, Heads);
         if (_rule.Objective.NeedsDelta)
         {
-            delta_proj = nn.Linear(c.DModel, Heads);
+            delta_proj = new Projection(c.DModel, Heads);
             // δ ≈ softplus(−3) = 0.05 at the start, below the norm of a fresh value (~0.1–1), so the robust branch —
             // what makes Yaad Yaad — is active from the first step and δ learns; a large initial δ makes every error
             // "small", the step plain ℓ2 (Titans without momentum), and δ's gradient exactly zero.
-            using (no_grad()) delta_proj.bias!.fill_(-3);
+            using (no_grad()) delta_proj.Bias!.fill_(-3);
         }
         memory_init = new ParameterList(DeepKernels.InitialWeights(_mlp, Heads, zeroOutput: true, retention: _rule.Retention)
             .Select(w => new Parameter(w)).ToArray());

@@ -12,8 +12,8 @@ namespace Mnemo.Layers;
 /// </summary>
 public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
 {
-    protected readonly Linear q_proj, k_proj, v_proj, o_proj;
-    protected readonly Linear? g_proj;
+    protected readonly Projection q_proj, k_proj, v_proj, o_proj;
+    protected readonly Projection? g_proj;
     protected readonly ShortConvolution? q_conv1d, k_conv1d, v_conv1d;
     protected readonly GatedRMSNorm o_norm;
 
@@ -28,9 +28,9 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
         KeyDim = c.KeyHeadDim;
         ValueDim = c.ValueHeadDim;
         long keys = Heads * KeyDim, values = Heads * ValueDim;
-        q_proj = nn.Linear(c.DModel, keys, hasBias: false);
-        k_proj = nn.Linear(c.DModel, keys, hasBias: false);
-        v_proj = nn.Linear(c.DModel, values, hasBias: false);
+        q_proj = new Projection(c.DModel, keys, hasBias: false);
+        k_proj = new Projection(c.DModel, keys, hasBias: false);
+        v_proj = new Projection(c.DModel, values, hasBias: false);
         if (c.ShortConv)
         {
             q_conv1d = new ShortConvolution(keys, c.ConvSize);
@@ -39,7 +39,7 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
         }
         if (c.OutputGate ?? outputGate) g_proj = OutputGateProjection(c, values);
         o_norm = new GatedRMSNorm(ValueDim, c.NormEps);
-        o_proj = nn.Linear(values, c.DModel, hasBias: false);
+        o_proj = new Projection(values, c.DModel, hasBias: false);
         // Subclasses register their own parameters and call RegisterComponents again; that also picks these up.
     }
 
@@ -96,12 +96,12 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
     /// g_proj [D → values]: fla's (no bias), or with <see cref="ModelConfig.OutputGateOpen"/> a bias at
     /// <see cref="OpenGateBias"/> (its weights are zeroed after the model's initialisation, LanguageModel).
     /// </summary>
-    public static Linear OutputGateProjection(ModelConfig c, long values)
+    public static Projection OutputGateProjection(ModelConfig c, long values)
     {
-        var gate = nn.Linear(c.DModel, values, hasBias: c.OutputGateOpen);
+        var gate = new Projection(c.DModel, values, hasBias: c.OutputGateOpen);
         if (c.OutputGateOpen)
             using (no_grad())
-                gate.bias!.fill_(OpenGateBias);
+                gate.Bias!.fill_(OpenGateBias);
         return gate;
     }
 

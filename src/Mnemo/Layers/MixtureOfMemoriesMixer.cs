@@ -22,11 +22,11 @@ namespace Mnemo.Layers;
 /// </summary>
 public sealed class MixtureOfMemoriesMixer : nn.Module<Tensor, Tensor>, IStreamingMixer, IAuxiliaryLoss
 {
-    readonly Linear gate, q_proj, o_proj;
-    readonly Linear? g_proj;                                                   // null when model.output_gate is false
-    readonly ModuleList<Linear> k_proj, v_proj;
-    readonly ModuleList<Linear>? b_proj, a_proj;
-    readonly Linear? shared_k, shared_v, shared_b, shared_a;
+    readonly Projection gate, q_proj, o_proj;
+    readonly Projection? g_proj;                                                   // null when model.output_gate is false
+    readonly ModuleList<Projection> k_proj, v_proj;
+    readonly ModuleList<Projection>? b_proj, a_proj;
+    readonly Projection? shared_k, shared_v, shared_b, shared_a;
     readonly Parameter? A_log, dt_bias;
     readonly ShortConvolution? q_conv1d, k_conv1d, v_conv1d;
     readonly GatedRMSNorm o_norm;
@@ -45,8 +45,8 @@ public sealed class MixtureOfMemoriesMixer : nn.Module<Tensor, Tensor>, IStreami
         _kind = mom.Rule == MomRule.GatedLinear ? MatrixKernelKind.GatedLinear : MatrixKernelKind.Delta;
         bool gated = mom.Rule != MomRule.DeltaNet, delta = _kind == MatrixKernelKind.Delta;
         long keys = _heads * _keyDim, values = _heads * _valueDim;
-        Linear Proj(long outputs) => nn.Linear(c.DModel, outputs, hasBias: false);
-        ModuleList<Linear> PerMemory(long outputs) => nn.ModuleList(Enumerable.Range(0, _memories).Select(_ => Proj(outputs)).ToArray());
+        Projection Proj(long outputs) => new Projection(c.DModel, outputs, hasBias: false);
+        ModuleList<Projection> PerMemory(long outputs) => nn.ModuleList(Enumerable.Range(0, _memories).Select(_ => Proj(outputs)).ToArray());
 
         gate = Proj(_memories);
         q_proj = Proj(keys);
@@ -69,7 +69,7 @@ public sealed class MixtureOfMemoriesMixer : nn.Module<Tensor, Tensor>, IStreami
         }
         if (c.OutputGate ?? true) g_proj = MemoryMixer.OutputGateProjection(c, values); // the paper gates the output
         o_norm = new GatedRMSNorm(_valueDim, c.NormEps);
-        o_proj = nn.Linear(values, c.DModel, hasBias: false);
+        o_proj = new Projection(values, c.DModel, hasBias: false);
         RegisterComponents();
     }
 
@@ -129,7 +129,7 @@ public sealed class MixtureOfMemoriesMixer : nn.Module<Tensor, Tensor>, IStreami
     }
 
     /// <summary>Each memory's projection of x [B, T, D] → [B, T, M, out].</summary>
-    static Tensor Stack(ModuleList<Linear> perMemory, Tensor x) => stack(perMemory.Select(p => p.forward(x)).ToArray(), 2);
+    static Tensor Stack(ModuleList<Projection> perMemory, Tensor x) => stack(perMemory.Select(p => p.forward(x)).ToArray(), 2);
 
     /// <summary>
     /// The short convolution along the sequence, on [B, T, C] or per memory on [B, T, M, C] (memories folded into

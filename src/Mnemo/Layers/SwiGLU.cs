@@ -7,13 +7,13 @@ namespace Mnemo.Layers;
 /// <summary>down_proj(silu(gate_proj x) ⊙ up_proj x) — the MLP of Llama and fla's GatedMLP.</summary>
 public sealed class SwiGLU : nn.Module<Tensor, Tensor>
 {
-    readonly Linear gate_proj, up_proj, down_proj;
+    readonly Projection gate_proj, up_proj, down_proj;
 
     public SwiGLU(long dModel, long hidden) : base(nameof(SwiGLU))
     {
-        gate_proj = nn.Linear(dModel, hidden, hasBias: false);
-        up_proj = nn.Linear(dModel, hidden, hasBias: false);
-        down_proj = nn.Linear(hidden, dModel, hasBias: false);
+        gate_proj = new Projection(dModel, hidden, hasBias: false);
+        up_proj = new Projection(dModel, hidden, hasBias: false);
+        down_proj = new Projection(hidden, dModel, hasBias: false);
         RegisterComponents();
     }
 

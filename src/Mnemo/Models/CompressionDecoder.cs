@@ -26,7 +26,7 @@ public sealed class CompressionDecoder : nn.Module<Tensor, Tensor, Tensor>
 {
     readonly Embedding target_embeddings;
     readonly RMSNorm norm1, norm2;
-    readonly Linear fc1, fc2;
+    readonly Projection fc1, fc2;
 
     /// <param name="c">the model's dims</param>
     /// <param name="targets">target indices the decoder can reconstruct</param>
@@ -34,8 +34,8 @@ public sealed class CompressionDecoder : nn.Module<Tensor, Tensor, Tensor>
     {
         target_embeddings = nn.Embedding(targets, c.DModel);
         norm1 = new RMSNorm(c.DModel, c.NormEps);
-        fc1 = nn.Linear(c.DModel, c.DModel);
-        fc2 = nn.Linear(c.DModel, c.DModel);
+        fc1 = new Projection(c.DModel, c.DModel);
+        fc2 = new Projection(c.DModel, c.DModel);
         norm2 = new RMSNorm(c.DModel, c.NormEps);
         RegisterComponents();
     }

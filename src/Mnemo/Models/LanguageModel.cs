@@ -127,7 +127,7 @@ public sealed class ModelCache : IDisposable
 public sealed class LanguageModel : nn.Module<Tensor, Tensor>
 {
     readonly Backbone model;
-    readonly Linear? lm_head;
+    readonly Projection? lm_head;
     readonly CompressionDecoder? compression_decoder;
 
     public ModelConfig Config { get; }
@@ -140,7 +140,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
         if (config.VocabSize <= 0) throw new ArgumentException("vocab_size must be resolved before building a model", nameof(config));
         Config = config;
         model = new Backbone(config);
-        if (!config.TieEmbeddings) lm_head = nn.Linear(config.DModel, config.VocabSize, hasBias: false);
+        if (!config.TieEmbeddings) lm_head = new Projection(config.DModel, config.VocabSize, hasBias: false);
         if (compressionTargets > 0) compression_decoder = new CompressionDecoder(config, compressionTargets);
         RegisterComponents();
         InitialiseWeights(config.InitStd);
@@ -165,7 +165,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     /// <summary>Vocabulary logits for hidden states [..., D] → [..., V]. Taking only the positions that are scored
     /// before this call saves most of the head's cost on recall tasks.</summary>
     public Tensor Logits(Tensor hidden) =>
-        lm_head is not null ? lm_head.forward(hidden) : nn.functional.linear(hidden, model.Embeddings.weight!);
+        lm_head is not null ? lm_head.forward(hidden) : MixedPrecision.Linear(hidden, model.Embeddings.weight!);
 
     /// <summary>
     /// Logits [N, V] of the scored positions (mask [B, T] true), in row-major order like labels[mask]: the head on

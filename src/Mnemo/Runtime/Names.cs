@@ -6,6 +6,9 @@ namespace Mnemo.Runtime;
 /// </summary>
 static class Names
 {
+    /// <summary>An enum value as configs spell it: <c>GatedDeltaNet</c> → "gated_delta_net".</summary>
+    public static string Of(Enum value) => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
+
     /// <summary>The position of <paramref name="name"/> in <paramref name="allowed"/> (case-insensitive), or -1.</summary>
     public static int Find(IReadOnlyList<string> allowed, string? name)
     {

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mnemo.Evaluation.Mitigations;
 using Mnemo.IO;
+using Mnemo.Runtime;
 using Mnemo.Training;
 
 namespace Mnemo.Sweeps;
@@ -176,7 +177,7 @@ public sealed record SweepConfig : IValidatedConfig
                 var finalEval = evalOverrides.Count == 0 ? null : RunConfig.Parse(config.ToJson(), $"{where}, final_eval", evalOverrides);
                 if (EvalVariants is not null && !EvalVariants.MatrixMemories.Contains(config.ResolvedModel.Mixer))
                     throw new ConfigException($"{where}: eval_variants: " +
-                        $"{JsonNamingPolicy.SnakeCaseLower.ConvertName(config.ResolvedModel.Mixer.ToString())} has no matrix memory; " +
+                        $"{Names.Of(config.ResolvedModel.Mixer)} has no matrix memory; " +
                         "the variants apply to mamba2, gla, retnet, gated_delta_net, delta_net and linear_attention");
                 runs.Add(new SweepRun($"{cellId},lr={lrText}", cellId, cell, lr, config, finalEval) { Variants = EvalVariants });
             }

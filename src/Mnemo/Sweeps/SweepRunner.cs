@@ -145,7 +145,7 @@ public static class SweepRunner
             ["lr"] = run.Lr,
             ["task"] = run.Config.TaskKind,
             ["headline"] = run.Config.Task.ReportedScore(),
-            ["mixer"] = JsonNamingPolicy.SnakeCaseLower.ConvertName(run.Config.ResolvedModel.Mixer.ToString()),
+            ["mixer"] = Names.Of(run.Config.ResolvedModel.Mixer),
             ["run_dir"] = Path.GetRelativePath(outDir, runDir),
         };
         var model = run.Config.ResolvedModel;

@@ -1,4 +1,5 @@
 using Mnemo.IO;
+using Mnemo.Runtime;
 
 namespace Mnemo.Training;
 
@@ -27,6 +28,10 @@ public sealed record TrainingConfig : IValidatedConfig
     [Help("how many recent checkpoints to keep"), Range(1, 1000)] public int KeepCheckpoints { get; init; } = 2;
     [Help("log a metrics line every N steps"), Range(1, 100_000_000)] public int LogEvery { get; init; } = 10;
     [Help("libtorch threads; 0 = all cores"), Range(0, 1024)] public int Threads { get; init; }
+    [Help(
+        "precision of the matrix products: fp32, or bf16 (bf16 operands, fp32 results; weights, states, gates, loss and " +
+        "optimizer stay fp32; docs/architecture.md#bf16-matmuls)")]
+    public Precision Precision { get; init; }
     [Help("refuse a model whose lower-bound training memory exceeds the memory available (docs/cli.md#behaviour)")]
     public bool MemoryCheck { get; init; } = true;
 

@@ -261,8 +261,17 @@ public class TrainBenchSmokeTests
     public void Every_mixer_gets_a_row_whose_phases_fit_in_its_step()
     {
         var config = Mnemo.Training.RunConfig.Parse(Tiny, "tiny");
-        var report = TrainStepBenchmark.Run(config, new TrainBenchSettings("tiny", ["attention", "gated_delta_net"], [], 1, 2));
-        Assert.Equal(["attention", "gated_delta_net"], report.Rows.Select(r => r.Mixer));
+        var report = TrainStepBenchmark.Run(config,
+            new TrainBenchSettings("tiny", ["attention", "gated_delta_net"], [], 1, 2, [Precision.Fp32, Precision.Bf16]));
+        Assert.Equal(["attention", "attention", "gated_delta_net", "gated_delta_net"], report.Rows.Select(r => r.Mixer));
+        Assert.Equal([Precision.Fp32, Precision.Bf16, Precision.Fp32, Precision.Bf16], report.Rows.Select(r => r.Precision));
+        Assert.NotNull(report.PeakBf16);
+        Assert.Equal(Precision.Fp32, MixedPrecision.Current);                   // the bench's scope ended with it
+        foreach (var r in report.Rows)
+            if (r.Precision == Precision.Bf16)
+                Assert.Equal(r.TokensPerSecond / report.Rows.Single(f => f.Mixer == r.Mixer && f.Precision == Precision.Fp32).TokensPerSecond,
+                    r.SpeedupOverFp32!.Value, 9);
+            else Assert.Null(r.SpeedupOverFp32);
         foreach (var r in report.Rows)
         {
             Assert.Equal(8 * 32, r.TokensPerStep);
@@ -284,10 +293,13 @@ public class TrainBenchSmokeTests
     public void A_bad_mixer_fails_before_anything_is_timed()
     {
         var config = Mnemo.Training.RunConfig.Parse(Tiny, "tiny");
-        var e = Assert.ThrowsAny<Exception>(() => TrainStepBenchmark.Run(config, new TrainBenchSettings("tiny", ["nope"], [], 0, 1)));
+        var e = Assert.ThrowsAny<Exception>(() => TrainStepBenchmark.Run(config, new TrainBenchSettings("tiny", ["nope"], [], 0, 1, [Precision.Fp32])));
         Assert.Contains("model.mixer", e.Message);
         var (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), "bench", "train", "--steps", "0");
         Assert.Equal(2, code);
         Assert.StartsWith("error: --steps must be at least 1", stderr);
+        (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), "bench", "train", "--precisions", "fp16");
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: unknown precision \"fp16\"; allowed: fp32, bf16", stderr);
     }
 }

@@ -11,11 +11,11 @@ namespace Mnemo.Layers;
 /// </summary>
 public sealed class DeltaNet : MatrixMemoryMixer
 {
-    readonly Linear b_proj;
+    readonly Projection b_proj;
 
     public DeltaNet(ModelConfig c, MatrixMemoryConfig matrix) : base(nameof(DeltaNet), c, matrix, outputGate: false)
     {
-        b_proj = nn.Linear(c.DModel, c.NumHeads, hasBias: false);
+        b_proj = new Projection(c.DModel, c.NumHeads, hasBias: false);
         RegisterComponents();
     }
 

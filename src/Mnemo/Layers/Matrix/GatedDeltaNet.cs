@@ -12,13 +12,13 @@ namespace Mnemo.Layers;
 /// </summary>
 public sealed class GatedDeltaNet : MatrixMemoryMixer
 {
-    readonly Linear a_proj, b_proj;
+    readonly Projection a_proj, b_proj;
     readonly Parameter A_log, dt_bias;
 
     public GatedDeltaNet(ModelConfig c, MatrixMemoryConfig matrix) : base(nameof(GatedDeltaNet), c, matrix, outputGate: true)
     {
-        a_proj = nn.Linear(c.DModel, c.NumHeads, hasBias: false);
-        b_proj = nn.Linear(c.DModel, c.NumHeads, hasBias: false);
+        a_proj = new Projection(c.DModel, c.NumHeads, hasBias: false);
+        b_proj = new Projection(c.DModel, c.NumHeads, hasBias: false);
         (A_log, dt_bias) = MambaGate.Initial(c.NumHeads, matrix.DtMin, matrix.DtMax);
         RegisterComponents();
     }

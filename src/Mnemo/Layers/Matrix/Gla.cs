@@ -18,8 +18,8 @@ public sealed class Gla : MatrixMemoryMixer
 
     public Gla(ModelConfig c, MatrixMemoryConfig matrix) : base(nameof(Gla), c, matrix, outputGate: true)
     {
-        gk_proj = nn.Sequential(nn.Linear(c.DModel, GateRank, hasBias: false),
-            nn.Linear(GateRank, c.NumHeads * c.KeyHeadDim, hasBias: true));
+        gk_proj = nn.Sequential(new Projection(c.DModel, GateRank, hasBias: false),
+            new Projection(GateRank, c.NumHeads * c.KeyHeadDim, hasBias: true));
         RegisterComponents();
     }
 

@@ -14,7 +14,7 @@ namespace Mnemo.Layers;
 /// </summary>
 public sealed class Mamba2 : nn.Module<Tensor, Tensor>, IStreamingMixer, IMatrixMemoryLayer
 {
-    readonly Linear in_proj, out_proj;
+    readonly Projection in_proj, out_proj;
     readonly ShortConvolution conv1d;
     readonly Parameter dt_bias, A_log, D;
     readonly GatedRMSNorm norm;
@@ -29,12 +29,12 @@ public sealed class Mamba2 : nn.Module<Tensor, Tensor>, IStreamingMixer, IMatrix
         _inner = c.ValueHeadDim * c.NumHeads;
         _state = c.KeyHeadDim;
         _chunk = matrix.ChunkSize;
-        in_proj = nn.Linear(c.DModel, 2 * _inner + 2 * _state + _heads, hasBias: false);
+        in_proj = new Projection(c.DModel, 2 * _inner + 2 * _state + _heads, hasBias: false);
         conv1d = new ShortConvolution(_inner + 2 * _state, c.ConvSize, hasBias: true);
         (A_log, dt_bias) = MambaGate.Initial(_heads, matrix.DtMin, matrix.DtMax);
         D = nn.Parameter(ones(_heads));
         norm = new GatedRMSNorm(_inner, c.NormEps, gateFirst: true);
-        out_proj = nn.Linear(_inner, c.DModel, hasBias: false);
+        out_proj = new Projection(_inner, c.DModel, hasBias: false);
         RegisterComponents();
     }
 

@@ -1,3 +1,4 @@
+using static Mnemo.Runtime.MixedPrecision;
 using static TorchSharp.torch;
 
 namespace Mnemo.Memory.Matrix;
@@ -71,14 +72,14 @@ public static class DeltaKernel
         var BK = B * K;
         // L = I + tril(A, −1) is unit lower-triangular. The solver reads only A's strict lower part (and its
         // backward gives A a strictly lower gradient), so the diagonal and upper part of A need no masking.
-        var A = BK.matmul(K.transpose(-1, -2)) * decay;                      // diag(β)(K Kᵀ ⊙ Γ)
+        var A = MatMul(BK, K.transpose(-1, -2)) * decay;                      // diag(β)(K Kᵀ ⊙ Γ)
         var Kw = gate is null ? BK : BK * gate.Value.Read;                   // diag(β e^γ) K
         // L⁻¹ once, then two matmuls: cheaper than solving for W and U apart, forward and backward (docs/mechanisms.md).
         var Linv = linalg.solve_triangular(A, eye(c, dtype: dtype, device: q.device), upper: false, left: true, unitriangular: true);
-        var W = Linv.matmul(Kw);                                             // [B, H, N, C, Dk]
-        var U = Linv.matmul(B * V);                                          // [B, H, N, C, Dv]
+        var W = MatMul(Linv, Kw);                                             // [B, H, N, C, Dk]
+        var U = MatMul(Linv, B * V);                                          // [B, H, N, C, Dv]
 
-        var scores = Q.matmul(K.transpose(-1, -2)) * decay;                  // (Q Kᵀ ⊙ Γ), incl. diagonal
+        var scores = MatMul(Q, K.transpose(-1, -2)) * decay;                  // (Q Kᵀ ⊙ Γ), incl. diagonal
         Tensor Qdecayed = Q, Kdecayed = K;
         Tensor? chunkDecay = null;
         if (gate is { } d) (Qdecayed, Kdecayed, chunkDecay) = (Q * d.Read, K * d.Write, d.Carry);
@@ -96,7 +97,7 @@ public static class DeltaKernel
             var written = Ks[n].matmul(vNews[n]);
             s = decays is null ? s + written : decays[n] * s + written;
         }
-        var outputs = Qdecayed.matmul(stack(before, 2)) + scores.matmul(stack(vNews, 2));   // [B, H, N, C, Dv]
+        var outputs = MatMul(Qdecayed, stack(before, 2)) + MatMul(scores, stack(vNews, 2));   // [B, H, N, C, Dv]
         return (Chunks.Merge(outputs, t).to(q.dtype).MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
     }
 }

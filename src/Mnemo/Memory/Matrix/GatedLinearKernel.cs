@@ -1,3 +1,4 @@
+using static Mnemo.Runtime.MixedPrecision;
 using static TorchSharp.torch;
 
 namespace Mnemo.Memory.Matrix;
@@ -59,13 +60,13 @@ public static class GatedLinearKernel
         Tensor? chunkDecay = null;                                           // e^{b_C}, broadcastable to the state
         if (g is null)
         {
-            P = Q.matmul(K.transpose(-1, -2)).masked_fill(Chunks.Upper(c, 0, q.device), 0);
+            P = MatMul(Q, K.transpose(-1, -2)).masked_fill(Chunks.Upper(c, 0, q.device), 0);
             (Qdecayed, Kdecayed) = (Q, K);
         }
         else if (g.dim() == 3)
         {
             var gc = Chunks.SplitScalar(g, c, dtype);                        // [B, H, N, C], per-token log-gates
-            P = Q.matmul(K.transpose(-1, -2)) * Chunks.DecayMatrix(gc);
+            P = MatMul(Q, K.transpose(-1, -2)) * Chunks.DecayMatrix(gc);
             var (read, write, carry) = Chunks.ScalarDecays(gc);
             (Qdecayed, Kdecayed, chunkDecay) = (Q * read, K * write, carry);
         }
@@ -74,7 +75,7 @@ public static class GatedLinearKernel
             (P, Qdecayed, Kdecayed, chunkDecay) = ChannelGateChunks.Terms(Q, K, Chunks.Split(g, c, dtype));
         }
 
-        var written = Kdecayed.transpose(-1, -2).matmul(V);                  // [B, H, N, Dk, Dv]
+        var written = MatMul(Kdecayed.transpose(-1, -2), V);                  // [B, H, N, Dk, Dv]
         var s = Chunks.InitialState(h0, q, v, dtype);
         // Per-chunk slices through unbind: one backward node each (n selects would backprop n full-size zeros).
         var (writes, decays) = (written.unbind(2), chunkDecay?.unbind(2));
@@ -84,7 +85,7 @@ public static class GatedLinearKernel
             before[n] = s;
             s = decays is null ? s + writes[n] : decays[n] * s + writes[n];
         }
-        var O = P.matmul(V) + Qdecayed.matmul(stack(before, 2));             // [B, H, N, C, Dv]
+        var O = MatMul(P, V) + MatMul(Qdecayed, stack(before, 2));             // [B, H, N, C, Dv]
         return (Chunks.Merge(O, t).to(q.dtype).MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
     }
 }
