@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Mnemo.Benchmarks;
 using Mnemo.Evaluation;
 using Mnemo.IO;
 using Mnemo.Models;
@@ -114,7 +113,7 @@ public sealed class Trainer
 
         _observer.Started(state.Step, t.Steps, _runDir, model);
         using var precision = MixedPrecision.Enter(t.Precision);                   // training steps and evaluations
-        if (t.Precision == Precision.Bf16 && !MachineInfo.Capture().FastBf16)
+        if (t.Precision == Precision.Bf16 && !CpuFeatures.Read().FastBf16)
             _observer.Info("training.precision bf16: this CPU has no bf16 instructions (AMX or AVX512-BF16), so libtorch " +
                 "emulates bf16 matmuls and they run slower than fp32");
         using var metrics = new StreamWriter(Path.Combine(_runDir, MetricsFile), append: true);

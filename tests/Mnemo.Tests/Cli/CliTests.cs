@@ -57,7 +57,7 @@ public class CliTests
     [InlineData(false, true, "AVX512-BF16, no AMX")]
     [InlineData(false, false, "slower than fp32")]
     public void Info_says_what_the_cpu_offers_bf16(bool amx, bool avx512Bf16, string expected) =>
-        Assert.Contains(expected, Mnemo.Benchmarks.MachineInfo.Bf16SupportOf(amx, avx512Bf16));
+        Assert.Contains(expected, Mnemo.Runtime.CpuFeatures.Bf16SupportOf(amx, avx512Bf16));
 
     [Fact]
     public void Every_command_has_help()
