@@ -57,17 +57,20 @@ public class MixedPrecisionTests
     /// Every output and gradient of a bf16 model against the fp64 model with the same weights, next to the fp32 model's
     /// error. bf16 keeps 8 significant bits (unit roundoff u = 2⁻⁸ ≈ 3.9e-3); each product rounds its operands and its
     /// result, so one product is off by ~u, and a 2-layer model's logits and gradients pass through ~10 of them. Measured
-    /// (2026-12-05, AMD EPYC with AVX512-BF16), the worst tensor's relative RMS: Mamba-2 7.6e-3, attention 8.8e-3, Gated
-    /// DeltaNet 1.4e-2.
-    /// The bound, 8u = 3.1e-2, depends only on bf16's rounding of the operands and results, which is the same on every
-    /// CPU; the kernels differ only in the order of the fp32 sums (~1e-7). The lower bound 1e-4 fails if the scope
-    /// computed nothing in bf16.
+    /// (2026-12-05, AMD EPYC with AVX512-BF16), the worst tensor's relative RMS: Mamba-2 8.0e-3, attention 8.8e-3, Gated
+    /// DeltaNet 1.8e-2 (its kernel's products included). The bound, 8u = 3.1e-2, depends only on bf16's rounding of the
+    /// operands and results, which is the same on every CPU; the kernels differ only in the order of the fp32 sums
+    /// (~1e-7). Titans (its deep kernel stays fp32; only projections and head are bf16) reached 4.3e-2 in one tensor,
+    /// the gradient of the second layer's forget-gate bias: one number per head summed over every token, whose terms
+    /// cancel, so its relative error exceeds a single product's (its other tensors: 0.8e-2–1.9e-2); it is bounded by 16u.
+    /// The lower bound 1e-4 fails if the scope computed nothing in bf16.
     /// </summary>
     [Theory]
-    [InlineData(MixerKind.Attention)]
-    [InlineData(MixerKind.GatedDeltaNet)]
-    [InlineData(MixerKind.Mamba2)]
-    public void A_bf16_model_is_within_bf16_rounding_of_the_fp64_model(MixerKind mixer)
+    [InlineData(MixerKind.Attention, 8)]
+    [InlineData(MixerKind.GatedDeltaNet, 8)]
+    [InlineData(MixerKind.Mamba2, 8)]
+    [InlineData(MixerKind.Titans, 16)]
+    public void A_bf16_model_is_within_bf16_rounding_of_the_fp64_model(MixerKind mixer, int boundInUnitRoundoffs)
     {
         using var scope = NewDisposeScope();
         var config = TinyModels.Config(mixer, c => c with { DModel = 64, NumHeads = 2 });
@@ -92,7 +95,7 @@ public class MixedPrecisionTests
             worst32 = Math.Max(worst32, Equivalence.RelativeRms(fp32[i], reference[i]));
         }
         Assert.True(worst32 <= 1e-5, $"{mixer} fp32: {worst32:E2}");
-        Assert.True(worst16 <= 8 * Math.Pow(2, -8), $"{mixer} bf16: worst tensor {worst16:E2} > 8u");
+        Assert.True(worst16 <= boundInUnitRoundoffs * Math.Pow(2, -8), $"{mixer} bf16: worst tensor {worst16:E2} > {boundInUnitRoundoffs}u");
         Assert.True(worst16 >= 1e-4, $"{mixer} bf16: worst tensor {worst16:E2}: nothing ran in bf16");
     }
 
