@@ -34,8 +34,11 @@ public sealed record DeepMemoryConfig
         "large at the zero initial output layer and frozen after (docs/deep-memories.md); it learned " +
         "MQAR slower and worse")]
     public bool ResidualNorm { get; init; }
-    [Help("tokens per chunk; every gradient in a chunk is taken at the chunk-start weights (part of the model)"), Range(1, 1024)]
-    public int ChunkSize { get; init; } = 16;
+    [Help(
+        "tokens per chunk; every gradient in a chunk is taken at the chunk-start weights (part of the model). Keep it " +
+        "at most half the training length, so training crosses a chunk boundary (docs/deep-memories.md#2f-chunk-size)"),
+     Range(1, 1024)]
+    public int ChunkSize { get; init; } = 32;
     [Help("the learning rate gate is sigmoid(.)·max_lr"), Range(0, 100)]
     public double MaxLr { get; init; } = 0.5;
     [Help(
