@@ -1,0 +1,65 @@
+using Mnemo.Layers;
+using Mnemo.Runtime;
+using Mnemo.Tests.Memory;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Mnemo.Tests.Models;
+
+/// <summary>The short convolution (libtorch's depthwise conv1d with left padding) against its definition, one tap at a time,
+/// and its streaming form.</summary>
+[Collection(TorchCollection.Name)]
+public class ShortConvolutionTests
+{
+    [Theory]
+    [InlineData(4, false, 2, 9, 6)]
+    [InlineData(4, true, 3, 1, 5)]
+    [InlineData(1, true, 1, 4, 3)]
+    [InlineData(3, false, 2, 2, 7)]
+    public void Matches_the_per_tap_definition_in_outputs_and_every_gradient(int kernel, bool hasBias, int b, int t, int d)
+    {
+        using var scope = NewDisposeScope();
+        TorchRuntime.Seed(11);
+        var conv = new ShortConvolution(d, kernel, hasBias);
+        conv.to(float64);
+        var x = randn([b, t, d], dtype: float64).requires_grad_(true);
+        var up = randn([b, t, d], dtype: float64);
+
+        var y = conv.forward(x);
+        y.backward([up]);
+        var (dx, dw, db) = (x.grad!.clone(), Param(conv, "weight").grad!.clone(), hasBias ? Param(conv, "bias").grad!.clone() : null);
+
+        x.grad!.zero_();
+        conv.zero_grad();
+        var w = Param(conv, "weight");
+        var bias = hasBias ? Param(conv, "bias") : null;
+        // y_t = silu(b + Σ_j w[:, 0, j] ⊙ x_{t−K+1+j}), with x = 0 before the sequence.
+        var shifted = nn.functional.pad(x, [0, 0, kernel - 1, 0]);                             // [B, T+K−1, D]
+        var sum = zeros([b, t, d], dtype: float64);
+        for (int j = 0; j < kernel; j++) sum = sum + shifted.narrow(1, j, t) * w.select(2, j).squeeze(1);
+        var reference = nn.functional.silu(bias is null ? sum : sum + bias);
+        reference.backward([up]);
+
+        Assert.True(Equivalence.RelativeRms(y, reference) <= 1e-12, "output");
+        Assert.True(Equivalence.RelativeRms(dx, x.grad!) <= 1e-12, "d x");
+        Assert.True(Equivalence.RelativeRms(dw, w.grad!) <= 1e-12, "d weight");
+        if (hasBias) Assert.True(Equivalence.RelativeRms(db!, bias!.grad!) <= 1e-12, "d bias");
+    }
+
+    [Fact]
+    public void Two_streamed_calls_equal_one()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        TorchRuntime.Seed(12);
+        var conv = new ShortConvolution(5, 4);
+        conv.to(float64);
+        var x = randn([2, 11, 5], dtype: float64);
+        using var cache = new LayerCache();
+        var pieces = cat([conv.Forward(x.narrow(1, 0, 2), cache, "c"), conv.Forward(x.narrow(1, 2, 1), cache, "c"),
+            conv.Forward(x.narrow(1, 3, 8), cache, "c")], 1);
+        Assert.True(Equivalence.RelativeRms(pieces, conv.forward(x)) <= 1e-14);
+    }
+
+    static TorchSharp.Modules.Parameter Param(nn.Module m, string name) => m.named_parameters().Single(p => p.name == name).parameter;
+}
