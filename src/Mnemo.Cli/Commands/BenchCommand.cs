@@ -93,7 +93,7 @@ static class BenchCommand
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
-            TorchRuntime.Initialise(parse.GetValue(threads));
+            TorchRuntime.Initialise(parse.GetValue(threads), hugePages: true);   // gigabyte temporaries at long T: see NativeAllocator
             var o = parse.GetValue(quick) ? KernelBenchOptions.Quick : new KernelBenchOptions();
             if (Ints(parse.GetValue(dims), "--dims") is { } d) o = o with { Dims = d };
             if (Ints(parse.GetValue(lengths), "--lengths") is { } l) o = o with { Lengths = l };
@@ -162,7 +162,7 @@ static class BenchCommand
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
-            TorchRuntime.Initialise(parse.GetValue(threads), hugePages: false);       // a stream of small pieces: see NativeAllocator
+            TorchRuntime.Initialise(parse.GetValue(threads));
             var o = parse.GetValue(quick) ? DecodeBenchOptions.Quick : new DecodeBenchOptions();
             if (Split(parse.GetValue(contexts)) is { } c) o = o with { Contexts = [.. c.Select(Length)] };
             if (Split(parse.GetValue(rules)) is { } r) o = o with { Rules = [.. r.Select(BenchRule.Parse).Distinct()] };

@@ -43,7 +43,7 @@ static class GenerateCommand
             int count = parse.GetValue(tokens);
             if (count < 1) throw new MnemoException($"--tokens must be at least 1, got {count}");
             var config = Checkpoint.ReadConfig(dir);
-            TorchRuntime.Initialise(config.Training.Threads, hugePages: false);  // decoding: see NativeAllocator
+            TorchRuntime.Initialise(config.Training.Threads);
             var model = config.NewModel();
             TensorIO.LoadStateDict(model, Path.Combine(dir, Checkpoint.ModelFile));
             var clock = Stopwatch.StartNew();

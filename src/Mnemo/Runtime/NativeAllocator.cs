@@ -8,9 +8,10 @@ namespace Mnemo.Runtime;
 /// fault costs ~20 µs per 4 KB page, so a 16 MB elementwise op took 10–20× its warm time and the deep kernels spent a
 /// quarter of their time in the fault handler. Two settings, both leaving peak memory as it is:
 /// <list type="bullet">
-/// <item>libtorch's transparent huge pages (THP_MEM_ALLOC_ENABLE=1): tensors of 2 MB and more are 2 MB-aligned and
-///   advised as huge pages, 512× fewer faults for fresh memory. (It also measured less heap fragmentation: moneta's
-///   forward+backward peak RSS at T = 1024 went from 2.75 to 1.06 GB.)</item>
+/// <item>libtorch's transparent huge pages (THP_MEM_ALLOC_ENABLE=1), only where asked for (`bench kernels`): tensors
+///   of 2 MB and more are 2 MB-aligned and advised as huge pages, 512× fewer faults for fresh memory, which the deep
+///   rules' gigabyte-sized per-token forms at long T need. Elsewhere they are off: with the heap reused they fragment
+///   it, and whole training steps ran up to 1.7× slower with them (docs/architecture.md#the-native-allocator).</item>
 /// <item>glibc: every allocation comes from the heap (no mmap), and freed heap is kept for reuse instead of returned,
 ///   where glibc's default adapts its mmap threshold from 128 KB, trims the heap behind every free, and serves
 ///   anything over 32 MB (its highest threshold) with a fresh mmap that is unmapped on free. A chunked kernel at
@@ -79,10 +80,10 @@ static class NativeAllocator
 
     /// <summary>
     /// Applies both settings once; call before libtorch allocates (it reads THP_MEM_ALLOC_ENABLE once).
-    /// <paramref name="hugePages"/>: on for training, whose large temporaries make the heap grow fast; off for a
-    /// long stream of small pieces (decode, prefill), where the huge pages' 2 MB-aligned blocks fragment the heap.
+    /// <paramref name="hugePages"/>: on only for kernels at long T whose temporaries run to gigabytes (`bench kernels`);
+    /// off for training steps and streams, where the huge pages' 2 MB-aligned blocks fragment the reused heap.
     /// </summary>
-    public static void Tune(bool hugePages = true)
+    public static void Tune(bool hugePages = false)
     {
         if (_done || !OperatingSystem.IsLinux()) return;
         _done = true;

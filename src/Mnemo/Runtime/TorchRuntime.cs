@@ -14,7 +14,7 @@ public static class TorchRuntime
     /// first call decides it.
     /// Throws <see cref="MnemoException"/> with the real reason when the native library cannot load.
     /// </summary>
-    public static void Initialise(int threads = 0, bool hugePages = true)
+    public static void Initialise(int threads = 0, bool hugePages = false)
     {
         lock (Gate)
         {
