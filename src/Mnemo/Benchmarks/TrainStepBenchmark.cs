@@ -24,7 +24,8 @@ sealed record TrainBenchSettings(string Source, string[] Mixers, string[] Sets, 
 /// <param name="KernelBackwardMs">of the backward, the sequence kernels' share</param>
 /// <param name="FractionOfPeak">the dense rate against the matmul peak of the row's precision</param>
 /// <param name="SpeedupOverFp32">tokens/s against the same mixer's fp32 row of this run (null for fp32 rows, or without one)</param>
-sealed record TrainBenchRow(string Mixer, Precision Precision, long Parameters, long TokensPerStep, long ScoredPerStep, double StepMs, double DataMs,
+sealed record TrainBenchRow(string Mixer, Precision Precision, long Parameters, long TokensPerStep, long ScoredPerStep, double StepMs,
+    double DataMs,
     double ForwardMs, double BackwardMs, double OptimizerMs, double TokensPerSecond, double DenseFlopsPerStep,
     double DenseGflopPerSecond, double FractionOfPeak, double KernelForwardMs, double KernelBackwardMs, double? SpeedupOverFp32);
 
@@ -139,7 +140,8 @@ static class TrainStepBenchmark
         double flops = DenseFlops(model, config.ResolvedModel, tokens, scored);
         double stepMedian = Timing.Median(total);
         double rate = flops / (stepMedian * 1e-3) / 1e9;
-        return new TrainBenchRow(mixer, precision, model.ParameterCount(), tokens, scored, stepMedian, Timing.Median(data), Timing.Median(forward),
+        return new TrainBenchRow(mixer, precision, model.ParameterCount(), tokens, scored, stepMedian, Timing.Median(data),
+            Timing.Median(forward),
             Timing.Median(backward), Timing.Median(update), tokens / (stepMedian * 1e-3), flops, rate, rate / peak.GflopPerSecond,
             Timing.Median(kernelForward), Timing.Median(kernelBackward), null);
     }

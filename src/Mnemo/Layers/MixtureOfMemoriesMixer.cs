@@ -46,7 +46,8 @@ public sealed class MixtureOfMemoriesMixer : nn.Module<Tensor, Tensor>, IStreami
         bool gated = mom.Rule != MomRule.DeltaNet, delta = _kind == MatrixKernelKind.Delta;
         long keys = _heads * _keyDim, values = _heads * _valueDim;
         Projection Proj(long outputs) => new Projection(c.DModel, outputs, hasBias: false);
-        ModuleList<Projection> PerMemory(long outputs) => nn.ModuleList(Enumerable.Range(0, _memories).Select(_ => Proj(outputs)).ToArray());
+        ModuleList<Projection> PerMemory(long outputs) =>
+            nn.ModuleList(Enumerable.Range(0, _memories).Select(_ => Proj(outputs)).ToArray());
 
         gate = Proj(_memories);
         q_proj = Proj(keys);

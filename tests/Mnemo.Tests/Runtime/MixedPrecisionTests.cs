@@ -95,7 +95,8 @@ public class MixedPrecisionTests
             worst32 = Math.Max(worst32, Equivalence.RelativeRms(fp32[i], reference[i]));
         }
         Assert.True(worst32 <= 1e-5, $"{mixer} fp32: {worst32:E2}");
-        Assert.True(worst16 <= boundInUnitRoundoffs * Math.Pow(2, -8), $"{mixer} bf16: worst tensor {worst16:E2} > {boundInUnitRoundoffs}u");
+        Assert.True(worst16 <= boundInUnitRoundoffs * Math.Pow(2, -8),
+            $"{mixer} bf16: worst tensor {worst16:E2} > {boundInUnitRoundoffs}u");
         Assert.True(worst16 >= 1e-4, $"{mixer} bf16: worst tensor {worst16:E2}: nothing ran in bf16");
     }
 
@@ -104,7 +105,8 @@ public class MixedPrecisionTests
     {
         var config = RunConfig.Parse("""{ "task": { "kind": "mqar" }, "training": { "precision": "bf16" } }""", "inline");
         Assert.Equal(Precision.Bf16, config.Training.Precision);
-        var e = Assert.ThrowsAny<Exception>(() => RunConfig.Parse("""{ "task": { "kind": "mqar" }, "training": { "precision": "fp16" } }""", "inline"));
+        const string fp16 = """{ "task": { "kind": "mqar" }, "training": { "precision": "fp16" } }""";
+        var e = Assert.ThrowsAny<Exception>(() => RunConfig.Parse(fp16, "inline"));
         Assert.Contains("training.precision", e.Message);
     }
 }
