@@ -174,7 +174,7 @@ static class BenchCommand
             string jsonPath = parse.GetValue(json)!;
             if (parse.GetValue(model))
             {
-                var mixerKinds = Split(parse.GetValue(modelMixers))?.Select(Mixer).Distinct().ToArray();
+                var mixerKinds = Split(parse.GetValue(modelMixers))?.Select(n => Named<MixerKind>("mixer", n)).Distinct().ToArray();
                 var rows = ModelDecodeBenchmark.Run(o.Contexts, o.Tokens, o.Heads * o.Dim, layers: 2, o.Heads,
                     message => Console.Error.WriteLine(message), mixerKinds);
                 AtomicFile.WriteAllText(jsonPath, System.Text.Json.JsonSerializer.Serialize(
@@ -227,7 +227,8 @@ static class BenchCommand
         var json = JsonOption("bench-train.json");
         var command = new Command("train",
             "Time whole training steps (the trainer's own step: data, forward, backward, optimizer) of each mixer in one run config, " +
-            "with tokens/s and dense-layer FLOP/s against the fp32 matmul peak measured in the same run. Prints a table; writes JSON.")
+            "with tokens/s and dense-layer FLOP/s against the matmul peak measured in the same run, per precision. Prints a table; " +
+            "writes JSON.")
         {
             config, mixers, set, steps, warmup, precisions, threads, json,
         };
@@ -238,7 +239,7 @@ static class BenchCommand
                 ? (RunConfig.Load(name), name)
                 : (SweepConfig.Load("demo").Base, "the demo sweep's base config");
             var names = Split(parse.GetValue(mixers)) ?? ["attention", "linear_attention", "gated_delta_net", "mamba2", "titans"];
-            var modes = (Split(parse.GetValue(precisions)) ?? ["fp32"]).Select(PrecisionNamed).ToArray();
+            var modes = (Split(parse.GetValue(precisions)) ?? ["fp32"]).Select(n => Named<Precision>("precision", n)).ToArray();
             var settings = new TrainBenchSettings(source, names, parse.GetValue(set) ?? [], parse.GetValue(warmup), parse.GetValue(steps),
                 modes);
             var report = TrainStepBenchmark.Run(baseConfig, settings, message => Console.Error.WriteLine(message));
@@ -283,13 +284,9 @@ static class BenchCommand
 
     static bool None(string[] names) => names is ["none" or "None" or "NONE"];
 
-    /// <summary>A precision as configs name it ("bf16").</summary>
-    static Precision PrecisionNamed(string name) => ConfigBinder.EnumNamed(typeof(Precision), name.Trim()) as Precision?
-        ?? throw Names.Unknown("precision", name, Enum.GetValues<Precision>().Select(p => Names.Of(p)));
-
-    /// <summary>A mixer as configs name it ("gated_delta_net").</summary>
-    static MixerKind Mixer(string name) => ConfigBinder.EnumNamed(typeof(MixerKind), name.Trim()) as MixerKind?
-        ?? throw Names.Unknown("mixer", name, Enum.GetValues<MixerKind>().Select(m => Names.Of(m)));
+    /// <summary>An enum value as configs name it ("gated_delta_net", "bf16"); <paramref name="what"/> names it in the error.</summary>
+    static T Named<T>(string what, string name) where T : struct, Enum => ConfigBinder.EnumNamed(typeof(T), name.Trim()) as T?
+        ?? throw Names.Unknown(what, name, Enum.GetValues<T>().Select(v => Names.Of(v)));
 
     static DeepMemoryRule DeepRule(string name) => DeepKernelFile.TryRule(name)
         ?? throw Names.Unknown("deep rule", name, DeepMemoryRule.Named.Keys.Append("none"));

@@ -58,7 +58,7 @@ static class ModelDecodeBenchmark
                 }
                 Array.Sort(samples);
                 using var process = Process.GetCurrentProcess();
-                rows.Add(new ModelDecodeRow(Json(mixer), context, tokens, samples[tokens / 2], samples[0], cache.Bytes,
+                rows.Add(new ModelDecodeRow(Names.Of(mixer), context, tokens, samples[tokens / 2], samples[0], cache.Bytes,
                     process.WorkingSet64, mixer == MixerKind.Attention ? "synthetic" : "prefill", prefill, releases));
             }
         }
@@ -88,6 +88,4 @@ static class ModelDecodeBenchmark
         }
         cache.Position = context;
     }
-
-    static string Json(MixerKind m) => Names.Of(m);
 }
