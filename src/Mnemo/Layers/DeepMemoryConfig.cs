@@ -1,5 +1,6 @@
 using Mnemo.IO;
 using Mnemo.Memory.Deep;
+using Rules = Mnemo.Memory.Deep.Rules;
 
 namespace Mnemo.Layers;
 
@@ -14,6 +15,32 @@ public enum MemoryLearnerKind
     GradientDescent,
     Momentum,
     Muon,
+}
+
+/// <summary>A deep memory's attentional bias (Miras' objective axis): the rule's own, or another.</summary>
+public enum MemoryObjectiveKind
+{
+    /// <summary>The named rule's objective (ℓ2 for titans, memora, omeganet and atlas, ℓ3 for moneta, Huber for yaad).</summary>
+    Rule,
+    /// <summary>‖y − v‖² (Titans).</summary>
+    L2,
+    /// <summary>Σ((y − v)² + ε)^{3/2}, the smoothed ℓ3 bias (Moneta).</summary>
+    L3,
+    /// <summary>Huber on ‖y − v‖ with a learned threshold (Yaad).</summary>
+    Huber,
+}
+
+/// <summary>A deep memory's retention (Miras' retention axis): the rule's own, or another.</summary>
+public enum MemoryRetentionKind
+{
+    /// <summary>The named rule's retention (decay for titans, yaad, omeganet and atlas, ℓ4 for moneta, softmax for memora).</summary>
+    Rule,
+    /// <summary>W_t = (1 − α_t) W_{t−1} + update (Titans).</summary>
+    Decay,
+    /// <summary>W = A / ‖A‖₄² of the decayed raw state A (Moneta).</summary>
+    L4,
+    /// <summary>Rows of W are softmaxes of raw logits (Memora).</summary>
+    Softmax,
 }
 
 /// <summary>
@@ -59,10 +86,14 @@ public sealed record DeepMemoryConfig
     public bool NormalizedStep { get; init; } = true;
     [Help("learner: rule (the rule's own), gradient_descent, momentum or muon (Newton–Schulz on the momentum)")]
     public MemoryLearnerKind Learner { get; init; } = MemoryLearnerKind.Rule;
+    [Help("attentional bias: rule (the rule's own), l2, l3 (Moneta's) or huber (Yaad's); swaps one Miras axis")]
+    public MemoryObjectiveKind Objective { get; init; } = MemoryObjectiveKind.Rule;
+    [Help("retention: rule (the rule's own), decay, l4 (Moneta's A/‖A‖₄²) or softmax (Memora's); swaps one Miras axis")]
+    public MemoryRetentionKind Retention { get; init; } = MemoryRetentionKind.Rule;
     [Help("feature map on keys and queries: none, polynomial or taylor (degree 2, ATLAS)")]
     public MemoryFeatureMapKind FeatureMap { get; init; } = MemoryFeatureMapKind.None;
 
-    /// <summary>A named deep rule with these overrides: Omega window, learner and gradient clamp.</summary>
+    /// <summary>A named deep rule with these overrides: Omega window, objective, retention, learner and gradient clamp.</summary>
     public DeepMemoryRule Configure(DeepMemoryRule rule)
     {
         var windowed = Window > 0 ? rule.WithWindow(Window) : rule;
@@ -73,7 +104,28 @@ public sealed record DeepMemoryConfig
             MemoryLearnerKind.Muon => new Muon(),
             _ => rule.Learner,
         };
-        return windowed with { Learner = learner, GradientClip = GradClip, NormalizedStep = NormalizedStep };
+        Objective objective = Objective switch
+        {
+            MemoryObjectiveKind.L2 => Rules.Titans.Rule.Objective,
+            MemoryObjectiveKind.L3 => Rules.Moneta.Rule.Objective,
+            MemoryObjectiveKind.Huber => Rules.Yaad.Rule.Objective,
+            _ => rule.Objective,
+        };
+        Retention retention = Retention switch
+        {
+            MemoryRetentionKind.Decay => Rules.Titans.Rule.Retention,
+            MemoryRetentionKind.L4 => Rules.Moneta.Rule.Retention,
+            MemoryRetentionKind.Softmax => Rules.Memora.Rule.Retention,
+            _ => rule.Retention,
+        };
+        return windowed with
+        {
+            Objective = objective,
+            Retention = retention,
+            Learner = learner,
+            GradientClip = GradClip,
+            NormalizedStep = NormalizedStep,
+        };
     }
 
     /// <summary>The memory MLP per head, for keys of <paramref name="keyDim"/> (before φ) and values of

@@ -28,6 +28,7 @@ public class DeepMemoryMixerTests
         "titans", "titans-plain", "titans-pooled", "titans-depth1", "titans-silu-noresidual", "moneta", "yaad", "memora",
         "omeganet-window3", "atlas-taylor",
         "omeganet-polynomial", "yaad-window3", "titans-gradient-descent", "moneta-muon", "titans-plain-normalized",
+        "moneta-l2-objective", "moneta-decay", "titans-huber-softmax",
     };
 
     static ModelConfig Variant(string name) => name switch
@@ -48,6 +49,12 @@ public class DeepMemoryMixerTests
         "moneta-muon" => Config(MixerKind.Moneta, c => c with { Deep = c.Deep with { Learner = MemoryLearnerKind.Muon } }),
         "titans-plain-normalized" => Config(MixerKind.Titans,
             c => c with { Deep = c.Deep with { ResidualNorm = false, NormalizedStep = true } }),
+        "moneta-l2-objective" => Config(MixerKind.Moneta, c => c with { Deep = c.Deep with { Objective = MemoryObjectiveKind.L2 } }),
+        "moneta-decay" => Config(MixerKind.Moneta, c => c with { Deep = c.Deep with { Retention = MemoryRetentionKind.Decay } }),
+        "titans-huber-softmax" => Config(MixerKind.Titans, c => c with
+        {
+            Deep = c.Deep with { Objective = MemoryObjectiveKind.Huber, Retention = MemoryRetentionKind.Softmax }
+        }),
         "atlas-taylor" => Config(MixerKind.Atlas,
             c => c with { Deep = c.Deep with { FeatureMap = MemoryFeatureMapKind.Taylor, ResidualNorm = false, Expansion = 1 } }),
         "omeganet-polynomial" => Config(MixerKind.Omeganet,
@@ -133,6 +140,28 @@ public class DeepMemoryMixerTests
         // Without momentum the state is the weights and the chunk-start weights: 2 copies instead of 3.
         long withMomentum = DeepMemoryMixer.StateFloats(Config(MixerKind.Titans), DeepMemoryRule.Named["titans"]);
         Assert.Equal(withMomentum * 2 / 3, DeepMemoryMixer.StateFloats(gd, DeepMemoryRule.Named["titans"]));
+    }
+
+    [Fact]
+    public void Memory_objective_and_retention_replace_one_axis_of_the_rule()
+    {
+        var moneta = DeepMemoryRule.Named["moneta"];
+        var l2 = Config(MixerKind.Moneta, c => c with { Deep = c.Deep with { Objective = MemoryObjectiveKind.L2 } }).Deep.Configure(moneta);
+        Assert.IsType<L2Objective>(l2.Objective);
+        Assert.Equal(moneta.Retention, l2.Retention);
+        Assert.Equal(moneta.Learner, l2.Learner);
+        var decay = Config(MixerKind.Moneta, c => c with { Deep = c.Deep with { Retention = MemoryRetentionKind.Decay } })
+            .Deep.Configure(moneta);
+        Assert.Equal(moneta.Objective, decay.Objective);
+        Assert.True(decay.Retention.IsIdentity);
+        Assert.Equal(moneta, Config(MixerKind.Moneta).Deep.Configure(moneta) with
+        {
+            GradientClip = moneta.GradientClip,
+            NormalizedStep = moneta.NormalizedStep,
+        });
+        // An objective that reads a threshold brings its projection with it.
+        var huber = Config(MixerKind.Titans, c => c with { Deep = c.Deep with { Objective = MemoryObjectiveKind.Huber } });
+        Assert.Contains("model.layers.0.attn.delta_proj.weight", Build(huber).named_parameters().Select(p => p.name));
     }
 
     [Fact]

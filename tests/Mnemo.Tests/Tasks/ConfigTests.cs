@@ -87,6 +87,8 @@ public class ConfigTests
     [InlineData("""{ "training": { "steps": 1.5 } }""", "training.steps", "whole number")]
     [InlineData("""{ "model": { "positions": "alibi" } }""", "model.positions", "\"rope\"")]
     [InlineData("""{ "model": { "short_conv": 1 } }""", "model.short_conv", "true or false")]
+    [InlineData("""{ "model": { "deep": { "objective": "l1" } } }""", "model.deep.objective", "\"l3\"")]
+    [InlineData("""{ "model": { "deep": { "retention": "kl" } } }""", "model.deep.retention", "\"softmax\"")]
     [InlineData("""{ "task": { "kind": "mqar", "train": {} } }""", "task.train", "a list")]
     [InlineData("""{ "model": 3 }""", "model", "an object")]
     public void Wrong_type_names_the_field_and_the_expected_type(string json, string field, string expected)
