@@ -37,6 +37,10 @@ static class ProbeCommand
         {
             Description = "Learning rate of the filler writes relative to θ (default 0.1)",
         };
+        var valueStd = new Option<double?>("--value-std")
+        {
+            Description = "Standard deviation of the values (default 1; a fresh model's values are ~0.1)",
+        };
         var dim = new Option<int?>("--dim") { Description = "Key and value width (default 32); hidden width 4× that" };
         var sequences = new Option<int?>("--sequences") { Description = "Independent sequences averaged over (default 256)" };
         var seed = new Option<int?>("--seed") { Description = "Seed of keys, values and initial weights (default 7)" };
@@ -48,7 +52,7 @@ static class ProbeCommand
             "rule, a 2-layer MLP memory with plain and normalised steps, with the residual LayerNorm, and Moneta's and Memora's " +
             "objectives and retentions; prints a table (seconds).")
         {
-            variants, thetas, chunks, pairs, filler, fillerRatio, dim, sequences, seed, threads, json,
+            variants, thetas, chunks, pairs, filler, fillerRatio, valueStd, dim, sequences, seed, threads, json,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
@@ -63,14 +67,17 @@ static class ProbeCommand
             if (parse.GetValue(filler) is { } f) s = s with { Filler = Check("--filler", [f], x => x >= 0, "at least 0")[0] };
             if (parse.GetValue(fillerRatio) is { } r)
                 s = s with { FillerThetaRatio = Check("--filler-theta-ratio", [r], x => x >= 0, "at least 0")[0] };
+            if (parse.GetValue(valueStd) is { } vs)
+                s = s with { ValueStd = Check("--value-std", [vs], x => x > 0 && x <= 100, "in (0, 100]")[0] };
             if (parse.GetValue(dim) is { } d) s = s with { Dim = Check("--dim", [d], x => x >= 1 && x <= 1024, "in [1, 1024]")[0] };
             if (parse.GetValue(sequences) is { } n)
                 s = s with { Sequences = Check("--sequences", [n], x => x >= 1 && x <= 1 << 16, "in [1, 65536]")[0] };
             if (parse.GetValue(seed) is { } sd) s = s with { Seed = sd };
             TorchRuntime.Initialise(parse.GetValue(threads));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"bare memory: {s.Pairs} pairs at θ, then {s.Filler} filler writes at {s.FillerThetaRatio}·θ; D = {s.Dim}, hidden " +
-                $"{s.Expansion}·D, gradient descent on ‖M(k) − v‖² (or the named rule's objective), no forgetting; " +
+                $"bare memory: {s.Pairs} pairs at θ, then {s.Filler} filler writes at {s.FillerThetaRatio}·θ; " +
+                $"values N(0, {s.ValueStd}²); D = {s.Dim}, hidden {s.Expansion}·D, " +
+                $"gradient descent on ‖M(k) − v‖² (or the named rule's objective), no forgetting; " +
                 $"{s.Sequences} sequences, seed {s.Seed}; " +
                 $"recall = read nearest (cosine) to its own value"));
             var results = BareMemoryRecall.Run(s);

@@ -9,7 +9,8 @@ namespace Mnemo.Experiments;
 /// <param name="Rule">The named rule whose objective and retention the memory uses (its learner is replaced by plain
 /// gradient descent, its window by 1); ℓ2 with plain decay (Titans' objective) by default.</param>
 /// <param name="RetentionOf">The named rule whose retention is used instead of <paramref name="Rule"/>'s.</param>
-/// <param name="FanInInit">Hidden layers start at N(0, 1/in) whatever the retention (else the retention's own scale).</param>
+/// <param name="FanInInit">Layers start as under plain decay whatever the retention: hidden N(0, 1/in), output per
+/// <paramref name="ZeroOutput"/> (else the retention's own scale and start).</param>
 public sealed record BareMemoryVariant(string Name, int Depth, bool ResidualNorm, bool NormalizedStep, bool ZeroOutput = true,
     string Rule = "titans", string? RetentionOf = null, bool FanInInit = false)
 {
@@ -23,6 +24,7 @@ public sealed record BareMemoryVariant(string Name, int Depth, bool ResidualNorm
         new("moneta", 2, false, true, Rule: "moneta"),
         new("moneta_objective", 2, false, true, Rule: "moneta", RetentionOf: "titans"),
         new("moneta_retention", 2, false, true, RetentionOf: "moneta"),
+        new("moneta_zero_start", 2, false, true, Rule: "moneta", FanInInit: true),
         new("memora", 2, false, true, Rule: "memora"),
         new("memora_fan_in_init", 2, false, true, Rule: "memora", FanInInit: true),
     ];
@@ -38,6 +40,9 @@ public sealed record BareMemorySettings
     /// <summary>Writes after the pairs, each at θ·<see cref="FillerThetaRatio"/> (a model's gates would mute them).</summary>
     public int Filler { get; init; } = 40;
     public double FillerThetaRatio { get; init; } = 0.1;
+    /// <summary>Standard deviation of the values: a fresh model's values are small (its projections start at
+    /// N(0, 0.02²)), which matters to rules whose step or map is not linear in the value's scale (Moneta's).</summary>
+    public double ValueStd { get; init; } = 1;
     public int Dim { get; init; } = 32;
     public double Expansion { get; init; } = 4;
     public int Sequences { get; init; } = 256;
@@ -51,7 +56,7 @@ public sealed record BareMemoryResult(string Variant, double Theta, int ChunkSiz
     double RelativeError, double LastLayerNorm);
 
 /// <summary>
-/// The memory alone, no model around it: per sequence, write P random (unit key, N(0, I) value) pairs at inner
+/// The memory alone, no model around it: per sequence, write P random (unit key, N(0, σ²I) value) pairs at inner
 /// learning rate θ, then F random filler pairs at θ·r, with plain gradient descent on the variant's objective
 /// (‖M(k) − v‖² unless it names a Miras rule; no forgetting, no momentum), read every pair's key with the final effective
 /// weights, and count a pair recalled when its read is closer in cosine to its own value than to any other pair's. It
@@ -88,7 +93,7 @@ public static class BareMemoryRecall
             DeepMemoryRule.Named[variant.RetentionOf ?? variant.Rule].Retention, new GradientDescent(),
             NormalizedStep: variant.NormalizedStep);
         var keys = nn.functional.normalize(randn([b, t, 1, d], generator: gen), p: 2, dim: -1);    // [B, T, 1, D], H = 1
-        var values = randn([b, t, 1, d], generator: gen);
+        var values = randn([b, t, 1, d], generator: gen) * s.ValueStd;
         var w0 = DeepKernels.InitialWeights(mlp, 1, ScalarType.Float32, gen, zeroOutput: variant.ZeroOutput,
             retention: variant.FanInInit ? null : rule.Retention);
         var thetas = cat([full([b, p, 1], theta), full([b, s.Filler, 1], theta * s.FillerThetaRatio)], 1);

@@ -9,10 +9,15 @@ namespace Mnemo.Tests.Experiments;
 [Collection(TorchCollection.Name)]
 public class BareMemoryRecallTests
 {
-    static BareMemoryResult Probe(string variant, double theta, int chunk) => BareMemoryRecall.Run(new BareMemorySettings
-    {
-        Variants = [BareMemoryVariant.All.Single(v => v.Name == variant)], Thetas = [theta], ChunkSizes = [chunk], Sequences = 64,
-    }).Single();
+    static BareMemoryResult Probe(string variant, double theta, int chunk, double valueStd = 1) => BareMemoryRecall.Run(
+        new BareMemorySettings
+        {
+            Variants = [BareMemoryVariant.All.Single(v => v.Name == variant)],
+            Thetas = [theta],
+            ChunkSizes = [chunk],
+            Sequences = 64,
+            ValueStd = valueStd,
+        }).Single();
 
     [Fact]
     public void Normalised_steps_store_every_pair_as_the_delta_rule_does_where_plain_steps_overshoot()
@@ -50,9 +55,8 @@ public class BareMemoryRecallTests
     }
 
     [Theory]
-    [InlineData("moneta")]
+    [InlineData("moneta_zero_start")]
     [InlineData("moneta_objective")]
-    [InlineData("moneta_retention")]
     public void Moneta_keeps_pairs_written_in_one_chunk_and_loses_them_across_chunks(string variant)
     {
         // Inside one chunk every gradient is taken at the initial weights (pure Hebbian writes); across one-token
@@ -62,7 +66,22 @@ public class BareMemoryRecallTests
         Assert.True(oneChunk.Recall >= 0.95, $"{variant}, one chunk: {oneChunk.Recall:P1}");
         var perToken = Probe(variant, 0.15, 1);
         Assert.True(perToken.Recall <= 0.85, $"{variant}, chunks of 1: {perToken.Recall:P1}");
-        if (variant == "moneta") Assert.True(Probe("mlp_normalized", 0.15, 1).Recall >= 0.99);   // not any 2-layer memory's loss
+        if (variant == "moneta_zero_start") Assert.True(Probe("mlp_normalized", 0.15, 1).Recall >= 0.99);   // not any 2-layer memory's loss
+    }
+
+    [Fact]
+    public void Monetas_map_started_at_zero_blows_small_writes_up_and_the_unit_sphere_start_does_not()
+    {
+        // W = A/‖A‖₄² is homogeneous of degree −1: small writes (a fresh model's values, ~0.1) into an output layer that
+        // starts at A = 0 leave weights ~1/‖A‖ large, and the next one-token chunk's steps overwrite the pairs. Started
+        // on the unit ℓ4 sphere (W = A there) the map stays near its start (docs/deep-memories.md, 2g).
+        var zero = Probe("moneta_zero_start", 0.5, 1, valueStd: 0.1);
+        var unit = Probe("moneta", 0.5, 1, valueStd: 0.1);
+        double titans = Probe("mlp_normalized", 0.5, 1, valueStd: 0.1).LastLayerNorm;
+        Assert.True(zero.LastLayerNorm >= 10 * titans, $"zero start ‖W_L‖ {zero.LastLayerNorm:G3}, Titans' memory {titans:G3}");
+        Assert.True(unit.LastLayerNorm <= 10, $"unit start ‖W_L‖ {unit.LastLayerNorm:G3}");
+        Assert.True(zero.Recall <= 0.45, $"zero start recalled {zero.Recall:P1}");
+        Assert.True(unit.Recall >= 0.8, $"unit start recalled {unit.Recall:P1}");
     }
 
     [Fact]

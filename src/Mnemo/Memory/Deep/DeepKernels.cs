@@ -25,14 +25,18 @@ public static class DeepKernels
 
     /// <summary>Initial memory weights [H, in, out] per layer: N(0, s²) with the retention's scale s
     /// (<see cref="Retention.InitialStd"/>; 1/√in, like a fresh linear layer, unless the retention maps the raw state),
-    /// from the given generator (or the global one). With <paramref name="zeroOutput"/> the last layer starts at
-    /// zero, so a fresh memory reads 0 like an empty matrix memory instead of noise that would drown the first
-    /// writes; the inner gradients of the last layer are nonzero from the first token and bring the others along.</summary>
+    /// from the given generator (or the global one), then placed by <see cref="Retention.Start"/>. With
+    /// <paramref name="zeroOutput"/> the last layer starts at zero (unless the retention cannot start there), so a fresh
+    /// memory reads 0 like an empty matrix memory instead of noise that would drown the first writes; the inner
+    /// gradients of the last layer are nonzero from the first token and bring the others along.</summary>
     public static Tensor[] InitialWeights(MemoryMlp mlp, long heads, ScalarType dtype = ScalarType.Float32, Generator? generator = null,
-        bool zeroOutput = false, Retention? retention = null) =>
-        mlp.Layers.Select((s, l) => zeroOutput && l == mlp.Depth - 1
+        bool zeroOutput = false, Retention? retention = null)
+    {
+        retention ??= new DecayRetention();
+        return mlp.Layers.Select((s, l) => zeroOutput && l == mlp.Depth - 1 && retention.MayStartAtZero
             ? zeros([heads, s.In, s.Out], dtype)
-            : randn([heads, s.In, s.Out], dtype, generator: generator) * (retention ?? new DecayRetention()).InitialStd(s.In)).ToArray();
+            : retention.Start(randn([heads, s.In, s.Out], dtype, generator: generator) * retention.InitialStd(s.In))).ToArray();
+    }
 
     public static void Validate(DeepMemoryRule rule, MemoryMlp mlp, DeepInputs x)
     {

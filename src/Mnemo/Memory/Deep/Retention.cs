@@ -17,6 +17,12 @@ public abstract record Retention
     /// <summary>The standard deviation of a hidden layer's initial raw weights, fan-in <paramref name="fanIn"/>.</summary>
     public virtual double InitialStd(long fanIn) => Math.Pow(fanIn, -0.5);
 
+    /// <summary>Whether a layer may start at zero raw weights (the output layer does, so a fresh memory reads 0).</summary>
+    public virtual bool MayStartAtZero => true;
+
+    /// <summary>A layer's initial raw weights [H, in, out] from its N(0, s²) draw; the draw itself by default.</summary>
+    public virtual Tensor Start(Tensor draw) => draw;
+
     /// <summary>True when <see cref="Effective"/> is the identity, so the chunk form may read through the dual form.</summary>
     public virtual bool IsIdentity => false;
 
@@ -53,6 +59,18 @@ public sealed record DecayRetention : Retention
 /// </summary>
 public sealed record LqRetention(double Q, double Epsilon = 1e-6) : Retention
 {
+    /// <summary>
+    /// W = A/‖A‖_q^{q−2} is homogeneous of degree −1 for q = 4 (‖W‖₄ = 1/‖A‖₄), so a raw state near zero computes with
+    /// huge weights: an output layer started at zero reads, after the first chunk's small writes, ~1/‖A‖ too large,
+    /// and the next chunk's gradients (taken w.r.t. W, applied to A) are then larger than all of A and overwrite it.
+    /// Every layer therefore starts on the unit ℓ_q sphere, ‖A‖_q = 1, where W = A (the map's fixed points), and
+    /// the output layer starts random there instead of at zero (docs/deep-memories.md, 2g).
+    /// </summary>
+    public override bool MayStartAtZero => false;
+
+    /// <summary>The draw scaled to ‖A‖_q = 1 per head.</summary>
+    public override Tensor Start(Tensor draw) => draw / PowerSum(draw).pow(1 / Q).unsqueeze(-1).unsqueeze(-1);
+
     public override Tensor Effective(Tensor raw)
     {
         var norm = raw.abs().pow(Q).sum([-2, -1], keepdim: true).add(Epsilon).pow(1 / Q);

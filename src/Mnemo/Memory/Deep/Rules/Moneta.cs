@@ -11,6 +11,8 @@ namespace Mnemo.Memory.Deep.Rules;
 /// • sign and |·| use the smooth surrogate of the loss Σ(e² + ε)^{p/2}, so the closed-form gradient
 ///   p e (e² + ε)^{p/2 − 1} is exact (the paper smooths sign by tanh and |·| by √(e² + ε) separately); ε also keeps
 ///   the normalisation finite for an all-zero A.
+/// • Every layer of A starts on the unit ℓ4 sphere (<see cref="LqRetention.Start"/>), the output layer too: the map is
+///   homogeneous of degree −1, and a zero start left Moneta at chance on MQAR (docs/deep-memories.md, 2g).
 /// • The paper normalises only at chunk ends during parallel training; here every token reads with its own
 ///   normalised weights (the per-token weights are materialised), so the chunk form equals the recurrence with
 ///   chunk-start gradients exactly.
