@@ -42,15 +42,7 @@ static class Timing
             run();
             samples[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
-        return new TimingStats(Median(samples), samples.Min(), samples, warmup);
+        return new TimingStats(Statistics.Median(samples), samples.Min(), samples, warmup);
     }
 
-    /// <summary>The median (the mean of the middle two for an even count).</summary>
-    public static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        if (sorted.Length == 0) throw new ArgumentException("no values", nameof(values));
-        int n = sorted.Length;
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-    }
 }

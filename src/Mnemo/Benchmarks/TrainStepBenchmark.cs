@@ -138,12 +138,12 @@ static class TrainStepBenchmark
             KernelClock.Take();
         }
         double flops = DenseFlops(model, config.ResolvedModel, tokens, scored);
-        double stepMedian = Timing.Median(total);
+        double stepMedian = Statistics.Median(total);
         double rate = flops / (stepMedian * 1e-3) / 1e9;
-        return new TrainBenchRow(mixer, precision, model.ParameterCount(), tokens, scored, stepMedian, Timing.Median(data),
-            Timing.Median(forward),
-            Timing.Median(backward), Timing.Median(update), tokens / (stepMedian * 1e-3), flops, rate, rate / peak.GflopPerSecond,
-            Timing.Median(kernelForward), Timing.Median(kernelBackward), null);
+        return new TrainBenchRow(mixer, precision, model.ParameterCount(), tokens, scored, stepMedian, Statistics.Median(data),
+            Statistics.Median(forward),
+            Statistics.Median(backward), Statistics.Median(update), tokens / (stepMedian * 1e-3), flops, rate, rate / peak.GflopPerSecond,
+            Statistics.Median(kernelForward), Statistics.Median(kernelBackward), null);
     }
 
     /// <summary>See <see cref="FlopModel"/>.</summary>

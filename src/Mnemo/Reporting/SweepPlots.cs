@@ -1,4 +1,5 @@
 using System.Globalization;
+using Mnemo.Runtime;
 using Mnemo.Sweeps;
 
 namespace Mnemo.Reporting;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using Mnemo.IO;
+using Mnemo.Runtime;
 using Mnemo.Sweeps;
 
 namespace Mnemo.Reporting;

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Mnemo.Runtime;
 
 namespace Mnemo.Sweeps;
 
@@ -59,16 +60,4 @@ public sealed record SeedSummary(string GroupId, IReadOnlyDictionary<string, str
     }
 
     static double Number(JsonNode? n) => n is null ? double.NaN : n.GetValue<double>();
-}
-
-/// <summary>Order statistics the reports use.</summary>
-static class Statistics
-{
-    /// <summary>The median (the mean of the middle two for an even count); NaN for none.</summary>
-    public static double Median(IEnumerable<double> values)
-    {
-        var v = values.Order().ToArray();
-        if (v.Length == 0) return double.NaN;
-        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
-    }
 }

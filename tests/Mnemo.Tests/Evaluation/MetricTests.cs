@@ -1,3 +1,4 @@
+using Mnemo.Runtime;
 using Mnemo.Tasks;
 using Mnemo.Tasks.Mad;
 using Mnemo.Tasks.Verbatim;
@@ -67,8 +68,8 @@ public class MetricTests
     [Fact]
     public void Median_of_odd_and_even_counts()
     {
-        Assert.Equal(2, RepeatSurprisal.Median([3, 1, 2]));
-        Assert.Equal(2.5, RepeatSurprisal.Median([4, 1, 2, 3]));
-        Assert.True(double.IsNaN(RepeatSurprisal.Median([])));
+        Assert.Equal(2, Statistics.Median([3, 1, 2]));
+        Assert.Equal(2.5, Statistics.Median([4, 1, 2, 3]));
+        Assert.True(double.IsNaN(Statistics.Median([])));
     }
 }

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Mnemo.IO;
 using Mnemo.Layers;
 using Mnemo.Reporting;
+using Mnemo.Runtime;
 using Mnemo.Sweeps;
 using Mnemo.Tests.Cli;
 using Mnemo.Tests.Training;

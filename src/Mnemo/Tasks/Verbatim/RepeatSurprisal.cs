@@ -19,13 +19,4 @@ public static class RepeatSurprisal
         foreach (float lp in logProbs) sum -= lp;
         return sum / logProbs.Length;
     }
-
-    /// <summary>Median (mean of the middle two for an even count); NaN when empty.</summary>
-    public static double Median(IReadOnlyList<double> values)
-    {
-        if (values.Count == 0) return double.NaN;
-        var sorted = values.Order().ToArray();
-        int m = sorted.Length / 2;
-        return sorted.Length % 2 == 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
-    }
 }

@@ -1,3 +1,4 @@
+using Mnemo.Runtime;
 
 namespace Mnemo.Tasks.Verbatim;
 
@@ -32,6 +33,6 @@ public sealed class VerbatimMetric(Verbatim.Layout layout) : ISliceMetric
     [
         new(List2Accuracy, _examples == 0 ? double.NaN : _list2Correct / _examples),
         .. _ratios.Select(r => new KeyValuePair<string, double>(SurprisalPrefix + r.Key.ToString().ToLowerInvariant(),
-            RepeatSurprisal.Median(r.Value))),
+            Statistics.Median(r.Value))),
     ];
 }

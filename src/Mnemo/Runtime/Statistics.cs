@@ -1,0 +1,13 @@
+namespace Mnemo.Runtime;
+
+/// <summary>Order statistics the benchmarks, metrics and reports share.</summary>
+public static class Statistics
+{
+    /// <summary>The median (the mean of the middle two for an even count); NaN for none.</summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        var v = values.Order().ToArray();
+        if (v.Length == 0) return double.NaN;
+        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
+    }
+}
