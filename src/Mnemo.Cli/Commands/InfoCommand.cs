@@ -11,7 +11,8 @@ static class InfoCommand
     public static Command Create()
     {
         var command = new Command("info",
-            "Check that libtorch loads and computes on this machine, and show versions, threads and the CPU's bf16 support.");
+            "Check that libtorch loads and computes on this machine, and show versions, threads, the CPU's bf16 " +
+            "instructions and how fast bf16 matmuls run here against fp32 (measured, about 0.1 s).");
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             TorchRuntime.Initialise();
@@ -21,7 +22,7 @@ static class InfoCommand
             Console.WriteLine($"threads     {torch.get_num_threads()}");
             var machine = Benchmarks.MachineInfo.Capture();
             Console.WriteLine($"cpu         {machine.Cpu}; {machine.LogicalCores} logical cores");
-            Console.WriteLine($"bf16        {machine.Bf16Support}");
+            Console.WriteLine($"bf16        {CpuFeatures.Read().Bf16Verdict(MatmulPeak.Bf16Speedup())}");
             Console.WriteLine($"allocator   {(NativeAllocator.GlibcTuned
                 ? "glibc heap only, freed memory kept for reuse"
                 : "glibc left as configured (MALLOC_*/GLIBC_TUNABLES set, or not glibc)")}; libtorch huge pages " +

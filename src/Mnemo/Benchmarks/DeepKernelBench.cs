@@ -1,5 +1,6 @@
 using Mnemo.Memory.Deep;
 using Mnemo.Memory.Matrix;
+using Mnemo.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -5,6 +5,7 @@ using System.Text.Json;
 using Mnemo.IO;
 using Mnemo.Memory.Deep;
 using Mnemo.Memory.Matrix;
+using Mnemo.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 

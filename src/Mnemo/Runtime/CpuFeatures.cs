@@ -24,15 +24,21 @@ public sealed record CpuFeatures(string Model, bool Avx512, bool AmxBf16, bool A
         return new CpuFeatures(model, set.Contains("avx512f"), set.Contains("amx_bf16"), set.Contains("avx512_bf16"));
     }
 
-    /// <summary>Whether bf16 matmuls run on bf16 instructions here (AMX or AVX512-BF16).</summary>
-    public bool FastBf16 => AmxBf16 || Avx512Bf16;
-
-    /// <summary>What this CPU offers bf16 matmuls, in one line: AMX tiles, AVX512-BF16 dot products, or neither (then
-    /// libtorch converts bf16 to fp32 and back, and a bf16 matmul is slower than an fp32 one).</summary>
+    /// <summary>What this CPU's flags offer bf16 matmuls, in one line: AMX tiles, AVX512-BF16 dot products, or neither
+    /// (then libtorch converts bf16 to fp32 and back, and a bf16 matmul is slower than an fp32 one). Whether libtorch
+    /// uses them is another matter: <see cref="Bf16Verdict"/> says what was measured.</summary>
     public string Bf16Support => Bf16SupportOf(AmxBf16, Avx512Bf16);
 
     public static string Bf16SupportOf(bool amx, bool avx512Bf16) =>
-        amx ? "AMX-BF16: fast bf16 matmuls (tiles)"
-        : avx512Bf16 ? "AVX512-BF16, no AMX: fast bf16 dot products"
+        amx ? "AMX-BF16 (bf16 matrix tiles)"
+        : avx512Bf16 ? "AVX512-BF16, no AMX (bf16 dot products)"
         : "none: no bf16 instructions, so bf16 matmuls are emulated and slower than fp32";
+
+    /// <summary>The flags and the measured bf16/fp32 matmul speed-up (<see cref="MatmulPeak.Bf16Speedup"/>) in one line,
+    /// saying so when bf16 training will run slower than fp32.</summary>
+    public string Bf16Verdict(double speedup) => Bf16VerdictOf(Bf16Support, speedup);
+
+    public static string Bf16VerdictOf(string support, double speedup) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{support}; bf16 matmul measured {speedup:F2}× fp32 here") +
+        (speedup < 1 ? ": bf16 training will run slower than fp32 on this machine" : "");
 }

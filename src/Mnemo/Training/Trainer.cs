@@ -112,10 +112,12 @@ public sealed class Trainer
         }
 
         _observer.Started(state.Step, t.Steps, _runDir, model);
+        if (t.Precision == Precision.Bf16)                                       // measured: the flags can promise too much
+        {
+            double speedup = MatmulPeak.Bf16Speedup();
+            if (speedup < 1) _observer.Info($"training.precision bf16: {CpuFeatures.Read().Bf16Verdict(speedup)}");
+        }
         using var precision = MixedPrecision.Enter(t.Precision);                   // training steps and evaluations
-        if (t.Precision == Precision.Bf16 && !CpuFeatures.Read().FastBf16)
-            _observer.Info("training.precision bf16: this CPU has no bf16 instructions (AMX or AVX512-BF16), so libtorch " +
-                "emulates bf16 matmuls and they run slower than fp32");
         using var metrics = new StreamWriter(Path.Combine(_runDir, MetricsFile), append: true);
         var clock = Stopwatch.StartNew();
         var sinceCheckpoint = Stopwatch.StartNew();      // a crash loses at most checkpoint_minutes of work

@@ -11,7 +11,7 @@ namespace Mnemo.Tests.Benchmarks;
 /// The benchmark code runs end to end on tiny shapes and produces sane records. Properties only, never timings:
 /// the numbers depend on the machine and its load. The quick shapes keep the whole bench to about a second.
 /// </summary>
-[Collection(TorchCollection.Name)] // the matmul-peak operands come from libtorch's global generator
+[Collection(TorchCollection.Name)]
 public class BenchSmokeTests
 {
     static bool Sane(double x) => double.IsFinite(x) && x > 0;

@@ -59,6 +59,16 @@ public class CliTests
     public void Info_says_what_the_cpu_offers_bf16(bool amx, bool avx512Bf16, string expected) =>
         Assert.Contains(expected, Mnemo.Runtime.CpuFeatures.Bf16SupportOf(amx, avx512Bf16));
 
+    [Theory]
+    [InlineData(0.51, true)]                                                // the Intel Xeon without AMX measured
+    [InlineData(4.2, false)]                                                // the AMD EPYC with AVX512-BF16
+    public void The_bf16_verdict_warns_when_the_measured_matmul_is_slower_than_fp32(double speedup, bool warns)
+    {
+        string verdict = Mnemo.Runtime.CpuFeatures.Bf16VerdictOf("AVX512-BF16, no AMX (bf16 dot products)", speedup);
+        Assert.Contains($"measured {speedup:F2}× fp32", verdict);
+        Assert.Equal(warns, verdict.Contains("slower than fp32"));
+    }
+
     [Fact]
     public void Every_command_has_help()
     {

@@ -1,8 +1,7 @@
 using System.Diagnostics;
-using Mnemo.Runtime;
 using static TorchSharp.torch;
 
-namespace Mnemo.Benchmarks;
+namespace Mnemo.Runtime;
 
 /// <summary>Wall-clock samples of one measured operation, in milliseconds.</summary>
 /// <param name="MedianMs">median of the timed runs (the number reports use)</param>
