@@ -8,6 +8,10 @@ namespace Mnemo.Layers;
 /// Depthwise causal 1-D convolution over time with SiLU (fla's ShortConvolution; parameter "weight" [D, 1, K]).
 /// Output t sees inputs t−K+1 … t only. Zoology pairs every mixer with one: it hands each position its
 /// predecessors, which is what a recall circuit needs (a value must know the key before it).
+/// <para>It runs as K shifted multiply-adds on the [B, T, D] layout the projections produce, not through libtorch's
+/// conv1d: conv1d wants [B, D, T] (two transposes and a copy) and its depthwise backward is slow on CPU. Forward and
+/// backward of one convolution with its SiLU at B = 64, T = 64, D = 64 on 2 threads took 4.0 ms through conv1d and
+/// 2.3 ms this way; at T = 512, 35 and 22 ms (docs/benchmarks.md#bench-train-whole-training-steps).</para>
 /// </summary>
 public sealed class ShortConvolution : nn.Module<Tensor, Tensor>
 {
@@ -36,11 +40,14 @@ public sealed class ShortConvolution : nn.Module<Tensor, Tensor>
     public Tensor Forward(Tensor x, LayerCache? cache, string key)
     {
         using var scope = NewDisposeScope();
-        var xt = x.transpose(1, 2);                                            // [B, D, T]
-        var tail = cache?.Get(key);                                            // [B, D, K−1] or none
-        var padded = tail is null ? nn.functional.pad(xt, [_kernel - 1, 0]) : cat([tail.to(xt.dtype), xt], 2); // [B, D, T+K−1]
-        if (cache is not null) cache.Set(key, padded.narrow(2, padded.shape[2] - (_kernel - 1), _kernel - 1));
-        var y = nn.functional.conv1d(padded, weight, bias, groups: weight.shape[0]); // [B, D, T]
-        return nn.functional.silu(y).transpose(1, 2).MoveToOuterDisposeScope();
+        long t = x.shape[1];
+        var tail = cache?.Get(key);                                            // [B, K−1, D] or none
+        var padded = tail is null ? nn.functional.pad(x, [0, 0, _kernel - 1, 0]) : cat([tail.to(x.dtype), x], 1); // [B, T+K−1, D]
+        if (cache is not null) cache.Set(key, padded.narrow(1, padded.shape[1] - (_kernel - 1), _kernel - 1));
+        // y_t = b + Σ_j w[:, 0, j] ⊙ x_{t−K+1+j}: tap j reads the padded input shifted by j.
+        var taps = weight.squeeze(1).t();                                      // [K, D]
+        var y = bias is null ? padded.narrow(1, 0, t) * taps[0] : bias.addcmul(padded.narrow(1, 0, t), taps[0], 1);
+        for (int j = 1; j < _kernel; j++) y = y.addcmul(padded.narrow(1, j, t), taps[j], 1);
+        return nn.functional.silu(y).MoveToOuterDisposeScope();
     }
 }
