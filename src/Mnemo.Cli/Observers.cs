@@ -80,20 +80,23 @@ static class Report
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 240);
     }
 
-    /// <summary>Per-slice accuracy table (Spectre renders plain text when output is redirected).</summary>
+    /// <summary>Per-slice accuracy table (Spectre renders plain text when output is redirected), with a column per
+    /// extra metric of the task (bits per byte, repeat surprisal, …): each slice's value, and in the last row the mean
+    /// over all examples.</summary>
     public static void EvalTable(EvalResult result)
     {
         WideWhenRedirected();
-        var table = new Table().AddColumns("seq_len", "num_kv_pairs", "examples", "accuracy", "exact match");
+        var names = result.Slices.Where(s => s.Metrics is not null).SelectMany(s => s.Metrics!.Keys).Distinct().ToList();
+        var table = new Table().AddColumns(["seq_len", "num_kv_pairs", "examples", "accuracy", "exact match", .. names]);
+        static string Number(double v) => v.ToString("G5", CultureInfo.InvariantCulture);
+        static string Percent(double v) => v.ToString("P2", CultureInfo.InvariantCulture);
+        string[] Metrics(IReadOnlyDictionary<string, double>? values) =>
+            [.. names.Select(n => values is not null && values.TryGetValue(n, out double v) ? Number(v) : "")];
         foreach (var s in result.Slices)
-            table.AddRow(s.SeqLen.ToString(CultureInfo.InvariantCulture), s.NumKvPairs.ToString(CultureInfo.InvariantCulture),
-                s.Examples.ToString(CultureInfo.InvariantCulture), s.Accuracy.ToString("P2", CultureInfo.InvariantCulture),
-                s.ExactMatch.ToString("P2", CultureInfo.InvariantCulture));
-        table.AddRow("all", "", result.Examples.ToString(CultureInfo.InvariantCulture),
-            result.Accuracy.ToString("P2", CultureInfo.InvariantCulture),
-            result.ExactMatch.ToString("P2", CultureInfo.InvariantCulture));
+            table.AddRow([s.SeqLen.ToString(CultureInfo.InvariantCulture), s.NumKvPairs.ToString(CultureInfo.InvariantCulture),
+                s.Examples.ToString(CultureInfo.InvariantCulture), Percent(s.Accuracy), Percent(s.ExactMatch), .. Metrics(s.Metrics)]);
+        table.AddRow(["all", "", result.Examples.ToString(CultureInfo.InvariantCulture), Percent(result.Accuracy),
+            Percent(result.ExactMatch), .. Metrics(result.Metrics)]);
         AnsiConsole.Write(table);
-        foreach (var (name, value) in result.Metrics ?? new Dictionary<string, double>())   // the task's extra metrics, all slices
-            Console.WriteLine($"{name}: {value.ToString("G5", CultureInfo.InvariantCulture)}");
     }
 }

@@ -46,11 +46,12 @@ public static class MqarEvaluator
                 var metrics = task?.SliceMetrics(s) ?? [];
                 bool logProbs = metrics.Any(m => m.NeedsLogProbs);
                 var acc = new RecallAccuracy();
-                for (int start = 0; start < slice.Count; start += batchSize)
+                int batch = Math.Min(batchSize, task?.EvalRows(slice.SeqLen) ?? batchSize);
+                for (int start = 0; start < slice.Count; start += batch)
                 {
                     using var quiet = Runtime.GcQuiet.Enter();
                     using var scope = NewDisposeScope();
-                    int[] rows = Enumerable.Range(start, Math.Min(batchSize, slice.Count - start)).ToArray();
+                    int[] rows = Enumerable.Range(start, Math.Min(batch, slice.Count - start)).ToArray();
                     var (inputs, labels) = ToTensors(slice, rows);
                     var mask = labels.ne(TaskBatch.Ignore);                                   // [B, T]
                     var at = TensorIndex.Tensor(mask);

@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Mnemo.Models;
+using Mnemo.Tasks.LanguageModeling;
 using Mnemo.Tasks.Mad;
 using Mnemo.Tasks.Verbatim;
 
@@ -23,6 +24,7 @@ namespace Mnemo.Tasks;
 [JsonDerivedType(typeof(MadConfig), "mad")]
 [JsonDerivedType(typeof(SelectiveCopyingConfig), "selective_copying")]
 [JsonDerivedType(typeof(VerbatimConfig), "verbatim")]
+[JsonDerivedType(typeof(LanguageModelingConfig), "lm")]
 public interface ITask
 {
     /// <summary>Tokens are in [0, VocabSize).</summary>
@@ -34,6 +36,10 @@ public interface ITask
     TaskBatch[] TrainBatches();
 
     TaskBatch[] TestBatches();
+
+    /// <summary>Rows per evaluation batch for a slice of length <paramref name="seqLen"/> (a task scoring every position
+    /// of a large vocabulary keeps its logits in memory this way).</summary>
+    int EvalRows(int seqLen) => 256;
 
     /// <summary>Extra metrics of test slice <paramref name="sliceIndex"/> (fresh accumulators per call); none by default.</summary>
     IReadOnlyList<ISliceMetric> SliceMetrics(int sliceIndex) => [];

@@ -13,6 +13,8 @@ public sealed class ByteTokenizer : ITokenizer
 
     public int VocabSize => 256;
 
+    public int ByteLength(IReadOnlyList<int> ids) => ids.Count;
+
     public int[] Encode(string text) => Array.ConvertAll(Encoding.UTF8.GetBytes(text), b => (int)b);
 
     public string Decode(IEnumerable<int> ids) => Encoding.UTF8.GetString(ids.Select(id =>

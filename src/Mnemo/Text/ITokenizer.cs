@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace Mnemo.Text;
 
 /// <summary>
@@ -12,6 +14,9 @@ public interface ITokenizer
     int[] Encode(string text);
 
     string Decode(IEnumerable<int> ids);
+
+    /// <summary>The UTF-8 bytes of the text the tokens decode to (bits per byte divide by it).</summary>
+    int ByteLength(IReadOnlyList<int> ids) => Encoding.UTF8.GetByteCount(Decode(ids));
 }
 
 /// <summary>Which tokenizer a text task uses.</summary>
