@@ -44,6 +44,8 @@ static class ListCommand
                 "gated by the Titans memory run over [persistent ‖ x]"));
             mixers.AddRow("titans_mal", Markup.Escape("Titans memory as layer: the Titans memory over [persistent ‖ x], " +
                 "then (sliding-window) attention"));
+            mixers.AddRow("aaren", Markup.Escape("Aaren (attention as an RNN): softmax attention of a learned per-head query " +
+                "over every prefix, by a parallel prefix scan; O(1) state (running max, normaliser, weighted sum)"));
             mixers.AddRow("(hybrids)", Markup.Escape("model.layer_mixers lists one mixer per layer, e.g. " +
                 "[\"gated_delta_net\", \"attention\"]"));
             AnsiConsole.Write(mixers);

@@ -39,6 +39,7 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         MixerKind.TitansMac => new MemoryAsContext(c, c.Deep, c.Titans),
         MixerKind.TitansMag => new MemoryAsGate(c, c.Attention, c.Deep, c.Titans),
         MixerKind.TitansMal => new MemoryAsLayer(c, c.Attention, c.Deep, c.Titans),
+        MixerKind.Aaren => new Aaren(c),
         _ when ModelConfig.DeepRule(kind) is { } rule => new DeepMemoryMixer(c, c.Deep, rule),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown mixer"),
     };
