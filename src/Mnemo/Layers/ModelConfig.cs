@@ -29,7 +29,7 @@ public sealed record ModelConfig : IValidatedConfig
     [Help("attention heads"), Range(1, 1024)] public int NumHeads { get; init; } = 2;
     [Help("positions: rope, learned (absolute) or none")] public PositionKind Positions { get; init; } = PositionKind.Rope;
     [Help("longest sequence for learned positions / rotary tables"), Range(1, 1 << 24)] public int MaxPositions { get; init; } = 2048;
-    [Help("depthwise causal short convolution on q, k, v (Zoology/fla style)")] public bool ShortConv { get; init; } = true;
+    [Help("depthwise causal short convolution on q, k, v (Zoology/fla style); aaren has none")] public bool ShortConv { get; init; } = true;
     [Help("short convolution kernel size"), Range(1, 64)] public int ConvSize { get; init; } = 4;
     [Help("memory key width as a multiple of d_model (split over heads)"), Range(0.01, 16)] public double ExpandK { get; init; } = 1;
     [Help("memory value width as a multiple of d_model (split over heads)"), Range(0.01, 16)] public double ExpandV { get; init; } = 1;
