@@ -37,6 +37,7 @@ public static class Program
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(ProbeCommand.Create());
+        root.Subcommands.Add(HeadsCommand.Create());
         return root;
     }
 }

@@ -42,6 +42,30 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
     /// <param name="x">[B, T, D]</param>
     public override Tensor forward(Tensor x) => Forward(x, null);
 
+    /// <summary>Per-head factors [H] on the heads' outputs before o_proj (0 removes a head), or null for none: the
+    /// retrieval-heads ablation (docs/mechanisms.md#retrieval-heads).</summary>
+    public Tensor? HeadMask { get; set; }
+
+    /// <summary>When true, every forward also forms its attention weights softmax(q kᵀ / √Dh, causal) explicitly and
+    /// keeps them, detached, in <see cref="Weights"/> [B, H, T, T_keys]; the output still comes from SDPA. Turning it off
+    /// frees them.</summary>
+    public bool RecordWeights
+    {
+        get => _record;
+        set
+        {
+            _record = value;
+            if (value) return;
+            Weights?.Dispose();
+            Weights = null;
+        }
+    }
+
+    bool _record;
+
+    /// <summary>The latest recorded attention weights (see <see cref="RecordWeights"/>); this layer owns them.</summary>
+    public Tensor? Weights { get; private set; }
+
     public Tensor Forward(Tensor x, LayerCache? cache) => Forward(x, cache, null);
 
     /// <summary>
@@ -89,11 +113,23 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
             o = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
         else
             o = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: CausalMask(t, past, _window, x.device));
-        return Output(clock.Out(MixedPrecision.Result(o))).MoveToOuterDisposeScope();
+        if (RecordWeights && persistent is null) Record(q, k, CausalMask(t, past, _window, x.device));
+        o = clock.Out(MixedPrecision.Result(o));
+        if (HeadMask is not null) o = o * HeadMask.to(o.dtype).view(1, _heads, 1, 1);    // [B, H, T, Dh]
+        return Output(o).MoveToOuterDisposeScope();
     }
 
     /// <summary>q, k, v of x [B, T, D] as [B, H, T, Dh] (SDPA's layout): projections, short convolutions (continuing
     /// from the cache), rotary positions from <paramref name="offset"/>.</summary>
+    void Record(Tensor q, Tensor k, Tensor allowed)
+    {
+        var dtype = q.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;             // bf16 operands: fp32
+        var scores = q.to(dtype).matmul(k.to(dtype).transpose(-1, -2)) * Math.Pow(_headDim, -0.5);       // [B, H, T, T_keys]
+        var weights = scores.masked_fill(allowed.logical_not(), double.NegativeInfinity).softmax(-1);
+        Weights?.Dispose();
+        Weights = weights.detach().DetachFromDisposeScope();
+    }
+
     public (Tensor Q, Tensor K, Tensor V) Project(Tensor x, LayerCache? cache, long offset)
     {
         long b = x.shape[0], t = x.shape[1];

@@ -46,6 +46,9 @@ public sealed class Block : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) => Forward(x, null);
 
+    /// <summary>This block's token mixer (fla: attn).</summary>
+    public nn.Module<Tensor, Tensor> Mixer => attn;
+
     /// <summary>The mixer's auxiliary loss term from the latest training forward (see <see cref="IAuxiliaryLoss"/>).</summary>
     public Tensor? TakeAuxLoss() => (attn as IAuxiliaryLoss)?.TakeAuxLoss();
 
@@ -213,6 +216,11 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
         }
         return total;
     }
+
+    /// <summary>The layers whose mixer is a <typeparamref name="T"/>, with their index, in layer order.</summary>
+    public IReadOnlyList<(int Layer, T Mixer)> MixersOf<T>() where T : class =>
+        model.Layers.Select((block, i) => (Layer: i, Mixer: block.Mixer as T)).Where(m => m.Mixer is not null)
+            .Select(m => (m.Layer, m.Mixer!)).ToList();
 
     /// <summary>A fresh streaming cache for this model.</summary>
     public ModelCache NewCache() => new(model.LayerCount);

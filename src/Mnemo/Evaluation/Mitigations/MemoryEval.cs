@@ -33,12 +33,7 @@ public static partial class MemoryEval
 {
     /// <summary>The model's matrix memories with their layer index, in layer order.</summary>
     public static IReadOnlyList<(int Layer, IMatrixMemoryLayer Memory)> Memories(LanguageModel model) =>
-        model.named_modules()
-            .Select(m => (Match: LayerName().Match(m.name), Memory: m.module as IMatrixMemoryLayer))
-            .Where(m => m.Match.Success && m.Memory is not null)
-            .Select(m => (int.Parse(m.Match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), m.Memory!))
-            .OrderBy(m => m.Item1)
-            .ToList();
+        model.MixersOf<IMatrixMemoryLayer>();
 
     /// <summary>Gives every matrix memory the same options; returns how many layers took them.</summary>
     public static int Apply(LanguageModel model, MemoryEvalOptions options) => Apply(model, _ => options);
@@ -119,7 +114,4 @@ public static partial class MemoryEval
         return Enumerable.Range(0, (int)b).Select(i => Enumerable.Range(0, (int)t)
             .Select(p => flat.AsSpan((int)((i * t + p) * h), (int)h).ToArray()).ToArray()).ToArray();
     }
-
-    [GeneratedRegex(@"^model\.layers\.(\d+)\.attn$")]
-    private static partial Regex LayerName();
 }
