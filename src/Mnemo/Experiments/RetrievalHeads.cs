@@ -132,7 +132,8 @@ public static class RetrievalHeads
 
     /// <summary>
     /// The ablation: the score with no head removed, with the <paramref name="k"/> top-scoring heads removed, and with
-    /// k heads drawn uniformly from the others, <paramref name="draws"/> times (seeded by <paramref name="seed"/>).
+    /// k heads drawn uniformly from the others, <paramref name="draws"/> distinct sets (fewer when the others hold fewer;
+    /// seeded by <paramref name="seed"/>).
     /// </summary>
     public static IReadOnlyList<HeadAblation> Ablate(LanguageModel model, ITask task, IReadOnlyList<TaskBatch> slices,
         HeadScores scores, int k, int draws, int seed)
@@ -149,10 +150,12 @@ public static class RetrievalHeads
             new($"top {k}", top, ScoreWithout(model, task, slices, top)),
         };
         var rng = new Random(seed);
-        for (int d = 0; d < draws; d++)
+        var seen = new HashSet<string>();
+        for (int attempt = 0; seen.Count < draws && attempt < 100 * draws; attempt++)
         {
-            var drawn = others.OrderBy(_ => rng.Next()).Take(k).ToArray();
-            results.Add(new HeadAblation($"random {k} #{d + 1}", drawn, ScoreWithout(model, task, slices, drawn)));
+            var drawn = others.OrderBy(_ => rng.Next()).Take(k).OrderBy(m => m.Layer).ThenBy(m => m.Head).ToArray();
+            if (!seen.Add(string.Join(" ", drawn))) continue;                 // the same set again
+            results.Add(new HeadAblation($"random {k} #{seen.Count}", drawn, ScoreWithout(model, task, slices, drawn)));
         }
         return results;
     }

@@ -10,7 +10,7 @@ public static class RetrievalHeadsPlot
         int layers = scores.Layers.Length, heads = scores.Score.GetLength(1);
         var grid = new double[layers, heads];
         for (int l = 0; l < layers; l++)
-            for (int h = 0; h < heads; h++) grid[layers - 1 - l, h] = 100 * scores.Score[l, h];  // first layer at the top
+            for (int h = 0; h < heads; h++) grid[l, h] = 100 * scores.Score[l, h];                 // row 0 is drawn at the top
         var plot = new ScottPlot.Plot();
         var map = plot.Add.Heatmap(grid);
         map.Colormap = new ScottPlot.Colormaps.Viridis();
