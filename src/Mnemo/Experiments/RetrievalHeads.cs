@@ -49,6 +49,7 @@ public static class RetrievalHeads
             foreach (var slice in slices)
                 for (int start = 0; start < slice.Count && left > 0; start += batchSize)
                 {
+                    using var quiet = Runtime.GcQuiet.Enter();                                     // as the evaluator does
                     using var scope = NewDisposeScope();
                     int[] rows = Enumerable.Range(start, Math.Min(Math.Min(batchSize, slice.Count - start), left)).ToArray();
                     left -= rows.Length;
