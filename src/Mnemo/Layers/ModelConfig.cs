@@ -73,11 +73,13 @@ public sealed record ModelConfig : IValidatedConfig
     /// <summary>
     /// Recurrent state a layer carries to recall over a context of length L: attention's KV cache (2·L·d) grows
     /// with L; a matrix memory holds H·Dk·Dv however long the context (short-conv tails not counted), a mixture of
-    /// memories that once per memory, a deep memory its MLP's weights two or three times (see DeepMemoryMixer).
+    /// memories that once per memory, a deep memory its MLP's weights two or three times (see DeepMemoryMixer), Aaren
+    /// a running max, a normaliser and a weighted sum per head.
     /// </summary>
     public long StateFloatsPerLayer(int contextLength) => Mixer switch
     {
         MixerKind.Attention => 2L * contextLength * DModel,
+        MixerKind.Aaren => (long)NumHeads * (2 + HeadDim),
         MixerKind.Mom => (Mom.NumMemories + (Mom.SharedMemory ? 1L : 0)) * NumHeads * KeyHeadDim * ValueHeadDim,
         _ when DeepRule(Mixer) is { } rule => DeepMemoryMixer.StateFloats(this, rule),
         _ => (long)NumHeads * KeyHeadDim * ValueHeadDim,

@@ -125,6 +125,19 @@ public class AarenScanTests
     }
 
     [Fact]
+    public void A_streaming_aaren_model_holds_the_state_its_config_reports()
+    {
+        using var scope = NewDisposeScope();
+        var c = Mnemo.Tests.Models.TinyModels.Config(Mnemo.Layers.MixerKind.Aaren);
+        var model = Mnemo.Tests.Models.TinyModels.Build(c, fp64: false);
+        using var cache = model.NewCache();
+        using var noGrad = no_grad();
+        foreach (int t in new[] { 5, 1, 30 }) model.Step(Mnemo.Tests.Models.TinyModels.Tokens(1, t), cache);
+        Assert.Equal(2 * (2 + 8), c.StateFloatsPerLayer(10_000));                  // H = 2 heads of Dh = 8
+        Assert.All(cache.Layers, l => Assert.Equal(c.StateFloatsPerLayer(36) * sizeof(float), l.Bytes));
+    }
+
+    [Fact]
     public void Mismatched_shapes_are_one_error_naming_both()
     {
         var e = Assert.Throws<MnemoException>(() => AarenScan.Scan(zeros(2, 5, 3), zeros(2, 4, 3, 8)));
