@@ -29,11 +29,7 @@ static class EvalCommand
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
-            string dir = Checkpoint.Resolve(parse.GetValue(checkpoint)!);
-            var config = RunConfig.LoadSaved(Path.Combine(dir, Checkpoint.ConfigFile), parse.GetValue(set) ?? []);
-            TorchRuntime.Initialise(config.Training.Threads);
-            var model = config.NewModel();
-            TensorIO.LoadStateDict(model, Path.Combine(dir, Checkpoint.ModelFile));
+            var (dir, config, model) = Checkpoint.LoadModel(parse.GetValue(checkpoint)!, parse.GetValue(set));
             var test = config.Task.TestBatches();
             var result = MqarEvaluator.Evaluate(model, test, task: config.Task);
             if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(result, ConfigBinder.WriteOptions));

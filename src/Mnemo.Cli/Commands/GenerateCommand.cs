@@ -38,14 +38,10 @@ static class GenerateCommand
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
-            string dir = Checkpoint.Resolve(parse.GetValue(checkpoint)!);
             var ids = ParseIds(parse.GetValue(prompt)!);
             int count = parse.GetValue(tokens);
             if (count < 1) throw new MnemoException($"--tokens must be at least 1, got {count}");
-            var config = Checkpoint.ReadConfig(dir);
-            TorchRuntime.Initialise(config.Training.Threads);
-            var model = config.NewModel();
-            TensorIO.LoadStateDict(model, Path.Combine(dir, Checkpoint.ModelFile));
+            var (dir, _, model) = Checkpoint.LoadModel(parse.GetValue(checkpoint)!);
             var clock = Stopwatch.StartNew();
             var output = Generation.Sample(model, ids, count, parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(seed));
             Console.WriteLine(string.Join(' ', output));

@@ -43,13 +43,9 @@ static class HeadsCommand
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
-            string dir = Checkpoint.Resolve(parse.GetValue(checkpoint)!);
             if (parse.GetValue(examples) < 1) throw new MnemoException($"--examples {parse.GetValue(examples)}: must be at least 1");
             if (parse.GetValue(draws) < 0) throw new MnemoException($"--draws {parse.GetValue(draws)}: must be at least 0");
-            var config = RunConfig.LoadSaved(Path.Combine(dir, Checkpoint.ConfigFile), parse.GetValue(set) ?? []);
-            TorchRuntime.Initialise(config.Training.Threads);
-            var model = config.NewModel();
-            TensorIO.LoadStateDict(model, Path.Combine(dir, Checkpoint.ModelFile));
+            var (dir, config, model) = Checkpoint.LoadModel(parse.GetValue(checkpoint)!, parse.GetValue(set));
             var test = config.Task.TestBatches();
             var scores = RetrievalHeads.Score(model, test, parse.GetValue(examples));
             Console.WriteLine($"checkpoint {dir}: {scores.CopyEvents} copy events in up to {parse.GetValue(examples)} test examples");

@@ -112,6 +112,21 @@ public static class Checkpoint
     public static RunConfig ReadConfig(string checkpointDir) =>
         RunConfig.LoadSaved(Path.Combine(checkpointDir, ConfigFile));
 
+    /// <summary>
+    /// What a checkpoint (or a run folder's newest one) holds, ready to use: its folder, its config with the
+    /// <paramref name="overrides"/> applied (task fields only change what it is tested on), and its model with the saved
+    /// weights; libtorch is set to the run's threads first.
+    /// </summary>
+    public static (string Dir, RunConfig Config, LanguageModel Model) LoadModel(string path, IReadOnlyList<string>? overrides = null)
+    {
+        string dir = Resolve(path);
+        var config = RunConfig.LoadSaved(Path.Combine(dir, ConfigFile), overrides ?? []);
+        Runtime.TorchRuntime.Initialise(config.Training.Threads);
+        var model = config.NewModel();
+        TensorIO.LoadStateDict(model, Path.Combine(dir, ModelFile));
+        return (dir, config, model);
+    }
+
     public static TrainerState ReadState(string checkpointDir)
     {
         string path = Path.Combine(checkpointDir, StateFile);
