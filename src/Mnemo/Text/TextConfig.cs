@@ -30,9 +30,13 @@ public sealed record TextConfig : IValidatedConfig
     /// <summary>The corpus as tokenised sentences, loaded once per distinct setting. A fallback to generated text is
     /// reported on stderr, once.</summary>
     public TokenizedBook Book() => Books.GetOrAdd(this, c => new Lazy<TokenizedBook>(() =>
+        new TokenizedBook(Sentences.Split(c.Load().Text), Tokenizers.Get(c.Tokenizer)))).Value;
+
+    /// <summary>The corpus this names, read now; a fallback to generated text is reported on stderr.</summary>
+    public Corpus Load()
     {
-        var corpus = Corpora.Load(c.Corpus, c.Strict, c.GeneratedSeed, c.GeneratedSentences);
+        var corpus = Corpora.Load(Corpus, Strict, GeneratedSeed, GeneratedSentences);
         if (corpus.Note is { } note) Console.Error.WriteLine($"note: {note}");
-        return new TokenizedBook(Sentences.Split(corpus.Text), Tokenizers.Get(c.Tokenizer));
-    })).Value;
+        return corpus;
+    }
 }

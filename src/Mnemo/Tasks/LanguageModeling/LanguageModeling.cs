@@ -17,8 +17,7 @@ public static class LanguageModeling
     public static SplitText Split(LanguageModelingConfig c) => Splits.GetOrAdd((c.Text, c.ValidationFraction),
         key => new Lazy<SplitText>(() =>
         {
-            var corpus = Corpora.Load(key.Item1.Corpus, key.Item1.Strict, key.Item1.GeneratedSeed, key.Item1.GeneratedSentences);
-            if (corpus.Note is { } note) Console.Error.WriteLine($"note: {note}");
+            var corpus = key.Item1.Load();
             return Split(corpus.Name, corpus.Text, key.Item2, Tokenizers.Get(key.Item1.Tokenizer));
         })).Value;
 
