@@ -46,6 +46,9 @@ static class ListCommand
                 "then (sliding-window) attention"));
             mixers.AddRow("aaren", Markup.Escape("Aaren (attention as an RNN): softmax attention of a learned per-head query " +
                 "over every prefix, by a parallel prefix scan; O(1) state (running max, normaliser, weighted sum)"));
+            mixers.AddRow("prefix_linear_attention", Markup.Escape("JRT-RNN (just read twice): linear attention that also " +
+                "reads the prompt non-causally through its own encoder keys and values; in training the prompt is every " +
+                "position up to the first scored one, in a stream the first piece"));
             mixers.AddRow("(hybrids)", Markup.Escape("model.layer_mixers lists one mixer per layer, e.g. " +
                 "[\"gated_delta_net\", \"attention\"]"));
             AnsiConsole.Write(mixers);

@@ -26,10 +26,13 @@ public abstract class MatrixMemoryMixer : MemoryMixer, IMatrixMemoryLayer
     /// <summary>Log-gate g ([B, T, H] or [B, T, H, Dk]; null = no decay) and β ([B, T, H]; delta rules) from x [B, T, D].</summary>
     protected abstract (Tensor? G, Tensor? Beta) Gates(Tensor x, long position);
 
+    /// <summary>The state the kernel starts from, [B, H, Dk, Dv]: what a stream's cache holds (null = zeros).</summary>
+    protected virtual Tensor? InitialState(Tensor x, LayerCache? cache) => cache?.Get("state");
+
     protected override Tensor Remember(Tensor q, Tensor k, Tensor v, Tensor x, LayerCache? cache)
     {
         var (g, beta) = Gates(x, cache?.Position ?? 0);
-        var inputs = new KernelInputs(q, k, v, g, beta, cache?.Get("state"));
+        var inputs = new KernelInputs(q, k, v, g, beta, InitialState(x, cache));
         var (o, state) = Kernel.Run(Kind, inputs, _chunk, streaming: cache is not null);
         if (cache is not null) cache.Set("state", state);
         return o;

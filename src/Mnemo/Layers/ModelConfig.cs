@@ -12,7 +12,7 @@ namespace Mnemo.Layers;
 public enum MixerKind
 {
     Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet, Mom, Titans, Moneta, Yaad, Memora,
-    Omeganet, Atlas, TitansMac, TitansMag, TitansMal, Aaren
+    Omeganet, Atlas, TitansMac, TitansMag, TitansMal, Aaren, PrefixLinearAttention
 }
 
 public enum PositionKind { Rope, Learned, None }

@@ -30,7 +30,9 @@ public static class Generation
             using (var scope = NewDisposeScope())
             {
                 Tensor logits;
-                using (Runtime.GcQuiet.Enter()) logits = model.Step(tensor(prompt, [1, prompt.Length]), cache).select(1, -1);  // [1, V]
+                var whole = tensor(new long[] { prompt.Length });                           // the prompt is the prefix JRT reads
+                using (Runtime.GcQuiet.Enter())
+                    logits = model.Step(tensor(prompt, [1, prompt.Length]), cache, whole).select(1, -1);  // [1, V]
                 for (int i = 0; i < count; i++)
                 {
                     using var quiet = Runtime.GcQuiet.Enter();                            // one token's calls (see GcQuiet)

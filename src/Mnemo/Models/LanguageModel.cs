@@ -40,6 +40,7 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         MixerKind.TitansMag => new MemoryAsGate(c, c.Attention, c.Deep, c.Titans),
         MixerKind.TitansMal => new MemoryAsLayer(c, c.Attention, c.Deep, c.Titans),
         MixerKind.Aaren => new Aaren(c),
+        MixerKind.PrefixLinearAttention => new PrefixLinearAttention(c, c.Matrix),
         _ when ModelConfig.DeepRule(kind) is { } rule => new DeepMemoryMixer(c, c.Deep, rule),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown mixer"),
     };
@@ -52,10 +53,15 @@ public sealed class Block : nn.Module<Tensor, Tensor>
     /// <summary>The mixer's auxiliary loss term from the latest training forward (see <see cref="IAuxiliaryLoss"/>).</summary>
     public Tensor? TakeAuxLoss() => (attn as IAuxiliaryLoss)?.TakeAuxLoss();
 
-    public Tensor Forward(Tensor x, LayerCache? cache)
+    /// <param name="prefix">prompt lengths [B] for a mixer that reads a prefix non-causally (<see cref="IPrefixMixer"/>);
+    /// the other mixers ignore it</param>
+    public Tensor Forward(Tensor x, LayerCache? cache, Tensor? prefix = null)
     {
         using var scope = NewDisposeScope();
-        var h = x + ((IStreamingMixer)attn).Forward(attn_norm.forward(x), cache);
+        var mixed = prefix is not null && attn is IPrefixMixer reader
+            ? reader.Forward(attn_norm.forward(x), cache, prefix)
+            : ((IStreamingMixer)attn).Forward(attn_norm.forward(x), cache);
+        var h = x + mixed;
         if (mlp is not null) h = h + mlp.forward(mlp_norm!.forward(h));
         return h.MoveToOuterDisposeScope();
     }
@@ -84,8 +90,9 @@ public sealed class Backbone : nn.Module<Tensor, Tensor>
     /// <returns>[B, T, D]</returns>
     public override Tensor forward(Tensor tokens) => Forward(tokens, null);
 
-    /// <summary>With a cache, continues the sequence it holds (positions offset, every layer's state carried).</summary>
-    public Tensor Forward(Tensor tokens, ModelCache? cache)
+    /// <summary>With a cache, continues the sequence it holds (positions offset, every layer's state carried).
+    /// <paramref name="prefix"/>: see <see cref="Block.Forward"/>.</summary>
+    public Tensor Forward(Tensor tokens, ModelCache? cache, Tensor? prefix = null)
     {
         using var scope = NewDisposeScope();
         long offset = cache?.Position ?? 0;
@@ -96,7 +103,7 @@ public sealed class Backbone : nn.Module<Tensor, Tensor>
         {
             var layerCache = cache?.Layers[i];
             if (layerCache is not null) layerCache.Position = offset;
-            h = layers[i].Forward(h, layerCache);
+            h = layers[i].Forward(h, layerCache, prefix);
         }
         if (cache is not null) cache.Position = offset + tokens.shape[1];
         return norm.forward(h).MoveToOuterDisposeScope();
@@ -163,8 +170,24 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
         }
     }
 
-    /// <summary>Final hidden states [B, T, D] for tokens [B, T].</summary>
-    public Tensor Hidden(Tensor tokens) => model.forward(tokens);
+    /// <summary>Final hidden states [B, T, D] for tokens [B, T]; <paramref name="prefix"/> [B]: the prompt lengths that a
+    /// prefix-reading mixer reads non-causally (none: every mixer is causal).</summary>
+    public Tensor Hidden(Tensor tokens, Tensor? prefix = null) => model.Forward(tokens, null, prefix);
+
+    /// <summary>Whether some layer reads a prompt prefix non-causally (<see cref="IPrefixMixer"/>).</summary>
+    public bool ReadsPrefix => model.Layers.Any(block => block.Mixer is IPrefixMixer);
+
+    /// <summary>
+    /// The prompt of each row, as a prefix-reading mixer sees it in training and evaluation: every position up to and
+    /// including the first scored one (mask [B, T]); [B] int64, 0 for a row with no scored position. The label of a
+    /// scored position p is token p + 1, which lies after the prompt, so no position reads the token it predicts.
+    /// </summary>
+    public static Tensor PromptLengths(Tensor mask)
+    {
+        using var scope = NewDisposeScope();
+        var first = mask.to(ScalarType.Int64).argmax(1);                               // the first true, or 0 for none
+        return where(mask.any(1), first + 1, zeros_like(first)).MoveToOuterDisposeScope();
+    }
 
     /// <summary>Vocabulary logits for hidden states [..., D] → [..., V]. Taking only the positions that are scored
     /// before this call saves most of the head's cost on recall tasks.</summary>
@@ -179,7 +202,8 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     public Tensor ScoredLogits(Tensor tokens, Tensor mask, Readout readout = Readout.NextToken)
     {
         using var scope = NewDisposeScope();
-        return ReadOut(Hidden(tokens), mask, readout).MoveToOuterDisposeScope();
+        var prefix = readout == Readout.NextToken && ReadsPrefix ? PromptLengths(mask) : null;
+        return ReadOut(Hidden(tokens, prefix), mask, readout).MoveToOuterDisposeScope();
     }
 
     /// <summary><see cref="ScoredLogits"/> from the final hidden states [B, T, D].</summary>
@@ -230,10 +254,11 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     /// [B, T, V]. Memory layers carry an O(1) state; attention a KV cache. Feeding a sequence piece by piece
     /// gives the full forward pass's logits.
     /// </summary>
-    public Tensor Step(Tensor tokens, ModelCache cache)
+    /// <param name="prefix">prompt lengths [B] of a stream's first piece, for prefix-reading mixers</param>
+    public Tensor Step(Tensor tokens, ModelCache cache, Tensor? prefix = null)
     {
         using var scope = NewDisposeScope();
-        return Logits(model.Forward(tokens, cache)).MoveToOuterDisposeScope();
+        return Logits(model.Forward(tokens, cache, prefix)).MoveToOuterDisposeScope();
     }
 
     /// <summary>How far resident memory may grow past what the first piece of a <see cref="Prefill"/> needed.</summary>

@@ -225,8 +225,9 @@ public class MixerTests
     {
         using var scope = NewDisposeScope();
         var model = Build(Config(mixer), fp64: false);
-        var logits = model.forward(Tokens(2, 19));
-        nn.functional.cross_entropy(logits.reshape(-1, 40), Tokens(2, 19).reshape(-1)).backward();
+        var scored = arange(19).ge(5).unsqueeze(0).expand(2, -1);                  // as in training: a prompt, then scored positions
+        var logits = model.ScoredLogits(Tokens(2, 19), scored);                  // (a prefix-reading mixer reads that prompt)
+        nn.functional.cross_entropy(logits, TinyModels.Tokens(2, 19, seed: 4).index([TensorIndex.Tensor(scored)])).backward();
         TinyModels.AssertEveryParameterHasAGradient(model, mixer.ToString());
     }
 
