@@ -154,11 +154,20 @@ static class BenchCommand
             Description = "With --model: the models' mixers. Default: gated_delta_net mamba2 attention",
             AllowMultipleArgumentsPerToken = true,
         };
+        var landmarkBlock = new Option<int?>("--landmark-block")
+        {
+            Description = "With --model: also measure an attention model with a landmark token after every N tokens " +
+                "(docs/mechanisms.md#landmark-attention), each decoded token reading --landmark-top-k blocks",
+        };
+        var landmarkTopK = new Option<int>("--landmark-top-k")
+        {
+            Description = "Blocks each token retrieves", DefaultValueFactory = _ => 2,
+        };
         var command = new Command("decode",
             "Kernel-level decode: per-token latency of one matrix-memory step (constant-size state) versus one attention step " +
             "over a KV cache of growing context (1k … 1M tokens), with process memory. No model around the kernels.")
         {
-            contexts, rules, dim, heads, tokens, noAttention, threads, json, quick, model, modelMixers,
+            contexts, rules, dim, heads, tokens, noAttention, threads, json, quick, model, modelMixers, landmarkBlock, landmarkTopK,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
@@ -175,8 +184,12 @@ static class BenchCommand
             if (parse.GetValue(model))
             {
                 var mixerKinds = Split(parse.GetValue(modelMixers))?.Select(n => Named<MixerKind>("mixer", n)).Distinct().ToArray();
+                var landmark = parse.GetValue(landmarkBlock) is int block
+                    ? new AttentionConfig { LandmarkBlock = block, LandmarkTopK = parse.GetValue(landmarkTopK) } : null;
+                if (landmark is not null && (landmark.LandmarkBlock < 1 || landmark.LandmarkTopK < 1))
+                    throw new MnemoException("--landmark-block and --landmark-top-k must be ≥ 1");
                 var rows = ModelDecodeBenchmark.Run(o.Contexts, o.Tokens, o.Heads * o.Dim, layers: 2, o.Heads,
-                    message => Console.Error.WriteLine(message), mixerKinds);
+                    message => Console.Error.WriteLine(message), mixerKinds, landmark);
                 AtomicFile.WriteAllText(jsonPath, System.Text.Json.JsonSerializer.Serialize(
                     new { method = "model-level decode (see ModelDecodeBenchmark)", machine = MachineInfo.Capture(), rows },
                     KernelBenchReport.JsonOptions) + "\n");

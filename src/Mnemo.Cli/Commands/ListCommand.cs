@@ -18,7 +18,8 @@ static class ListCommand
         {
             var mixers = new Table().Title("models (model.mixer)").AddColumns("name", "what");
             mixers.AddRow("attention", "causal softmax attention (SDPA), rotary/learned positions, " +
-                "optional sliding window and short convolutions; KV cache when streaming");
+                "optional sliding window and short convolutions; KV cache when streaming; landmark tokens with top-k block " +
+                "retrieval (attention.landmark_block, landmark_top_k)");
             mixers.AddRow("linear_attention", "S += φ(k)ᵀv, no decay; " +
                 "feature maps identity / elu_p1 / relu / taylor, optional normaliser");
             mixers.AddRow("retnet", "fixed per-head decay 1 − 2^(−5−h), rotary q/k, gated output");

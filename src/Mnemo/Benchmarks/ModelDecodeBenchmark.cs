@@ -29,22 +29,28 @@ static class ModelDecodeBenchmark
     /// <summary>The models measured when none are named.</summary>
     public static readonly MixerKind[] DefaultMixers = [MixerKind.GatedDeltaNet, MixerKind.Mamba2, MixerKind.Attention];
 
+    /// <param name="landmark">when set, an attention model with these landmark settings is measured after the others
+    /// ("attention_landmark": its cache holds the context's landmarks too; each token reads top-k blocks)</param>
     public static List<ModelDecodeRow> Run(long[] contexts, int tokens, int dModel, int layers, int heads, Action<string> log,
-        MixerKind[]? mixers = null)
+        MixerKind[]? mixers = null, AttentionConfig? landmark = null)
     {
         var rows = new List<ModelDecodeRow>();
         using var noGrad = no_grad();
-        foreach (var mixer in mixers ?? DefaultMixers)
+        var models = (mixers ?? DefaultMixers).Select(m => (Name: Names.Of(m), Config: Config(m, dModel, layers, heads))).ToList();
+        if (landmark is not null)
+            models.Add(("attention_landmark", Config(MixerKind.Attention, dModel, layers, heads) with { Attention = landmark }));
+        foreach (var (name, config) in models)
         {
             TorchRuntime.Seed(1);
-            using var model = new LanguageModel(Config(mixer, dModel, layers, heads));
+            using var model = new LanguageModel(config);
             model.eval();
+            bool attention = config.Mixer == MixerKind.Attention;
             foreach (long context in contexts.Order())
             {
-                log($"{mixer} model, context {context:N0} …");
+                log($"{name} model, context {context:N0} …");
                 using var cache = model.NewCache();
-                var (prefill, releases) = mixer == MixerKind.Attention ? ((double?)null, (int?)null) : Prefill(model, cache, context);
-                if (mixer == MixerKind.Attention) FillKv(model, cache, context, tokens + 2);
+                var (prefill, releases) = attention ? ((double?)null, (int?)null) : Prefill(model, cache, context);
+                if (attention) FillKv(model, cache, context, tokens + 2);
                 var gen = new Generator((ulong)context);
                 var samples = new double[tokens];
                 for (int i = 0; i < tokens + 2; i++)
@@ -58,8 +64,8 @@ static class ModelDecodeBenchmark
                 }
                 Array.Sort(samples);
                 using var process = Process.GetCurrentProcess();
-                rows.Add(new ModelDecodeRow(Names.Of(mixer), context, tokens, samples[tokens / 2], samples[0], cache.Bytes,
-                    process.WorkingSet64, mixer == MixerKind.Attention ? "synthetic" : "prefill", prefill, releases));
+                rows.Add(new ModelDecodeRow(name, context, tokens, samples[tokens / 2], samples[0], cache.Bytes,
+                    process.WorkingSet64, attention ? "synthetic" : "prefill", prefill, releases));
             }
         }
         return rows;
@@ -74,17 +80,19 @@ static class ModelDecodeBenchmark
         return (context / clock.Elapsed.TotalSeconds, releases);
     }
 
-    /// <summary>Puts a context of random keys and values into every attention layer's KV buffer.</summary>
+    /// <summary>Puts a context of random keys and values into every attention layer's KV buffer (with landmarks, one
+    /// more position after every block of the context).</summary>
     static void FillKv(LanguageModel model, ModelCache cache, long context, int room)
     {
         var c = model.Config;
         var gen = new Generator(11);
+        long positions = c.Attention.LandmarkBlock > 0 ? Landmarks.Extended(context, c.Attention.LandmarkBlock) : context;
         foreach (var layer in cache.Layers)
         {
             using var scope = NewDisposeScope();
-            var k = randn([1, c.NumHeads, context, c.HeadDim], generator: gen);
-            var v = randn([1, c.NumHeads, context, c.HeadDim], generator: gen);
-            KvBuffer.Fill(layer, k, v, context + room);
+            var k = randn([1, c.NumHeads, positions, c.HeadDim], generator: gen);
+            var v = randn([1, c.NumHeads, positions, c.HeadDim], generator: gen);
+            KvBuffer.Fill(layer, k, v, positions + 2 * room);
         }
         cache.Position = context;
     }

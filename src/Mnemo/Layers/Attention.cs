@@ -1,3 +1,4 @@
+using Mnemo.Memory.Landmark;
 using Mnemo.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -15,7 +16,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
 {
     readonly Projection q_proj, k_proj, v_proj, o_proj;
     readonly ShortConvolution? q_conv1d, k_conv1d, v_conv1d;
-    readonly int _heads, _headDim, _window;
+    readonly int _heads, _headDim, _window, _landmarkBlock, _landmarkTopK;
     readonly bool _rotary;
 
     /// <param name="c">the model's common dims</param>
@@ -25,6 +26,8 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
         _heads = c.NumHeads;
         _headDim = c.HeadDim;
         _window = attention.Window;
+        _landmarkBlock = attention.LandmarkBlock;
+        _landmarkTopK = attention.LandmarkTopK;
         _rotary = c.Positions == PositionKind.Rope;
         q_proj = new Projection(c.DModel, c.DModel, hasBias: false);
         k_proj = new Projection(c.DModel, c.DModel, hasBias: false);
@@ -102,7 +105,12 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
         (q, k, v) = (clock.In(q)!, clock.In(k)!, clock.In(v)!);
         // bf16 under training.precision bf16 (libtorch's CPU attention keeps the softmax and its sums in fp32).
         (q, k, v) = (MixedPrecision.Operand(q), MixedPrecision.Operand(k), MixedPrecision.Operand(v));
-        if (persistent is not null)
+        if (_landmarkBlock > 0)
+        {
+            if (persistent is not null) throw new InvalidOperationException("landmark attention takes no persistent tokens");
+            o = Landmark(q, k, v, past);
+        }
+        else if (persistent is not null)
         {
             var (pk, pv) = PersistentKeys(persistent, b);                               // [B, H, Np, Dh]
             (pk, pv) = (MixedPrecision.Operand(pk), MixedPrecision.Operand(pv));
@@ -113,14 +121,36 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
             o = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
         else
             o = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: CausalMask(t, past, _window, x.device));
-        if (RecordWeights && persistent is null) Record(q, k, CausalMask(t, past, _window, x.device));
+        if (RecordWeights && persistent is null && _landmarkBlock == 0) Record(q, k, CausalMask(t, past, _window, x.device));
         o = clock.Out(MixedPrecision.Result(o));
         if (HeadMask is not null) o = o * HeadMask.to(o.dtype).view(1, _heads, 1, 1);    // [B, H, T, Dh]
         return Output(o).MoveToOuterDisposeScope();
     }
 
-    /// <summary>q, k, v of x [B, T, D] as [B, H, T, Dh] (SDPA's layout): projections, short convolutions (continuing
-    /// from the cache), rotary positions from <paramref name="offset"/>.</summary>
+    /// <summary>
+    /// Landmark attention (docs/mechanisms.md#landmark-attention) of q [B, H, T, Dh] at positions past … over every key
+    /// from position 0: in training the grouped softmax over every block, otherwise each query's own block and its
+    /// landmark_top_k best earlier blocks (every block when 0). <see cref="RecordWeights"/> keeps the grouped softmax's
+    /// weights; the top-k form forms none.
+    /// </summary>
+    Tensor Landmark(Tensor q, Tensor k, Tensor v, long past)
+    {
+        if (training || _landmarkTopK == 0)
+        {
+            var (o, weights) = GroupedSoftmax.Dense(q, k, v, _landmarkBlock, past);
+            if (RecordWeights)
+            {
+                Weights?.Dispose();
+                Weights = weights.detach().DetachFromDisposeScope();
+            }
+            return o;
+        }
+        if (RecordWeights)
+            throw new InvalidOperationException(
+                "attention weights are recorded for the grouped softmax over every block: set landmark_top_k to 0");
+        return GroupedSoftmax.Retrieve(q, k, v, _landmarkBlock, past, _landmarkTopK);
+    }
+
     void Record(Tensor q, Tensor k, Tensor allowed)
     {
         var dtype = q.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;             // bf16 operands: fp32
@@ -130,6 +160,8 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
         Weights = weights.detach().DetachFromDisposeScope();
     }
 
+    /// <summary>q, k, v of x [B, T, D] as [B, H, T, Dh] (SDPA's layout): projections, short convolutions (continuing
+    /// from the cache), rotary positions from <paramref name="offset"/>.</summary>
     public (Tensor Q, Tensor K, Tensor V) Project(Tensor x, LayerCache? cache, long offset)
     {
         long b = x.shape[0], t = x.shape[1];

@@ -6,4 +6,10 @@ namespace Mnemo.Layers;
 public sealed record AttentionConfig
 {
     [Help("sliding-window size in tokens; 0 = full causal attention"), Range(0, 1 << 24)] public int Window { get; init; }
+    [Help("landmark attention: a learned landmark token after every landmark_block tokens, and the grouped softmax " +
+        "(docs/mechanisms.md#landmark-attention); 0 = off"), Range(0, 1 << 20)]
+    public int LandmarkBlock { get; init; }
+    [Help("landmark attention outside training: each query reads its own block and the landmark_top_k earlier blocks whose " +
+        "landmarks score highest; 0 = every block (the training form)"), Range(0, 1 << 20)]
+    public int LandmarkTopK { get; init; }
 }

@@ -108,6 +108,21 @@ public sealed record ModelConfig : IValidatedConfig
                 $"x + LN(mlp(x)) needs the memory's input and output sizes equal; key " +
                 $"{MemoryFeatureMap.Width(Deep.FeatureMap, KeyHeadDim)}" +
                 $" vs value {ValueHeadDim} (set it false, or expand_k = expand_v without a feature map)");
+        if (Attention.LandmarkBlock > 0)
+        {
+            if (!Enumerable.Range(0, NumLayers).Any(i => MixerOf(i) == MixerKind.Attention))
+                yield return ("attention.landmark_block", "landmark tokens need an attention layer (model.mixer or layer_mixers)");
+            if (Enumerable.Range(0, NumLayers).Any(i => IsTitansArchitecture(MixerOf(i))))
+                yield return ("attention.landmark_block", "the Titans architectures' attention does not read landmarks");
+            if (Attention.Window > 0)
+                yield return ("attention.landmark_block",
+                    $"landmark attention reads whole blocks; it cannot be combined with window {Attention.Window}");
+            if (Positions == PositionKind.Learned)
+                yield return ("attention.landmark_block", "landmark tokens take positions of their own; use positions rope or none");
+            if (Enumerable.Range(0, NumLayers).Any(i => MixerOf(i) == MixerKind.PrefixLinearAttention))
+                yield return ("attention.landmark_block", "a prompt prefix counts input tokens, not landmark positions: " +
+                    "prefix_linear_attention cannot share a model with landmarks");
+        }
         if (Positions == PositionKind.Rope && HeadDim % 2 != 0)
             yield return ("positions", $"rotary positions need an even head size; d_model/num_heads = {HeadDim}");
     }

@@ -74,10 +74,14 @@ public sealed class Backbone : nn.Module<Tensor, Tensor>
     readonly Embedding? position_embeddings;
     readonly ModuleList<Block> layers;
     readonly RMSNorm norm;
+    readonly Parameter? landmark;                    // landmark attention's token [1, D] (Landmarks)
+    readonly int _landmarkBlock;
 
     public Backbone(ModelConfig c) : base(nameof(Backbone))
     {
         embeddings = nn.Embedding(c.VocabSize, c.DModel);
+        _landmarkBlock = c.Attention.LandmarkBlock;
+        if (_landmarkBlock > 0) landmark = nn.Parameter(zeros(1, c.DModel));           // drawn by LanguageModel's init
         if (c.Positions == PositionKind.Learned) position_embeddings = nn.Embedding(c.MaxPositions, c.DModel);
         layers = nn.ModuleList(Enumerable.Range(0, c.NumLayers).Select(i => new Block(c, c.MixerOf(i))).ToArray());
         norm = new RMSNorm(c.DModel, c.NormEps);
@@ -95,16 +99,23 @@ public sealed class Backbone : nn.Module<Tensor, Tensor>
     public Tensor Forward(Tensor tokens, ModelCache? cache, Tensor? prefix = null)
     {
         using var scope = NewDisposeScope();
-        long offset = cache?.Position ?? 0;
+        long offset = cache?.Position ?? 0, inner = offset;                            // inner: offset inside the layers
         var h = embeddings.forward(tokens);
         if (position_embeddings is not null)
             h = h + position_embeddings.forward(arange(offset, offset + tokens.shape[1], device: tokens.device)).unsqueeze(0);
+        Tensor? kept = null;
+        if (landmark is not null)
+        {
+            (h, kept) = Landmarks.Insert(h, landmark, offset, _landmarkBlock);           // [B, T', D]
+            inner = Landmarks.Extended(offset, _landmarkBlock);
+        }
         for (int i = 0; i < layers.Count; i++)
         {
             var layerCache = cache?.Layers[i];
-            if (layerCache is not null) layerCache.Position = offset;
+            if (layerCache is not null) layerCache.Position = inner;
             h = layers[i].Forward(h, layerCache, prefix);
         }
+        if (kept is not null) h = h.index_select(1, kept);                               // the input's own tokens [B, T, D]
         if (cache is not null) cache.Position = offset + tokens.shape[1];
         return norm.forward(h).MoveToOuterDisposeScope();
     }
