@@ -50,6 +50,9 @@ static class ListCommand
             mixers.AddRow("prefix_linear_attention", Markup.Escape("JRT-RNN (just read twice): linear attention that also " +
                 "reads the prompt non-causally through its own encoder keys and values; in training the prompt is every " +
                 "position up to the first scored one, in a stream the first piece"));
+            mixers.AddRow("liger_attention", Markup.Escape("Liger attention: an attention layer's own weights read half by " +
+                "sliding-window softmax attention (attention.window) and half by a GLA memory with softmax feature maps and the " +
+                "gate logsigmoid(k)/16; no new parameters, so an attention checkpoint loads into it (training.init_from)"));
             mixers.AddRow("(hybrids)", Markup.Escape("model.layer_mixers lists one mixer per layer, e.g. " +
                 "[\"gated_delta_net\", \"attention\"]"));
             AnsiConsole.Write(mixers);

@@ -17,12 +17,17 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
     readonly Projection q_proj, k_proj, v_proj, o_proj;
     readonly ShortConvolution? q_conv1d, k_conv1d, v_conv1d;
     readonly int _heads, _headDim, _window, _landmarkBlock, _landmarkTopK;
-    readonly bool _rotary;
+    readonly bool _rotary, _liger;
+    readonly int _chunk;
 
     /// <param name="c">the model's common dims</param>
     /// <param name="attention">model.attention</param>
-    public Attention(ModelConfig c, AttentionConfig attention) : base(nameof(Attention))
+    /// <param name="liger">Liger attention (docs/mechanisms.md#liger-attention): the same weights, read half by this
+    /// (sliding-window) softmax attention and half by the gated recurrent branch built from them</param>
+    public Attention(ModelConfig c, AttentionConfig attention, bool liger = false) : base(nameof(Attention))
     {
+        _liger = liger;
+        _chunk = c.Matrix.ChunkSize;
         _heads = c.NumHeads;
         _headDim = c.HeadDim;
         _window = attention.Window;
@@ -80,7 +85,16 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
-        var (q, k, v) = Project(x, cache, cache?.Position ?? 0);                       // [B, H, T, Dh]
+        var (rawQ, rawK, v) = ProjectHeads(x, cache);                                  // [B, T, H, Dh]
+        Tensor? recurrent = null;
+        if (_liger)
+        {
+            var (read, state) = LigerBranch.Run(rawQ, rawK, v, cache?.Get("state"), _chunk, streaming: cache is not null);
+            if (cache is not null) cache.Set("state", state);
+            recurrent = read.transpose(1, 2);                                            // [B, H, T, Dh]
+        }
+        var (q, k) = Rotate(rawQ, rawK, cache?.Position ?? 0);
+        (q, k, v) = (q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2));           // [B, H, T, Dh]
         long past = 0;
         if (cache is not null && _window == 0)
         {
@@ -123,6 +137,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
             o = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: CausalMask(t, past, _window, x.device));
         if (RecordWeights && persistent is null && _landmarkBlock == 0) Record(q, k, CausalMask(t, past, _window, x.device));
         o = clock.Out(MixedPrecision.Result(o));
+        if (recurrent is not null) o = 0.5 * o + 0.5 * recurrent.to(o.dtype);            // Liger attention's even mix
         if (HeadMask is not null) o = o * HeadMask.to(o.dtype).view(1, _heads, 1, 1);    // [B, H, T, Dh]
         return Output(o).MoveToOuterDisposeScope();
     }
@@ -164,6 +179,14 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
     /// from the cache), rotary positions from <paramref name="offset"/>.</summary>
     public (Tensor Q, Tensor K, Tensor V) Project(Tensor x, LayerCache? cache, long offset)
     {
+        var (q, k, v) = ProjectHeads(x, cache);
+        (q, k) = Rotate(q, k, offset);
+        return (q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2));
+    }
+
+    /// <summary>q, k, v [B, T, H, Dh]: projections and short convolutions, no positions yet.</summary>
+    (Tensor Q, Tensor K, Tensor V) ProjectHeads(Tensor x, LayerCache? cache)
+    {
         long b = x.shape[0], t = x.shape[1];
         Tensor q = q_proj.forward(x), k = k_proj.forward(x), v = v_proj.forward(x);   // [B, T, D]
         if (q_conv1d is not null)
@@ -172,16 +195,12 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
             k = k_conv1d!.Forward(k, cache, "k_conv");
             v = v_conv1d!.Forward(v, cache, "v_conv");
         }
-        q = q.view(b, t, _heads, _headDim);                                            // [B, T, H, Dh]
-        k = k.view(b, t, _heads, _headDim);
-        v = v.view(b, t, _heads, _headDim);
-        if (_rotary)
-        {
-            q = RotaryEmbedding.Apply(q, offset);
-            k = RotaryEmbedding.Apply(k, offset);
-        }
-        return (q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2));
+        return (q.view(b, t, _heads, _headDim), k.view(b, t, _heads, _headDim), v.view(b, t, _heads, _headDim));
     }
+
+    /// <summary>Rotary positions on q, k [B, T, H, Dh] from <paramref name="offset"/> (none without rope).</summary>
+    (Tensor Q, Tensor K) Rotate(Tensor q, Tensor k, long offset) =>
+        _rotary ? (RotaryEmbedding.Apply(q, offset), RotaryEmbedding.Apply(k, offset)) : (q, k);
 
     /// <summary>Keys and values [B, H, Np, Dh] of persistent tokens p [Np, D]: projected only — no convolution (they
     /// are not a sequence) and no rotation (they have no position; every query sees them alike).</summary>

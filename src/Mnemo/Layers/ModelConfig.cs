@@ -12,7 +12,7 @@ namespace Mnemo.Layers;
 public enum MixerKind
 {
     Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet, Mom, Titans, Moneta, Yaad, Memora,
-    Omeganet, Atlas, TitansMac, TitansMag, TitansMal, Aaren, PrefixLinearAttention
+    Omeganet, Atlas, TitansMac, TitansMag, TitansMal, Aaren, PrefixLinearAttention, LigerAttention
 }
 
 public enum PositionKind { Rope, Learned, None }
@@ -74,12 +74,13 @@ public sealed record ModelConfig : IValidatedConfig
     /// Recurrent state a layer carries to recall over a context of length L: attention's KV cache (2·L·d) grows
     /// with L; a matrix memory holds H·Dk·Dv however long the context (short-conv tails not counted), a mixture of
     /// memories that once per memory, a deep memory its MLP's weights two or three times (see DeepMemoryMixer), Aaren
-    /// a running max, a normaliser and a weighted sum per head.
+    /// a running max, a normaliser and a weighted sum per head, Liger attention a GLA state and a window of keys and values.
     /// </summary>
     public long StateFloatsPerLayer(int contextLength) => Mixer switch
     {
         MixerKind.Attention => 2L * contextLength * DModel,
         MixerKind.Aaren => (long)NumHeads * (2 + HeadDim),
+        MixerKind.LigerAttention => (long)NumHeads * HeadDim * HeadDim + 2L * Math.Min(Attention.Window, contextLength) * DModel,
         MixerKind.Mom => (Mom.NumMemories + (Mom.SharedMemory ? 1L : 0)) * NumHeads * KeyHeadDim * ValueHeadDim,
         _ when DeepRule(Mixer) is { } rule => DeepMemoryMixer.StateFloats(this, rule),
         _ => (long)NumHeads * KeyHeadDim * ValueHeadDim,
@@ -108,6 +109,9 @@ public sealed record ModelConfig : IValidatedConfig
                 $"x + LN(mlp(x)) needs the memory's input and output sizes equal; key " +
                 $"{MemoryFeatureMap.Width(Deep.FeatureMap, KeyHeadDim)}" +
                 $" vs value {ValueHeadDim} (set it false, or expand_k = expand_v without a feature map)");
+        if (Attention.Window == 0 && Enumerable.Range(0, NumLayers).Any(i => MixerOf(i) == MixerKind.LigerAttention))
+            yield return ("attention.window", "liger_attention mixes its recurrent branch with sliding-window attention: set a window " +
+                "(Liger uses 64)");
         if (Attention.LandmarkBlock > 0)
         {
             if (!Enumerable.Range(0, NumLayers).Any(i => MixerOf(i) == MixerKind.Attention))

@@ -94,6 +94,20 @@ public sealed class Trainer
 
         TorchRuntime.Seed(t.Seed);
         var model = _config.NewModel();
+        if (from is null && t.InitFrom.Length > 0)
+        {
+            string source;
+            try
+            {
+                source = Checkpoint.Resolve(t.InitFrom);
+                TensorIO.LoadStateDict(model, Path.Combine(source, Checkpoint.ModelFile));
+            }
+            catch (MnemoException e) when (e is not ConfigException)
+            {
+                throw new ConfigException($"training.init_from: {e.Message}");
+            }
+            _observer.Info($"weights initialised from {source}");
+        }
         var optimizer = CreateOptimizer(model, t);
 
         var state = new TrainerState();

@@ -32,6 +32,10 @@ public sealed record TrainingConfig : IValidatedConfig
         "precision of the matrix products: fp32, or bf16 (bf16 operands, fp32 results; weights, states, gates, loss and " +
         "optimizer stay fp32; docs/architecture.md#bf16-matmuls)")]
     public Precision Precision { get; init; }
+    [Help("a checkpoint (or run folder: its newest checkpoint) whose weights start this run instead of a random draw; names and " +
+        "shapes must match the model exactly (an attention checkpoint loads into liger_attention; `mnemo convert`). " +
+        "Empty = random initialisation; a resumed run continues from its own checkpoint")]
+    public string InitFrom { get; init; } = "";
     [Help("refuse a model whose lower-bound training memory exceeds the memory available (docs/cli.md#behaviour)")]
     public bool MemoryCheck { get; init; } = true;
 
