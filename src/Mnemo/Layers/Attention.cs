@@ -118,9 +118,10 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
         var clock = KernelClock.Begin();
         (q, k, v) = (clock.In(q)!, clock.In(k)!, clock.In(v)!);
         // bf16 under training.precision bf16 (libtorch's CPU attention keeps the softmax and its sums in fp32).
-        (q, k, v) = (MixedPrecision.Operand(q), MixedPrecision.Operand(k), MixedPrecision.Operand(v));
+        if (_landmarkBlock == 0) (q, k, v) = (MixedPrecision.Operand(q), MixedPrecision.Operand(k), MixedPrecision.Operand(v));
         if (_landmarkBlock > 0)
         {
+            // In the input's precision: the grouped softmax is formed here, not in libtorch's attention kernel.
             if (persistent is not null) throw new InvalidOperationException("landmark attention takes no persistent tokens");
             o = Landmark(q, k, v, past);
         }
