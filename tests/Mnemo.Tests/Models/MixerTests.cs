@@ -125,9 +125,7 @@ public class MixerTests
         var x = Tokens(2, 21);
         var full = model.forward(x);
         using var cache = model.NewCache();
-        var pieces = new List<Tensor> { model.Step(x.narrow(1, 0, 6), cache) };     // a prompt, then single tokens
-        for (long t = 6; t < 21; t++) pieces.Add(model.Step(x.narrow(1, t, 1), cache));
-        var streamed = cat(pieces, 1);
+        var streamed = TinyModels.Streamed(model, x, 6, cache);                       // a prompt, then single tokens
         Assert.True(Equivalence.RelativeRms(streamed, full) <= 1e-10, $"{mixer}: {Equivalence.RelativeRms(streamed, full):E2}");
         Assert.Equal(21, cache.Position);
     }

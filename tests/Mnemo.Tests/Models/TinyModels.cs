@@ -30,6 +30,18 @@ public static class TinyModels
 
     public static Tensor Tokens(long b, long t, int seed = 9) => randint(0, 40, [b, t], generator: new Generator((ulong)seed));
 
+    /// <summary>
+    /// Logits of <paramref name="tokens"/> [B, T] streamed through <paramref name="cache"/>: a prompt of
+    /// <paramref name="prompt"/> tokens (with <paramref name="prefix"/> lengths for prefix-reading mixers), then one
+    /// token at a time; [B, T, V], to compare with the full forward.
+    /// </summary>
+    public static Tensor Streamed(LanguageModel model, Tensor tokens, long prompt, ModelCache cache, Tensor? prefix = null)
+    {
+        var pieces = new List<Tensor> { model.Step(tokens.narrow(1, 0, prompt), cache, prefix) };
+        for (long t = prompt; t < tokens.shape[1]; t++) pieces.Add(model.Step(tokens.narrow(1, t, 1), cache));
+        return cat(pieces, 1);
+    }
+
     /// <summary>Asserts every parameter has a finite, nonzero gradient (after the caller's backward).</summary>
     public static void AssertEveryParameterHasAGradient(LanguageModel model, string label)
     {
