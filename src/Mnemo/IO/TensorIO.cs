@@ -48,14 +48,16 @@ public static class TensorIO
 
     /// <summary>
     /// Loads weights into a module in place. Every tensor of the module must be in the file with the same shape and
-    /// dtype, and the file may hold nothing else; otherwise one error lists what is missing, extra or mismatched.
+    /// dtype (those <paramref name="optional"/> names may be absent, and keep their values), and the file may hold
+    /// nothing else; otherwise one error lists what is missing, extra or mismatched.
     /// </summary>
-    public static void LoadStateDict(nn.Module module, string path)
+    public static void LoadStateDict(nn.Module module, string path, Func<string, bool>? optional = null)
     {
         var file = SafeTensors.Read(path);
         var expected = module.state_dict();
         var problems = new List<string>();
-        foreach (var name in expected.Keys.Where(k => file.TryGet(k, out _) is false)) problems.Add($"missing \"{name}\"");
+        foreach (var name in expected.Keys.Where(k => file.TryGet(k, out _) is false && optional?.Invoke(k) != true))
+            problems.Add($"missing \"{name}\"");
         foreach (var e in file.Tensors.Where(e => !expected.ContainsKey(e.Name))) problems.Add($"unexpected \"{e.Name}\"");
         foreach (var (name, target) in expected)
         {
@@ -71,7 +73,7 @@ public static class TensorIO
             using var scope = NewDisposeScope();
             foreach (var name in expected.Keys)
             {
-                file.TryGet(name, out var e);
+                if (!file.TryGet(name, out var e)) continue;                            // optional and absent: kept as is
                 bool floating = e!.DType is SafeTensorDType.F16 or SafeTensorDType.BF16 or SafeTensorDType.F32 or SafeTensorDType.F64;
                 if (floating && !isfinite(ToTensor(e)).all().item<bool>()) problems.Add($"\"{name}\" holds NaN or infinite values");
             }
@@ -86,7 +88,7 @@ public static class TensorIO
         using var noGrad = no_grad();
         foreach (var (name, target) in expected)
         {
-            file.TryGet(name, out var e);
+            if (!file.TryGet(name, out var e)) continue;
             using var source = ToTensor(e!);
             target.copy_(source);
         }

@@ -14,6 +14,8 @@ public sealed class Projection : nn.Module<Tensor, Tensor>
 {
     readonly Parameter weight;
     readonly Parameter? bias;
+    Parameter? lora_a, lora_b;                       // a low-rank update (AddLowRank), absent until added
+    double _lowRankScale;
 
     /// <param name="inputs">in features</param>
     /// <param name="outputs">out features</param>
@@ -35,5 +37,26 @@ public sealed class Projection : nn.Module<Tensor, Tensor>
 
     public Parameter? Bias => bias;
 
-    public override Tensor forward(Tensor x) => MixedPrecision.Linear(x, weight, bias);
+    /// <summary>
+    /// Adds LoRA's low-rank update (Hu et al. 2021): y = x Wᵀ + b + (alpha / rank) · (x Aᵀ) Bᵀ with lora_a = A [rank, in]
+    /// drawn as nn.Linear draws its weight and lora_b = B [out, rank] zero, so the layer starts as it was.
+    /// </summary>
+    public void AddLowRank(int rank, double alpha)
+    {
+        if (lora_a is not null) throw new InvalidOperationException("this projection already has a low-rank update");
+        ArgumentOutOfRangeException.ThrowIfLessThan(rank, 1);
+        lora_a = new Parameter(empty(rank, weight.shape[1], weight.dtype, weight.device));
+        lora_b = new Parameter(zeros(weight.shape[0], rank, weight.dtype, weight.device));
+        using (no_grad()) nn.init.kaiming_uniform_(lora_a, a: Math.Sqrt(5));
+        register_parameter(nameof(lora_a), lora_a);
+        register_parameter(nameof(lora_b), lora_b);
+        _lowRankScale = alpha / rank;
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        var y = MixedPrecision.Linear(x, weight, bias);
+        if (lora_a is null) return y;
+        return y + MixedPrecision.Linear(MixedPrecision.Linear(x, lora_a, null), lora_b!, null) * _lowRankScale;
+    }
 }

@@ -28,8 +28,13 @@ public sealed record RunConfig : IValidatedConfig
     public ModelConfig ResolvedModel => Model.VocabSize == 0 ? Model with { VocabSize = Task.VocabSize } : Model;
 
     /// <summary>A freshly initialised model for this run: <see cref="ResolvedModel"/>, with the task's compression
-    /// decoder if it has one.</summary>
-    public LanguageModel NewModel() => new(ResolvedModel, Task.CompressionDecoderTargets());
+    /// decoder if it has one, and with training.lora_rank the low-rank updates (<see cref="LowRank"/>).</summary>
+    public LanguageModel NewModel()
+    {
+        var model = new LanguageModel(ResolvedModel, Task.CompressionDecoderTargets());
+        if (Training.LoraRank > 0) LowRank.Apply(model, Training);
+        return model;
+    }
 
     public IEnumerable<(string, string)> Validate()
     {

@@ -100,7 +100,8 @@ public sealed class Trainer
             try
             {
                 source = Checkpoint.Resolve(t.InitFrom);
-                TensorIO.LoadStateDict(model, Path.Combine(source, Checkpoint.ModelFile));
+                // The checkpoint has no low-rank updates of this run (LoRA): those start at zero.
+                TensorIO.LoadStateDict(model, Path.Combine(source, Checkpoint.ModelFile), optional: LowRank.IsLowRank);
             }
             catch (MnemoException e) when (e is not ConfigException)
             {
@@ -280,12 +281,13 @@ public sealed class Trainer
 
     /// <summary>Matrices of linear layers get weight decay; embeddings, norms and conv filters do not.</summary>
     static IEnumerable<Parameter> DecayedParameters(LanguageModel model) =>
-        model.named_parameters().Where(p => p.parameter.dim() == 2 && !p.name.Contains("embeddings")).Select(p => p.parameter);
+        model.named_parameters().Where(p => p.parameter.requires_grad && p.parameter.dim() == 2 && !p.name.Contains("embeddings"))
+            .Select(p => p.parameter);
 
     internal static AdamW CreateOptimizer(LanguageModel model, TrainingConfig t)
     {
         var decay = DecayedParameters(model).ToList();
-        var rest = model.parameters().Where(p => !decay.Contains(p)).ToList();
+        var rest = model.parameters().Where(p => p.requires_grad && !decay.Contains(p)).ToList();
         var groups = new List<AdamW.ParamGroup>
         {
             new(decay, new AdamW.Options { weight_decay = t.WeightDecay }),

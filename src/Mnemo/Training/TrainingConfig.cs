@@ -36,6 +36,12 @@ public sealed record TrainingConfig : IValidatedConfig
         "shapes must match the model exactly (an attention checkpoint loads into liger_attention; `mnemo convert`). " +
         "Empty = random initialisation; a resumed run continues from its own checkpoint")]
     public string InitFrom { get; init; } = "";
+    [Help("LoRA: rank of a low-rank update on each of lora_targets, every other weight frozen (Liger fine-tunes this way); " +
+        "0 = train every weight"), Range(0, 4096)]
+    public int LoraRank { get; init; }
+    [Help("LoRA: the update is scaled by lora_alpha / lora_rank"), Range(0, 1e6)] public double LoraAlpha { get; init; } = 16;
+    [Help("LoRA: the projections that get an update, by name (q_proj, k_proj, v_proj, o_proj, …)")]
+    public string[] LoraTargets { get; init; } = ["q_proj", "k_proj", "v_proj"];
     [Help("refuse a model whose lower-bound training memory exceeds the memory available (docs/cli.md#behaviour)")]
     public bool MemoryCheck { get; init; } = true;
 

@@ -37,7 +37,7 @@ static class TrainingStep
         optimizer.zero_grad();
         (aux is null ? loss : loss + aux).backward();
         long backward = Stopwatch.GetTimestamp();
-        double gradNorm = gradClip > 0 ? nn.utils.clip_grad_norm_(model.parameters(), gradClip) : double.NaN;
+        double gradNorm = gradClip > 0 ? nn.utils.clip_grad_norm_(model.parameters().Where(p => p.requires_grad), gradClip) : double.NaN;
         optimizer.step();
         long update = Stopwatch.GetTimestamp();
         var phases = new StepPhases(Ms(start, forward), Ms(forward, backward), Ms(backward, update));
