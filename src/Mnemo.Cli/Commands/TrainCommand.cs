@@ -80,6 +80,7 @@ static class TrainCommand
             : "finished";
         Console.WriteLine($"test accuracy {outcome.TestAccuracy:P2} after {outcome.Steps} steps, " +
             $"{outcome.ElapsedSeconds:F0} s of training — {status}. Run folder: {outcome.RunDir}");
+        if (config.Task.DataNote() is { } note) Console.WriteLine($"note: {note}");
         return outcome.Interrupted ? 130 : 0;
     }
 }

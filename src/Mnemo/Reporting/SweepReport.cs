@@ -45,6 +45,8 @@ public static class SweepReport
             $"{cells.Count} cells, each reported at its best learning rate by validation accuracy. " +
             $"Score: {string.Join("; ", cells.Select(c => $"{c.Task} = {Describe(c)}").Distinct())}.\n");
 
+        foreach (var note in lines.Select(l => l["data_note"]?.GetValue<string>()).OfType<string>().Distinct())
+            md.AppendLine($"**Data:** {note} (in {lines.Count(l => l["data_note"]?.GetValue<string>() == note)} runs).\n");
         var seeds = SeedSummary.Of(lines) is { } groups ? sweep?.InGridOrder(groups) ?? groups : null;
         if (seeds is not null) md.AppendLine(SeedTable(seeds, axes.Where(a => a != SeedSummary.Axis).ToArray()));
         md.AppendLine(Pivot(cells, axes));

@@ -150,6 +150,7 @@ public static class SweepRunner
         };
         var model = run.Config.ResolvedModel;
         int longest = (run.FinalEval ?? run.Config).Task.LongestSeqLen();
+        if (run.Config.Task.DataNote() is { } note) line["data_note"] = note;
         line["num_layers"] = model.NumLayers;
         line["state_floats_per_layer"] = model.StateFloatsPerLayer(longest);
         TrainingOutcome outcome;

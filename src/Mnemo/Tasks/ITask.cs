@@ -55,6 +55,10 @@ public interface ITask
     /// <summary>Rows of the compression decoder the model needs (MAD's compression_targets); 0 = no decoder.</summary>
     int CompressionDecoderTargets() => 0;
 
+    /// <summary>Why the data differs from what the config names (a text corpus replaced by generated text), recorded
+    /// with the run's results; null when it does not.</summary>
+    string? DataNote() => null;
+
     /// <summary>
     /// The result a report ranks runs by: "accuracy" (EvalResult.Accuracy, the headline
     /// above) or "exact_match" (every scored position of an example right: passkey and S-NIAH's string match).

@@ -59,6 +59,7 @@ public sealed record NiahConfig : IValidatedConfig, IBinnedTask
     [System.Text.Json.Serialization.JsonIgnore] public int MinSeqLen => 2 * ValueLength + 4;
 
     public int LongestSeqLen() => Train.Concat(Test).Max(s => s.SeqLen);
+    public string? DataNote() => TextHaystack ? Text.FallbackNote() : null;
     public TaskBatch[] TrainBatches() => Niah.GenerateAll(this, Train, TrainSeed);
     public TaskBatch[] TestBatches() => Niah.GenerateAll(this, Test, TestSeed);
     public IReadOnlyList<SliceBin> TestBins() => Niah.Bins(Test);

@@ -40,6 +40,7 @@ public sealed record SortConfig : IValidatedConfig, IBinnedTask
     [System.Text.Json.Serialization.JsonIgnore] public int VocabSize => TextVocab + 4;
 
     public int LongestSeqLen() => Train.Concat(Test).Max(s => s.SeqLen);
+    public string? DataNote() => Text.FallbackNote();
     public TaskBatch[] TrainBatches() => Sort.GenerateTrain(this, Train, TrainSeed);
     public TaskBatch[] TestBatches() => Sort.GenerateTest(this, Test, TestSeed);
     public IReadOnlyList<SliceBin> TestBins() => Sort.Bins(Test);

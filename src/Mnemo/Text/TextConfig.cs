@@ -32,6 +32,13 @@ public sealed record TextConfig : IValidatedConfig
     public TokenizedBook Book() => Books.GetOrAdd(this, c => new Lazy<TokenizedBook>(() =>
         new TokenizedBook(Sentences.Split(c.Load().Text), Tokenizers.Get(c.Tokenizer)))).Value;
 
+    /// <summary>Why the text is not the corpus this names (a named corpus that is not set up, so generated text stands in),
+    /// or null when it is; decided without reading the text.</summary>
+    public string? FallbackNote() =>
+        Corpus != Corpora.Generated && !Corpora.IsPath(Corpus) && Corpora.FilesOf(Corpus).Length == 0
+            ? $"corpus \"{Corpus}\" is not set up (scripts/setup-corpora.sh): generated text was used instead"
+            : null;
+
     /// <summary>The corpus this names, read now; a fallback to generated text is reported on stderr.</summary>
     public Corpus Load()
     {

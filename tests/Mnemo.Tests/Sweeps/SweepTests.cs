@@ -247,6 +247,24 @@ public class SweepTests
     }
 
     [Fact]
+    public void A_corpus_replaced_by_generated_text_is_recorded_with_the_results_and_in_the_report()
+    {
+        using var dir = new Tmp.Dir();
+        var node = JsonNode.Parse(TinySweep(steps: 2))!.AsObject();
+        node["base"]!["task"] = JsonNode.Parse(
+            """{"kind": "niah", "variant": 2, "text": {"corpus": "no-such-corpus", "generated_sentences": 200},""" +
+            """ "train": [{"seq_len": 48, "num_examples": 8}], "test": [{"seq_len": 48, "num_examples": 4}]}""");
+        node["learning_rates"] = new JsonArray(1e-2);
+        node["axes"]!.AsArray().RemoveAt(1);
+        SweepRunner.Run(Parse(node.ToJsonString()), dir.Path, _ => null);
+        var lines = SweepLedger.ReadResults(Path.Combine(dir.Path, SweepLedger.ResultsFile));
+        Assert.All(lines, l => Assert.Contains("\"no-such-corpus\" is not set up", l["data_note"]!.GetValue<string>()));
+        string report = File.ReadAllText(Path.Combine(Path.GetDirectoryName(SweepReport.Write(dir.Path))!, "report.md"));
+        Assert.Contains("**Data:** corpus \"no-such-corpus\" is not set up", report);
+        Assert.Null(new Mnemo.Text.TextConfig().FallbackNote());                           // generated text is what it names
+    }
+
+    [Fact]
     public void A_changed_run_config_under_the_same_id_is_refused_and_a_grown_sweep_is_not()
     {
         using var dir = new Tmp.Dir();

@@ -37,6 +37,7 @@ public sealed record LanguageModelingConfig : IValidatedConfig, ITask
     [JsonIgnore] public int VocabSize => Tokenizers.Get(Text.Tokenizer).VocabSize;
 
     public int LongestSeqLen() => Train.Concat(Test).Max(s => s.SeqLen);
+    public string? DataNote() => Text.FallbackNote();
     public TaskBatch[] TrainBatches() => LanguageModeling.TrainBatches(this);
     public TaskBatch[] TestBatches() => LanguageModeling.TestBatches(this);
     public IReadOnlyList<ISliceMetric> SliceMetrics(int sliceIndex) => [new LanguageModelingMetric(Tokenizers.Get(Text.Tokenizer))];
