@@ -24,7 +24,8 @@ static class ConvertCommand
         };
         var set = new Option<string[]>("--set")
         {
-            Description = "Override a field of the fine-tuning run, e.g. --set training.steps=200 (repeatable)",
+            Description = "Override a field of the fine-tuning run, e.g. --set training.steps=200, or --set training.lora_rank=8 " +
+                "to fine-tune low-rank updates only, as Liger does (repeatable)",
         };
         var output = new Option<string>("--out", "-o")
         {
@@ -57,8 +58,8 @@ static class ConvertCommand
             };
             overrides.AddRange(parse.GetValue(set) ?? []);
             var config = RunConfig.Parse(saved.ToJson(), Path.Combine(dir, Checkpoint.ConfigFile), overrides, savedRun: true);
-            // The weights must load: same names and shapes (Liger adds no parameter).
-            TensorIO.LoadStateDict(config.NewModel(), Path.Combine(dir, Checkpoint.ModelFile));
+            // The weights must load: same names and shapes (Liger adds no parameter; LoRA's updates start at zero).
+            TensorIO.LoadStateDict(config.NewModel(), Path.Combine(dir, Checkpoint.ModelFile), optional: LowRank.IsLowRank);
             string path = parse.GetValue(output)!;
             AtomicFile.WriteAllText(path, config.ToJson() + "\n");
             Console.WriteLine($"{converted.Count(m => m == MixerKind.LigerAttention)} attention layer(s) of {dir} converted to " +

@@ -91,6 +91,10 @@ public class LigerTests
         Assert.All(after, p =>
             Assert.True(Equivalence.RelativeRms(p.parameter, before[p.name]) < 1e-6, $"{p.name} is not the checkpoint's"));
 
+        var lora = CliProcess.Run(dir.Path, "convert", "--checkpoint", run, "-o", "lora.json", "--set", "training.lora_rank=2");
+        Assert.True(lora.ExitCode == 0, lora.Stderr);
+        Assert.Equal(2, RunConfig.Load(Path.Combine(dir.Path, "lora.json")).Training.LoraRank);
+
         var missing = CliProcess.Run(dir.Path, "train", "-c", "liger.json", "--set", "training.init_from=nowhere", "-o", "x");
         Assert.Equal(2, missing.ExitCode);
         Assert.Contains("training.init_from", missing.Stderr);
