@@ -15,7 +15,7 @@ sealed class ProgressObserver(ProgressContext ctx) : ITrainingObserver
     public void Started(long startStep, long totalSteps, string runDir, LanguageModel model)
     {
         AnsiConsole.MarkupLineInterpolated(
-            $"[grey]run folder {runDir}; {model.ParameterCount():N0} parameters; {TorchSharp.torch.get_num_threads()} threads[/]");
+            $"[grey]run folder {runDir}; {Report.Parameters(model)}; {TorchSharp.torch.get_num_threads()} threads[/]");
         _task = ctx.AddTask("training", maxValue: totalSteps);
         _task.Value = startStep;
     }
@@ -42,7 +42,7 @@ sealed class LogObserver(TextWriter output) : ITrainingObserver
     {
         _logEvery = Math.Max(1, totalSteps / 40);
         output.WriteLine($"training {totalSteps} steps from step {startStep}; run folder {runDir}; " +
-            $"{model.ParameterCount():N0} parameters; {TorchSharp.torch.get_num_threads()} threads");
+            $"{Report.Parameters(model)}; {TorchSharp.torch.get_num_threads()} threads");
     }
 
     public void Stepped(StepMetrics m)
@@ -74,6 +74,13 @@ sealed class RunLineObserver(string label) : ITrainingObserver
 
 static class Report
 {
+    /// <summary>"N parameters", and how many of them train when some are frozen (LoRA).</summary>
+    public static string Parameters(Mnemo.Models.LanguageModel model)
+    {
+        long all = model.ParameterCount(), trained = model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
+        return trained == all ? $"{all:N0} parameters" : $"{all:N0} parameters ({trained:N0} trained, the rest frozen)";
+    }
+
     /// <summary>Redirected output has no terminal width; Spectre would assume 80 columns and wrap every cell.</summary>
     public static void WideWhenRedirected()
     {

@@ -147,7 +147,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
     /// Landmark attention (docs/mechanisms.md#landmark-attention) of q [B, H, T, Dh] at positions past … over every key
     /// from position 0: in training the grouped softmax over every block, otherwise each query's own block and its
     /// landmark_top_k best earlier blocks (every block when 0). <see cref="RecordWeights"/> keeps the grouped softmax's
-    /// weights; the top-k form forms none.
+    /// weights between the input's tokens (landmarks left out); the top-k form forms none.
     /// </summary>
     Tensor Landmark(Tensor q, Tensor k, Tensor v, long past)
     {
@@ -156,14 +156,18 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
             var (o, weights) = GroupedSoftmax.Dense(q, k, v, _landmarkBlock, past);
             if (RecordWeights)
             {
+                // Kept at the input's positions, as for plain attention: the landmarks' rows and (never read) columns go.
+                Tensor Tokens(long from, long count) => tensor(Enumerable.Range(0, (int)count).Select(i => from + i)
+                    .Where(p => !GroupedSoftmax.IsLandmark(p, _landmarkBlock)).ToArray(), device: q.device);
                 Weights?.Dispose();
-                Weights = weights.detach().DetachFromDisposeScope();
+                Weights = weights.detach().index_select(2, Tokens(past, q.shape[2])).index_select(3, Tokens(0, k.shape[2]))
+                    .DetachFromDisposeScope();
             }
             return o;
         }
         if (RecordWeights)
-            throw new InvalidOperationException(
-                "attention weights are recorded for the grouped softmax over every block: set landmark_top_k to 0");
+            throw new MnemoException("attention weights of landmark attention are those of the grouped softmax over every " +
+                "block: set model.attention.landmark_top_k=0 (mnemo heads: --set model.attention.landmark_top_k=0)");
         return GroupedSoftmax.Retrieve(q, k, v, _landmarkBlock, past, _landmarkTopK);
     }
 

@@ -170,6 +170,27 @@ public class LandmarkTests
     }
 
     [Fact]
+    public void Recorded_weights_are_between_the_inputs_tokens()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var model = TinyModels.Build(Config(4, 0));
+        model.eval();
+        var (_, attention) = model.MixersOf<Attention>()[0];
+        attention.RecordWeights = true;
+        model.forward(TinyModels.Tokens(1, 13));
+        var weights = attention.Weights!;                                                 // 13 tokens; 3 landmarks left out
+        Assert.Equal(new long[] { 1, 2, 13, 13 }, weights.shape);
+        Assert.True((weights.sum(-1) - 1).abs().max().item<double>() < 1e-12);
+        Assert.Equal(0, weights.triu(1).abs().max().item<double>());
+        attention.RecordWeights = false;
+        var topK = TinyModels.Build(Config(4, 2));
+        topK.eval();
+        topK.MixersOf<Attention>()[0].Mixer.RecordWeights = true;
+        Assert.Throws<MnemoException>(() => topK.forward(TinyModels.Tokens(1, 13)));
+    }
+
+    [Fact]
     public void Landmarks_go_after_every_block_of_the_stream()
     {
         using var scope = NewDisposeScope();
