@@ -23,8 +23,13 @@ sealed record ModelDecodeRow(string Model, long Context, int Tokens, double MsPe
 /// </summary>
 static class ModelDecodeBenchmark
 {
+    /// <summary>A 2-layer-style model of one mixer; Liger attention gets its paper's window of 64.</summary>
     public static ModelConfig Config(MixerKind mixer, int dModel, int layers, int heads) =>
-        new() { Mixer = mixer, VocabSize = 512, DModel = dModel, NumLayers = layers, NumHeads = heads, MlpRatio = 4 };
+        new()
+        {
+            Mixer = mixer, VocabSize = 512, DModel = dModel, NumLayers = layers, NumHeads = heads, MlpRatio = 4,
+            Attention = new AttentionConfig { Window = mixer == MixerKind.LigerAttention ? 64 : 0 },
+        };
 
     /// <summary>The models measured when none are named.</summary>
     public static readonly MixerKind[] DefaultMixers = [MixerKind.GatedDeltaNet, MixerKind.Mamba2, MixerKind.Attention];
