@@ -93,7 +93,8 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
             if (cache is not null) cache.Set("state", state);
             recurrent = read.transpose(1, 2);                                            // [B, H, T, Dh]
         }
-        var (q, k) = Rotate(rawQ, rawK, cache?.Position ?? 0);
+        // Landmark attention rotates where it reads: retrieved blocks move (Landmark), so its cache keeps keys unrotated.
+        var (q, k) = _landmarkBlock > 0 ? (rawQ, rawK) : Rotate(rawQ, rawK, cache?.Position ?? 0);
         (q, k, v) = (q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2));           // [B, H, T, Dh]
         long past = 0;
         if (cache is not null && _window == 0)
@@ -146,13 +147,18 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
     /// <summary>
     /// Landmark attention (docs/mechanisms.md#landmark-attention) of q [B, H, T, Dh] at positions past … over every key
     /// from position 0: in training the grouped softmax over every block, otherwise each query's own block and its
-    /// landmark_top_k best earlier blocks (every block when 0). <see cref="RecordWeights"/> keeps the grouped softmax's
-    /// weights between the input's tokens (landmarks left out); the top-k form forms none.
+    /// landmark_top_k best earlier blocks (every block when 0). q and k arrive unrotated: with rotary positions, the
+    /// training form rotates every key at its position, the top-k form the retrieved blocks at the positions it moves
+    /// them to (GroupedSoftmax.Retrieve). <see cref="RecordWeights"/> keeps the grouped softmax's weights between the
+    /// input's tokens (landmarks left out); the top-k form forms none.
     /// </summary>
     Tensor Landmark(Tensor q, Tensor k, Tensor v, long past)
     {
+        static Tensor At(Tensor x, Tensor positions) => RotaryEmbedding.ApplyAt(x, positions);
         if (training || _landmarkTopK == 0)
         {
+            if (_rotary)                                                                 // every key where it is
+                (q, k) = (At(q, arange(past, past + q.shape[2])), At(k, arange(k.shape[2])));
             var (o, weights) = GroupedSoftmax.Dense(q, k, v, _landmarkBlock, past);
             if (RecordWeights)
             {
@@ -168,7 +174,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
         if (RecordWeights)
             throw new MnemoException("attention weights of landmark attention are those of the grouped softmax over every " +
                 "block: set model.attention.landmark_top_k=0 (mnemo heads: --set model.attention.landmark_top_k=0)");
-        return GroupedSoftmax.Retrieve(q, k, v, _landmarkBlock, past, _landmarkTopK);
+        return GroupedSoftmax.Retrieve(q, k, v, _landmarkBlock, past, _landmarkTopK, rotate: _rotary ? At : null);
     }
 
     void Record(Tensor q, Tensor k, Tensor allowed)

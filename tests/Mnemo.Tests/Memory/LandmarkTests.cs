@@ -19,9 +19,11 @@ public class LandmarkTests
     /// <summary>
     /// One query at a time, as the paper states it: the outer softmax over the own block's tokens up to the query and
     /// the landmarks of the chosen earlier blocks (all of them, or the topK best by landmark score), each landmark's
-    /// weight spread over its block's tokens by their own softmax. o [B, H, T, Dh].
+    /// weight spread over its block's tokens by their own softmax. o [B, H, T, Dh]. With <paramref name="rotary"/>, q and
+    /// k are unrotated: the chosen blocks (by unrotated landmark scores) are rotated at consecutive slots in sequence
+    /// order, the own block and the query right after them.
     /// </summary>
-    static Tensor Reference(Tensor q, Tensor k, Tensor v, int block, long past, int topK)
+    static Tensor Reference(Tensor q, Tensor k, Tensor v, int block, long past, int topK, bool rotary = false)
     {
         long b = q.shape[0], h = q.shape[1], t = q.shape[2], m = block + 1;
         double scale = Math.Pow(q.shape[3], -0.5);
@@ -31,11 +33,15 @@ public class LandmarkTests
                 for (long i = 0; i < t; i++)
                 {
                     long position = past + i, own = position / m;
-                    var query = q[bb, hh, i];
-                    Tensor Score(long j) => (query * k[bb, hh, j]).sum() * scale;
+                    Tensor Raw(long j) => (q[bb, hh, i] * k[bb, hh, j]).sum() * scale;
                     var earlier = Enumerable.Range(0, (int)own).Select(g => (long)g).ToList();
                     if (topK > 0)
-                        earlier = earlier.OrderByDescending(g => Score(g * m + block).item<double>()).Take(topK).ToList();
+                        earlier = earlier.OrderByDescending(g => Raw(g * m + block).item<double>()).Take(topK).Order().ToList();
+                    // Where each key sits: slot s for the s-th chosen block, the own block after them.
+                    long Slot(long j) => j / m == own ? earlier.Count * m + j % m : earlier.IndexOf(j / m) * m + j % m;
+                    Tensor At(Tensor x, long p) => rotary ? RotaryEmbedding.ApplyAt(x, tensor((double)p)) : x;
+                    var query = At(q[bb, hh, i], Slot(position));
+                    Tensor Score(long j) => (query * At(k[bb, hh, j], Slot(j))).sum() * scale;
                     var ownKeys = Enumerable.Range((int)(own * m), (int)(position - own * m + 1)).Select(j => (long)j)
                         .Where(j => j % m != block).ToList();
                     var outer = stack(earlier.Select(g => Score(g * m + block)).Concat(ownKeys.Select(Score)).ToArray()).softmax(0);
@@ -113,6 +119,10 @@ public class LandmarkTests
         var x = Inputs(31, 0, 5, seed: 3);
         var expected = With((q, k, v) => Reference(q, k, v, 3, 0, topK), x);
         AssertClose(expected, With((q, k, v) => GroupedSoftmax.Retrieve(q, k, v, 3, 0, topK, queryChunk: 8), x), 1e-10, $"top {topK}");
+        var even = Inputs(31, 0, 6, seed: 4);                                             // rotary needs an even head size
+        var rotated = With((q, k, v) => Reference(q, k, v, 3, 0, topK, rotary: true), even);
+        AssertClose(rotated, With((q, k, v) => GroupedSoftmax.Retrieve(q, k, v, 3, 0, topK, queryChunk: 8,
+            rotate: (y, p) => RotaryEmbedding.ApplyAt(y, p)), even), 1e-10, $"top {topK}, rotary slots");
         var all = With((q, k, v) => Reference(q, k, v, 3, 0, 0), x);
         Assert.True(Equivalence.RelativeRms(expected[0], all[0]) > 1e-3, "retrieving fewer blocks changed nothing");
     }

@@ -54,13 +54,19 @@ public static class GroupedSoftmax
     /// of earlier blocks it equals <see cref="Dense"/>. Queries are taken <paramref name="queryChunk"/> at a time, so a
     /// long prompt's gathered blocks stay small. The complete blocks are read through views of k and v (no copy of the
     /// cache): a decode step costs the landmark scores (one per block) and k + 1 blocks, not the whole context.
+    /// <para>With <paramref name="rotate"/> (x [..., Dh], positions broadcasting over x's leading dimensions → x rotated;
+    /// rotary positions), q and k arrive unrotated, blocks are chosen by position-free scores, and the chosen blocks are
+    /// placed, in their order in the sequence, at consecutive positions just before the query's own block, as the paper
+    /// does: the query sees distances of at most (topK + 1)·(ℓ + 1), whatever the context. With every earlier block
+    /// chosen these are the true positions.</para>
     /// </summary>
-    public static Tensor Retrieve(Tensor q, Tensor k, Tensor v, int block, long past, int topK, int queryChunk = 64)
+    public static Tensor Retrieve(Tensor q, Tensor k, Tensor v, int block, long past, int topK, int queryChunk = 64,
+        Func<Tensor, Tensor, Tensor>? rotate = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(topK, 1);
         using var scope = NewDisposeScope();
         long b = q.shape[0], h = q.shape[1], t = q.shape[2], d = q.shape[3], n = k.shape[2], m = block + 1;
-        long complete = n / m;                                                            // blocks whose landmark exists
+        long complete = n / m, chosen = Math.Min(topK, complete);                         // blocks whose landmark exists
         double scale = Math.Pow(d, -0.5);
         Tensor Complete(Tensor x) => x.narrow(2, 0, complete * m).view(b, h, complete, m, d);   // [B, H, nc, m, Dh]
         Tensor kb = Complete(k), vb = Complete(v);
@@ -78,27 +84,48 @@ public static class GroupedSoftmax
             var kc = k.index_select(2, rows).view(b, h, tc, m, d);                        // [B, H, tc, m, Dh]
             var vc = v.index_select(2, rows).view(b, h, tc, m, d);
             var own = j.unsqueeze(0).le((qi - bi * m).unsqueeze(1)).logical_and(j.ne(block));   // [tc, m]
+            Tensor? top = null, valid = null, ks = null, vs = null;
+            if (chosen > 0)
+            {
+                // Retrieval: landmark scores of the blocks before each query's own, the best `chosen` of them.
+                var available = arange(complete, device: q.device).unsqueeze(0).lt(bi.unsqueeze(1));   // [tc, nc]
+                var scores = qc.matmul(landmarks.transpose(-1, -2)) * scale;             // [B, H, tc, nc]
+                (top, var index) = scores.masked_fill(available.logical_not(), double.NegativeInfinity).topk((int)chosen, dim: -1);
+                valid = top.isfinite();                                                   // fewer earlier blocks than chosen
+                if (rotate is not null)
+                {
+                    // In sequence order, the missing ones last.
+                    var order = where(valid, index, full_like(index, complete)).sort(-1).Values;
+                    (index, valid) = (order.clamp_max(complete - 1), order.lt(complete));
+                }
+                Tensor Gather(Tensor x) => x.unsqueeze(2).expand(b, h, tc, complete, m, d)
+                    .gather(3, index.view(b, h, tc, chosen, 1, 1).expand(b, h, tc, chosen, m, d));  // [B, H, tc, k, m, Dh]
+                (ks, vs) = (Gather(kb), Gather(vb));
+            }
+            if (rotate is not null)
+            {
+                // Slot s of the chosen blocks at positions s·m …, the own block after the a chosen ones, the query in it.
+                var a = (valid?.sum(-1) ?? zeros(b, h, tc, ScalarType.Int64, q.device)) * m;   // [B, H, tc]
+                qc = rotate(qc, a + (qi - bi * m));
+                kc = rotate(kc, a.unsqueeze(-1) + j);
+                if (ks is not null)
+                {
+                    ks = rotate(ks, (arange(chosen, device: q.device) * m).unsqueeze(1) + j);   // [k, m]
+                    top = ks.select(-2, block).matmul(qc.unsqueeze(-1)).squeeze(-1) * scale; // the landmarks where they now are
+                }
+            }
             var ownScores = (kc.matmul(qc.unsqueeze(-1)).squeeze(-1) * scale).masked_fill(own.logical_not(), Excluded);
-            long chosen = Math.Min(topK, complete);
-            if (chosen == 0)
+            if (ks is null)
             {
                 pieces.Add(ownScores.softmax(-1).masked_fill(own.logical_not(), 0).unsqueeze(-2).matmul(vc).squeeze(-2));
                 continue;
             }
-            // Retrieval: landmark scores of the blocks before each query's own, the best `chosen` of them.
-            var available = arange(complete, device: q.device).unsqueeze(0).lt(bi.unsqueeze(1));   // [tc, nc]
-            var scores = qc.matmul(landmarks.transpose(-1, -2)) * scale;                 // [B, H, tc, nc]
-            var (top, index) = scores.masked_fill(available.logical_not(), double.NegativeInfinity).topk((int)chosen, dim: -1);
-            var valid = top.isfinite();                                                   // fewer earlier blocks than chosen
-            Tensor Gather(Tensor x) => x.unsqueeze(2).expand(b, h, tc, complete, m, d)
-                .gather(3, index.view(b, h, tc, chosen, 1, 1).expand(b, h, tc, chosen, m, d));      // [B, H, tc, k, m, Dh]
-            Tensor ks = Gather(kb), vs = Gather(vb);
             var innerScores = ks.view(b, h, tc, chosen * m, d).matmul(qc.unsqueeze(-1)).view(b, h, tc, chosen, m) * scale;
             var inner = innerScores.masked_fill(j.eq(block), Excluded).softmax(-1);       // [B, H, tc, k, m]
-            var outer = cat([top.masked_fill(valid.logical_not(), Excluded), ownScores], -1).softmax(-1);  // [B, H, tc, k + m]
-            var landmarkWeight = outer.narrow(-1, 0, chosen).masked_fill(valid.logical_not(), 0);          // [B, H, tc, k]
+            var outer = cat([top!.masked_fill(valid!.logical_not(), Excluded), ownScores], -1).softmax(-1);  // [B, H, tc, k + m]
+            var landmarkWeight = outer.narrow(-1, 0, chosen).masked_fill(valid.logical_not(), 0);           // [B, H, tc, k]
             var ownWeight = outer.narrow(-1, chosen, m).masked_fill(own.logical_not(), 0);
-            var fromBlocks = inner.unsqueeze(-2).matmul(vs).squeeze(-2);                  // [B, H, tc, k, Dh]
+            var fromBlocks = inner.unsqueeze(-2).matmul(vs!).squeeze(-2);                 // [B, H, tc, k, Dh]
             pieces.Add((landmarkWeight.unsqueeze(-1) * fromBlocks).sum(3) + ownWeight.unsqueeze(-2).matmul(vc).squeeze(-2));
         }
         return cat(pieces, 2).MoveToOuterDisposeScope();
