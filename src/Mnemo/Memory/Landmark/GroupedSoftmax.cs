@@ -75,6 +75,7 @@ public static class GroupedSoftmax
         var pieces = new List<Tensor>();
         for (long c0 = 0; c0 < t; c0 += queryChunk)
         {
+            using var chunkScope = NewDisposeScope();                                    // one chunk's gathers at a time
             long tc = Math.Min(queryChunk, t - c0);
             var qc = q.narrow(2, c0, tc);                                                 // [B, H, tc, Dh]
             var qi = arange(past + c0, past + c0 + tc, device: q.device);                 // [tc] absolute positions
@@ -117,7 +118,8 @@ public static class GroupedSoftmax
             var ownScores = (kc.matmul(qc.unsqueeze(-1)).squeeze(-1) * scale).masked_fill(own.logical_not(), Excluded);
             if (ks is null)
             {
-                pieces.Add(ownScores.softmax(-1).masked_fill(own.logical_not(), 0).unsqueeze(-2).matmul(vc).squeeze(-2));
+                pieces.Add(ownScores.softmax(-1).masked_fill(own.logical_not(), 0).unsqueeze(-2).matmul(vc).squeeze(-2)
+                    .MoveToOuterDisposeScope());
                 continue;
             }
             var innerScores = ks.view(b, h, tc, chosen * m, d).matmul(qc.unsqueeze(-1)).view(b, h, tc, chosen, m) * scale;
@@ -126,7 +128,8 @@ public static class GroupedSoftmax
             var landmarkWeight = outer.narrow(-1, 0, chosen).masked_fill(valid.logical_not(), 0);           // [B, H, tc, k]
             var ownWeight = outer.narrow(-1, chosen, m).masked_fill(own.logical_not(), 0);
             var fromBlocks = inner.unsqueeze(-2).matmul(vs!).squeeze(-2);                 // [B, H, tc, k, Dh]
-            pieces.Add((landmarkWeight.unsqueeze(-1) * fromBlocks).sum(3) + ownWeight.unsqueeze(-2).matmul(vc).squeeze(-2));
+            pieces.Add(((landmarkWeight.unsqueeze(-1) * fromBlocks).sum(3) + ownWeight.unsqueeze(-2).matmul(vc).squeeze(-2))
+                .MoveToOuterDisposeScope());
         }
         return cat(pieces, 2).MoveToOuterDisposeScope();
     }
