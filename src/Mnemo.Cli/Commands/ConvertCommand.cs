@@ -58,8 +58,7 @@ static class ConvertCommand
             };
             overrides.AddRange(parse.GetValue(set) ?? []);
             var config = RunConfig.Parse(saved.ToJson(), Path.Combine(dir, Checkpoint.ConfigFile), overrides, savedRun: true);
-            // The weights must load: same names and shapes (Liger adds no parameter; LoRA's updates start at zero).
-            TensorIO.LoadStateDict(config.NewModel(), Path.Combine(dir, Checkpoint.ModelFile), optional: LowRank.IsLowRank);
+            Checkpoint.LoadWeightsInto(config.NewModel(), dir);                          // Liger adds no parameter
             string path = parse.GetValue(output)!;
             AtomicFile.WriteAllText(path, config.ToJson() + "\n");
             Console.WriteLine($"{converted.Count(m => m == MixerKind.LigerAttention)} attention layer(s) of {dir} converted to " +

@@ -23,7 +23,7 @@ sealed record ModelDecodeRow(string Model, long Context, int Tokens, double MsPe
 /// </summary>
 static class ModelDecodeBenchmark
 {
-    /// <summary>A 2-layer-style model of one mixer; Liger attention gets its paper's window of 64.</summary>
+    /// <summary>A model of one mixer at the given width and depth; Liger attention gets its paper's window of 64.</summary>
     public static ModelConfig Config(MixerKind mixer, int dModel, int layers, int heads) =>
         new()
         {

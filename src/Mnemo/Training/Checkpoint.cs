@@ -127,6 +127,18 @@ public static class Checkpoint
         return (dir, config, model);
     }
 
+    /// <summary>
+    /// Loads the weights of a checkpoint (or a run folder's newest one) into a model built from another config: a run's
+    /// training.init_from, `mnemo convert`'s check. Names and shapes must match, except the model's LoRA updates, which
+    /// a checkpoint made without them lacks (they keep their zero start). Returns the checkpoint's folder.
+    /// </summary>
+    public static string LoadWeightsInto(LanguageModel model, string path)
+    {
+        string dir = Resolve(path);
+        TensorIO.LoadStateDict(model, Path.Combine(dir, ModelFile), optional: LowRank.IsLowRank);
+        return dir;
+    }
+
     public static TrainerState ReadState(string checkpointDir)
     {
         string path = Path.Combine(checkpointDir, StateFile);

@@ -97,12 +97,7 @@ public sealed class Trainer
         if (from is null && t.InitFrom.Length > 0)
         {
             string source;
-            try
-            {
-                source = Checkpoint.Resolve(t.InitFrom);
-                // The checkpoint has no low-rank updates of this run (LoRA): those start at zero.
-                TensorIO.LoadStateDict(model, Path.Combine(source, Checkpoint.ModelFile), optional: LowRank.IsLowRank);
-            }
+            try { source = Checkpoint.LoadWeightsInto(model, t.InitFrom); }
             catch (MnemoException e) when (e is not ConfigException)
             {
                 throw new ConfigException($"training.init_from: {e.Message}");
