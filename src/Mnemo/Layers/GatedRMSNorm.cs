@@ -25,6 +25,8 @@ public sealed class GatedRMSNorm : nn.Module<Tensor, Tensor?, Tensor>
 
     public override Tensor forward(Tensor x, Tensor? gate)
     {
+        if (FusedNorms.Applies(x) && (gate is null || FusedNorms.Applies(gate)))
+            return FusedNorms.RmsNorm(x, weight, gate, _eps, _gateFirst);
         using var scope = NewDisposeScope();
         if (gate is not null && _gateFirst)
             return (RMSNorm.Normalize(x * nn.functional.silu(gate), _eps) * weight).MoveToOuterDisposeScope();

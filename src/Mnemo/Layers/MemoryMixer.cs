@@ -61,8 +61,16 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
 
     /// <summary><see cref="UnitNormFeatures"/> for any layer: q, k [..., Dk] L2-normalised, q scaled by Dk^{−1/2}.</summary>
     public static (Tensor Q, Tensor K) UnitNorm(Tensor q, Tensor k) =>
-        (nn.functional.normalize(q, p: 2, dim: -1, eps: 1e-6) * Math.Pow(q.shape[^1], -0.5),
-            nn.functional.normalize(k, p: 2, dim: -1, eps: 1e-6));
+        (UnitNorm(q, Math.Pow(q.shape[^1], -0.5)), UnitNorm(k, 1.0));
+
+    /// <summary>scale · x / max(‖x‖₂, 10⁻⁶) over the last dimension (fused on the CPU in fp32, FusedNorms).</summary>
+    static Tensor UnitNorm(Tensor x, double scale)
+    {
+        const double eps = 1e-6;
+        if (FusedNorms.Applies(x)) return FusedNorms.L2Norm(x, scale, eps);
+        var y = nn.functional.normalize(x, p: 2, dim: -1, eps: eps);
+        return scale == 1.0 ? y : y * scale;
+    }
 
     /// <summary>The output of the memory read, o [B, T, H, Dv], before o_norm — linear attention's normaliser hooks here.</summary>
     protected virtual Tensor Read(Tensor o) => o;

@@ -19,6 +19,7 @@ public sealed class RMSNorm : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
+        if (FusedNorms.Applies(x)) return FusedNorms.RmsNorm(x, weight, null, _eps);
         using var scope = NewDisposeScope();
         return (Normalize(x, _eps) * weight).MoveToOuterDisposeScope();
     }
