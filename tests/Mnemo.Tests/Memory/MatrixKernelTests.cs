@@ -89,6 +89,22 @@ public class MatrixKernelTests
 
     [Theory]
     [MemberData(nameof(Rules))]
+    public void Chunk_form_from_the_zero_state_equals_the_naive_reference(MatrixKernelKind kind, Gate gate, Decay decay)
+    {
+        // No h0: one chunk skips every read of the (zero) incoming state, several chunks skip the first one's.
+        foreach (long t in new long[] { 1, 15, 16, 17, 37 })
+        {
+            using var scope = NewDisposeScope();
+            using var x = Inputs(kind, gate, decay, b: 2, t: t, h: 2, dk: 5, dv: 7, seed: 500 + (int)t, h0: false);
+            var (dO, dS) = Cotangents(x, 500 + (int)t);
+            var naive = Equivalence.Run(x, Form(kind, KernelForm.Naive), dO, dS);
+            Equivalence.AssertClose(naive, Equivalence.Run(x, Form(kind, KernelForm.Chunk, 16), dO, dS), 1e-10,
+                $"{kind} g={gate} decay={decay} T={t} from zero");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Rules))]
     public void Fp32_forms_are_within_1e_5_of_the_fp64_reference(MatrixKernelKind kind, Gate gate, Decay decay)
     {
         using var scope = NewDisposeScope();

@@ -81,6 +81,18 @@ static class Chunks
     /// <summary>Boolean [C, C], true strictly above diagonal <paramref name="offset"/> (j &gt; i + offset).</summary>
     public static Tensor Upper(long c, long offset, Device device) => ones(c, c, ScalarType.Bool, device).triu(offset + 1);
 
+    /// <summary>
+    /// The states entering the chunks (null: the zero state, which a scan starting from no h0 does not build), stacked
+    /// [B, H, N, Dk, Dv] for the chunks' reads of them; null when nothing is there to read (a single chunk starting from
+    /// the zero state: every training step at T ≤ C).
+    /// </summary>
+    public static Tensor? Entering(Tensor?[] before, Tensor q, Tensor v, ScalarType dtype)
+    {
+        if (before.All(s => s is null)) return null;
+        var zero = before.Any(s => s is null) ? InitialState(null, q, v, dtype) : null;
+        return stack(before.Select(s => s ?? zero!), 2);
+    }
+
     /// <summary>Initial state [B, H, Dk, Dv]: the given one (in the compute type) or zeros.</summary>
     public static Tensor InitialState(Tensor? h0, Tensor q, Tensor v, ScalarType dtype) =>
         h0 is null ? zeros(q.shape[0], q.shape[2], q.shape[3], v.shape[3], dtype, q.device) : h0.to(dtype);

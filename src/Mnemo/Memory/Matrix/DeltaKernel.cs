@@ -73,31 +73,32 @@ public static class DeltaKernel
         // L = I + tril(A, −1) is unit lower-triangular. The solver reads only A's strict lower part (and its
         // backward gives A a strictly lower gradient), so the diagonal and upper part of A need no masking.
         var A = MatMul(BK, K.transpose(-1, -2)) * decay;                      // diag(β)(K Kᵀ ⊙ Γ)
-        var Kw = gate is null ? BK : BK * gate.Value.Read;                   // diag(β e^γ) K
         // L⁻¹ once, then two matmuls: cheaper than solving for W and U apart, forward and backward (docs/mechanisms.md).
         var Linv = linalg.solve_triangular(A, eye(c, dtype: dtype, device: q.device), upper: false, left: true, unitriangular: true);
-        var W = MatMul(Linv, Kw);                                             // [B, H, N, C, Dk]
         var U = MatMul(Linv, B * V);                                          // [B, H, N, C, Dv]
+        // W only meets a state that is not zero: none when one chunk starts from the zero state (T ≤ C, no h0).
+        bool zeroStart = h0 is null && Q.shape[2] == 1;
+        var W = zeroStart ? null : MatMul(Linv, gate is null ? BK : BK * gate.Value.Read);   // L⁻¹ diag(β e^γ) K  [B, H, N, C, Dk]
 
         var scores = MatMul(Q, K.transpose(-1, -2)) * decay;                  // (Q Kᵀ ⊙ Γ), incl. diagonal
-        Tensor Qdecayed = Q, Kdecayed = K;
-        Tensor? chunkDecay = null;
-        if (gate is { } d) (Qdecayed, Kdecayed, chunkDecay) = (Q * d.Read, K * d.Write, d.Carry);
+        var Kdecayed = gate is { } d ? K * d.Write : K;                       // K ⊙ e^{γ_C − γ}
 
-        var s = Chunks.InitialState(h0, q, v, dtype);
+        var s = h0?.to(dtype);                                               // null: the zero state
         // Only V_new and the state are sequential; the reads of every chunk run after the scan as two batched matmuls.
         // The scan reads per-chunk slices through unbind (one backward node each; see StepLoop).
-        var (Us, Ws, Ks) = (U.unbind(2), W.unbind(2), Kdecayed.transpose(-1, -2).unbind(2));
-        var decays = chunkDecay?.unbind(2);
-        var (before, vNews) = (new Tensor[Us.Length], new Tensor[Us.Length]);
+        var (Us, Ws, Ks) = (U.unbind(2), W?.unbind(2), Kdecayed.transpose(-1, -2).unbind(2));
+        var decays = gate?.Carry.unbind(2);
+        var (before, vNews) = (new Tensor?[Us.Length], new Tensor[Us.Length]);
         for (int n = 0; n < Us.Length; n++)
         {
             before[n] = s;
-            vNews[n] = Us[n] - Ws[n].matmul(s);                              // [B, H, C, Dv]
+            vNews[n] = s is null ? Us[n] : Us[n] - Ws![n].matmul(s);         // [B, H, C, Dv]
             var written = Ks[n].matmul(vNews[n]);
-            s = decays is null ? s + written : decays[n] * s + written;
+            s = s is null ? written : decays is null ? s + written : decays[n] * s + written;
         }
-        var outputs = MatMul(Qdecayed, stack(before, 2)) + MatMul(scores, stack(vNews, 2));   // [B, H, N, C, Dv]
-        return (Chunks.Merge(outputs, t).to(q.dtype).MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
+        var outputs = MatMul(scores, zeroStart ? U : stack(vNews, 2));       // [B, H, N, C, Dv]
+        if (Chunks.Entering(before, q, v, dtype) is { } entering)
+            outputs = outputs + MatMul(gate is { } r ? Q * r.Read : Q, entering);   // diag(e^γ) Q S0
+        return (Chunks.Merge(outputs, t).to(q.dtype).MoveToOuterDisposeScope(), s!.MoveToOuterDisposeScope());
     }
 }

@@ -76,16 +76,17 @@ public static class GatedLinearKernel
         }
 
         var written = MatMul(Kdecayed.transpose(-1, -2), V);                  // [B, H, N, Dk, Dv]
-        var s = Chunks.InitialState(h0, q, v, dtype);
+        var s = h0?.to(dtype);                                               // null: the zero state
         // Per-chunk slices through unbind: one backward node each (n selects would backprop n full-size zeros).
         var (writes, decays) = (written.unbind(2), chunkDecay?.unbind(2));
-        var before = new Tensor[writes.Length];                              // the state entering each chunk
+        var before = new Tensor?[writes.Length];                             // the state entering each chunk
         for (int n = 0; n < before.Length; n++)
         {
             before[n] = s;
-            s = decays is null ? s + writes[n] : decays[n] * s + writes[n];
+            s = s is null ? writes[n] : decays is null ? s + writes[n] : decays[n] * s + writes[n];
         }
-        var O = MatMul(P, V) + MatMul(Qdecayed, stack(before, 2));             // [B, H, N, C, Dv]
-        return (Chunks.Merge(O, t).to(q.dtype).MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
+        var O = MatMul(P, V);                                                 // [B, H, N, C, Dv]
+        if (Chunks.Entering(before, q, v, dtype) is { } entering) O = O + MatMul(Qdecayed, entering);
+        return (Chunks.Merge(O, t).to(q.dtype).MoveToOuterDisposeScope(), s!.MoveToOuterDisposeScope());
     }
 }
