@@ -93,7 +93,6 @@ static class BenchCommand
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
-            TorchRuntime.Initialise(parse.GetValue(threads), hugePages: true);   // gigabyte temporaries at long T: see NativeAllocator
             var o = parse.GetValue(quick) ? KernelBenchOptions.Quick : new KernelBenchOptions();
             if (Ints(parse.GetValue(dims), "--dims") is { } d) o = o with { Dims = d };
             if (Ints(parse.GetValue(lengths), "--lengths") is { } l) o = o with { Lengths = l };
@@ -108,6 +107,9 @@ static class BenchCommand
             if (parse.GetValue(stepMax) is int s) o = o with { StepMaxLength = s, NaiveMaxLength = s };
             if (parse.GetValue(noAttention)) o = o with { Attention = false };
             o.Validate();
+            // Huge pages for the deep rules' gigabyte temporaries at long T; they slow the matrix rules' calls down
+            // (docs/architecture.md#the-native-allocator), so a run without deep rules goes without them.
+            TorchRuntime.Initialise(parse.GetValue(threads), hugePages: o.DeepRules.Length > 0);
             string jsonPath = parse.GetValue(json)!;
 
             var report = KernelBenchmark.Run(o, message => Console.Error.WriteLine(message));
