@@ -28,14 +28,27 @@ public static class FusedNorms
     /// y = x / sqrt(mean(x²) + ε) ⊙ w ⊙ s, or with <paramref name="gateFirst"/> y = RMSNorm(x ⊙ s) ⊙ w.
     /// x and gate [..., D] (same shape), w [D]; x must pass <see cref="Applies"/>.
     /// </summary>
-    public static Tensor RmsNorm(Tensor x, Tensor weight, Tensor? gate, double eps, bool gateFirst = false) =>
-        Rms.apply(x, weight, gate!, eps, gateFirst);
+    public static Tensor RmsNorm(Tensor x, Tensor weight, Tensor? gate, double eps, bool gateFirst = false)
+    {
+        if (!Applies(x)) throw new ArgumentException($"fused RMSNorm takes fp32 CPU rows of a multiple of {Lanes}, got {x.dtype} " +
+            $"[{string.Join(", ", x.shape)}]", nameof(x));
+        if (weight.dtype != ScalarType.Float32 || weight.numel() != x.shape[^1])
+            throw new ArgumentException($"weight must be fp32 [{x.shape[^1]}], got {weight.dtype} [{string.Join(", ", weight.shape)}]",
+                nameof(weight));
+        if (gate is not null && (gate.dtype != ScalarType.Float32 || !gate.shape.SequenceEqual(x.shape)))
+            throw new ArgumentException($"gate must be fp32 shaped like x, got {gate.dtype} [{string.Join(", ", gate.shape)}]",
+                nameof(gate));
+        return Rms.apply(x, weight, gate!, eps, gateFirst);
+    }
 
     /// <summary>
     /// y = scale · x / max(‖x‖₂, ε) over the last dimension (torch.nn.functional.normalize, times a constant);
     /// x must pass <see cref="Applies"/>.
     /// </summary>
-    public static Tensor L2Norm(Tensor x, double scale, double eps) => L2.apply(x, scale, eps);
+    public static Tensor L2Norm(Tensor x, double scale, double eps) => Applies(x)
+        ? L2.apply(x, scale, eps)
+        : throw new ArgumentException($"fused L2 norm takes fp32 CPU rows of a multiple of {Lanes}, got {x.dtype} " +
+            $"[{string.Join(", ", x.shape)}]", nameof(x));
 
     static Span<float> Floats(Tensor t) => MemoryMarshal.Cast<byte, float>(t.bytes);
 

@@ -118,6 +118,16 @@ public class FusedNormsTests
         Assert.False(FusedNorms.Applies(zeros(3, 16, dtype: bfloat16)));
     }
 
+    [Fact]
+    public void Inputs_it_cannot_take_are_refused_by_name()
+    {
+        using var scope = NewDisposeScope();
+        var x = randn(4, 16);
+        Assert.Equal("weight", Assert.Throws<ArgumentException>(() => FusedNorms.RmsNorm(x, ones(8), null, 1e-5)).ParamName);
+        Assert.Equal("gate", Assert.Throws<ArgumentException>(() => FusedNorms.RmsNorm(x, ones(16), randn(4, 8), 1e-5)).ParamName);
+        Assert.Equal("x", Assert.Throws<ArgumentException>(() => FusedNorms.L2Norm(randn(4, 5), 1, 1e-6)).ParamName);
+    }
+
     /// <summary>The module's output and (d x, d weight[, d gate]) for x, gate and output gradient cast to dtype.</summary>
     static (Tensor Y, Tensor[] Grads) Run(GatedRMSNorm norm, Tensor x, Tensor? gate, Tensor up, ScalarType dtype)
     {
