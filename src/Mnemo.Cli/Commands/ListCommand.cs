@@ -87,6 +87,19 @@ static class ListCommand
                     AddFields(table, "task", Activator.CreateInstance(type)!, $"({kind}) ");
                 AddFields(table, "training", new TrainingConfig());
                 AnsiConsole.Write(table);
+                var forecast = new Table().Title("forecast config fields (mnemo forecast --set FIELD=VALUE; model.* and training.* as " +
+                    "above, with the defaults below)").AddColumns("field", "type", "default", "meaning");
+                var defaults = new Mnemo.Forecasting.ForecastConfig();
+                AddFields(forecast, "data", defaults.Data);
+                foreach (var (field, value) in new (string, object)[]
+                {
+                    ("model.d_model", defaults.Model.DModel), ("model.mlp_ratio", defaults.Model.MlpRatio),
+                    ("training.steps", defaults.Training.Steps), ("training.batch_size", defaults.Training.BatchSize),
+                    ("training.lr", defaults.Training.Lr), ("training.warmup_steps", defaults.Training.WarmupSteps),
+                    ("training.weight_decay", defaults.Training.WeightDecay),
+                })
+                    forecast.AddRow(field, "", Markup.Escape(System.Text.Json.JsonSerializer.Serialize(value)), "the forecaster's default");
+                AnsiConsole.Write(forecast);
             }
             return 0;
         }));

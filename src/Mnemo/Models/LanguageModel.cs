@@ -166,19 +166,20 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
         if (!config.TieEmbeddings) lm_head = new Projection(config.DModel, config.VocabSize, hasBias: false);
         if (compressionTargets > 0) compression_decoder = new CompressionDecoder(config, compressionTargets);
         RegisterComponents();
-        InitialiseWeights(config.InitStd);
+        InitialiseWeights(this, config);
     }
 
-    /// <summary>Normal(0, σ) for matrices and embeddings (as fla/HF do); norms stay at one, conv filters at
-    /// PyTorch's default. Uses the global generator: seed it first for reproducible weights.</summary>
-    void InitialiseWeights(double std)
+    /// <summary>Normal(0, model.init_std) for matrices and embeddings (as fla/HF do); norms stay at one, conv filters at
+    /// PyTorch's default. Uses the global generator: seed it first for reproducible weights. Any model built from
+    /// <see cref="Block"/>s initialises this way.</summary>
+    public static void InitialiseWeights(nn.Module module, ModelConfig config)
     {
         using var noGrad = no_grad();
-        foreach (var (name, p) in named_parameters())
+        foreach (var (name, p) in module.named_parameters())
         {
             if (p.dim() != 2) continue;
-            if (Config.OutputGateOpen && name.EndsWith(".g_proj.weight", StringComparison.Ordinal)) p.zero_();   // starts at silu(bias) = 1
-            else nn.init.normal_(p, 0, std);
+            if (config.OutputGateOpen && name.EndsWith(".g_proj.weight", StringComparison.Ordinal)) p.zero_();   // starts at silu(bias) = 1
+            else nn.init.normal_(p, 0, config.InitStd);
         }
     }
 

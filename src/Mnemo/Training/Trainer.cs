@@ -275,11 +275,12 @@ public sealed class Trainer
     }
 
     /// <summary>Matrices of linear layers get weight decay; embeddings, norms and conv filters do not.</summary>
-    static IEnumerable<Parameter> DecayedParameters(LanguageModel model) =>
+    static IEnumerable<Parameter> DecayedParameters(nn.Module model) =>
         model.named_parameters().Where(p => p.parameter.requires_grad && p.parameter.dim() == 2 && !p.name.Contains("embeddings"))
             .Select(p => p.parameter);
 
-    internal static AdamW CreateOptimizer(LanguageModel model, TrainingConfig t)
+    /// <summary>AdamW over the trainable parameters, with weight decay on the matrices only (any model).</summary>
+    internal static AdamW CreateOptimizer(nn.Module model, TrainingConfig t)
     {
         var decay = DecayedParameters(model).ToList();
         var rest = model.parameters().Where(p => p.requires_grad && !decay.Contains(p)).ToList();

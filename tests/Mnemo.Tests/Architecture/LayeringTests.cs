@@ -30,7 +30,7 @@ public sealed partial class LayeringTests
         ["Mnemo.Training"],
         ["Mnemo.Sweeps"],
         ["Mnemo.Reporting"],
-        ["Mnemo.Experiments", "Mnemo.Benchmarks", "Mnemo.Tools"],
+        ["Mnemo.Experiments", "Mnemo.Benchmarks", "Mnemo.Tools", "Mnemo.Forecasting"],
         ["Mnemo.Cli"],
     ];
 
