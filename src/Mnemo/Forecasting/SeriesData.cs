@@ -33,14 +33,7 @@ public static class SeriesFiles
     public const string GeneratedName = "generated";
 
     /// <summary>The series folder, or null when none exists.</summary>
-    public static string? Folder()
-    {
-        if (Environment.GetEnvironmentVariable(FolderVariable) is { Length: > 0 } env) return Directory.Exists(env) ? env : null;
-        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
-                if (Directory.Exists(Path.Combine(dir.FullName, "data", "series"))) return Path.Combine(dir.FullName, "data", "series");
-        return null;
-    }
+    public static string? Folder() => IO.Paths.DataFolder(FolderVariable, "series");
 
     /// <summary>A series by name ("eustockmarkets", "generated") or CSV path.</summary>
     public static SeriesData Load(string nameOrPath, int generatedSeed = 0)

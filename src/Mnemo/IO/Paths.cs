@@ -17,6 +17,19 @@ enum PathKind
 /// <summary>Checks on paths before Mnemo reads or writes them.</summary>
 static class Paths
 {
+    /// <summary>
+    /// A data folder set up by a script in scripts/: $<paramref name="variable"/> when set (null when it does not exist),
+    /// else the first "data/<paramref name="name"/>" found walking up from the working directory or the program's.
+    /// </summary>
+    public static string? DataFolder(string variable, string name)
+    {
+        if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } env) return Directory.Exists(env) ? env : null;
+        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
+                if (Directory.Exists(Path.Combine(dir.FullName, "data", name))) return Path.Combine(dir.FullName, "data", name);
+        return null;
+    }
+
     public static PathKind KindOf(string path)
     {
         if (Directory.Exists(path)) return PathKind.Other;

@@ -22,14 +22,7 @@ public static class Corpora
     public const string FolderVariable = "MNEMO_CORPORA";
 
     /// <summary>The corpora folder, or null when none exists.</summary>
-    public static string? Folder()
-    {
-        if (Environment.GetEnvironmentVariable(FolderVariable) is { Length: > 0 } env) return Directory.Exists(env) ? env : null;
-        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir != null; dir = dir.Parent)
-                if (Directory.Exists(Path.Combine(dir.FullName, "data", "corpora"))) return Path.Combine(dir.FullName, "data", "corpora");
-        return null;
-    }
+    public static string? Folder() => IO.Paths.DataFolder(FolderVariable, "corpora");
 
     /// <summary>True for text that names a file rather than a corpus (it has a directory part or an extension).</summary>
     public static bool IsPath(string nameOrPath) =>
