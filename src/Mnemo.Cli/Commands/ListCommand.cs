@@ -53,6 +53,10 @@ static class ListCommand
             mixers.AddRow("liger_attention", Markup.Escape("Liger attention: an attention layer's own weights read half by " +
                 "sliding-window softmax attention (attention.window) and half by a GLA memory with softmax feature maps and the " +
                 "gate logsigmoid(k)/16; no new parameters, so an attention checkpoint loads into it (training.init_from)"));
+            mixers.AddRow("lstm", Markup.Escape("LSTM (libtorch's fused cell), hidden size d_model; state (h, c); " +
+                "rnn.bidirectional for mnemo forecast only"));
+            mixers.AddRow("gru", Markup.Escape("GRU (libtorch's fused cell), hidden size d_model; state h; " +
+                "rnn.bidirectional for mnemo forecast only"));
             mixers.AddRow("(hybrids)", Markup.Escape("model.layer_mixers lists one mixer per layer, e.g. " +
                 "[\"gated_delta_net\", \"attention\"]"));
             AnsiConsole.Write(mixers);

@@ -12,7 +12,7 @@ namespace Mnemo.Layers;
 public enum MixerKind
 {
     Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet, Mom, Titans, Moneta, Yaad, Memora,
-    Omeganet, Atlas, TitansMac, TitansMag, TitansMal, Aaren, PrefixLinearAttention, LigerAttention
+    Omeganet, Atlas, TitansMac, TitansMag, TitansMal, Aaren, PrefixLinearAttention, LigerAttention, Lstm, Gru
 }
 
 public enum PositionKind { Rope, Learned, None }
@@ -57,6 +57,7 @@ public sealed record ModelConfig : IValidatedConfig
     [Help("the deep memories (titans, moneta, yaad, memora, omeganet, atlas) and the memory of titans_mac/mag/mal")]
     public DeepMemoryConfig Deep { get; init; } = new();
     [Help("Titans' architectures titans_mac, titans_mag, titans_mal")] public TitansConfig Titans { get; init; } = new();
+    [Help("the classic recurrent cells lstm and gru")] public RecurrentConfig Rnn { get; init; } = new();
 
     [JsonIgnore] public int HeadDim => DModel / NumHeads;
 
@@ -74,12 +75,15 @@ public sealed record ModelConfig : IValidatedConfig
     /// Recurrent state a layer carries to recall over a context of length L: attention's KV cache (2·L·d) grows
     /// with L; a matrix memory holds H·Dk·Dv however long the context (short-conv tails not counted), a mixture of
     /// memories that once per memory, a deep memory its MLP's weights two or three times (see DeepMemoryMixer), Aaren
-    /// a running max, a normaliser and a weighted sum per head, Liger attention a GLA state and a window of keys and values.
+    /// a running max, a normaliser and a weighted sum per head, Liger attention a GLA state and a window of keys and values,
+    /// an LSTM (h, c) and a GRU h.
     /// </summary>
     public long StateFloatsPerLayer(int contextLength) => Mixer switch
     {
         MixerKind.Attention => 2L * contextLength * DModel,
         MixerKind.Aaren => (long)NumHeads * (2 + HeadDim),
+        MixerKind.Lstm => 2L * DModel,
+        MixerKind.Gru => DModel,
         MixerKind.LigerAttention => (long)NumHeads * HeadDim * HeadDim + 2L * Math.Min(Attention.Window, contextLength) * DModel,
         MixerKind.Mom => (Mom.NumMemories + (Mom.SharedMemory ? 1L : 0)) * NumHeads * KeyHeadDim * ValueHeadDim,
         _ when DeepRule(Mixer) is { } rule => DeepMemoryMixer.StateFloats(this, rule),

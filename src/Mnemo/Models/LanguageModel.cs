@@ -40,6 +40,7 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         MixerKind.TitansMag => new MemoryAsGate(c, c.Attention, c.Deep, c.Titans),
         MixerKind.TitansMal => new MemoryAsLayer(c, c.Attention, c.Deep, c.Titans),
         MixerKind.Aaren => new Aaren(c),
+        MixerKind.Lstm or MixerKind.Gru => new RecurrentCell(c, kind),
         MixerKind.PrefixLinearAttention => new PrefixLinearAttention(c, c.Matrix),
         MixerKind.LigerAttention => new Attention(c, c.Attention, liger: true),
         _ when ModelConfig.DeepRule(kind) is { } rule => new DeepMemoryMixer(c, c.Deep, rule),
@@ -161,6 +162,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     public LanguageModel(ModelConfig config, int compressionTargets = 0) : base(nameof(LanguageModel))
     {
         if (config.VocabSize <= 0) throw new ArgumentException("vocab_size must be resolved before building a model", nameof(config));
+        if (BidirectionalProblem(config) is { } problem) throw new ArgumentException($"model.rnn.bidirectional: {problem}", nameof(config));
         Config = config;
         model = new Backbone(config);
         if (!config.TieEmbeddings) lm_head = new Projection(config.DModel, config.VocabSize, hasBias: false);
@@ -168,6 +170,13 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
         RegisterComponents();
         InitialiseWeights(this, config);
     }
+
+    /// <summary>Why a language model of this config would read ahead (a bidirectional recurrent cell), or null.</summary>
+    public static string? BidirectionalProblem(ModelConfig c) =>
+        c.Rnn.Bidirectional && Enumerable.Range(0, c.NumLayers).Any(i => c.MixerOf(i) is MixerKind.Lstm or MixerKind.Gru)
+            ? "a language model predicts each token from the ones before it, and a backward cell would read " +
+              "the tokens it predicts; bidirectional cells are for models that read a whole input first (mnemo forecast)"
+            : null;
 
     /// <summary>Normal(0, model.init_std) for matrices and embeddings (as fla/HF do); norms stay at one, conv filters at
     /// PyTorch's default. Uses the global generator: seed it first for reproducible weights. Any model built from
@@ -178,6 +187,9 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
         foreach (var (name, p) in module.named_parameters())
         {
             if (p.dim() != 2) continue;
+            // An LSTM's or GRU's own matrices keep PyTorch's U(±1/√hidden): N(0, 0.02²) leaves their gates near 0.5 and
+            // the recurrence nearly linear at the start.
+            if (name.Contains(".weight_ih_", StringComparison.Ordinal) || name.Contains(".weight_hh_", StringComparison.Ordinal)) continue;
             if (config.OutputGateOpen && name.EndsWith(".g_proj.weight", StringComparison.Ordinal)) p.zero_();   // starts at silu(bias) = 1
             else nn.init.normal_(p, 0, config.InitStd);
         }

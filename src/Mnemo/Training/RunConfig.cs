@@ -40,6 +40,7 @@ public sealed record RunConfig : IValidatedConfig
     {
         if (Model.VocabSize != 0 && Model.VocabSize < Task.VocabSize)
             yield return ("model.vocab_size", $"{Model.VocabSize} is smaller than task.vocab_size {Task.VocabSize} ({TaskKind})");
+        if (LanguageModel.BidirectionalProblem(Model) is { } problem) yield return ("model.rnn.bidirectional", problem);
         int longest = Task.LongestSeqLen();
         if (Model.Positions == PositionKind.Learned && longest > Model.MaxPositions)
             yield return ("model.max_positions", $"{Model.MaxPositions} is shorter than the longest sequence ({longest}) and " +
