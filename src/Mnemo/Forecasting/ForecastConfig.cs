@@ -37,17 +37,22 @@ public sealed record ForecastConfig : IValidatedConfig
 
     public IEnumerable<(string, string)> Validate() => [];
 
-    /// <summary>A config file, or the defaults (univariate DAX when no file is given), with "field=value" overrides.</summary>
+    /// <summary>
+    /// A config file over the defaults above, then "field=value" overrides. The defaults are spelled out first, so a
+    /// section the file or an override names keeps the forecaster's defaults for the fields it leaves out (a bare
+    /// <c>"model": {…}</c> would otherwise start from the language model's).
+    /// </summary>
     public static ForecastConfig Load(string? file, IEnumerable<string>? overrides = null)
     {
-        string text = "{}", source = "the default forecast config";
+        string source = file ?? "the default forecast config";
+        var root = (JsonObject)JsonNode.Parse(new ForecastConfig().ToJson())!;
         if (file is not null)
         {
             Paths.CheckReadable(file, "config file");
-            (text, source) = (File.ReadAllText(file), file);
+            if (ConfigBinder.ParseText(File.ReadAllText(file), file) is not JsonObject given)
+                throw new ConfigException($"{file}: expected a JSON object at the top level");
+            ConfigBinder.Merge(root, given);
         }
-        var node = ConfigBinder.ParseText(text, source);
-        if (node is not JsonObject root) throw new ConfigException($"{source}: expected a JSON object at the top level");
         ConfigBinder.ApplyOverrides<ForecastConfig>(root, overrides ?? []);
         return ConfigBinder.Bind<ForecastConfig>(root, source);
     }

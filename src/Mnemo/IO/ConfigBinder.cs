@@ -175,7 +175,9 @@ public static class ConfigBinder
     }
 
     /// <summary>Copies every field of <paramref name="from"/> into <paramref name="into"/>, section by section.</summary>
-    static void Merge(JsonObject into, JsonObject from)
+    /// <summary>Deep-merges <paramref name="from"/> into <paramref name="into"/>: sections merge, every other value of
+    /// <paramref name="from"/> replaces <paramref name="into"/>'s.</summary>
+    public static void Merge(JsonObject into, JsonObject from)
     {
         foreach (var (key, value) in from.ToList())
         {

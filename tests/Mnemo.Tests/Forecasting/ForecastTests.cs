@@ -144,6 +144,18 @@ public class ForecastTests
     }
 
     [Fact]
+    public void Naming_a_section_keeps_the_forecasters_defaults_for_the_rest()
+    {
+        var c = ForecastConfig.Load(null, ["model.rnn.bidirectional=true", "training.steps=50"]);
+        var d = new ForecastConfig();
+        Assert.True(c.Model.Rnn.Bidirectional);
+        Assert.Equal((d.Model.DModel, d.Model.MlpRatio), (c.Model.DModel, c.Model.MlpRatio));
+        Assert.Equal(50, c.Training.Steps);
+        Assert.Equal((d.Training.BatchSize, d.Training.Lr, d.Training.WeightDecay), (c.Training.BatchSize, c.Training.Lr,
+            c.Training.WeightDecay));
+    }
+
+    [Fact]
     public void Bad_settings_name_their_field()
     {
         var e = Assert.Throws<ConfigException>(() => ForecastConfig.Load(null, ["data.columns=[\"DAX\"]", "data.targets=[\"SMI\"]"]));
