@@ -27,8 +27,8 @@ public class RecurrentCellTests
         return (cell, name => parameters["rnn." + name].detach());
     }
 
-    static Tensor Affine(Func<string, Tensor> p, string which, Tensor x, Tensor h) =>
-        x.matmul(p($"weight_ih_l0").T) + p("bias_ih_l0") + h.matmul(p("weight_hh_l0").T) + p("bias_hh_l0");
+    static Tensor Affine(Func<string, Tensor> p, Tensor x, Tensor h) =>
+        x.matmul(p("weight_ih_l0").T) + p("bias_ih_l0") + h.matmul(p("weight_hh_l0").T) + p("bias_hh_l0");
 
     [Fact]
     public void Lstm_step_is_the_cell_equations()
@@ -37,13 +37,14 @@ public class RecurrentCellTests
         using var noGrad = no_grad();
         var (cell, p) = Cell(MixerKind.Lstm);
         var gen = new Generator(4);
-        var (x, h, c) = (randn(2, 1, D, float64, generator: gen), randn(1, 2, D, float64, generator: gen), randn(1, 2, D, float64, generator: gen));
+        var x = randn(2, 1, D, float64, generator: gen);
+        var (h, c) = (randn(1, 2, D, float64, generator: gen), randn(1, 2, D, float64, generator: gen));
         using var cache = new LayerCache();
         cache.Set("h", h.clone());
         cache.Set("c", c.clone());
         var y = cell.Forward(x, cache);
         // gates = W_ih x + b_ih + W_hh h + b_hh in PyTorch's order i, f, g, o
-        var gates = Affine(p, "", x.squeeze(1), h.squeeze(0)).chunk(4, -1);
+        var gates = Affine(p, x.squeeze(1), h.squeeze(0)).chunk(4, -1);
         var (i, f, g, o) = (gates[0].sigmoid(), gates[1].sigmoid(), gates[2].tanh(), gates[3].sigmoid());
         var cNext = f * c.squeeze(0) + i * g;
         var hNext = o * cNext.tanh();
