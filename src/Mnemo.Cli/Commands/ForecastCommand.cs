@@ -44,7 +44,7 @@ static class ForecastCommand
         var command = new Command("forecast",
             "Forecast a real series (R's EuStockMarkets by default; scripts/setup-series.sh) H steps ahead, walk-forward with no " +
             "look-ahead: for each mixer and seed a model is trained per fold on everything before the fold's test segment and " +
-            "forecasts every origin in it. Prints RMSE, MAE and MAPE against persistence and seasonal-naive forecasts; writes " +
+            "forecasts every origin in it. Prints RMSE, MAE and MAPE against persistence, seasonal-naive and drift forecasts; writes " +
             "forecast.json and plots of the forecasts against the truth.")
         {
             config, mixers, seeds, set, output, threads,
