@@ -169,7 +169,8 @@ public sealed class WalkForward
         var (d, t) = (_config.Data, _config.Training);
         int split = Splits[fold], f = _inputs.Columns.Length;
         var (returns, mean, std) = ScaledReturns(split);                     // no statistic reads the test segment
-        using var series = tensor(returns).view(_inputs.Length, f);          // [T, F]
+        using var flat = tensor(returns);
+        using var series = flat.view(_inputs.Length, f);                      // [T, F]
         using var targetIndex = tensor(_targetColumns.Select(c => (long)c).ToArray());
         // Training origins: the window r_{t−L+1…t} and its targets r_{t+1…t+H} all lie before the split.
         int firstOrigin = d.Window, lastOrigin = split - 1 - d.Horizon;
