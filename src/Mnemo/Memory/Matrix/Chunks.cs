@@ -93,6 +93,11 @@ static class Chunks
         return stack(before.Select(s => s ?? zero!), 2);
     }
 
+    /// <summary>One step of the scan over chunks: the state leaving a chunk, decay ⊙ s + written, from the state entering
+    /// it (null: the zero state, which leaves just what the chunk wrote) and the chunk's decay (null: none).</summary>
+    public static Tensor Advance(Tensor? s, Tensor? decay, Tensor written) =>
+        s is null ? written : decay is null ? s + written : decay * s + written;
+
     /// <summary>Initial state [B, H, Dk, Dv]: the given one (in the compute type) or zeros.</summary>
     public static Tensor InitialState(Tensor? h0, Tensor q, Tensor v, ScalarType dtype) =>
         h0 is null ? zeros(q.shape[0], q.shape[2], q.shape[3], v.shape[3], dtype, q.device) : h0.to(dtype);

@@ -94,7 +94,7 @@ public static class DeltaKernel
             before[n] = s;
             vNews[n] = s is null ? Us[n] : Us[n] - Ws![n].matmul(s);         // [B, H, C, Dv]
             var written = Ks[n].matmul(vNews[n]);
-            s = s is null ? written : decays is null ? s + written : decays[n] * s + written;
+            s = Chunks.Advance(s, decays?[n], written);
         }
         var outputs = MatMul(scores, zeroStart ? U : stack(vNews, 2));       // [B, H, N, C, Dv]
         if (Chunks.Entering(before, q, v, dtype) is { } entering)

@@ -83,7 +83,7 @@ public static class GatedLinearKernel
         for (int n = 0; n < before.Length; n++)
         {
             before[n] = s;
-            s = s is null ? writes[n] : decays is null ? s + writes[n] : decays[n] * s + writes[n];
+            s = Chunks.Advance(s, decays?[n], writes[n]);
         }
         var O = MatMul(P, V);                                                 // [B, H, N, C, Dv]
         if (Chunks.Entering(before, q, v, dtype) is { } entering) O = O + MatMul(Qdecayed, entering);
