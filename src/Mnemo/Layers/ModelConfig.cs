@@ -58,6 +58,8 @@ public sealed record ModelConfig : IValidatedConfig
     public DeepMemoryConfig Deep { get; init; } = new();
     [Help("Titans' architectures titans_mac, titans_mag, titans_mal")] public TitansConfig Titans { get; init; } = new();
     [Help("the classic recurrent cells lstm and gru")] public RecurrentConfig Rnn { get; init; } = new();
+    [Help("memory carried across segments around the whole backbone: rmt, hmt (docs/mechanisms.md#segment-memories)")]
+    public SegmentMemoryConfig Segments { get; init; } = new();
 
     [JsonIgnore] public int HeadDim => DModel / NumHeads;
 
@@ -130,6 +132,17 @@ public sealed record ModelConfig : IValidatedConfig
             if (Enumerable.Range(0, NumLayers).Any(i => MixerOf(i) == MixerKind.PrefixLinearAttention))
                 yield return ("attention.landmark_block", "a prompt prefix counts input tokens, not landmark positions: " +
                     "prefix_linear_attention cannot share a model with landmarks");
+        }
+        if (Segments.Enabled)
+        {
+            if (Attention.LandmarkBlock > 0)
+                yield return ("segments.kind", "landmark tokens are placed by absolute position; they cannot share a model with segment memory");
+            if (Enumerable.Range(0, NumLayers).Any(i => MixerOf(i) == MixerKind.PrefixLinearAttention))
+                yield return ("segments.kind", "prefix_linear_attention reads a prompt across segments; it cannot share a model with " +
+                    "segment memory");
+            if (Positions == PositionKind.Learned && MaxPositions < Segments.BackboneLength)
+                yield return ("max_positions", $"{MaxPositions} learned positions are fewer than the {Segments.BackboneLength} " +
+                    "the backbone sees per segment (2·segments.memory_tokens + segments.sensory_tokens + segments.length)");
         }
         if (Positions == PositionKind.Rope && HeadDim % 2 != 0)
             yield return ("positions", $"rotary positions need an even head size; d_model/num_heads = {HeadDim}");

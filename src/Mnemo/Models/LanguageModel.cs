@@ -102,24 +102,45 @@ public sealed class Backbone : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         long offset = cache?.Position ?? 0, inner = offset;                            // inner: offset inside the layers
-        var h = embeddings.forward(tokens);
-        if (position_embeddings is not null)
-            h = h + position_embeddings.forward(arange(offset, offset + tokens.shape[1], device: tokens.device)).unsqueeze(0);
+        var h = Positioned(embeddings.forward(tokens), offset);
         Tensor? kept = null;
         if (landmark is not null)
         {
             (h, kept) = Landmarks.Insert(h, landmark, offset, _landmarkBlock);           // [B, T', D]
             inner = Landmarks.Extended(offset, _landmarkBlock);
         }
-        for (int i = 0; i < layers.Count; i++)
-        {
-            var layerCache = cache?.Layers[i];
-            if (layerCache is not null) layerCache.Position = inner;
-            h = layers[i].Forward(h, layerCache, prefix);
-        }
+        h = RunLayers(h, cache, inner, prefix);
         if (kept is not null) h = h.index_select(1, kept);                               // the input's own tokens [B, T, D]
         if (cache is not null) cache.Position = offset + tokens.shape[1];
         return norm.forward(h).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Token embeddings [B, T, D] of tokens [B, T], without positions.</summary>
+    public Tensor Embed(Tensor tokens) => embeddings.forward(tokens);
+
+    /// <summary>
+    /// The layers and the final norm over an input that is already embedded, h [B, T, D], from position 0 and without a
+    /// cache: a segment memory feeds vectors (its memory tokens) that are not tokens of the vocabulary.
+    /// </summary>
+    public Tensor ForwardEmbedded(Tensor h)
+    {
+        using var scope = NewDisposeScope();
+        return norm.forward(RunLayers(Positioned(h, 0), null, 0, null)).MoveToOuterDisposeScope();
+    }
+
+    Tensor Positioned(Tensor h, long offset) => position_embeddings is null
+        ? h
+        : h + position_embeddings.forward(arange(offset, offset + h.shape[1], device: h.device)).unsqueeze(0);
+
+    Tensor RunLayers(Tensor h, ModelCache? cache, long position, Tensor? prefix)
+    {
+        for (int i = 0; i < layers.Count; i++)
+        {
+            var layerCache = cache?.Layers[i];
+            if (layerCache is not null) layerCache.Position = position;
+            h = layers[i].Forward(h, layerCache, prefix);
+        }
+        return h;
     }
 
     public int LayerCount => layers.Count;
@@ -135,12 +156,17 @@ public sealed class ModelCache : IDisposable
     public LayerCache[] Layers { get; }
     public long Position { get; set; }
 
-    /// <summary>Bytes held across all layers (KV caches grow with the context; memory states do not).</summary>
-    public long Bytes => Layers.Sum(l => l.Bytes);
+    /// <summary>A segment memory's carried state (model.segments), created by its first streaming call.</summary>
+    public SegmentStream? Segments { get; set; }
+
+    /// <summary>Bytes held across all layers (KV caches grow with the context; memory states do not) and by the
+    /// segment memory.</summary>
+    public long Bytes => Layers.Sum(l => l.Bytes) + (Segments?.Bytes ?? 0);
 
     public void Dispose()
     {
         foreach (var l in Layers) l.Dispose();
+        Segments?.Dispose();
     }
 }
 
@@ -153,6 +179,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     readonly Backbone model;
     readonly Projection? lm_head;
     readonly CompressionDecoder? compression_decoder;
+    readonly SegmentMemory? segments;
 
     public ModelConfig Config { get; }
 
@@ -167,6 +194,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
         model = new Backbone(config);
         if (!config.TieEmbeddings) lm_head = new Projection(config.DModel, config.VocabSize, hasBias: false);
         if (compressionTargets > 0) compression_decoder = new CompressionDecoder(config, compressionTargets);
+        if (config.Segments.Enabled) segments = new SegmentMemory(config);
         RegisterComponents();
         InitialiseWeights(this, config);
     }
@@ -197,7 +225,23 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
 
     /// <summary>Final hidden states [B, T, D] for tokens [B, T]; <paramref name="prefix"/> [B]: the prompt lengths that a
     /// prefix-reading mixer reads non-causally (none: every mixer is causal).</summary>
-    public Tensor Hidden(Tensor tokens, Tensor? prefix = null) => model.Forward(tokens, null, prefix);
+    public Tensor Hidden(Tensor tokens, Tensor? prefix = null) =>
+        segments is not null ? segments.Hidden(model, tokens, null) : model.Forward(tokens, null, prefix);
+
+    /// <summary>The decoder stack (fla: "model.").</summary>
+    public Backbone Backbone => model;
+
+    /// <summary>The segment memory around the backbone (model.segments), or null.</summary>
+    public SegmentMemory? SegmentMemory => segments;
+
+    /// <summary>The final hidden states of tokens fed after what the cache holds (the backbone's, or the segment memory's).</summary>
+    Tensor Continue(Tensor tokens, ModelCache cache, Tensor? prefix = null)
+    {
+        if (segments is null) return model.Forward(tokens, cache, prefix);
+        var hidden = segments.Hidden(model, tokens, cache.Segments ??= new SegmentStream());
+        cache.Position += tokens.shape[1];
+        return hidden;
+    }
 
     /// <summary>Whether some layer reads a prompt prefix non-causally (<see cref="IPrefixMixer"/>).</summary>
     public bool ReadsPrefix => model.Layers.Any(block => block.Mixer is IPrefixMixer);
@@ -283,7 +327,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
     public Tensor Step(Tensor tokens, ModelCache cache, Tensor? prefix = null)
     {
         using var scope = NewDisposeScope();
-        return Logits(model.Forward(tokens, cache, prefix)).MoveToOuterDisposeScope();
+        return Logits(Continue(tokens, cache, prefix)).MoveToOuterDisposeScope();
     }
 
     /// <summary>How far resident memory may grow past what the first piece of a <see cref="Prefill"/> needed.</summary>
@@ -317,7 +361,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
             GC.WaitForPendingFinalizers();
             using (NewDisposeScope())
             using (GcQuiet.Enter())
-                model.Forward(tokens.narrow(1, start, Math.Min(pieceLength, length - start)), cache);
+                Continue(tokens.narrow(1, start, Math.Min(pieceLength, length - start)), cache);
             if (NativeAllocator.ResidentBytes() is not { } resident) continue;
             firstPiece ??= resident;
             if (resident > firstPiece * (1 + PrefillMemorySlack) && NativeAllocator.ReleaseFreePages()) releases++;
