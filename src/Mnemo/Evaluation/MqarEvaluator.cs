@@ -29,11 +29,16 @@ public static class MqarEvaluator
     /// Scores a model on test slices of any task with Zoology's metric and exact match (see
     /// <see cref="RecallAccuracy"/>); with the task given, also its extra metrics, headline and readout.
     /// </summary>
-    public static EvalResult Evaluate(LanguageModel model, IReadOnlyList<TaskBatch> slices, int batchSize = 256, ITask? task = null)
+    /// <param name="read">reads inputs [B, T] into logits [B, T, V] in place of the model's own forward (EM-LLM's reader,
+    /// docs/mechanisms.md#em-llm-episodic-memory); next-token readout only</param>
+    public static EvalResult Evaluate(LanguageModel model, IReadOnlyList<TaskBatch> slices, int batchSize = 256, ITask? task = null,
+        Func<Tensor, Tensor>? read = null)
     {
         bool wasTraining = model.training;
         model.eval();
         var readout = task?.Readout() ?? Readout.NextToken;
+        if (read is not null && readout != Readout.NextToken)
+            throw new ArgumentException($"a reader gives next-token logits; this task reads out by {readout}", nameof(read));
         string? headline = task?.HeadlineMetric();
         try
         {
@@ -55,7 +60,7 @@ public static class MqarEvaluator
                     var (inputs, labels) = ToTensors(slice, rows);
                     var mask = labels.ne(TaskBatch.Ignore);                                   // [B, T]
                     var at = TensorIndex.Tensor(mask);
-                    var logits = model.ScoredLogits(inputs, mask, readout);                  // [N, V]
+                    var logits = read is null ? model.ScoredLogits(inputs, mask, readout) : read(inputs).index([at]);   // [N, V]
                     var target = labels.index([at]);                                         // [N]
                     var predicted = logits.argmax(-1);                                       // [N]
                     var correct = zeros_like(labels, dtype: int64);

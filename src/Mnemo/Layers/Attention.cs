@@ -54,6 +54,10 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
     /// retrieval-heads ablation (docs/mechanisms.md#retrieval-heads).</summary>
     public Tensor? HeadMask { get; set; }
 
+    /// <summary>With a cache, which of the cached keys each new query reads besides causality (EM-LLM's episodic
+    /// retrieval, docs/mechanisms.md#em-llm-episodic-memory); null reads them all.</summary>
+    public IKeySelection? KeySelection { get; set; }
+
     /// <summary>When true, every forward also forms its attention weights softmax(q kᵀ / √Dh, causal) explicitly and
     /// keeps them, detached, in <see cref="Weights"/> [B, H, T, T_keys]; the output still comes from SDPA. Turning it off
     /// frees them.</summary>
@@ -132,6 +136,11 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
             (pk, pv) = (MixedPrecision.Operand(pk), MixedPrecision.Operand(pv));
             var mask = cat([ones(t, pk.shape[2], ScalarType.Bool, x.device), CausalMask(t, past, _window, x.device)], 1);
             o = nn.functional.scaled_dot_product_attention(q, cat([pk, k], 2), cat([pv, v], 2), attn_mask: mask);
+        }
+        else if (KeySelection is not null && cache is not null)
+        {
+            var mask = KeySelection.Select(q, k, past).logical_and(CausalMask(t, past, _window, x.device));    // [B, 1, T, past + T]
+            o = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask);
         }
         else if (past == 0 && (_window == 0 || _window >= t))
             o = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
@@ -235,4 +244,12 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
         var allowed = diff.ge(0);
         return window > 0 ? allowed.logical_and(diff.lt(window)) : allowed;
     }
+}
+
+/// <summary>Which cached keys a block of new queries reads (<see cref="Attention.KeySelection"/>).</summary>
+public interface IKeySelection
+{
+    /// <summary>q [B, H, T, Dh] of T new queries after <paramref name="past"/> cached keys, k [B, H, past + T, Dh] every key
+    /// as the cache holds it → bool [B, 1, T, past + T], true where a query may read a key (causality is applied on top).</summary>
+    Tensor Select(Tensor q, Tensor k, long past);
 }
