@@ -13,11 +13,7 @@ static class ConvertCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint")
-        {
-            Description = "A checkpoint folder, or a run folder (its newest checkpoint); its attention layers are converted",
-            Required = true,
-        };
+        var checkpoint = CheckpointOption.Create("its attention layers are converted");
         var window = new Option<int>("--window")
         {
             Description = "Sliding window of the converted layers' softmax branch (Liger uses 64)", DefaultValueFactory = _ => 64,

@@ -16,11 +16,7 @@ static class EpisodicCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint")
-        {
-            Description = "A checkpoint folder, or a run folder (its newest checkpoint is used); the model needs attention layers",
-            Required = true,
-        };
+        var checkpoint = CheckpointOption.Create("the model needs attention layers");
         var set = new Option<string[]>("--set")
         {
             Description = "Override a task field, e.g. --set 'task.test=[{\"seq_len\":2048,\"num_examples\":200,\"depths\":\"even\"}]' " +
@@ -29,7 +25,7 @@ static class EpisodicCommand
         var with = new Option<string[]>("--with")
         {
             Description = "Set an EM-LLM field, e.g. --with memory_tokens=32 --with refinement=modularity (repeatable); fields: " +
-                string.Join(", ", ConfigBinder.Keys(typeof(EpisodicConfig))) + " (docs/cli.md#mnemo-episodic)",
+                string.Join(", ", ConfigBinder.Keys(typeof(EpisodicConfig))) + " (docs/mechanisms.md#em-llm-episodic-memory)",
         };
         var variants = new Option<string[]>("--variants")
         {

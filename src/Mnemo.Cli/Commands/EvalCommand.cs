@@ -13,11 +13,7 @@ static class EvalCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint")
-        {
-            Description = "A checkpoint folder, or a run folder (its newest checkpoint is used)",
-            Required = true,
-        };
+        var checkpoint = CheckpointOption.Create();
         var set = new Option<string[]>("--set")
         {
             Description = "Override a task field, e.g. --set task.test_seed=7 (passkey.… for a passkey run) (repeatable)",

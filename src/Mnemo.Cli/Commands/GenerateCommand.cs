@@ -13,11 +13,7 @@ static class GenerateCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint")
-        {
-            Description = "A checkpoint folder, or a run folder (its newest checkpoint)",
-            Required = true,
-        };
+        var checkpoint = CheckpointOption.Create();
         var prompt = new Option<string>("--prompt")
         {
             Description = "Prompt token ids separated by spaces or commas, e.g. \"12 300 45 301\"",

@@ -15,11 +15,7 @@ static class HeadsCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint")
-        {
-            Description = "A checkpoint folder, or a run folder (its newest checkpoint is used); the model needs attention layers",
-            Required = true,
-        };
+        var checkpoint = CheckpointOption.Create("the model needs attention layers");
         var top = new Option<int>("--top")
         {
             Description = "Heads to mask: the top-scoring ones, then as many random ones",

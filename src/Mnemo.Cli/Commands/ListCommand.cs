@@ -59,6 +59,12 @@ static class ListCommand
                 "rnn.bidirectional for mnemo forecast only"));
             mixers.AddRow("(hybrids)", Markup.Escape("model.layer_mixers lists one mixer per layer, e.g. " +
                 "[\"gated_delta_net\", \"attention\"]"));
+            mixers.AddRow("(segments) rmt", "around any backbone (model.segments.kind): memory tokens read before and written after " +
+                "each segment of model.segments.length tokens, carried to the next (Recurrent Memory Transformer)");
+            mixers.AddRow("(segments) hmt", "RMT whose read memory is recalled from a cache of the last segments' memories by a " +
+                "summary of the segment's first tokens; sensory tokens (HMT)");
+            mixers.AddRow("(episodic) em-llm", "not a mixer: `mnemo episodic` reads a trained attention model with EM-LLM's " +
+                "surprise-segmented events, retrieved per block (no retraining)");
             AnsiConsole.Write(mixers);
 
             // Every task kind of a run config, from the union RunConfig binds: nothing to keep in sync.
