@@ -78,9 +78,13 @@ public sealed record ModelConfig : IValidatedConfig
     /// with L; a matrix memory holds H·Dk·Dv however long the context (short-conv tails not counted), a mixture of
     /// memories that once per memory, a deep memory its MLP's weights two or three times (see DeepMemoryMixer), Aaren
     /// a running max, a normaliser and a weighted sum per head, Liger attention a GLA state and a window of keys and values,
-    /// an LSTM (h, c) and a GRU h.
+    /// an LSTM (h, c) and a GRU h. Under a segment memory (model.segments) a layer never sees more than one segment and its
+    /// memory, so the context is at most that long; the carried memory itself (m·d or cache·d floats) is the model's, not
+    /// a layer's.
     /// </summary>
-    public long StateFloatsPerLayer(int contextLength) => Mixer switch
+    public long StateFloatsPerLayer(int contextLength) => StateFloats(Segments.Enabled ? Math.Min(contextLength, Segments.BackboneLength) : contextLength);
+
+    long StateFloats(int contextLength) => Mixer switch
     {
         MixerKind.Attention => 2L * contextLength * DModel,
         MixerKind.Aaren => (long)NumHeads * (2 + HeadDim),

@@ -192,6 +192,15 @@ public class SegmentMemoryTests
         TinyModels.AssertStreamingKeepsLiveTensorsFlat(Model(kind, sensory: 2), pieces: 20, settledAfter: 8);
     }
 
+    [Fact]
+    public void A_layer_holds_at_most_one_segment_and_its_memory()
+    {
+        var c = TinyModels.Config(MixerKind.Attention, c => c with { Segments = new() { Kind = SegmentMemoryKind.Rmt, Length = 16, MemoryTokens = 4 } });
+        Assert.Equal(2L * 24 * 16, c.StateFloatsPerLayer(2048));                       // K and V of [4 ‖ 16 ‖ 4] tokens
+        Assert.Equal(2L * 10 * 16, c.StateFloatsPerLayer(10));
+        Assert.Equal(2L * 2048 * 16, (c with { Segments = new() }).StateFloatsPerLayer(2048));
+    }
+
     [Theory]
     [InlineData("""{"segments": {"kind": "hmt", "memory_tokens": 2}}""", "segments.memory_tokens")]
     [InlineData("""{"segments": {"kind": "rmt"}, "attention": {"landmark_block": 8}}""", "segments.kind")]
