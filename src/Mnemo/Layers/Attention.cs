@@ -140,7 +140,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
         else if (KeySelection is not null && cache is not null)
         {
             var mask = KeySelection.Select(q, k, past).logical_and(CausalMask(t, past, _window, x.device));    // [B, 1, T, past + T]
-            o = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask);
+            o = SelectedRead(q, k, v, mask);
         }
         else if (past == 0 && (_window == 0 || _window >= t))
             o = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
@@ -184,6 +184,24 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
             throw new MnemoException("attention weights of landmark attention are those of the grouped softmax over every " +
                 "block: set model.attention.landmark_top_k=0 (mnemo heads: --set model.attention.landmark_top_k=0)");
         return GroupedSoftmax.Retrieve(q, k, v, _landmarkBlock, past, _landmarkTopK, rotate: _rotary ? At : null);
+    }
+
+    /// <summary>
+    /// Attention of q [B, H, T, Dh] over only the keys its mask [B, 1, T, N] lets any query of the row read: those keys
+    /// and values are gathered first (rows padded to the longest with keys no query reads), so the cost follows what is
+    /// read, not the cache's length. Equals SDPA over every key with the mask.
+    /// </summary>
+    static Tensor SelectedRead(Tensor q, Tensor k, Tensor v, Tensor mask)
+    {
+        long b = q.shape[0], h = q.shape[1], t = q.shape[2], dh = q.shape[3];
+        var used = mask.any(2).squeeze(1);                                              // [B, N]
+        long count = used.sum(1).max().item<long>();
+        // the read keys first, in cache order: a stable sort of "not read"
+        var order = used.logical_not().to(ScalarType.Int32).sort(1, stable: true).Indices.narrow(1, 0, count);  // [B, K]
+        var keys = k.gather(2, order.view(b, 1, count, 1).expand(b, h, count, dh));    // [B, H, K, Dh]
+        var values = v.gather(2, order.view(b, 1, count, 1).expand(b, h, count, v.shape[3]));
+        var allowed = mask.gather(3, order.view(b, 1, 1, count).expand(b, 1, t, count));   // [B, 1, T, K]
+        return nn.functional.scaled_dot_product_attention(q, keys, values, attn_mask: allowed);
     }
 
     void Record(Tensor q, Tensor k, Tensor allowed)
