@@ -140,7 +140,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
         else if (KeySelection is not null && cache is not null)
         {
             var mask = KeySelection.Select(q, k, past).logical_and(CausalMask(t, past, _window, x.device));    // [B, 1, T, past + T]
-            o = SelectedRead(q, k, v, mask);
+            o = SelectedRead(q, k, v, mask, _rotary ? KeySelection.MovedBefore(past) : null);
         }
         else if (past == 0 && (_window == 0 || _window >= t))
             o = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
@@ -189,9 +189,11 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
     /// <summary>
     /// Attention of q [B, H, T, Dh] over only the keys its mask [B, 1, T, N] lets any query of the row read: those keys
     /// and values are gathered first (rows padded to the longest with keys no query reads), so the cost follows what is
-    /// read, not the cache's length. Equals SDPA over every key with the mask.
+    /// read, not the cache's length. Equals SDPA over every key with the mask. With <paramref name="movedBefore"/> P, every
+    /// read key from before P is first rotated on to position P − 1 (keys are cached rotated at their own positions, and
+    /// rotations add up), so a rotary model reads them all at one distance.
     /// </summary>
-    static Tensor SelectedRead(Tensor q, Tensor k, Tensor v, Tensor mask)
+    static Tensor SelectedRead(Tensor q, Tensor k, Tensor v, Tensor mask, long? movedBefore)
     {
         long b = q.shape[0], h = q.shape[1], t = q.shape[2], dh = q.shape[3];
         var used = mask.any(2).squeeze(1);                                              // [B, N]
@@ -199,6 +201,11 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
         // the read keys first, in cache order: a stable sort of "not read"
         var order = used.logical_not().to(ScalarType.Int32).sort(1, stable: true).Indices.narrow(1, 0, count);  // [B, K]
         var keys = k.gather(2, order.view(b, 1, count, 1).expand(b, h, count, dh));    // [B, H, K, Dh]
+        if (movedBefore is { } p)
+        {
+            var at = order.to(ScalarType.Int64);
+            keys = RotaryEmbedding.ApplyAt(keys, where(at.lt(p), p - 1 - at, zeros_like(at)).view(b, 1, count));
+        }
         var values = v.gather(2, order.view(b, 1, count, 1).expand(b, h, count, v.shape[3]));
         var allowed = mask.gather(3, order.view(b, 1, 1, count).expand(b, 1, t, count));   // [B, 1, T, K]
         return nn.functional.scaled_dot_product_attention(q, keys, values, attn_mask: allowed);
@@ -270,4 +277,8 @@ public interface IKeySelection
     /// <summary>q [B, H, T, Dh] of T new queries after <paramref name="past"/> cached keys, k [B, H, past + T, Dh] every key
     /// as the cache holds it → bool [B, 1, T, past + T], true where a query may read a key (causality is applied on top).</summary>
     Tensor Select(Tensor q, Tensor k, long past);
+
+    /// <summary>For a rotary model: the read keys from before this position are read as if they sat just before it
+    /// (EM-LLM and InfLLM place their memory at one distance); null keeps every key at its own position.</summary>
+    long? MovedBefore(long past);
 }

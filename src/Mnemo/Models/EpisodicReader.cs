@@ -109,5 +109,8 @@ public static class EpisodicReader
             _queries += q.shape[0] * t;
             return mask;
         }
+
+        /// <summary>The local window's first position, past − n_local, when keys lie before it.</summary>
+        public long? MovedBefore(long past) => config.Reposition && past - config.LocalTokens > 0 ? past - config.LocalTokens : null;
     }
 }

@@ -90,9 +90,10 @@ public class EpisodicTests
     }
 
     [Theory]
-    [InlineData(PositionKind.None, RefinementKind.None)]
-    [InlineData(PositionKind.Rope, RefinementKind.Modularity)]
-    public void With_every_event_retrieved_the_reader_equals_full_attention(PositionKind positions, RefinementKind refinement)
+    [InlineData(PositionKind.None, RefinementKind.None, true)]
+    [InlineData(PositionKind.Rope, RefinementKind.Modularity, false)]
+    public void With_every_event_retrieved_the_reader_equals_full_attention(PositionKind positions, RefinementKind refinement,
+        bool reposition)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -101,6 +102,7 @@ public class EpisodicTests
         var c = new EpisodicConfig
         {
             InitTokens = 2, LocalTokens = 4, MemoryTokens = 29, Block = 5, Gamma = 0, MinEvent = 2, MaxEvent = 6, Refinement = refinement,
+            Reposition = reposition,                                                    // moves nothing without rotary positions
         };
         var read = EpisodicReader.Read(model, tokens, c);
         Assert.All(read.Boundaries, b => Assert.True(b.Count >= 4, $"{b.Count} boundaries"));
@@ -109,6 +111,26 @@ public class EpisodicTests
         Assert.True(Equivalence.RelativeRms(window.Logits, model.forward(tokens)) > 1e-6, "a window alone reads less");
         Assert.True(window.KeysPerQuery < read.KeysPerQuery);
         Assert.Null(model.MixersOf<Attention>()[0].Mixer.KeySelection);
+    }
+
+    [Fact]
+    public void A_rotary_model_reads_moved_keys_at_one_distance()
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var model = TinyModels.Build(TinyModels.Config(MixerKind.Attention));
+        var c = new EpisodicConfig { InitTokens = 2, LocalTokens = 6, MemoryTokens = 40, Block = 3, Gamma = 0, MinEvent = 2, MaxEvent = 6 };
+        // Everything within the first window: nothing lies before it, nothing moves, and the reader is full attention.
+        var short_ = TinyModels.Tokens(2, 9);
+        Assert.True(Equivalence.RelativeRms(EpisodicReader.Read(model, short_, c).Logits, model.forward(short_)) <= 1e-12);
+        // Longer: the keys before each block's window are read at one position (differs from full attention), and moving
+        // them is what differs: kept at their own positions the reader is full attention again.
+        var tokens = TinyModels.Tokens(2, 24);
+        var moved = EpisodicReader.Read(model, tokens, c).Logits;
+        Assert.True(Equivalence.RelativeRms(moved.narrow(1, 0, 6), model.forward(tokens).narrow(1, 0, 6)) <= 1e-12, "first window");
+        Assert.True(Equivalence.RelativeRms(moved, model.forward(tokens)) > 1e-6, "moved keys");
+        Assert.True(Equivalence.RelativeRms(EpisodicReader.Read(model, tokens, c with { Reposition = false }).Logits,
+            model.forward(tokens)) <= 1e-12);
     }
 
     [Fact]

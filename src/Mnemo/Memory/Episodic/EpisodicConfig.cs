@@ -22,6 +22,9 @@ public sealed record EpisodicConfig : IValidatedConfig
     [Help("longest event: a longer run without a surprise is cut"), Range(1, 1 << 20)] public int MaxEvent { get; init; } = 32;
     [Help("boundary refinement on the key-similarity graph: none, modularity or conductance")]
     public RefinementKind Refinement { get; init; } = RefinementKind.None;
+    [Help("rotary models: read the init tokens and retrieved events at one position just before the local window, as the " +
+        "paper's code (after InfLLM) does; false reads each key at its own position")]
+    public bool Reposition { get; init; } = true;
     [Help("fraction of n_mem kept for the contiguity buffer: the neighbouring events of those retrieved (0 = none)"),
         Range(0, 1)]
     public double Contiguity { get; init; }
