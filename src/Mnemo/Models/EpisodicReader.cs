@@ -1,5 +1,6 @@
 using Mnemo.Layers;
 using Mnemo.Memory.Episodic;
+using Mnemo.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -41,6 +42,10 @@ public static class EpisodicReader
             Tensor? previous = null;                                                     // log p of the last position [B, V]
             for (int start = 0; start < length; start += c.Block)
             {
+                // Reading a long context block by block allocates more managed memory than one no-GC region allows: collect
+                // between blocks, where no native call is in flight, and keep each block quiet (see GcQuiet).
+                GcQuiet.Renew();
+                using var quiet = GcQuiet.Enter();
                 using var scope = NewDisposeScope();
                 int count = Math.Min(c.Block, length - start);
                 var piece = tokens.narrow(1, start, count);                              // [B, n]

@@ -58,6 +58,30 @@ readonly struct GcQuiet : IDisposable
         }
     }
 
+    /// <summary>
+    /// Between two pieces of a long stretch, where no native call is in flight: collects (finalizing the pieces' Scalars
+    /// now) and restarts the region with the full <see cref="Budget"/>, so a stretch that allocates more than the budget
+    /// in all (EM-LLM's block-by-block reading) stays protected piece by piece. Outside any stretch it does nothing. Call
+    /// it only when no other thread is inside a stretch: the region is process-wide.
+    /// </summary>
+    public static void Renew()
+    {
+        lock (Gate)
+        {
+            if (!Enabled || _depth == 0) return;
+            if (Active)
+            {
+                try { GC.EndNoGCRegion(); }
+                catch (InvalidOperationException) { }
+            }
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            try { GC.TryStartNoGCRegion(Budget); }
+            catch (InvalidOperationException) { }
+            catch (ArgumentOutOfRangeException) { }
+        }
+    }
+
     public void Dispose()
     {
         if (!_entered) return;

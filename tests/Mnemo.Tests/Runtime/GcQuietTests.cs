@@ -92,4 +92,22 @@ public sealed class GcQuietTests
         }
         Assert.False(GcQuiet.Active);
     }
+
+    [Fact]
+    public void Renew_restarts_a_spent_region_inside_a_stretch_and_does_nothing_outside()
+    {
+        GcQuiet.Renew();
+        Assert.False(GcQuiet.Active);
+        using (GcQuiet.Enter())
+        {
+            // Spend the region's budget: the runtime ends it and collects.
+            var keep = new List<byte[]>();
+            for (long spent = 0; spent <= 8 * GcQuiet.Budget && GcQuiet.Active; spent += 1 << 16) keep.Add(new byte[1 << 16]);
+            Assert.False(GcQuiet.Active);
+            keep.Clear();
+            GcQuiet.Renew();
+            Assert.True(GcQuiet.Active);
+        }
+        Assert.False(GcQuiet.Active);
+    }
 }
