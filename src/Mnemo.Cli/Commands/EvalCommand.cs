@@ -19,15 +19,21 @@ static class EvalCommand
             Description = "Override a task field, e.g. --set task.test_seed=7 (passkey.… for a passkey run) (repeatable)",
         };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON instead of a table" };
+        var streamed = new Option<bool>("--streamed")
+        {
+            Description = "Feed every test sequence one token at a time through the streaming path instead of the whole pass " +
+                "(for a model whose whole pass reads ahead within a segment: model.segments.kind hmt)",
+        };
         var command = new Command("eval", "Evaluate a checkpoint on its task's test set (optionally changed with --set).")
         {
-            checkpoint, set, json,
+            checkpoint, set, json, streamed,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             var (dir, config, model) = Checkpoint.LoadModel(parse.GetValue(checkpoint)!, parse.GetValue(set));
             var test = config.Task.TestBatches();
-            var result = MqarEvaluator.Evaluate(model, test, task: config.Task);
+            var result = MqarEvaluator.Evaluate(model, test, task: config.Task,
+                read: parse.GetValue(streamed) ? inputs => MqarEvaluator.Streamed(model, inputs) : null);
             if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(result, ConfigBinder.WriteOptions));
             else
             {

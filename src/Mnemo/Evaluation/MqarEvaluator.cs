@@ -140,6 +140,24 @@ public static class MqarEvaluator
         return new EvalResult(accuracy, examples, slices, metrics);
     }
 
+    /// <summary>
+    /// Logits [B, T, V] of inputs [B, T] fed through the streaming path <paramref name="piece"/> tokens at a time: a reader
+    /// for <see cref="Evaluate"/> that checks a model whose whole pass reads ahead within a segment (HMT,
+    /// docs/mechanisms.md#segment-memories) on what it can predict causally.
+    /// </summary>
+    public static Tensor Streamed(LanguageModel model, Tensor inputs, int piece = 1)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(piece, 1);
+        using var cache = model.NewCache();
+        var pieces = new List<Tensor>();
+        for (long start = 0; start < inputs.shape[1]; start += piece)
+        {
+            if (start / piece % 64 == 0) Runtime.GcQuiet.Renew();                    // a long stream outgrows one quiet region
+            pieces.Add(model.Step(inputs.narrow(1, start, Math.Min(piece, inputs.shape[1] - start)), cache));
+        }
+        return cat(pieces, 1);
+    }
+
     /// <summary>Rows of a slice as int64 tensors: inputs and labels, each [B, L].</summary>
     public static (Tensor Inputs, Tensor Labels) ToTensors(TaskBatch slice, int[] rows)
     {

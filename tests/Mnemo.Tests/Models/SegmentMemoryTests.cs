@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Mnemo.Evaluation;
 using Mnemo.IO;
 using Mnemo.Layers;
 using Mnemo.Models;
@@ -99,6 +100,7 @@ public class SegmentMemoryTests
         var streamed = TinyModels.Streamed(model, tokens, 7, cache);                    // a 7-token prompt, then token by token
         Assert.True(Equivalence.RelativeRms(streamed, model.forward(tokens)) <= 1e-12, $"{mixer}");
         Assert.Equal(23, cache.Position);
+        Assert.True(Equivalence.RelativeRms(MqarEvaluator.Streamed(model, tokens, 3), model.forward(tokens)) <= 1e-12, "3-token pieces");
         Assert.Equal(4, cache.Segments!.Segments);
         Assert.Equal([2, 3], cache.Segments.Pending!.shape);                           // 23 = 4·5 + 3
     }
