@@ -39,6 +39,7 @@ public static class Program
         root.Subcommands.Add(ProbeCommand.Create());
         root.Subcommands.Add(HeadsCommand.Create());
         root.Subcommands.Add(EpisodicCommand.Create());
+        root.Subcommands.Add(StreamNeedleCommand.Create());
         root.Subcommands.Add(ConvertCommand.Create());
         root.Subcommands.Add(ForecastCommand.Create());
         return root;

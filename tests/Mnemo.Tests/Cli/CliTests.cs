@@ -73,7 +73,7 @@ public class CliTests
     public void Every_command_has_help()
     {
         foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "extrapolate", "collapse", "generate", "bench",
-            "bench kernels", "bench decode", "probe", "sweep", "report", "heads", "convert", "forecast", "episodic" })
+            "bench kernels", "bench decode", "probe", "sweep", "report", "heads", "convert", "forecast", "episodic", "stream-needle" })
         {
             var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), [.. command.Split(' '), "--help"]);
             Assert.Equal(0, code);
