@@ -59,7 +59,8 @@ static class EpisodicCommand
                 "events/example");
             foreach (var s in scores)
                 table.AddRow(s.Variant, s.SeqLen.ToString(CultureInfo.InvariantCulture), s.Examples.ToString(CultureInfo.InvariantCulture),
-                    Percent(s.ExactMatch), Percent(s.Accuracy), Number(s.KeysPerQuery), s.MsPerToken.ToString("F3", CultureInfo.InvariantCulture),
+                    Percent(s.ExactMatch), Percent(s.Accuracy), Number(s.KeysPerQuery),
+                    s.MsPerToken.ToString("F3", CultureInfo.InvariantCulture),
                     Number(s.EventsPerExample));
             AnsiConsole.Write(table);
             if (parse.GetValue(output) is { } file)

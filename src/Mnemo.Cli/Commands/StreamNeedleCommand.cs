@@ -19,7 +19,10 @@ static class StreamNeedleCommand
             Description = $"Models: {string.Join(", ", StreamNeedle.Models)}. Default: all",
             AllowMultipleArgumentsPerToken = true,
         };
-        var seeds = new Option<int[]>("--seeds") { Description = "Seeds (weights and training streams)", AllowMultipleArgumentsPerToken = true };
+        var seeds = new Option<int[]>("--seeds")
+        {
+            Description = "Seeds (weights and training streams). Default: 1 2 3", AllowMultipleArgumentsPerToken = true,
+        };
         var steps = new Option<int>("--steps") { Description = "Training steps of 8 streams", DefaultValueFactory = _ => 600 };
         var frames = new Option<int[]>("--test-frames")
         {
@@ -42,7 +45,9 @@ static class StreamNeedleCommand
             {
                 Steps = Positive(parse.GetValue(steps), "--steps"),
                 TestExamples = Positive(parse.GetValue(examples), "--examples"),
-                TestFrames = parse.GetValue(frames) is { Length: > 0 } f ? [.. f.Select(v => Positive(v, "--test-frames"))] : new StreamNeedleConfig().TestFrames,
+                TestFrames = parse.GetValue(frames) is { Length: > 0 } f
+                    ? [.. f.Select(v => Positive(v, "--test-frames"))]
+                    : new StreamNeedleConfig().TestFrames,
             };
             var chosen = parse.GetValue(models) is { Length: > 0 } m ? m : StreamNeedle.Models;
             foreach (var name in chosen)

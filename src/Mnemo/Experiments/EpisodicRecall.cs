@@ -46,7 +46,9 @@ public static class EpisodicRecall
                         keys += (inputs.shape[1] + 1) / 2.0;
                         return Blocks(model, inputs, config.Block);
                     }
-                    var chosen = variant == "window" ? config with { MemoryTokens = 0, Contiguity = 0, Refinement = RefinementKind.None } : config;
+                    var chosen = variant == "window"
+                        ? config with { MemoryTokens = 0, Contiguity = 0, Refinement = RefinementKind.None }
+                        : config;
                     var read = EpisodicReader.Read(model, inputs, chosen);
                     keys += read.KeysPerQuery;
                     events += read.Boundaries.Average(b => b.Count + 1.0);

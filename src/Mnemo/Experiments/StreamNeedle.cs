@@ -65,8 +65,10 @@ public static class StreamNeedle
         return new Example([.. stream], needle, at);
     }
 
+    /// <summary>n standard normal values (Box–Muller).</summary>
     static float[] Gaussian(Random random, int n) =>
-        Enumerable.Range(0, n).Select(_ => (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble())))
+        Enumerable.Range(0, n)
+            .Select(_ => (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble())))
             .ToArray();
 
     static float[] Noisy(Random random, float[] centre, double noise)
@@ -105,7 +107,8 @@ public static class StreamNeedle
         public Tensor Forward(Example example, out int segments)
         {
             using var scope = NewDisposeScope();
-            var x = in_proj.forward(tensor(example.Frames.SelectMany(f => f).ToArray(), [1, example.Frames.Length, example.Frames[0].Length]));
+            var frames = tensor(example.Frames.SelectMany(f => f).ToArray(), [1, example.Frames.Length, example.Frames[0].Length]);
+            var x = in_proj.forward(frames);                                                // [1, T, D]
             Tensor summary;
             if (encoder is not null)
             {
@@ -166,7 +169,8 @@ public static class StreamNeedle
                 segments += read;
                 if (logits.argmax().item<long>() == example.Needle) right++;
             }
-            var score = new StreamNeedleScore(model, seed, frames, (double)right / c.TestExamples, (double)segments / c.TestExamples, seconds);
+            var score = new StreamNeedleScore(model, seed, frames, (double)right / c.TestExamples, (double)segments / c.TestExamples,
+                seconds);
             scores.Add(score);
             log?.Invoke($"{model} seed {seed} at {frames} frames: {score.Accuracy:P1} ({score.SegmentsPerExample:F1} segments)");
         }

@@ -82,7 +82,8 @@ public sealed record ModelConfig : IValidatedConfig
     /// memory, so the context is at most that long; the carried memory itself (m·d or cache·d floats) is the model's, not
     /// a layer's.
     /// </summary>
-    public long StateFloatsPerLayer(int contextLength) => StateFloats(Segments.Enabled ? Math.Min(contextLength, Segments.BackboneLength) : contextLength);
+    public long StateFloatsPerLayer(int contextLength) =>
+        StateFloats(Segments.Enabled ? Math.Min(contextLength, Segments.BackboneLength) : contextLength);
 
     long StateFloats(int contextLength) => Mixer switch
     {
@@ -140,7 +141,8 @@ public sealed record ModelConfig : IValidatedConfig
         if (Segments.Enabled)
         {
             if (Attention.LandmarkBlock > 0)
-                yield return ("segments.kind", "landmark tokens are placed by absolute position; they cannot share a model with segment memory");
+                yield return ("segments.kind",
+                    "landmark tokens are placed by absolute position; they cannot share a model with segment memory");
             if (Enumerable.Range(0, NumLayers).Any(i => MixerOf(i) == MixerKind.PrefixLinearAttention))
                 yield return ("segments.kind", "prefix_linear_attention reads a prompt across segments; it cannot share a model with " +
                     "segment memory");

@@ -52,7 +52,9 @@ public static class EpisodicReader
                 var logits = model.Step(piece, cache);                                   // [B, n, V]
                 var logp = logits.to(ScalarType.Float64).log_softmax(-1);
                 // s_t = −log p(x_t | x_<t): position t's token under the prediction made at t − 1.
-                var predicted = previous is null ? logp.narrow(1, 0, count - 1) : cat([previous.unsqueeze(1), logp.narrow(1, 0, count - 1)], 1);
+                var predicted = previous is null
+                    ? logp.narrow(1, 0, count - 1)
+                    : cat([previous.unsqueeze(1), logp.narrow(1, 0, count - 1)], 1);
                 var targets = previous is null ? piece.narrow(1, 1, count - 1) : piece;
                 var s = predicted.gather(2, targets.unsqueeze(-1)).squeeze(-1).neg().cpu();   // [B, n or n − 1]
                 var values = s.data<double>().ToArray();

@@ -29,7 +29,8 @@ public sealed class SegmentMemory : nn.Module
     {
         _config = c.Segments;
         memory = nn.Parameter(zeros(_config.MemoryTokens, c.DModel));                  // drawn by LanguageModel's init
-        if (_config.Kind == SegmentMemoryKind.Hmt) recall = new MemoryRecall(c.DModel, _config.RecallDim == 0 ? c.DModel : _config.RecallDim);
+        if (_config.Kind == SegmentMemoryKind.Hmt)
+            recall = new MemoryRecall(c.DModel, _config.RecallDim == 0 ? c.DModel : _config.RecallDim);
         RegisterComponents();
     }
 

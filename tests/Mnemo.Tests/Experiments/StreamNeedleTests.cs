@@ -39,7 +39,8 @@ public class StreamNeedleTests
         Assert.Equal([4], logits.shape);
         if (model == "bridge-fixed") Assert.Equal(3, segments);                        // 40 frames in segments of 16
         if (model == "attention") Assert.Equal(1, segments);
-        static List<StreamNeedleScore> Scores(string model) => [.. StreamNeedle.Run(model, 7, Small).Select(s => s with { TrainSeconds = 0 })];
+        static List<StreamNeedleScore> Scores(string model) =>
+            [.. StreamNeedle.Run(model, 7, Small).Select(s => s with { TrainSeconds = 0 })];
         Assert.Equal(Scores(model), Scores(model));
     }
 

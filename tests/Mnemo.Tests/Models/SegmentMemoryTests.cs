@@ -130,7 +130,8 @@ public class SegmentMemoryTests
             {
                 double error = Equivalence.RelativeRms(streamed.select(1, t), whole.select(1, t));
                 long summary = Math.Min(3, 22 - t / L * L);                             // tokens the whole pass's summary reads
-                if (t >= 2 * L && t % L < summary - 1) Assert.True(error > 1e-6, $"position {t} reads ahead in the whole pass ({error:E2})");
+                if (t >= 2 * L && t % L < summary - 1)
+                    Assert.True(error > 1e-6, $"position {t} reads ahead in the whole pass ({error:E2})");
                 else Assert.True(error <= 1e-12, $"position {t}: {error:E2}");
             }
         }
@@ -197,7 +198,8 @@ public class SegmentMemoryTests
     [Fact]
     public void A_layer_holds_at_most_one_segment_and_its_memory()
     {
-        var c = TinyModels.Config(MixerKind.Attention, c => c with { Segments = new() { Kind = SegmentMemoryKind.Rmt, Length = 16, MemoryTokens = 4 } });
+        var c = TinyModels.Config(MixerKind.Attention,
+            c => c with { Segments = new() { Kind = SegmentMemoryKind.Rmt, Length = 16, MemoryTokens = 4 } });
         Assert.Equal(2L * 24 * 16, c.StateFloatsPerLayer(2048));                       // K and V of [4 ‖ 16 ‖ 4] tokens
         Assert.Equal(2L * 10 * 16, c.StateFloatsPerLayer(10));
         Assert.Equal(2L * 2048 * 16, (c with { Segments = new() }).StateFloatsPerLayer(2048));

@@ -45,10 +45,12 @@ public static class BoundaryRefinement
 
     /// <summary>Modularity of the split {[0, t), [t, n)} of a graph A [n, n] (Newman 2006):
     /// Q = (1/2m) Σ_ij (A_ij − d_i d_j / 2m) δ(c_i, c_j), d_i = Σ_j A_ij, 2m = Σ_ij A_ij.</summary>
-    public static double Modularity(Tensor a, long t) => Splits(Flat(a), (int)a.shape[0], 0, (int)a.shape[0], RefinementKind.Modularity)[t];
+    public static double Modularity(Tensor a, long t) =>
+        Splits(Flat(a), (int)a.shape[0], 0, (int)a.shape[0], RefinementKind.Modularity)[t];
 
     /// <summary>Conductance of the split {[0, t), [t, n)}: cut(S, S̄) / min(vol S, vol S̄), vol = the sum of degrees.</summary>
-    public static double Conductance(Tensor a, long t) => -Splits(Flat(a), (int)a.shape[0], 0, (int)a.shape[0], RefinementKind.Conductance)[t];
+    public static double Conductance(Tensor a, long t) =>
+        -Splits(Flat(a), (int)a.shape[0], 0, (int)a.shape[0], RefinementKind.Conductance)[t];
 
     static double[] Flat(Tensor a)
     {

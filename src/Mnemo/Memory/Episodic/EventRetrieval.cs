@@ -30,7 +30,8 @@ public static class EventRetrieval
             for (int row = 0; row < b; row++)
             {
                 var events = Events(starts[row], (int)from, (int)to);
-                var best = events.Select(e => Enumerable.Range(e.From, e.To - e.From).Max(j => scores[row * (to - from) + j - from])).ToArray();
+                long rowStart = row * (to - from) - from;                                 // scores of row, indexed by position
+                var best = events.Select(e => Enumerable.Range(e.From, e.To - e.From).Max(j => scores[rowStart + j])).ToArray();
                 var read = Choose(events, best, c);
                 for (long j = from; j < to; j++) allowed[row * n + j] = false;
                 foreach (int e in read)
