@@ -59,6 +59,8 @@ static class ListCommand
                 "rnn.bidirectional for mnemo forecast only"));
             mixers.AddRow("(hybrids)", Markup.Escape("model.layer_mixers lists one mixer per layer, e.g. " +
                 "[\"gated_delta_net\", \"attention\"]"));
+            mixers.AddRow("memmamba", "MemMamba: a pool of the last memmamba.pool_size notes of important tokens (σ(w·x) > " +
+                "threshold), read by each later token through attention and a gate before a Mamba-2 layer");
             mixers.AddRow("(segments) rmt", "around any backbone (model.segments.kind): memory tokens read before and written after " +
                 "each segment of model.segments.length tokens, carried to the next (Recurrent Memory Transformer)");
             mixers.AddRow("(segments) hmt", "RMT whose read memory is recalled from a cache of the last segments' memories by a " +

@@ -12,7 +12,7 @@ namespace Mnemo.Layers;
 public enum MixerKind
 {
     Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet, Mom, Titans, Moneta, Yaad, Memora,
-    Omeganet, Atlas, TitansMac, TitansMag, TitansMal, Aaren, PrefixLinearAttention, LigerAttention, Lstm, Gru
+    Omeganet, Atlas, TitansMac, TitansMag, TitansMal, Aaren, PrefixLinearAttention, LigerAttention, Lstm, Gru, Memmamba
 }
 
 public enum PositionKind { Rope, Learned, None }
@@ -58,6 +58,7 @@ public sealed record ModelConfig : IValidatedConfig
     public DeepMemoryConfig Deep { get; init; } = new();
     [Help("Titans' architectures titans_mac, titans_mag, titans_mal")] public TitansConfig Titans { get; init; } = new();
     [Help("the classic recurrent cells lstm and gru")] public RecurrentConfig Rnn { get; init; } = new();
+    [Help("memmamba's note pool (its Mamba-2 is set in model.matrix)")] public MemMambaConfig Memmamba { get; init; } = new();
     [Help("memory carried across segments around the whole backbone: rmt, hmt (docs/mechanisms.md#segment-memories)")]
     public SegmentMemoryConfig Segments { get; init; } = new();
 
@@ -91,6 +92,8 @@ public sealed record ModelConfig : IValidatedConfig
         MixerKind.Aaren => (long)NumHeads * (2 + HeadDim),
         MixerKind.Lstm => 2L * DModel,
         MixerKind.Gru => DModel,
+        MixerKind.Memmamba => (long)NumHeads * KeyHeadDim * ValueHeadDim
+            + (long)Memmamba.PoolSize * ((Memmamba.NoteDim == 0 ? Math.Max(1, DModel / 2) : Memmamba.NoteDim) + DModel),
         MixerKind.LigerAttention => (long)NumHeads * HeadDim * HeadDim + 2L * Math.Min(Attention.Window, contextLength) * DModel,
         MixerKind.Mom => (Mom.NumMemories + (Mom.SharedMemory ? 1L : 0)) * NumHeads * KeyHeadDim * ValueHeadDim,
         _ when DeepRule(Mixer) is { } rule => DeepMemoryMixer.StateFloats(this, rule),

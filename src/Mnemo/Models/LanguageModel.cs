@@ -41,6 +41,7 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         MixerKind.TitansMal => new MemoryAsLayer(c, c.Attention, c.Deep, c.Titans),
         MixerKind.Aaren => new Aaren(c),
         MixerKind.Lstm or MixerKind.Gru => new RecurrentCell(c, kind),
+        MixerKind.Memmamba => new MemMamba(c, c.Matrix, c.Memmamba),
         MixerKind.PrefixLinearAttention => new PrefixLinearAttention(c, c.Matrix),
         MixerKind.LigerAttention => new Attention(c, c.Attention, liger: true),
         _ when ModelConfig.DeepRule(kind) is { } rule => new DeepMemoryMixer(c, c.Deep, rule),
