@@ -33,7 +33,7 @@ static class EpisodicCommand
             AllowMultipleArgumentsPerToken = true,
         };
         var rows = new Option<int>("--rows") { Description = "Examples per batch", DefaultValueFactory = _ => 50 };
-        var output = new Option<string?>("--out", "-o") { Description = "Write the scores as JSON to this file" };
+        var output = JsonOutput.Create();
         var command = new Command("episodic",
             "EM-LLM (Fountas et al. 2024) on a trained attention model, without retraining: the test set is read in execution " +
             "blocks; the model's surprise cuts the context into events, and each block attends to the first tokens, a local " +
@@ -71,8 +71,7 @@ static class EpisodicCommand
                     ["episodic"] = JsonNode.Parse(ConfigBinder.ToJson(config)),
                     ["scores"] = JsonSerializer.SerializeToNode(scores, ConfigBinder.WriteOptions),
                 };
-                AtomicFile.WriteAllText(file, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-                Console.WriteLine($"wrote {file}");
+                JsonOutput.Write(file, json);
             }
             return 0;
         }));

@@ -30,7 +30,7 @@ static class StreamNeedleCommand
             AllowMultipleArgumentsPerToken = true,
         };
         var examples = new Option<int>("--examples") { Description = "Test streams per length", DefaultValueFactory = _ => 200 };
-        var output = new Option<string?>("--out", "-o") { Description = "Write the scores as JSON to this file" };
+        var output = JsonOutput.Create();
         var command = new Command("stream-needle",
             "A needle-in-a-video-haystack analogue on vector streams (docs/mechanisms.md#scenetilling-and-the-memory-bridge): " +
             "scenes of noisy frames around random directions with one frame replaced by one of 4 needle vectors; after the " +
@@ -71,8 +71,7 @@ static class StreamNeedleCommand
             if (parse.GetValue(output) is { } file)
             {
                 var json = new JsonObject { ["scores"] = JsonSerializer.SerializeToNode(scores, ConfigBinder.WriteOptions) };
-                AtomicFile.WriteAllText(file, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-                Console.WriteLine($"wrote {file}");
+                JsonOutput.Write(file, json);
             }
             return 0;
         }));
