@@ -36,7 +36,8 @@ public class MemMambaTests
         var layer = new MemMamba(c, c.Matrix, c.Memmamba);
         layer.to(float64);
         var p = layer.named_parameters().ToDictionary(x => x.name, x => (Tensor)x.parameter);
-        Tensor Linear(string name, Tensor v) => v.matmul(p[name + ".weight"].T) + (p.TryGetValue(name + ".bias", out var bias) ? bias : 0.0);
+        Tensor Linear(string name, Tensor v) =>
+            v.matmul(p[name + ".weight"].T) + (p.TryGetValue(name + ".bias", out var bias) ? bias : 0.0);
         var x = randn([1, 12, 8], float64, generator: new Generator(2));
         var actual = layer.ReadNotes(x, null);
         var notes = new List<int>();
