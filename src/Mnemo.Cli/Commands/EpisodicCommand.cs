@@ -46,7 +46,7 @@ static class EpisodicCommand
         {
             if (parse.GetValue(rows) < 1) throw new MnemoException($"--rows {parse.GetValue(rows)}: must be at least 1");
             var root = (JsonObject)JsonNode.Parse(ConfigBinder.ToJson(new EpisodicConfig()))!;
-            ConfigBinder.ApplyOverrides<EpisodicConfig>(root, parse.GetValue(with) ?? []);
+            ConfigBinder.ApplyOverrides<EpisodicConfig>(root, parse.GetValue(with) ?? [], "--with");
             var config = ConfigBinder.Bind<EpisodicConfig>(root, "--with");
             string[] chosen = parse.GetValue(variants) is { Length: > 0 } given ? given : EpisodicRecall.Variants;
             var (dir, run, model) = Checkpoint.LoadModel(parse.GetValue(checkpoint)!, parse.GetValue(set));

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Mnemo.Evaluation;
+using Mnemo.Layers;
 using Mnemo.Memory.Episodic;
 using Mnemo.Models;
 using Mnemo.Runtime;
@@ -32,6 +33,11 @@ public static class EpisodicRecall
         foreach (var v in variants)
             if (!Variants.Contains(v))
                 throw new ArgumentException($"unknown variant \"{v}\"; allowed: {string.Join(", ", Variants)}", nameof(variants));
+        if (model.MixersOf<Attention>().Count == 0)
+            throw new MnemoException("EM-LLM reads a model's attention layers, and this model has none (model.mixer or layer_mixers " +
+                "needs attention)");
+        if (model.SegmentMemory is not null)
+            throw new MnemoException("EM-LLM reads one stream of keys; this model restarts its backbone every segment (model.segments)");
         var scores = new List<EpisodicScore>();
         foreach (var slice in task.TestBatches())
             foreach (var variant in variants)

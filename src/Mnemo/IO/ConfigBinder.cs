@@ -78,13 +78,14 @@ public static class ConfigBinder
     /// Applies "path.to.field=value" overrides. The value is read as JSON when it parses (3e-4, true, [1,2]),
     /// else as a string. The path must name an existing settable field of <typeparamref name="T"/>.
     /// </summary>
-    public static void ApplyOverrides<T>(JsonObject root, IEnumerable<string> overrides)
+    /// <param name="option">the command-line option the overrides came from, for the error messages</param>
+    public static void ApplyOverrides<T>(JsonObject root, IEnumerable<string> overrides, string option = "--set")
     {
         foreach (string raw in overrides)
         {
             int eq = raw.IndexOf('=');
-            if (eq <= 0) throw new ConfigException($"--set \"{raw}\": expected FIELD=VALUE, e.g. training.lr=3e-4");
-            ApplyOverride(typeof(T), root, raw[..eq].Trim(), raw[(eq + 1)..].Trim());
+            if (eq <= 0) throw new ConfigException($"{option} \"{raw}\": expected FIELD=VALUE, e.g. training.lr=3e-4");
+            ApplyOverride(typeof(T), root, raw[..eq].Trim(), raw[(eq + 1)..].Trim(), option);
         }
     }
 
@@ -93,7 +94,7 @@ public static class ConfigBinder
     /// itself may change only while the object holds nothing else, since which fields the new kind should keep is a
     /// guess. An object given for a whole union field of another kind replaces it.
     /// </summary>
-    static void ApplyOverride(Type type, JsonObject root, string path, string text)
+    static void ApplyOverride(Type type, JsonObject root, string path, string text, string option)
     {
         string[] parts = path.Split('.');
         JsonObject target = root;
@@ -103,12 +104,12 @@ public static class ConfigBinder
             string here = string.Join('.', parts[..(i + 1)]), parent = string.Join('.', parts[..i]);
             if (union is not null && parts[i] == union.Key)
             {
-                if (i != parts.Length - 1) throw new ConfigException($"--set {path}: \"{here}\" is not a section");
+                if (i != parts.Length - 1) throw new ConfigException($"{option} {path}: \"{here}\" is not a section");
                 SetKind(target, union, ParseScalar(text, path), path, parent);
                 return;
             }
             var prop = FindProperty(type, parts[i]) ?? throw new ConfigException(
-                $"--set {path}: unknown field \"{here}\". Allowed here: " +
+                $"{option} {path}: unknown field \"{here}\". Allowed here: " +
                 $"{string.Join(", ", (union is null ? [] : new[] { union.Key }).Concat(Keys(type)))}");
             var declared = Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType;
             var childUnion = ConfigUnion.Of(declared);
@@ -123,7 +124,7 @@ public static class ConfigBinder
                 else target[parts[i]] = value;
                 return;
             }
-            if (!IsRecord(declared) && childUnion is null) throw new ConfigException($"--set {path}: \"{here}\" is not a section");
+            if (!IsRecord(declared) && childUnion is null) throw new ConfigException($"{option} {path}: \"{here}\" is not a section");
             if (target[parts[i]] is not JsonObject child)
             {
                 child = new JsonObject();

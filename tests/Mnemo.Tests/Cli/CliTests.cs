@@ -133,6 +133,19 @@ public class CliTests
         Assert.Equal(["error: " + error + ".", $"Run '{help}' for usage."], stderr.TrimEnd().Split('\n'));
     }
 
+    [Theory]
+    [InlineData("--with memory_tokenz: unknown field \"memory_tokenz\"", "episodic", "--checkpoint", "none", "--with", "memory_tokenz=3")]
+    [InlineData("--with: field \"min_event\": 40 is longer than max_event 32", "episodic", "--checkpoint", "none", "--with",
+        "min_event=40")]
+    [InlineData("--models: unknown model \"lstm\"", "stream-needle", "--models", "lstm")]
+    [InlineData("--steps 0: must be at least 1", "stream-needle", "--steps", "0")]
+    public void The_new_experiments_name_the_bad_option(string error, params string[] args)
+    {
+        var (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), args);
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: " + error, stderr);
+    }
+
     [Fact]
     public void Resume_of_a_folder_without_a_run_is_refused_and_creates_nothing()
     {
