@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Mnemo.Evaluation;
-using Mnemo.Layers;
 using Mnemo.Memory.Episodic;
 using Mnemo.Models;
 using Mnemo.Runtime;
@@ -33,11 +32,7 @@ public static class EpisodicRecall
         foreach (var v in variants)
             if (!Variants.Contains(v))
                 throw new ArgumentException($"unknown variant \"{v}\"; allowed: {string.Join(", ", Variants)}", nameof(variants));
-        if (model.MixersOf<Attention>().Count == 0)
-            throw new MnemoException("EM-LLM reads a model's attention layers, and this model has none (model.mixer or layer_mixers " +
-                "needs attention)");
-        if (model.SegmentMemory is not null)
-            throw new MnemoException("EM-LLM reads one stream of keys; this model restarts its backbone every segment (model.segments)");
+        if (EpisodicReader.Problem(model) is { } problem) throw new MnemoException(problem);
         var scores = new List<EpisodicScore>();
         foreach (var slice in task.TestBatches())
             foreach (var variant in variants)
@@ -50,7 +45,7 @@ public static class EpisodicRecall
                     if (variant == "full")
                     {
                         keys += (inputs.shape[1] + 1) / 2.0;
-                        return Blocks(model, inputs, config.Block);
+                        return MqarEvaluator.Streamed(model, inputs, config.Block);   // the same blocks, every key read
                     }
                     var chosen = variant == "window"
                         ? config with { MemoryTokens = 0, Contiguity = 0, Refinement = RefinementKind.None }
@@ -70,15 +65,5 @@ public static class EpisodicRecall
                 log?.Invoke(score);
             }
         return scores;
-    }
-
-    /// <summary>Logits [B, T, V] of tokens [B, T] fed in blocks through a KV cache: full attention, timed like the others.</summary>
-    static Tensor Blocks(LanguageModel model, Tensor tokens, int block)
-    {
-        using var cache = model.NewCache();
-        var pieces = new List<Tensor>();
-        for (long start = 0; start < tokens.shape[1]; start += block)
-            pieces.Add(model.Step(tokens.narrow(1, start, Math.Min(block, tokens.shape[1] - start)), cache));
-        return cat(pieces, 1);
     }
 }

@@ -56,8 +56,9 @@ public sealed class MemMamba : nn.Module<Tensor, Tensor>, IStreamingMixer
         long b = x.shape[0];
         var weight = importance.forward(x).squeeze(-1).sigmoid();                      // i_t [B, T]
         var written = weight.detach().gt(_threshold);                                   // [B, T]
-        var keys = k_proj.forward(note_proj.forward(x));                               // [B, T, d_s]
-        var values = v_proj.forward(note_proj.forward(x)) * weight.unsqueeze(-1);      // [B, T, D]
+        var notes = note_proj.forward(x);                                               // s_t [B, T, d_s]
+        var keys = k_proj.forward(notes);                                               // [B, T, d_s]
+        var values = v_proj.forward(notes) * weight.unsqueeze(-1);                      // [B, T, D]
         // The pool carried from earlier calls comes first: its notes all precede this piece (padding is flagged unwritten).
         long held = 0;
         if (cache?.Get("keys") is { } pastKeys)

@@ -33,8 +33,8 @@ public sealed record SegmentMemoryConfig : IValidatedConfig
 
     [JsonIgnore] public bool Enabled => Kind != SegmentMemoryKind.None;
 
-    /// <summary>Tokens of a segment HMT's summary pass reads: round(fraction · length), at least 1.</summary>
-    public int SummaryLength(int segmentLength) => Math.Max(1, (int)Math.Round(SummaryFraction * segmentLength));
+    /// <summary>Tokens of a segment HMT's summary pass reads: round(summary_fraction · length), at least 1.</summary>
+    [JsonIgnore] public int SummaryTokens => Math.Max(1, (int)Math.Round(SummaryFraction * Length));
 
     /// <summary>Longest input the backbone sees: read memory, sensory tokens, a segment, write memory.</summary>
     [JsonIgnore] public int BackboneLength => 2 * MemoryTokens + SensoryTokens + Length;

@@ -24,12 +24,8 @@ public static class EpisodicReader
     {
         if (tokens.dim() != 2)
             throw new ArgumentException($"tokens must be [B, T], got [{string.Join(", ", tokens.shape)}]", nameof(tokens));
+        if (Problem(model) is { } problem) throw new ArgumentException(problem, nameof(model));
         var layers = model.MixersOf<Attention>();
-        if (layers.Count == 0)
-            throw new ArgumentException("EM-LLM reads a model's attention layers; this model has none", nameof(model));
-        if (model.SegmentMemory is not null)
-            throw new ArgumentException("EM-LLM reads one stream of keys; a model with segment memory restarts it every segment",
-                nameof(model));
         int b = (int)tokens.shape[0], length = (int)tokens.shape[1];
         var boundaries = Enumerable.Range(0, b).Select(_ => new List<int>()).ToArray();
         var surprise = Enumerable.Range(0, b).Select(_ => new List<double> { double.NaN }).ToArray();   // s_0 undefined
@@ -84,6 +80,14 @@ public static class EpisodicReader
         return new EpisodicRead(all, boundaries, selection.KeysPerQuery);
     }
 
+    /// <summary>Why EM-LLM cannot read this model, or null.</summary>
+    public static string? Problem(LanguageModel model) =>
+        model.MixersOf<Attention>().Count == 0
+            ? "EM-LLM reads a model's attention layers, and this model has none (model.mixer or layer_mixers needs attention)"
+            : model.SegmentMemory is not null
+                ? "EM-LLM reads one stream of keys; this model restarts its backbone every segment (model.segments)"
+                : null;
+
     /// <summary>Refines new boundaries on A_ij = Σ over the attention layers and heads of k_i · k_j (keys as cached).</summary>
     static List<int> Refine(ModelCache cache, int[] layers, int row, List<int> found, int previous, int end, EpisodicConfig c)
     {
@@ -92,8 +96,8 @@ public static class EpisodicReader
         Tensor? adjacency = null;
         foreach (int layer in layers)
         {
-            var k = cache.Layers[layer].Get("k")!.select(0, row).narrow(1, offset, end - offset);    // [H, n, Dh]
-            var a = k.to(ScalarType.Float64).matmul(k.to(ScalarType.Float64).transpose(1, 2)).sum([0]);   // [n, n]
+            var k = cache.Layers[layer].Get("k")!.select(0, row).narrow(1, offset, end - offset).to(ScalarType.Float64);   // [H, n, Dh]
+            var a = k.matmul(k.transpose(1, 2)).sum([0]);                                  // [n, n]
             adjacency = adjacency is null ? a : adjacency + a;
         }
         return BoundaryRefinement.Refine(adjacency!, offset, found, previous, c.MinEvent, c.Refinement);

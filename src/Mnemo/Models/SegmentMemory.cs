@@ -67,7 +67,7 @@ public sealed class SegmentMemory : nn.Module
         var x = model.Embed(segment);                                                   // [B, S, D]
         var read = state.Memory ?? memory.unsqueeze(0).expand(batch, -1, -1);          // [B, m, D]
         if (recall is not null && state.Cache is not null)
-            read = recall.Recall(model, x.narrow(1, 0, Math.Min(_config.SummaryLength((int)_config.Length), x.shape[1])), state.Cache);
+            read = recall.Recall(model, x.narrow(1, 0, Math.Min(_config.SummaryTokens, x.shape[1])), state.Cache);
         var sensory = state.Sensory is null ? null : model.Embed(state.Sensory);       // [B, k, D]
         Tensor[] parts = sensory is null ? [read, x, read] : [read, sensory, x, read];
         var h = model.ForwardEmbedded(cat(parts, 1));                                   // [B, m + k + S + m, D]

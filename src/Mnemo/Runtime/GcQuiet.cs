@@ -48,12 +48,7 @@ readonly struct GcQuiet : IDisposable
         {
             // Also when nested: an outer stretch whose budget ran out is unprotected, and this one can open a new region.
             _depth++;
-            if (Enabled && !Active)
-            {
-                try { GC.TryStartNoGCRegion(Budget); }
-                catch (InvalidOperationException) { }          // another component opened one: it is quiet anyway
-                catch (ArgumentOutOfRangeException) { }        // a runtime whose limit is lower: run unprotected
-            }
+            if (Enabled && !Active) Open();
             return new GcQuiet(true);
         }
     }
@@ -76,10 +71,15 @@ readonly struct GcQuiet : IDisposable
             }
             GC.Collect();
             GC.WaitForPendingFinalizers();
-            try { GC.TryStartNoGCRegion(Budget); }
-            catch (InvalidOperationException) { }
-            catch (ArgumentOutOfRangeException) { }
+            Open();
         }
+    }
+
+    static void Open()
+    {
+        try { GC.TryStartNoGCRegion(Budget); }
+        catch (InvalidOperationException) { }                  // another component opened one: it is quiet anyway
+        catch (ArgumentOutOfRangeException) { }                // a runtime whose limit is lower: run unprotected
     }
 
     public void Dispose()
