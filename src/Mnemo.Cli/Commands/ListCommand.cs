@@ -61,6 +61,9 @@ static class ListCommand
                 "[\"gated_delta_net\", \"attention\"]"));
             mixers.AddRow("memmamba", "MemMamba: a pool of the last memmamba.pool_size notes of important tokens (σ(w·x) > " +
                 "threshold), read by each later token through attention and a gate before a Mamba-2 layer");
+            mixers.AddRow("synaptic_resonance", Markup.Escape("fast weights written with relevance σ(w·x + α·ρ): ρ is how " +
+                "familiar the key is to a decaying key trace; an irrelevant token neither writes nor forgets (as Mnemo builds " +
+                "the paper's idea; synaptic.resonance false drops ρ)"));
             mixers.AddRow("(segments) rmt", "around any backbone (model.segments.kind): memory tokens read before and written after " +
                 "each segment of model.segments.length tokens, carried to the next (Recurrent Memory Transformer)");
             mixers.AddRow("(segments) hmt", "RMT whose read memory is recalled from a cache of the last segments' memories by a " +

@@ -12,7 +12,8 @@ namespace Mnemo.Layers;
 public enum MixerKind
 {
     Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet, Mom, Titans, Moneta, Yaad, Memora,
-    Omeganet, Atlas, TitansMac, TitansMag, TitansMal, Aaren, PrefixLinearAttention, LigerAttention, Lstm, Gru, Memmamba
+    Omeganet, Atlas, TitansMac, TitansMag, TitansMal, Aaren, PrefixLinearAttention, LigerAttention, Lstm, Gru, Memmamba,
+    SynapticResonance
 }
 
 public enum PositionKind { Rope, Learned, None }
@@ -59,6 +60,10 @@ public sealed record ModelConfig : IValidatedConfig
     [Help("Titans' architectures titans_mac, titans_mag, titans_mal")] public TitansConfig Titans { get; init; } = new();
     [Help("the classic recurrent cells lstm and gru")] public RecurrentConfig Rnn { get; init; } = new();
     [Help("memmamba's note pool (its Mamba-2 is set in model.matrix)")] public MemMambaConfig Memmamba { get; init; } = new();
+    [Help("the synaptic_resonance mixer's resonance term")] public SynapticConfig Synaptic { get; init; } = new();
+    [Help("contextual memory reweaving: captured latent states of every level, rewoven into the last " +
+        "(docs/mechanisms.md#contextual-memory-reweaving)")]
+    public ReweavingConfig Reweaving { get; init; } = new();
     [Help("memory carried across segments around the whole backbone: rmt, hmt (docs/mechanisms.md#segment-memories)")]
     public SegmentMemoryConfig Segments { get; init; } = new();
 
@@ -81,10 +86,12 @@ public sealed record ModelConfig : IValidatedConfig
     /// a running max, a normaliser and a weighted sum per head, Liger attention a GLA state and a window of keys and values,
     /// an LSTM (h, c) and a GRU h. Under a segment memory (model.segments) a layer never sees more than one segment and its
     /// memory, so the context is at most that long; the carried memory itself (m·d or cache·d floats) is the model's, not
-    /// a layer's.
+    /// a layer's. Reweaving's pools (model.reweaving, L + 1 of them) are the model's too, and are counted here as an equal
+    /// share per layer, rounded up.
     /// </summary>
     public long StateFloatsPerLayer(int contextLength) =>
-        StateFloats(Segments.Enabled ? Math.Min(contextLength, Segments.BackboneLength) : contextLength);
+        StateFloats(Segments.Enabled ? Math.Min(contextLength, Segments.BackboneLength) : contextLength)
+        + (Reweaving.StateFloats(DModel, NumLayers) + NumLayers - 1) / NumLayers;
 
     long StateFloats(int contextLength) => Mixer switch
     {
@@ -93,7 +100,8 @@ public sealed record ModelConfig : IValidatedConfig
         MixerKind.Lstm => 2L * DModel,
         MixerKind.Gru => DModel,
         MixerKind.Memmamba => (long)NumHeads * KeyHeadDim * ValueHeadDim
-            + (long)Memmamba.PoolSize * ((Memmamba.NoteDim == 0 ? Math.Max(1, DModel / 2) : Memmamba.NoteDim) + DModel),
+            + (long)Memmamba.PoolSize * (Memmamba.Width(DModel) + DModel),
+        MixerKind.SynapticResonance => (long)NumHeads * KeyHeadDim * (ValueHeadDim + (Synaptic.Resonance ? KeyHeadDim : 0)),
         MixerKind.LigerAttention => (long)NumHeads * HeadDim * HeadDim + 2L * Math.Min(Attention.Window, contextLength) * DModel,
         MixerKind.Mom => (Mom.NumMemories + (Mom.SharedMemory ? 1L : 0)) * NumHeads * KeyHeadDim * ValueHeadDim,
         _ when DeepRule(Mixer) is { } rule => DeepMemoryMixer.StateFloats(this, rule),
@@ -153,6 +161,12 @@ public sealed record ModelConfig : IValidatedConfig
                 yield return ("max_positions", $"{MaxPositions} learned positions are fewer than the {Segments.BackboneLength} " +
                     "the backbone sees per segment (2·segments.memory_tokens + segments.sensory_tokens + segments.length)");
         }
+        if (Reweaving.Enabled && Segments.Enabled)
+            yield return ("reweaving.enabled", "reweaving carries its pools through a stream of the backbone; it cannot run inside a " +
+                "segment memory (model.segments), which feeds the backbone one segment at a time");
+        if (Reweaving.Enabled && Attention.LandmarkBlock > 0)
+            yield return ("reweaving.enabled", "landmark tokens would be captured like input tokens; reweaving cannot share a model " +
+                "with landmarks");
         if (Positions == PositionKind.Rope && HeadDim % 2 != 0)
             yield return ("positions", $"rotary positions need an even head size; d_model/num_heads = {HeadDim}");
     }

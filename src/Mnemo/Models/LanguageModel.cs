@@ -42,6 +42,7 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         MixerKind.Aaren => new Aaren(c),
         MixerKind.Lstm or MixerKind.Gru => new RecurrentCell(c, kind),
         MixerKind.Memmamba => new MemMamba(c, c.Matrix, c.Memmamba),
+        MixerKind.SynapticResonance => new SynapticResonance(c, c.Matrix, c.Synaptic),
         MixerKind.PrefixLinearAttention => new PrefixLinearAttention(c, c.Matrix),
         MixerKind.LigerAttention => new Attention(c, c.Attention, liger: true),
         _ when ModelConfig.DeepRule(kind) is { } rule => new DeepMemoryMixer(c, c.Deep, rule),
@@ -77,6 +78,7 @@ public sealed class Backbone : nn.Module<Tensor, Tensor>
     readonly Embedding? position_embeddings;
     readonly ModuleList<Block> layers;
     readonly RMSNorm norm;
+    readonly LatentReweaving? reweaving;             // model.reweaving: the latent states of every level, rewoven after the last block
     readonly Parameter? landmark;                    // landmark attention's token [1, D] (Landmarks)
     readonly int _landmarkBlock;
 
@@ -88,6 +90,7 @@ public sealed class Backbone : nn.Module<Tensor, Tensor>
         if (c.Positions == PositionKind.Learned) position_embeddings = nn.Embedding(c.MaxPositions, c.DModel);
         layers = nn.ModuleList(Enumerable.Range(0, c.NumLayers).Select(i => new Block(c, c.MixerOf(i))).ToArray());
         norm = new RMSNorm(c.DModel, c.NormEps);
+        if (c.Reweaving.Enabled) reweaving = new LatentReweaving(c);
         RegisterComponents();
     }
 
@@ -135,13 +138,15 @@ public sealed class Backbone : nn.Module<Tensor, Tensor>
 
     Tensor RunLayers(Tensor h, ModelCache? cache, long position, Tensor? prefix)
     {
+        var levels = reweaving is null ? null : new List<Tensor> { h };
         for (int i = 0; i < layers.Count; i++)
         {
             var layerCache = cache?.Layers[i];
             if (layerCache is not null) layerCache.Position = position;
             h = layers[i].Forward(h, layerCache, prefix);
+            levels?.Add(h);
         }
-        return h;
+        return levels is null ? h : reweaving!.Reweave(levels, cache?.Reweaving);
     }
 
     public int LayerCount => layers.Count;
@@ -157,16 +162,20 @@ public sealed class ModelCache : IDisposable
     public LayerCache[] Layers { get; }
     public long Position { get; set; }
 
+    /// <summary>The pools of contextual memory reweaving (model.reweaving), one child per level.</summary>
+    public LayerCache Reweaving { get; } = new();
+
     /// <summary>A segment memory's carried state (model.segments), created by its first streaming call.</summary>
     public SegmentStream? Segments { get; set; }
 
     /// <summary>Bytes held across all layers (KV caches grow with the context; memory states do not) and by the
     /// segment memory.</summary>
-    public long Bytes => Layers.Sum(l => l.Bytes) + (Segments?.Bytes ?? 0);
+    public long Bytes => Layers.Sum(l => l.Bytes) + Reweaving.Bytes + (Segments?.Bytes ?? 0);
 
     public void Dispose()
     {
         foreach (var l in Layers) l.Dispose();
+        Reweaving.Dispose();
         Segments?.Dispose();
     }
 }

@@ -20,10 +20,10 @@ public class MemMambaTests
     {
         using var scope = NewDisposeScope();
         var written = tensor(new[] { true, false, true, true, false, true }).unsqueeze(0);
-        Assert.Equal([[], [0], [0], [0, 2], [2, 3], [2, 3]], Reads(MemMamba.PoolMask(written, 0, 2)));
+        Assert.Equal([[], [0], [0], [0, 2], [2, 3], [2, 3]], Reads(NotePool.PoolMask(written, 0, 2)));
         // A carried pool of two slots (padding, then one note) before a piece that writes its first token:
         var carried = tensor(new[] { false, true, true, false }).unsqueeze(0);
-        Assert.Equal([[1], [1, 2]], Reads(MemMamba.PoolMask(carried, 2, 2)));
+        Assert.Equal([[1], [1, 2]], Reads(NotePool.PoolMask(carried, 2, 2)));
     }
 
     [Fact]
@@ -36,8 +36,11 @@ public class MemMambaTests
         var layer = new MemMamba(c, c.Matrix, c.Memmamba);
         layer.to(float64);
         var p = layer.named_parameters().ToDictionary(x => x.name, x => (Tensor)x.parameter);
-        Tensor Linear(string name, Tensor v) =>
-            v.matmul(p[name + ".weight"].T) + (p.TryGetValue(name + ".bias", out var bias) ? bias : 0.0);
+        Tensor Linear(string name, Tensor v)
+        {
+            name = name == "g_proj" ? name : "notes." + name;                         // the pool's own projections
+            return v.matmul(p[name + ".weight"].T) + (p.TryGetValue(name + ".bias", out var bias) ? bias : 0.0);
+        }
         var x = randn([1, 12, 8], float64, generator: new Generator(2));
         var actual = layer.ReadNotes(x, null);
         var notes = new List<int>();
