@@ -42,6 +42,8 @@ public static class Program
         root.Subcommands.Add(StreamNeedleCommand.Create());
         root.Subcommands.Add(ConvertCommand.Create());
         root.Subcommands.Add(ForecastCommand.Create());
+        root.Subcommands.Add(WriteCommand.Create());
+        root.Subcommands.Add(WriteCommand.CreateRecall());
         return root;
     }
 }

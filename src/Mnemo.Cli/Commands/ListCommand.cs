@@ -68,6 +68,10 @@ static class ListCommand
                 "each segment of model.segments.length tokens, carried to the next (Recurrent Memory Transformer)");
             mixers.AddRow("(segments) hmt", "RMT whose read memory is recalled from a cache of the last segments' memories by a " +
                 "summary of the segment's first tokens; sensory tokens (HMT)");
+            mixers.AddRow("(reweaving)", "around any backbone (model.reweaving.enabled): states of important tokens captured at every " +
+                "level into pools of the last reweaving.pool_size, read by the final hidden state and weighed across levels");
+            mixers.AddRow("(loop) recurrentgpt", "not a mixer: `mnemo write` runs RecurrentGPT's loop (a rewritten short-term memory, " +
+                "past paragraphs retrieved by embedding) around a text model; `mnemo passage-recall` measures its retrieval");
             mixers.AddRow("(episodic) em-llm", "not a mixer: `mnemo episodic` reads a trained attention model with EM-LLM's " +
                 "surprise-segmented events, retrieved per block (no retraining)");
             AnsiConsole.Write(mixers);

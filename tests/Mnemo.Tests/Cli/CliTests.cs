@@ -73,7 +73,8 @@ public class CliTests
     public void Every_command_has_help()
     {
         foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "extrapolate", "collapse", "generate", "bench",
-            "bench kernels", "bench decode", "probe", "sweep", "report", "heads", "convert", "forecast", "episodic", "stream-needle" })
+            "bench kernels", "bench decode", "probe", "sweep", "report", "heads", "convert", "forecast", "episodic", "stream-needle",
+            "write", "passage-recall" })
         {
             var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), [.. command.Split(' '), "--help"]);
             Assert.Equal(0, code);
@@ -139,11 +140,37 @@ public class CliTests
         "min_event=40")]
     [InlineData("--models: unknown model \"lstm\"", "stream-needle", "--models", "lstm")]
     [InlineData("--steps 0: must be at least 1", "stream-needle", "--steps", "0")]
+    [InlineData("--steps must be at least 1, got 0", "write", "--checkpoint", "none", "-o", "w", "--steps", "0")]
+    [InlineData("a new run needs an opening paragraph", "write", "--checkpoint", "none", "-o", "mnemo-no-such-run")]
+    [InlineData("--resume: mnemo-no-such-run/state.json does not exist", "write", "--checkpoint", "none", "-o", "mnemo-no-such-run",
+        "--resume")]
     public void The_new_experiments_name_the_bad_option(string error, params string[] args)
     {
         var (code, _, stderr) = CliProcess.Run(Path.GetTempPath(), args);
         Assert.Equal(2, code);
         Assert.StartsWith("error: " + error, stderr);
+    }
+
+    [Fact]
+    public void Write_runs_the_loop_on_a_gguf_model_and_resumes_it()
+    {
+        using var dir = new Tmp.Dir();
+        Writing.TinyGguf.Write(dir["tiny.gguf"]);
+        string[] args = ["write", "--gguf", "tiny.gguf", "--context", "512", "--tokens", "8", "-o", "run", "--steps", "1"];
+        var (code, stdout, stderr) = CliProcess.Run(dir.Path, [.. args, "--opening", "A village sat by the sea."]);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("1 steps, 1 fallbacks", stdout);
+        Assert.Equal("", stderr);                                                       // llama.cpp's log is kept off the terminal
+        (code, stdout, stderr) = CliProcess.Run(dir.Path, [.. args, "--resume"]);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("2 steps", stdout);
+        Assert.Equal(2, File.ReadAllText(dir["run/transcript.md"]).Split("## Step ").Length - 1);
+        (code, _, stderr) = CliProcess.Run(dir.Path, [.. args, "--opening", "Again."]);
+        Assert.Equal(2, code);
+        Assert.Contains("already holds a run", stderr);
+        (code, _, stderr) = CliProcess.Run(dir.Path, "write", "-o", "other", "--opening", "X.");
+        Assert.Equal(2, code);
+        Assert.Contains("give --checkpoint (a Mnemo model trained on text) or --gguf", stderr);
     }
 
     [Fact]
