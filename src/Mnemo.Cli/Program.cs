@@ -44,6 +44,7 @@ public static class Program
         root.Subcommands.Add(ForecastCommand.Create());
         root.Subcommands.Add(WriteCommand.Create());
         root.Subcommands.Add(WriteCommand.CreateRecall());
+        root.Subcommands.Add(TimescalesCommand.Create());
         return root;
     }
 }

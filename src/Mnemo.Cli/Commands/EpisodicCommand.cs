@@ -8,6 +8,7 @@ using Mnemo.Memory.Episodic;
 using Mnemo.Runtime;
 using Mnemo.Training;
 using Spectre.Console;
+using static Mnemo.Cli.Commands.OptionValues;
 
 namespace Mnemo.Cli.Commands;
 
@@ -77,8 +78,6 @@ static class EpisodicCommand
         }));
         return command;
     }
-
-    static string Percent(double v) => v.ToString("P1", CultureInfo.InvariantCulture);
 
     static string Number(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
 }

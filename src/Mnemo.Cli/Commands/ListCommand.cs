@@ -72,6 +72,8 @@ static class ListCommand
                 "level into pools of the last reweaving.pool_size, read by the final hidden state and weighed across levels");
             mixers.AddRow("(loop) recurrentgpt", "not a mixer: `mnemo write` runs RecurrentGPT's loop (a rewritten short-term memory, " +
                 "past paragraphs retrieved by embedding) around a text model; `mnemo passage-recall` measures its retrieval");
+            mixers.AddRow("(experiment) leaky rnn", "not a mixer: `mnemo timescales` trains a leaky RNN with a trainable timescale " +
+                "τ per neuron on N-parity / N-DMS under the single-head and multi-head curricula");
             mixers.AddRow("(episodic) em-llm", "not a mixer: `mnemo episodic` reads a trained attention model with EM-LLM's " +
                 "surprise-segmented events, retrieved per block (no retraining)");
             AnsiConsole.Write(mixers);

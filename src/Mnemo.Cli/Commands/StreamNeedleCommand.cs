@@ -6,6 +6,7 @@ using Mnemo.Experiments;
 using Mnemo.IO;
 using Mnemo.Runtime;
 using Spectre.Console;
+using static Mnemo.Cli.Commands.OptionValues;
 
 namespace Mnemo.Cli.Commands;
 
@@ -77,7 +78,4 @@ static class StreamNeedleCommand
         }));
         return command;
     }
-
-    static int Positive(int value, string option) =>
-        value >= 1 ? value : throw new MnemoException($"{option} {value}: must be at least 1");
 }

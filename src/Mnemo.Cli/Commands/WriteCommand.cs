@@ -7,6 +7,7 @@ using Mnemo.Llama;
 using Mnemo.Runtime;
 using Mnemo.Writing;
 using Spectre.Console;
+using static Mnemo.Cli.Commands.OptionValues;
 
 namespace Mnemo.Cli.Commands;
 
@@ -239,12 +240,4 @@ static class WriteCommand
         b.AppendLine("### Instruction").AppendLine().AppendLine(next.Instruction).AppendLine();
         return b.ToString();
     }
-
-    static int Positive(int value, string option) =>
-        value >= 1 ? value : throw new MnemoException($"{option} must be at least 1, got {value}");
-
-    static int NonNegative(int value, string option) =>
-        value >= 0 ? value : throw new MnemoException($"{option} must be 0 or more, got {value}");
-
-    static string Percent(double v) => v.ToString("P1", CultureInfo.InvariantCulture);
 }

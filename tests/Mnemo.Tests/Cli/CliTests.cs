@@ -74,7 +74,7 @@ public class CliTests
     {
         foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "extrapolate", "collapse", "generate", "bench",
             "bench kernels", "bench decode", "probe", "sweep", "report", "heads", "convert", "forecast", "episodic", "stream-needle",
-            "write", "passage-recall" })
+            "write", "passage-recall", "timescales" })
         {
             var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), [.. command.Split(' '), "--help"]);
             Assert.Equal(0, code);
@@ -140,7 +140,10 @@ public class CliTests
         "min_event=40")]
     [InlineData("--models: unknown model \"lstm\"", "stream-needle", "--models", "lstm")]
     [InlineData("--steps 0: must be at least 1", "stream-needle", "--steps", "0")]
-    [InlineData("--steps must be at least 1, got 0", "write", "--checkpoint", "none", "-o", "w", "--steps", "0")]
+    [InlineData("--task: unknown task \"sort\"", "timescales", "--task", "sort")]
+    [InlineData("--curricula: unknown curriculum \"sliding\"", "timescales", "--curricula", "sliding")]
+    [InlineData("units must be at least 1, got 0", "timescales", "--units", "0")]
+    [InlineData("--steps 0: must be at least 1", "write", "--checkpoint", "none", "-o", "w", "--steps", "0")]
     [InlineData("a new run needs an opening paragraph", "write", "--checkpoint", "none", "-o", "mnemo-no-such-run")]
     [InlineData("--resume: mnemo-no-such-run/state.json does not exist", "write", "--checkpoint", "none", "-o", "mnemo-no-such-run",
         "--resume")]
