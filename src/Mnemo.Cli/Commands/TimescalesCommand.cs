@@ -34,6 +34,10 @@ static class TimescalesCommand
             Description = "Steps between tests of whether N is solved (the paper: 600)", DefaultValueFactory = _ => d.EpochSteps,
         };
         var maxN = new Option<int>("--max-n") { Description = "Heads: N = 2 … this", DefaultValueFactory = _ => d.MaxN };
+        var robustness = new Option<int>("--robustness-n")
+        {
+            Description = "Measure ablation and noise on head N (0 = each run's largest solved N)",
+        };
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = all cores)" };
         var outDir = new Option<string?>("--out", "-o")
         {
@@ -45,7 +49,7 @@ static class TimescalesCommand
             "every N so far, trained together), within a fixed step budget. Prints the largest N solved, the steps per N, the " +
             "learned τ, every head's final accuracy, and accuracy with neurons silenced or noise added.")
         {
-            task, curricula, seeds, units, batch, steps, epoch, maxN, threads, outDir,
+            task, curricula, seeds, units, batch, steps, epoch, maxN, robustness, threads, outDir,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
@@ -64,7 +68,7 @@ static class TimescalesCommand
             var c = new TimescalesConfig
             {
                 Task = kind, Units = parse.GetValue(units), Batch = parse.GetValue(batch), Steps = parse.GetValue(steps),
-                EpochSteps = parse.GetValue(epoch), MaxN = parse.GetValue(maxN),
+                EpochSteps = parse.GetValue(epoch), MaxN = parse.GetValue(maxN), RobustnessN = parse.GetValue(robustness),
             };
             c.Validate();
             int[] seedList = parse.GetValue(seeds) is { Length: > 0 } s ? s : [1, 2, 3];
@@ -79,12 +83,13 @@ static class TimescalesCommand
                 }
             Report.WideWhenRedirected();
             var table = new Table().AddColumns("curriculum", "seed", "largest N", "steps to N", "τ median (max)", "heads 2…N at the end",
-                "ablate 10%", "noise σ 0.1");
+                "robustness on N", "ablate 10%", "noise σ 0.1");
             foreach (var r in runs)
                 table.AddRow(r.Curriculum, $"{r.Seed}", $"{r.LargestN}", r.SolvedAt.Length == 0 ? "–" : $"{r.SolvedAt[^1]}",
                     string.Create(CultureInfo.InvariantCulture, $"{Median(r.Tau):F2} ({r.Tau.Max():F1})"),
                     r.FinalAccuracy.Length == 0 ? "–" : Percent(r.FinalAccuracy.Average()),
-                    Find(r, "ablate", 0.1), Find(r, "noise", 0.1));
+                    r.Perturbations.Length == 0 ? "–" : $"{r.Perturbations[0].N} ({Find(r, "none", 0)})", Find(r, "ablate", 0.1),
+                    Find(r, "noise", 0.1));
             AnsiConsole.Write(table);
             if (parse.GetValue(outDir) is { } dir)
             {

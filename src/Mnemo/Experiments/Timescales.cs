@@ -35,6 +35,9 @@ public sealed record TimescalesConfig
     /// <summary>N is solved when the mean accuracy of the trained heads and the newest head's both exceed this.</summary>
     public double Threshold { get; init; } = 0.98;
     public int MaxN { get; init; } = 64;
+    /// <summary>The N whose head the robustness is measured on; 0 = the largest solved. A fixed N compares curricula that
+    /// reached different N on the same task.</summary>
+    public int RobustnessN { get; init; }
 
     public void Validate()
     {
@@ -42,13 +45,15 @@ public sealed record TimescalesConfig
             ("test batches", TestBatches) })
             if (value < 1) throw new MnemoException($"{name} must be at least 1, got {value}");
         if (MaxN < 2) throw new MnemoException($"the largest N must be at least 2, got {MaxN}");
+        if (RobustnessN != 0 && (RobustnessN < 2 || RobustnessN > MaxN))
+            throw new MnemoException($"the robustness N must be 0 (the largest solved) or in [2, {MaxN}], got {RobustnessN}");
         if (!(Lr > 0) || !double.IsFinite(Lr)) throw new MnemoException($"lr must be a positive number, got {Lr}");
         if (Threshold is <= 0.5 or > 1) throw new MnemoException($"the solve threshold must be in (0.5, 1], got {Threshold}");
     }
 }
 
-/// <summary>Accuracy on the largest solved N with neurons silenced or noise added.</summary>
-public sealed record Perturbation(string Kind, double Amount, double Accuracy);
+/// <summary>Accuracy of head N with neurons silenced or noise added (amount 0: unperturbed).</summary>
+public sealed record Perturbation(string Kind, double Amount, int N, double Accuracy);
 
 /// <summary>What one run reached: the largest N solved, the step each N was solved at, the learned τ, the accuracy of every
 /// head at the end, and its robustness.</summary>
@@ -144,7 +149,8 @@ public static class Timescales
         }
         int largest = solvedAt.Count + 1;                                               // N starts at 2
         var final = largest < 2 ? [] : Accuracy(net, c, [.. Enumerable.Range(2, largest - 1)], largest, SeedMixer.Derive(seed, 3));
-        var perturbations = largest < 2 ? [] : Perturb(net, c, largest, seed);
+        int probe = c.RobustnessN == 0 ? largest : c.RobustnessN;
+        var perturbations = largest < 2 || probe > largest ? [] : Perturb(net, c, probe, seed);
         var tau = net.Rnn.Timescales.detach().data<float>().ToArray();
         return new TimescalesRun(Names.Of(curriculum), Names.Of(c.Task), seed, largest < 2 ? 0 : largest, [.. solvedAt], tau, final,
             perturbations, clock.Elapsed.TotalSeconds);
@@ -167,22 +173,22 @@ public static class Timescales
         return [.. correct.Select(x => x / (c.TestBatches * c.Batch))];
     }
 
-    /// <summary>Accuracy of head N (the largest solved) with a fraction of neurons silenced, or noise of a given σ on the state.</summary>
+    /// <summary>Accuracy of head N unperturbed, with a fraction of neurons silenced, or with noise of a given σ on the state.</summary>
     static Perturbation[] Perturb(Network net, TimescalesConfig c, int n, int seed)
     {
-        var results = new List<Perturbation>();
+        var results = new List<Perturbation> { new("none", 0, n, Accuracy(net, c, [n], n, SeedMixer.Derive(seed, 3))[0]) };
         using var gen = new Generator((ulong)SeedMixer.Derive(seed, 4));
         foreach (double fraction in new[] { 0.05, 0.1, 0.2 })
         {
             net.Rnn.Ablation = randperm(c.Units, generator: gen).lt((long)Math.Round(fraction * c.Units));
-            results.Add(new Perturbation("ablate", fraction, Accuracy(net, c, [n], n, SeedMixer.Derive(seed, 3))[0]));
+            results.Add(new Perturbation("ablate", fraction, n, Accuracy(net, c, [n], n, SeedMixer.Derive(seed, 3))[0]));
             net.Rnn.Ablation = null;
         }
         net.Rnn.NoiseGenerator = gen;
         foreach (double sigma in new[] { 0.05, 0.1, 0.2 })
         {
             net.Rnn.Noise = sigma;
-            results.Add(new Perturbation("noise", sigma, Accuracy(net, c, [n], n, SeedMixer.Derive(seed, 3))[0]));
+            results.Add(new Perturbation("noise", sigma, n, Accuracy(net, c, [n], n, SeedMixer.Derive(seed, 3))[0]));
         }
         net.Rnn.Noise = 0;
         net.Rnn.NoiseGenerator = null;

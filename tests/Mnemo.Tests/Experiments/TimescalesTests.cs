@@ -90,7 +90,9 @@ public class TimescalesTests
         Assert.True(run.LargestN >= 2, $"{curriculum}: solved nothing in 400 steps");
         Assert.Equal(run.LargestN - 1, run.SolvedAt.Length);
         Assert.Equal(run.LargestN - 1, run.FinalAccuracy.Length);                       // heads 2 … N
-        Assert.Equal(6, run.Perturbations.Length);
+        Assert.Equal(7, run.Perturbations.Length);                                      // unperturbed, 3 ablations, 3 noise levels
+        Assert.All(run.Perturbations, p => Assert.Equal(run.LargestN, p.N));
+        Assert.True(run.Perturbations[0].Accuracy > 0.9);                                // the solved head, unperturbed
         Assert.All(run.Tau, t => Assert.True(t >= 1));
         var again = Timescales.Run(curriculum, 1, c);
         Assert.Equal(run.SolvedAt, again.SolvedAt);                                     // the same seed, the same run
