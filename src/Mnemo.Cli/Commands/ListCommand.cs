@@ -54,7 +54,7 @@ static class ListCommand
                 "sliding-window softmax attention (attention.window) and half by a GLA memory with softmax feature maps and the " +
                 "gate logsigmoid(k)/16; no new parameters, so an attention checkpoint loads into it (training.init_from)"));
             mixers.AddRow("lstm", Markup.Escape("LSTM (libtorch's fused cell), hidden size d_model; state (h, c); " +
-                "rnn.bidirectional for mnemo forecast only"));
+                "rnn.bidirectional for mnemo forecast only; rnn.adc_bits reads its activations through a ramp ADC"));
             mixers.AddRow("gru", Markup.Escape("GRU (libtorch's fused cell), hidden size d_model; state h; " +
                 "rnn.bidirectional for mnemo forecast only"));
             mixers.AddRow("(hybrids)", Markup.Escape("model.layer_mixers lists one mixer per layer, e.g. " +

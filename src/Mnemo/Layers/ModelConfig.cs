@@ -161,6 +161,10 @@ public sealed record ModelConfig : IValidatedConfig
                 yield return ("max_positions", $"{MaxPositions} learned positions are fewer than the {Segments.BackboneLength} " +
                     "the backbone sees per segment (2·segments.memory_tokens + segments.sensory_tokens + segments.length)");
         }
+        if (Rnn.AdcBits > 0 && Rnn.Bidirectional)
+            yield return ("rnn.adc_bits", "the ADC cells run one direction; set rnn.bidirectional false");
+        if (Rnn.AdcNoise > 0 && Rnn.AdcBits == 0)
+            yield return ("rnn.adc_noise", "comparator noise needs an ADC: set rnn.adc_bits");
         if (Reweaving.Enabled && Segments.Enabled)
             yield return ("reweaving.enabled", "reweaving carries its pools through a stream of the backbone; it cannot run inside a " +
                 "segment memory (model.segments), which feeds the backbone one segment at a time");
