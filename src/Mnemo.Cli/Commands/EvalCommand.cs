@@ -16,7 +16,8 @@ static class EvalCommand
         var checkpoint = CheckpointOption.Create();
         var set = new Option<string[]>("--set")
         {
-            Description = "Override a task field, e.g. --set task.test_seed=7 (passkey.… for a passkey run) (repeatable)",
+            Description = "Override a field of the saved run, e.g. --set task.test_seed=7, or --set model.rnn.adc_bits=4 to read " +
+                "the same weights through an ADC (repeatable)",
         };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON instead of a table" };
         var streamed = new Option<bool>("--streamed")
