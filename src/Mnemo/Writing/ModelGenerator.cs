@@ -18,11 +18,13 @@ public sealed class ModelGenerator(LanguageModel model, ITokenizer tokenizer, in
 
     public string Generate(string prompt, int attempt)
     {
-        var ids = tokenizer.Encode(prompt);
-        var kept = ids.Skip(Math.Max(0, ids.Length - promptTokens)).Select(i => (long)i).ToArray();
+        var kept = Tail(tokenizer.Encode(prompt), promptTokens);
         var output = Generation.Sample(model, kept, tokens, temperature, topK, seed * 1_000_003 + _calls++ * 31 + attempt);
         return tokenizer.Decode(output.Select(i => (int)i));
     }
+
+    /// <summary>The last <paramref name="count"/> token ids of a text, as the model reads them.</summary>
+    internal static long[] Tail(int[] ids, int count) => [.. ids.Skip(Math.Max(0, ids.Length - count)).Select(i => (long)i)];
 }
 
 /// <summary>
@@ -35,9 +37,8 @@ public sealed class ModelEmbedder(LanguageModel model, ITokenizer tokenizer, int
 
     public float[] Embed(string text)
     {
-        var ids = tokenizer.Encode(text);
-        if (ids.Length == 0) return new float[model.Config.DModel];
-        var kept = ids.Skip(Math.Max(0, ids.Length - maxTokens)).Select(i => (long)i).ToArray();
+        var kept = ModelGenerator.Tail(tokenizer.Encode(text), maxTokens);
+        if (kept.Length == 0) return new float[model.Config.DModel];
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         bool wasTraining = model.training;
