@@ -45,6 +45,9 @@ public static class Program
         root.Subcommands.Add(WriteCommand.Create());
         root.Subcommands.Add(WriteCommand.CreateRecall());
         root.Subcommands.Add(TimescalesCommand.Create());
+        root.Subcommands.Add(GridForecastCommand.Create());
+        root.Subcommands.Add(SparseyCommand.Create());
+        root.Subcommands.Add(RecodingCommand.Create());
         return root;
     }
 }

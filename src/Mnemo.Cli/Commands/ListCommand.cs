@@ -74,6 +74,12 @@ static class ListCommand
                 "past paragraphs retrieved by embedding) around a text model; `mnemo passage-recall` measures its retrieval");
             mixers.AddRow("(experiment) leaky rnn", "not a mixer: `mnemo timescales` trains a leaky RNN with a trainable timescale " +
                 "τ per neuron on N-parity / N-DMS under the single-head and multi-head curricula");
+            mixers.AddRow("(experiment) convlstm", "not a mixer: `mnemo grid-forecast` trains the ConvLSTM encoding-forecasting " +
+                "network (convolutional gates and state, peepholes) and the FC-LSTM baseline on moving shapes");
+            mixers.AddRow("(experiment) sparsey", "not a mixer: `mnemo sparsey` stores sequences in Sparsey's macrocolumn (sparse " +
+                "distributed codes chosen by familiarity, binary weights, one trial) beside the linear and delta matrix memories");
+            mixers.AddRow("(experiment) recoding", "not a mixer: `mnemo recoding` corrects an LSTM language model's states at inference " +
+                "by gradient steps on its surprisal or prediction entropy, on noisy text");
             mixers.AddRow("(episodic) em-llm", "not a mixer: `mnemo episodic` reads a trained attention model with EM-LLM's " +
                 "surprise-segmented events, retrieved per block (no retraining)");
             AnsiConsole.Write(mixers);

@@ -88,8 +88,8 @@ public sealed class RecurrentCell : nn.Module<Tensor, Tensor>, IStreamingMixer
             if (lstm)
             {
                 var gates = (gi + gh).chunk(4, -1);
-                c = Sigmoid(gates[1]) * c! + Sigmoid(gates[0]) * Tanh(gates[2]);
-                h = Sigmoid(gates[3]) * Tanh(c);
+                c = LstmEquations.Cell(gates, c!, Sigmoid, Tanh);
+                h = LstmEquations.Hidden(gates, c, Sigmoid, Tanh);
             }
             else
             {

@@ -20,7 +20,7 @@ public sealed partial class LayeringTests
     [
         ["Mnemo"],                                                 // the root namespace alone: MnemoException
         ["Mnemo.Runtime", "Mnemo.IO"],
-        ["Mnemo.Memory.Matrix", "Mnemo.Memory.Aaren", "Mnemo.Memory.Landmark", "Mnemo.Memory.Episodic"],
+        ["Mnemo.Memory.Matrix", "Mnemo.Memory.Aaren", "Mnemo.Memory.Landmark", "Mnemo.Memory.Episodic", "Mnemo.Memory.Sparse"],
         ["Mnemo.Memory.Mixture", "Mnemo.Memory.Deep"],
         ["Mnemo.Layers"],
         ["Mnemo.Models"],

@@ -74,7 +74,7 @@ public class CliTests
     {
         foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "extrapolate", "collapse", "generate", "bench",
             "bench kernels", "bench decode", "probe", "sweep", "report", "heads", "convert", "forecast", "episodic", "stream-needle",
-            "write", "passage-recall", "timescales" })
+            "write", "passage-recall", "timescales", "grid-forecast" })
         {
             var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), [.. command.Split(' '), "--help"]);
             Assert.Equal(0, code);
@@ -143,6 +143,8 @@ public class CliTests
     [InlineData("--task: unknown task \"sort\"", "timescales", "--task", "sort")]
     [InlineData("--curricula: unknown curriculum \"sliding\"", "timescales", "--curricula", "sliding")]
     [InlineData("units must be at least 1, got 0", "timescales", "--units", "0")]
+    [InlineData("--models: unknown model \"unet\"", "grid-forecast", "--models", "unet")]
+    [InlineData("kernel must be odd and positive, got 4", "grid-forecast", "--kernel", "4")]
     [InlineData("--steps 0: must be at least 1", "write", "--checkpoint", "none", "-o", "w", "--steps", "0")]
     [InlineData("a new run needs an opening paragraph", "write", "--checkpoint", "none", "-o", "mnemo-no-such-run")]
     [InlineData("--resume: mnemo-no-such-run/state.json does not exist", "write", "--checkpoint", "none", "-o", "mnemo-no-such-run",
