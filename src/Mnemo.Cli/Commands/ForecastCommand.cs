@@ -20,7 +20,8 @@ static class ForecastCommand
         };
         var mixers = new Option<string[]>("--mixers")
         {
-            Description = "Mixers to forecast with, one model each (any of `mnemo list`). Default: attention gated_delta_net aaren",
+            Description = "Mixers to forecast with, one model each (any of `mnemo list`), or the review's conv_lstm and cnn forecasters. " +
+                "Default: attention gated_delta_net aaren",
             AllowMultipleArgumentsPerToken = true,
         };
         var seeds = new Option<int[]>("--seeds")
@@ -53,8 +54,8 @@ static class ForecastCommand
         {
             var c = ForecastConfig.Load(parse.GetValue(config), parse.GetValue(set) ?? []);
             var kinds = (parse.GetValue(mixers) is { Length: > 0 } m ? m : ["attention", "gated_delta_net", "aaren"])
-                .Select(name => ConfigBinder.EnumNamed(typeof(MixerKind), name.Trim()) as MixerKind?
-                    ?? throw new MnemoException($"--mixers: unknown mixer \"{name}\" (`mnemo list` shows them)")).Distinct().ToArray();
+                .Select(name => name.Trim()).Distinct().ToArray();
+            foreach (var name in kinds) ForecastStudy.Configure(c, name);                  // an unknown name fails before any training
             var seedList = parse.GetValue(seeds) is { Length: > 0 } s ? s : [0, 1, 2];
             TorchRuntime.Initialise(parse.GetValue(threads) is > 0 and var n ? n : c.Training.Threads);
             string outDir = parse.GetValue(output)!;

@@ -1,7 +1,10 @@
 using System.Text.Json.Nodes;
 using Mnemo.IO;
 using Mnemo.Layers;
+using Mnemo.Models;
 using Mnemo.Training;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Mnemo.Forecasting;
 
@@ -27,35 +30,60 @@ public sealed record ForecastDataConfig : IValidatedConfig
     }
 }
 
+/// <summary>The sequence model a forecast uses (docs/forecasting.md#the-model).</summary>
+public enum ForecasterKind
+{
+    /// <summary>Mnemo's blocks of model.mixer (or model.layer_mixers), a head on the last step (<see cref="WindowModel"/>).</summary>
+    Blocks,
+    /// <summary>The review's ConvLSTM over subsequences of the window (<see cref="ConvLstmWindow"/>).</summary>
+    ConvLstm,
+    /// <summary>The review's 1-D CNN (<see cref="CnnWindow"/>).</summary>
+    Cnn,
+}
+
+/// <summary>The review's ConvLSTM and CNN forecasters' shape; their channels are model.d_model.</summary>
+public sealed record ConvForecastConfig
+{
+    [Help("steps per subsequence of the ConvLSTM forecaster (the window must be a multiple)"), Range(1, 100_000)]
+    public int Subsequence { get; init; } = 8;
+    [Help("odd kernel width of the ConvLSTM and CNN forecasters' convolutions over time"), Range(1, 99)]
+    public int Kernel { get; init; } = 3;
+}
+
 /// <summary>A forecasting run: the series and protocol, the sequence model (any mixer) and its training.</summary>
 public sealed record ForecastConfig : IValidatedConfig
 {
     [Help("free-form description")] public string Description { get; init; } = "";
     public ForecastDataConfig Data { get; init; } = new();
+    [Help("the sequence model: blocks (of model.mixer), conv_lstm or cnn (the review's forecasters, shaped by conv and " +
+        "model.d_model)")]
+    public ForecasterKind Forecaster { get; init; } = ForecasterKind.Blocks;
+    public ConvForecastConfig Conv { get; init; } = new();
     public ModelConfig Model { get; init; } = new() { DModel = 32, NumLayers = 2, NumHeads = 2, MlpRatio = 2 };
     public TrainingConfig Training { get; init; } = new() { Steps = 400, BatchSize = 32, Lr = 1e-3, WarmupSteps = 40, WeightDecay = 0.01 };
 
-    public IEnumerable<(string, string)> Validate() => [];
+    public IEnumerable<(string, string)> Validate()
+    {
+        if (Forecaster == ForecasterKind.ConvLstm && Data.Window % Conv.Subsequence != 0)
+            yield return ("conv.subsequence", $"{Conv.Subsequence} does not divide data.window ({Data.Window})");
+        if (Forecaster != ForecasterKind.Blocks && Conv.Kernel % 2 == 0) yield return ("conv.kernel", $"must be odd, got {Conv.Kernel}");
+    }
+
+    /// <summary>The model <see cref="Forecaster"/> names: F input features per step, <paramref name="outputs"/> values out.</summary>
+    public nn.Module<Tensor, Tensor> BuildModel(int inputs, int outputs) => Forecaster switch
+    {
+        ForecasterKind.ConvLstm => new ConvLstmWindow(inputs, outputs, Model.DModel, Conv.Kernel, Conv.Subsequence),
+        ForecasterKind.Cnn => new CnnWindow(inputs, outputs, Model.DModel, Conv.Kernel, Data.Window),
+        _ => new WindowModel(Model, inputs, outputs),
+    };
 
     /// <summary>
     /// A config file over the defaults above, then "field=value" overrides. The defaults are spelled out first, so a
     /// section the file or an override names keeps the forecaster's defaults for the fields it leaves out (a bare
     /// <c>"model": {…}</c> would otherwise start from the language model's).
     /// </summary>
-    public static ForecastConfig Load(string? file, IEnumerable<string>? overrides = null)
-    {
-        string source = file ?? "the default forecast config";
-        var root = (JsonObject)JsonNode.Parse(new ForecastConfig().ToJson())!;
-        if (file is not null)
-        {
-            Paths.CheckReadable(file, "config file");
-            if (ConfigBinder.ParseText(File.ReadAllText(file), file) is not JsonObject given)
-                throw new ConfigException($"{file}: expected a JSON object at the top level");
-            ConfigBinder.Merge(root, given);
-        }
-        ConfigBinder.ApplyOverrides<ForecastConfig>(root, overrides ?? []);
-        return ConfigBinder.Bind<ForecastConfig>(root, source);
-    }
+    public static ForecastConfig Load(string? file, IEnumerable<string>? overrides = null) =>
+        ConfigBinder.LoadOver(new ForecastConfig(), file, overrides ?? [], "the default forecast config");
 
     public string ToJson() => ConfigBinder.ToJson(this);
 }

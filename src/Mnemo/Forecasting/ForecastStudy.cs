@@ -21,7 +21,9 @@ public static class ForecastStudy
 {
     public const string ResultsFile = "forecast.json";
 
-    public static IReadOnlyList<ForecastSummary> Run(ForecastConfig config, IReadOnlyList<MixerKind> mixers, IReadOnlyList<int> seeds,
+    /// <param name="models">mixers (by config name: each runs as <see cref="ForecasterKind.Blocks"/>) and the review's
+    /// forecasters ("conv_lstm", "cnn")</param>
+    public static IReadOnlyList<ForecastSummary> Run(ForecastConfig config, IReadOnlyList<string> models, IReadOnlyList<int> seeds,
         string outDir, Action<string>? log = null)
     {
         if (seeds.Count == 0) throw new MnemoException("give at least one seed");
@@ -39,15 +41,12 @@ public static class ForecastStudy
             Baseline($"seasonal naive (m = {config.Data.Season})", walk.SeasonalNaive(), truth),
             Baseline("drift", walk.Drift(), truth),
         };
-        foreach (var mixer in mixers)
+        foreach (var name in models)
             foreach (int seed in seeds)
             {
-                var run = config with
-                {
-                    Model = config.Model with { Mixer = mixer, LayerMixers = [] },
-                    Training = config.Training with { Seed = seed },
-                };
-                results.Add(new WalkForward(run, series).RunModel(Names.Of(mixer), log));
+                var run = Configure(config, name) with { Training = config.Training with { Seed = seed } };
+                if (run.Validate().FirstOrDefault() is ({ } field, { } problem)) throw new MnemoException($"{field}: {problem}");
+                results.Add(new WalkForward(run, series).RunModel(name, log));
                 var last = results[^1];
                 log?.Invoke($"{last.Name} seed {seed}: RMSE {last.Errors.MeanRmse:F2}, MAPE {last.Errors.MeanMape:F3}% " +
                     $"({last.TrainSeconds:F0} s)");
@@ -69,6 +68,17 @@ public static class ForecastStudy
         foreach (int h in new[] { 1, config.Data.Horizon }.Distinct())
             ForecastPlot.Write(walk, origins, firstSeeds, h, Path.Combine(outDir, $"forecast-h{h}.png"));
         return summaries;
+    }
+
+    /// <summary>The config that runs <paramref name="name"/>: one of the review's forecasters, or the blocks of a mixer.</summary>
+    public static ForecastConfig Configure(ForecastConfig config, string name)
+    {
+        if (ConfigBinder.EnumNamed(typeof(ForecasterKind), name) is ForecasterKind kind and not ForecasterKind.Blocks)
+            return config with { Forecaster = kind };
+        var mixer = ConfigBinder.EnumNamed(typeof(MixerKind), name) as MixerKind?
+            ?? throw new MnemoException($"--mixers: unknown mixer or forecaster \"{name}\" (`mnemo list` shows the mixers; the " +
+                "review's forecasters are conv_lstm and cnn)");
+        return config with { Forecaster = ForecasterKind.Blocks, Model = config.Model with { Mixer = mixer, LayerMixers = [] } };
     }
 
     static ForecastResult Baseline(string name, double[][][] forecasts, double[][][] truth) =>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Mnemo.Models;
 using Mnemo.Runtime;
 using Mnemo.Training;
 using TorchSharp;
@@ -175,32 +176,14 @@ public sealed class WalkForward
         // Training origins: the window r_{t−L+1…t} and its targets r_{t+1…t+H} all lie before the split.
         int firstOrigin = d.Window, lastOrigin = split - 1 - d.Horizon;
         TorchRuntime.Seed(SeedMixer.Derive(t.Seed, fold));
-        var model = new ForecastModel(_config.Model, f, _targetColumns.Length, d.Horizon);
-        using var optimizer = Trainer.CreateOptimizer(model, t);
+        var model = _config.BuildModel(f, d.Horizon * _targetColumns.Length);              // [B, H·F'] → [B, H, F']
         var random = new Random(SeedMixer.Derive(t.Seed, fold, 1));
-        double smoothed = double.NaN;
-        model.train();
-        for (int step = 0; step < t.Steps; step++)
+        double smoothed = FitLoop.Run(model, t, $"fold {fold + 1}", _ =>
         {
-            double lr = LearningRateSchedule.At(step, t.Lr, t.WarmupSteps, t.Steps, t.MinLrRatio);
-            foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
-            using (GcQuiet.Enter())                                           // see GcQuiet: no GC mid-call
-            using (NewDisposeScope())
-            {
-                var origins = Enumerable.Range(0, t.BatchSize).Select(_ => random.Next(firstOrigin, lastOrigin + 1)).ToArray();
-                var (window, target) = Batch(series, targetIndex, origins);
-                var loss = nn.functional.mse_loss(model.forward(window), target!);
-                optimizer.zero_grad();
-                loss.backward();
-                if (t.GradClip > 0) nn.utils.clip_grad_norm_(model.parameters(), t.GradClip);
-                optimizer.step();
-                double value = loss.item<float>();
-                if (!double.IsFinite(value))
-                    throw new TrainingDivergedException(step, $"fold {fold + 1}: the training loss became {value} at step {step}");
-                smoothed = double.IsNaN(smoothed) ? value : 0.95 * smoothed + 0.05 * value;
-            }
-        }
-        model.eval();
+            var origins = Enumerable.Range(0, t.BatchSize).Select(_ => random.Next(firstOrigin, lastOrigin + 1)).ToArray();
+            var (window, target) = Batch(series, targetIndex, origins);
+            return nn.functional.mse_loss(model.forward(window).view_as(target!), target!);
+        });
         var forecasts = new List<double[][]>();
         var foldOrigins = Origins(fold);
         using (no_grad())
@@ -208,7 +191,7 @@ public sealed class WalkForward
             {
                 using var scope = NewDisposeScope();
                 var (window, _) = Batch(series, targetIndex, piece, withTargets: false);
-                var predicted = model.forward(window).to(float64).data<double>().ToArray();   // [B, H, F'] scaled returns
+                var predicted = model.forward(window).to(float64).data<double>().ToArray();   // [B, H·F'] scaled returns
                 for (int b = 0; b < piece.Length; b++) forecasts.Add(Prices(piece[b], predicted, b, mean, std));
             }
         long parameters = model.parameters().Sum(p => p.numel());

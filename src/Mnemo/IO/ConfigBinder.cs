@@ -175,7 +175,25 @@ public static class ConfigBinder
         return node;
     }
 
-    /// <summary>Copies every field of <paramref name="from"/> into <paramref name="into"/>, section by section.</summary>
+    /// <summary>
+    /// A config file over <paramref name="defaults"/>, then "field=value" overrides. The defaults are spelled out first, so
+    /// a section the file or an override names keeps these defaults for the fields it leaves out (a bare section would
+    /// otherwise start from its type's own defaults).
+    /// </summary>
+    public static T LoadOver<T>(T defaults, string? file, IEnumerable<string> overrides, string defaultSource) where T : new()
+    {
+        var root = (JsonObject)JsonNode.Parse(ToJson(defaults))!;
+        if (file is not null)
+        {
+            Paths.CheckReadable(file, "config file");
+            if (ParseText(File.ReadAllText(file), file) is not JsonObject given)
+                throw new ConfigException($"{file}: expected a JSON object at the top level");
+            Merge(root, given);
+        }
+        ApplyOverrides<T>(root, overrides);
+        return Bind<T>(root, file ?? defaultSource);
+    }
+
     /// <summary>Deep-merges <paramref name="from"/> into <paramref name="into"/>: sections merge, every other value of
     /// <paramref name="from"/> replaces <paramref name="into"/>'s.</summary>
     public static void Merge(JsonObject into, JsonObject from)

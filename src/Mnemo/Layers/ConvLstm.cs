@@ -27,7 +27,7 @@ public sealed class ConvLstmCell : nn.Module<Tensor, Tensor>
 
     /// <param name="inputs">channels of X</param>
     /// <param name="hidden">channels of H and C</param>
-    /// <param name="kernel">odd side of the square convolution kernels</param>
+    /// <param name="kernel">odd side of the square convolution kernels; on a grid of one row the kernels are one row high</param>
     /// <param name="height">grid rows (the peepholes' shape)</param>
     /// <param name="width">grid columns</param>
     public ConvLstmCell(int inputs, int hidden, int kernel, int height, int width) : base(nameof(ConvLstmCell))
@@ -35,7 +35,8 @@ public sealed class ConvLstmCell : nn.Module<Tensor, Tensor>
         if (kernel < 1 || kernel % 2 == 0)
             throw new ArgumentOutOfRangeException(nameof(kernel), $"the kernel side must be odd, got {kernel}");
         _hidden = hidden;
-        conv = nn.Conv2d(inputs + hidden, 4L * hidden, kernel, padding: kernel / 2);
+        long rows = height == 1 ? 1 : kernel;                                          // a series' 1 × s grid: a 1 × k kernel
+        conv = nn.Conv2d(inputs + hidden, 4L * hidden, (rows, kernel), padding: (rows / 2, kernel / 2));
         w_ci = nn.Parameter(zeros(hidden, height, width));
         w_cf = nn.Parameter(zeros(hidden, height, width));
         w_co = nn.Parameter(zeros(hidden, height, width));

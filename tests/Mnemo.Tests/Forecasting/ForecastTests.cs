@@ -2,6 +2,8 @@ using System.Text.Json.Nodes;
 using Mnemo.Forecasting;
 using Mnemo.IO;
 using Mnemo.Layers;
+using Mnemo.Models;
+using TorchSharp;
 
 namespace Mnemo.Tests.Forecasting;
 
@@ -177,7 +179,7 @@ public class ForecastTests
         string dir = Directory.CreateTempSubdirectory("mnemo-forecast").FullName;
         try
         {
-            var summaries = ForecastStudy.Run(Tiny(steps: 2), [MixerKind.Aaren], [0], dir);
+            var summaries = ForecastStudy.Run(Tiny(steps: 2), ["aaren"], [0], dir);
             Assert.Equal(["persistence", "seasonal naive (m = 5)", "drift", "aaren"], summaries.Select(s => s.Name));
             Assert.Equal(1.0, summaries[0].RmseOverPersistence);
             var json = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, ForecastStudy.ResultsFile)))!;
@@ -186,5 +188,25 @@ public class ForecastTests
             Assert.True(File.Exists(Path.Combine(dir, "forecast-h3.png")));
         }
         finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void The_reviews_forecasters_run_walk_forward_and_refuse_a_window_they_cannot_split()
+    {
+        using var scope = torch.NewDisposeScope();
+        var window = torch.arange(2 * 8 * 3, torch.float32).view(2, 8, 3);                     // [B, L, F]
+        var grids = ConvLstmWindow.Subsequences(window, 4);                                   // [B, 2, F, 1, 4]
+        Assert.Equal([2, 2, 3, 1, 4], grids.shape);
+        Assert.Equal(window[1, 6, 2].item<float>(), grids[1, 1, 2, 0, 2].item<float>());    // step 6 = subsequence 1, cell 2
+        foreach (var name in new[] { "conv_lstm", "cnn" })
+        {
+            var c = ForecastStudy.Configure(Tiny(steps: 3), name);
+            var result = new WalkForward(c, SeriesFiles.Generated(0, null)).RunModel(name);
+            Assert.True(double.IsFinite(result.Errors.MeanRmse) && result.Parameters > 0, name);
+        }
+        var odd = ForecastStudy.Configure(Tiny() with { Conv = new() { Subsequence = 3 } }, "conv_lstm");
+        Assert.Contains(odd.Validate(), p => p.Item1 == "conv.subsequence");
+        var e = Assert.Throws<MnemoException>(() => ForecastStudy.Configure(Tiny(), "unet"));
+        Assert.Contains("unknown mixer or forecaster \"unet\"", e.Message);
     }
 }

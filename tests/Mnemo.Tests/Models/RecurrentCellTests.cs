@@ -104,8 +104,8 @@ public class RecurrentCellTests
         var problems = new RunConfig { Model = c }.Validate().ToList();
         Assert.Contains(problems, p => p.Item1 == "model.rnn.bidirectional");
         using var scope = NewDisposeScope();
-        var forecaster = new ForecastModel(c, inputs: 2, targets: 1, horizon: 3);
-        Assert.Equal(new long[] { 4, 3, 1 }, forecaster.forward(randn(4, 10, 2)).shape);
+        var reader = new WindowModel(c, inputs: 2, outputs: 3);
+        Assert.Equal(new long[] { 4, 3 }, reader.forward(randn(4, 10, 2)).shape);
     }
 
     [Fact]
