@@ -48,6 +48,7 @@ public static class Program
         root.Subcommands.Add(GridForecastCommand.Create());
         root.Subcommands.Add(SparseyCommand.Create());
         root.Subcommands.Add(RecodingCommand.Create());
+        root.Subcommands.Add(ClassifyCommand.Create());
         return root;
     }
 }

@@ -30,7 +30,7 @@ public sealed partial class LayeringTests
         ["Mnemo.Training"],
         ["Mnemo.Sweeps"],
         ["Mnemo.Reporting"],
-        ["Mnemo.Experiments", "Mnemo.Benchmarks", "Mnemo.Tools", "Mnemo.Forecasting", "Mnemo.Llama"],
+        ["Mnemo.Experiments", "Mnemo.Benchmarks", "Mnemo.Tools", "Mnemo.Forecasting", "Mnemo.Classification", "Mnemo.Llama"],
         ["Mnemo.Cli"],
     ];
 

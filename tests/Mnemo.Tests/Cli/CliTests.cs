@@ -74,7 +74,7 @@ public class CliTests
     {
         foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "extrapolate", "collapse", "generate", "bench",
             "bench kernels", "bench decode", "probe", "sweep", "report", "heads", "convert", "forecast", "episodic", "stream-needle",
-            "write", "passage-recall", "timescales", "grid-forecast" })
+            "write", "passage-recall", "timescales", "grid-forecast", "sparsey", "recoding", "classify" })
         {
             var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), [.. command.Split(' '), "--help"]);
             Assert.Equal(0, code);
@@ -145,6 +145,10 @@ public class CliTests
     [InlineData("units must be at least 1, got 0", "timescales", "--units", "0")]
     [InlineData("--models: unknown model \"unet\"", "grid-forecast", "--models", "unet")]
     [InlineData("kernel must be odd and positive, got 4", "grid-forecast", "--kernel", "4")]
+    [InlineData("--heads: unknown head \"tree\"", "classify", "--heads", "tree")]
+    [InlineData("data.steps: 7 steps do not divide the 30 features", "classify", "--set", "data.steps=7", "--seeds", "1")]
+    [InlineData("active bits must be in [1, inputs / 2 = 64], got 100", "sparsey", "--active", "100")]
+    [InlineData("noise: probabilities must be in [0, 1)", "recoding", "--noise", "1.5")]
     [InlineData("--steps 0: must be at least 1", "write", "--checkpoint", "none", "-o", "w", "--steps", "0")]
     [InlineData("a new run needs an opening paragraph", "write", "--checkpoint", "none", "-o", "mnemo-no-such-run")]
     [InlineData("--resume: mnemo-no-such-run/state.json does not exist", "write", "--checkpoint", "none", "-o", "mnemo-no-such-run",
