@@ -30,7 +30,7 @@ public sealed record ForecastDataConfig : IValidatedConfig
     }
 }
 
-/// <summary>The sequence model a forecast uses (docs/forecasting.md#the-model).</summary>
+/// <summary>The sequence model a forecast uses (docs/forecasting.md#protocol, docs/forecasting.md#the-reviews-convlstm-and-cnn).</summary>
 public enum ForecasterKind
 {
     /// <summary>Mnemo's blocks of model.mixer (or model.layer_mixers), a head on the last step (<see cref="WindowModel"/>).</summary>
