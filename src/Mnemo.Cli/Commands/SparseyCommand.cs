@@ -66,8 +66,8 @@ static class SparseyCommand
             var c = new SparseyStudyConfig
             {
                 Inputs = parse.GetValue(inputs), Active = parse.GetValue(active), Length = parse.GetValue(length),
-                Modules = parse.GetValue(modules), Cells = parse.GetValue(cells), FamiliarityFloor = parse.GetValue(floor), SimilarSequences = parse.GetValue(similar),
-                Trials = parse.GetValue(trials),
+                Modules = parse.GetValue(modules), Cells = parse.GetValue(cells), FamiliarityFloor = parse.GetValue(floor),
+                SimilarSequences = parse.GetValue(similar), Trials = parse.GetValue(trials),
                 Sequences = parse.GetValue(sequences) is { Length: > 0 } s ? s : d.Sequences,
                 Similarities = parse.GetValue(similarities) is { Length: > 0 } sim ? sim : d.Similarities,
             };
