@@ -130,7 +130,12 @@ public sealed class RecodingLstm : nn.Module<Tensor, Tensor>
                 corrected++;
             }
             scored[t] = (c.Signal == RecodingSignal.Surprisal ? plain : final).MoveToOuterDisposeScope();
-            for (int l = 0; l < _layers; l++) (h[l], cell[l]) = (hNew[l].MoveToOuterDisposeScope(), cNew[l].MoveToOuterDisposeScope());
+            for (int l = 0; l < _layers; l++)
+            {
+                h[l].Dispose();                                                         // the carried state is replaced, not kept
+                cell[l].Dispose();
+                (h[l], cell[l]) = (hNew[l].MoveToOuterDisposeScope(), cNew[l].MoveToOuterDisposeScope());
+            }
         }
         var logits = stack(scored, 1).MoveToOuterDisposeScope();
         return new RecodedPass(logits, corrected == 0 ? 0 : before / corrected, corrected == 0 ? 0 : after / corrected);
