@@ -82,15 +82,16 @@ public sealed class MatrixStore(int inputs, bool delta) : ISequenceStore
 
     public void Store(IReadOnlyList<int[][]> sequences, Random rng)
     {
-        using var scope = NewDisposeScope();
-        var one = ones(1, 1);
+        using var one = ones(1, 1);                                                     // β = 1
         foreach (var s in sequences)
             for (int t = 0; t + 1 < s.Length; t++)
             {
+                using var scope = NewDisposeScope();                                    // one write's temporaries
                 var (k, v) = (Key(s[t]), Indicator(s[t + 1]));
-                _state = delta ? DeltaKernel.Step(k, k, v, null, one, _state).State : GatedLinearKernel.Step(k, k, v, null, _state).State;
+                var next = delta ? DeltaKernel.Step(k, k, v, null, one, _state).State : GatedLinearKernel.Step(k, k, v, null, _state).State;
+                _state.Dispose();
+                _state = next.MoveToOuterDisposeScope();
             }
-        _state = _state.MoveToOuterDisposeScope();
     }
 
     public int[][] Replay(int[] cue, int length, int active)
