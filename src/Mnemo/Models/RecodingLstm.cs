@@ -74,6 +74,8 @@ public sealed class RecodingLstm : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var p = lstm.named_parameters().ToDictionary(n => n.name, n => n.parameter.detach());
+        var weights = Enumerable.Range(0, _layers).Select(l => (Ih: p[$"weight_ih_l{l}"].T, BiasIh: p[$"bias_ih_l{l}"],
+            Hh: p[$"weight_hh_l{l}"].T, BiasHh: p[$"bias_hh_l{l}"])).ToArray();
         long b = inputs.shape[0], steps = inputs.shape[1];
         var (w, bias) = (decoder.weight!.detach(), decoder.bias!.detach());
         var h = Enumerable.Range(0, _layers).Select(_ => zeros([b, _hidden], w.dtype)).ToArray();   // the carried state
@@ -86,14 +88,17 @@ public sealed class RecodingLstm : nn.Module<Tensor, Tensor>
             using var step = NewDisposeScope();
             var x = embedding.forward(inputs.select(1, t)).detach();                    // [B, hidden]
             var next = observed.select(1, t);
+            // W_ih x + b_ih + W_hh h + b_hh of layer l (its gates in PyTorch's order i, f, g, o)
+            Tensor[] Gates(int l, Tensor input) =>
+                (input.matmul(weights[l].Ih) + weights[l].BiasIh + h[l].matmul(weights[l].Hh) + weights[l].BiasHh).chunk(4, -1);
+            var first = Gates(0, x);                                                    // no Δ reaches layer 0's gates: once per token
             // One pass of every layer from the carried state with corrections Δ (null: none).
             (Tensor Logits, Tensor[] H, Tensor[] C) Pass(Tensor[]? delta)
             {
                 var (hs, cs, input) = (new Tensor[_layers], new Tensor[_layers], x);
                 for (int l = 0; l < _layers; l++)
                 {
-                    var gates = (input.matmul(p[$"weight_ih_l{l}"].T) + p[$"bias_ih_l{l}"] + h[l].matmul(p[$"weight_hh_l{l}"].T) +
-                        p[$"bias_hh_l{l}"]).chunk(4, -1);
+                    var gates = l == 0 ? first : Gates(l, input);
                     cs[l] = LstmEquations.Cell(gates, cell[l]);
                     if (delta is not null) cs[l] = cs[l] + delta[2 * l + 1];
                     hs[l] = LstmEquations.Hidden(gates, cs[l]);
