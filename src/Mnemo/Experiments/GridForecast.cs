@@ -112,7 +112,7 @@ public static class GridForecast
         }
         net.eval();
         var scores = new[] { c.Shapes, c.TestShapes }.Distinct()
-            .Select(shapes => Score(c, shapes, past => forecaster.Forecast(past, c.OutputFrames))).ToArray();
+            .Select(shapes => Score(c, shapes, TestSet(c, shapes), past => forecaster.Forecast(past, c.OutputFrames))).ToArray();
         long parameters = net.parameters().Sum(p => p.numel());
         return new GridForecastRun(Names.Of(model), seed, parameters, scores, [.. losses], clock.Elapsed.TotalSeconds)
         {
@@ -131,11 +131,12 @@ public static class GridForecast
         var scores = new[] { c.Shapes, c.TestShapes }.Distinct().Select(shapes =>
         {
             using var scope = NewDisposeScope();
-            var (past, future) = Split(TestSet(c, shapes), c.InputFrames);
+            var frames = TestSet(c, shapes);
+            var (past, future) = Split(frames, c.InputFrames);
             var copy = past.narrow(1, c.InputFrames - 1, 1).expand_as(future);
             double epsilon = Math.Clamp(copy.ne(future).to(ScalarType.Float64).mean().item<double>(), 1e-6, 0.5);
             var logit = Math.Log((1 - epsilon) / epsilon);
-            return Score(c, shapes, Copy(logit));
+            return Score(c, shapes, frames, Copy(logit));
         }).ToArray();
         return new GridForecastRun("persistence", 0, 0, scores, [], 0) { Example = Example(c, Copy(20)) };
 
@@ -164,11 +165,12 @@ public static class GridForecast
     static Tensor TestSet(GridForecastConfig c, int shapes) =>
         MovingShapes.Sample(c.TestSequences, c.InputFrames + c.OutputFrames, c.Size, shapes, SeedMixer.Derive(TestSeed, shapes));
 
-    static GridScore Score(GridForecastConfig c, int shapes, Func<Tensor, Tensor> forecast)
+    /// <param name="frames">the test set of <paramref name="shapes"/> shapes [N, T_in + T_out, 1, S, S]</param>
+    static GridScore Score(GridForecastConfig c, int shapes, Tensor frames, Func<Tensor, Tensor> forecast)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var (past, future) = Split(TestSet(c, shapes), c.InputFrames);
+        var (past, future) = Split(frames, c.InputFrames);
         var perFrame = zeros(c.OutputFrames, ScalarType.Float64);
         double intersection = 0, union = 0;
         for (long start = 0; start < c.TestSequences; start += c.Batch)
