@@ -361,8 +361,7 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
         ArgumentOutOfRangeException.ThrowIfLessThan(pieceLength, 1);
         long length = tokens.shape[1];
         NativeAllocator.ReleaseFreePages();
-        long? firstPiece = null;
-        int releases = 0;
+        var memory = new ResidentGuard(PrefillMemorySlack);
         for (long start = 0; start < length; start += pieceLength)
         {
             // Native memory that TorchSharp leaves to finalizers (its implicit Scalars) is freed now, not by the finalizer
@@ -372,11 +371,9 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
             using (NewDisposeScope())
             using (GcQuiet.Enter())
                 Continue(tokens.narrow(1, start, Math.Min(pieceLength, length - start)), cache);
-            if (NativeAllocator.ResidentBytes() is not { } resident) continue;
-            firstPiece ??= resident;
-            if (resident > firstPiece * (1 + PrefillMemorySlack) && NativeAllocator.ReleaseFreePages()) releases++;
+            memory.Check();
         }
-        return releases;
+        return memory.Releases;
     }
 
     public long ParameterCount() => parameters().Sum(p => p.numel());

@@ -136,6 +136,7 @@ public sealed class Trainer
         EvalResult? lastEval = null;
         bool reached = false, interrupted = false;
         var decay = DecayedParameters(model).ToHashSet();
+        var memory = new ResidentGuard(ResidentGuard.TrainingSlack);
 
         model.train();
         if (state.Finished) _observer.Info("this run had already finished; nothing to do");
@@ -155,6 +156,7 @@ public sealed class Trainer
                 outcome = TrainingStep.Run(model, optimizer, inputs, labels, task.Readout(), t.GradClip);
             }
             var (loss, accuracy, gradNorm, tokens) = (outcome.Loss, outcome.Accuracy, outcome.GradNorm, outcome.Tokens);
+            memory.Check();
             step++;
             double elapsed = elapsedBefore + clock.Elapsed.TotalSeconds;
             var m = new StepMetrics(step, loss, accuracy, lr, gradNorm, tokens / stepClock.Elapsed.TotalSeconds, elapsed);
