@@ -49,6 +49,7 @@ public static class Program
         root.Subcommands.Add(SparseyCommand.Create());
         root.Subcommands.Add(RecodingCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());
+        root.Subcommands.Add(SealCommand.Create());
         return root;
     }
 }

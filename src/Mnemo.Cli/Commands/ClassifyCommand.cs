@@ -3,7 +3,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mnemo.Classification;
 using Mnemo.IO;
-using Mnemo.Layers;
 using Mnemo.Runtime;
 using Spectre.Console;
 
@@ -51,9 +50,7 @@ static class ClassifyCommand
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             var c = ClassifyConfig.Load(parse.GetValue(config), parse.GetValue(set) ?? []);
-            var kinds = (parse.GetValue(mixers) is { Length: > 0 } m ? m : ["gru"])
-                .Select(name => ConfigBinder.EnumNamed(typeof(MixerKind), name.Trim()) as MixerKind?
-                    ?? throw new MnemoException($"--mixers: unknown mixer \"{name}\" (`mnemo list` shows them)")).Distinct().ToArray();
+            var kinds = OptionValues.Mixers(parse.GetValue(mixers), "gru");
             var headKinds = (parse.GetValue(heads) is { Length: > 0 } h ? h : HeadNames).Select(name =>
                 Names.Find(HeadNames, name) is var i and >= 0 ? Enum.GetValues<HeadKind>()[i]
                     : throw new MnemoException($"--heads: {Names.Unknown("head", name, HeadNames).Message}")).Distinct().ToArray();

@@ -1,4 +1,6 @@
 using System.Globalization;
+using Mnemo.IO;
+using Mnemo.Layers;
 
 namespace Mnemo.Cli.Commands;
 
@@ -10,6 +12,12 @@ static class OptionValues
 
     public static int NonNegative(int value, string option) =>
         value >= 0 ? value : throw new MnemoException($"{option} {value}: must be 0 or more");
+
+    /// <summary>The mixers named by --mixers (each once, in order), or <paramref name="fallback"/> when none are.</summary>
+    public static MixerKind[] Mixers(string[]? names, string fallback) =>
+        [.. (names is { Length: > 0 } ? names : [fallback])
+            .Select(name => ConfigBinder.EnumNamed(typeof(MixerKind), name.Trim()) as MixerKind?
+                ?? throw new MnemoException($"--mixers: unknown mixer \"{name}\" (`mnemo list` shows them)")).Distinct()];
 
     /// <summary>A share in [0, 1] as "12.3 %".</summary>
     public static string Percent(double share) => share.ToString("P1", CultureInfo.InvariantCulture);

@@ -30,7 +30,8 @@ public sealed partial class LayeringTests
         ["Mnemo.Training"],
         ["Mnemo.Sweeps"],
         ["Mnemo.Reporting"],
-        ["Mnemo.Experiments", "Mnemo.Benchmarks", "Mnemo.Tools", "Mnemo.Forecasting", "Mnemo.Classification", "Mnemo.Llama"],
+        ["Mnemo.Experiments", "Mnemo.Benchmarks", "Mnemo.Tools", "Mnemo.Forecasting", "Mnemo.Classification", "Mnemo.Retrieval",
+            "Mnemo.Llama"],
         ["Mnemo.Cli"],
     ];
 

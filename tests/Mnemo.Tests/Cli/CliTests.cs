@@ -80,7 +80,7 @@ public class CliTests
     {
         foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "extrapolate", "collapse", "generate", "bench",
             "bench kernels", "bench decode", "probe", "sweep", "report", "heads", "convert", "forecast", "episodic", "stream-needle",
-            "write", "passage-recall", "timescales", "grid-forecast", "sparsey", "recoding", "classify" })
+            "write", "passage-recall", "timescales", "grid-forecast", "sparsey", "recoding", "classify", "seal" })
         {
             var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), [.. command.Split(' '), "--help"]);
             Assert.Equal(0, code);
@@ -153,6 +153,7 @@ public class CliTests
     [InlineData("kernel must be odd and positive, got 4", "grid-forecast", "--kernel", "4")]
     [InlineData("--heads: unknown head \"tree\"", "classify", "--heads", "tree")]
     [InlineData("data.steps: 7 steps do not divide the 30 features", "classify", "--set", "data.steps=7", "--seeds", "1")]
+    [InlineData("--mixers: unknown mixer \"nope\"", "seal", "--mixers", "nope")]
     [InlineData("active bits must be in [1, inputs / 2 = 64], got 100", "sparsey", "--active", "100")]
     [InlineData("noise: probabilities must be in [0, 1)", "recoding", "--noise", "1.5")]
     [InlineData("--steps 0: must be at least 1", "write", "--checkpoint", "none", "-o", "w", "--steps", "0")]
