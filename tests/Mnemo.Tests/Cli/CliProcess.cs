@@ -7,9 +7,16 @@ public static class CliProcess
 {
     public static string Dll => Path.Combine(AppContext.BaseDirectory, "mnemo.dll");
 
-    public static Process Start(string workDir, params string[] args)
+    public static Process Start(string workDir, params string[] args) => Start(workDir, interruptible: false, args);
+
+    /// <param name="interruptible">
+    /// start mnemo with SIGINT at its default disposition. A process inherits ignored signals, and a shell that runs a job
+    /// in the background without job control ignores SIGINT for it (`bash .ci/run &`): mnemo would then never hear the
+    /// test's SIGINT. coreutils' env --default-signal=INT undoes that before it executes dotnet (same process id).
+    /// </param>
+    public static Process Start(string workDir, bool interruptible, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(interruptible ? "env" : "dotnet")
         {
             WorkingDirectory = workDir,
             RedirectStandardOutput = true,
@@ -17,6 +24,7 @@ public static class CliProcess
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        if (interruptible) foreach (var a in new[] { "--default-signal=INT", "dotnet" }) info.ArgumentList.Add(a);
         info.ArgumentList.Add(Dll);
         foreach (var a in args) info.ArgumentList.Add(a);
         return Process.Start(info)!;

@@ -22,7 +22,7 @@ public class CliTests
             Training = TrainerTests.Tiny().Training with { Steps = 100_000, CheckpointEvery = 25, EvalEvery = 100_000, WarmupSteps = 2 },
         };
         File.WriteAllText(dir["tiny.json"], config.ToJson());
-        using var run = CliProcess.Start(dir.Path, "train", "--config", "tiny.json", "--out", "run");
+        using var run = CliProcess.Start(dir.Path, interruptible: true, "train", "--config", "tiny.json", "--out", "run");
         run.StandardInput.Close();
         var stdout = run.StandardOutput.ReadToEndAsync();
         var stderr = run.StandardError.ReadToEndAsync();
@@ -32,7 +32,7 @@ public class CliTests
         Assert.Equal(0, Kill(run.Id, SigInt));
         if (!run.WaitForExit(TimeSpan.FromMinutes(1)))
         {
-            // Seen once in a full suite on a loaded machine: say where the run was, so the hang can be found.
+            // Say where the run was (it once trained on through SIGINT: the suite ran as a background job, which ignores it).
             run.Kill(entireProcessTree: true);
             run.WaitForExit();
             Assert.Fail($"the run did not stop within a minute of SIGINT; its output:\n{await stdout}\n{await stderr}");
