@@ -10,10 +10,11 @@ public sealed record RetrievalQuery(int Passage, string Text);
 
 /// <summary>
 /// One retriever on one kind of query: the share of queries whose passage is among the first k returned
-/// (<see cref="SealStudy.Cutoffs"/>), the mean reciprocal rank over the first 100, and the seconds per query.
+/// (<see cref="SealStudy.Cutoffs"/>), the mean reciprocal rank over the first 100, and the seconds per query; for a
+/// trained retriever also its final training loss, training time and parameters (null and 0 for BM25).
 /// </summary>
 public sealed record RetrievalScore(string Retriever, string Queries, int Seed, double[] Recall, double Mrr, double SecondsPerQuery,
-    double TrainLoss = double.NaN, double TrainSeconds = double.NaN, long Parameters = 0);
+    double? TrainLoss = null, double? TrainSeconds = null, long Parameters = 0);
 
 /// <summary>
 /// SEAL against BM25 on the New Testament (docs/retrieval.md): passages of the King James text are the documents;

@@ -135,6 +135,14 @@ public class SealTests
     }
 
     [Fact]
+    public void Scores_without_training_write_as_json()
+    {
+        var bm25 = new RetrievalScore("bm25", SealStudy.Paraphrase, 0, [0.5, 1, 1, 1], 0.75, 0.001);
+        var json = System.Text.Json.JsonSerializer.Serialize(bm25, Mnemo.IO.ConfigBinder.WriteOptions);
+        Assert.Contains("\"train_loss\":null", json.Replace(" ", ""));
+    }
+
+    [Fact]
     public void Training_pairs_never_ask_with_a_held_out_paraphrase_and_the_loss_falls()
     {
         var passages = Enumerable.Range(0, 6).Select(i => new Passage(i,
