@@ -50,6 +50,7 @@ public static class Program
         root.Subcommands.Add(RecodingCommand.Create());
         root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(SealCommand.Create());
+        root.Subcommands.Add(DialogCommand.Create());
         return root;
     }
 }

@@ -80,7 +80,7 @@ public class CliTests
     {
         foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "extrapolate", "collapse", "generate", "bench",
             "bench kernels", "bench decode", "probe", "sweep", "report", "heads", "convert", "forecast", "episodic", "stream-needle",
-            "write", "passage-recall", "timescales", "grid-forecast", "sparsey", "recoding", "classify", "seal" })
+            "write", "passage-recall", "timescales", "grid-forecast", "sparsey", "recoding", "classify", "seal", "dialog" })
         {
             var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), [.. command.Split(' '), "--help"]);
             Assert.Equal(0, code);
@@ -154,6 +154,9 @@ public class CliTests
     [InlineData("--heads: unknown head \"tree\"", "classify", "--heads", "tree")]
     [InlineData("data.steps: 7 steps do not divide the 30 features", "classify", "--set", "data.steps=7", "--seeds", "1")]
     [InlineData("--mixers: unknown mixer \"nope\"", "seal", "--mixers", "nope")]
+    [InlineData("--encoders: unknown encoder \"lf-x\"", "dialog", "--encoders", "lf-x")]
+    [InlineData("the default dialog config: field \"data.plausible\": plausible + popular + the human answer (50 + 60 + 1) exceed " +
+        "candidates (100)", "dialog", "--set", "data.popular=60")]
     [InlineData("active bits must be in [1, inputs / 2 = 64], got 100", "sparsey", "--active", "100")]
     [InlineData("noise: probabilities must be in [0, 1)", "recoding", "--noise", "1.5")]
     [InlineData("--steps 0: must be at least 1", "write", "--checkpoint", "none", "-o", "w", "--steps", "0")]
