@@ -51,6 +51,7 @@ public static class Program
         root.Subcommands.Add(ClassifyCommand.Create());
         root.Subcommands.Add(SealCommand.Create());
         root.Subcommands.Add(DialogCommand.Create());
+        root.Subcommands.Add(RepeatedDataCommand.Create());
         return root;
     }
 }

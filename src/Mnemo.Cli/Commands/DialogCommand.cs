@@ -15,11 +15,6 @@ static class DialogCommand
 
     public static Command Create()
     {
-        var config = new Option<string?>("--config", "-c")
-        {
-            Description = "Dialog config file (docs/dialog.md). Default: 20,000 training and 500 test dialogs of ten rounds, " +
-                "100 candidates per question, LSTM readers of width 64, 3,000 steps",
-        };
         var mixers = new Option<string[]>("--mixers")
         {
             Description = "Mixers every reader is made of, one model each (any of `mnemo list`). Default: lstm",
@@ -31,29 +26,22 @@ static class DialogCommand
                 $"Default: {string.Join(" ", DefaultEncoders)}",
             AllowMultipleArgumentsPerToken = true,
         };
-        var seeds = new Option<int[]>("--seeds")
-        {
-            Description = "Seeds (initialisation, batch order); medians and ranges are reported. Default: 1 2 3",
-            AllowMultipleArgumentsPerToken = true,
-        };
-        var set = new Option<string[]>("--set")
-        {
-            Description = "Override a field, e.g. --set training.steps=6000, --set model.d_model=128, --set data.candidates=50 " +
-                "(repeatable)",
-        };
-        var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = training.threads, whose 0 is all cores)" };
-        var outDir = new Option<string?>("--out", "-o") { Description = "Write dialog.json and dialog.png into this folder" };
-        var command = new Command("dialog",
+        var study = new StudyOptions(
+            "Dialog config file (docs/dialog.md). Default: 20,000 training and 500 test dialogs of ten rounds, 100 candidates " +
+            "per question, LSTM readers of width 64, 3,000 steps",
+            "initialisation, batch order", "--set training.steps=6000, --set model.d_model=128, --set data.candidates=50",
+            "dialog.json and dialog.png");
+        var command = study.AddTo(new Command("dialog",
             "Visual Dialog (Das et al., 2017) without images: generated scenes whose description plays the image, ten-round " +
             "dialogs whose \"it\" questions need the history, 100 candidate answers per question. Trains the late-fusion, " +
             "hierarchical-recurrent and memory-network encoders with the discriminative decoder (any mixer as their reader) " +
             "and prints MRR, R@1/5/10 and mean rank, also apart for the questions that say \"it\".")
         {
-            config, mixers, encoders, seeds, set, threads, outDir,
-        };
+            mixers, encoders,
+        });
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
-            var c = DialogConfig.Load(parse.GetValue(config), parse.GetValue(set) ?? []);
+            var c = DialogConfig.Load(parse.GetValue(study.Config), study.OverridesOf(parse));
             var kinds = OptionValues.Mixers(parse.GetValue(mixers), "lstm");
             var names = parse.GetValue(encoders) is { Length: > 0 } e
                 ? e.SelectMany(x => x.Split(',', StringSplitOptions.RemoveEmptyEntries))
@@ -63,8 +51,8 @@ static class DialogCommand
                     try { return EncoderSpec.Parse(name); }
                     catch (MnemoException ex) { throw new MnemoException($"--encoders: {ex.Message}"); }
                 }).Distinct().ToArray();
-            int[] seedList = parse.GetValue(seeds) is { Length: > 0 } s ? s : [1, 2, 3];
-            TorchRuntime.Initialise(parse.GetValue(threads) is > 0 and var n ? n : c.Training.Threads);
+            int[] seedList = study.SeedsOf(parse);
+            study.StartTorch(parse, c.Training.Threads);
             var data = DialogSets.Build(c.Data);
             int referring = data.Test.Sum(d => d.Rounds.Count(r => r.Refers));
             int questions = data.Test.Length * SceneDialogs.Rounds;
@@ -85,15 +73,12 @@ static class DialogCommand
                     Of(r => r.TrainSeconds, "F0"));
             }
             AnsiConsole.Write(table);
-            if (parse.GetValue(outDir) is { } dir)
+            if (study.Write(parse, "dialog.json", () => new JsonObject
             {
-                Directory.CreateDirectory(dir);
-                var json = new JsonObject
-                {
-                    ["config"] = JsonNode.Parse(c.ToJson()),
-                    ["runs"] = JsonSerializer.SerializeToNode(runs, ConfigBinder.WriteOptions),
-                };
-                JsonOutput.Write(Path.Combine(dir, "dialog.json"), json);
+                ["config"] = JsonNode.Parse(c.ToJson()),
+                ["runs"] = JsonSerializer.SerializeToNode(runs, ConfigBinder.WriteOptions),
+            }) is { } dir)
+            {
                 DialogPlot.Save(runs, Path.Combine(dir, "dialog.png"));
                 Console.WriteLine($"wrote {Path.Combine(dir, "dialog.png")}");
             }

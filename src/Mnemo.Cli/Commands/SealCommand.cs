@@ -13,44 +13,33 @@ static class SealCommand
 {
     public static Command Create()
     {
-        var config = new Option<string?>("--config", "-c")
-        {
-            Description = "Seal config file (docs/retrieval.md#configuration). Default: the Gospel of John in passages of 4 verses, " +
-                "every passage asking twice, a 4-layer attention generator of width 128 trained 3,000 steps",
-        };
         var mixers = new Option<string[]>("--mixers")
         {
             Description = "Mixers of the generator, one model each (any of `mnemo list`). Default: attention",
             AllowMultipleArgumentsPerToken = true,
         };
-        var seeds = new Option<int[]>("--seeds")
-        {
-            Description = "Seeds of the generator (initialisation, training pairs); medians and ranges are reported. Default: 1 2 3",
-            AllowMultipleArgumentsPerToken = true,
-        };
-        var set = new Option<string[]>("--set")
-        {
-            Description = "Override a field, e.g. --set data.books=[\"John\"], --set training.steps=500, --set search.beam=5 (repeatable)",
-        };
-        var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = training.threads, whose 0 is all cores)" };
-        var outDir = new Option<string?>("--out", "-o") { Description = "Write seal.json into this folder" };
-        var command = new Command("seal",
+        var study = new StudyOptions(
+            "Seal config file (docs/retrieval.md#configuration). Default: the Gospel of John in passages of 4 verses, every " +
+            "passage asking twice, a 4-layer attention generator of width 128 trained 3,000 steps",
+            "the generator's initialisation and training pairs",
+            "--set data.books=[\"John\"], --set training.steps=500, --set search.beam=5", "seal.json");
+        var command = study.AddTo(new Command("seal",
             "Retrieve passages of the New Testament (King James text; scripts/setup-corpora.sh) by SEAL: a Mnemo language " +
             "model generates n-grams that an FM-index constrains to the corpus, and passages are scored by the n-grams they " +
             "contain. Queries are each passage's held-out verse in the World English Bible (a paraphrase) and words cut " +
             "from its King James text (an excerpt); prints recall@1/5/10/100 and MRR against Lucene's BM25.")
         {
-            config, mixers, seeds, set, threads, outDir,
-        };
+            mixers,
+        });
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
-            var c = SealConfig.Load(parse.GetValue(config), parse.GetValue(set) ?? []);
+            var c = SealConfig.Load(parse.GetValue(study.Config), study.OverridesOf(parse));
             var kinds = OptionValues.Mixers(parse.GetValue(mixers), "attention");
-            int[] seedList = parse.GetValue(seeds) is { Length: > 0 } s ? s : [1, 2, 3];
+            int[] seedList = study.SeedsOf(parse);
             var verses = ParallelVerses.Load(c.Data.Books);
             var passages = ParallelVerses.Passages(verses, c.Data.VersesPerPassage, c.Data.Seed);
             Console.WriteLine($"{verses.Count:N0} verses in {passages.Count:N0} passages");
-            TorchRuntime.Initialise(parse.GetValue(threads) is > 0 and var n ? n : c.Training.Threads);
+            study.StartTorch(parse, c.Training.Threads);
             var scores = SealStudy.Run(c, passages, kinds, seedList, Console.WriteLine);
             Report.WideWhenRedirected();
             int measured = c.Data.Queries == 0 ? passages.Count : Math.Min(c.Data.Queries, passages.Count);
@@ -67,18 +56,13 @@ static class SealCommand
                     g.First().Parameters > 0 ? $"{g.First().Parameters:N0}" : "–"]);
             }
             AnsiConsole.Write(table);
-            if (parse.GetValue(outDir) is { } dir)
+            study.Write(parse, "seal.json", () => new JsonObject
             {
-                Directory.CreateDirectory(dir);
-                var json = new JsonObject
-                {
-                    ["config"] = JsonNode.Parse(c.ToJson()),
-                    ["passages"] = passages.Count,
-                    ["cutoffs"] = JsonSerializer.SerializeToNode(SealStudy.Cutoffs),
-                    ["scores"] = JsonSerializer.SerializeToNode(scores, ConfigBinder.WriteOptions),
-                };
-                JsonOutput.Write(Path.Combine(dir, "seal.json"), json);
-            }
+                ["config"] = JsonNode.Parse(c.ToJson()),
+                ["passages"] = passages.Count,
+                ["cutoffs"] = JsonSerializer.SerializeToNode(SealStudy.Cutoffs),
+                ["scores"] = JsonSerializer.SerializeToNode(scores, ConfigBinder.WriteOptions),
+            });
             return 0;
         }));
         return command;

@@ -80,7 +80,8 @@ public class CliTests
     {
         foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "extrapolate", "collapse", "generate", "bench",
             "bench kernels", "bench decode", "probe", "sweep", "report", "heads", "convert", "forecast", "episodic", "stream-needle",
-            "write", "passage-recall", "timescales", "grid-forecast", "sparsey", "recoding", "classify", "seal", "dialog" })
+            "write", "passage-recall", "timescales", "grid-forecast", "sparsey", "recoding", "classify", "seal", "dialog",
+            "repeated-data" })
         {
             var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), [.. command.Split(' '), "--help"]);
             Assert.Equal(0, code);
@@ -157,6 +158,8 @@ public class CliTests
     [InlineData("--encoders: unknown encoder \"lf-x\"", "dialog", "--encoders", "lf-x")]
     [InlineData("the default dialog config: field \"data.plausible\": plausible + popular + the human answer (50 + 60 + 1) exceed " +
         "candidates (100)", "dialog", "--set", "data.popular=60")]
+    [InlineData("the default repeated-data config: field \"repeats\": give at least one count, each ≥ 1", "repeated-data",
+        "--repeats", "0")]
     [InlineData("active bits must be in [1, inputs / 2 = 64], got 100", "sparsey", "--active", "100")]
     [InlineData("noise: probabilities must be in [0, 1)", "recoding", "--noise", "1.5")]
     [InlineData("--steps 0: must be at least 1", "write", "--checkpoint", "none", "-o", "w", "--steps", "0")]
