@@ -57,7 +57,7 @@ static class DialogCommand
             int referring = data.Test.Sum(d => d.Rounds.Count(r => r.Refers));
             int questions = data.Test.Length * SceneDialogs.Rounds;
             Console.WriteLine($"{data.Train.Length} training and {data.Test.Length} test dialogs; {questions} test questions, " +
-                $"{referring} of them say \"it\"; {data.Words.Count} words, {SceneDialogs.AllAnswers.Count} answers");
+                $"{referring} of them say \"it\"; {data.Words.Count - 1} words, {SceneDialogs.AllAnswers.Count} answers");
             var runs = DialogStudy.Run(c, data, kinds, specs, seedList, Console.WriteLine);
             Report.WideWhenRedirected();
             var table = new Table().Title($"{questions} test questions, {c.Data.Candidates} candidates each; " +

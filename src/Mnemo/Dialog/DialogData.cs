@@ -19,6 +19,7 @@ public sealed class DialogWords
                 _ids.TryAdd(word, _ids.Count);
     }
 
+    /// <summary>Ids in use, the padding's included.</summary>
     public int Count => _ids.Count;
 
     public int[] Encode(string text) => [.. Split(text).Select(w =>
