@@ -19,15 +19,7 @@ public sealed record DialogDataConfig : IValidatedConfig
     [Help("candidates that are the most frequent training answers (VisDial: 30)"), Range(0, 1000)]
     public int Popular { get; init; } = 30;
 
-    public IEnumerable<(string, string)> Validate()
-    {
-        if (Plausible + Popular + 1 > Candidates)
-            yield return ("plausible",
-                $"plausible + popular + the human answer ({Plausible} + {Popular} + 1) exceed candidates ({Candidates})");
-        if (Candidates > SceneDialogs.AllAnswers.Count)
-            yield return ("candidates",
-                $"{Candidates} candidates need as many distinct answers; the dialogs can give {SceneDialogs.AllAnswers.Count}");
-    }
+    public IEnumerable<(string, string)> Validate() => CandidateSets.Problems(Candidates, Plausible, Popular);
 }
 
 /// <summary>The Visual Dialog study: the dialogs, every reader's shape (any mixer), the training.</summary>

@@ -42,12 +42,8 @@ public sealed class CandidateSets
 
     public CandidateSets(IReadOnlyList<SceneDialog> training, int count, int plausible, int popular)
     {
-        int pool = SceneDialogs.AllAnswers.Count;
-        if (count > pool)
-            throw new MnemoException($"data.candidates: {count} candidates need as many distinct answers; the dialogs have {pool}");
-        if (plausible + popular + 1 > count)
-            throw new MnemoException($"data.plausible + data.popular + the human answer ({plausible} + {popular} + 1) exceed " +
-                $"data.candidates ({count})");
+        foreach (var (field, problem) in Problems(count, plausible, popular))
+            throw new MnemoException($"data.{field}: {problem}");
         var answers = training.SelectMany(d => d.Rounds).ToArray();
         _plausible = answers.GroupBy(r => r.Kind)
             .ToDictionary(g => g.Key, g => g.Select(r => IndexOf(r.Answer)).Distinct().Order().ToArray());
@@ -57,13 +53,18 @@ public sealed class CandidateSets
         _plausibleCount = plausible;
     }
 
-    public int Count => _count;
-
-    public static int IndexOf(string answer)
+    /// <summary>What is wrong with these counts (data.candidates, data.plausible, data.popular), by field.</summary>
+    public static IEnumerable<(string Field, string Problem)> Problems(int count, int plausible, int popular)
     {
-        int i = AnswerIndex.TryGetValue(answer, out int found) ? found : -1;
-        return i >= 0 ? i : throw new MnemoException($"\"{answer}\" is not an answer the dialogs can give");
+        if (plausible + popular + 1 > count)
+            yield return ("plausible", $"plausible + popular + the human answer ({plausible} + {popular} + 1) exceed candidates ({count})");
+        if (count > SceneDialogs.AllAnswers.Count)
+            yield return ("candidates", $"{count} candidates need as many distinct answers; the dialogs can give " +
+                $"{SceneDialogs.AllAnswers.Count}");
     }
+
+    public static int IndexOf(string answer) => AnswerIndex.TryGetValue(answer, out int i) ? i
+        : throw new MnemoException($"\"{answer}\" is not an answer the dialogs can give");
 
     static readonly Dictionary<string, int> AnswerIndex =
         SceneDialogs.AllAnswers.Select((a, i) => (a, i)).ToDictionary(x => x.a, x => x.i);
