@@ -1,4 +1,5 @@
 using System.Globalization;
+using Mnemo.Runtime;
 
 namespace Mnemo.Classification;
 
@@ -77,7 +78,7 @@ public static class Datasets
     public static Dataset Generated(int seed, string? note)
     {
         var random = new Random(seed);
-        double Normal() => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+        double Normal() => random.NextGaussian();
         string[] stats = ["mean", "se", "worst"];
         var features = stats.SelectMany(s => Enumerable.Range(1, 10).Select(m => $"m{m}_{s}")).ToArray();
         var shift = Enumerable.Range(0, 10).Select(m => 0.4 + 0.15 * m).ToArray();   // how far the classes sit apart

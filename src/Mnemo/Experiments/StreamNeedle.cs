@@ -68,7 +68,7 @@ public static class StreamNeedle
     /// <summary>n standard normal values (Box–Muller).</summary>
     static float[] Gaussian(Random random, int n) =>
         Enumerable.Range(0, n)
-            .Select(_ => (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble())))
+            .Select(_ => (float)random.NextGaussian())
             .ToArray();
 
     static float[] Noisy(Random random, float[] centre, double noise)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Mnemo.Runtime;
 
 namespace Mnemo.Forecasting;
 
@@ -87,7 +88,7 @@ public static class SeriesFiles
     {
         const int length = 1860, columns = 4;
         var random = new Random(seed);
-        double Normal() => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+        double Normal() => random.NextGaussian();
         var rows = new double[length][];
         var price = Enumerable.Repeat(1000.0, columns).ToArray();
         double volatility = 0.01;
