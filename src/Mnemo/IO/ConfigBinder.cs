@@ -76,7 +76,8 @@ public static class ConfigBinder
 
     /// <summary>
     /// Applies "path.to.field=value" overrides. The value is read as JSON when it parses (3e-4, true, [1,2]),
-    /// else as a string. The path must name an existing settable field of <typeparamref name="T"/>.
+    /// else as a list of bare words when bracketed ([attention, lstm]), else as a string. The path must name an existing
+    /// settable field of <typeparamref name="T"/>.
     /// </summary>
     /// <param name="option">the command-line option the overrides came from, for the error messages</param>
     public static void ApplyOverrides<T>(JsonObject root, IEnumerable<string> overrides, string option = "--set")
@@ -170,6 +171,12 @@ public static class ConfigBinder
         catch (JsonException e) when (e.Message.Contains("duplicate", StringComparison.OrdinalIgnoreCase))
         {
             throw new ConfigException($"--set {path}: a key is given twice in {text}");
+        }
+        catch (JsonException) when (text.StartsWith('[') && text.EndsWith(']'))
+        {
+            // A list of bare words, as a shell passes them without quotes: [attention, lstm]
+            var items = text[1..^1].Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            return new JsonArray([.. items.Select(item => ParseScalar(item, path))]);
         }
         catch (JsonException) { return JsonValue.Create(text); }
         return node;

@@ -160,6 +160,14 @@ public class ConfigTests
         Assert.Equal(9, Assert.IsType<MqarConfig>(c.Task).TrainSeed);
     }
 
+    [Fact]
+    public void A_bracketed_list_of_bare_words_is_a_list_as_the_shell_passes_it()
+    {
+        var c = RunConfig.Parse("{}", "run.json", ["model.num_layers=2", "model.layer_mixers=[gated_delta_net, attention]"]);
+        Assert.Equal([MixerKind.GatedDeltaNet, MixerKind.Attention], c.Model.LayerMixers);
+        Assert.Contains("model.layer_mixers", Bad("{}", "model.layer_mixers=[gated_delta_net, nothing]").Message);
+    }
+
     [Theory]
     [InlineData("training.learning_rate=1", "training.learning_rate")]
     [InlineData("training.lr", "FIELD=VALUE")]
