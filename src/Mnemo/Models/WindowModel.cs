@@ -10,8 +10,9 @@ namespace Mnemo.Models;
 /// each step go through in_proj to d_model, the same pre-norm <see cref="Block"/>s as the language model (model.mixer
 /// or model.layer_mixers), a final RMSNorm, and a linear head that reads the last step's state. The mixers are causal,
 /// so the last step has read the whole window; a bidirectional LSTM/GRU is allowed, since the window is read whole
-/// before the answer. Used by the forecaster (all H steps ahead for the F' target columns at once: outputs = H·F') and
-/// the sequence classifier (a score per class).
+/// before the answer (<see cref="Steps"/> answers at every step instead). Used by the forecaster (all H steps ahead for
+/// the F' target columns at once: outputs = H·F'), the sequence classifier (a score per class), the affect classifiers
+/// (a score per class at every utterance) and the dance generator (a pose at every frame).
 /// </summary>
 public sealed class WindowModel : nn.Module<Tensor, Tensor>
 {
@@ -40,9 +41,24 @@ public sealed class WindowModel : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor window)
     {
         using var scope = NewDisposeScope();
-        var h = in_proj.forward(window);                                      // [B, L, D]
-        foreach (var layer in layers) h = layer.forward(h);
-        var last = norm.forward(h.select(1, -1));                             // [B, D]
+        var last = norm.forward(Mix(window).select(1, -1));                   // [B, D]
         return head.forward(last).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The head at every step, each having read the window up to it (and, bidirectional, after it).</summary>
+    /// <param name="window">[B, L, F]</param>
+    /// <returns>[B, L, outputs]</returns>
+    public Tensor Steps(Tensor window)
+    {
+        using var scope = NewDisposeScope();
+        return head.forward(norm.forward(Mix(window))).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>in_proj and the blocks: [B, L, F] → [B, L, D].</summary>
+    Tensor Mix(Tensor window)
+    {
+        var h = in_proj.forward(window);
+        foreach (var layer in layers) h = layer.forward(h);
+        return h;
     }
 }
