@@ -52,6 +52,9 @@ public static class Program
         root.Subcommands.Add(SealCommand.Create());
         root.Subcommands.Add(DialogCommand.Create());
         root.Subcommands.Add(RepeatedDataCommand.Create());
+        root.Subcommands.Add(FewShotCommand.Create());
+        root.Subcommands.Add(AffectCommand.Create());
+        root.Subcommands.Add(DanceCommand.Create());
         return root;
     }
 }

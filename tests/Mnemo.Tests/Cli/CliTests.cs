@@ -81,7 +81,7 @@ public class CliTests
         foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "extrapolate", "collapse", "generate", "bench",
             "bench kernels", "bench decode", "probe", "sweep", "report", "heads", "convert", "forecast", "episodic", "stream-needle",
             "write", "passage-recall", "timescales", "grid-forecast", "sparsey", "recoding", "classify", "seal", "dialog",
-            "repeated-data" })
+            "repeated-data", "few-shot", "affect", "dance" })
         {
             var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), [.. command.Split(' '), "--help"]);
             Assert.Equal(0, code);
@@ -160,6 +160,12 @@ public class CliTests
         "candidates (100)", "dialog", "--set", "data.popular=60")]
     [InlineData("the default repeated-data config: field \"repeats\": give at least one count, each ≥ 1", "repeated-data",
         "--repeats", "0")]
+    [InlineData("the default few-shot config: field \"retention_exposures\": 16 is not one of exposures [1, 3]", "few-shot",
+        "--exposures", "1", "3")]
+    [InlineData("the default affect config: field \"model.mixer\": bc_lstm and bc_lstm_hier are bidirectional recurrent cells: " +
+        "use lstm or gru, not attention", "affect", "--set", "model.mixer=attention")]
+    [InlineData("the default dance config: field \"temporal_indexes\": give true, false or both", "dance", "--set",
+        "temporal_indexes=[]")]
     [InlineData("active bits must be in [1, inputs / 2 = 64], got 100", "sparsey", "--active", "100")]
     [InlineData("noise: probabilities must be in [0, 1)", "recoding", "--noise", "1.5")]
     [InlineData("--steps 0: must be at least 1", "write", "--checkpoint", "none", "-o", "w", "--steps", "0")]
