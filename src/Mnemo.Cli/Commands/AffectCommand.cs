@@ -1,8 +1,5 @@
 using System.CommandLine;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Mnemo.Experiments;
-using Mnemo.IO;
 using Mnemo.Runtime;
 using Spectre.Console;
 
@@ -41,11 +38,7 @@ static class AffectCommand
 
             static string Percent(IEnumerable<double?> values) =>
                 values.OfType<double>().ToArray() is { Length: > 0 } v ? Statistics.Spread(v.Select(x => 100 * x), "F1") : "–";
-            study.Write(parse, "affect.json", () => new JsonObject
-            {
-                ["config"] = JsonNode.Parse(c.ToJson()),
-                ["runs"] = JsonSerializer.SerializeToNode(runs, ConfigBinder.WriteOptions),
-            });
+            study.Write(parse, "affect.json", c.ToJson(), "runs", runs);
             return 0;
         }));
         return command;

@@ -1,8 +1,5 @@
 using System.CommandLine;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Mnemo.Experiments;
-using Mnemo.IO;
 using Mnemo.Runtime;
 using Spectre.Console;
 
@@ -38,11 +35,7 @@ static class DanceCommand
                     Statistics.Spread(g.Select(r => r.Mse), "F4"), Statistics.Spread(g.Select(r => r.BeatF), "F3"),
                     Statistics.Spread(g.Select(r => r.BeatAlign), "F3"), Statistics.Spread(g.Select(r => r.Seconds), "F0"));
             AnsiConsole.Write(table);
-            if (study.Write(parse, "dance.json", () => new JsonObject
-            {
-                ["config"] = JsonNode.Parse(c.ToJson()),
-                ["runs"] = JsonSerializer.SerializeToNode(runs, ConfigBinder.WriteOptions),
-            }) is { } dir)
+            if (study.Write(parse, "dance.json", c.ToJson(), "runs", runs) is { } dir)
             {
                 DancePlot.Save(example, c.Motion.Fps, Path.Combine(dir, "dance.png"));
                 Console.WriteLine($"wrote {Path.Combine(dir, "dance.png")}");

@@ -1,8 +1,5 @@
 using System.CommandLine;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Mnemo.Dialog;
-using Mnemo.IO;
 using Mnemo.Runtime;
 using Spectre.Console;
 
@@ -73,11 +70,7 @@ static class DialogCommand
                     Of(r => r.TrainSeconds, "F0"));
             }
             AnsiConsole.Write(table);
-            if (study.Write(parse, "dialog.json", () => new JsonObject
-            {
-                ["config"] = JsonNode.Parse(c.ToJson()),
-                ["runs"] = JsonSerializer.SerializeToNode(runs, ConfigBinder.WriteOptions),
-            }) is { } dir)
+            if (study.Write(parse, "dialog.json", c.ToJson(), "runs", runs) is { } dir)
             {
                 DialogPlot.Save(runs, Path.Combine(dir, "dialog.png"));
                 Console.WriteLine($"wrote {Path.Combine(dir, "dialog.png")}");

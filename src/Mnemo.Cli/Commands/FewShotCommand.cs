@@ -1,8 +1,5 @@
 using System.CommandLine;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Mnemo.Experiments;
-using Mnemo.IO;
 using Mnemo.Runtime;
 using Spectre.Console;
 
@@ -62,11 +59,7 @@ static class FewShotCommand
                             $"{Statistics.Median(at.Select(r => r.Recall)):F2}")]);
                 AnsiConsole.Write(retention);
             }
-            if (study.Write(parse, "few-shot.json", () => new JsonObject
-            {
-                ["config"] = JsonNode.Parse(c.ToJson()),
-                ["results"] = JsonSerializer.SerializeToNode(results, ConfigBinder.WriteOptions),
-            }) is { } dir)
+            if (study.Write(parse, "few-shot.json", c.ToJson(), "results", results) is { } dir)
             {
                 foreach (var (file, retention, what, percent, measure) in new (string, bool, string, bool, Func<FewShotResult, double>)[]
                 {

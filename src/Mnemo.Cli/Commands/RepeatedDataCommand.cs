@@ -1,9 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Mnemo.Experiments;
-using Mnemo.IO;
 using Mnemo.Runtime;
 using Spectre.Console;
 
@@ -62,11 +59,7 @@ static class RepeatedDataCommand
             }
             AnsiConsole.Write(table);
             Console.WriteLine("copy: second copy / first copy of the span, bits per byte");
-            if (study.Write(parse, "repeated-data.json", () => new JsonObject
-            {
-                ["config"] = JsonNode.Parse(c.ToJson()),
-                ["runs"] = JsonSerializer.SerializeToNode(runs, ConfigBinder.WriteOptions),
-            }) is { } dir)
+            if (study.Write(parse, "repeated-data.json", c.ToJson(), "runs", runs) is { } dir)
             {
                 foreach (var (file, what, measure) in new (string, string, Func<RepeatedDataRun, double>)[]
                 {

@@ -1,5 +1,7 @@
 using System.CommandLine;
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using Mnemo.IO;
 using Mnemo.Runtime;
 
 namespace Mnemo.Cli.Commands;
@@ -48,6 +50,15 @@ sealed class StudyOptions
     /// <summary>Starts libtorch with --threads, else the config's training.threads.</summary>
     public void StartTorch(ParseResult parse, int configThreads) =>
         TorchRuntime.Initialise(parse.GetValue(Threads) is > 0 and var n ? n : configThreads);
+
+    /// <summary>With --out: writes {"config": the config, <paramref name="key"/>: the results} as <paramref name="file"/>
+    /// (see the other overload) and returns the folder; null without --out.</summary>
+    public string? Write<T>(ParseResult parse, string file, string configJson, string key, T results) =>
+        Write(parse, file, () => new JsonObject
+        {
+            ["config"] = JsonNode.Parse(configJson),
+            [key] = JsonSerializer.SerializeToNode(results, ConfigBinder.WriteOptions),
+        });
 
     /// <summary>With --out: creates the folder, writes <paramref name="json"/> as <paramref name="file"/> in it, and returns
     /// the folder for the command's other files; null without --out.</summary>
