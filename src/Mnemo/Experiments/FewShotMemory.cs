@@ -17,7 +17,7 @@ public enum StudyMaterial
 {
     /// <summary>held-out sentences of the corpus, as written</summary>
     Natural,
-    /// <summary>the same sentences with the letters of every word shuffled and the words in a random order</summary>
+    /// <summary>the same sentences with the characters of every word shuffled and the words in a random order</summary>
     Gibberish,
     /// <summary>words drawn uniformly from the corpus's vocabulary up to each sentence's length</summary>
     RandomWords,
