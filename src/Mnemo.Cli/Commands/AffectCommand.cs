@@ -14,7 +14,7 @@ static class AffectCommand
             "Affect config file (docs/affect-dance.md#affect). Default: 2,000 training videos of 16 utterances, 4 classes, " +
             "text/audio/video features; fc, sc_lstm, bc_lstm, bc_lstm_hier on text alone and on all three",
             "videos, initialisation, batches", "--set classifiers=[fc,bc_lstm], --set videos.stay=0.5, --set training.steps=400",
-            "affect.json");
+            "affect.json and affect.png");
         var command = study.AddTo(new Command("affect",
             "Multimodal affect in context (Poria et al., 2017) on synthetic videos whose utterance classes persist, some " +
             "utterances ambiguous and every speaker offset: a non-contextual classifier (fc) against unidirectional and " +
@@ -38,7 +38,11 @@ static class AffectCommand
 
             static string Percent(IEnumerable<double?> values) =>
                 values.OfType<double>().ToArray() is { Length: > 0 } v ? Statistics.Spread(v.Select(x => 100 * x), "F1") : "–";
-            study.Write(parse, "affect.json", c.ToJson(), "runs", runs);
+            if (study.Write(parse, "affect.json", c.ToJson(), "runs", runs) is { } dir)
+            {
+                AffectPlot.Save(runs, Path.Combine(dir, "affect.png"));
+                Console.WriteLine($"wrote {Path.Combine(dir, "affect.png")}");
+            }
             return 0;
         }));
         return command;
