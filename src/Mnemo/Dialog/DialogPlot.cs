@@ -1,5 +1,4 @@
 using Mnemo.Reporting;
-using Mnemo.Runtime;
 
 namespace Mnemo.Dialog;
 
@@ -22,9 +21,7 @@ public static class DialogPlot
             {
                 double[] values = [.. models[m].Select(r => 100 * parts[p].Value(r))];
                 double x = m * 3 + p;
-                plot.Add.Bars(new[] { new ScottPlot.Bar { Position = x, Value = Statistics.Median(values), FillColor = color } });
-                var range = plot.Add.Line(x, values.Min(), x, values.Max());
-                range.Color = ScottPlot.Colors.Black;
+                Plots.MedianBar(plot, x, values, color);
             }
             plot.Legend.ManualItems.Add(new ScottPlot.LegendItem { LabelText = parts[p].Name, FillColor = color });
         }

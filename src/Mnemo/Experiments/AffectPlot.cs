@@ -21,9 +21,7 @@ public static class AffectPlot
                 double[] values =
                     [.. runs.Where(r => r.Modalities == sets[s] && r.Classifier == classifiers[k]).Select(r => 100 * r.Accuracy)];
                 double x = k * (sets.Length + 1) + s;
-                plot.Add.Bars(new[] { new ScottPlot.Bar { Position = x, Value = Statistics.Median(values), FillColor = color } });
-                var range = plot.Add.Line(x, values.Min(), x, values.Max());
-                range.Color = ScottPlot.Colors.Black;
+                Plots.MedianBar(plot, x, values, color);
             }
             plot.Legend.ManualItems.Add(new ScottPlot.LegendItem { LabelText = sets[s], FillColor = color });
         }

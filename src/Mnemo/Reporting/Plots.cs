@@ -15,6 +15,14 @@ static class Plots
         return line;
     }
 
+    /// <summary>A bar at the median of <paramref name="values"/> (one per seed) with a black line from their lowest to their
+    /// highest.</summary>
+    public static void MedianBar(ScottPlot.Plot plot, double x, double[] values, ScottPlot.Color color)
+    {
+        plot.Add.Bars(new[] { new ScottPlot.Bar { Position = x, Value = Runtime.Statistics.Median(values), FillColor = color } });
+        plot.Add.Line(x, values.Min(), x, values.Max()).Color = ScottPlot.Colors.Black;
+    }
+
     /// <summary>Titles and labels the plot, shows the legend, and writes the PNG; a percentage axis spans 0–105.</summary>
     public static void Save(ScottPlot.Plot plot, string title, string xLabel, string yLabel, string path, int width, int height,
         bool percent = true)
