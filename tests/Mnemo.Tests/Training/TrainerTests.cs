@@ -117,14 +117,31 @@ public class TrainerTests
     [Fact]
     public void A_loss_that_climbs_far_above_the_untrained_models_stops_as_diverged()
     {
+        // The climb is made, not hoped for: after step 3 the output weights are scaled 1000×, so every logit gap is 1000×
+        // and the loss jumps far above ln V while every number stays finite (a huge learning rate would also climb, but
+        // whether it overflows first depends on the CPU's kernels).
         using var dir = new Tmp.Dir();
-        var steep = Tiny(40) with { Training = Tiny().Training with { Steps = 40, Lr = 10, WarmupSteps = 0, GradClip = 0 } };
-        var e = Assert.Throws<TrainingDivergedException>(() => new Trainer(steep, dir.Path).Run(resume: false));
+        var e = Assert.Throws<TrainingDivergedException>(() => new Trainer(Tiny(12), dir.Path, new InflateAt(3, 1000)).Run(resume: false));
         Assert.Contains("training.divergence_ratio", e.Message);
+        Assert.True(e.Step is > 3 and < 12, $"stopped at step {e.Step}");
         // Off, the same run goes on to its last step without a NaN, the case the check exists for.
-        var off = steep with { Training = steep.Training with { DivergenceRatio = 0 } };
+        var off = Tiny(12) with { Training = Tiny(12).Training with { DivergenceRatio = 0 } };
         using var dir2 = new Tmp.Dir();
-        Assert.Equal(40, new Trainer(off, dir2.Path).Run(resume: false).Steps);
+        Assert.Equal(12, new Trainer(off, dir2.Path, new InflateAt(3, 1000)).Run(resume: false).Steps);
+    }
+
+    /// <summary>Scales the output weights (the head, or the tied embeddings) after the given step's update.</summary>
+    sealed class InflateAt(long step, double factor) : ITrainingObserver
+    {
+        LanguageModel? _model;
+        public void Started(long startStep, long totalSteps, string runDir, LanguageModel model) => _model = model;
+        public void Stepped(StepMetrics m)
+        {
+            if (m.Step != step) return;
+            using var noGrad = torch.no_grad();
+            var head = _model!.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            (head.GetValueOrDefault("lm_head.weight") ?? head["model.embeddings.weight"]).mul_(factor);
+        }
     }
 
     /// <summary>Poisons one weight with NaN after the given step's update, as an unstable optimizer would.</summary>
