@@ -1,12 +1,12 @@
 namespace Mnemo.Runtime;
 
-/// <summary>The CPU's model name and what it offers matrix products, from Linux's /proc/cpuinfo ("unknown" and no
-/// features where it cannot be read).</summary>
-public sealed record CpuFeatures(string Model, bool Avx512, bool AmxBf16, bool Avx512Bf16)
+/// <summary>The CPU's model name, vendor (e.g. GenuineIntel, AuthenticAMD) and what it offers matrix products, from
+/// Linux's /proc/cpuinfo ("unknown" and no features where it cannot be read).</summary>
+public sealed record CpuFeatures(string Model, bool Avx512, bool AmxBf16, bool Avx512Bf16, string Vendor = "unknown")
 {
     public static CpuFeatures Read()
     {
-        string model = "unknown";
+        string model = "unknown", vendor = "unknown";
         string flags = "";
         try
         {
@@ -14,14 +14,16 @@ public sealed record CpuFeatures(string Model, bool Avx512, bool AmxBf16, bool A
             {
                 if (model == "unknown" && line.StartsWith("model name", StringComparison.Ordinal))
                     model = line[(line.IndexOf(':') + 1)..].Trim();
+                if (vendor == "unknown" && line.StartsWith("vendor_id", StringComparison.Ordinal))
+                    vendor = line[(line.IndexOf(':') + 1)..].Trim();
                 if (flags.Length == 0 && line.StartsWith("flags", StringComparison.Ordinal)) flags = line[(line.IndexOf(':') + 1)..];
-                if (model != "unknown" && flags.Length > 0) break;
+                if (model != "unknown" && vendor != "unknown" && flags.Length > 0) break;
             }
         }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
         var set = flags.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
-        return new CpuFeatures(model, set.Contains("avx512f"), set.Contains("amx_bf16"), set.Contains("avx512_bf16"));
+        return new CpuFeatures(model, set.Contains("avx512f"), set.Contains("amx_bf16"), set.Contains("avx512_bf16"), vendor);
     }
 
     /// <summary>What this CPU's flags offer bf16 matmuls, in one line: AMX tiles, AVX512-BF16 dot products, or neither

@@ -32,6 +32,7 @@ public static class TorchRuntime
                         "libLibTorchSharp.so (build/TorchSharpNativeFix.targets) did not run: rebuild with `dotnet build`. " +
                         $"TorchSharp said: {FirstLine(e.InnerException?.Message ?? e.Message)}", e);
                 }
+                MklDispatch.Apply();                                              // before MKL's first product fixes its kernels
                 _initialised = true;
             }
             if (threads > 0 && torch.get_num_threads() != threads) torch.set_num_threads(threads);
