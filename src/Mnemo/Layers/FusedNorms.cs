@@ -42,8 +42,8 @@ public static class FusedNorms
     }
 
     /// <summary>
-    /// y = scale · x / max(‖x‖₂, ε) over the last dimension (torch.nn.functional.normalize, times a constant);
-    /// x must pass <see cref="Applies"/>.
+    /// y = scale · x / sqrt(‖x‖₂² + ε) over the last dimension (fla's l2norm, times a constant); x must pass
+    /// <see cref="Applies"/>.
     /// </summary>
     public static Tensor L2Norm(Tensor x, double scale, double eps) => Applies(x)
         ? L2.apply(x, scale, eps)
@@ -198,7 +198,7 @@ public static class FusedNorms
             var (x, scale, eps) = (((Tensor)vars[0]).contiguous(), (double)vars[1], (double)vars[2]);
             long rows = x.numel() / x.shape[^1];
             var y = empty_like(x);
-            var norms = empty(rows, ScalarType.Float32);                      // ‖x‖₂ per row
+            var norms = empty(rows, ScalarType.Float32);                      // r = 1 / sqrt(‖x‖₂² + ε) per row
             ForRows(rows, (first, end, _) => Forward(x, scale, eps, y, norms, first, end));
             ctx.save_for_backward([x, norms]);
             ctx.save_data("scale", scale);
@@ -217,8 +217,8 @@ public static class FusedNorms
                 int row = i * d;
                 var squares = V.Zero;
                 for (int j = 0; j < d; j += Lanes) squares += Load(xs, row + j) * Load(xs, row + j);
-                float norm = ns[i] = MathF.Sqrt(Vector256.Sum(squares));
-                float c = (float)(scale / Math.Max(norm, eps));
+                float r = ns[i] = (float)(1 / Math.Sqrt(Vector256.Sum(squares) + eps));
+                float c = (float)(scale * r);
                 for (int j = 0; j < d; j += Lanes) (Load(xs, row + j) * c).CopyTo(ys.Slice(row + j, Lanes));
             }
         }
@@ -245,13 +245,11 @@ public static class FusedNorms
             for (int i = first; i < end; i++)
             {
                 int row = i * d;
-                float norm = ns[i];
-                // y = c x / ‖x‖: dx = (c / ‖x‖)(dy − x (x · dy) / ‖x‖²); below ε the denominator is the constant ε.
-                bool clamped = norm <= eps;
+                float r = ns[i];
+                // y = s r x with r = (‖x‖² + ε)^(−1/2): dx = s r (dy − x (x · dy) r²).
                 var dot = V.Zero;
-                if (!clamped)
-                    for (int j = 0; j < d; j += Lanes) dot += Load(xs, row + j) * Load(dys, row + j);
-                float c = (float)(scale / (clamped ? eps : norm)), projection = clamped ? 0f : Vector256.Sum(dot) / (norm * norm);
+                for (int j = 0; j < d; j += Lanes) dot += Load(xs, row + j) * Load(dys, row + j);
+                float c = (float)(scale * r), projection = Vector256.Sum(dot) * r * r;
                 for (int j = 0; j < d; j += Lanes)
                     (c * (Load(dys, row + j) - Load(xs, row + j) * projection)).CopyTo(dxs.Slice(row + j, Lanes));
             }

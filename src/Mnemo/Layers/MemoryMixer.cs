@@ -63,13 +63,13 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
     public static (Tensor Q, Tensor K) UnitNorm(Tensor q, Tensor k) =>
         (UnitNorm(q, Math.Pow(q.shape[^1], -0.5)), UnitNorm(k, 1.0));
 
-    /// <summary>scale · x / max(‖x‖₂, 10⁻⁶) over the last dimension (fused on the CPU in fp32, FusedNorms).</summary>
-    static Tensor UnitNorm(Tensor x, double scale)
+    /// <summary>scale · x / sqrt(‖x‖₂² + 10⁻⁶) over the last dimension, fla's l2norm
+    /// (docs/mechanisms.md#which-rule-runs-which-kernel; fused on the CPU in fp32, FusedNorms).</summary>
+    public static Tensor UnitNorm(Tensor x, double scale)
     {
         const double eps = 1e-6;
         if (FusedNorms.Applies(x)) return FusedNorms.L2Norm(x, scale, eps);
-        var y = nn.functional.normalize(x, p: 2, dim: -1, eps: eps);
-        return scale == 1.0 ? y : y * scale;
+        return x * (x.square().sum(-1, keepdim: true) + eps).rsqrt() * scale;
     }
 
     /// <summary>The output of the memory read, o [B, T, H, Dv], before o_norm — linear attention's normaliser hooks here.</summary>
