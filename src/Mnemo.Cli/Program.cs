@@ -41,6 +41,8 @@ public static class Program
         root.Subcommands.Add(EpisodicCommand.Create());
         root.Subcommands.Add(StreamNeedleCommand.Create());
         root.Subcommands.Add(ConvertCommand.Create());
+        root.Subcommands.Add(InteropCommands.Import());
+        root.Subcommands.Add(InteropCommands.Export());
         root.Subcommands.Add(ForecastCommand.Create());
         root.Subcommands.Add(WriteCommand.Create());
         root.Subcommands.Add(WriteCommand.CreateRecall());

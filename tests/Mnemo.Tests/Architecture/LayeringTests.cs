@@ -31,7 +31,7 @@ public sealed partial class LayeringTests
         ["Mnemo.Sweeps"],
         ["Mnemo.Reporting"],
         ["Mnemo.Experiments", "Mnemo.Benchmarks", "Mnemo.Tools", "Mnemo.Forecasting", "Mnemo.Classification", "Mnemo.Retrieval",
-            "Mnemo.Dialog", "Mnemo.Llama"],
+            "Mnemo.Dialog", "Mnemo.Llama", "Mnemo.Interop"],
         ["Mnemo.Cli"],
     ];
 

@@ -81,7 +81,7 @@ public class CliTests
         foreach (var command in new[] { "train", "eval", "kernel", "list", "info", "demo", "extrapolate", "collapse", "generate", "bench",
             "bench kernels", "bench decode", "probe", "sweep", "report", "heads", "convert", "forecast", "episodic", "stream-needle",
             "write", "passage-recall", "timescales", "grid-forecast", "sparsey", "recoding", "classify", "seal", "dialog",
-            "repeated-data", "few-shot", "affect", "dance" })
+            "repeated-data", "few-shot", "affect", "dance", "import", "export" })
         {
             var (code, stdout, _) = CliProcess.Run(Path.GetTempPath(), [.. command.Split(' '), "--help"]);
             Assert.Equal(0, code);
@@ -223,6 +223,28 @@ public class CliTests
         Assert.Equal(2, bad.ExitCode);
         Assert.Contains("--chunk-sizes: 0 is not at least 1", bad.Stderr);
         Assert.Contains("unknown memory", CliProcess.Run(Path.GetTempPath(), "probe", "--variants", "nope").Stderr);
+    }
+
+    [Fact]
+    public void An_imported_fla_checkpoint_generates_and_exports_and_a_folder_without_a_config_is_refused()
+    {
+        using var dir = new Tmp.Dir();
+        string fixture = Path.Combine(Repository.Root, "tests", "Mnemo.Tests", "Fixtures", "fla", "gated-deltanet");
+        Assert.Equal(0, CliProcess.Run(dir.Path, "import", fixture, "--out", "run").ExitCode);
+        var (code, stdout, stderr) = CliProcess.Run(dir.Path, "generate", "--checkpoint", "run", "--prompt", "72 105", "-n", "5");
+        Assert.True(code == 0, stderr);
+        Assert.Matches(@"^\d+( \d+){4}\s*$", stdout);                          // five new ids
+        Assert.Equal(0, CliProcess.Run(dir.Path, "export", "--checkpoint", "run", "--out", "fla").ExitCode);
+        Assert.True(File.Exists(dir["fla/model.safetensors"]) && File.Exists(dir["fla/config.json"]));
+
+        Directory.CreateDirectory(dir["empty"]);
+        (code, _, stderr) = CliProcess.Run(dir.Path, "import", "empty", "--out", "run2");
+        Assert.Equal(2, code);
+        Assert.Contains("empty: no config.json", stderr);
+        Assert.False(Directory.Exists(dir["run2"]));
+        (code, _, stderr) = CliProcess.Run(dir.Path, "import", fixture, "--out", "run");
+        Assert.Equal(2, code);
+        Assert.Contains("--out run: the folder is not empty", stderr);
     }
 
     [Fact]

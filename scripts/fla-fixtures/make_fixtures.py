@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Writes the tiny fla / Hugging Face checkpoints that Mnemo's import tests read (docs/interop.md#the-fixtures).
+
+Each fixture folder holds what fla's `save_pretrained` writes (config.json, model.safetensors or shards with
+model.safetensors.index.json) and reference.safetensors: fixed input ids and the logits this file's own
+implementation of the architecture computes for them in float64. That implementation is written from fla's
+equations (a per-token loop, no chunking) and shares no code with Mnemo. Mnemo never runs Python: the fixtures are
+committed, and this script is how they were made.
+
+Run from the repository root, with Debian's PyTorch (apt-get install python3-torch):
+    /usr/bin/python3 scripts/fla-fixtures/make_fixtures.py tests/Mnemo.Tests/Fixtures/fla
+"""
+import json
+import math
+import os
+import struct
+import sys
+
+import torch
+import torch.nn.functional as F
+
+T = 70                  # longer than Mnemo's chunk of 64, not a multiple of it
+VOCAB = 256
+
+
+# --- the architecture, from fla's equations ------------------------------------------------------------------------
+
+def rms_norm(x, weight, eps):
+    return x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+
+
+def l2_norm(x):
+    return x / torch.sqrt(x.pow(2).sum(-1, keepdim=True) + 1e-6)
+
+
+def short_conv(x, weight):
+    """Depthwise causal convolution then SiLU: y[t, c] = silu(sum_j w[c, 0, j] x[t - (W-1) + j, c])."""
+    w = weight.shape[-1]
+    padded = F.pad(x, (0, 0, w - 1, 0))                                   # [T + W - 1, C]
+    y = sum(padded[j:j + x.shape[0]] * weight[:, 0, j] for j in range(w))
+    return F.silu(y)
+
+
+def delta_mixer(x, p, cfg, gated):
+    """One (Gated) DeltaNet layer on x [T, D]: S_t = a_t S_{t-1} + k_t (beta_t (v_t - a_t S_{t-1}^T k_t))^T, o_t = S_t^T q_t."""
+    h = cfg["num_heads"]
+    q = short_conv(x @ p["q_proj.weight"].T, p["q_conv1d.weight"])
+    k = short_conv(x @ p["k_proj.weight"].T, p["k_conv1d.weight"])
+    v = short_conv(x @ p["v_proj.weight"].T, p["v_conv1d.weight"])
+    q, k, v = q.view(T, h, -1), k.view(T, h, -1), v.view(T, h, -1)
+    dk = q.shape[-1]
+    q, k = l2_norm(q) * dk ** -0.5, l2_norm(k)
+    beta = torch.sigmoid(x @ p["b_proj.weight"].T)                         # [T, H]
+    if gated:
+        g = -torch.exp(p["A_log"]) * F.softplus(x @ p["a_proj.weight"].T + p["dt_bias"])
+    else:
+        g = torch.zeros_like(beta)
+    state = torch.zeros(h, dk, v.shape[-1], dtype=x.dtype)                 # [H, K, V]
+    out = []
+    for t in range(T):
+        state = state * torch.exp(g[t])[:, None, None]
+        u = beta[t][:, None] * (v[t] - torch.einsum("hkv,hk->hv", state, k[t]))
+        state = state + k[t][:, :, None] * u[:, None, :]
+        out.append(torch.einsum("hkv,hk->hv", state, q[t]))
+    o = torch.stack(out)                                                   # [T, H, V]
+    eps = cfg["norm_eps"]
+    if cfg["use_gate"]:
+        gate = (x @ p["g_proj.weight"].T).view(T, h, -1)
+        o = rms_norm(o, p["o_norm.weight"], eps) * F.silu(gate)
+    else:
+        o = rms_norm(o, p["o_norm.weight"], eps)
+    return o.reshape(T, -1) @ p["o_proj.weight"].T
+
+
+def logits(weights, cfg, ids, gated):
+    x = weights["model.embeddings.weight"][ids]
+    eps = cfg["norm_eps"]
+    for i in range(cfg["num_hidden_layers"]):
+        pre = f"model.layers.{i}."
+        layer = {k[len(pre) + 5:]: w for k, w in weights.items() if k.startswith(pre + "attn.")}
+        x = x + delta_mixer(rms_norm(x, weights[pre + "attn_norm.weight"], eps), layer, cfg, gated)
+        hmid = rms_norm(x, weights[pre + "mlp_norm.weight"], eps)
+        mlp = F.silu(hmid @ weights[pre + "mlp.gate_proj.weight"].T) * (hmid @ weights[pre + "mlp.up_proj.weight"].T)
+        x = x + mlp @ weights[pre + "mlp.down_proj.weight"].T
+    x = rms_norm(x, weights["model.norm.weight"], eps)
+    head = weights["model.embeddings.weight"] if cfg["tie_word_embeddings"] else weights["lm_head.weight"]
+    return x @ head.T
+
+
+# --- weights ---------------------------------------------------------------------------------------------------------
+
+def make_weights(cfg, gated, gen):
+    """Random weights, larger than fla's initialisation so that every parameter visibly moves the logits."""
+    d, h, n = cfg["hidden_size"], cfg["num_heads"], cfg["num_hidden_layers"]
+    if gated:
+        key_dim = h * cfg["head_dim"]
+        value_dim = h * int(cfg["head_dim"] * cfg["expand_v"])
+    else:
+        key_dim, value_dim = int(d * cfg["expand_k"]), int(d * cfg["expand_v"])
+    head_v = value_dim // h
+    inter = cfg["intermediate_size"]
+    w = {}
+
+    def normal(*shape, std):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64) * std
+
+    def norm_weight(size):
+        return 1 + normal(size, std=0.2)
+
+    w["model.embeddings.weight"] = normal(VOCAB, d, std=1.0)
+    for i in range(n):
+        pre = f"model.layers.{i}."
+        w[pre + "attn_norm.weight"] = norm_weight(d)
+        a = pre + "attn."
+        w[a + "q_proj.weight"] = normal(key_dim, d, std=d ** -0.5)
+        w[a + "k_proj.weight"] = normal(key_dim, d, std=d ** -0.5)
+        w[a + "v_proj.weight"] = normal(value_dim, d, std=d ** -0.5)
+        w[a + "b_proj.weight"] = normal(h, d, std=d ** -0.5)
+        if gated:
+            w[a + "a_proj.weight"] = normal(h, d, std=d ** -0.5)
+            w[a + "A_log"] = torch.log(torch.rand(h, generator=gen, dtype=torch.float64) * 15 + 1)
+            dt = torch.exp(torch.rand(h, generator=gen, dtype=torch.float64) * (math.log(0.1) - math.log(0.001))
+                           + math.log(0.001))
+            w[a + "dt_bias"] = dt + torch.log(-torch.expm1(-dt))
+        for name, size in (("q_conv1d", key_dim), ("k_conv1d", key_dim), ("v_conv1d", value_dim)):
+            w[a + name + ".weight"] = normal(size, 1, cfg["conv_size"], std=0.5)
+        if cfg["use_gate"]:
+            w[a + "g_proj.weight"] = normal(value_dim, d, std=d ** -0.5)
+        w[a + "o_norm.weight"] = norm_weight(head_v)
+        w[a + "o_proj.weight"] = normal(d, value_dim, std=value_dim ** -0.5)
+        w[pre + "mlp_norm.weight"] = norm_weight(d)
+        w[pre + "mlp.gate_proj.weight"] = normal(inter, d, std=d ** -0.5)
+        w[pre + "mlp.up_proj.weight"] = normal(inter, d, std=d ** -0.5)
+        w[pre + "mlp.down_proj.weight"] = normal(d, inter, std=inter ** -0.5)
+    w["model.norm.weight"] = norm_weight(d)
+    if not cfg["tie_word_embeddings"]:
+        w["lm_head.weight"] = normal(VOCAB, d, std=d ** -0.5)
+    return w
+
+
+# --- files -----------------------------------------------------------------------------------------------------------
+
+DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.bfloat16: "BF16", torch.float16: "F16", torch.int64: "I64"}
+
+
+def write_safetensors(path, tensors):
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for name, t in tensors.items():
+        t = t.contiguous()
+        raw = (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes()
+        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for raw in blobs:
+            f.write(raw)
+
+
+def write_fixture(folder, cfg, gated, seed, dtype, shards):
+    os.makedirs(folder, exist_ok=True)
+    gen = torch.Generator().manual_seed(seed)
+    weights = make_weights(cfg, gated, gen)
+    stored = {k: v.to(dtype) for k, v in weights.items()}
+    # The reference reads the weights as stored (rounded to bf16 where they are bf16), in float64.
+    ids = torch.randint(0, VOCAB, (T,), generator=gen)
+    with torch.no_grad():
+        reference = logits({k: v.to(torch.float64) for k, v in stored.items()}, cfg, ids, gated)
+    config = dict(cfg, vocab_size=VOCAB, torch_dtype={torch.float32: "float32", torch.bfloat16: "bfloat16"}[dtype],
+                  transformers_version="4.53.0")
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+    names = list(stored)
+    if shards == 1:
+        write_safetensors(os.path.join(folder, "model.safetensors"), stored)
+    else:
+        weight_map, size = {}, 0
+        for s in range(shards):
+            file = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+            part = {n: stored[n] for n in names[s::shards]}
+            write_safetensors(os.path.join(folder, file), part)
+            weight_map.update({n: file for n in part})
+            size += sum(t.numel() * t.element_size() for t in part.values())
+        with open(os.path.join(folder, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {"total_size": size}, "weight_map": dict(sorted(weight_map.items()))}, f, indent=2)
+            f.write("\n")
+    write_safetensors(os.path.join(folder, "reference.safetensors"), {"input_ids": ids, "logits": reference.float()})
+
+
+COMMON = dict(attn=None, conv_size=4, use_short_conv=True, hidden_act="swish", max_position_embeddings=2048,
+              hidden_ratio=4, initializer_range=0.02, bos_token_id=1, eos_token_id=2, pad_token_id=None,
+              use_cache=True, fuse_norm=True, fuse_swiglu=True, fuse_cross_entropy=True,
+              fuse_linear_cross_entropy=False, use_l2warp=False, attn_mode="chunk", allow_neg_eigval=False)
+
+GDN = dict(COMMON, model_type="gated_deltanet", architectures=["GatedDeltaNetForCausalLM"], hidden_size=32,
+           num_hidden_layers=2, num_heads=2, num_v_heads=None, head_dim=16, expand_v=2.0, use_gate=True,
+           intermediate_size=64, norm_eps=1e-6, tie_word_embeddings=False)
+
+DELTA = dict(COMMON, model_type="delta_net", architectures=["DeltaNetForCausalLM"], hidden_size=32,
+             num_hidden_layers=2, num_heads=4, expand_k=1.0, expand_v=1.0, use_gate=False, use_beta=True,
+             use_output_norm=True, qk_norm="l2", qk_activation="silu", intermediate_size=None, norm_eps=1e-5,
+             tie_word_embeddings=True)
+
+
+def main(out):
+    # fla's own rule for an intermediate_size of None: int(D * hidden_ratio * 2 / 3) rounded up to a multiple of 256.
+    delta = dict(DELTA)
+    inter = int(delta["hidden_size"] * delta["hidden_ratio"] * 2 / 3)
+    delta_weights_cfg = dict(delta, intermediate_size=256 * ((inter + 255) // 256))
+    write_fixture(os.path.join(out, "gated-deltanet"), GDN, True, 1, torch.float32, 1)
+    write_fixture(os.path.join(out, "gated-deltanet-bf16-sharded"), GDN, True, 2, torch.bfloat16, 2)
+    # The config keeps intermediate_size null, as fla writes it; the weights use the size fla derives.
+    folder = os.path.join(out, "delta-net")
+    write_fixture(folder, delta_weights_cfg, False, 3, torch.float32, 1)
+    with open(os.path.join(folder, "config.json")) as f:
+        config = json.load(f)
+    config["intermediate_size"] = None
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "tests/Mnemo.Tests/Fixtures/fla")
