@@ -89,8 +89,9 @@ def logits(weights, cfg, ids, gated):
 
 # --- weights ---------------------------------------------------------------------------------------------------------
 
-def make_weights(cfg, gated, gen):
-    """Random weights, larger than fla's initialisation so that every parameter visibly moves the logits."""
+def make_weights(cfg, gated, gen, fla_init=False):
+    """Random weights, larger than fla's initialisation so that every parameter visibly moves the logits; or, with
+    fla_init, at fla's own initialisation scale (N(0, 0.02) weights, norms of ones), where q and k are small."""
     d, h, n = cfg["hidden_size"], cfg["num_heads"], cfg["num_hidden_layers"]
     if gated:
         key_dim = h * cfg["head_dim"]
@@ -102,10 +103,10 @@ def make_weights(cfg, gated, gen):
     w = {}
 
     def normal(*shape, std):
-        return torch.randn(*shape, generator=gen, dtype=torch.float64) * std
+        return torch.randn(*shape, generator=gen, dtype=torch.float64) * (0.02 if fla_init else std)
 
     def norm_weight(size):
-        return 1 + normal(size, std=0.2)
+        return torch.ones(size, dtype=torch.float64) if fla_init else 1 + normal(size, std=0.2)
 
     w["model.embeddings.weight"] = normal(VOCAB, d, std=1.0)
     for i in range(n):
@@ -160,10 +161,10 @@ def write_safetensors(path, tensors):
             f.write(raw)
 
 
-def write_fixture(folder, cfg, gated, seed, dtype, shards):
+def write_fixture(folder, cfg, gated, seed, dtype, shards, fla_init=False):
     os.makedirs(folder, exist_ok=True)
     gen = torch.Generator().manual_seed(seed)
-    weights = make_weights(cfg, gated, gen)
+    weights = make_weights(cfg, gated, gen, fla_init)
     stored = {k: v.to(dtype) for k, v in weights.items()}
     # The reference reads the weights as stored (rounded to bf16 where they are bf16), in float64.
     ids = torch.randint(0, VOCAB, (T,), generator=gen)
@@ -213,6 +214,8 @@ def main(out):
     delta_weights_cfg = dict(delta, intermediate_size=256 * ((inter + 255) // 256))
     write_fixture(os.path.join(out, "gated-deltanet"), GDN, True, 1, torch.float32, 1)
     write_fixture(os.path.join(out, "gated-deltanet-bf16-sharded"), GDN, True, 2, torch.bfloat16, 2)
+    # At fla's initialisation scale the short convolutions' outputs are small, so how q and k are L2-normalised shows.
+    write_fixture(os.path.join(out, "gated-deltanet-init-scale"), GDN, True, 4, torch.float32, 1, fla_init=True)
     # The config keeps intermediate_size null, as fla writes it; the weights use the size fla derives.
     folder = os.path.join(out, "delta-net")
     write_fixture(folder, delta_weights_cfg, False, 3, torch.float32, 1)
