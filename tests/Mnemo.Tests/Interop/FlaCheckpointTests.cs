@@ -17,7 +17,8 @@ namespace Mnemo.Tests.Interop;
 /// </summary>
 public class FlaCheckpointTests
 {
-    public static readonly TheoryData<string> Fixtures = new() { "gated-deltanet", "gated-deltanet-bf16-sharded", "gated-deltanet-init-scale", "delta-net" };
+    public static readonly TheoryData<string> Fixtures =
+        new() { "gated-deltanet", "gated-deltanet-bf16-sharded", "gated-deltanet-init-scale", "delta-net" };
 
     static string Fixture(string name) => Path.Combine(Repository.Root, "tests", "Mnemo.Tests", "Fixtures", "fla", name);
 
