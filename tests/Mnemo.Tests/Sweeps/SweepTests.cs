@@ -14,7 +14,7 @@ namespace Mnemo.Tests.Sweeps;
 public class SweepTests
 {
     /// <summary>A 2 × 2 × 2 grid of tiny MQAR runs (8 runs, a second or so each).</summary>
-    static string TinySweep(string name = "tiny", int steps = 8, string[]? finalEval = null) => new JsonObject
+    internal static string TinySweep(string name = "tiny", int steps = 8, string[]? finalEval = null) => new JsonObject
     {
         ["name"] = name,
         ["base"] = JsonNode.Parse(TrainerTests.Tiny(steps).ToJson()),
