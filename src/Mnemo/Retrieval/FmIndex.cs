@@ -63,7 +63,8 @@ public sealed class FmIndex
     /// <summary>The range of every occurrence: all suffixes of R (the empty n-gram occurs everywhere).</summary>
     public (int Start, int End) All => (0, _suffixes.Length);
 
-    /// <summary>The range of <paramref name="ngram"/> extended on the right by <paramref name="token"/>, from the range of ngram.</summary>
+    /// <summary>The range of an n-gram extended on the right by <paramref name="token"/>, from the n-gram's
+    /// <paramref name="range"/>.</summary>
     public (int Start, int End) Extend((int Start, int End) range, int token)
     {
         if ((uint)token >= (uint)Vocabulary) return (0, 0);

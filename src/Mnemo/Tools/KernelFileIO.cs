@@ -72,7 +72,6 @@ static class KernelFileIO
                                      $"{string.Join(", ", unknown.Select(n => $"\"{n}\""))}; allowed names: {allowed}");
     }
 
-    /// <summary>Every input (checked in <paramref name="order"/>) must be F32 or F64, all the same as q.</summary>
     /// <summary>
     /// Every input is finite, and each tensor named in <paramref name="domains"/> lies in its closed interval: a NaN
     /// or a gate outside its domain would otherwise run to an output of NaN (or nonsense) with exit 0.
@@ -93,6 +92,7 @@ static class KernelFileIO
         }
     }
 
+    /// <summary>Every input (checked in <paramref name="order"/>) must be F32 or F64, all the same as q.</summary>
     public static ScalarType CheckDTypes(IReadOnlyDictionary<string, Tensor> inputs, IEnumerable<string> order)
     {
         var dtype = inputs["q"].dtype;

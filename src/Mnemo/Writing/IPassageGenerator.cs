@@ -1,8 +1,8 @@
 namespace Mnemo.Writing;
 
 /// <summary>
-/// What RecurrentGPT's loop asks of a language model: a completion of a prompt. <paramref name="attempt"/> counts the
-/// retries of one step (0 first), so a sampler can draw differently when an output could not be read.
+/// What RecurrentGPT's loop asks of a language model: a completion of a prompt. Generate's attempt counts the retries
+/// of one step (0 first), so a sampler can draw differently when an output could not be read.
 /// </summary>
 public interface IPassageGenerator
 {
