@@ -72,13 +72,43 @@ def delta_mixer(x, p, cfg, gated):
     return o.reshape(T, -1) @ p["o_proj.weight"].T
 
 
+def rotary(x):
+    """Rotate-half RoPE (fla's / Llama's layout) on x [T, H, hd] at positions 0 … T-1, base 10000."""
+    hd = x.shape[-1]
+    inv_freq = 1.0 / 10000 ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd)
+    angles = torch.arange(x.shape[0], dtype=torch.float64)[:, None] * inv_freq       # [T, hd/2]
+    cos, sin = torch.cat([angles.cos()] * 2, -1)[:, None, :], torch.cat([angles.sin()] * 2, -1)[:, None, :]
+    rotated = torch.cat([-x[..., hd // 2:], x[..., :hd // 2]], -1)
+    return x * cos + rotated * sin
+
+
+def attention_mixer(x, p, cfg):
+    """fla's Attention layer on x [T, D]: causal softmax over rotary q, k (the last window_size tokens if set)."""
+    h = cfg["attn"]["num_heads"]
+    q = rotary((x @ p["q_proj.weight"].T).view(T, h, -1))
+    k = rotary((x @ p["k_proj.weight"].T).view(T, h, -1))
+    v = (x @ p["v_proj.weight"].T).view(T, h, -1)
+    scores = torch.einsum("ihd,jhd->hij", q, k) * q.shape[-1] ** -0.5
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+    visible = j <= i
+    if cfg["attn"].get("window_size"):
+        visible = visible & (j > i - cfg["attn"]["window_size"])
+    weights = scores.masked_fill(~visible, float("-inf")).softmax(-1)
+    return torch.einsum("hij,jhd->ihd", weights, v).reshape(T, -1) @ p["o_proj.weight"].T
+
+
+def attention_layers(cfg):
+    return set(cfg["attn"]["layers"]) if cfg.get("attn") else set()
+
+
 def logits(weights, cfg, ids, gated):
     x = weights["model.embeddings.weight"][ids]
     eps = cfg["norm_eps"]
     for i in range(cfg["num_hidden_layers"]):
         pre = f"model.layers.{i}."
         layer = {k[len(pre) + 5:]: w for k, w in weights.items() if k.startswith(pre + "attn.")}
-        x = x + delta_mixer(rms_norm(x, weights[pre + "attn_norm.weight"], eps), layer, cfg, gated)
+        mixer = attention_mixer if i in attention_layers(cfg) else (lambda y, p, c: delta_mixer(y, p, c, gated))
+        x = x + mixer(rms_norm(x, weights[pre + "attn_norm.weight"], eps), layer, cfg)
         hmid = rms_norm(x, weights[pre + "mlp_norm.weight"], eps)
         mlp = F.silu(hmid @ weights[pre + "mlp.gate_proj.weight"].T) * (hmid @ weights[pre + "mlp.up_proj.weight"].T)
         x = x + mlp @ weights[pre + "mlp.down_proj.weight"].T
@@ -113,22 +143,11 @@ def make_weights(cfg, gated, gen, fla_init=False):
         pre = f"model.layers.{i}."
         w[pre + "attn_norm.weight"] = norm_weight(d)
         a = pre + "attn."
-        w[a + "q_proj.weight"] = normal(key_dim, d, std=d ** -0.5)
-        w[a + "k_proj.weight"] = normal(key_dim, d, std=d ** -0.5)
-        w[a + "v_proj.weight"] = normal(value_dim, d, std=d ** -0.5)
-        w[a + "b_proj.weight"] = normal(h, d, std=d ** -0.5)
-        if gated:
-            w[a + "a_proj.weight"] = normal(h, d, std=d ** -0.5)
-            w[a + "A_log"] = torch.log(torch.rand(h, generator=gen, dtype=torch.float64) * 15 + 1)
-            dt = torch.exp(torch.rand(h, generator=gen, dtype=torch.float64) * (math.log(0.1) - math.log(0.001))
-                           + math.log(0.001))
-            w[a + "dt_bias"] = dt + torch.log(-torch.expm1(-dt))
-        for name, size in (("q_conv1d", key_dim), ("k_conv1d", key_dim), ("v_conv1d", value_dim)):
-            w[a + name + ".weight"] = normal(size, 1, cfg["conv_size"], std=0.5)
-        if cfg["use_gate"]:
-            w[a + "g_proj.weight"] = normal(value_dim, d, std=d ** -0.5)
-        w[a + "o_norm.weight"] = norm_weight(head_v)
-        w[a + "o_proj.weight"] = normal(d, value_dim, std=value_dim ** -0.5)
+        if i in attention_layers(cfg):
+            for name in ("q_proj", "k_proj", "v_proj", "o_proj"):
+                w[a + name + ".weight"] = normal(d, d, std=d ** -0.5)
+        else:
+            delta_weights(w, a, cfg, gated, normal, norm_weight, d, h, key_dim, value_dim, head_v, gen)
         w[pre + "mlp_norm.weight"] = norm_weight(d)
         w[pre + "mlp.gate_proj.weight"] = normal(inter, d, std=d ** -0.5)
         w[pre + "mlp.up_proj.weight"] = normal(inter, d, std=d ** -0.5)
@@ -137,6 +156,26 @@ def make_weights(cfg, gated, gen, fla_init=False):
     if not cfg["tie_word_embeddings"]:
         w["lm_head.weight"] = normal(VOCAB, d, std=d ** -0.5)
     return w
+
+
+def delta_weights(w, a, cfg, gated, normal, norm_weight, d, h, key_dim, value_dim, head_v, gen):
+    """One (Gated) DeltaNet layer's parameters under the prefix a."""
+    w[a + "q_proj.weight"] = normal(key_dim, d, std=d ** -0.5)
+    w[a + "k_proj.weight"] = normal(key_dim, d, std=d ** -0.5)
+    w[a + "v_proj.weight"] = normal(value_dim, d, std=d ** -0.5)
+    w[a + "b_proj.weight"] = normal(h, d, std=d ** -0.5)
+    if gated:
+        w[a + "a_proj.weight"] = normal(h, d, std=d ** -0.5)
+        w[a + "A_log"] = torch.log(torch.rand(h, generator=gen, dtype=torch.float64) * 15 + 1)
+        dt = torch.exp(torch.rand(h, generator=gen, dtype=torch.float64) * (math.log(0.1) - math.log(0.001))
+                       + math.log(0.001))
+        w[a + "dt_bias"] = dt + torch.log(-torch.expm1(-dt))
+    for name, size in (("q_conv1d", key_dim), ("k_conv1d", key_dim), ("v_conv1d", value_dim)):
+        w[a + name + ".weight"] = normal(size, 1, cfg["conv_size"], std=0.5)
+    if cfg["use_gate"]:
+        w[a + "g_proj.weight"] = normal(value_dim, d, std=d ** -0.5)
+    w[a + "o_norm.weight"] = norm_weight(head_v)
+    w[a + "o_proj.weight"] = normal(d, value_dim, std=value_dim ** -0.5)
 
 
 # --- files -----------------------------------------------------------------------------------------------------------
@@ -214,6 +253,11 @@ def main(out):
     delta_weights_cfg = dict(delta, intermediate_size=256 * ((inter + 255) // 256))
     write_fixture(os.path.join(out, "gated-deltanet"), GDN, True, 1, torch.float32, 1)
     write_fixture(os.path.join(out, "gated-deltanet-bf16-sharded"), GDN, True, 2, torch.bfloat16, 2)
+    # A hybrid: layer 1 of 3 is fla's attention (rotary, a sliding window of 16 tokens), the others Gated DeltaNet.
+    hybrid = dict(GDN, num_hidden_layers=3, max_position_embeddings=2048,
+                  attn={"layers": [1], "num_heads": 2, "num_kv_heads": 2, "qkv_bias": False, "window_size": 16,
+                        "rope_theta": 10000.0})
+    write_fixture(os.path.join(out, "gated-deltanet-hybrid"), hybrid, True, 5, torch.float32, 1)
     # At fla's initialisation scale the short convolutions' outputs are small, so how q and k are L2-normalised shows.
     write_fixture(os.path.join(out, "gated-deltanet-init-scale"), GDN, True, 4, torch.float32, 1, fla_init=True)
     # The config keeps intermediate_size null, as fla writes it; the weights use the size fla derives.

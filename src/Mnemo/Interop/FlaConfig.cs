@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Mnemo.Layers;
 
@@ -82,9 +83,8 @@ public static class FlaConfig
         Require("use_short_conv", true, true, "without it fla applies SiLU to q, k, v directly; Mnemo does not");
         Require("allow_neg_eigval", false, false, "β in (0, 2) is not in Mnemo yet");
         Require("hidden_act", "swish", "swish", "Mnemo's MLP is SwiGLU");
-        if (config["attn"] is { } attn && attn.GetValueKind() != System.Text.Json.JsonValueKind.Null)
-            problems.Add($"\"attn\": {attn.ToJsonString()} (hybrid attention layers are not imported yet)");
         used.Add("attn");
+        var attention = Hybrid(config["attn"], layers, heads, problems);
         if (config["attnres_block_size"] is { } res && res.GetValueKind() != System.Text.Json.JsonValueKind.Null)
             problems.Add($"\"attnres_block_size\": {res.ToJsonString()} (attention residuals are not in Mnemo)");
         used.Add("attnres_block_size");
@@ -97,12 +97,19 @@ public static class FlaConfig
         if (heads <= 0 || keyDim % heads != 0 || valueDim % heads != 0)
             problems.Add($"key width {keyDim} and value width {valueDim} must split over num_heads {heads}");
 
+        var mixer = gated ? MixerKind.GatedDeltaNet : MixerKind.DeltaNet;
         var model = new ModelConfig
         {
-            Mixer = gated ? MixerKind.GatedDeltaNet : MixerKind.DeltaNet,
-            VocabSize = vocab, DModel = d, NumLayers = layers, NumHeads = heads, Positions = PositionKind.None,
+            Mixer = mixer,
+            LayerMixers = attention is null
+                ? []
+                : [.. Enumerable.Range(0, layers).Select(l => attention.Value.Layers.Contains(l) ? MixerKind.Attention : mixer)],
+            VocabSize = vocab, DModel = d, NumLayers = layers, NumHeads = heads,
+            Positions = attention is null ? PositionKind.None : PositionKind.Rope,
+            MaxPositions = Get("max_position_embeddings", 2048),
             ShortConv = true, ConvSize = convSize, ExpandK = (double)keyDim / d, ExpandV = (double)valueDim / d,
             OutputGate = useGate, MlpRatio = (double)intermediate / d, TieEmbeddings = tied, NormEps = eps,
+            Attention = new AttentionConfig { Window = attention?.Window ?? 0, ShortConv = attention is null ? null : false },
         };
         if (problems.Count == 0)
         {
@@ -117,20 +124,81 @@ public static class FlaConfig
         return model;
     }
 
+    /// <summary>The attention layers of an fla hybrid (its "attn": null, one object or a list of them): which layers, and
+    /// their sliding window (0 = none). Mnemo's attention has the model's heads, no GQA, no bias, rotary base 10,000.</summary>
+    static (HashSet<int> Layers, int Window)? Hybrid(JsonNode? attn, int layers, int heads, List<string> problems)
+    {
+        if (attn is null || attn.GetValueKind() == JsonValueKind.Null) return null;
+        var specs = attn is JsonArray list ? [.. list] : new List<JsonNode?> { attn };
+        var (chosen, windows) = (new HashSet<int>(), new HashSet<int>());
+        foreach (var spec in specs)
+        {
+            if (spec is not JsonObject o)
+            {
+                problems.Add($"\"attn\": {attn.ToJsonString()} (expected an object or a list of objects)");
+                return null;
+            }
+            foreach (var (key, value) in o)
+            {
+                string v = value?.ToJsonString() ?? "null";
+                bool ok = key switch
+                {
+                    "layers" => value is JsonArray,
+                    "num_heads" => v == heads.ToString(CultureInfo.InvariantCulture),
+                    "num_kv_heads" => value is null || v == heads.ToString(CultureInfo.InvariantCulture),
+                    "qkv_bias" => v == "false",
+                    "window_size" => value is null || (int.TryParse(v, out int w) && w > 0),
+                    "rope_theta" => double.TryParse(v, CultureInfo.InvariantCulture, out double theta) && theta == 10000,
+                    _ => false,
+                };
+                if (!ok) problems.Add($"\"attn.{key}\": {v} ({AttentionWhy(key, heads)})");
+            }
+            if (o["layers"] is JsonArray indices)
+                foreach (var index in indices)
+                {
+                    bool number = index?.GetValueKind() == JsonValueKind.Number;
+                    if (number && index!.GetValue<int>() is int l && l >= 0 && l < layers) chosen.Add(l);
+                    else problems.Add($"\"attn.layers\": {index?.ToJsonString()} is not a layer index below {layers}");
+                }
+            else problems.Add("\"attn.layers\": missing");
+            windows.Add(o["window_size"] is JsonValue wv && wv.GetValueKind() == JsonValueKind.Number ? wv.GetValue<int>() : 0);
+        }
+        if (windows.Count > 1) problems.Add($"\"attn\": window sizes {string.Join(", ", windows)} differ (Mnemo's layers share one)");
+        return (chosen, windows.FirstOrDefault());
+    }
+
+    static string AttentionWhy(string key, int heads) => key switch
+    {
+        "num_heads" or "num_kv_heads" => $"Mnemo's attention layers have the model's {heads} heads, for q, k and v alike",
+        "qkv_bias" => "Mnemo's attention projections have no bias",
+        "rope_theta" => "Mnemo's rotary base is 10,000",
+        "window_size" => "a window is a positive number of tokens, or null",
+        _ => "not a key Mnemo knows for fla's attention layers",
+    };
+
     /// <summary>The fla config.json of a Mnemo model; refuses a model fla would compute differently.</summary>
     public static JsonObject ToHf(ModelConfig m)
     {
         var problems = new List<string>();
-        if (m.Mixer is not (MixerKind.GatedDeltaNet or MixerKind.DeltaNet) || m.LayerMixers.Length > 0)
-            problems.Add($"model.mixer {Runtime.Names.Of(m.Mixer)}{(m.LayerMixers.Length > 0 ? " with layer_mixers" : "")} " +
-                "(only gated_delta_net and delta_net export)");
+        var mixers = Enumerable.Range(0, m.NumLayers).Select(m.MixerOf).ToArray();
+        var memories = mixers.Where(k => k != MixerKind.Attention).Distinct().ToArray();
+        var attentionLayers = Enumerable.Range(0, m.NumLayers).Where(l => mixers[l] == MixerKind.Attention).ToArray();
+        if (memories.Length != 1 || memories[0] is not (MixerKind.GatedDeltaNet or MixerKind.DeltaNet))
+            problems.Add($"model mixers {string.Join(", ", mixers.Distinct().Select(k => Runtime.Names.Of(k)))} (gated_delta_net or " +
+                "delta_net layers export, with attention layers between them)");
         if (!m.ShortConv) problems.Add("model.short_conv false (fla would apply SiLU to q, k, v)");
         if (m.Positions == PositionKind.Learned) problems.Add("model.positions learned (fla's delta rules have no positions)");
+        if (attentionLayers.Length > 0)
+        {
+            if (m.Positions != PositionKind.Rope) problems.Add("model.positions none (fla's attention layers are rotary)");
+            if (m.Attention.ShortConv ?? m.ShortConv) problems.Add("short convolutions on attention (fla's attention has none)");
+            if (m.Attention.LandmarkBlock > 0) problems.Add("model.attention.landmark_block (not in fla)");
+        }
         if (m.OutputGateOpen) problems.Add("model.output_gate_open (fla's g_proj has no bias)");
         if (m.Segments.Kind != SegmentMemoryKind.None) problems.Add("model.segments (not in fla)");
         if (m.Reweaving.Enabled) problems.Add("model.reweaving (not in fla)");
-        if (m.Rnn.AdcBits > 0) problems.Add("model.rnn.adc_bits (not in fla)");
         if (problems.Count > 0) throw new MnemoException($"this model cannot be exported to fla: {string.Join("; ", problems)}");
+        m = m with { Mixer = memories[0] };
         bool gated = m.Mixer == MixerKind.GatedDeltaNet;
         int keyDim = m.KeyHeadDim * m.NumHeads, valueDim = m.ValueHeadDim * m.NumHeads;
         var o = new JsonObject
@@ -164,7 +232,16 @@ public static class FlaConfig
         o["hidden_act"] = "swish";
         o["intermediate_size"] = m.MlpHidden;
         o["norm_eps"] = m.NormEps;
-        o["attn"] = null;
+        o["attn"] = attentionLayers.Length == 0 ? null : new JsonObject
+        {
+            ["layers"] = new JsonArray([.. attentionLayers.Select(l => (JsonNode)l)]),
+            ["num_heads"] = m.NumHeads,
+            ["num_kv_heads"] = m.NumHeads,
+            ["qkv_bias"] = false,
+            ["window_size"] = m.Attention.Window > 0 ? m.Attention.Window : null,
+            ["rope_theta"] = 10000.0,
+        };
+        if (attentionLayers.Length > 0) o["max_position_embeddings"] = m.MaxPositions;
         o["vocab_size"] = m.VocabSize;
         o["tie_word_embeddings"] = m.TieEmbeddings;
         o["torch_dtype"] = "float32";

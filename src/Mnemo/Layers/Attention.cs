@@ -38,7 +38,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
         k_proj = new Projection(c.DModel, c.DModel, hasBias: false);
         v_proj = new Projection(c.DModel, c.DModel, hasBias: false);
         o_proj = new Projection(c.DModel, c.DModel, hasBias: false);
-        if (c.ShortConv)
+        if (attention.ShortConv ?? c.ShortConv)
         {
             q_conv1d = new ShortConvolution(c.DModel, c.ConvSize);
             k_conv1d = new ShortConvolution(c.DModel, c.ConvSize);

@@ -12,4 +12,7 @@ public sealed record AttentionConfig
     [Help("landmark attention outside training: each query reads its own block and the landmark_top_k earlier blocks whose " +
         "landmarks score highest; 0 = every block (the training form)"), Range(0, 1 << 20)]
     public int LandmarkTopK { get; init; }
+    [Help("short convolutions on the attention layers' q, k, v; null = model.short_conv (fla's hybrids have none on their " +
+        "attention layers while their delta-rule layers do)")]
+    public bool? ShortConv { get; init; }
 }

@@ -18,7 +18,7 @@ namespace Mnemo.Tests.Interop;
 public class FlaCheckpointTests
 {
     public static readonly TheoryData<string> Fixtures =
-        new() { "gated-deltanet", "gated-deltanet-bf16-sharded", "gated-deltanet-init-scale", "delta-net" };
+        new() { "gated-deltanet", "gated-deltanet-bf16-sharded", "gated-deltanet-init-scale", "gated-deltanet-hybrid", "delta-net" };
 
     static string Fixture(string name) => Path.Combine(Repository.Root, "tests", "Mnemo.Tests", "Fixtures", "fla", name);
 
@@ -90,9 +90,13 @@ public class FlaCheckpointTests
         config["num_v_heads"] = 4;
         config["use_short_conv"] = false;
         config["mystery_scale"] = 2.5;
-        config["attn"] = new JsonObject { ["layers"] = new JsonArray(1), ["num_heads"] = 2 };
+        config["attn"] = new JsonObject { ["layers"] = new JsonArray(1, 7), ["num_heads"] = 4, ["qkv_bias"] = true };
         var e = Assert.Throws<MnemoException>(() => FlaConfig.FromHf(config, "config.json"));
-        string[] named = ["\"allow_neg_eigval\": true", "\"num_v_heads\": 4", "\"use_short_conv\": false", "\"mystery_scale\"", "\"attn\""];
+        string[] named =
+        [
+            "\"allow_neg_eigval\": true", "\"num_v_heads\": 4", "\"use_short_conv\": false", "\"mystery_scale\"",
+            "\"attn.num_heads\": 4", "\"attn.qkv_bias\": true", "\"attn.layers\": 7 is not a layer index below 2",
+        ];
         foreach (var key in named)
             Assert.Contains(key, e.Message);
         config = new JsonObject { ["model_type"] = "gla" };
