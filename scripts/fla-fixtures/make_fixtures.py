@@ -72,6 +72,30 @@ def delta_mixer(x, p, cfg, gated):
     return o.reshape(T, -1) @ p["o_proj.weight"].T
 
 
+def gla_mixer(x, p, cfg):
+    """fla's GatedLinearAttention on x [T, D]: S_t = diag(exp(g_t)) S_{t-1} + k_t v_t^T, o_t = S_t^T q_t K^-1/2, with
+    g_t = logsigmoid(gk_proj x_t) / 16 per key channel (gk_proj low-rank: D -> 16 -> key_dim, the second with a bias)."""
+    h = cfg["num_heads"]
+    q, k, v = x @ p["q_proj.weight"].T, x @ p["k_proj.weight"].T, x @ p["v_proj.weight"].T
+    if cfg["use_short_conv"]:
+        q, k, v = short_conv(q, p["q_conv1d.weight"]), short_conv(k, p["k_conv1d.weight"]), short_conv(v, p["v_conv1d.weight"])
+    q, k, v = q.view(T, h, -1), k.view(T, h, -1), v.view(T, h, -1)
+    gk = F.logsigmoid((x @ p["gk_proj.0.weight"].T) @ p["gk_proj.1.weight"].T + p["gk_proj.1.bias"]).view(T, h, -1) / 16
+    q = q * q.shape[-1] ** -0.5
+    state = torch.zeros(h, q.shape[-1], v.shape[-1], dtype=x.dtype)
+    out = []
+    for t in range(T):
+        state = state * torch.exp(gk[t])[:, :, None] + k[t][:, :, None] * v[t][:, None, :]
+        out.append(torch.einsum("hkv,hk->hv", state, q[t]))
+    o = torch.stack(out)
+    if cfg["use_output_gate"]:
+        gate = (x @ p["g_proj.weight"].T).view(T, h, -1)
+        o = rms_norm(o, p["g_norm_swish_gate.weight"], cfg["norm_eps"]) * F.silu(gate)
+    else:
+        o = rms_norm(o, p["g_norm.weight"], cfg["norm_eps"])
+    return o.reshape(T, -1) @ p["o_proj.weight"].T
+
+
 def rotary(x):
     """Rotate-half RoPE (fla's / Llama's layout) on x [T, H, hd] at positions 0 … T-1, base 10000."""
     hd = x.shape[-1]
@@ -101,13 +125,19 @@ def attention_layers(cfg):
     return set(cfg["attn"]["layers"]) if cfg.get("attn") else set()
 
 
+def memory_mixer(cfg, gated):
+    if cfg["model_type"] == "gla":
+        return gla_mixer
+    return lambda y, p, c: delta_mixer(y, p, c, gated)
+
+
 def logits(weights, cfg, ids, gated):
     x = weights["model.embeddings.weight"][ids]
     eps = cfg["norm_eps"]
     for i in range(cfg["num_hidden_layers"]):
         pre = f"model.layers.{i}."
         layer = {k[len(pre) + 5:]: w for k, w in weights.items() if k.startswith(pre + "attn.")}
-        mixer = attention_mixer if i in attention_layers(cfg) else (lambda y, p, c: delta_mixer(y, p, c, gated))
+        mixer = attention_mixer if i in attention_layers(cfg) else memory_mixer(cfg, gated)
         x = x + mixer(rms_norm(x, weights[pre + "attn_norm.weight"], eps), layer, cfg)
         hmid = rms_norm(x, weights[pre + "mlp_norm.weight"], eps)
         mlp = F.silu(hmid @ weights[pre + "mlp.gate_proj.weight"].T) * (hmid @ weights[pre + "mlp.up_proj.weight"].T)
@@ -123,7 +153,7 @@ def make_weights(cfg, gated, gen, fla_init=False):
     """Random weights, larger than fla's initialisation so that every parameter visibly moves the logits; or, with
     fla_init, at fla's own initialisation scale (N(0, 0.02) weights, norms of ones), where q and k are small."""
     d, h, n = cfg["hidden_size"], cfg["num_heads"], cfg["num_hidden_layers"]
-    if gated:
+    if cfg["model_type"] == "gated_deltanet":
         key_dim = h * cfg["head_dim"]
         value_dim = h * int(cfg["head_dim"] * cfg["expand_v"])
     else:
@@ -146,6 +176,8 @@ def make_weights(cfg, gated, gen, fla_init=False):
         if i in attention_layers(cfg):
             for name in ("q_proj", "k_proj", "v_proj", "o_proj"):
                 w[a + name + ".weight"] = normal(d, d, std=d ** -0.5)
+        elif cfg["model_type"] == "gla":
+            gla_weights(w, a, cfg, normal, norm_weight, d, key_dim, value_dim, head_v)
         else:
             delta_weights(w, a, cfg, gated, normal, norm_weight, d, h, key_dim, value_dim, head_v, gen)
         w[pre + "mlp_norm.weight"] = norm_weight(d)
@@ -156,6 +188,23 @@ def make_weights(cfg, gated, gen, fla_init=False):
     if not cfg["tie_word_embeddings"]:
         w["lm_head.weight"] = normal(VOCAB, d, std=d ** -0.5)
     return w
+
+
+def gla_weights(w, a, cfg, normal, norm_weight, d, key_dim, value_dim, head_v):
+    """One GLA layer's parameters under the prefix a, named as fla names them."""
+    w[a + "q_proj.weight"] = normal(key_dim, d, std=d ** -0.5)
+    w[a + "k_proj.weight"] = normal(key_dim, d, std=d ** -0.5)
+    w[a + "v_proj.weight"] = normal(value_dim, d, std=d ** -0.5)
+    if cfg["use_output_gate"]:
+        w[a + "g_proj.weight"] = normal(value_dim, d, std=d ** -0.5)
+    if cfg["use_short_conv"]:
+        for name, size in (("q_conv1d", key_dim), ("k_conv1d", key_dim), ("v_conv1d", value_dim)):
+            w[a + name + ".weight"] = normal(size, 1, cfg["conv_size"], std=0.5)
+    w[a + "gk_proj.0.weight"] = normal(16, d, std=d ** -0.5)
+    w[a + "gk_proj.1.weight"] = normal(key_dim, 16, std=0.25)
+    w[a + "gk_proj.1.bias"] = normal(key_dim, std=1.0) + 3                  # decays near 1, as trained GLAs have
+    w[a + "o_proj.weight"] = normal(d, value_dim, std=value_dim ** -0.5)
+    w[a + ("g_norm_swish_gate.weight" if cfg["use_output_gate"] else "g_norm.weight")] = norm_weight(head_v)
 
 
 def delta_weights(w, a, cfg, gated, normal, norm_weight, d, h, key_dim, value_dim, head_v, gen):
@@ -240,6 +289,12 @@ GDN = dict(COMMON, model_type="gated_deltanet", architectures=["GatedDeltaNetFor
            num_hidden_layers=2, num_heads=2, num_v_heads=None, head_dim=16, expand_v=2.0, use_gate=True,
            intermediate_size=64, norm_eps=1e-6, tie_word_embeddings=False)
 
+GLA = dict({k: v for k, v in COMMON.items() if k != "allow_neg_eigval"}, model_type="gla",
+           architectures=["GLAForCausalLM"], hidden_size=32, num_hidden_layers=2, num_heads=2, num_kv_heads=None,
+           expand_k=0.5, expand_v=1, feature_map=None, use_short_conv=False, use_output_gate=True, clamp_min=None,
+           elementwise_affine=True, use_gk=True, use_gv=False, intermediate_size=64, norm_eps=1e-6,
+           tie_word_embeddings=False)
+
 DELTA = dict(COMMON, model_type="delta_net", architectures=["DeltaNetForCausalLM"], hidden_size=32,
              num_hidden_layers=2, num_heads=4, expand_k=1.0, expand_v=1.0, use_gate=False, use_beta=True,
              use_output_norm=True, qk_norm="l2", qk_activation="silu", intermediate_size=None, norm_eps=1e-5,
@@ -258,6 +313,9 @@ def main(out):
                   attn={"layers": [1], "num_heads": 2, "num_kv_heads": 2, "qkv_bias": False, "window_size": 16,
                         "rope_theta": 10000.0})
     write_fixture(os.path.join(out, "gated-deltanet-hybrid"), hybrid, True, 5, torch.float32, 1)
+    write_fixture(os.path.join(out, "gla"), GLA, False, 6, torch.float32, 1)
+    write_fixture(os.path.join(out, "gla-conv-ungated"), dict(GLA, use_short_conv=True, use_output_gate=False,
+                                                                tie_word_embeddings=True), False, 7, torch.float32, 1)
     # At fla's initialisation scale the short convolutions' outputs are small, so how q and k are L2-normalised shows.
     write_fixture(os.path.join(out, "gated-deltanet-init-scale"), GDN, True, 4, torch.float32, 1, fla_init=True)
     # The config keeps intermediate_size null, as fla writes it; the weights use the size fla derives.

@@ -14,7 +14,8 @@ namespace Mnemo.Interop;
 /// <summary>
 /// A checkpoint folder in the Hugging Face layout fla writes (docs/interop.md): config.json and the weights, in one
 /// model.safetensors or in shards named by model.safetensors.index.json. <see cref="Import"/> makes a Mnemo run of it;
-/// <see cref="Export"/> writes a Mnemo checkpoint that way. Weight names are fla's, which are Mnemo's own.
+/// <see cref="Export"/> writes a Mnemo checkpoint that way. Weight names are fla's, which are Mnemo's own but for GLA's
+/// output norm (<see cref="FlaConfig.FlaName"/>).
 /// </summary>
 public static class FlaCheckpoint
 {
@@ -87,7 +88,8 @@ public static class FlaCheckpoint
     /// </summary>
     static void Load(LanguageModel model, ModelConfig config, Dictionary<string, SafeTensorsFile> weights)
     {
-        var expected = model.state_dict();
+        // Mnemo's parameters under the names fla gives them.
+        var expected = model.state_dict().ToDictionary(kv => FlaConfig.FlaName(kv.Key, config), kv => kv.Value);
         var problems = new List<string>();
         foreach (var name in expected.Keys.Where(k => !weights.ContainsKey(k))) problems.Add($"missing \"{name}\"");
         foreach (var name in weights.Keys.Where(k => !expected.ContainsKey(k) && !Ignorable(k, config)))
@@ -159,7 +161,10 @@ public static class FlaCheckpoint
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
             throw new MnemoException($"--out {outDir}: the folder is not empty");
         Directory.CreateDirectory(outDir);
-        TensorIO.SaveStateDict(model, Path.Combine(outDir, WeightsFile), new Dictionary<string, string> { ["format"] = "pt" });
+        var m = run.ResolvedModel;
+        SafeTensors.Write(Path.Combine(outDir, WeightsFile),
+            model.state_dict().Select(kv => TensorIO.ToEntry(FlaConfig.FlaName(kv.Key, m), kv.Value)),
+            new Dictionary<string, string> { ["format"] = "pt" });
         var indented = new JsonSerializerOptions { WriteIndented = true };
         AtomicFile.WriteAllText(Path.Combine(outDir, ConfigFile), config.ToJsonString(indented) + "\n");
     }

@@ -7,12 +7,13 @@ namespace Mnemo.Interop;
 
 /// <summary>
 /// fla's Hugging Face config.json ↔ Mnemo's <see cref="ModelConfig"/> (docs/interop.md#configjson-field-by-field), for
-/// the architectures Mnemo computes exactly as fla does: gated_deltanet and delta_net. Every key is either mapped, known
-/// not to change the math, or refused; one error names every key that cannot be honoured.
+/// the architectures Mnemo computes exactly as fla does: gated_deltanet, delta_net and gla, with fla's attention layers
+/// between them or not. Every key is either mapped, known not to change the math, or refused; one error names every
+/// key that cannot be honoured.
 /// </summary>
 public static class FlaConfig
 {
-    public const string GatedDeltaNet = "gated_deltanet", DeltaNet = "delta_net";
+    public const string GatedDeltaNet = "gated_deltanet", DeltaNet = "delta_net", Gla = "gla";
 
     /// <summary>Keys that choose kernels, fusions, the loss or Hugging Face's bookkeeping: none changes the forward.</summary>
     static readonly HashSet<string> Inert =
@@ -29,13 +30,15 @@ public static class FlaConfig
     {
         string type = config["model_type"]?.GetValue<string>()
             ?? throw new MnemoException($"{source}: no \"model_type\" (an fla model's config.json has one)");
-        bool gated = type switch
+        var mixer = type switch
         {
-            GatedDeltaNet => true,
-            DeltaNet => false,
+            GatedDeltaNet => MixerKind.GatedDeltaNet,
+            DeltaNet => MixerKind.DeltaNet,
+            Gla => MixerKind.Gla,
             _ => throw new MnemoException($"{source}: model_type \"{type}\" is not one Mnemo imports; it imports " +
-                $"{GatedDeltaNet} and {DeltaNet} (docs/interop.md)"),
+                $"{GatedDeltaNet}, {DeltaNet} and {Gla} (docs/interop.md)"),
         };
+        bool gated = mixer == MixerKind.GatedDeltaNet, gla = mixer == MixerKind.Gla;
         var problems = new List<string>();
         var used = new HashSet<string>(Inert);
 
@@ -51,16 +54,23 @@ public static class FlaConfig
                 return fallback;
             }
         }
+        void RequireNull(string key, string why)
+        {
+            used.Add(key);
+            if (config[key] is { } node && node.GetValueKind() != JsonValueKind.Null)
+                problems.Add($"\"{key}\": {node.ToJsonString()} ({why})");
+        }
         void Require<T>(string key, T fallback, T wanted, string why)
         {
             var value = Get(key, fallback);
             if (!EqualityComparer<T>.Default.Equals(value, wanted)) problems.Add($"\"{key}\": {Json(value)} ({why})");
         }
 
-        int d = Get("hidden_size", 2048), layers = Get("num_hidden_layers", gated ? 21 : 24), heads = Get("num_heads", gated ? 6 : 16);
-        int vocab = Get("vocab_size", 32000), convSize = Get("conv_size", 4);
+        int d = Get("hidden_size", 2048), layers = Get("num_hidden_layers", gated ? 21 : 24);
+        int heads = Get("num_heads", gated ? 6 : gla ? 4 : 16), vocab = Get("vocab_size", 32000), convSize = Get("conv_size", 4);
         double eps = Get("norm_eps", 1e-6);
-        bool useGate = Get("use_gate", gated), tied = Get("tie_word_embeddings", false);
+        bool useGate = gla ? Get("use_output_gate", true) : Get("use_gate", gated), tied = Get("tie_word_embeddings", false);
+        bool shortConv = Get("use_short_conv", !gla);
         int keyDim, valueDim;
         if (gated)
         {
@@ -71,6 +81,18 @@ public static class FlaConfig
             if (Get<int?>("num_v_heads", null) is { } v && v != heads)
                 problems.Add($"\"num_v_heads\": {v} (grouped value heads; Mnemo's heads share one count, num_heads {heads})");
         }
+        else if (gla)
+        {
+            keyDim = (int)(d * Get("expand_k", 0.5));
+            valueDim = (int)(d * Get("expand_v", 1.0));
+            if (Get<int?>("num_kv_heads", null) is { } kv && kv != heads)
+                problems.Add($"\"num_kv_heads\": {kv} (grouped keys and values; Mnemo's heads share one count, num_heads {heads})");
+            RequireNull("feature_map", "Mnemo's GLA reads q and k as they are");
+            RequireNull("clamp_min", "Mnemo's GLA does not clamp its log-decay");
+            Require("use_gk", true, true, "Mnemo's GLA decays per key channel");
+            Require("use_gv", false, false, "Mnemo's GLA has no value-channel decay");
+            Require("elementwise_affine", true, true, "Mnemo's output norm has a weight");
+        }
         else
         {
             keyDim = (int)(d * Get("expand_k", 1.0));
@@ -80,8 +102,9 @@ public static class FlaConfig
             Require("qk_activation", "silu", "silu", "Mnemo's short convolution ends in SiLU");
             used.Add("use_output_norm");                                      // fla ignores it: o_norm always runs
         }
-        Require("use_short_conv", true, true, "without it fla applies SiLU to q, k, v directly; Mnemo does not");
-        Require("allow_neg_eigval", false, false, "β in (0, 2) is not in Mnemo yet");
+        // Without the convolution fla's delta rules apply SiLU to q, k, v directly, which Mnemo does not; GLA does not.
+        if (!gla && !shortConv) problems.Add("\"use_short_conv\": false (fla's delta rules then apply SiLU to q, k, v; Mnemo does not)");
+        if (!gla) Require("allow_neg_eigval", false, false, "β in (0, 2) is not in Mnemo yet");
         Require("hidden_act", "swish", "swish", "Mnemo's MLP is SwiGLU");
         used.Add("attn");
         var attention = Hybrid(config["attn"], layers, heads, problems);
@@ -97,7 +120,6 @@ public static class FlaConfig
         if (heads <= 0 || keyDim % heads != 0 || valueDim % heads != 0)
             problems.Add($"key width {keyDim} and value width {valueDim} must split over num_heads {heads}");
 
-        var mixer = gated ? MixerKind.GatedDeltaNet : MixerKind.DeltaNet;
         var model = new ModelConfig
         {
             Mixer = mixer,
@@ -107,7 +129,7 @@ public static class FlaConfig
             VocabSize = vocab, DModel = d, NumLayers = layers, NumHeads = heads,
             Positions = attention is null ? PositionKind.None : PositionKind.Rope,
             MaxPositions = Get("max_position_embeddings", 2048),
-            ShortConv = true, ConvSize = convSize, ExpandK = (double)keyDim / d, ExpandV = (double)valueDim / d,
+            ShortConv = shortConv, ConvSize = convSize, ExpandK = (double)keyDim / d, ExpandV = (double)valueDim / d,
             OutputGate = useGate, MlpRatio = (double)intermediate / d, TieEmbeddings = tied, NormEps = eps,
             Attention = new AttentionConfig { Window = attention?.Window ?? 0, ShortConv = attention is null ? null : false },
         };
@@ -183,10 +205,11 @@ public static class FlaConfig
         var mixers = Enumerable.Range(0, m.NumLayers).Select(m.MixerOf).ToArray();
         var memories = mixers.Where(k => k != MixerKind.Attention).Distinct().ToArray();
         var attentionLayers = Enumerable.Range(0, m.NumLayers).Where(l => mixers[l] == MixerKind.Attention).ToArray();
-        if (memories.Length != 1 || memories[0] is not (MixerKind.GatedDeltaNet or MixerKind.DeltaNet))
-            problems.Add($"model mixers {string.Join(", ", mixers.Distinct().Select(k => Runtime.Names.Of(k)))} (gated_delta_net or " +
-                "delta_net layers export, with attention layers between them)");
-        if (!m.ShortConv) problems.Add("model.short_conv false (fla would apply SiLU to q, k, v)");
+        if (memories.Length != 1 || memories[0] is not (MixerKind.GatedDeltaNet or MixerKind.DeltaNet or MixerKind.Gla))
+            problems.Add($"model mixers {string.Join(", ", mixers.Distinct().Select(k => Runtime.Names.Of(k)))} (gated_delta_net, " +
+                "delta_net or gla layers export, with attention layers between them)");
+        else if (!m.ShortConv && memories[0] != MixerKind.Gla)
+            problems.Add("model.short_conv false (fla's delta rules would apply SiLU to q, k, v)");
         if (m.Positions == PositionKind.Learned) problems.Add("model.positions learned (fla's delta rules have no positions)");
         if (attentionLayers.Length > 0)
         {
@@ -199,12 +222,12 @@ public static class FlaConfig
         if (m.Reweaving.Enabled) problems.Add("model.reweaving (not in fla)");
         if (problems.Count > 0) throw new MnemoException($"this model cannot be exported to fla: {string.Join("; ", problems)}");
         m = m with { Mixer = memories[0] };
-        bool gated = m.Mixer == MixerKind.GatedDeltaNet;
+        bool gated = m.Mixer == MixerKind.GatedDeltaNet, gla = m.Mixer == MixerKind.Gla;
         int keyDim = m.KeyHeadDim * m.NumHeads, valueDim = m.ValueHeadDim * m.NumHeads;
         var o = new JsonObject
         {
-            ["architectures"] = new JsonArray(gated ? "GatedDeltaNetForCausalLM" : "DeltaNetForCausalLM"),
-            ["model_type"] = gated ? GatedDeltaNet : DeltaNet,
+            ["architectures"] = new JsonArray(gated ? "GatedDeltaNetForCausalLM" : gla ? "GLAForCausalLM" : "DeltaNetForCausalLM"),
+            ["model_type"] = gated ? GatedDeltaNet : gla ? Gla : DeltaNet,
             ["attn_mode"] = "chunk",
             ["hidden_size"] = m.DModel,
             ["num_hidden_layers"] = m.NumLayers,
@@ -216,6 +239,19 @@ public static class FlaConfig
             o["expand_v"] = (double)m.ValueHeadDim / m.KeyHeadDim;
             o["num_v_heads"] = null;
         }
+        else if (gla)
+        {
+            o["expand_k"] = (double)keyDim / m.DModel;
+            o["expand_v"] = (double)valueDim / m.DModel;
+            o["num_kv_heads"] = null;
+            o["feature_map"] = null;
+            o["use_output_gate"] = m.OutputGate ?? true;
+            o["clamp_min"] = null;
+            o["use_gk"] = true;
+            o["use_gv"] = false;
+            o["elementwise_affine"] = true;
+            o["fuse_norm"] = true;
+        }
         else
         {
             o["expand_k"] = (double)keyDim / m.DModel;
@@ -225,9 +261,12 @@ public static class FlaConfig
             o["qk_norm"] = "l2";
             o["qk_activation"] = "silu";
         }
-        o["use_gate"] = m.OutputGate ?? gated;
-        o["use_short_conv"] = true;
-        o["allow_neg_eigval"] = false;
+        if (!gla)
+        {
+            o["use_gate"] = m.OutputGate ?? gated;
+            o["allow_neg_eigval"] = false;
+        }
+        o["use_short_conv"] = m.ShortConv;
         o["conv_size"] = m.ConvSize;
         o["hidden_act"] = "swish";
         o["intermediate_size"] = m.MlpHidden;
@@ -246,6 +285,19 @@ public static class FlaConfig
         o["tie_word_embeddings"] = m.TieEmbeddings;
         o["torch_dtype"] = "float32";
         return o;
+    }
+
+    /// <summary>
+    /// The name fla gives a Mnemo parameter: the same, except a GLA layer's output norm, which fla calls g_norm_swish_gate
+    /// when the output is gated (its fused norm-and-gate) and g_norm when it is not.
+    /// </summary>
+    public static string FlaName(string name, ModelConfig m)
+    {
+        const string prefix = "model.layers.", norm = ".attn.o_norm.weight";
+        if (!name.StartsWith(prefix, StringComparison.Ordinal) || !name.EndsWith(norm, StringComparison.Ordinal)) return name;
+        int layer = int.Parse(name.AsSpan(prefix.Length, name.Length - prefix.Length - norm.Length), CultureInfo.InvariantCulture);
+        if (m.MixerOf(layer) != MixerKind.Gla) return name;
+        return $"{prefix}{layer}.attn.{((m.OutputGate ?? true) ? "g_norm_swish_gate" : "g_norm")}.weight";
     }
 
     static string Json<T>(T value) => value switch

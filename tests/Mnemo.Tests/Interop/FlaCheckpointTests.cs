@@ -18,7 +18,11 @@ namespace Mnemo.Tests.Interop;
 public class FlaCheckpointTests
 {
     public static readonly TheoryData<string> Fixtures =
-        new() { "gated-deltanet", "gated-deltanet-bf16-sharded", "gated-deltanet-init-scale", "gated-deltanet-hybrid", "delta-net" };
+        new()
+        {
+            "gated-deltanet", "gated-deltanet-bf16-sharded", "gated-deltanet-init-scale", "gated-deltanet-hybrid", "delta-net", "gla",
+            "gla-conv-ungated",
+        };
 
     static string Fixture(string name) => Path.Combine(Repository.Root, "tests", "Mnemo.Tests", "Fixtures", "fla", name);
 
@@ -99,8 +103,8 @@ public class FlaCheckpointTests
         ];
         foreach (var key in named)
             Assert.Contains(key, e.Message);
-        config = new JsonObject { ["model_type"] = "gla" };
-        Assert.Contains("model_type \"gla\" is not one Mnemo imports",
+        config = new JsonObject { ["model_type"] = "mamba2" };
+        Assert.Contains("model_type \"mamba2\" is not one Mnemo imports",
             Assert.Throws<MnemoException>(() => FlaConfig.FromHf(config, "config.json")).Message);
     }
 
