@@ -39,7 +39,7 @@ public sealed class ConvLstmForecaster : nn.Module<Tensor, Tensor>, IGridForecas
         var (_, state) = encoder.Forward(past, null);
         var (hidden, _) = forecaster.Unroll(future, state);                          // [B, future, layers · hidden, S, S]
         var (b, s) = (hidden.shape[0], hidden.shape[3]);
-        var logits = readout.forward(hidden.flatten(0, 1));                           // [B · future, 1, S, S]
+        var logits = Im2Col.Conv2d(hidden.flatten(0, 1), readout.weight!, readout.bias, (0, 0)); // [B · future, 1, S, S]
         return logits.view(b, future, 1, s, s).MoveToOuterDisposeScope();
     }
 }

@@ -24,6 +24,7 @@ public sealed class ConvLstmCell : nn.Module<Tensor, Tensor>
     readonly Conv2d conv;
     readonly Parameter w_ci, w_cf, w_co;
     readonly int _hidden;
+    readonly (long H, long W) _padding;
 
     /// <param name="inputs">channels of X</param>
     /// <param name="hidden">channels of H and C</param>
@@ -36,7 +37,8 @@ public sealed class ConvLstmCell : nn.Module<Tensor, Tensor>
             throw new ArgumentOutOfRangeException(nameof(kernel), $"the kernel side must be odd, got {kernel}");
         _hidden = hidden;
         long rows = height == 1 ? 1 : kernel;                                          // a series' 1 × s grid: a 1 × k kernel
-        conv = nn.Conv2d(inputs + hidden, 4L * hidden, (rows, kernel), padding: (rows / 2, kernel / 2));
+        _padding = (rows / 2, kernel / 2);
+        conv = nn.Conv2d(inputs + hidden, 4L * hidden, (rows, kernel), padding: _padding);
         w_ci = nn.Parameter(zeros(hidden, height, width));
         w_cf = nn.Parameter(zeros(hidden, height, width));
         w_co = nn.Parameter(zeros(hidden, height, width));
@@ -54,7 +56,8 @@ public sealed class ConvLstmCell : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var (h, c) = state ?? (zeros([x.shape[0], _hidden, x.shape[2], x.shape[3]], x.dtype, x.device),
             zeros([x.shape[0], _hidden, x.shape[2], x.shape[3]], x.dtype, x.device));
-        var gates = conv.forward(cat([x, h], 1)).chunk(4, 1);                          // 4 × [B, hidden, height, width]
+        // libtorch's conv2d is not used: it can read memory it did not write (Im2Col).
+        var gates = Im2Col.Conv2d(cat([x, h], 1), conv.weight!, conv.bias, _padding).chunk(4, 1); // 4 × [B, hidden, height, width]
         var i = sigmoid(gates[0] + w_ci * c);
         var f = sigmoid(gates[1] + w_cf * c);
         var cNext = f * c + i * tanh(gates[2]);

@@ -52,9 +52,11 @@ public sealed class CnnWindow : nn.Module<Tensor, Tensor>
 {
     readonly Conv1d conv1, conv2;
     readonly Linear dense, head;
+    readonly long _padding;
 
     public CnnWindow(int inputs, int outputs, int channels, int kernel, int window) : base(nameof(CnnWindow))
     {
+        _padding = kernel / 2;
         conv1 = nn.Conv1d(inputs, channels, kernel, padding: kernel / 2);
         conv2 = nn.Conv1d(channels, channels, kernel, padding: kernel / 2);
         dense = nn.Linear((long)channels * (window / 2), channels);
@@ -67,8 +69,9 @@ public sealed class CnnWindow : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor window)
     {
         using var scope = NewDisposeScope();
-        var h = nn.functional.relu(conv1.forward(window.transpose(1, 2)));               // [B, d, L]
-        h = nn.functional.max_pool1d(nn.functional.relu(conv2.forward(h)), 2);          // [B, d, L / 2]
+        // libtorch's conv1d is not used: it can read memory it did not write (Im2Col).
+        var h = nn.functional.relu(Im2Col.Conv1d(window.transpose(1, 2), conv1.weight!, conv1.bias, _padding));   // [B, d, L]
+        h = nn.functional.max_pool1d(nn.functional.relu(Im2Col.Conv1d(h, conv2.weight!, conv2.bias, _padding)), 2); // [B, d, L / 2]
         return head.forward(nn.functional.relu(dense.forward(h.flatten(1)))).MoveToOuterDisposeScope();
     }
 }
