@@ -102,13 +102,15 @@ public static class FlaConfig
             Require("qk_activation", "silu", "silu", "Mnemo's short convolution ends in SiLU");
             used.Add("use_output_norm");                                      // fla ignores it: o_norm always runs
         }
-        // Without the convolution fla's delta rules apply SiLU to q, k, v directly, which Mnemo does not; GLA does not.
+        // Without the convolution fla's delta rules apply SiLU to q, k, v directly, which Mnemo does not (fla's GLA applies
+        // none, as Mnemo).
         if (!gla && !shortConv) problems.Add("\"use_short_conv\": false (fla's delta rules then apply SiLU to q, k, v; Mnemo does not)");
         if (!gla) Require("allow_neg_eigval", false, false, "β in (0, 2) is not in Mnemo yet");
-        Require("hidden_act", "swish", "swish", "Mnemo's MLP is SwiGLU");
+        if (Get("hidden_act", "swish") is var act && act is not ("swish" or "silu"))
+            problems.Add($"\"hidden_act\": \"{act}\" (Mnemo's MLP is SwiGLU)");
         used.Add("attn");
         var attention = Hybrid(config["attn"], layers, heads, problems);
-        if (config["attnres_block_size"] is { } res && res.GetValueKind() != System.Text.Json.JsonValueKind.Null)
+        if (config["attnres_block_size"] is { } res && res.GetValueKind() != JsonValueKind.Null)
             problems.Add($"\"attnres_block_size\": {res.ToJsonString()} (attention residuals are not in Mnemo)");
         used.Add("attnres_block_size");
 
