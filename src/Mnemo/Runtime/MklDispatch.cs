@@ -71,6 +71,9 @@ static class MklDispatch
         if (loadBase % Environment.SystemPageSize != 0)
             throw new InvalidDataException($"{Library}'s {Symbol} is not where its file says (load base 0x{loadBase:x})");
         var slot = loadBase + (nint)plt.SlotOffset;
+        // Never write where the library is not mapped: a wrong offset would crash the process instead of failing here.
+        if (!Mappings(path).Any(m => slot >= m.Start && slot + IntPtr.Size <= m.End))
+            throw new InvalidDataException($"{Library}'s slot for {Symbol} (0x{slot:x}) is outside the library's mappings");
         var answer = Native.Code([0xB8, 0x01, 0x00, 0x00, 0x00, 0xC3]);               // mov eax, 1; ret
         bool readOnly = plt.InRelro;
         if (readOnly) Native.Protect(slot, Native.Read | Native.Write);
@@ -82,10 +85,19 @@ static class MklDispatch
             "(docs/architecture.md#mkl-on-amd)";
     }
 
+    /// <summary>The address ranges this process maps from <paramref name="path"/> (/proc/self/maps).</summary>
+    static IEnumerable<(nint Start, nint End)> Mappings(string path) =>
+        MapLines().Where(f => f[5] == path).Select(f => f[0].Split('-'))
+            .Select(r => ((nint)Convert.ToInt64(r[0], 16), (nint)Convert.ToInt64(r[1], 16)));
+
     /// <summary>The file behind this process's mapping of a library named <paramref name="name"/>, from /proc/self/maps.</summary>
     public static string? MappedPath(string name) =>
-        File.ReadLines("/proc/self/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            .Where(f => f.Length >= 6 && Path.GetFileName(f[5]) == name).Select(f => string.Join(' ', f[5..])).FirstOrDefault();
+        MapLines().Select(f => f[5]).FirstOrDefault(file => Path.GetFileName(file) == name);
+
+    /// <summary>/proc/self/maps, a line per mapping with a file: range, permissions, offset, device, inode, path.</summary>
+    static IEnumerable<string[]> MapLines() =>
+        File.ReadLines("/proc/self/maps").Select(l => l.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f.Length == 6).Select(f => f[..5].Append(f[5].Trim()).ToArray());
 
     /// <summary>The few libc calls the patch needs.</summary>
     static class Native
