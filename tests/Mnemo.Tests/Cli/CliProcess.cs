@@ -33,13 +33,33 @@ public static class CliProcess
     public static (int ExitCode, string Stdout, string Stderr) Run(string workDir, params string[] args)
     {
         using var p = Start(workDir, args);
+        return Finish(p, $"mnemo {string.Join(' ', args)}", TimeSpan.FromMinutes(3));
+    }
+
+    /// <summary>Runs another program (bash, dotnet pack, an installed tool) with extra environment variables.</summary>
+    public static (int ExitCode, string Stdout, string Stderr) RunProgram(string workDir, string file, string[] args,
+        IReadOnlyDictionary<string, string>? environment = null, int minutes = 3)
+    {
+        var info = new ProcessStartInfo(file)
+        {
+            WorkingDirectory = workDir, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
+        using var p = Process.Start(info)!;
+        return Finish(p, $"{file} {string.Join(' ', args)}", TimeSpan.FromMinutes(minutes));
+    }
+
+    static (int ExitCode, string Stdout, string Stderr) Finish(Process p, string what, TimeSpan limit)
+    {
         p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
+        if (!p.WaitForExit(limit))
         {
             p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"mnemo {string.Join(' ', args)} did not finish in 3 minutes");
+            throw new TimeoutException($"{what} did not finish in {limit.TotalMinutes:0} minutes");
         }
         return (p.ExitCode, stdout.Result, stderr.Result);
     }

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
+using Mnemo.Tests.Cli;
 
 namespace Mnemo.Tests.Packaging;
 
@@ -13,21 +13,9 @@ public class PackageTests
 {
     static (int ExitCode, string Output) Run(string workDir, string file, params string[] args)
     {
-        var info = new ProcessStartInfo(file)
-        {
-            WorkingDirectory = workDir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        foreach (var a in args) info.ArgumentList.Add(a);
-        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        info.Environment["DOTNET_NOLOGO"] = "1";
-        using var p = Process.Start(info)!;
-        var (stdout, stderr) = (p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync());
-        if (!p.WaitForExit(TimeSpan.FromMinutes(5)))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} {string.Join(' ', args)} ran over 5 minutes");
-        }
-        return (p.ExitCode, stdout.Result + stderr.Result);
+        var r = CliProcess.RunProgram(workDir, file, args,
+            new Dictionary<string, string> { ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1", ["DOTNET_NOLOGO"] = "1" }, minutes: 5);
+        return (r.ExitCode, r.Stdout + r.Stderr);
     }
 
     static void Ok((int ExitCode, string Output) r, string what) => Assert.True(r.ExitCode == 0, $"{what} failed:\n{r.Output}");

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Mnemo.Sweeps;
 using Mnemo.Tests.Cli;
@@ -28,22 +27,11 @@ public class ScaleOutTests
         using var dir = new Tmp.Dir();
         File.WriteAllText(dir["sweep.json"], SweepTests.TinySweep(steps: 2));
         var workers = Enumerable.Range(0, 2).Select(task => Task.Run(() =>
-        {
-            var info = new ProcessStartInfo("bash")
+            CliProcess.RunProgram(dir.Path, "bash", [Example("slurm", "mnemo-sweep.sbatch")], new Dictionary<string, string>
             {
-                WorkingDirectory = dir.Path, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-            };
-            info.ArgumentList.Add(Example("slurm", "mnemo-sweep.sbatch"));
-            info.Environment["MNEMO"] = $"dotnet {CliProcess.Dll}";
-            info.Environment["SWEEP"] = dir["sweep.json"];
-            info.Environment["RESULTS"] = dir["results"];
-            info.Environment["SLURM_ARRAY_TASK_ID"] = task.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            info.Environment["SLURM_CPUS_PER_TASK"] = "1";
-            using var p = Process.Start(info)!;
-            var (stdout, stderr) = (p.StandardOutput.ReadToEndAsync(), p.StandardError.ReadToEndAsync());
-            Assert.True(p.WaitForExit(TimeSpan.FromMinutes(3)), "the worker did not finish in 3 minutes");
-            return (ExitCode: p.ExitCode, Stdout: stdout.Result, Stderr: stderr.Result);
-        })).ToArray();
+                ["MNEMO"] = $"dotnet {CliProcess.Dll}", ["SWEEP"] = dir["sweep.json"], ["RESULTS"] = dir["results"],
+                ["SLURM_ARRAY_TASK_ID"] = task.ToString(System.Globalization.CultureInfo.InvariantCulture), ["SLURM_CPUS_PER_TASK"] = "1",
+            }))).ToArray();
         var done = await Task.WhenAll(workers);
         AssertEveryRunOnce(dir["results"], done);
         Assert.Contains(done, w => w.Stdout.Contains($"array task 1 on {Environment.MachineName}"));
