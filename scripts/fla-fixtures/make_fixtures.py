@@ -121,6 +121,47 @@ def attention_mixer(x, p, cfg):
     return torch.einsum("hij,jhd->ihd", weights, v).reshape(T, -1) @ p["o_proj.weight"].T
 
 
+def mamba2_mixer(x, p, cfg):
+    """Mamba-2 (fla's / Hugging Face's Mamba2 layer, one group) on x [T, D]: in_proj gives [z, xBC, dt]; xBC passes
+    the causal depthwise convolution with bias and SiLU; H_t = exp(dt_t A) H_{t-1} + dt_t x_t B_t^T per head (A < 0),
+    y_t = H_t C_t + D x_t; then RMSNorm(y * silu(z)) (the gate before the norm) and out_proj."""
+    inner = cfg["expand"] * cfg["hidden_size"]
+    n, hd = cfg["state_size"], cfg["head_dim"]
+    h = inner // hd
+    z, xbc, dt = (x @ p["in_proj.weight"].T).split([inner, inner + 2 * n, h], -1)
+    w = p["conv1d.weight"].shape[-1]
+    padded = F.pad(xbc, (0, 0, w - 1, 0))
+    xbc = F.silu(sum(padded[j:j + T] * p["conv1d.weight"][:, 0, j] for j in range(w)) + p["conv1d.bias"])
+    xs, b, c = xbc.split([inner, n, n], -1)
+    xs = xs.view(T, h, hd)
+    dt = F.softplus(dt + p["dt_bias"])                                     # [T, H]
+    a = -torch.exp(p["A_log"])
+    state = torch.zeros(h, hd, n, dtype=x.dtype)                           # [H, P, N]
+    out = []
+    for t in range(T):
+        state = state * torch.exp(dt[t] * a)[:, None, None] + (dt[t][:, None] * xs[t])[:, :, None] * b[t][None, None, :]
+        out.append(state @ c[t] + p["D"][:, None] * xs[t])
+    y = torch.stack(out).reshape(T, inner) * F.silu(z)
+    return rms_norm(y, p["norm.weight"], mamba2_eps(cfg)) @ p["out_proj.weight"].T
+
+
+def mamba2_eps(cfg):
+    return cfg["norm_eps"] if "norm_eps" in cfg else cfg["layer_norm_epsilon"]      # fla's key, Hugging Face's key
+
+
+def mamba2_logits(weights, cfg, ids):
+    """Mamba2ForCausalLM: blocks x + mixer(norm(x)) with no MLP, then norm_f and lm_head (tied or not)."""
+    x = weights["backbone.embeddings.weight"][ids]
+    eps = mamba2_eps(cfg)
+    for i in range(cfg["num_hidden_layers"]):
+        pre = f"backbone.layers.{i}."
+        layer = {k[len(pre) + 6:]: w for k, w in weights.items() if k.startswith(pre + "mixer.")}
+        x = x + mamba2_mixer(rms_norm(x, weights[pre + "norm.weight"], eps), layer, cfg)
+    x = rms_norm(x, weights["backbone.norm_f.weight"], eps)
+    head = weights["backbone.embeddings.weight"] if cfg["tie_word_embeddings"] else weights["lm_head.weight"]
+    return x @ head.T
+
+
 def attention_layers(cfg):
     return set(cfg["attn"]["layers"]) if cfg.get("attn") else set()
 
@@ -132,6 +173,8 @@ def memory_mixer(cfg, gated):
 
 
 def logits(weights, cfg, ids, gated):
+    if cfg["model_type"] == "mamba2":
+        return mamba2_logits(weights, cfg, ids)
     x = weights["model.embeddings.weight"][ids]
     eps = cfg["norm_eps"]
     for i in range(cfg["num_hidden_layers"]):
@@ -152,6 +195,8 @@ def logits(weights, cfg, ids, gated):
 def make_weights(cfg, gated, gen, fla_init=False):
     """Random weights, larger than fla's initialisation so that every parameter visibly moves the logits; or, with
     fla_init, at fla's own initialisation scale (N(0, 0.02) weights, norms of ones), where q and k are small."""
+    if cfg["model_type"] == "mamba2":
+        return mamba2_weights(cfg, gen)
     d, h, n = cfg["hidden_size"], cfg["num_heads"], cfg["num_hidden_layers"]
     if cfg["model_type"] == "gated_deltanet":
         key_dim = h * cfg["head_dim"]
@@ -225,6 +270,36 @@ def delta_weights(w, a, cfg, gated, normal, norm_weight, d, h, key_dim, value_di
         w[a + "g_proj.weight"] = normal(value_dim, d, std=d ** -0.5)
     w[a + "o_norm.weight"] = norm_weight(head_v)
     w[a + "o_proj.weight"] = normal(d, value_dim, std=value_dim ** -0.5)
+
+
+def mamba2_weights(cfg, gen):
+    """A Mamba2ForCausalLM's parameters, named as fla and Hugging Face name them (backbone.*, mixer.*)."""
+    d, n = cfg["hidden_size"], cfg["state_size"]
+    inner = cfg["expand"] * d
+    h = inner // cfg["head_dim"]
+
+    def normal(*shape, std):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64) * std
+
+    w = {"backbone.embeddings.weight": normal(VOCAB, d, std=1.0)}
+    for i in range(cfg["num_hidden_layers"]):
+        pre = f"backbone.layers.{i}."
+        w[pre + "norm.weight"] = 1 + normal(d, std=0.2)
+        m = pre + "mixer."
+        w[m + "in_proj.weight"] = normal(2 * inner + 2 * n + h, d, std=d ** -0.5)
+        w[m + "conv1d.weight"] = normal(inner + 2 * n, 1, cfg["conv_kernel"], std=0.5)
+        w[m + "conv1d.bias"] = normal(inner + 2 * n, std=0.5)
+        w[m + "A_log"] = torch.log(torch.rand(h, generator=gen, dtype=torch.float64) * 15 + 1)
+        dt = torch.exp(torch.rand(h, generator=gen, dtype=torch.float64) * (math.log(0.1) - math.log(0.001))
+                       + math.log(0.001))
+        w[m + "dt_bias"] = dt + torch.log(-torch.expm1(-dt))
+        w[m + "D"] = 1 + normal(h, std=0.5)
+        w[m + "norm.weight"] = 1 + normal(inner, std=0.2)
+        w[m + "out_proj.weight"] = normal(d, inner, std=inner ** -0.5)
+    w["backbone.norm_f.weight"] = 1 + normal(d, std=0.2)
+    if not cfg["tie_word_embeddings"]:
+        w["lm_head.weight"] = normal(VOCAB, d, std=d ** -0.5)
+    return w
 
 
 # --- files -----------------------------------------------------------------------------------------------------------
@@ -301,6 +376,26 @@ DELTA = dict(COMMON, model_type="delta_net", architectures=["DeltaNetForCausalLM
              tie_word_embeddings=True)
 
 
+# fla's Mamba2Config keys (json writes the infinite upper dt limit as Infinity, as Python's json module does).
+MAMBA2 = dict(model_type="mamba2", architectures=["Mamba2ForCausalLM"], hidden_size=32, num_hidden_layers=2,
+              state_size=16, expand=2, head_dim=16, num_heads=4, conv_kernel=4, n_groups=1, use_bias=False,
+              use_conv_bias=True, conv_init=None, A_init_range=[1, 16], D_has_hdim=False, hidden_act="silu",
+              initializer_range=0.02, residual_in_fp32=True, dt_min=0.001, dt_max=0.1, dt_init_floor=1e-4,
+              dt_limit=[0.0, float("inf")], rescale_prenorm_residual=True, use_cache=True, rmsnorm=True,
+              norm_before_gate=False, chunk_size=256, norm_eps=1e-5, fuse_norm=True, fuse_cross_entropy=True,
+              fuse_linear_cross_entropy=False, use_l2warp=False, tie_word_embeddings=False, bos_token_id=1,
+              eos_token_id=2, pad_token_id=0)
+
+# Hugging Face transformers' Mamba2Config keys for the same architecture.
+MAMBA2_HF = dict(model_type="mamba2", architectures=["Mamba2ForCausalLM"], hidden_size=32, num_hidden_layers=3,
+                 state_size=8, expand=2, head_dim=8, num_heads=8, conv_kernel=3, n_groups=1, use_bias=False,
+                 use_conv_bias=True, hidden_act="silu", initializer_range=0.1, residual_in_fp32=True,
+                 time_step_rank="auto", time_step_min=0.001, time_step_max=0.1, time_step_floor=1e-4,
+                 time_step_limit=[0.0, float("inf")], rescale_prenorm_residual=False, use_cache=True, rms_norm=True,
+                 chunk_size=256, layer_norm_epsilon=1e-5, tie_word_embeddings=True, bos_token_id=0, eos_token_id=2,
+                 pad_token_id=1)
+
+
 def main(out):
     # fla's own rule for an intermediate_size of None: int(D * hidden_ratio * 2 / 3) rounded up to a multiple of 256.
     delta = dict(DELTA)
@@ -318,6 +413,8 @@ def main(out):
                                                                 tie_word_embeddings=True), False, 7, torch.float32, 1)
     # At fla's initialisation scale the short convolutions' outputs are small, so how q and k are L2-normalised shows.
     write_fixture(os.path.join(out, "gated-deltanet-init-scale"), GDN, True, 4, torch.float32, 1, fla_init=True)
+    write_fixture(os.path.join(out, "mamba2"), MAMBA2, False, 8, torch.float32, 1)
+    write_fixture(os.path.join(out, "mamba2-hf-bf16"), MAMBA2_HF, False, 9, torch.bfloat16, 1)
     # The config keeps intermediate_size null, as fla writes it; the weights use the size fla derives.
     folder = os.path.join(out, "delta-net")
     write_fixture(folder, delta_weights_cfg, False, 3, torch.float32, 1)

@@ -28,7 +28,7 @@ public static class FlaCheckpoint
         string configPath = Path.Combine(dir, ConfigFile);
         if (!File.Exists(configPath)) throw new MnemoException($"{dir}: no {ConfigFile} (an fla checkpoint folder has one)");
         JsonObject json;
-        try { json = JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject ?? throw new JsonException("not an object"); }
+        try { json = HfConfigKeys.Parse(File.ReadAllText(configPath)) as JsonObject ?? throw new JsonException("not an object"); }
         catch (JsonException e) { throw new MnemoException($"{configPath}: not a JSON object ({e.Message})"); }
         var config = FlaConfig.FromHf(json, configPath);
         var model = new LanguageModel(config);

@@ -8,8 +8,8 @@ namespace Mnemo.Interop;
 /// <summary>
 /// fla's Hugging Face config.json ↔ Mnemo's <see cref="ModelConfig"/> (docs/interop.md#configjson-field-by-field), for
 /// the architectures Mnemo computes exactly as fla does: gated_deltanet, delta_net and gla, with fla's attention layers
-/// between them or not. Every key is either mapped, known not to change the math, or refused; one error names every
-/// key that cannot be honoured.
+/// between them or not, and mamba2 (<see cref="FlaMamba2"/>). Every key is either mapped, known not to change the math,
+/// or refused; one error names every key that cannot be honoured.
 /// </summary>
 public static class FlaConfig
 {
@@ -30,41 +30,20 @@ public static class FlaConfig
     {
         string type = config["model_type"]?.GetValue<string>()
             ?? throw new MnemoException($"{source}: no \"model_type\" (an fla model's config.json has one)");
+        if (type == FlaMamba2.ModelType) return FlaMamba2.FromHf(config, Inert, source);
         var mixer = type switch
         {
             GatedDeltaNet => MixerKind.GatedDeltaNet,
             DeltaNet => MixerKind.DeltaNet,
             Gla => MixerKind.Gla,
             _ => throw new MnemoException($"{source}: model_type \"{type}\" is not one Mnemo imports; it imports " +
-                $"{GatedDeltaNet}, {DeltaNet} and {Gla} (docs/interop.md)"),
+                $"{GatedDeltaNet}, {DeltaNet}, {Gla} and {FlaMamba2.ModelType} (docs/interop.md)"),
         };
         bool gated = mixer == MixerKind.GatedDeltaNet, gla = mixer == MixerKind.Gla;
-        var problems = new List<string>();
-        var used = new HashSet<string>(Inert);
-
-        T Get<T>(string key, T fallback)
-        {
-            used.Add(key);
-            var node = config[key];
-            if (node is null) return fallback;
-            try { return node.GetValue<T>(); }
-            catch (Exception e) when (e is InvalidOperationException or FormatException)
-            {
-                problems.Add($"\"{key}\" is {node.ToJsonString()}, expected a {typeof(T).Name.ToLowerInvariant()}");
-                return fallback;
-            }
-        }
-        void RequireNull(string key, string why)
-        {
-            used.Add(key);
-            if (config[key] is { } node && node.GetValueKind() != JsonValueKind.Null)
-                problems.Add($"\"{key}\": {node.ToJsonString()} ({why})");
-        }
-        void Require<T>(string key, T fallback, T wanted, string why)
-        {
-            var value = Get(key, fallback);
-            if (!EqualityComparer<T>.Default.Equals(value, wanted)) problems.Add($"\"{key}\": {Json(value)} ({why})");
-        }
+        var keys = new HfConfigKeys(config, Inert);
+        var problems = keys.Problems;
+        T Get<T>(string key, T fallback) => keys.Get(key, fallback);
+        void Require<T>(string key, T fallback, T wanted, string why) => keys.Require(key, fallback, wanted, why);
 
         int d = Get("hidden_size", 2048), layers = Get("num_hidden_layers", gated ? 21 : 24);
         int heads = Get("num_heads", gated ? 6 : gla ? 4 : 16), vocab = Get("vocab_size", 32000), convSize = Get("conv_size", 4);
@@ -87,8 +66,8 @@ public static class FlaConfig
             valueDim = (int)(d * Get("expand_v", 1.0));
             if (Get<int?>("num_kv_heads", null) is { } kv && kv != heads)
                 problems.Add($"\"num_kv_heads\": {kv} (grouped keys and values; Mnemo's heads share one count, num_heads {heads})");
-            RequireNull("feature_map", "Mnemo's GLA reads q and k as they are");
-            RequireNull("clamp_min", "Mnemo's GLA does not clamp its log-decay");
+            keys.RequireNull("feature_map", "Mnemo's GLA reads q and k as they are");
+            keys.RequireNull("clamp_min", "Mnemo's GLA does not clamp its log-decay");
             Require("use_gk", true, true, "Mnemo's GLA decays per key channel");
             Require("use_gv", false, false, "Mnemo's GLA has no value-channel decay");
             Require("elementwise_affine", true, true, "Mnemo's output norm has a weight");
@@ -100,7 +79,7 @@ public static class FlaConfig
             Require("use_beta", true, true, "Mnemo's DeltaNet always has β = σ(b_proj x)");
             Require("qk_norm", "l2", "l2", "Mnemo's DeltaNet L2-normalises q and k");
             Require("qk_activation", "silu", "silu", "Mnemo's short convolution ends in SiLU");
-            used.Add("use_output_norm");                                      // fla ignores it: o_norm always runs
+            keys.Ignore("use_output_norm");                                   // fla ignores it: o_norm always runs
         }
         // Without the convolution fla's delta rules apply SiLU to q, k, v directly, which Mnemo does not (fla's GLA applies
         // none, as Mnemo).
@@ -108,17 +87,13 @@ public static class FlaConfig
         if (!gla) Require("allow_neg_eigval", false, false, "β in (0, 2) is not in Mnemo yet");
         if (Get("hidden_act", "swish") is var act && act is not ("swish" or "silu"))
             problems.Add($"\"hidden_act\": \"{act}\" (Mnemo's MLP is SwiGLU)");
-        used.Add("attn");
-        var attention = Hybrid(config["attn"], layers, heads, problems);
-        if (config["attnres_block_size"] is { } res && res.GetValueKind() != JsonValueKind.Null)
-            problems.Add($"\"attnres_block_size\": {res.ToJsonString()} (attention residuals are not in Mnemo)");
-        used.Add("attnres_block_size");
+        var attention = Hybrid(keys.Node("attn"), layers, heads, problems);
+        keys.RequireNull("attnres_block_size", "attention residuals are not in Mnemo");
 
         // fla's MLP width when intermediate_size is null: int(D · hidden_ratio · 2 / 3), rounded up to a multiple of 256.
         int intermediate = Get<int?>("intermediate_size", null)
             ?? 256 * (((int)(d * Get("hidden_ratio", 4.0) * 2 / 3) + 255) / 256);
-        foreach (var key in config.Select(kv => kv.Key).Where(k => !used.Contains(k)))
-            problems.Add($"\"{key}\" (not a key Mnemo knows for {type}; it may change the math)");
+        keys.Unknown(type);
         if (heads <= 0 || keyDim % heads != 0 || valueDim % heads != 0)
             problems.Add($"key width {keyDim} and value width {valueDim} must split over num_heads {heads}");
 
@@ -204,12 +179,19 @@ public static class FlaConfig
     public static JsonObject ToHf(ModelConfig m)
     {
         var problems = new List<string>();
+        if (m.Segments.Kind != SegmentMemoryKind.None) problems.Add("model.segments (not in fla)");
+        if (m.Reweaving.Enabled) problems.Add("model.reweaving (not in fla)");
+        if (FlaMamba2.Describes(m))
+        {
+            var mamba = FlaMamba2.ToHf(m, problems);
+            return problems.Count == 0 ? mamba : throw NotExportable(problems);
+        }
         var mixers = Enumerable.Range(0, m.NumLayers).Select(m.MixerOf).ToArray();
         var memories = mixers.Where(k => k != MixerKind.Attention).Distinct().ToArray();
         var attentionLayers = Enumerable.Range(0, m.NumLayers).Where(l => mixers[l] == MixerKind.Attention).ToArray();
         if (memories.Length != 1 || memories[0] is not (MixerKind.GatedDeltaNet or MixerKind.DeltaNet or MixerKind.Gla))
-            problems.Add($"model mixers {string.Join(", ", mixers.Distinct().Select(k => Runtime.Names.Of(k)))} (gated_delta_net, " +
-                "delta_net or gla layers export, with attention layers between them)");
+            problems.Add($"model mixers {string.Join(", ", mixers.Distinct().Select(k => Runtime.Names.Of(k)))} (mamba2 alone, or " +
+                "gated_delta_net, delta_net or gla layers export, with attention layers between them)");
         else if (!m.ShortConv && memories[0] != MixerKind.Gla)
             problems.Add("model.short_conv false (fla's delta rules would apply SiLU to q, k, v)");
         if (m.Positions == PositionKind.Learned) problems.Add("model.positions learned (fla's delta rules have no positions)");
@@ -220,9 +202,7 @@ public static class FlaConfig
             if (m.Attention.LandmarkBlock > 0) problems.Add("model.attention.landmark_block (not in fla)");
         }
         if (m.OutputGateOpen) problems.Add("model.output_gate_open (fla's g_proj has no bias)");
-        if (m.Segments.Kind != SegmentMemoryKind.None) problems.Add("model.segments (not in fla)");
-        if (m.Reweaving.Enabled) problems.Add("model.reweaving (not in fla)");
-        if (problems.Count > 0) throw new MnemoException($"this model cannot be exported to fla: {string.Join("; ", problems)}");
+        if (problems.Count > 0) throw NotExportable(problems);
         m = m with { Mixer = memories[0] };
         bool gated = m.Mixer == MixerKind.GatedDeltaNet, gla = m.Mixer == MixerKind.Gla;
         int keyDim = m.KeyHeadDim * m.NumHeads, valueDim = m.ValueHeadDim * m.NumHeads;
@@ -289,25 +269,21 @@ public static class FlaConfig
         return o;
     }
 
+    static MnemoException NotExportable(List<string> problems) =>
+        new($"this model cannot be exported to fla: {string.Join("; ", problems)}");
+
     /// <summary>
     /// The name fla gives a Mnemo parameter: the same, except a GLA layer's output norm, which fla calls g_norm_swish_gate
-    /// when the output is gated (its fused norm-and-gate) and g_norm when it is not.
+    /// when the output is gated (its fused norm-and-gate) and g_norm when it is not, and the prefixes of a Mamba-2 model
+    /// (<see cref="FlaMamba2.FlaName"/>).
     /// </summary>
     public static string FlaName(string name, ModelConfig m)
     {
+        if (FlaMamba2.Describes(m)) return FlaMamba2.FlaName(name);
         const string prefix = "model.layers.", norm = ".attn.o_norm.weight";
         if (!name.StartsWith(prefix, StringComparison.Ordinal) || !name.EndsWith(norm, StringComparison.Ordinal)) return name;
         int layer = int.Parse(name.AsSpan(prefix.Length, name.Length - prefix.Length - norm.Length), CultureInfo.InvariantCulture);
         if (m.MixerOf(layer) != MixerKind.Gla) return name;
         return $"{prefix}{layer}.attn.{((m.OutputGate ?? true) ? "g_norm_swish_gate" : "g_norm")}.weight";
     }
-
-    static string Json<T>(T value) => value switch
-    {
-        null => "null",
-        string s => $"\"{s}\"",
-        bool b => b ? "true" : "false",
-        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-        _ => value.ToString() ?? "",
-    };
 }

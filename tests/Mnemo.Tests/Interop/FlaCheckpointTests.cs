@@ -21,7 +21,7 @@ public class FlaCheckpointTests
         new()
         {
             "gated-deltanet", "gated-deltanet-bf16-sharded", "gated-deltanet-init-scale", "gated-deltanet-hybrid", "delta-net", "gla",
-            "gla-conv-ungated",
+            "gla-conv-ungated", "mamba2", "mamba2-hf-bf16",
         };
 
     static string Fixture(string name) => Path.Combine(Repository.Root, "tests", "Mnemo.Tests", "Fixtures", "fla", name);
@@ -79,9 +79,11 @@ public class FlaCheckpointTests
         var before = original.state_dict();
         foreach (var (key, value) in exported.state_dict())
             Assert.True(value.eq(before[key]).all().item<bool>(), $"{key} changed in the round trip");
-        // The exported config holds every key fla's own config writes for the model, and nothing Mnemo-specific.
+        // The exported config holds only keys fla's own config writes for the model, nothing Mnemo-specific. Export writes
+        // fla's Mamba2 keys, so the Hugging Face-dialect fixture is compared with fla's.
         var json = JsonNode.Parse(File.ReadAllText(dir["fla/config.json"]))!.AsObject();
-        var source = JsonNode.Parse(File.ReadAllText(Path.Combine(Fixture(name), "config.json")))!.AsObject();
+        string dialect = name.StartsWith("mamba2", StringComparison.Ordinal) ? "mamba2" : name;
+        var source = HfConfigKeys.Parse(File.ReadAllText(Path.Combine(Fixture(dialect), "config.json")))!.AsObject();
         Assert.Empty(json.Select(kv => kv.Key).Except(source.Select(kv => kv.Key)));
         Assert.Equal(source["model_type"]!.GetValue<string>(), json["model_type"]!.GetValue<string>());
     }
@@ -103,9 +105,51 @@ public class FlaCheckpointTests
         ];
         foreach (var key in named)
             Assert.Contains(key, e.Message);
-        config = new JsonObject { ["model_type"] = "mamba2" };
-        Assert.Contains("model_type \"mamba2\" is not one Mnemo imports",
+        config = new JsonObject { ["model_type"] = "mamba" };
+        Assert.Contains("model_type \"mamba\" is not one Mnemo imports",
             Assert.Throws<MnemoException>(() => FlaConfig.FromHf(config, "config.json")).Message);
+    }
+
+    [Fact]
+    public void Every_mamba2_key_mnemo_cannot_honour_is_named_at_once()
+    {
+        var text = File.ReadAllText(Path.Combine(Fixture("mamba2"), "config.json"));
+        Assert.Contains("Infinity", text);                                    // as Python's json module writes ∞
+        var config = HfConfigKeys.Parse(text)!.AsObject();
+        config["n_groups"] = 8;
+        config["dt_limit"] = new JsonArray(0.001, 0.1);
+        config["use_bias"] = true;
+        config["num_heads"] = 5;
+        config["norm_before_gate"] = true;
+        config["D_has_hdim"] = true;
+        config["mystery_scale"] = 2.5;
+        var e = Assert.Throws<MnemoException>(() => FlaConfig.FromHf(config, "config.json"));
+        string[] named =
+        [
+            "\"n_groups\": 8", "\"dt_limit\": [0.001,0.1]", "\"use_bias\": true", "\"num_heads\": 5 (expand · hidden_size / head_dim is 4",
+            "\"norm_before_gate\": true", "\"D_has_hdim\": true", "\"mystery_scale\"",
+        ];
+        foreach (var key in named)
+            Assert.Contains(key, e.Message);
+        // Hugging Face's dialect: its keys, its default of 8 groups when n_groups is absent.
+        config = HfConfigKeys.Parse(File.ReadAllText(Path.Combine(Fixture("mamba2-hf-bf16"), "config.json")))!.AsObject();
+        config.Remove("n_groups");
+        config["time_step_limit"] = new JsonArray(0.0, 1.0);
+        e = Assert.Throws<MnemoException>(() => FlaConfig.FromHf(config, "config.json"));
+        Assert.Contains("\"n_groups\": 8", e.Message);
+        Assert.Contains("\"time_step_limit\": [0,1]", e.Message);
+    }
+
+    [Fact]
+    public void Python_non_finite_numbers_in_config_json_are_read_and_strings_are_left_alone()
+    {
+        var json = HfConfigKeys.Parse("""{"a": [0.0, Infinity, -Infinity, NaN], "b": "Infinity NaN \" -Infinity", "c": 1}""")!;
+        var a = json["a"]!.AsArray();
+        Assert.Equal([0.0, double.PositiveInfinity, double.NegativeInfinity], a.Take(3).Select(n => HfConfigKeys.Number(n)!.Value));
+        Assert.True(double.IsNaN(HfConfigKeys.Number(a[3])!.Value));
+        Assert.Equal("Infinity NaN \" -Infinity", json["b"]!.GetValue<string>());
+        Assert.Null(HfConfigKeys.Number(json["b"]));
+        Assert.Equal(1, HfConfigKeys.Number(json["c"]));
     }
 
     [Fact]
