@@ -59,8 +59,9 @@ sealed record DecodeBenchReport(MachineInfo Machine, DecodeBenchOptions Settings
 
 /// <summary>
 /// `mnemo bench decode`: a kernel-level decode benchmark — the per-token latency of one streaming step, without a
-/// model around it (no projections, norms or MLPs). A matrix-memory step (<see cref="GatedLinearKernel.Step"/>,
-/// <see cref="DeltaKernel.Step"/>) reads and writes a state of constant size, so its cost does not depend on how many
+/// model around it (no projections, norms or MLPs). A matrix-memory step, as decoding runs it (<see cref="FusedStep"/>)
+/// and composed from libtorch operations (<see cref="GatedLinearKernel.Step"/>, <see cref="DeltaKernel.Step"/>), reads
+/// and writes a state of constant size, so its cost does not depend on how many
 /// tokens came before; each context is measured anyway, from a random state of that size. Attention's step attends
 /// from one query over a KV cache holding the whole context: q·Kᵀ, softmax, ·V, after writing the token's k and v
 /// into a preallocated cache (no reallocation per token). fp32, under no_grad, each token in its own dispose scope.
@@ -68,8 +69,9 @@ sealed record DecodeBenchReport(MachineInfo Machine, DecodeBenchOptions Settings
 static class DecodeBenchmark
 {
     public const string MethodNote =
-        "kernel-level decode: one step of the memory kernel (or one attention query over a KV cache of the context's length) " +
-        "per token, no model around it; fp32, no_grad; warm-up tokens, then the median over the timed tokens";
+        "kernel-level decode: one step of the memory kernel, fused as decoding runs it and composed of libtorch operations " +
+        "(or one attention query over a KV cache of the context's length) per token, no model around it, inputs drawn " +
+        "before timing; fp32, no_grad; warm-up tokens, then the median over the timed tokens";
 
     /// <summary>Timed tokens at one context: attention at long contexts reads gigabytes per token, so fewer.</summary>
     public static int TokensAt(DecodeBenchOptions o, string kind, long context) =>
@@ -88,7 +90,8 @@ static class DecodeBenchmark
             foreach (var rule in o.Rules)
             {
                 log($"{rule.Name} step, context {context} …");
-                rows.Add(MeasureRule(o, rule, context));
+                rows.Add(MeasureRule(o, rule, context, fused: true));
+                rows.Add(MeasureRule(o, rule, context, fused: false));
             }
             if (o.Attention)
             {
@@ -119,35 +122,53 @@ static class DecodeBenchmark
         return (median, samples[0]);
     }
 
-    static DecodeBenchRow MeasureRule(DecodeBenchOptions o, BenchRule rule, long context)
+    /// <summary>
+    /// One rule's step, <paramref name="fused"/> as decoding runs it (<see cref="FusedStep"/>, where it applies) or
+    /// composed from libtorch operations (the step form the tests take as the reference). The inputs of every token are
+    /// drawn before the clock starts.
+    /// </summary>
+    static DecodeBenchRow MeasureRule(DecodeBenchOptions o, BenchRule rule, long context, bool fused)
     {
         int b = o.Batch, h = o.Heads, d = o.Dim;
-        using var measurement = NewDisposeScope();                       // frees the state and its temporaries
+        using var measurement = NewDisposeScope();                       // frees the state, the inputs and the temporaries
         using var gen = new Generator((ulong)(o.Seed + context));
         var state = randn([b, h, d, d], generator: gen) * 0.1;       // what the context left behind: its size is all that matters
         int tokens = TokensAt(o, rule.Name, context);
-        var (median, best) = PerToken(o.Warmup, tokens, token =>
-        {
-            using var scope = NewDisposeScope();
-            var q = randn([b, h, d], generator: gen) * Math.Pow(d, -0.5);
-            var k = nn.functional.normalize(randn([b, h, d], generator: gen), p: 2, dim: -1);
-            var v = randn([b, h, d], generator: gen);
-            Tensor? g = rule.Gate switch
+        var inputs = Enumerable.Range(0, o.Warmup + tokens).Select(_ => (
+            Q: randn([b, h, d], generator: gen) * Math.Pow(d, -0.5),
+            K: nn.functional.normalize(randn([b, h, d], generator: gen), p: 2, dim: -1),
+            V: randn([b, h, d], generator: gen),
+            G: rule.Gate switch
             {
                 BenchGate.Scalar => rand([b, h], generator: gen) * -0.099 - 0.001,
                 BenchGate.Channel => rand([b, h, d], generator: gen) * -0.099 - 0.001,
-                _ => null,
+                _ => (Tensor?)null,
+            },
+            Beta: rand([b, h], generator: gen))).ToArray();
+        bool delta = rule.Kind == MatrixKernelKind.Delta;
+        var (median, best) = PerToken(o.Warmup, tokens, token =>
+        {
+            using var scope = NewDisposeScope();
+            var (q, k, v, g, beta) = inputs[token];
+            bool fast = fused && FusedStep.Applies(q, k, v, g, delta ? beta : null, state);
+            var (_, next) = (delta, fast) switch
+            {
+                (true, true) => FusedStep.Delta(q, k, v, g, beta, state),
+                (true, false) => DeltaKernel.Step(q, k, v, g, beta, state),
+                (false, true) => FusedStep.GatedLinear(q, k, v, g, state),
+                _ => GatedLinearKernel.Step(q, k, v, g, state),
             };
-            Tensor next;
-            if (rule.Kind == MatrixKernelKind.Delta) (_, next) = DeltaKernel.Step(q, k, v, g, rand([b, h], generator: gen), state);
-            else (_, next) = GatedLinearKernel.Step(q, k, v, g, state);
             next.MoveToOuterDisposeScope();
             state.Dispose();
             state = next;
         });
         long rss = CurrentWorkingSet();
-        return new DecodeBenchRow(rule.Name, context, tokens, median, best, 1000.0 / median, 4L * b * h * d * d, rss);
+        string name = fused ? rule.Name : rule.Name + ComposedSuffix;
+        return new DecodeBenchRow(name, context, tokens, median, best, 1000.0 / median, 4L * b * h * d * d, rss);
     }
+
+    /// <summary>The suffix of a rule's row timed as the composed step.</summary>
+    public const string ComposedSuffix = " (composed)";
 
     static DecodeBenchRow MeasureAttention(DecodeBenchOptions o, long context)
     {

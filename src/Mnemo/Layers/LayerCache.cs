@@ -12,6 +12,7 @@ public sealed class LayerCache : IDisposable
 {
     readonly Dictionary<string, Tensor> _tensors = [];
     readonly Dictionary<string, LayerCache> _children = [];
+    readonly Dictionary<string, Tensor> _derived = [];
     readonly bool _keepGraph;
 
     /// <param name="keepGraph">keep the autograd graph of stored tensors: for a mixer whose full (training) forward is
@@ -31,6 +32,19 @@ public sealed class LayerCache : IDisposable
         _tensors[name] = kept;
     }
 
+    /// <summary>
+    /// A tensor made from the layer's weights, not its state (several projections' weights side by side): built by
+    /// <paramref name="build"/> at first use and kept for the cache's life, so a decoded token does not rebuild it. It is
+    /// not counted in <see cref="Bytes"/>. A cache therefore serves one stream of one set of weights: a model whose
+    /// weights change (a training step) starts a new cache, as every caller does.
+    /// </summary>
+    public Tensor Derived(string name, Func<Tensor> build)
+    {
+        if (_derived.TryGetValue(name, out var kept)) return kept;
+        using (NewDisposeScope()) kept = build().detach().DetachFromDisposeScope();
+        return _derived[name] = kept;
+    }
+
     /// <summary>Valid entries in a preallocated KV buffer ("k", "v"; see <see cref="KvBuffer"/>).</summary>
     public long KvLength { get; set; }
 
@@ -47,8 +61,9 @@ public sealed class LayerCache : IDisposable
 
     public void Dispose()
     {
-        foreach (var t in _tensors.Values) t.Dispose();
+        foreach (var t in _tensors.Values.Concat(_derived.Values)) t.Dispose();
         _tensors.Clear();
+        _derived.Clear();
         foreach (var c in _children.Values) c.Dispose();
         _children.Clear();
     }

@@ -1,3 +1,4 @@
+using Mnemo.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -84,18 +85,47 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1], position = cache?.Position ?? 0;
-        Tensor q = q_proj.forward(x), k = k_proj.forward(x), v = v_proj.forward(x);
-        if (q_conv1d is not null)
-        {
-            q = q_conv1d.Forward(q, cache, "q_conv");
-            k = k_conv1d!.Forward(k, cache, "k_conv");
-            v = v_conv1d!.Forward(v, cache, "v_conv");
-        }
+        var (q, k, v, gate) = Inputs(x, cache);
         (q, k) = Features(q.view(b, t, Heads, KeyDim), k.view(b, t, Heads, KeyDim), position); // [B, T, H, Dk']
         v = Values(v.view(b, t, Heads, ValueDim));                                              // [B, T, H, Dv']
         var o = Remember(q, k, v, x, cache);
-        return Output(o, x).MoveToOuterDisposeScope();
+        return GatedOutput(o, gate).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// q, k, v [B, T, H·D] of x after the short convolutions, and the output gate's g_proj x (null without a gate): one
+    /// product with the projections' weights side by side, and one convolution over q, k and v's channels together. That
+    /// is a product and a convolution each, up to rounding, in a third of the operations, and a decoded token's time is
+    /// mostly the cost of operations, not their arithmetic (docs/benchmarks.md#fewer-operations-per-decoded-token). A decoded token
+    /// (one token, gradients off) takes the side-by-side weights from the cache. A projection with a low-rank update
+    /// (training.lora) or a bias runs on its own.
+    /// </summary>
+    (Tensor Q, Tensor K, Tensor V, Tensor? Gate) Inputs(Tensor x, LayerCache? cache)
+    {
+        bool gateJoins = g_proj is { Bias: null, HasLowRank: false };
+        Projection[] joined = gateJoins ? [q_proj, k_proj, v_proj, g_proj!] : [q_proj, k_proj, v_proj];
+        if (joined.Any(p => p.HasLowRank))
+            return (Convolved(q_conv1d, q_proj.forward(x), cache, "q_conv"), Convolved(k_conv1d, k_proj.forward(x), cache, "k_conv"),
+                Convolved(v_conv1d, v_proj.forward(x), cache, "v_conv"), g_proj?.forward(x));
+        bool decoding = cache is not null && x.shape[1] == 1 && !is_grad_enabled();
+        Tensor Joined(string name, Func<Tensor> build) => decoding ? cache!.Derived(name, build) : build();
+
+        var weight = Joined("in_proj", () => cat(joined.Select(p => (Tensor)p.Weight).ToArray(), 0));     // [2HDk + HDv (+ HDv), D]
+        long keys = Heads * KeyDim, values = Heads * ValueDim;
+        var projected = MixedPrecision.Linear(x, weight, null);                                  // [B, T, 2HDk + HDv (+ HDv)]
+        var qkv = projected.narrow(-1, 0, 2 * keys + values);
+        if (q_conv1d is not null)
+        {
+            var taps = Joined("qkv_conv1d", () => cat([q_conv1d.Weight, k_conv1d!.Weight, v_conv1d!.Weight], 0));
+            qkv = ShortConvolution.Convolve(qkv, taps, null, cache, "qkv_conv");
+        }
+        var parts = qkv.split([keys, keys, values], -1);
+        var gate = gateJoins ? projected.narrow(-1, 2 * keys + values, values) : g_proj?.forward(x);
+        return (parts[0], parts[1], parts[2], gate);
+    }
+
+    static Tensor Convolved(ShortConvolution? conv, Tensor x, LayerCache? cache, string key) =>
+        conv is null ? x : conv.Forward(x, cache, key);
 
     /// <summary>silu(z) = 1 at z = 1.2784645…: the bias of an output gate that starts open.</summary>
     public const double OpenGateBias = 1.2784645427610738;
@@ -114,11 +144,13 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
     }
 
     /// <summary>A memory read o [B, T, H, Dv] → o_norm (gated by silu(g_proj x)) → o_proj → [B, T, D].</summary>
-    protected Tensor Output(Tensor o, Tensor x)
+    protected Tensor Output(Tensor o, Tensor x) => GatedOutput(o, g_proj?.forward(x));
+
+    /// <summary><see cref="Output"/> with g_proj x already computed ([B, T, H·Dv]; null without a gate).</summary>
+    Tensor GatedOutput(Tensor o, Tensor? gate)
     {
-        long b = x.shape[0], t = x.shape[1];
-        var gate = g_proj?.forward(x).view(b, t, Heads, ValueDim);
-        var y = o_norm.forward(Read(o), gate).reshape(b, t, Heads * ValueDim);                  // [B, T, H·Dv]
+        long b = o.shape[0], t = o.shape[1];
+        var y = o_norm.forward(Read(o), gate?.view(b, t, Heads, ValueDim)).reshape(b, t, Heads * ValueDim);   // [B, T, H·Dv]
         return o_proj.forward(y);
     }
 }

@@ -37,6 +37,9 @@ public sealed class Projection : nn.Module<Tensor, Tensor>
 
     public Parameter? Bias => bias;
 
+    /// <summary>Whether <see cref="AddLowRank"/> added an update: then the product is not x Wᵀ + b alone.</summary>
+    public bool HasLowRank => lora_a is not null;
+
     /// <summary>
     /// Adds LoRA's low-rank update (Hu et al. 2021): y = x Wᵀ + b + (alpha / rank) · (x Aᵀ) Bᵀ with lora_a = A [rank, in]
     /// drawn as nn.Linear draws its weight and lora_b = B [out, rank] zero, so the layer starts as it was.

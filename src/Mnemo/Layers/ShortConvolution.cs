@@ -17,11 +17,9 @@ public sealed class ShortConvolution : nn.Module<Tensor, Tensor>
 {
     readonly Parameter weight;
     readonly Parameter? bias;
-    readonly long _kernel;
 
     public ShortConvolution(long channels, long kernel, bool hasBias = false) : base(nameof(ShortConvolution))
     {
-        _kernel = kernel;
         // PyTorch's Conv1d default: U(−b, b) with b = 1/sqrt(fan_in), fan_in = K for a depthwise filter.
         double bound = 1.0 / Math.Sqrt(kernel);
         weight = nn.Parameter(empty(channels, 1, kernel).uniform_(-bound, bound));
@@ -33,21 +31,43 @@ public sealed class ShortConvolution : nn.Module<Tensor, Tensor>
     /// <returns>[B, T, D]</returns>
     public override Tensor forward(Tensor x) => Forward(x, null, "");
 
+    public Parameter Weight => weight;
+
+    public Parameter? Bias => bias;
+
     /// <summary>
     /// Streaming form: the last K−1 inputs of the previous call (cache entry <paramref name="key"/>) stand in for
     /// the zero padding, so calling twice equals calling once on the concatenation.
     /// </summary>
-    public Tensor Forward(Tensor x, LayerCache? cache, string key)
+    public Tensor Forward(Tensor x, LayerCache? cache, string key) => Convolve(x, weight, bias, cache, key);
+
+    /// <summary>
+    /// The convolution of x [B, T, C] with taps <paramref name="weight"/> [C, 1, K] (and a bias [C]), then SiLU; every
+    /// channel on its own, so several convolutions of one kernel size run as one over their channels side by side.
+    /// </summary>
+    public static Tensor Convolve(Tensor x, Tensor weight, Tensor? bias, LayerCache? cache, string key)
     {
         using var scope = NewDisposeScope();
-        long t = x.shape[1];
-        var tail = cache?.Get(key);                                            // [B, K−1, D] or none
-        var padded = tail is null ? nn.functional.pad(x, [0, 0, _kernel - 1, 0]) : cat([tail.to(x.dtype), x], 1); // [B, T+K−1, D]
-        if (cache is not null) cache.Set(key, padded.narrow(1, padded.shape[1] - (_kernel - 1), _kernel - 1));
-        // y_t = b + Σ_j w[:, 0, j] ⊙ x_{t−K+1+j}: tap j reads the padded input shifted by j.
-        var taps = weight.squeeze(1).t();                                      // [K, D]
-        var y = bias is null ? padded.narrow(1, 0, t) * taps[0] : bias.addcmul(padded.narrow(1, 0, t), taps[0], 1);
-        for (int j = 1; j < _kernel; j++) y = y.addcmul(padded.narrow(1, j, t), taps[j], 1);
+        long t = x.shape[1], kernel = weight.shape[2];
+        var tail = cache?.Get(key);                                            // [B, K−1, C] or none
+        var taps = weight.squeeze(1).t();                                      // [K, C]
+        Tensor y;
+        if (t == 1 && tail is not null)
+        {
+            // One streamed token: the window of the last K inputs times the taps, summed (3 operations, not 2K).
+            var window = cat([tail.to(x.dtype), x], 1);                        // [B, K, C]
+            cache!.Set(key, window.narrow(1, 1, kernel - 1));
+            y = (window * taps).sum(1, keepdim: true);
+            if (bias is not null) y = y + bias;
+        }
+        else
+        {
+            var padded = tail is null ? nn.functional.pad(x, [0, 0, kernel - 1, 0]) : cat([tail.to(x.dtype), x], 1); // [B, T+K−1, C]
+            if (cache is not null) cache.Set(key, padded.narrow(1, padded.shape[1] - (kernel - 1), kernel - 1));
+            // y_t = b + Σ_j w[:, 0, j] ⊙ x_{t−K+1+j}: tap j reads the padded input shifted by j.
+            y = bias is null ? padded.narrow(1, 0, t) * taps[0] : bias.addcmul(padded.narrow(1, 0, t), taps[0], 1);
+            for (int j = 1; j < kernel; j++) y = y.addcmul(padded.narrow(1, j, t), taps[j], 1);
+        }
         return nn.functional.silu(y).MoveToOuterDisposeScope();
     }
 }

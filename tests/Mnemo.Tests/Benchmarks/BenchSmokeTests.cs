@@ -145,7 +145,9 @@ public class BenchSmokeTests
         var options = DecodeBenchOptions.Quick;
         var report = DecodeBenchmark.Run(options);
         report.WriteJson(dir["decode.json"]);
-        Assert.Equal(options.Contexts.Length * (BenchRule.All.Length + 1), report.Rows.Length);
+        // Each rule twice (the fused step decoding runs, and the composed one), then attention.
+        Assert.Equal(options.Contexts.Length * (2 * BenchRule.All.Length + 1), report.Rows.Length);
+        Assert.All(BenchRule.All, r => Assert.Contains(report.Rows, row => row.Kind == r.Name + DecodeBenchmark.ComposedSuffix));
         foreach (var row in report.Rows)
         {
             Assert.True(Sane(row.MsPerToken) && Sane(row.BestMsPerToken) && Sane(row.TokensPerSecond), $"{row.Kind} {row.Context}");

@@ -47,10 +47,13 @@ public static class MatrixKernels
         if (x.Q.shape[1] != 1) return Run(kind, KernelForm.Chunk, x, chunkSize);
         using var scope = NewDisposeScope();
         var state = x.H0 ?? Chunks.InitialState(null, x.Q, x.V, Chunks.ComputeType(x.Q));
-        Tensor First(Tensor t) => t.select(1, 0);
-        var (o, s) = kind == MatrixKernelKind.Delta
-            ? DeltaKernel.Step(First(x.Q), First(x.K), First(x.V), x.G is null ? null : First(x.G), First(x.Beta!), state)
-            : GatedLinearKernel.Step(First(x.Q), First(x.K), First(x.V), x.G is null ? null : First(x.G), state);
+        Tensor? First(Tensor? t) => t?.select(1, 0);
+        var (q, k, v, g, beta) = (First(x.Q)!, First(x.K)!, First(x.V)!, First(x.G), First(x.Beta));
+        bool delta = kind == MatrixKernelKind.Delta;
+        // A decoded token (no gradient) takes the fused step; its numbers are the composed step's up to rounding.
+        var (o, s) = FusedStep.Applies(q, k, v, g, delta ? beta : null, state)
+            ? delta ? FusedStep.Delta(q, k, v, g, beta!, state) : FusedStep.GatedLinear(q, k, v, g, state)
+            : delta ? DeltaKernel.Step(q, k, v, g, beta!, state) : GatedLinearKernel.Step(q, k, v, g, state);
         return (o.unsqueeze(1).MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
     }
 
