@@ -42,6 +42,7 @@ public class FusedStepTests
     [Theory]
     [InlineData(Gate.None, 1, 1, 16, 8)]
     [InlineData(Gate.PerHead, 2, 3, 5, 16)]
+    [InlineData(Gate.PerChannel, 2, 3, 7, 24)]
     [InlineData(Gate.Zero, 1, 4, 64, 64)]
     [InlineData(Gate.Strong, 3, 2, 9, 8)]
     public void The_delta_step_equals_the_composed_one(Gate gate, long b, long h, long dk, long dv)

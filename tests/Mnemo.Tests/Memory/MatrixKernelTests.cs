@@ -65,6 +65,9 @@ public class MatrixKernelTests
         { MatrixKernelKind.Delta, Gate.Scalar, Decay.Moderate },
         { MatrixKernelKind.Delta, Gate.Scalar, Decay.Strong },
         { MatrixKernelKind.Delta, Gate.Scalar, Decay.Tiny },
+        { MatrixKernelKind.Delta, Gate.Channel, Decay.Moderate },          // Kimi Delta Attention: a decay per key channel
+        { MatrixKernelKind.Delta, Gate.Channel, Decay.Strong },
+        { MatrixKernelKind.Delta, Gate.Channel, Decay.Tiny },
     };
 
     [Theory]
@@ -178,7 +181,7 @@ public class MatrixKernelTests
 
     [Theory]
     [InlineData("k", "expected [2, 10, 3, 4] like q")]
-    [InlineData("g", "expected [2, 10, 3]")]
+    [InlineData("g", "expected [2, 10, 3] or [2, 10, 3, 4]")]
     [InlineData("beta", "beta has shape")]
     [InlineData("h0", "expected [2, 3, 4, 5]")]
     public void Wrong_shapes_name_the_tensor(string wrong, string expected)
@@ -187,7 +190,7 @@ public class MatrixKernelTests
         var q = randn(2, 10, 3, 4);
         var k = wrong == "k" ? randn(2, 10, 3, 5) : randn(2, 10, 3, 4);
         var v = randn(2, 10, 3, 5);
-        var g = wrong == "g" ? randn(2, 10, 3, 4) : randn(2, 10, 3);
+        var g = wrong == "g" ? randn(2, 10, 3, 5) : randn(2, 10, 3);                   // neither per head nor per key channel
         var beta = wrong == "beta" ? randn(2, 10) : rand(2, 10, 3);
         var h0 = wrong == "h0" ? randn(2, 3, 5, 4) : null;
         var e = Assert.Throws<MnemoException>(() => MatrixKernels.Run(MatrixKernelKind.Delta, KernelForm.Chunk,

@@ -7,7 +7,8 @@ public enum MatrixKernelKind
 {
     /// <summary>S_t = diag(exp g_t) S_{t−1} + k_tᵀ v_t (g optional: linear attention when absent).</summary>
     GatedLinear,
-    /// <summary>S_t = exp(g_t)(I − β_t k_tᵀk_t) S_{t−1} + β_t k_tᵀ v_t (g optional: DeltaNet when absent).</summary>
+    /// <summary>S_t = (I − β_t k_tᵀk_t) diag(exp g_t) S_{t−1} + β_t k_tᵀ v_t (g optional: DeltaNet when absent; per head or
+    /// per key channel).</summary>
     Delta,
 }
 
@@ -69,9 +70,7 @@ public static class MatrixKernels
         {
             bool scalar = x.G.shape.SequenceEqual(new[] { b, t, h });
             bool channel = x.G.shape.SequenceEqual(new[] { b, t, h, dk });
-            if (!scalar && !(channel && kind == MatrixKernelKind.GatedLinear))
-                throw Shape("g", x.G, kind == MatrixKernelKind.GatedLinear ? $"[{b}, {t}, {h}] or [{b}, {t}, {h}, {dk}]"
-                    : $"[{b}, {t}, {h}]");
+            if (!scalar && !channel) throw Shape("g", x.G, $"[{b}, {t}, {h}] or [{b}, {t}, {h}, {dk}]");
         }
         if (kind == MatrixKernelKind.Delta)
         {

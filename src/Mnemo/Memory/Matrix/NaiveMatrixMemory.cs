@@ -20,7 +20,7 @@ public static class NaiveMatrixMemory
             return (a is null ? s : diag_embed(a).matmul(s)) + kt.matmul(vt);
         });
 
-    /// <summary>S_t = exp(g_t) (I − β_t k_tᵀ k_t) S_{t−1} + β_t k_tᵀ v_t;  o_t = q_t S_t.</summary>
+    /// <summary>S_t = (I − β_t k_tᵀ k_t) diag(exp(g_t)) S_{t−1} + β_t k_tᵀ v_t;  o_t = q_t S_t (g per head or per key channel).</summary>
     public static (Tensor O, Tensor State) Delta(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor beta, Tensor? h0) =>
         Run(q, v, h0, (t, s) =>
         {
@@ -29,7 +29,7 @@ public static class NaiveMatrixMemory
             var bt = beta.select(1, t).to(s.dtype).unsqueeze(-1).unsqueeze(-1);  // [B, H, 1, 1]
             var identity = eye(s.shape[2], dtype: s.dtype, device: s.device);
             var transition = identity - bt * kt.matmul(kt.transpose(-1, -2));    // I − β kᵀk
-            if (g is not null) transition = transition * g.select(1, t).to(s.dtype).exp().unsqueeze(-1).unsqueeze(-1);
+            if (g is not null) transition = transition.matmul(diag_embed(Gate(g.select(1, t).to(s.dtype), s.shape[2])));
             return transition.matmul(s) + bt * kt.matmul(vt);
         });
 
