@@ -51,6 +51,8 @@ def delta_mixer(x, p, cfg, gated):
     dk = q.shape[-1]
     q, k = l2_norm(q) * dk ** -0.5, l2_norm(k)
     beta = torch.sigmoid(x @ p["b_proj.weight"].T)                         # [T, H]
+    if cfg.get("allow_neg_eigval"):
+        beta = beta * 2                                                    # beta in (0, 2)
     if gated:
         g = -torch.exp(p["A_log"]) * F.softplus(x @ p["a_proj.weight"].T + p["dt_bias"])
     else:
@@ -69,6 +71,33 @@ def delta_mixer(x, p, cfg, gated):
         o = rms_norm(o, p["o_norm.weight"], eps) * F.silu(gate)
     else:
         o = rms_norm(o, p["o_norm.weight"], eps)
+    return o.reshape(T, -1) @ p["o_proj.weight"].T
+
+
+def kda_mixer(x, p, cfg):
+    """fla's KimiDeltaAttention on x [T, D]: S_t = (I - beta_t k_t k_t^T) Diag(exp g_t) S_{t-1} + beta_t k_t v_t^T with a
+    log-decay per key channel g_t = -exp(A_log) * softplus(f_proj x_t + dt_bias), o_t = S_t^T q_t, then
+    RMSNorm(o) * sigmoid(g_proj x) (both projections low-rank, g_proj's second with a bias)."""
+    h = cfg["num_heads"]
+    q = short_conv(x @ p["q_proj.weight"].T, p["q_conv1d.weight"])
+    k = short_conv(x @ p["k_proj.weight"].T, p["k_conv1d.weight"])
+    v = short_conv(x @ p["v_proj.weight"].T, p["v_conv1d.weight"])
+    q, k, v = q.view(T, h, -1), k.view(T, h, -1), v.view(T, h, -1)
+    dk = q.shape[-1]
+    q, k = l2_norm(q) * dk ** -0.5, l2_norm(k)
+    f = (x @ p["f_proj.0.weight"].T) @ p["f_proj.1.weight"].T + p["dt_bias"]
+    g = (-torch.exp(p["A_log"])[:, None] * F.softplus(f.view(T, h, dk)))  # [T, H, K]
+    beta = torch.sigmoid(x @ p["b_proj.weight"].T) * (2 if cfg.get("allow_neg_eigval") else 1)   # [T, H]
+    state = torch.zeros(h, dk, v.shape[-1], dtype=x.dtype)
+    out = []
+    for t in range(T):
+        state = state * torch.exp(g[t])[:, :, None]
+        u = beta[t][:, None] * (v[t] - torch.einsum("hkv,hk->hv", state, k[t]))
+        state = state + k[t][:, :, None] * u[:, None, :]
+        out.append(torch.einsum("hkv,hk->hv", state, q[t]))
+    o = torch.stack(out)
+    gate = ((x @ p["g_proj.0.weight"].T) @ p["g_proj.1.weight"].T + p["g_proj.1.bias"]).view(T, h, -1)
+    o = rms_norm(o, p["o_norm.weight"], cfg["norm_eps"]) * torch.sigmoid(gate)
     return o.reshape(T, -1) @ p["o_proj.weight"].T
 
 
@@ -169,6 +198,8 @@ def attention_layers(cfg):
 def memory_mixer(cfg, gated):
     if cfg["model_type"] == "gla":
         return gla_mixer
+    if cfg["model_type"] == "kda":
+        return kda_mixer
     return lambda y, p, c: delta_mixer(y, p, c, gated)
 
 
@@ -198,7 +229,7 @@ def make_weights(cfg, gated, gen, fla_init=False):
     if cfg["model_type"] == "mamba2":
         return mamba2_weights(cfg, gen)
     d, h, n = cfg["hidden_size"], cfg["num_heads"], cfg["num_hidden_layers"]
-    if cfg["model_type"] == "gated_deltanet":
+    if cfg["model_type"] in ("gated_deltanet", "kda"):
         key_dim = h * cfg["head_dim"]
         value_dim = h * int(cfg["head_dim"] * cfg["expand_v"])
     else:
@@ -223,6 +254,8 @@ def make_weights(cfg, gated, gen, fla_init=False):
                 w[a + name + ".weight"] = normal(d, d, std=d ** -0.5)
         elif cfg["model_type"] == "gla":
             gla_weights(w, a, cfg, normal, norm_weight, d, key_dim, value_dim, head_v)
+        elif cfg["model_type"] == "kda":
+            kda_weights(w, a, cfg, normal, norm_weight, d, h, key_dim, value_dim, head_v, gen)
         else:
             delta_weights(w, a, cfg, gated, normal, norm_weight, d, h, key_dim, value_dim, head_v, gen)
         w[pre + "mlp_norm.weight"] = norm_weight(d)
@@ -250,6 +283,27 @@ def gla_weights(w, a, cfg, normal, norm_weight, d, key_dim, value_dim, head_v):
     w[a + "gk_proj.1.bias"] = normal(key_dim, std=1.0) + 3                  # decays near 1, as trained GLAs have
     w[a + "o_proj.weight"] = normal(d, value_dim, std=value_dim ** -0.5)
     w[a + ("g_norm_swish_gate.weight" if cfg["use_output_gate"] else "g_norm.weight")] = norm_weight(head_v)
+
+
+def kda_weights(w, a, cfg, normal, norm_weight, d, h, key_dim, value_dim, head_v, gen):
+    """One KimiDeltaAttention layer's parameters under the prefix a, named as fla names them."""
+    w[a + "q_proj.weight"] = normal(key_dim, d, std=d ** -0.5)
+    w[a + "k_proj.weight"] = normal(key_dim, d, std=d ** -0.5)
+    w[a + "v_proj.weight"] = normal(value_dim, d, std=d ** -0.5)
+    for name, size in (("q_conv1d", key_dim), ("k_conv1d", key_dim), ("v_conv1d", value_dim)):
+        w[a + name + ".weight"] = normal(size, 1, cfg["conv_size"], std=0.5)
+    w[a + "f_proj.0.weight"] = normal(head_v, d, std=d ** -0.5)
+    w[a + "f_proj.1.weight"] = normal(key_dim, head_v, std=head_v ** -0.5)
+    w[a + "b_proj.weight"] = normal(h, d, std=d ** -0.5)
+    w[a + "A_log"] = torch.log(torch.rand(h, generator=gen, dtype=torch.float64) * 15 + 1)
+    dt = torch.exp(torch.rand(key_dim, generator=gen, dtype=torch.float64) * (math.log(0.1) - math.log(0.001))
+                   + math.log(0.001))
+    w[a + "dt_bias"] = dt + torch.log(-torch.expm1(-dt))
+    w[a + "g_proj.0.weight"] = normal(head_v, d, std=d ** -0.5)
+    w[a + "g_proj.1.weight"] = normal(value_dim, head_v, std=head_v ** -0.5)
+    w[a + "g_proj.1.bias"] = normal(value_dim, std=1.0)
+    w[a + "o_norm.weight"] = norm_weight(head_v)
+    w[a + "o_proj.weight"] = normal(d, value_dim, std=value_dim ** -0.5)
 
 
 def delta_weights(w, a, cfg, gated, normal, norm_weight, d, h, key_dim, value_dim, head_v, gen):
@@ -376,6 +430,10 @@ DELTA = dict(COMMON, model_type="delta_net", architectures=["DeltaNetForCausalLM
              tie_word_embeddings=True)
 
 
+KDA = dict(COMMON, model_type="kda", architectures=["KDAForCausalLM"], hidden_size=32, num_hidden_layers=2,
+           num_heads=2, num_v_heads=None, head_dim=16, expand_v=1.0, safe_gate=False, lower_bound=None,
+           intermediate_size=64, norm_eps=1e-6, tie_word_embeddings=False, attnres_block_size=None)
+
 # fla's Mamba2Config keys (json writes the infinite upper dt limit as Infinity, as Python's json module does).
 MAMBA2 = dict(model_type="mamba2", architectures=["Mamba2ForCausalLM"], hidden_size=32, num_hidden_layers=2,
               state_size=16, expand=2, head_dim=16, num_heads=4, conv_kernel=4, n_groups=1, use_bias=False,
@@ -413,6 +471,14 @@ def main(out):
                                                                 tie_word_embeddings=True), False, 7, torch.float32, 1)
     # At fla's initialisation scale the short convolutions' outputs are small, so how q and k are L2-normalised shows.
     write_fixture(os.path.join(out, "gated-deltanet-init-scale"), GDN, True, 4, torch.float32, 1, fla_init=True)
+    write_fixture(os.path.join(out, "kda"), KDA, False, 10, torch.float32, 1)
+    # A hybrid: layer 1 of 3 is fla's attention over the whole context.
+    write_fixture(os.path.join(out, "kda-hybrid"), dict(KDA, num_hidden_layers=3, attn={
+        "layers": [1], "num_heads": 2, "num_kv_heads": 2, "qkv_bias": False, "window_size": None, "rope_theta": 10000.0}),
+        False, 11, torch.float32, 1)
+    # Negative eigenvalues: beta = 2 sigmoid(.), so I - beta k k^T can reflect.
+    write_fixture(os.path.join(out, "gated-deltanet-neg-eigval"), dict(GDN, allow_neg_eigval=True), True, 12,
+                  torch.float32, 1)
     write_fixture(os.path.join(out, "mamba2"), MAMBA2, False, 8, torch.float32, 1)
     write_fixture(os.path.join(out, "mamba2-hf-bf16"), MAMBA2_HF, False, 9, torch.bfloat16, 1)
     # The config keeps intermediate_size null, as fla writes it; the weights use the size fla derives.

@@ -25,7 +25,7 @@ static class InteropCommands
             DefaultValueFactory = _ => "bytes",
         };
         var command = new Command("import",
-            "Make a Mnemo run of an fla checkpoint (model_type gated_deltanet, delta_net or gla, hybrids with attention layers " +
+            "Make a Mnemo run of an fla checkpoint (model_type gated_deltanet, delta_net, gla or kda, hybrids with attention layers " +
             "too; mamba2 from fla or Hugging Face transformers): config.json is mapped field by field, refusing every key Mnemo " +
             "cannot honour; the weights (fp32, bf16 or fp16, one file or shards) are loaded by name with their shapes checked. " +
             "Then `mnemo generate --checkpoint RUN` and `mnemo eval` run on it.")
@@ -49,14 +49,16 @@ static class InteropCommands
     public static Command Export()
     {
         var checkpoint = CheckpointOption.Create(
-            "gated_delta_net, delta_net and gla models export, with attention layers between them; so do mamba2 models without MLPs");
+            "gated_delta_net, delta_net, gla and kda models export, with attention layers between them; so do mamba2 models " +
+            "without MLPs");
         var output = new Option<string>("--out", "-o")
         {
             Description = "The fla checkpoint folder to write (must not exist or be empty)", Required = true,
         };
         var command = new Command("export",
             "Write a Mnemo checkpoint as an fla / Hugging Face checkpoint folder (config.json and model.safetensors, fp32) that " +
-            "fla's GatedDeltaNetForCausalLM, DeltaNetForCausalLM, GLAForCausalLM or Mamba2ForCausalLM loads with from_pretrained.")
+            "fla's GatedDeltaNetForCausalLM, DeltaNetForCausalLM, GLAForCausalLM, KDAForCausalLM or Mamba2ForCausalLM loads with " +
+            "from_pretrained.")
         {
             checkpoint, output,
         };

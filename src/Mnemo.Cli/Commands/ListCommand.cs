@@ -28,6 +28,8 @@ static class ListCommand
                 "D skip, gated RMSNorm");
             mixers.AddRow("delta_net", "delta rule, β = σ(b_proj x), L2-normalised q/k");
             mixers.AddRow("gated_delta_net", "delta rule with Mamba-2 decay −exp(A_log)·softplus(a_proj x + dt_bias), gated output");
+            mixers.AddRow("kda", "Kimi Delta Attention: delta rule with a decay per key channel " +
+                "−exp(A_log)·softplus(f_proj x + dt_bias) (low-rank f_proj), output gated by sigmoid(g_proj x)");
             mixers.AddRow("mom", "mixture of memories: a router sends each token to top_k of num_memories memories (rule mom.rule), " +
                 "plus an optional shared memory; balance loss in training");
             mixers.AddRow("titans", "Titans' long-term memory (LMM): " +

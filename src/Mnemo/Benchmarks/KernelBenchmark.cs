@@ -23,11 +23,13 @@ sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, stri
     public static readonly BenchRule Delta = new("delta", MatrixKernelKind.Delta, BenchGate.None, "delta rule (DeltaNet)");
     public static readonly BenchRule GatedDelta = new("gated_delta", MatrixKernelKind.Delta, BenchGate.Scalar,
         "gated delta rule (Gated DeltaNet)");
+    public static readonly BenchRule GatedDeltaChannel = new("gated_delta_channel", MatrixKernelKind.Delta, BenchGate.Channel,
+        "gated delta rule, one log-gate per key channel (Kimi Delta Attention)");
 
-    public static readonly BenchRule[] All = [Linear, GatedScalar, GatedChannel, Delta, GatedDelta];
+    public static readonly BenchRule[] All = [Linear, GatedScalar, GatedChannel, Delta, GatedDelta, GatedDeltaChannel];
 
-    /// <summary>The kernel's name (<see cref="KernelRules.Names"/>); the gated linear kernel is measured with a gate per head
-    /// (<c>gated_linear</c>) and per key channel (<c>gated_linear_channel</c>).</summary>
+    /// <summary>The kernel's name (<see cref="KernelRules.Names"/>); both gated kernels are measured with a gate per head
+    /// (<c>gated_linear</c>, <c>gated_delta</c>) and per key channel (<c>gated_linear_channel</c>, <c>gated_delta_channel</c>).</summary>
     public static BenchRule Parse(string name)
     {
         var names = All.Select(r => r.Name).ToList();

@@ -13,7 +13,7 @@ namespace Mnemo.Interop;
 /// </summary>
 public static class FlaConfig
 {
-    public const string GatedDeltaNet = "gated_deltanet", DeltaNet = "delta_net", Gla = "gla";
+    public const string GatedDeltaNet = "gated_deltanet", DeltaNet = "delta_net", Gla = "gla", Kda = "kda";
 
     /// <summary>Keys that choose kernels, fusions, the loss or Hugging Face's bookkeeping: none changes the forward.</summary>
     static readonly HashSet<string> Inert =
@@ -36,10 +36,11 @@ public static class FlaConfig
             GatedDeltaNet => MixerKind.GatedDeltaNet,
             DeltaNet => MixerKind.DeltaNet,
             Gla => MixerKind.Gla,
+            Kda => MixerKind.Kda,
             _ => throw new MnemoException($"{source}: model_type \"{type}\" is not one Mnemo imports; it imports " +
-                $"{GatedDeltaNet}, {DeltaNet}, {Gla} and {FlaMamba2.ModelType} (docs/interop.md)"),
+                $"{GatedDeltaNet}, {DeltaNet}, {Gla}, {Kda} and {FlaMamba2.ModelType} (docs/interop.md)"),
         };
-        bool gated = mixer == MixerKind.GatedDeltaNet, gla = mixer == MixerKind.Gla;
+        bool gated = mixer == MixerKind.GatedDeltaNet, gla = mixer == MixerKind.Gla, kda = mixer == MixerKind.Kda;
         var keys = new HfConfigKeys(config, Inert);
         var problems = keys.Problems;
         T Get<T>(string key, T fallback) => keys.Get(key, fallback);
@@ -48,17 +49,23 @@ public static class FlaConfig
         int d = Get("hidden_size", 2048), layers = Get("num_hidden_layers", gated ? 21 : 24);
         int heads = Get("num_heads", gated ? 6 : gla ? 4 : 16), vocab = Get("vocab_size", 32000), convSize = Get("conv_size", 4);
         double eps = Get("norm_eps", 1e-6);
-        bool useGate = gla ? Get("use_output_gate", true) : Get("use_gate", gated), tied = Get("tie_word_embeddings", false);
+        // KDA's output gate is part of the layer (sigmoid of a low-rank g_proj): no key turns it off.
+        bool useGate = gla ? Get("use_output_gate", true) : kda || Get("use_gate", gated), tied = Get("tie_word_embeddings", false);
         bool shortConv = Get("use_short_conv", !gla);
         int keyDim, valueDim;
-        if (gated)
+        if (gated || kda)
         {
-            int headDim = Get("head_dim", 256);
-            double expandV = Get("expand_v", 2.0);
+            int headDim = Get("head_dim", kda ? 128 : 256);
+            double expandV = Get("expand_v", kda ? 1.0 : 2.0);
             keyDim = heads * headDim;
             valueDim = heads * (int)(headDim * expandV);
             if (Get<int?>("num_v_heads", null) is { } v && v != heads)
                 problems.Add($"\"num_v_heads\": {v} (grouped value heads; Mnemo's heads share one count, num_heads {heads})");
+            if (kda)
+            {
+                Require("safe_gate", false, false, "Mnemo's KDA gate is −exp(A_log)·softplus(f_proj x + dt_bias), unclamped");
+                keys.RequireNull("lower_bound", "Mnemo's KDA gate is −exp(A_log)·softplus(f_proj x + dt_bias), unclamped");
+            }
         }
         else if (gla)
         {
@@ -84,7 +91,7 @@ public static class FlaConfig
         // Without the convolution fla's delta rules apply SiLU to q, k, v directly, which Mnemo does not (fla's GLA applies
         // none, as Mnemo).
         if (!gla && !shortConv) problems.Add("\"use_short_conv\": false (fla's delta rules then apply SiLU to q, k, v; Mnemo does not)");
-        if (!gla) Require("allow_neg_eigval", false, false, "β in (0, 2) is not in Mnemo yet");
+        bool negativeEigenvalues = !gla && Get("allow_neg_eigval", false);
         if (Get("hidden_act", "swish") is var act && act is not ("swish" or "silu"))
             problems.Add($"\"hidden_act\": \"{act}\" (Mnemo's MLP is SwiGLU)");
         var attention = Hybrid(keys.Node("attn"), layers, heads, problems);
@@ -107,7 +114,8 @@ public static class FlaConfig
             Positions = attention is null ? PositionKind.None : PositionKind.Rope,
             MaxPositions = Get("max_position_embeddings", 2048),
             ShortConv = shortConv, ConvSize = convSize, ExpandK = (double)keyDim / d, ExpandV = (double)valueDim / d,
-            OutputGate = useGate, MlpRatio = (double)intermediate / d, TieEmbeddings = tied, NormEps = eps,
+            OutputGate = kda ? null : useGate, MlpRatio = (double)intermediate / d, TieEmbeddings = tied, NormEps = eps,
+            Matrix = new MatrixMemoryConfig { NegativeEigenvalues = negativeEigenvalues },
             Attention = new AttentionConfig { Window = attention?.Window ?? 0, ShortConv = attention is null ? null : false },
         };
         if (problems.Count == 0)
@@ -189,9 +197,9 @@ public static class FlaConfig
         var mixers = Enumerable.Range(0, m.NumLayers).Select(m.MixerOf).ToArray();
         var memories = mixers.Where(k => k != MixerKind.Attention).Distinct().ToArray();
         var attentionLayers = Enumerable.Range(0, m.NumLayers).Where(l => mixers[l] == MixerKind.Attention).ToArray();
-        if (memories.Length != 1 || memories[0] is not (MixerKind.GatedDeltaNet or MixerKind.DeltaNet or MixerKind.Gla))
+        if (memories.Length != 1 || memories[0] is not (MixerKind.GatedDeltaNet or MixerKind.DeltaNet or MixerKind.Gla or MixerKind.Kda))
             problems.Add($"model mixers {string.Join(", ", mixers.Distinct().Select(k => Runtime.Names.Of(k)))} (mamba2 alone, or " +
-                "gated_delta_net, delta_net or gla layers export, with attention layers between them)");
+                "gated_delta_net, delta_net, gla or kda layers export, with attention layers between them)");
         else if (!m.ShortConv && memories[0] != MixerKind.Gla)
             problems.Add("model.short_conv false (fla's delta rules would apply SiLU to q, k, v)");
         if (m.Positions == PositionKind.Learned) problems.Add("model.positions learned (fla's delta rules have no positions)");
@@ -204,22 +212,28 @@ public static class FlaConfig
         if (m.OutputGateOpen) problems.Add("model.output_gate_open (fla's g_proj has no bias)");
         if (problems.Count > 0) throw NotExportable(problems);
         m = m with { Mixer = memories[0] };
-        bool gated = m.Mixer == MixerKind.GatedDeltaNet, gla = m.Mixer == MixerKind.Gla;
+        bool gated = m.Mixer == MixerKind.GatedDeltaNet, gla = m.Mixer == MixerKind.Gla, kda = m.Mixer == MixerKind.Kda;
         int keyDim = m.KeyHeadDim * m.NumHeads, valueDim = m.ValueHeadDim * m.NumHeads;
         var o = new JsonObject
         {
-            ["architectures"] = new JsonArray(gated ? "GatedDeltaNetForCausalLM" : gla ? "GLAForCausalLM" : "DeltaNetForCausalLM"),
-            ["model_type"] = gated ? GatedDeltaNet : gla ? Gla : DeltaNet,
+            ["architectures"] = new JsonArray(gated ? "GatedDeltaNetForCausalLM" : gla ? "GLAForCausalLM" : kda ? "KDAForCausalLM"
+                : "DeltaNetForCausalLM"),
+            ["model_type"] = gated ? GatedDeltaNet : gla ? Gla : kda ? Kda : DeltaNet,
             ["attn_mode"] = "chunk",
             ["hidden_size"] = m.DModel,
             ["num_hidden_layers"] = m.NumLayers,
             ["num_heads"] = m.NumHeads,
         };
-        if (gated)
+        if (gated || kda)
         {
             o["head_dim"] = m.KeyHeadDim;
             o["expand_v"] = (double)m.ValueHeadDim / m.KeyHeadDim;
             o["num_v_heads"] = null;
+            if (kda)
+            {
+                o["safe_gate"] = false;
+                o["lower_bound"] = null;
+            }
         }
         else if (gla)
         {
@@ -243,11 +257,8 @@ public static class FlaConfig
             o["qk_norm"] = "l2";
             o["qk_activation"] = "silu";
         }
-        if (!gla)
-        {
-            o["use_gate"] = m.OutputGate ?? gated;
-            o["allow_neg_eigval"] = false;
-        }
+        if (!gla && !kda) o["use_gate"] = m.OutputGate ?? gated;
+        if (!gla) o["allow_neg_eigval"] = m.Matrix.NegativeEigenvalues;
         o["use_short_conv"] = m.ShortConv;
         o["conv_size"] = m.ConvSize;
         o["hidden_act"] = "swish";

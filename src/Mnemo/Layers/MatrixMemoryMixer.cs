@@ -11,6 +11,7 @@ namespace Mnemo.Layers;
 public abstract class MatrixMemoryMixer : MemoryMixer, IMatrixMemoryLayer
 {
     readonly int _chunk;
+    readonly bool _negativeEigenvalues;
 
     /// <inheritdoc/>
     public IMatrixKernel Kernel { get; set; } = DirectMatrixKernel.Instance;
@@ -18,13 +19,22 @@ public abstract class MatrixMemoryMixer : MemoryMixer, IMatrixMemoryLayer
     /// <param name="c">the model's common dims</param>
     /// <param name="matrix">model.matrix</param>
     protected MatrixMemoryMixer(string name, ModelConfig c, MatrixMemoryConfig matrix, bool outputGate) : base(name, c, outputGate) =>
-        _chunk = matrix.ChunkSize;
+        (_chunk, _negativeEigenvalues) = (matrix.ChunkSize, matrix.NegativeEigenvalues);
 
     /// <summary>Which kernel the rule runs.</summary>
     protected abstract MatrixKernelKind Kind { get; }
 
     /// <summary>Log-gate g ([B, T, H] or [B, T, H, Dk]; null = no decay) and β ([B, T, H]; delta rules) from x [B, T, D].</summary>
     protected abstract (Tensor? G, Tensor? Beta) Gates(Tensor x, long position);
+
+    /// <summary>
+    /// A delta rule's writing strength from its logits [B, T, H]: σ(·) ∈ (0, 1), or 2σ(·) ∈ (0, 2) with
+    /// model.matrix.negative_eigenvalues (docs/mechanisms.md#negative-eigenvalues).
+    /// </summary>
+    protected Tensor Beta(Tensor logits) => Beta(logits, _negativeEigenvalues);
+
+    /// <summary><see cref="Beta(Tensor)"/> for any layer.</summary>
+    public static Tensor Beta(Tensor logits, bool negativeEigenvalues) => negativeEigenvalues ? logits.sigmoid() * 2 : logits.sigmoid();
 
     /// <summary>The state the kernel starts from, [B, H, Dk, Dv]: what a stream's cache holds (null = zeros).</summary>
     protected virtual Tensor? InitialState(Tensor x, LayerCache? cache) => cache?.Get("state");

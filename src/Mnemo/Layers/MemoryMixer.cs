@@ -89,7 +89,7 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
         (q, k) = Features(q.view(b, t, Heads, KeyDim), k.view(b, t, Heads, KeyDim), position); // [B, T, H, Dk']
         v = Values(v.view(b, t, Heads, ValueDim));                                              // [B, T, H, Dv']
         var o = Remember(q, k, v, x, cache);
-        return GatedOutput(o, gate).MoveToOuterDisposeScope();
+        return GatedOutput(o, gate, x).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -144,13 +144,17 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
     }
 
     /// <summary>A memory read o [B, T, H, Dv] → o_norm (gated by silu(g_proj x)) → o_proj → [B, T, D].</summary>
-    protected Tensor Output(Tensor o, Tensor x) => GatedOutput(o, g_proj?.forward(x));
+    protected Tensor Output(Tensor o, Tensor x) => GatedOutput(o, g_proj?.forward(x), x);
 
     /// <summary><see cref="Output"/> with g_proj x already computed ([B, T, H·Dv]; null without a gate).</summary>
-    Tensor GatedOutput(Tensor o, Tensor? gate)
+    Tensor GatedOutput(Tensor o, Tensor? gate, Tensor x)
     {
         long b = o.shape[0], t = o.shape[1];
-        var y = o_norm.forward(Read(o), gate?.view(b, t, Heads, ValueDim)).reshape(b, t, Heads * ValueDim);   // [B, T, H·Dv]
-        return o_proj.forward(y);
+        var y = GateOutput(o_norm.forward(Read(o), gate?.view(b, t, Heads, ValueDim)), x);
+        return o_proj.forward(y.reshape(b, t, Heads * ValueDim));                                // [B, T, H·Dv]
     }
+
+    /// <summary>A rule's own gate on the normalised read y [B, T, H, Dv] from the layer input x (KDA's sigmoid gate); none
+    /// by default.</summary>
+    protected virtual Tensor GateOutput(Tensor y, Tensor x) => y;
 }

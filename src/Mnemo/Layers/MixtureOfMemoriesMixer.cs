@@ -33,6 +33,7 @@ public sealed class MixtureOfMemoriesMixer : nn.Module<Tensor, Tensor>, IStreami
 
     readonly int _heads, _keyDim, _valueDim, _memories, _topK, _chunk;
     readonly MatrixKernelKind _kind;
+    readonly bool _negativeEigenvalues;
     Tensor? _auxLoss;
 
     /// <param name="c">the model's common dims</param>
@@ -43,6 +44,7 @@ public sealed class MixtureOfMemoriesMixer : nn.Module<Tensor, Tensor>, IStreami
         (_heads, _keyDim, _valueDim, _memories, _topK, _chunk) = (c.NumHeads, c.KeyHeadDim, c.ValueHeadDim, mom.NumMemories, mom.TopK,
             matrix.ChunkSize);
         _kind = mom.Rule == MomRule.GatedLinear ? MatrixKernelKind.GatedLinear : MatrixKernelKind.Delta;
+        _negativeEigenvalues = matrix.NegativeEigenvalues;
         bool gated = mom.Rule != MomRule.DeltaNet, delta = _kind == MatrixKernelKind.Delta;
         long keys = _heads * _keyDim, values = _heads * _valueDim;
         Projection Proj(long outputs) => new Projection(c.DModel, outputs, hasBias: false);
@@ -88,7 +90,7 @@ public sealed class MixtureOfMemoriesMixer : nn.Module<Tensor, Tensor>, IStreami
         var v = Convolve(v_conv1d, Stack(v_proj, x), cache, "v_conv");      // [B, T, M, H·Dv]
         (var qh, var kh) = MatrixMemoryMixer.UnitNorm(q.view(b, t, _heads, _keyDim), k.view(b, t, _memories, _heads, _keyDim));
         var g = a_proj is null ? null : MambaGate.LogDecay(Stack(a_proj, x), A_log!, dt_bias!);   // [B, T, M, H]
-        var beta = b_proj is null ? null : Stack(b_proj, x).sigmoid();                           // [B, T, M, H]
+        var beta = b_proj is null ? null : MatrixMemoryMixer.Beta(Stack(b_proj, x), _negativeEigenvalues);     // [B, T, M, H]
 
         KernelInputs? shared = null;
         if (shared_k is not null)
@@ -97,8 +99,8 @@ public sealed class MixtureOfMemoriesMixer : nn.Module<Tensor, Tensor>, IStreami
             var sv = Convolve(v_conv1d, shared_v!.forward(x), cache, "shared_v_conv");
             var sg = shared_a is null ? null : MambaGate.LogDecay(shared_a.forward(x), A_log!, dt_bias!);
             var (_, skh) = MatrixMemoryMixer.UnitNorm(qh, sk.view(b, t, _heads, _keyDim));
-            shared = new KernelInputs(qh, skh, sv.view(b, t, _heads, _valueDim),
-                sg, shared_b?.forward(x).sigmoid(), cache?.Get("shared_state"));
+            var sb = shared_b is null ? null : MatrixMemoryMixer.Beta(shared_b.forward(x), _negativeEigenvalues);
+            shared = new KernelInputs(qh, skh, sv.view(b, t, _heads, _valueDim), sg, sb, cache?.Get("shared_state"));
         }
         var inputs = new MixtureInputs(qh, kh, v.view(b, t, _memories, _heads, _valueDim), g, beta, route.Indices, route.Weights,
             cache?.Get("states"), shared);

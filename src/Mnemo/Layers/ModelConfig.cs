@@ -13,7 +13,7 @@ public enum MixerKind
 {
     Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet, Mom, Titans, Moneta, Yaad, Memora,
     Omeganet, Atlas, TitansMac, TitansMag, TitansMal, Aaren, PrefixLinearAttention, LigerAttention, Lstm, Gru, Memmamba,
-    SynapticResonance
+    SynapticResonance, Kda
 }
 
 public enum PositionKind { Rope, Learned, None }

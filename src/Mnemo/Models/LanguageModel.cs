@@ -35,6 +35,7 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         MixerKind.Mamba2 => new Mamba2(c, c.Matrix),
         MixerKind.DeltaNet => new DeltaNet(c, c.Matrix),
         MixerKind.GatedDeltaNet => new GatedDeltaNet(c, c.Matrix),
+        MixerKind.Kda => new Kda(c, c.Matrix),
         MixerKind.Mom => new MixtureOfMemoriesMixer(c, c.Matrix, c.Mom),
         MixerKind.TitansMac => new MemoryAsContext(c, c.Deep, c.Titans),
         MixerKind.TitansMag => new MemoryAsGate(c, c.Attention, c.Deep, c.Titans),

@@ -21,7 +21,7 @@ public class FlaCheckpointTests
         new()
         {
             "gated-deltanet", "gated-deltanet-bf16-sharded", "gated-deltanet-init-scale", "gated-deltanet-hybrid", "delta-net", "gla",
-            "gla-conv-ungated", "mamba2", "mamba2-hf-bf16",
+            "gla-conv-ungated", "gated-deltanet-neg-eigval", "kda", "kda-hybrid", "mamba2", "mamba2-hf-bf16",
         };
 
     static string Fixture(string name) => Path.Combine(Repository.Root, "tests", "Mnemo.Tests", "Fixtures", "fla", name);
@@ -92,7 +92,7 @@ public class FlaCheckpointTests
     public void Every_config_key_mnemo_cannot_honour_is_named_at_once()
     {
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(Fixture("gated-deltanet"), "config.json")))!.AsObject();
-        config["allow_neg_eigval"] = true;
+        config["allow_neg_eigval"] = "yes";
         config["num_v_heads"] = 4;
         config["use_short_conv"] = false;
         config["mystery_scale"] = 2.5;
@@ -100,7 +100,7 @@ public class FlaCheckpointTests
         var e = Assert.Throws<MnemoException>(() => FlaConfig.FromHf(config, "config.json"));
         string[] named =
         [
-            "\"allow_neg_eigval\": true", "\"num_v_heads\": 4", "\"use_short_conv\": false", "\"mystery_scale\"",
+            "\"allow_neg_eigval\" is \"yes\", expected a boolean", "\"num_v_heads\": 4", "\"use_short_conv\": false", "\"mystery_scale\"",
             "\"attn.num_heads\": 4", "\"attn.qkv_bias\": true", "\"attn.layers\": 7 is not a layer index below 2",
         ];
         foreach (var key in named)

@@ -143,6 +143,8 @@ public class MatrixKernelTests
     [Theory]
     [InlineData(0.0, 0.0)]   // β = 0: nothing is written; the state only decays
     [InlineData(1.0, 1.0)]   // β = 1: the value bound to k is replaced outright
+    [InlineData(1.0, 2.0)]   // β ∈ [1, 2] (model.matrix.negative_eigenvalues): I − β kᵀk has the eigenvalue 1 − β ≤ 0
+    [InlineData(2.0, 2.0)]   // β = 2: I − 2kᵀk is the reflection through the plane orthogonal to k
     public void Delta_rule_at_the_extremes_of_beta(double lo, double hi)
     {
         using var scope = NewDisposeScope();
@@ -156,12 +158,23 @@ public class MatrixKernelTests
             var expected = x["h0"]!.detach() * x["g"]!.detach().sum(1).exp().unsqueeze(-1).unsqueeze(-1);
             Assert.True(Equivalence.RelativeRms(naive.State, expected) <= 1e-12);
         }
-        else
+        else if (hi == 1)
         {
             // With β = 1 and ‖k‖ = 1, reading k right after writing (k, v) returns v exactly.
             var k = x["k"]!.detach().select(1, 44);
             var recalled = k.unsqueeze(-2).matmul(naive.State).squeeze(-2);
             Assert.True(Equivalence.RelativeRms(recalled, x["v"]!.detach().select(1, 44)) <= 1e-12);
+        }
+        else if (lo == 2)
+        {
+            // With β = 2 and ‖k‖ = 1 the write reflects what the decayed state held for k: k S_t = 2v − k S'_{t−1}.
+            using var noGrad = no_grad();
+            var (_, before) = MatrixKernels.Run(MatrixKernelKind.Delta, KernelForm.Naive, new KernelInputs(x["q"]!.narrow(1, 0, 44),
+                x["k"]!.narrow(1, 0, 44), x["v"]!.narrow(1, 0, 44), x["g"]!.narrow(1, 0, 44), x["beta"]!.narrow(1, 0, 44), x["h0"]));
+            var k = x["k"]!.select(1, 44).unsqueeze(-2);                                     // [B, H, 1, Dk]
+            var decayed = before * x["g"]!.select(1, 44).exp().unsqueeze(-1).unsqueeze(-1);
+            var expected = 2 * x["v"]!.select(1, 44) - k.matmul(decayed).squeeze(-2);
+            Assert.True(Equivalence.RelativeRms(k.matmul(naive.State).squeeze(-2), expected) <= 1e-12);
         }
     }
 

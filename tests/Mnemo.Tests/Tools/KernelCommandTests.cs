@@ -217,7 +217,7 @@ public class KernelCommandTests
         { "beta missing", "delta", "missing tensor \"beta\" [B, T, H], which rule delta needs" },
         { "beta for gated_linear", "gated_linear", "tensor \"beta\" is not used by rule gated_linear" },
         { "g missing", "gated_delta", "missing tensor \"g\"" },
-        { "per-channel g for gated_delta", "gated_delta", "g has shape [2, 70, 2, 6], expected [2, 70, 2]" },
+        { "g of the wrong width", "gated_delta", "g has shape [2, 70, 2, 7], expected [2, 70, 2] or [2, 70, 2, 6]" },
         { "mixed dtypes", "delta", "tensor \"k\" is F32 but q is F64; all inputs must share one dtype" },
         { "integer tensor", "delta", "tensor \"v\" is I64; kernel inputs must be F32 or F64" },
         { "wrong h0", "gated_delta", "h0 has shape [2, 2, 5, 6], expected [2, 2, 6, 5]" },
@@ -248,7 +248,7 @@ public class KernelCommandTests
             case "beta missing": x.Remove("beta"); break;
             case "beta for gated_linear": x["beta"] = zeros(B, T, H, float64); break;
             case "g missing": x.Remove("g"); break;
-            case "per-channel g for gated_delta": x["g"] = zeros(B, T, H, Dk, float64); break;
+            case "g of the wrong width": x["g"] = zeros(B, T, H, Dk + 1, float64); break;
             case "mixed dtypes": x["k"] = x["k"].to(float32); break;
             case "integer tensor": x["v"] = ones(B, T, H, Dv, int64); break;
             case "wrong h0": x["h0"] = zeros(B, H, Dv, Dk, float64); break;

@@ -23,5 +23,5 @@ public sealed class DeltaNet : MatrixMemoryMixer
 
     protected override (Tensor Q, Tensor K) Features(Tensor q, Tensor k, long position) => UnitNormFeatures(q, k);
 
-    protected override (Tensor? G, Tensor? Beta) Gates(Tensor x, long position) => (null, b_proj.forward(x).sigmoid());
+    protected override (Tensor? G, Tensor? Beta) Gates(Tensor x, long position) => (null, Beta(b_proj.forward(x)));
 }

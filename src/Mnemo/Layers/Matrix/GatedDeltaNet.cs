@@ -28,5 +28,5 @@ public sealed class GatedDeltaNet : MatrixMemoryMixer
     protected override (Tensor Q, Tensor K) Features(Tensor q, Tensor k, long position) => UnitNormFeatures(q, k);
 
     protected override (Tensor? G, Tensor? Beta) Gates(Tensor x, long position) =>
-        (MambaGate.LogDecay(a_proj.forward(x), A_log, dt_bias), b_proj.forward(x).sigmoid());
+        (MambaGate.LogDecay(a_proj.forward(x), A_log, dt_bias), Beta(b_proj.forward(x)));
 }

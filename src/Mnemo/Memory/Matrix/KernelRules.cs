@@ -9,7 +9,8 @@ public enum KernelRule
     GatedLinear,
     /// <summary>DeltaNet: the delta kernel with β and no gate.</summary>
     Delta,
-    /// <summary>Gated DeltaNet: the delta kernel with β and a scalar log-gate g.</summary>
+    /// <summary>Gated DeltaNet and KDA: the delta kernel with β and a scalar ([B, T, H]) or per-channel ([B, T, H, Dk])
+    /// log-gate g.</summary>
     GatedDelta,
 }
 

@@ -20,7 +20,8 @@ public static class NaiveMatrixMemory
             return (a is null ? s : diag_embed(a).matmul(s)) + kt.matmul(vt);
         });
 
-    /// <summary>S_t = (I − β_t k_tᵀ k_t) diag(exp(g_t)) S_{t−1} + β_t k_tᵀ v_t;  o_t = q_t S_t (g per head or per key channel).</summary>
+    /// <summary>S_t = (I − β_t k_tᵀ k_t) diag(exp(g_t)) S_{t−1} + β_t k_tᵀ v_t;  o_t = q_t S_t (g per head or per key
+    /// channel).</summary>
     public static (Tensor O, Tensor State) Delta(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor beta, Tensor? h0) =>
         Run(q, v, h0, (t, s) =>
         {
