@@ -18,6 +18,7 @@ namespace Mnemo.Tasks;
 [JsonDerivedType(typeof(SetDisjointnessConfig), "set_disjointness")]
 [JsonDerivedType(typeof(InductionHeadsConfig), "induction_heads")]
 [JsonDerivedType(typeof(ParityDmsConfig), "parity_dms")]
+[JsonDerivedType(typeof(StateTrackingConfig), "state_tracking")]
 [JsonDerivedType(typeof(FactChainsConfig), "fact_chains")]
 [JsonDerivedType(typeof(NiahConfig), "niah")]
 [JsonDerivedType(typeof(SortConfig), "sort")]
