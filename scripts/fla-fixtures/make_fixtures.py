@@ -74,6 +74,39 @@ def delta_mixer(x, p, cfg, gated):
     return o.reshape(T, -1) @ p["o_proj.weight"].T
 
 
+def deltaproduct_mixer(x, p, cfg):
+    """fla's GatedDeltaProduct on x [T, D]: each token writes n keys and values (n = num_householder), one delta step
+    each, S <- (I - beta_j k_j k_j^T) S + beta_j k_j v_j^T; the forget gate (if any) decays S before the first step, and
+    o_t = S^T q_t is read after the last."""
+    h, n = cfg["num_heads"], cfg["num_householder"]
+    q = short_conv(x @ p["q_proj.weight"].T, p["q_conv1d.weight"])
+    k = short_conv(x @ p["k_proj.weight"].T, p["k_conv1d.weight"])
+    v = short_conv(x @ p["v_proj.weight"].T, p["v_conv1d.weight"])
+    q, k, v = q.view(T, h, -1), k.view(T, n, h, -1), v.view(T, n, h, -1)   # a token's writes: (n h d)
+    dk = q.shape[-1]
+    q, k = l2_norm(q) * dk ** -0.5, l2_norm(k)
+    beta = torch.sigmoid(x @ p["b_proj.weight"].T).view(T, n, h) * (2 if cfg["allow_neg_eigval"] else 1)
+    if cfg["use_forget_gate"]:
+        g = -torch.exp(p["A_log"]) * F.softplus(x @ p["a_proj.weight"].T + p["dt_bias"])
+    else:
+        g = torch.zeros(T, h, dtype=x.dtype)
+    state = torch.zeros(h, dk, v.shape[-1], dtype=x.dtype)
+    out = []
+    for t in range(T):
+        state = state * torch.exp(g[t])[:, None, None]
+        for j in range(n):
+            u = beta[t, j][:, None] * (v[t, j] - torch.einsum("hkv,hk->hv", state, k[t, j]))
+            state = state + k[t, j][:, :, None] * u[:, None, :]
+        out.append(torch.einsum("hkv,hk->hv", state, q[t]))
+    o = torch.stack(out)
+    if cfg["use_output_gate"]:
+        gate = (x @ p["g_proj.weight"].T).view(T, h, -1)
+        o = rms_norm(o, p["o_norm.weight"], cfg["norm_eps"]) * F.silu(gate)
+    else:
+        o = rms_norm(o, p["o_norm.weight"], cfg["norm_eps"])
+    return o.reshape(T, -1) @ p["o_proj.weight"].T
+
+
 def kda_mixer(x, p, cfg):
     """fla's KimiDeltaAttention on x [T, D]: S_t = (I - beta_t k_t k_t^T) Diag(exp g_t) S_{t-1} + beta_t k_t v_t^T with a
     log-decay per key channel g_t = -exp(A_log) * softplus(f_proj x_t + dt_bias), o_t = S_t^T q_t, then
@@ -200,6 +233,8 @@ def memory_mixer(cfg, gated):
         return gla_mixer
     if cfg["model_type"] == "kda":
         return kda_mixer
+    if cfg["model_type"] == "gated_deltaproduct":
+        return deltaproduct_mixer
     return lambda y, p, c: delta_mixer(y, p, c, gated)
 
 
@@ -229,7 +264,7 @@ def make_weights(cfg, gated, gen, fla_init=False):
     if cfg["model_type"] == "mamba2":
         return mamba2_weights(cfg, gen)
     d, h, n = cfg["hidden_size"], cfg["num_heads"], cfg["num_hidden_layers"]
-    if cfg["model_type"] in ("gated_deltanet", "kda"):
+    if cfg["model_type"] in ("gated_deltanet", "kda", "gated_deltaproduct"):
         key_dim = h * cfg["head_dim"]
         value_dim = h * int(cfg["head_dim"] * cfg["expand_v"])
     else:
@@ -256,6 +291,8 @@ def make_weights(cfg, gated, gen, fla_init=False):
             gla_weights(w, a, cfg, normal, norm_weight, d, key_dim, value_dim, head_v)
         elif cfg["model_type"] == "kda":
             kda_weights(w, a, cfg, normal, norm_weight, d, h, key_dim, value_dim, head_v, gen)
+        elif cfg["model_type"] == "gated_deltaproduct":
+            deltaproduct_weights(w, a, cfg, normal, norm_weight, d, h, key_dim, value_dim, head_v, gen)
         else:
             delta_weights(w, a, cfg, gated, normal, norm_weight, d, h, key_dim, value_dim, head_v, gen)
         w[pre + "mlp_norm.weight"] = norm_weight(d)
@@ -283,6 +320,27 @@ def gla_weights(w, a, cfg, normal, norm_weight, d, key_dim, value_dim, head_v):
     w[a + "gk_proj.1.bias"] = normal(key_dim, std=1.0) + 3                  # decays near 1, as trained GLAs have
     w[a + "o_proj.weight"] = normal(d, value_dim, std=value_dim ** -0.5)
     w[a + ("g_norm_swish_gate.weight" if cfg["use_output_gate"] else "g_norm.weight")] = norm_weight(head_v)
+
+
+def deltaproduct_weights(w, a, cfg, normal, norm_weight, d, h, key_dim, value_dim, head_v, gen):
+    """One GatedDeltaProduct layer's parameters under the prefix a: k, v, b and their convolutions n times wider."""
+    n = cfg["num_householder"]
+    w[a + "q_proj.weight"] = normal(key_dim, d, std=d ** -0.5)
+    w[a + "k_proj.weight"] = normal(n * key_dim, d, std=d ** -0.5)
+    w[a + "v_proj.weight"] = normal(n * value_dim, d, std=d ** -0.5)
+    w[a + "b_proj.weight"] = normal(n * h, d, std=d ** -0.5)
+    if cfg["use_forget_gate"]:
+        w[a + "a_proj.weight"] = normal(h, d, std=d ** -0.5)
+        w[a + "A_log"] = torch.log(torch.rand(h, generator=gen, dtype=torch.float64) * 15 + 1)
+        dt = torch.exp(torch.rand(h, generator=gen, dtype=torch.float64) * (math.log(0.1) - math.log(0.001))
+                       + math.log(0.001))
+        w[a + "dt_bias"] = dt + torch.log(-torch.expm1(-dt))
+    for name, size in (("q_conv1d", key_dim), ("k_conv1d", n * key_dim), ("v_conv1d", n * value_dim)):
+        w[a + name + ".weight"] = normal(size, 1, cfg["conv_size"], std=0.5)
+    if cfg["use_output_gate"]:
+        w[a + "g_proj.weight"] = normal(value_dim, d, std=d ** -0.5)
+    w[a + "o_norm.weight"] = norm_weight(head_v)
+    w[a + "o_proj.weight"] = normal(d, value_dim, std=value_dim ** -0.5)
 
 
 def kda_weights(w, a, cfg, normal, norm_weight, d, h, key_dim, value_dim, head_v, gen):
@@ -434,6 +492,11 @@ KDA = dict(COMMON, model_type="kda", architectures=["KDAForCausalLM"], hidden_si
            num_heads=2, num_v_heads=None, head_dim=16, expand_v=1.0, safe_gate=False, lower_bound=None,
            intermediate_size=64, norm_eps=1e-6, tie_word_embeddings=False, attnres_block_size=None)
 
+GDP = dict(COMMON, model_type="gated_deltaproduct", architectures=["GatedDeltaProductForCausalLM"], hidden_size=32,
+           num_hidden_layers=2, num_heads=2, head_dim=16, expand_v=1.0, use_output_gate=True, use_forget_gate=True,
+           num_householder=2, allow_neg_eigval=True, intermediate_size=64, norm_eps=1e-6, tie_word_embeddings=False,
+           attnres_block_size=None)
+
 # fla's Mamba2Config keys (json writes the infinite upper dt limit as Infinity, as Python's json module does).
 MAMBA2 = dict(model_type="mamba2", architectures=["Mamba2ForCausalLM"], hidden_size=32, num_hidden_layers=2,
               state_size=16, expand=2, head_dim=16, num_heads=4, conv_kernel=4, n_groups=1, use_bias=False,
@@ -478,6 +541,11 @@ def main(out):
         False, 11, torch.float32, 1)
     # Negative eigenvalues: beta = 2 sigmoid(.), so I - beta k k^T can reflect.
     write_fixture(os.path.join(out, "gated-deltanet-neg-eigval"), dict(GDN, allow_neg_eigval=True), True, 12,
+                  torch.float32, 1)
+    write_fixture(os.path.join(out, "gated-deltaproduct"), GDP, False, 13, torch.float32, 1)
+    # DeltaProduct without the forget gate or the output gate: three writes per token.
+    write_fixture(os.path.join(out, "deltaproduct-3"), dict(GDP, use_forget_gate=False, use_output_gate=False,
+                                                           num_householder=3, allow_neg_eigval=False), False, 14,
                   torch.float32, 1)
     write_fixture(os.path.join(out, "mamba2"), MAMBA2, False, 8, torch.float32, 1)
     write_fixture(os.path.join(out, "mamba2-hf-bf16"), MAMBA2_HF, False, 9, torch.bfloat16, 1)

@@ -25,10 +25,10 @@ static class InteropCommands
             DefaultValueFactory = _ => "bytes",
         };
         var command = new Command("import",
-            "Make a Mnemo run of an fla checkpoint (model_type gated_deltanet, delta_net, gla or kda, hybrids with attention layers " +
-            "too; mamba2 from fla or Hugging Face transformers): config.json is mapped field by field, refusing every key Mnemo " +
-            "cannot honour; the weights (fp32, bf16 or fp16, one file or shards) are loaded by name with their shapes checked. " +
-            "Then `mnemo generate --checkpoint RUN` and `mnemo eval` run on it.")
+            "Make a Mnemo run of an fla checkpoint (model_type gated_deltanet, delta_net, gla, kda or gated_deltaproduct, hybrids " +
+            "with attention layers too; mamba2 from fla or Hugging Face transformers): config.json is mapped field by field, " +
+            "refusing every key Mnemo cannot honour; the weights (fp32, bf16 or fp16, one file or shards) are loaded by name with " +
+            "their shapes checked. Then `mnemo generate --checkpoint RUN` and `mnemo eval` run on it.")
         {
             dir, output, tokenizer,
         };

@@ -27,7 +27,9 @@ static class ListCommand
             mixers.AddRow("mamba2", "SSD: in_proj → conv → Δ = softplus(dt + dt_bias), decay exp(−Δ·exp(A_log)), " +
                 "D skip, gated RMSNorm");
             mixers.AddRow("delta_net", "delta rule, β = σ(b_proj x), L2-normalised q/k");
-            mixers.AddRow("gated_delta_net", "delta rule with Mamba-2 decay −exp(A_log)·softplus(a_proj x + dt_bias), gated output");
+            mixers.AddRow("gated_delta_net", "delta rule with Mamba-2 decay −exp(A_log)·softplus(a_proj x + dt_bias), gated output; " +
+                "with model.matrix.householder_steps n > 1 it is Gated DeltaProduct (n delta steps per token; on delta_net, " +
+                "DeltaProduct), with model.matrix.negative_eigenvalues β ∈ (0, 2)");
             mixers.AddRow("kda", "Kimi Delta Attention: delta rule with a decay per key channel " +
                 "−exp(A_log)·softplus(f_proj x + dt_bias) (low-rank f_proj), output gated by sigmoid(g_proj x)");
             mixers.AddRow("mom", "mixture of memories: a router sends each token to top_k of num_memories memories (rule mom.rule), " +

@@ -13,7 +13,8 @@ namespace Mnemo.Interop;
 /// </summary>
 public static class FlaConfig
 {
-    public const string GatedDeltaNet = "gated_deltanet", DeltaNet = "delta_net", Gla = "gla", Kda = "kda";
+    public const string GatedDeltaNet = "gated_deltanet", DeltaNet = "delta_net", Gla = "gla", Kda = "kda",
+        GatedDeltaProduct = "gated_deltaproduct";
 
     /// <summary>Keys that choose kernels, fusions, the loss or Hugging Face's bookkeeping: none changes the forward.</summary>
     static readonly HashSet<string> Inert =
@@ -37,23 +38,30 @@ public static class FlaConfig
             DeltaNet => MixerKind.DeltaNet,
             Gla => MixerKind.Gla,
             Kda => MixerKind.Kda,
+            // Gated DeltaProduct is Gated DeltaNet with Householder steps, or DeltaNet with them when it has no forget gate.
+            GatedDeltaProduct => config["use_forget_gate"] is JsonValue f && f.GetValueKind() == JsonValueKind.True
+                ? MixerKind.GatedDeltaNet : MixerKind.DeltaNet,
             _ => throw new MnemoException($"{source}: model_type \"{type}\" is not one Mnemo imports; it imports " +
-                $"{GatedDeltaNet}, {DeltaNet}, {Gla}, {Kda} and {FlaMamba2.ModelType} (docs/interop.md)"),
+                $"{GatedDeltaNet}, {DeltaNet}, {Gla}, {Kda}, {GatedDeltaProduct} and {FlaMamba2.ModelType} (docs/interop.md)"),
         };
         bool gated = mixer == MixerKind.GatedDeltaNet, gla = mixer == MixerKind.Gla, kda = mixer == MixerKind.Kda;
+        bool product = type == GatedDeltaProduct;
         var keys = new HfConfigKeys(config, Inert);
         var problems = keys.Problems;
         T Get<T>(string key, T fallback) => keys.Get(key, fallback);
         void Require<T>(string key, T fallback, T wanted, string why) => keys.Require(key, fallback, wanted, why);
 
-        int d = Get("hidden_size", 2048), layers = Get("num_hidden_layers", gated ? 21 : 24);
-        int heads = Get("num_heads", gated ? 6 : gla ? 4 : 16), vocab = Get("vocab_size", 32000), convSize = Get("conv_size", 4);
+        int d = Get("hidden_size", 2048), layers = Get("num_hidden_layers", gated || product ? 21 : 24);
+        int heads = Get("num_heads", gated || product ? 6 : gla ? 4 : 16), vocab = Get("vocab_size", 32000), convSize = Get("conv_size", 4);
         double eps = Get("norm_eps", 1e-6);
         // KDA's output gate is part of the layer (sigmoid of a low-rank g_proj): no key turns it off.
-        bool useGate = gla ? Get("use_output_gate", true) : kda || Get("use_gate", gated), tied = Get("tie_word_embeddings", false);
+        bool useGate = gla || product ? Get("use_output_gate", true) : kda || Get("use_gate", gated);
+        bool tied = Get("tie_word_embeddings", false);
+        int steps = product ? Get("num_householder", 1) : 1;
+        if (product) Get("use_forget_gate", false);                           // read above (it chose the mixer); checked here
         bool shortConv = Get("use_short_conv", !gla);
         int keyDim, valueDim;
-        if (gated || kda)
+        if (gated || kda || product)
         {
             int headDim = Get("head_dim", kda ? 128 : 256);
             double expandV = Get("expand_v", kda ? 1.0 : 2.0);
@@ -115,7 +123,7 @@ public static class FlaConfig
             MaxPositions = Get("max_position_embeddings", 2048),
             ShortConv = shortConv, ConvSize = convSize, ExpandK = (double)keyDim / d, ExpandV = (double)valueDim / d,
             OutputGate = kda ? null : useGate, MlpRatio = (double)intermediate / d, TieEmbeddings = tied, NormEps = eps,
-            Matrix = new MatrixMemoryConfig { NegativeEigenvalues = negativeEigenvalues },
+            Matrix = new MatrixMemoryConfig { NegativeEigenvalues = negativeEigenvalues, HouseholderSteps = steps },
             Attention = new AttentionConfig { Window = attention?.Window ?? 0, ShortConv = attention is null ? null : false },
         };
         if (problems.Count == 0)
@@ -213,22 +221,29 @@ public static class FlaConfig
         if (problems.Count > 0) throw NotExportable(problems);
         m = m with { Mixer = memories[0] };
         bool gated = m.Mixer == MixerKind.GatedDeltaNet, gla = m.Mixer == MixerKind.Gla, kda = m.Mixer == MixerKind.Kda;
+        bool product = m.Matrix.HouseholderSteps > 1;                        // fla's Gated DeltaProduct, forget gate or not
         int keyDim = m.KeyHeadDim * m.NumHeads, valueDim = m.ValueHeadDim * m.NumHeads;
         var o = new JsonObject
         {
-            ["architectures"] = new JsonArray(gated ? "GatedDeltaNetForCausalLM" : gla ? "GLAForCausalLM" : kda ? "KDAForCausalLM"
-                : "DeltaNetForCausalLM"),
-            ["model_type"] = gated ? GatedDeltaNet : gla ? Gla : kda ? Kda : DeltaNet,
+            ["architectures"] = new JsonArray(product ? "GatedDeltaProductForCausalLM" : gated ? "GatedDeltaNetForCausalLM"
+                : gla ? "GLAForCausalLM" : kda ? "KDAForCausalLM" : "DeltaNetForCausalLM"),
+            ["model_type"] = product ? GatedDeltaProduct : gated ? GatedDeltaNet : gla ? Gla : kda ? Kda : DeltaNet,
             ["attn_mode"] = "chunk",
             ["hidden_size"] = m.DModel,
             ["num_hidden_layers"] = m.NumLayers,
             ["num_heads"] = m.NumHeads,
         };
-        if (gated || kda)
+        if (gated || kda || product)
         {
             o["head_dim"] = m.KeyHeadDim;
             o["expand_v"] = (double)m.ValueHeadDim / m.KeyHeadDim;
-            o["num_v_heads"] = null;
+            if (!product) o["num_v_heads"] = null;
+            if (product)
+            {
+                o["use_output_gate"] = m.OutputGate ?? gated;
+                o["use_forget_gate"] = gated;
+                o["num_householder"] = m.Matrix.HouseholderSteps;
+            }
             if (kda)
             {
                 o["safe_gate"] = false;
@@ -257,7 +272,7 @@ public static class FlaConfig
             o["qk_norm"] = "l2";
             o["qk_activation"] = "silu";
         }
-        if (!gla && !kda) o["use_gate"] = m.OutputGate ?? gated;
+        if (!gla && !kda && !product) o["use_gate"] = m.OutputGate ?? gated;
         if (!gla) o["allow_neg_eigval"] = m.Matrix.NegativeEigenvalues;
         o["use_short_conv"] = m.ShortConv;
         o["conv_size"] = m.ConvSize;

@@ -17,6 +17,10 @@ public sealed record MatrixMemoryConfig : IValidatedConfig
         "transition I − β kᵀk can have the eigenvalue 1 − β < 0 (Grazzi et al. 2024, arXiv 2411.12537; fla's allow_neg_eigval; " +
         "docs/mechanisms.md#negative-eigenvalues)")]
     public bool NegativeEigenvalues { get; init; }
+    [Help("delta_net, gated_delta_net: Householder steps per token, n_h (DeltaProduct, Siems et al. 2025, arXiv 2502.10297): " +
+        "each token writes n_h keys and values, one delta step each, its decay on the first and its read after the last; " +
+        "1 is the plain rule (docs/mechanisms.md#deltaproduct)"), Range(1, 16)]
+    public int HouseholderSteps { get; init; } = 1;
     [Help("mamba2, gated_delta_net, kda, mom: smallest initial step dt of the decay g = −A·softplus(a + dt_bias) " +
         "(dt log-uniform in [dt_min, dt_max], Mamba-2's initialisation)"), Range(1e-8, 10)]
     public double DtMin { get; init; } = 1e-3;

@@ -18,7 +18,9 @@ public abstract class MatrixMemoryMixer : MemoryMixer, IMatrixMemoryLayer
 
     /// <param name="c">the model's common dims</param>
     /// <param name="matrix">model.matrix</param>
-    protected MatrixMemoryMixer(string name, ModelConfig c, MatrixMemoryConfig matrix, bool outputGate) : base(name, c, outputGate) =>
+    /// <param name="householder">whether the rule takes model.matrix.householder_steps (the delta rules that do)</param>
+    protected MatrixMemoryMixer(string name, ModelConfig c, MatrixMemoryConfig matrix, bool outputGate, bool householder = false)
+        : base(name, c, outputGate, householder ? matrix.HouseholderSteps : 1) =>
         (_chunk, _negativeEigenvalues) = (matrix.ChunkSize, matrix.NegativeEigenvalues);
 
     /// <summary>Which kernel the rule runs.</summary>
@@ -42,9 +44,27 @@ public abstract class MatrixMemoryMixer : MemoryMixer, IMatrixMemoryLayer
     protected override Tensor Remember(Tensor q, Tensor k, Tensor v, Tensor x, LayerCache? cache)
     {
         var (g, beta) = Gates(x, cache?.Position ?? 0);
+        if (Writes > 1) (q, g, beta) = Substeps(q, g, beta!);
         var inputs = new KernelInputs(q, k, v, g, beta, InitialState(x, cache));
         var (o, state) = Kernel.Run(Kind, inputs, _chunk, streaming: cache is not null);
         if (cache is not null) cache.Set("state", state);
-        return o;
+        if (Writes == 1) return o;
+        long b = o.shape[0], t = o.shape[1] / Writes;
+        return o.view(b, t, Writes, Heads, o.shape[3]).select(2, Writes - 1);                // read after a token's last write
+    }
+
+    /// <summary>
+    /// DeltaProduct (docs/mechanisms.md#deltaproduct): each token is W = <see cref="MemoryMixer.Writes"/> steps of the
+    /// kernel, one per key and value it wrote (k, v already [B, T·W, H, D]). The token's decay acts on its first step, its
+    /// query reads after its last: q [B, T, H, Dk] → [B, T·W, H, Dk] with zeros before each token's last step,
+    /// g [B, T, H(, Dk)] → [B, T·W, ...] with zeros after its first, β [B, T, W·H] → [B, T·W, H].
+    /// </summary>
+    (Tensor Q, Tensor? G, Tensor Beta) Substeps(Tensor q, Tensor? g, Tensor beta)
+    {
+        long b = q.shape[0], t = q.shape[1];
+        var zerosQ = Enumerable.Repeat(zeros_like(q), Writes - 1);
+        var qs = stack([.. zerosQ, q], 2).flatten(1, 2);                                      // [B, T·W, H, Dk]
+        var gs = g is null ? null : stack([g, .. Enumerable.Repeat(zeros_like(g), Writes - 1)], 2).flatten(1, 2);
+        return (qs, gs, beta.view(b, t * Writes, Heads));
     }
 }

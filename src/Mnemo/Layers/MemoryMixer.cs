@@ -22,21 +22,26 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
     protected int KeyDim { get; }      // per head
     protected int ValueDim { get; }    // per head
 
+    /// <summary>Keys and values written per token (DeltaProduct's Householder steps; 1 for every other rule).</summary>
+    protected int Writes { get; }
+
     /// <param name="outputGate">the mechanism's own choice of the silu(g_proj x) output gate; model.output_gate overrides it</param>
-    protected MemoryMixer(string name, ModelConfig c, bool outputGate) : base(name)
+    /// <param name="writes">keys and values per token: k_proj and v_proj are that many times wider</param>
+    protected MemoryMixer(string name, ModelConfig c, bool outputGate, int writes = 1) : base(name)
     {
         Heads = c.NumHeads;
         KeyDim = c.KeyHeadDim;
         ValueDim = c.ValueHeadDim;
+        Writes = writes;
         long keys = Heads * KeyDim, values = Heads * ValueDim;
         q_proj = new Projection(c.DModel, keys, hasBias: false);
-        k_proj = new Projection(c.DModel, keys, hasBias: false);
-        v_proj = new Projection(c.DModel, values, hasBias: false);
+        k_proj = new Projection(c.DModel, keys * writes, hasBias: false);
+        v_proj = new Projection(c.DModel, values * writes, hasBias: false);
         if (c.ShortConv)
         {
             q_conv1d = new ShortConvolution(keys, c.ConvSize);
-            k_conv1d = new ShortConvolution(keys, c.ConvSize);
-            v_conv1d = new ShortConvolution(values, c.ConvSize);
+            k_conv1d = new ShortConvolution(keys * writes, c.ConvSize);
+            v_conv1d = new ShortConvolution(values * writes, c.ConvSize);
         }
         if (c.OutputGate ?? outputGate) g_proj = OutputGateProjection(c, values);
         o_norm = new GatedRMSNorm(ValueDim, c.NormEps);
@@ -86,8 +91,9 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1], position = cache?.Position ?? 0;
         var (q, k, v, gate) = Inputs(x, cache);
-        (q, k) = Features(q.view(b, t, Heads, KeyDim), k.view(b, t, Heads, KeyDim), position); // [B, T, H, Dk']
-        v = Values(v.view(b, t, Heads, ValueDim));                                              // [B, T, H, Dv']
+        // k, v [B, T, W·H·D] → [B, T·W, H, D]: a token's W writes in a row (W = Writes, 1 but for DeltaProduct).
+        (q, k) = Features(q.view(b, t, Heads, KeyDim), k.reshape(b, t * Writes, Heads, KeyDim), position); // [B, T, H, Dk']
+        v = Values(v.reshape(b, t * Writes, Heads, ValueDim));                                              // [B, T·W, H, Dv']
         var o = Remember(q, k, v, x, cache);
         return GatedOutput(o, gate, x).MoveToOuterDisposeScope();
     }
@@ -110,17 +116,17 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
         bool decoding = cache is not null && x.shape[1] == 1 && !is_grad_enabled();
         Tensor Joined(string name, Func<Tensor> build) => decoding ? cache!.Derived(name, build) : build();
 
-        var weight = Joined("in_proj", () => cat(joined.Select(p => (Tensor)p.Weight).ToArray(), 0));     // [2HDk + HDv (+ HDv), D]
-        long keys = Heads * KeyDim, values = Heads * ValueDim;
-        var projected = MixedPrecision.Linear(x, weight, null);                                  // [B, T, 2HDk + HDv (+ HDv)]
-        var qkv = projected.narrow(-1, 0, 2 * keys + values);
+        var weight = Joined("in_proj", () => cat(joined.Select(p => (Tensor)p.Weight).ToArray(), 0));     // [(1+W)HDk + WHDv (+ HDv), D]
+        long keys = Heads * KeyDim, values = Heads * ValueDim, width = keys + Writes * (keys + values);
+        var projected = MixedPrecision.Linear(x, weight, null);                                  // [B, T, width (+ HDv)]
+        var qkv = projected.narrow(-1, 0, width);
         if (q_conv1d is not null)
         {
             var taps = Joined("qkv_conv1d", () => cat([q_conv1d.Weight, k_conv1d!.Weight, v_conv1d!.Weight], 0));
             qkv = ShortConvolution.Convolve(qkv, taps, null, cache, "qkv_conv");
         }
-        var parts = qkv.split([keys, keys, values], -1);
-        var gate = gateJoins ? projected.narrow(-1, 2 * keys + values, values) : g_proj?.forward(x);
+        var parts = qkv.split([keys, Writes * keys, Writes * values], -1);
+        var gate = gateJoins ? projected.narrow(-1, width, values) : g_proj?.forward(x);
         return (parts[0], parts[1], parts[2], gate);
     }
 

@@ -123,6 +123,11 @@ public sealed record ModelConfig : IValidatedConfig
         foreach (var (name, expand) in new[] { ("expand_k", ExpandK), ("expand_v", ExpandV) })
             if ((int)Math.Round(DModel * expand) % NumHeads != 0 || (int)Math.Round(DModel * expand) < NumHeads)
                 yield return (name, $"d_model·{name} = {Math.Round(DModel * expand)} must be a positive multiple of num_heads {NumHeads}");
+        var withoutSteps = Enumerable.Range(0, NumLayers).Select(MixerOf)
+            .Where(m => m is not (MixerKind.DeltaNet or MixerKind.GatedDeltaNet or MixerKind.Attention)).Distinct().ToArray();
+        if (Matrix.HouseholderSteps > 1 && withoutSteps.Length > 0)
+            yield return ("matrix.householder_steps", $"{Matrix.HouseholderSteps} Householder steps per token are a delta_net or " +
+                $"gated_delta_net setting; {string.Join(", ", withoutSteps.Select(m => Runtime.Names.Of(m)))} has none");
         if (Enumerable.Range(0, NumLayers).Any(i => MixerOf(i) == MixerKind.Retnet) && KeyHeadDim % 2 != 0)
             yield return ("expand_k", $"RetNet rotates q and k, so the key width per head must be even; it is {KeyHeadDim}");
         bool deep = Enumerable.Range(0, NumLayers).Any(i => DeepRule(MixerOf(i)) is not null || IsTitansArchitecture(MixerOf(i)));

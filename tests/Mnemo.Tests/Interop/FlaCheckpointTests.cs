@@ -21,7 +21,8 @@ public class FlaCheckpointTests
         new()
         {
             "gated-deltanet", "gated-deltanet-bf16-sharded", "gated-deltanet-init-scale", "gated-deltanet-hybrid", "delta-net", "gla",
-            "gla-conv-ungated", "gated-deltanet-neg-eigval", "kda", "kda-hybrid", "mamba2", "mamba2-hf-bf16",
+            "gla-conv-ungated", "gated-deltanet-neg-eigval", "gated-deltaproduct", "deltaproduct-3", "kda", "kda-hybrid", "mamba2",
+            "mamba2-hf-bf16",
         };
 
     static string Fixture(string name) => Path.Combine(Repository.Root, "tests", "Mnemo.Tests", "Fixtures", "fla", name);

@@ -66,6 +66,7 @@ public class ConfigTests
     [InlineData("induction-heads", "induction_heads")]
     [InlineData("parity-dms", "parity_dms")]
     [InlineData("fact-chains", "fact_chains")]
+    [InlineData("state-tracking", "state_tracking")]
     public void Each_task_has_a_preset_that_validates_and_trains_on_it(string preset, string section)
     {
         var config = RunConfig.Load(preset);   // parses and validates
@@ -114,6 +115,7 @@ public class ConfigTests
     [InlineData("""{ "task": { "kind": "mqar", "train_seed": 5, "test_seed": 5 } }""", "task.test_seed")]
     [InlineData("""{ "training": { "steps": 10, "warmup_steps": 20 } }""", "training.warmup_steps")]
     [InlineData("""{ "training": { "lr": 0 } }""", "training.lr")]
+    [InlineData("""{ "model": { "mixer": "gla", "matrix": { "householder_steps": 2 } } }""", "model.matrix.householder_steps")]
     public void Cross_field_rules_name_the_field(string json, string field) =>
         Assert.Contains($"\"{field}\"", Bad(json).Message);
 

@@ -13,9 +13,9 @@ public sealed class DeltaNet : MatrixMemoryMixer
 {
     readonly Projection b_proj;
 
-    public DeltaNet(ModelConfig c, MatrixMemoryConfig matrix) : base(nameof(DeltaNet), c, matrix, outputGate: false)
+    public DeltaNet(ModelConfig c, MatrixMemoryConfig matrix) : base(nameof(DeltaNet), c, matrix, outputGate: false, householder: true)
     {
-        b_proj = new Projection(c.DModel, c.NumHeads, hasBias: false);
+        b_proj = new Projection(c.DModel, c.NumHeads * Writes, hasBias: false);                // one β per write
         RegisterComponents();
     }
 

@@ -15,10 +15,11 @@ public sealed class GatedDeltaNet : MatrixMemoryMixer
     readonly Projection a_proj, b_proj;
     readonly Parameter A_log, dt_bias;
 
-    public GatedDeltaNet(ModelConfig c, MatrixMemoryConfig matrix) : base(nameof(GatedDeltaNet), c, matrix, outputGate: true)
+    public GatedDeltaNet(ModelConfig c, MatrixMemoryConfig matrix)
+        : base(nameof(GatedDeltaNet), c, matrix, outputGate: true, householder: true)
     {
         a_proj = new Projection(c.DModel, c.NumHeads, hasBias: false);
-        b_proj = new Projection(c.DModel, c.NumHeads, hasBias: false);
+        b_proj = new Projection(c.DModel, c.NumHeads * Writes, hasBias: false);                // one β per write
         (A_log, dt_bias) = MambaGate.Initial(c.NumHeads, matrix.DtMin, matrix.DtMax);
         RegisterComponents();
     }
