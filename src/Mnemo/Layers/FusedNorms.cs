@@ -1,7 +1,8 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Mnemo.Runtime;
 using TorchSharp;
+using static Mnemo.Runtime.FloatLanes;
 using static TorchSharp.torch;
 using V = System.Runtime.Intrinsics.Vector256<float>;
 
@@ -17,7 +18,7 @@ namespace Mnemo.Layers;
 /// </summary>
 public static class FusedNorms
 {
-    const int Lanes = 8;                                                      // floats in a Vector256
+    const int Lanes = FloatLanes.Width;
 
     /// <summary>Whether x takes the fused path: fp32 on the CPU, rows (the last dimension) a multiple of 8 long.</summary>
     public static bool Applies(Tensor x) =>
@@ -49,10 +50,6 @@ public static class FusedNorms
         ? L2.apply(x, scale, eps)
         : throw new ArgumentException($"fused L2 norm takes fp32 CPU rows of a multiple of {Lanes}, got {x.dtype} " +
             $"[{string.Join(", ", x.shape)}]", nameof(x));
-
-    static Span<float> Floats(Tensor t) => MemoryMarshal.Cast<byte, float>(t.bytes);
-
-    static V Load(ReadOnlySpan<float> s, int at) => Vector256.Create(s.Slice(at, Lanes));
 
     /// <summary>
     /// Runs body(first row, end row, part) over the rows in as many parts as libtorch has threads. The bodies are

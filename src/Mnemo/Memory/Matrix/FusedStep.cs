@@ -1,7 +1,8 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Mnemo.Runtime;
 using TorchSharp;
+using static Mnemo.Runtime.FloatLanes;
 using static TorchSharp.torch;
 using V = System.Runtime.Intrinsics.Vector256<float>;
 
@@ -19,7 +20,7 @@ namespace Mnemo.Memory.Matrix;
 /// </summary>
 public static class FusedStep
 {
-    const int Lanes = 8;                                                      // floats in a Vector256
+    const int Lanes = FloatLanes.Width;
 
     /// <summary>Whether a step on these tensors takes the fused path: no gradient, fp32 on the CPU, Dv a multiple of 8.</summary>
     public static bool Applies(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? beta, Tensor state) =>
@@ -50,10 +51,6 @@ public static class FusedStep
         Heads(qc, kc, vc, gc, bc, sc, o, next, heads, dk, dv, gateWidth);
         return (o.MoveToOuterDisposeScope(), next.MoveToOuterDisposeScope());
     }
-
-    static Span<float> Floats(Tensor t) => MemoryMarshal.Cast<byte, float>(t.bytes);
-
-    static V Load(ReadOnlySpan<float> s, int at) => Vector256.Create(s.Slice(at, Lanes));
 
     /// <summary>Every head in turn (a decoded token's state fits in cache; threads would cost more than they save).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
