@@ -18,44 +18,35 @@ public class FusedStepTests
         _ => full(new long[] { b, h }, -30.0),                                 // a ≈ 1e-13: the state all but forgotten
     };
 
+    public static TheoryData<MatrixKernelKind, Gate, long, long, long, long> Steps()
+    {
+        var data = new TheoryData<MatrixKernelKind, Gate, long, long, long, long>();
+        foreach (var kind in new[] { MatrixKernelKind.GatedLinear, MatrixKernelKind.Delta })
+        {
+            data.Add(kind, Gate.None, 1, 1, 16, 8);
+            data.Add(kind, Gate.PerHead, 2, 3, 5, 16);
+            data.Add(kind, Gate.PerChannel, 2, 3, 7, 24);
+            data.Add(kind, Gate.Zero, 1, 4, 64, 64);
+            data.Add(kind, Gate.Strong, 3, 2, 9, 8);
+        }
+        return data;
+    }
+
     [Theory]
-    [InlineData(Gate.None, 1, 1, 16, 8)]
-    [InlineData(Gate.PerHead, 2, 3, 5, 16)]
-    [InlineData(Gate.PerChannel, 2, 3, 7, 24)]
-    [InlineData(Gate.Zero, 1, 4, 64, 64)]
-    [InlineData(Gate.Strong, 3, 2, 9, 8)]
-    public void The_gated_linear_step_equals_the_composed_one(Gate gate, long b, long h, long dk, long dv)
+    [MemberData(nameof(Steps))]
+    public void The_fused_step_equals_the_composed_one(MatrixKernelKind kind, Gate gate, long b, long h, long dk, long dv)
     {
         using var scope = NewDisposeScope();
         TorchRuntime.Initialise();
         manual_seed(11);
         using var noGrad = no_grad();
-        var (q, k, v, state) = (randn(b, h, dk), randn(b, h, dk), randn(b, h, dv), randn(b, h, dk, dv));
-        var g = LogGate(gate, b, h, dk);
-        Assert.True(FusedStep.Applies(q, k, v, g, null, state));
-        var (o, s) = FusedStep.GatedLinear(q, k, v, g, state);
-        var (oRef, sRef) = GatedLinearKernel.Step(q, k, v, g, state);
-        Assert.True(Equivalence.RelativeRms(o, oRef) <= 1e-6, $"o at {Equivalence.RelativeRms(o, oRef):E2}");
-        Assert.True(Equivalence.RelativeRms(s, sRef) <= 1e-6, $"state at {Equivalence.RelativeRms(s, sRef):E2}");
-    }
-
-    [Theory]
-    [InlineData(Gate.None, 1, 1, 16, 8)]
-    [InlineData(Gate.PerHead, 2, 3, 5, 16)]
-    [InlineData(Gate.PerChannel, 2, 3, 7, 24)]
-    [InlineData(Gate.Zero, 1, 4, 64, 64)]
-    [InlineData(Gate.Strong, 3, 2, 9, 8)]
-    public void The_delta_step_equals_the_composed_one(Gate gate, long b, long h, long dk, long dv)
-    {
-        using var scope = NewDisposeScope();
-        TorchRuntime.Initialise();
-        manual_seed(12);
-        using var noGrad = no_grad();
+        bool delta = kind == MatrixKernelKind.Delta;
         var (q, k, v, state) = (randn(b, h, dk), nn.functional.normalize(randn(b, h, dk), dim: -1), randn(b, h, dv), randn(b, h, dk, dv));
-        var (g, beta) = (LogGate(gate, b, h, dk), rand(b, h));
+        var (g, beta) = (LogGate(gate, b, h, dk), delta ? rand(b, h) : null);
         var before = state.clone();
-        var (o, s) = FusedStep.Delta(q, k, v, g, beta, state);
-        var (oRef, sRef) = DeltaKernel.Step(q, k, v, g, beta, state);
+        Assert.True(FusedStep.Applies(q, k, v, g, beta, state));
+        var (o, s) = delta ? FusedStep.Delta(q, k, v, g, beta!, state) : FusedStep.GatedLinear(q, k, v, g, state);
+        var (oRef, sRef) = delta ? DeltaKernel.Step(q, k, v, g, beta!, state) : GatedLinearKernel.Step(q, k, v, g, state);
         Assert.True(Equivalence.RelativeRms(o, oRef) <= 1e-6, $"o at {Equivalence.RelativeRms(o, oRef):E2}");
         Assert.True(Equivalence.RelativeRms(s, sRef) <= 1e-6, $"state at {Equivalence.RelativeRms(s, sRef):E2}");
         // The input state is left as it was: the step writes a new one.
