@@ -62,9 +62,9 @@ public abstract class MatrixMemoryMixer : MemoryMixer, IMatrixMemoryLayer
     (Tensor Q, Tensor? G, Tensor Beta) Substeps(Tensor q, Tensor? g, Tensor beta)
     {
         long b = q.shape[0], t = q.shape[1];
-        var zerosQ = Enumerable.Repeat(zeros_like(q), Writes - 1);
-        var qs = stack([.. zerosQ, q], 2).flatten(1, 2);                                      // [B, T·W, H, Dk]
-        var gs = g is null ? null : stack([g, .. Enumerable.Repeat(zeros_like(g), Writes - 1)], 2).flatten(1, 2);
+        var (zq, zg) = (zeros_like(q), g is null ? null : zeros_like(g));                  // one zero tensor each, stacked W − 1 times
+        var qs = stack([.. Enumerable.Repeat(zq, Writes - 1), q], 2).flatten(1, 2);                // [B, T·W, H, Dk]
+        var gs = g is null ? null : stack([g, .. Enumerable.Repeat(zg!, Writes - 1)], 2).flatten(1, 2);
         return (qs, gs, beta.view(b, t * Writes, Heads));
     }
 }

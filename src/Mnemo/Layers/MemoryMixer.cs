@@ -99,7 +99,8 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
     }
 
     /// <summary>
-    /// q, k, v [B, T, H·D] of x after the short convolutions, and the output gate's g_proj x (null without a gate): one
+    /// q [B, T, H·Dk], k and v [B, T, W·H·D] (W = <see cref="Writes"/>) of x after the short convolutions, and the output
+    /// gate's g_proj x (null without a gate): one
     /// product with the projections' weights side by side, and one convolution over q, k and v's channels together. That
     /// is a product and a convolution each, up to rounding, in a third of the operations, and a decoded token's time is
     /// mostly the cost of operations, not their arithmetic (docs/benchmarks.md#fewer-operations-per-decoded-token). A decoded token

@@ -33,7 +33,7 @@ public static class FusedStep
     public static (Tensor O, Tensor State) GatedLinear(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor state) =>
         Run(q, k, v, g, null, state);
 
-    /// <summary>The delta step: q, k [B, H, Dk], v [B, H, Dv], g null | [B, H], beta [B, H], state [B, H, Dk, Dv].</summary>
+    /// <summary>The delta step: q, k [B, H, Dk], v [B, H, Dv], g null | [B, H] | [B, H, Dk], beta [B, H], state [B, H, Dk, Dv].</summary>
     public static (Tensor O, Tensor State) Delta(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor beta, Tensor state) =>
         Run(q, k, v, g, beta, state);
 
