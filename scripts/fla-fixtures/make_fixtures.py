@@ -41,6 +41,14 @@ def short_conv(x, weight):
     return F.silu(y)
 
 
+def output(o, x, p, cfg, gated, norm):
+    """The read o [T, H, V] through the per-head RMSNorm (weight p[norm]), times silu(g_proj x) when gated, then o_proj."""
+    o = rms_norm(o, p[norm], cfg["norm_eps"])
+    if gated:
+        o = o * F.silu((x @ p["g_proj.weight"].T).view(o.shape))
+    return o.reshape(T, -1) @ p["o_proj.weight"].T
+
+
 def delta_mixer(x, p, cfg, gated):
     """One (Gated) DeltaNet layer on x [T, D]: S_t = a_t S_{t-1} + k_t (beta_t (v_t - a_t S_{t-1}^T k_t))^T, o_t = S_t^T q_t."""
     h = cfg["num_heads"]
@@ -65,13 +73,7 @@ def delta_mixer(x, p, cfg, gated):
         state = state + k[t][:, :, None] * u[:, None, :]
         out.append(torch.einsum("hkv,hk->hv", state, q[t]))
     o = torch.stack(out)                                                   # [T, H, V]
-    eps = cfg["norm_eps"]
-    if cfg["use_gate"]:
-        gate = (x @ p["g_proj.weight"].T).view(T, h, -1)
-        o = rms_norm(o, p["o_norm.weight"], eps) * F.silu(gate)
-    else:
-        o = rms_norm(o, p["o_norm.weight"], eps)
-    return o.reshape(T, -1) @ p["o_proj.weight"].T
+    return output(o, x, p, cfg, cfg["use_gate"], "o_norm.weight")
 
 
 def deltaproduct_mixer(x, p, cfg):
@@ -99,12 +101,7 @@ def deltaproduct_mixer(x, p, cfg):
             state = state + k[t, j][:, :, None] * u[:, None, :]
         out.append(torch.einsum("hkv,hk->hv", state, q[t]))
     o = torch.stack(out)
-    if cfg["use_output_gate"]:
-        gate = (x @ p["g_proj.weight"].T).view(T, h, -1)
-        o = rms_norm(o, p["o_norm.weight"], cfg["norm_eps"]) * F.silu(gate)
-    else:
-        o = rms_norm(o, p["o_norm.weight"], cfg["norm_eps"])
-    return o.reshape(T, -1) @ p["o_proj.weight"].T
+    return output(o, x, p, cfg, cfg["use_output_gate"], "o_norm.weight")
 
 
 def kda_mixer(x, p, cfg):
@@ -150,12 +147,8 @@ def gla_mixer(x, p, cfg):
         state = state * torch.exp(gk[t])[:, :, None] + k[t][:, :, None] * v[t][:, None, :]
         out.append(torch.einsum("hkv,hk->hv", state, q[t]))
     o = torch.stack(out)
-    if cfg["use_output_gate"]:
-        gate = (x @ p["g_proj.weight"].T).view(T, h, -1)
-        o = rms_norm(o, p["g_norm_swish_gate.weight"], cfg["norm_eps"]) * F.silu(gate)
-    else:
-        o = rms_norm(o, p["g_norm.weight"], cfg["norm_eps"])
-    return o.reshape(T, -1) @ p["o_proj.weight"].T
+    gated = cfg["use_output_gate"]
+    return output(o, x, p, cfg, gated, "g_norm_swish_gate.weight" if gated else "g_norm.weight")
 
 
 def rotary(x):
