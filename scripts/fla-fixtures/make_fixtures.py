@@ -49,15 +49,22 @@ def output(o, x, p, cfg, gated, norm):
     return o.reshape(T, -1) @ p["o_proj.weight"].T
 
 
-def delta_mixer(x, p, cfg, gated):
-    """One (Gated) DeltaNet layer on x [T, D]: S_t = a_t S_{t-1} + k_t (beta_t (v_t - a_t S_{t-1}^T k_t))^T, o_t = S_t^T q_t."""
-    h = cfg["num_heads"]
+def delta_inputs(x, p, h, writes=None):
+    """q [T, H, K], k [T, H, K], v [T, H, V] of the delta rules after the SiLU short convolutions, q and k L2-normalised
+    and q scaled by K^-1/2; with writes = n, k and v are [T, n, H, ...] (fla lays a token's writes out as (n h d))."""
     q = short_conv(x @ p["q_proj.weight"].T, p["q_conv1d.weight"])
     k = short_conv(x @ p["k_proj.weight"].T, p["k_conv1d.weight"])
     v = short_conv(x @ p["v_proj.weight"].T, p["v_conv1d.weight"])
-    q, k, v = q.view(T, h, -1), k.view(T, h, -1), v.view(T, h, -1)
+    shape = (T, h, -1) if writes is None else (T, writes, h, -1)
+    q, k, v = q.view(T, h, -1), k.view(*shape), v.view(*shape)
+    return l2_norm(q) * q.shape[-1] ** -0.5, l2_norm(k), v
+
+
+def delta_mixer(x, p, cfg, gated):
+    """One (Gated) DeltaNet layer on x [T, D]: S_t = a_t S_{t-1} + k_t (beta_t (v_t - a_t S_{t-1}^T k_t))^T, o_t = S_t^T q_t."""
+    h = cfg["num_heads"]
+    q, k, v = delta_inputs(x, p, h)
     dk = q.shape[-1]
-    q, k = l2_norm(q) * dk ** -0.5, l2_norm(k)
     beta = torch.sigmoid(x @ p["b_proj.weight"].T)                         # [T, H]
     if cfg.get("allow_neg_eigval"):
         beta = beta * 2                                                    # beta in (0, 2)
@@ -81,12 +88,8 @@ def deltaproduct_mixer(x, p, cfg):
     each, S <- (I - beta_j k_j k_j^T) S + beta_j k_j v_j^T; the forget gate (if any) decays S before the first step, and
     o_t = S^T q_t is read after the last."""
     h, n = cfg["num_heads"], cfg["num_householder"]
-    q = short_conv(x @ p["q_proj.weight"].T, p["q_conv1d.weight"])
-    k = short_conv(x @ p["k_proj.weight"].T, p["k_conv1d.weight"])
-    v = short_conv(x @ p["v_proj.weight"].T, p["v_conv1d.weight"])
-    q, k, v = q.view(T, h, -1), k.view(T, n, h, -1), v.view(T, n, h, -1)   # a token's writes: (n h d)
+    q, k, v = delta_inputs(x, p, h, n)                                     # k, v [T, n, H, D]: a token's writes
     dk = q.shape[-1]
-    q, k = l2_norm(q) * dk ** -0.5, l2_norm(k)
     beta = torch.sigmoid(x @ p["b_proj.weight"].T).view(T, n, h) * (2 if cfg["allow_neg_eigval"] else 1)
     if cfg["use_forget_gate"]:
         g = -torch.exp(p["A_log"]) * F.softplus(x @ p["a_proj.weight"].T + p["dt_bias"])
@@ -109,12 +112,8 @@ def kda_mixer(x, p, cfg):
     log-decay per key channel g_t = -exp(A_log) * softplus(f_proj x_t + dt_bias), o_t = S_t^T q_t, then
     RMSNorm(o) * sigmoid(g_proj x) (both projections low-rank, g_proj's second with a bias)."""
     h = cfg["num_heads"]
-    q = short_conv(x @ p["q_proj.weight"].T, p["q_conv1d.weight"])
-    k = short_conv(x @ p["k_proj.weight"].T, p["k_conv1d.weight"])
-    v = short_conv(x @ p["v_proj.weight"].T, p["v_conv1d.weight"])
-    q, k, v = q.view(T, h, -1), k.view(T, h, -1), v.view(T, h, -1)
+    q, k, v = delta_inputs(x, p, h)
     dk = q.shape[-1]
-    q, k = l2_norm(q) * dk ** -0.5, l2_norm(k)
     f = (x @ p["f_proj.0.weight"].T) @ p["f_proj.1.weight"].T + p["dt_bias"]
     g = (-torch.exp(p["A_log"])[:, None] * F.softplus(f.view(T, h, dk)))  # [T, H, K]
     beta = torch.sigmoid(x @ p["b_proj.weight"].T) * (2 if cfg.get("allow_neg_eigval") else 1)   # [T, H]
