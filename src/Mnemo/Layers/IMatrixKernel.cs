@@ -28,7 +28,16 @@ public sealed class DirectMatrixKernel : IMatrixKernel
     public (Tensor O, Tensor State) Run(MatrixKernelKind kind, KernelInputs x, int chunkSize, bool streaming)
     {
         var clock = KernelClock.Begin();                                     // bench train's breakdown; a no-op otherwise
-        x = x with { Q = clock.In(x.Q)!, K = clock.In(x.K)!, V = clock.In(x.V)!, G = clock.In(x.G), Beta = clock.In(x.Beta) };
+        x = x with
+        {
+            Q = clock.In(x.Q)!,
+            K = clock.In(x.K)!,
+            V = clock.In(x.V)!,
+            G = clock.In(x.G),
+            Beta = clock.In(x.Beta),
+            Erase = clock.In(x.Erase),
+            Transition = clock.In(x.Transition)
+        };
         var (o, state) = streaming ? MatrixKernels.Continue(kind, x, chunkSize) : MatrixKernels.Run(kind, KernelForm.Chunk, x, chunkSize);
         return (clock.Out(o), state);
     }

@@ -53,6 +53,26 @@ public class FusedStepTests
         Assert.True(state.eq(before).all().item<bool>());
     }
 
+    [Theory]
+    [InlineData(Gate.PerHead, false)]
+    [InlineData(Gate.PerChannel, false)]
+    [InlineData(Gate.PerChannel, true)]      // Comba's and RWKV-7's order: the erase vector reads the state before the decay
+    [InlineData(Gate.Strong, true)]
+    public void The_fused_step_takes_an_erase_vector(Gate gate, bool readBeforeDecay)
+    {
+        using var scope = NewDisposeScope();
+        TorchRuntime.Initialise();
+        manual_seed(12);
+        using var noGrad = no_grad();
+        long b = 2, h = 3, dk = 7, dv = 16;
+        var (q, k, v, state) = (randn(b, h, dk), nn.functional.normalize(randn(b, h, dk), dim: -1), randn(b, h, dv), randn(b, h, dk, dv));
+        var (g, erase) = (LogGate(gate, b, h, dk), rand(b, h, dk) * nn.functional.normalize(randn(b, h, dk), dim: -1));
+        var (o, s) = FusedStep.Delta(q, k, v, g, null, state, erase, readBeforeDecay);
+        var (oRef, sRef) = DeltaKernel.Step(q, k, v, g, null, state, erase, null, readBeforeDecay);
+        Assert.True(Equivalence.RelativeRms(o, oRef) <= 1e-6, $"o at {Equivalence.RelativeRms(o, oRef):E2}");
+        Assert.True(Equivalence.RelativeRms(s, sRef) <= 1e-6, $"state at {Equivalence.RelativeRms(s, sRef):E2}");
+    }
+
     [Fact]
     public void Steps_it_cannot_take_go_to_the_composed_form()
     {

@@ -77,13 +77,14 @@ public sealed class MitigatedKernel(MemoryEvalOptions options) : IMatrixKernel
         var s = Chunks.InitialState(x.H0, x.Q, x.V, dtype);
         var (qs, ks, vs) = (x.Q.to(dtype).unbind(1), x.K.to(dtype).unbind(1), x.V.to(dtype).unbind(1));
         var (gs, bs) = (x.G?.to(dtype).unbind(1), x.Beta?.to(dtype).unbind(1));
+        var (es, @as) = (x.Erase?.to(dtype).unbind(1), x.Transition?.to(dtype).unbind(1));
         var outputs = new Tensor[qs.Length];
         var norms = new Tensor[qs.Length];
         for (int t = 0; t < qs.Length; t++)
         {
             using var step = NewDisposeScope();
             var (o, next) = kind == MatrixKernelKind.Delta
-                ? DeltaKernel.Step(qs[t], ks[t], vs[t], gs?[t], bs![t], s)
+                ? DeltaKernel.Step(qs[t], ks[t], vs[t], gs?[t], bs?[t], s, es?[t], @as?[t], x.ReadBeforeDecay)
                 : GatedLinearKernel.Step(qs[t], ks[t], vs[t], gs?[t], s);
             var norm = next.square().sum([-2, -1]).sqrt();                          // ‖S_t‖_F [B, H]
             if (tau is { } cap && !double.IsPositiveInfinity(cap))
@@ -150,7 +151,7 @@ public sealed class MitigatedKernel(MemoryEvalOptions options) : IMatrixKernel
     }
 
     /// <summary>The kernel from zero in blocks of r tokens, the first block starting <paramref name="offset"/> tokens
-    /// early (zero padding: k = v = 0, g = 0, β = 0 leave the state unchanged). Returns o [B, T, H, Dv] and the state
+    /// early (zero padding: k = v = 0, g = 0, β = 0, b = a = 0 leave the state unchanged). Returns o [B, T, H, Dv] and the state
     /// of the block holding the last token.</summary>
     static (Tensor O, Tensor State) Restarted(MatrixKernelKind kind, KernelInputs x, int r, int offset, int chunkSize)
     {
@@ -162,8 +163,9 @@ public sealed class MitigatedKernel(MemoryEvalOptions options) : IMatrixKernel
                 zeros([b, tail, .. y.shape.Skip(2)], y.dtype, y.device)], 1);
             return padded.reshape([b * blocks, r, .. y.shape.Skip(2)]);
         }
-        var inputs = new KernelInputs(Blocks(x.Q), Blocks(x.K), Blocks(x.V), x.G is null ? null : Blocks(x.G), x.Beta is null ? null
-            : Blocks(x.Beta));
+        Tensor? Optional(Tensor? y) => y is null ? null : Blocks(y);
+        var inputs = new KernelInputs(Blocks(x.Q), Blocks(x.K), Blocks(x.V), Optional(x.G), Optional(x.Beta),
+            Erase: Optional(x.Erase), Transition: Optional(x.Transition), ReadBeforeDecay: x.ReadBeforeDecay);
         var (o, s) = MatrixKernels.Run(kind, KernelForm.Chunk, inputs, chunkSize);
         var merged = o.reshape([b, blocks * r, .. o.shape.Skip(2)]).narrow(1, offset, t);
         // Block states are final states of whole blocks; the last real token's block is the last block only when

@@ -56,29 +56,12 @@ public static class GatedLinearKernel
         long t = q.shape[1], c = chunkSize;
         var (Q, K, V, dtype) = Chunks.SplitQkv(q, k, v, c);                  // [B, H, N, C, Dk|Dv]
 
-        Tensor P, Qdecayed, Kdecayed;                                        // P [B, H, N, C, C]
-        Tensor? chunkDecay = null;                                           // e^{b_C}, broadcastable to the state
-        if (g is null)
-        {
-            P = MatMul(Q, K.transpose(-1, -2)).masked_fill(Chunks.Upper(c, 0, q.device), 0);
-            (Qdecayed, Kdecayed) = (Q, K);
-        }
-        else if (g.dim() == 3)
-        {
-            var gc = Chunks.SplitScalar(g, c, dtype);                        // [B, H, N, C], per-token log-gates
-            P = MatMul(Q, K.transpose(-1, -2)) * Chunks.DecayMatrix(gc);
-            var (read, write, carry) = Chunks.ScalarDecays(gc);
-            (Qdecayed, Kdecayed, chunkDecay) = (Q * read, K * write, carry);
-        }
-        else
-        {
-            (P, Qdecayed, Kdecayed, chunkDecay) = ChannelGateChunks.Terms(Q, K, Chunks.Split(g, c, dtype));
-        }
-
-        var written = MatMul(Kdecayed.transpose(-1, -2), V);                  // [B, H, N, Dk, Dv]
+        var gates = Decays.Of(g, c, dtype);
+        var P = gates.Star(Q, K);                                            // [B, H, N, C, C]
+        var written = MatMul(gates.Write(K).transpose(-1, -2), V);                  // [B, H, N, Dk, Dv]
         var s = h0?.to(dtype);                                               // null: the zero state
         // Per-chunk slices through unbind: one backward node each (n selects would backprop n full-size zeros).
-        var (writes, decays) = (written.unbind(2), chunkDecay?.unbind(2));
+        var (writes, decays) = (written.unbind(2), gates.Carry?.unbind(2));
         var before = new Tensor?[writes.Length];                             // the state entering each chunk
         for (int n = 0; n < before.Length; n++)
         {
@@ -86,7 +69,7 @@ public static class GatedLinearKernel
             s = Chunks.Advance(s, decays?[n], writes[n]);
         }
         var O = MatMul(P, V);                                                 // [B, H, N, C, Dv]
-        if (Chunks.Entering(before, q, v, dtype) is { } entering) O = O + MatMul(Qdecayed, entering);
+        if (Chunks.Entering(before, q, v, dtype) is { } entering) O = O + MatMul(gates.Read(Q), entering);
         return (Chunks.Merge(O, t).to(q.dtype).MoveToOuterDisposeScope(), s!.MoveToOuterDisposeScope());
     }
 }

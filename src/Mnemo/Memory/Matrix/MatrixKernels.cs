@@ -8,15 +8,22 @@ public enum MatrixKernelKind
     /// <summary>S_t = diag(exp g_t) S_{t−1} + k_tᵀ v_t (g optional: linear attention when absent).</summary>
     GatedLinear,
     /// <summary>S_t = (I − β_t k_tᵀk_t) diag(exp g_t) S_{t−1} + β_t k_tᵀ v_t (g optional: DeltaNet when absent; per head or
-    /// per key channel).</summary>
+    /// per key channel), or in general S_t = (I − a_t b_tᵀ) diag(exp g_t) S_{t−1} + k_tᵀ v_t (see
+    /// <see cref="DeltaKernel"/>).</summary>
     Delta,
 }
 
 /// <summary>The three forms every rule exists in; they must agree.</summary>
 public enum KernelForm { Naive, Step, Chunk }
 
-/// <summary>Inputs of a kernel call in fla's layout (see the kernels for shapes).</summary>
-public sealed record KernelInputs(Tensor Q, Tensor K, Tensor V, Tensor? G = null, Tensor? Beta = null, Tensor? H0 = null);
+/// <summary>
+/// Inputs of a kernel call in fla's layout (see the kernels for shapes). A delta rule takes either β (b = β k, the value
+/// β v) or its own erase vector b in <paramref name="Erase"/> (with v the written value), and optionally a transition
+/// vector a in <paramref name="Transition"/> (null: a = k); <paramref name="ReadBeforeDecay"/> makes b read the state
+/// before the token's decay.
+/// </summary>
+public sealed record KernelInputs(Tensor Q, Tensor K, Tensor V, Tensor? G = null, Tensor? Beta = null, Tensor? H0 = null,
+    Tensor? Erase = null, Tensor? Transition = null, bool ReadBeforeDecay = false);
 
 /// <summary>Runs a kernel in a chosen form, checking shapes first so a mistake names the tensor at fault.</summary>
 public static class MatrixKernels
@@ -32,9 +39,12 @@ public static class MatrixKernels
             (MatrixKernelKind.GatedLinear, KernelForm.Naive) => NaiveMatrixMemory.GatedLinear(x.Q, x.K, x.V, x.G, x.H0),
             (MatrixKernelKind.GatedLinear, KernelForm.Step) => GatedLinearKernel.StepLoop(x.Q, x.K, x.V, x.G, x.H0),
             (MatrixKernelKind.GatedLinear, KernelForm.Chunk) => GatedLinearKernel.Chunk(x.Q, x.K, x.V, x.G, x.H0, chunkSize),
-            (MatrixKernelKind.Delta, KernelForm.Naive) => NaiveMatrixMemory.Delta(x.Q, x.K, x.V, x.G, x.Beta!, x.H0),
-            (MatrixKernelKind.Delta, KernelForm.Step) => DeltaKernel.StepLoop(x.Q, x.K, x.V, x.G, x.Beta!, x.H0),
-            (MatrixKernelKind.Delta, KernelForm.Chunk) => DeltaKernel.Chunk(x.Q, x.K, x.V, x.G, x.Beta!, x.H0, chunkSize),
+            (MatrixKernelKind.Delta, KernelForm.Naive) => x.Erase is null ? NaiveMatrixMemory.Delta(x.Q, x.K, x.V, x.G, x.Beta!, x.H0)
+                : NaiveMatrixMemory.GeneralDelta(x.Q, x.K, x.V, x.G, x.Erase, x.Transition, x.H0, x.ReadBeforeDecay),
+            (MatrixKernelKind.Delta, KernelForm.Step) => DeltaKernel.StepLoop(x.Q, x.K, x.V, x.G, x.Beta, x.H0, x.Erase, x.Transition,
+                x.ReadBeforeDecay),
+            (MatrixKernelKind.Delta, KernelForm.Chunk) => DeltaKernel.Chunk(x.Q, x.K, x.V, x.G, x.Beta, x.H0, chunkSize, x.Erase,
+                x.Transition, x.ReadBeforeDecay),
             _ => throw new ArgumentOutOfRangeException(nameof(form)),
         };
     }
@@ -49,12 +59,14 @@ public static class MatrixKernels
         using var scope = NewDisposeScope();
         var state = x.H0 ?? Chunks.InitialState(null, x.Q, x.V, Chunks.ComputeType(x.Q));
         Tensor? First(Tensor? t) => t?.select(1, 0);
-        var (q, k, v, g, beta) = (First(x.Q)!, First(x.K)!, First(x.V)!, First(x.G), First(x.Beta));
+        var (q, k, v, g, beta, erase, transition) = (First(x.Q)!, First(x.K)!, First(x.V)!, First(x.G), First(x.Beta), First(x.Erase),
+            First(x.Transition));
         bool delta = kind == MatrixKernelKind.Delta;
         // A decoded token (no gradient) takes the fused step; its numbers are the composed step's up to rounding.
-        var (o, s) = FusedStep.Applies(q, k, v, g, delta ? beta : null, state)
-            ? delta ? FusedStep.Delta(q, k, v, g, beta!, state) : FusedStep.GatedLinear(q, k, v, g, state)
-            : delta ? DeltaKernel.Step(q, k, v, g, beta!, state) : GatedLinearKernel.Step(q, k, v, g, state);
+        var (o, s) = transition is null && FusedStep.Applies(q, k, v, g, delta ? beta ?? erase : null, state)
+            ? delta ? FusedStep.Delta(q, k, v, g, beta, state, erase, x.ReadBeforeDecay) : FusedStep.GatedLinear(q, k, v, g, state)
+            : delta ? DeltaKernel.Step(q, k, v, g, beta, state, erase, transition, x.ReadBeforeDecay)
+            : GatedLinearKernel.Step(q, k, v, g, state);
         return (o.unsqueeze(1).MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
     }
 
@@ -74,11 +86,22 @@ public static class MatrixKernels
         }
         if (kind == MatrixKernelKind.Delta)
         {
-            if (x.Beta is null) throw new MnemoException("the delta rule needs beta [B, T, H]");
-            if (!x.Beta.shape.SequenceEqual(new[] { b, t, h })) throw Shape("beta", x.Beta, $"[{b}, {t}, {h}]");
+            if ((x.Beta is null) == (x.Erase is null))
+                throw new MnemoException("the delta rule needs either beta [B, T, H] or an erase vector [B, T, H, Dk], not both");
+            if (x.Beta is not null && !x.Beta.shape.SequenceEqual(new[] { b, t, h })) throw Shape("beta", x.Beta, $"[{b}, {t}, {h}]");
+            if (x.Erase is not null && !x.Erase.shape.SequenceEqual(x.Q.shape))
+                throw Shape("erase", x.Erase, $"[{b}, {t}, {h}, {dk}] like q");
+            if ((x.Transition is not null || x.ReadBeforeDecay) && x.Erase is null)
+                throw new MnemoException("a transition vector or a read before the decay goes with an erase vector (with beta the rule is "
+                    + "the plain delta rule)");
+            if (x.Transition is not null && !x.Transition.shape.SequenceEqual(x.Q.shape))
+                throw Shape("transition", x.Transition, $"[{b}, {t}, {h}, {dk}] like q");
         }
+        else if (x.Erase is not null || x.Transition is not null || x.ReadBeforeDecay)
+            throw new MnemoException("erase and transition vectors belong to the delta rule, not the gated linear kernel");
         if (x.H0 is not null && !x.H0.shape.SequenceEqual(new[] { b, h, dk, dv })) throw Shape("h0", x.H0, $"[{b}, {h}, {dk}, {dv}]");
-        foreach (var (name, tensor) in new[] { ("q", x.Q), ("k", x.K), ("v", x.V), ("g", x.G), ("beta", x.Beta), ("h0", x.H0) })
+        foreach (var (name, tensor) in new[] { ("q", x.Q), ("k", x.K), ("v", x.V), ("g", x.G), ("beta", x.Beta), ("h0", x.H0),
+                     ("erase", x.Erase), ("transition", x.Transition) })
             if (tensor is not null && !tensor.is_floating_point())
                 throw new MnemoException($"{name} must be floating point, got {tensor.dtype}");
     }

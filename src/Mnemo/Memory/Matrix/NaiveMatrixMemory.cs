@@ -34,6 +34,25 @@ public static class NaiveMatrixMemory
             return transition.matmul(s) + bt * kt.matmul(vt);
         });
 
+    /// <summary>The generalized delta rule S_t = (I − a_t b_tᵀ) diag(exp(g_t)) S_{t−1} + k_tᵀ v_t, or
+    /// (diag(exp(g_t)) − a_t b_tᵀ) S_{t−1} + k_tᵀ v_t when b reads the state before the decay;  o_t = q_t S_t, with the
+    /// erase vector b and the transition vector a [B, T, H, Dk] (a null: a = k).</summary>
+    public static (Tensor O, Tensor State) GeneralDelta(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor erase, Tensor? transition,
+        Tensor? h0, bool readBeforeDecay = false) =>
+        Run(q, v, h0, (t, s) =>
+        {
+            var kt = k.select(1, t).to(s.dtype).unsqueeze(-1);                   // [B, H, Dk, 1]
+            var at = (transition ?? k).select(1, t).to(s.dtype).unsqueeze(-1);   // [B, H, Dk, 1]
+            var bt = erase.select(1, t).to(s.dtype).unsqueeze(-1);               // [B, H, Dk, 1]
+            var vt = v.select(1, t).to(s.dtype).unsqueeze(-2);                   // [B, H, 1, Dv]
+            var decay = g is null ? eye(s.shape[2], dtype: s.dtype, device: s.device)
+                : diag_embed(Gate(g.select(1, t).to(s.dtype), s.shape[2]));   // diag(exp(g_t))
+            var erasing = at.matmul(bt.transpose(-1, -2));                       // a bᵀ
+            var transitionMatrix = readBeforeDecay ? decay - erasing
+                : (eye(s.shape[2], dtype: s.dtype, device: s.device) - erasing).matmul(decay);
+            return transitionMatrix.matmul(s) + kt.matmul(vt);
+        });
+
     /// <summary>exp(g_t) as a vector over key channels [B, H, Dk] (a scalar gate is the same value on every channel).</summary>
     static Tensor Gate(Tensor gt, long dk) => (gt.dim() == 2 ? gt.unsqueeze(-1).expand(-1, -1, dk) : gt).exp();
 
