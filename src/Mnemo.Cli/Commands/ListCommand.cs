@@ -32,6 +32,14 @@ static class ListCommand
                 "DeltaProduct), with model.matrix.negative_eigenvalues β ∈ (0, 2)");
             mixers.AddRow("kda", "Kimi Delta Attention: delta rule with a decay per key channel " +
                 "−exp(A_log)·softplus(f_proj x + dt_bias) (low-rank f_proj), output gated by sigmoid(g_proj x)");
+            mixers.AddRow("gdn2", "Gated DeltaNet-2: KDA with an erase gate per key channel σ(b_proj x) and a write gate per value " +
+                "channel σ(w_proj x) in place of β");
+            mixers.AddRow("rwkv7", "RWKV-7 time mixing: (diag(w) − (κ̂ ⊙ a) κ̂ᵀ) S + k̃ vᵀ, token shift, low-rank decay, " +
+                "learning rate, " +
+                "value residual from the first rwkv7 layer, group norm, bonus term, gated output");
+            mixers.AddRow("comba", "Comba: (α − β k pᵀ) S + β k vᵀ (the erase reads the state before the decay), " +
+                "Gated DeltaNet's " +
+                "decay, query corrected q − D·σ(d)·k, output gated by sigmoid(g_proj x)");
             mixers.AddRow("mom", "mixture of memories: a router sends each token to top_k of num_memories memories (rule mom.rule), " +
                 "plus an optional shared memory; balance loss in training");
             mixers.AddRow("titans", "Titans' long-term memory (LMM): " +

@@ -11,9 +11,9 @@ using static TorchSharp.torch;
 
 namespace Mnemo.Benchmarks;
 
-/// <summary>A rule the kernel benchmark measures: a kernel and its gate.</summary>
+/// <summary>A rule the kernel benchmark measures: a kernel, its gate and how a delta rule writes.</summary>
 /// <param name="Name">the name --rules takes</param>
-sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, string Description)
+sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, string Description, BenchWrite Write = BenchWrite.Beta)
 {
     public static readonly BenchRule Linear = new("linear", MatrixKernelKind.GatedLinear, BenchGate.None, "linear attention (no gate)");
     public static readonly BenchRule GatedScalar = new("gated_linear", MatrixKernelKind.GatedLinear, BenchGate.Scalar,
@@ -25,8 +25,17 @@ sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, stri
         "gated delta rule (Gated DeltaNet)");
     public static readonly BenchRule GatedDeltaChannel = new("gated_delta_channel", MatrixKernelKind.Delta, BenchGate.Channel,
         "gated delta rule, one log-gate per key channel (Kimi Delta Attention)");
+    public static readonly BenchRule GatedDeltaErase = new("gated_delta_channel_erase", MatrixKernelKind.Delta, BenchGate.Channel,
+        "generalized delta rule: erase vector b ⊙ k, written value w ⊙ v, a log-gate per key channel (Gated DeltaNet-2)",
+        BenchWrite.Erase);
+    public static readonly BenchRule GatedDeltaBefore = new("gated_delta_before", MatrixKernelKind.Delta, BenchGate.Scalar,
+        "generalized delta rule: erase vector β p read before the decay, one log-gate per head (Comba)", BenchWrite.EraseBefore);
+    public static readonly BenchRule GatedDeltaTransition = new("gated_delta_channel_transition", MatrixKernelKind.Delta,
+        BenchGate.Channel, "generalized delta rule: transition vector a ≠ k, erase vector read before the decay, a log-gate per " +
+        "key channel (RWKV-7's form)", BenchWrite.Transition);
 
-    public static readonly BenchRule[] All = [Linear, GatedScalar, GatedChannel, Delta, GatedDelta, GatedDeltaChannel];
+    public static readonly BenchRule[] All =
+        [Linear, GatedScalar, GatedChannel, Delta, GatedDelta, GatedDeltaChannel, GatedDeltaErase, GatedDeltaBefore, GatedDeltaTransition];
 
     /// <summary>The kernel's name (<see cref="KernelRules.Names"/>); both gated kernels are measured with a gate per head
     /// (<c>gated_linear</c>, <c>gated_delta</c>) and per key channel (<c>gated_linear_channel</c>, <c>gated_delta_channel</c>).</summary>
@@ -39,6 +48,10 @@ sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, stri
 }
 
 enum BenchGate { None, Scalar, Channel }
+
+/// <summary>How a delta rule writes (docs/mechanisms.md#the-generalized-delta-rule): with β; with an erase vector read after
+/// the decay; with one read before it; with an erase vector read before the decay and a transition vector a ≠ k.</summary>
+enum BenchWrite { Beta, Erase, EraseBefore, Transition }
 
 /// <summary>What <see cref="KernelBenchmark"/> measures. <see cref="Quick"/> is a smoke-test sized variant.</summary>
 sealed record KernelBenchOptions
@@ -184,8 +197,9 @@ static class KernelBenchmark
         int Cap(KernelForm form, int t) => form == KernelForm.Step ? Math.Min(t, o.StepMaxLength) : t;
         foreach (var rule in o.Rules)
             yield return new(rule.Name, (form, d, t) => MeasureKernel(o, rule, form, d, t),
-                (form, d, t) => form == KernelForm.Chunk ? KernelFlops.ChunkForward(rule.Kind, o.Batch, o.Heads, t, d, d, o.ChunkSize)
-                    : KernelFlops.RecurrentForward(rule.Kind, o.Batch, o.Heads, t, d, d),
+                (form, d, t) => form == KernelForm.Chunk
+                    ? KernelFlops.ChunkForward(rule.Kind, o.Batch, o.Heads, t, d, d, o.ChunkSize, rule.Write == BenchWrite.Transition)
+                    : KernelFlops.RecurrentForward(rule.Kind, o.Batch, o.Heads, t, d, d, rule.Write == BenchWrite.Transition),
                 (form, _, t) => Cap(form, t), (_, _, _, _) => null);
         foreach (var rule in o.DeepRules)
         {
@@ -348,10 +362,11 @@ static class KernelBenchmark
     public sealed class Inputs : IDisposable
     {
         public required Tensor Q, K, V;
-        public Tensor? G, Beta;
+        public Tensor? G, Beta, Erase, Transition;
+        public bool ReadBeforeDecay;
         public required Tensor DO, DS;
 
-        public Tensor[] Leaves => [.. new[] { Q, K, V, G, Beta }.OfType<Tensor>()];
+        public Tensor[] Leaves => [.. new[] { Q, K, V, G, Beta, Erase, Transition }.OfType<Tensor>()];
 
         public static Inputs Create(BenchRule rule, int batch, int heads, int d, int t, int seed)
         {
@@ -368,9 +383,30 @@ static class KernelBenchmark
                 _ => null,
             };
             Tensor? beta = rule.Kind == MatrixKernelKind.Delta ? rand([batch, t, heads], generator: gen) : null;
+            Tensor? erase = null, transition = null;
+            switch (rule.Write)
+            {
+                case BenchWrite.Erase:                                               // b ⊙ k, w ⊙ v
+                    erase = rand([batch, t, heads, d], generator: gen) * k;
+                    v = rand([batch, t, heads, d], generator: gen) * v;
+                    beta = null;
+                    break;
+                case BenchWrite.EraseBefore:                                         // β p, β v
+                    erase = beta!.unsqueeze(-1) * nn.functional.normalize(randn([batch, t, heads, d], generator: gen), p: 2, dim: -1);
+                    v = beta.unsqueeze(-1) * v;
+                    beta = null;
+                    break;
+                case BenchWrite.Transition:                                          // b = κ, a = κ ⊙ c
+                    erase = nn.functional.normalize(randn([batch, t, heads, d], generator: gen), p: 2, dim: -1);
+                    transition = erase * rand([batch, t, heads, d], generator: gen);
+                    beta = null;
+                    break;
+            }
+            Tensor? Optional(Tensor? y) => y is null ? null : Leaf(y);
             var x = new Inputs
             {
-                Q = Leaf(q), K = Leaf(k), V = Leaf(v), G = g is null ? null : Leaf(g), Beta = beta is null ? null : Leaf(beta),
+                Q = Leaf(q), K = Leaf(k), V = Leaf(v), G = Optional(g), Beta = Optional(beta), Erase = Optional(erase),
+                Transition = Optional(transition), ReadBeforeDecay = rule.Write is BenchWrite.EraseBefore or BenchWrite.Transition,
                 DO = randn([batch, t, heads, d], generator: gen).MoveToOuterDisposeScope(),
                 DS = randn([batch, heads, d, d], generator: gen).MoveToOuterDisposeScope(),
             };
@@ -379,11 +415,11 @@ static class KernelBenchmark
 
         static Tensor Leaf(Tensor x) => x.detach().requires_grad_(true).MoveToOuterDisposeScope();
 
-        public KernelInputs Kernel => new(Q, K, V, G, Beta);
+        public KernelInputs Kernel => new(Q, K, V, G, Beta, null, Erase, Transition, ReadBeforeDecay);
 
         public void Dispose()
         {
-            foreach (var t in new[] { Q, K, V, G, Beta, DO, DS }) t?.Dispose();
+            foreach (var t in new[] { Q, K, V, G, Beta, Erase, Transition, DO, DS }) t?.Dispose();
         }
     }
 

@@ -19,7 +19,9 @@ namespace Mnemo.Benchmarks;
 /// <item>delta / gated delta (WY/UT form): K·Kᵀ 2·C²·Dk, the two unit-triangular solves L⁻¹(βK) C²·Dk and
 ///   L⁻¹(βV) C²·Dv (C²/2 multiply-adds per right-hand-side column), W·S 2·C·Dk·Dv, Q·Kᵀ 2·C²·Dk, Q·S 2·C·Dk·Dv,
 ///   scores·V_new 2·C²·Dv, state write Kᵀ·V_new 2·C·Dk·Dv.
-///   Total 5·C²·Dk + 3·C²·Dv + 6·C·Dk·Dv.</item>
+///   Total 5·C²·Dk + 3·C²·Dv + 6·C·Dk·Dv. The generalized rule with a = k (GDN-2, Comba) counts the same; with its own
+///   transition vector a (RWKV-7's form) it adds E ⋆ K and Q ⋆ A 2·C²·Dk each, their products with V 2·C²·Dv each and
+///   the write Kᵀ·V 2·C·Dk·Dv.</item>
 /// </list>
 /// <para><b>Step forms and the naive reference</b> (token by token): the recurrence's own work per token —
 /// gated linear: kᵀv 2·Dk·Dv + q·S 2·Dk·Dv = 4·Dk·Dv; delta: k·S 2·Dk·Dv + kᵀv′ 2·Dk·Dv + q·S 2·Dk·Dv = 6·Dk·Dv.
@@ -63,7 +65,8 @@ static class KernelFlops
         "Forward+backward = 3 × forward.";
 
     /// <summary>Forward FLOPs of a chunk form for the whole batch.</summary>
-    public static double ChunkForward(MatrixKernelKind kind, long batch, long heads, long t, long dk, long dv, long chunk)
+    public static double ChunkForward(MatrixKernelKind kind, long batch, long heads, long t, long dk, long dv, long chunk,
+        bool ownTransition = false)
     {
         double c = chunk, n = (t + chunk - 1) / chunk;
         double perChunk = kind switch
@@ -72,12 +75,16 @@ static class KernelFlops
             MatrixKernelKind.Delta => 5 * c * c * dk + 3 * c * c * dv + 6 * c * dk * dv,
             _ => throw new ArgumentOutOfRangeException(nameof(kind)),
         };
+        // a ≠ k: E ⋆ K and Q ⋆ A (2·C²·Dk each), their products with V (2·C²·Dv each), and the write Kᵀ V (2·C·Dk·Dv)
+        if (ownTransition) perChunk += 4 * c * c * dk + 4 * c * c * dv + 2 * c * dk * dv;
         return batch * heads * n * perChunk;
     }
 
-    /// <summary>Forward FLOPs of the token-by-token recurrence (step loop, naive reference) for the whole batch.</summary>
-    public static double RecurrentForward(MatrixKernelKind kind, long batch, long heads, long t, long dk, long dv) =>
-        batch * heads * (double)t * (kind == MatrixKernelKind.Delta ? 6.0 : 4.0) * dk * dv;
+    /// <summary>Forward FLOPs of the token-by-token recurrence (step loop, naive reference) for the whole batch; a delta
+    /// rule with its own transition vector writes k vᵀ and a rᵀ apart (2·Dk·Dv more per token).</summary>
+    public static double RecurrentForward(MatrixKernelKind kind, long batch, long heads, long t, long dk, long dv,
+        bool ownTransition = false) =>
+        batch * heads * (double)t * (kind == MatrixKernelKind.Delta ? ownTransition ? 8.0 : 6.0 : 4.0) * dk * dv;
 
     /// <summary>Forward FLOPs of a deep memory's chunk form for the whole batch (see the class summary).</summary>
     public static double DeepChunkForward(DeepMemoryRule rule, MemoryMlp mlp, long batch, long heads, long t, long chunk)

@@ -5,7 +5,7 @@ namespace Mnemo.Layers;
 
 /// <summary>
 /// model.matrix: the settings of the matrix memories (linear_attention, retnet, gla, mamba2, delta_net,
-/// gated_delta_net, kda; docs/mechanisms.md#the-two-matrix-kernels) and of the matrix memories a mixture of memories holds.
+/// gated_delta_net, kda, gdn2, comba; docs/mechanisms.md#the-two-matrix-kernels) and of the matrix memories a mixture of memories holds.
 /// </summary>
 public sealed record MatrixMemoryConfig : IValidatedConfig
 {
@@ -13,7 +13,8 @@ public sealed record MatrixMemoryConfig : IValidatedConfig
     public FeatureMapKind FeatureMap { get; init; } = FeatureMapKind.EluP1;
     [Help("linear attention: divide by the normaliser φ(q)·Σφ(k) (else only the output RMSNorm)")] public bool Normalize { get; init; }
     [Help("chunk size of the chunkwise-parallel memory kernels"), Range(1, 1024)] public int ChunkSize { get; init; } = 64;
-    [Help("delta rules (delta_net, gated_delta_net, kda, mom's): β = 2σ(b_proj x) ∈ (0, 2) instead of σ(b_proj x), so the " +
+    [Help("delta rules (delta_net, gated_delta_net, kda, gdn2's erase gate, comba, mom's): β = 2σ(b_proj x) ∈ (0, 2) " +
+        "instead of σ(b_proj x), so the " +
         "transition I − β kᵀk can have the eigenvalue 1 − β < 0 (Grazzi et al. 2024, arXiv 2411.12537; fla's allow_neg_eigval; " +
         "docs/mechanisms.md#negative-eigenvalues)")]
     public bool NegativeEigenvalues { get; init; }
@@ -21,12 +22,15 @@ public sealed record MatrixMemoryConfig : IValidatedConfig
         "each token writes n_h keys and values, one delta step each, its decay on the first and its read after the last; " +
         "1 is the plain rule (docs/mechanisms.md#deltaproduct)"), Range(1, 16)]
     public int HouseholderSteps { get; init; } = 1;
-    [Help("mamba2, gated_delta_net, kda, mom: smallest initial step dt of the decay g = −A·softplus(a + dt_bias) " +
+    [Help("mamba2, gated_delta_net, kda, gdn2, comba, mom: smallest initial step dt of the decay g = −A·softplus(a + dt_bias) " +
         "(dt log-uniform in [dt_min, dt_max], Mamba-2's initialisation)"), Range(1e-8, 10)]
     public double DtMin { get; init; } = 1e-3;
-    [Help("mamba2, gated_delta_net, kda, mom: largest initial step dt (with A ~ U(1, 16), dt_max 0.1 forgets most of a " +
+    [Help("mamba2, gated_delta_net, kda, gdn2, comba, mom: largest initial step dt (with A ~ U(1, 16), dt_max 0.1 forgets most of a " +
         "write within ~10 tokens at the start of training)"), Range(1e-8, 10)]
     public double DtMax { get; init; } = 0.1;
+    [Help("comba: initial value of the output correction D in q − D·σ(d)·k (fla's correction_factor; its authors also suggest " +
+        "0.02; docs/mechanisms.md#comba)"), Range(-10, 10)]
+    public double CombaCorrection { get; init; } = 1.0;
 
     public IEnumerable<(string, string)> Validate()
     {

@@ -38,6 +38,13 @@ public abstract class MatrixMemoryMixer : MemoryMixer, IMatrixMemoryLayer
     /// <summary><see cref="Beta(Tensor)"/> for any layer.</summary>
     public static Tensor Beta(Tensor logits, bool negativeEigenvalues) => negativeEigenvalues ? logits.sigmoid() * 2 : logits.sigmoid();
 
+    /// <summary>
+    /// A rule that writes other than β k and β v (GDN-2, Comba; docs/mechanisms.md#the-generalized-delta-rule) turns the
+    /// kernel's inputs into its own here, from the layer input x [B, T, D]: an erase vector, the written value, a
+    /// transition vector, the order of the erase read and the decay. The inputs as they are by default.
+    /// </summary>
+    protected virtual KernelInputs Rule(KernelInputs inputs, Tensor x) => inputs;
+
     /// <summary>The state the kernel starts from, [B, H, Dk, Dv]: what a stream's cache holds (null = zeros).</summary>
     protected virtual Tensor? InitialState(Tensor x, LayerCache? cache) => cache?.Get("state");
 
@@ -45,7 +52,7 @@ public abstract class MatrixMemoryMixer : MemoryMixer, IMatrixMemoryLayer
     {
         var (g, beta) = Gates(x, cache?.Position ?? 0);
         if (Writes > 1) (q, g, beta) = Substeps(q, g, beta!);
-        var inputs = new KernelInputs(q, k, v, g, beta, InitialState(x, cache));
+        var inputs = Rule(new KernelInputs(q, k, v, g, beta, InitialState(x, cache)), x);
         var (o, state) = Kernel.Run(Kind, inputs, _chunk, streaming: cache is not null);
         if (cache is not null) cache.Set("state", state);
         if (Writes == 1) return o;

@@ -14,10 +14,11 @@ public sealed class Block : nn.Module<Tensor, Tensor>
     readonly RMSNorm? mlp_norm;
     readonly SwiGLU? mlp;
 
-    public Block(ModelConfig c, MixerKind mixer) : base(nameof(Block))
+    /// <param name="layer">the block's place in the stack (RWKV-7's first layer and its initial values depend on it)</param>
+    public Block(ModelConfig c, MixerKind mixer, int layer = 0) : base(nameof(Block))
     {
         attn_norm = new RMSNorm(c.DModel, c.NormEps);
-        attn = CreateMixer(mixer, c);
+        attn = CreateMixer(mixer, c, layer);
         if (c.MlpHidden > 0)
         {
             mlp_norm = new RMSNorm(c.DModel, c.NormEps);
@@ -26,7 +27,7 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public static nn.Module<Tensor, Tensor> CreateMixer(MixerKind kind, ModelConfig c) => kind switch
+    public static nn.Module<Tensor, Tensor> CreateMixer(MixerKind kind, ModelConfig c, int layer = 0) => kind switch
     {
         MixerKind.Attention => new Attention(c, c.Attention),
         MixerKind.LinearAttention => new LinearAttention(c, c.Matrix),
@@ -36,6 +37,10 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         MixerKind.DeltaNet => new DeltaNet(c, c.Matrix),
         MixerKind.GatedDeltaNet => new GatedDeltaNet(c, c.Matrix),
         MixerKind.Kda => new Kda(c, c.Matrix),
+        MixerKind.Gdn2 => new Gdn2(c, c.Matrix),
+        MixerKind.Comba => new Comba(c, c.Matrix),
+        MixerKind.Rwkv7 => new Rwkv7(c, c.Matrix, first: Enumerable.Range(0, layer).All(i => c.MixerOf(i) != MixerKind.Rwkv7), layer,
+            c.NumLayers),
         MixerKind.Mom => new MixtureOfMemoriesMixer(c, c.Matrix, c.Mom),
         MixerKind.TitansMac => new MemoryAsContext(c, c.Deep, c.Titans),
         MixerKind.TitansMag => new MemoryAsGate(c, c.Attention, c.Deep, c.Titans),
@@ -89,7 +94,7 @@ public sealed class Backbone : nn.Module<Tensor, Tensor>
         _landmarkBlock = c.Attention.LandmarkBlock;
         if (_landmarkBlock > 0) landmark = nn.Parameter(zeros(1, c.DModel));           // drawn by LanguageModel's init
         if (c.Positions == PositionKind.Learned) position_embeddings = nn.Embedding(c.MaxPositions, c.DModel);
-        layers = nn.ModuleList(Enumerable.Range(0, c.NumLayers).Select(i => new Block(c, c.MixerOf(i))).ToArray());
+        layers = nn.ModuleList(Enumerable.Range(0, c.NumLayers).Select(i => new Block(c, c.MixerOf(i), i)).ToArray());
         norm = new RMSNorm(c.DModel, c.NormEps);
         if (c.Reweaving.Enabled) reweaving = new LatentReweaving(c);
         RegisterComponents();
@@ -140,12 +145,24 @@ public sealed class Backbone : nn.Module<Tensor, Tensor>
     Tensor RunLayers(Tensor h, ModelCache? cache, long position, Tensor? prefix)
     {
         var levels = reweaving is null ? null : new List<Tensor> { h };
-        for (int i = 0; i < layers.Count; i++)
+        Tensor? firstValues = null;                                                      // RWKV-7's value residual, this pass only
+        try
         {
-            var layerCache = cache?.Layers[i];
-            if (layerCache is not null) layerCache.Position = position;
-            h = layers[i].Forward(h, layerCache, prefix);
-            levels?.Add(h);
+            for (int i = 0; i < layers.Count; i++)
+            {
+                var layerCache = cache?.Layers[i];
+                if (layerCache is not null) layerCache.Position = position;
+                if (layers[i].Mixer is IValueResidual shared) shared.FirstValues = firstValues;
+                h = layers[i].Forward(h, layerCache, prefix);
+                if (firstValues is null && layers[i].Mixer is IValueResidual { FirstValues: { } first }) firstValues = first;
+                levels?.Add(h);
+            }
+        }
+        finally
+        {
+            firstValues?.Dispose();
+            foreach (var layer in layers)
+                if (layer.Mixer is IValueResidual shared) shared.FirstValues = null;
         }
         return levels is null ? h : reweaving!.Reweave(levels, cache?.Reweaving);
     }
@@ -225,7 +242,8 @@ public sealed class LanguageModel : nn.Module<Tensor, Tensor>
         using var noGrad = no_grad();
         foreach (var (name, p) in module.named_parameters())
         {
-            if (p.dim() != 2) continue;
+            // RWKV-7's r_k [H, Dk] is a weight per channel, not a matrix: it keeps its own start (−0.04)
+            if (p.dim() != 2 || name.EndsWith(".r_k", StringComparison.Ordinal)) continue;
             // An LSTM's or GRU's own matrices keep PyTorch's U(±1/√hidden): N(0, 0.02²) leaves their gates near 0.5 and
             // the recurrence nearly linear at the start.
             if (name.Contains(".weight_ih_", StringComparison.Ordinal) || name.Contains(".weight_hh_", StringComparison.Ordinal)) continue;

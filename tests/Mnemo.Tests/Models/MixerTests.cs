@@ -93,6 +93,51 @@ public class MixerTests
     }
 
     [Fact]
+    public void Gdn2_and_comba_have_fla_names_and_shapes()
+    {
+        // d_model 16, 2 heads of 8: GDN-2's gates are per key channel (b_proj) and per value channel (w_proj), its decay
+        // and output gate KDA's; Comba's gates are per head, with the inner decay d and the correction D per head.
+        var gdn2 = Build(Config(MixerKind.Gdn2)).named_parameters().ToDictionary(x => x.name, x => x.parameter.shape);
+        var expected = new Dictionary<string, long[]>
+        {
+            ["b_proj.weight"] = [16, 16], ["w_proj.weight"] = [16, 16], ["f_proj.0.weight"] = [8, 16], ["f_proj.1.weight"] = [16, 8],
+            ["g_proj.0.weight"] = [8, 16], ["g_proj.1.weight"] = [16, 8], ["g_proj.1.bias"] = [16], ["A_log"] = [2], ["dt_bias"] = [16],
+        };
+        foreach (var (name, shape) in expected) Assert.Equal(shape, gdn2["model.layers.1.attn." + name]);
+        var comba = Build(Config(MixerKind.Comba)).named_parameters().ToDictionary(x => x.name, x => x.parameter.shape);
+        expected = new Dictionary<string, long[]>
+        {
+            ["a_proj.weight"] = [2, 16], ["b_proj.weight"] = [2, 16], ["decay"] = [2], ["D"] = [2], ["A_log"] = [2], ["dt_bias"] = [2],
+            ["g_proj.weight"] = [16, 16], ["q_conv1d.weight"] = [16, 1, 4], ["o_norm.weight"] = [8],
+        };
+        foreach (var (name, shape) in expected) Assert.Equal(shape, comba["model.layers.0.attn." + name]);
+    }
+
+    [Fact]
+    public void Rwkv7_has_fla_names_and_its_value_residual_on_later_layers_only()
+    {
+        // d_model 16, 2 heads of 8; LoRA ranks at fla's floor of 32. Layer 0 is the first rwkv7 layer: no v_lora.
+        var model = Build(Config(MixerKind.Rwkv7), fp64: false);
+        var shapes = model.named_parameters().ToDictionary(x => x.name, x => x.parameter.shape);
+        var expected = new Dictionary<string, long[]>
+        {
+            ["x_r"] = [16], ["x_w"] = [16], ["x_g"] = [16], ["k_k"] = [16], ["k_a"] = [16], ["r_k"] = [2, 8],
+            ["r_proj.weight"] = [16, 16], ["o_proj.weight"] = [16, 16], ["w_lora.0.weight"] = [32, 16], ["w_lora.2.weight"] = [16, 32],
+            ["w_lora.2.bias"] = [16], ["a_lora.2.bias"] = [16], ["g_lora.2.weight"] = [16, 32], ["g_norm.weight"] = [16],
+            ["g_norm.bias"] = [16],
+        };
+        foreach (var (name, shape) in expected) Assert.Equal(shape, shapes["model.layers.1.attn." + name]);
+        Assert.Equal(new long[] { 16 }, shapes["model.layers.1.attn.v_lora.2.bias"]);
+        Assert.DoesNotContain("model.layers.0.attn.v_lora.0.weight", shapes.Keys);
+        Assert.DoesNotContain("model.layers.1.attn.g_lora.2.bias", shapes.Keys);
+        // RWKV-7's own starts survive the model's initialisation: r_k −0.04, k_a 1.02, the group norm's bias 0
+        var p = model.named_parameters().ToDictionary(x => x.name, x => x.parameter);
+        Assert.True(p["model.layers.0.attn.r_k"].eq(-0.04).all().item<bool>());
+        Assert.True(p["model.layers.0.attn.k_a"].eq(1.02).all().item<bool>());
+        Assert.True(p["model.layers.1.attn.g_norm.bias"].eq(0).all().item<bool>());
+    }
+
+    [Fact]
     public void Other_rules_have_their_fla_parameters()
     {
         var gla = Build(Config(MixerKind.Gla)).named_parameters().Select(x => x.name).ToHashSet();

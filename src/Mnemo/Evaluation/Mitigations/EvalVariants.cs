@@ -78,6 +78,6 @@ public sealed record EvalVariants : IValidatedConfig
     public static readonly MixerKind[] MatrixMemories =
     [
         MixerKind.Mamba2, MixerKind.Gla, MixerKind.Retnet, MixerKind.GatedDeltaNet, MixerKind.DeltaNet, MixerKind.LinearAttention,
-        MixerKind.Kda,
+        MixerKind.Kda, MixerKind.Gdn2, MixerKind.Comba,
     ];
 }
