@@ -1,0 +1,109 @@
+"""Kernel fixtures for the generalized delta rules, written from fla's reference recurrences (float64, token by token).
+
+For GDN-2, Comba and RWKV-7 this writes one safetensors file each with the inputs in the reference's own
+parametrisation, fixed cotangents do and dht, and what the reference computes: the outputs o, the final state ht and
+the gradient of sum(o * do) + sum(ht * dht) with respect to every input (d<name>). Mnemo's tests map the inputs onto its
+generalized delta kernel (docs/mechanisms.md#the-generalized-delta-rule) and compare, so the C# tests need no Python.
+The recurrences follow fla (fla-org/flash-linear-attention):
+
+  GDN-2  (fla/ops/gdn2/naive.py)        S = exp(g) * S;  S += k (w*v - S^T (b*k))^T;  o = S^T q
+  Comba  (fla/ops/comba/fused_recurrent) u = v - S^T p (S before the decay);  S = exp(g) S + beta k u^T;  o = S^T q
+  RWKV-7 (fla/ops/rwkv7/fused_recurrent) S = exp(w) * S + b (a^T S) + k v^T (a^T S before the decay);  o = S^T r
+
+with S [K, V] per head, no query scale (Mnemo's layers scale q themselves), and keys as given (no L2 norm inside).
+
+Usage: /usr/bin/python3 scripts/fla-fixtures/make_kernel_fixtures.py tests/Mnemo.Tests/Fixtures/kernels
+"""
+import os
+import sys
+
+import torch
+
+from make_fixtures import write_safetensors
+
+B, T, H, K, V = 2, 37, 2, 6, 7          # T: two chunks of 16 and a remainder
+
+
+def unit(x):
+    return x / x.norm(dim=-1, keepdim=True)
+
+
+def run(inputs, step):
+    """Runs the recurrence step(S, t) -> (S, o_t) over T tokens from h0; returns o [B, T, H, V] and the final state."""
+    s = inputs["h0"]
+    outputs = []
+    for t in range(T):
+        s, o = step(s, t)
+        outputs.append(o)
+    return torch.stack(outputs, 1), s
+
+
+def gdn2(x):
+    q, k, v, g, b, w = (x[n] for n in ("q", "k", "v", "g", "b", "w"))
+
+    def step(s, t):
+        s = s * g[:, t].exp().unsqueeze(-1)                                     # decay per key channel
+        erase = ((b[:, t] * k[:, t]).unsqueeze(-1) * s).sum(-2)                 # S^T (b * k)   [B, H, V]
+        s = s + k[:, t].unsqueeze(-1) * (w[:, t] * v[:, t] - erase).unsqueeze(-2)
+        return s, (q[:, t].unsqueeze(-1) * s).sum(-2)
+    return run(x, step)
+
+
+def comba(x):
+    q, k, v, p, beta, g = (x[n] for n in ("q", "k", "v", "p", "beta", "g"))
+
+    def step(s, t):
+        u = v[:, t] - (p[:, t].unsqueeze(-1) * s).sum(-2)                       # read before the decay
+        s = s * g[:, t].exp()[..., None, None] + beta[:, t][..., None, None] * k[:, t].unsqueeze(-1) * u.unsqueeze(-2)
+        return s, (q[:, t].unsqueeze(-1) * s).sum(-2)
+    return run(x, step)
+
+
+def rwkv7(x):
+    r, w, k, v, a, b = (x[n] for n in ("r", "w", "k", "v", "a", "b"))
+
+    def step(s, t):
+        read = (a[:, t].unsqueeze(-1) * s).sum(-2)                              # a^T S before the decay  [B, H, V]
+        s = s * w[:, t].exp().unsqueeze(-1) + b[:, t].unsqueeze(-1) * read.unsqueeze(-2) \
+            + k[:, t].unsqueeze(-1) * v[:, t].unsqueeze(-2)
+        return s, (r[:, t].unsqueeze(-1) * s).sum(-2)
+    return run(x, step)
+
+
+def inputs(rule, gen):
+    def randn(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+    def rand(*shape):
+        return torch.rand(*shape, generator=gen, dtype=torch.float64)
+    x = {"h0": randn(B, H, K, V) * 0.5, "v": randn(B, T, H, V)}
+    if rule == "gdn2":
+        x.update(q=randn(B, T, H, K), k=unit(randn(B, T, H, K)), g=-(rand(B, T, H, K) * 0.99 + 0.01),
+                 b=rand(B, T, H, K), w=rand(B, T, H, V))
+    elif rule == "comba":
+        x.update(q=randn(B, T, H, K), k=unit(randn(B, T, H, K)), p=unit(randn(B, T, H, K)), beta=rand(B, T, H),
+                 g=-(rand(B, T, H) * 0.99 + 0.01))
+    else:
+        kk = unit(randn(B, T, H, K))
+        x.update(r=randn(B, T, H, K), w=-0.6065306597126334 * torch.sigmoid(randn(B, T, H, K)), k=randn(B, T, H, K) * 0.5,
+                 a=-kk, b=kk * rand(B, T, H, K))
+    return x
+
+
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    for seed, (name, rule) in enumerate([("gdn2", gdn2), ("comba", comba), ("rwkv7", rwkv7)]):
+        gen = torch.Generator().manual_seed(1000 + seed)
+        x = {n: t.requires_grad_(True) for n, t in inputs(name, gen).items()}
+        o, ht = rule(x)
+        do, dht = torch.randn(o.shape, generator=gen, dtype=torch.float64), torch.randn(ht.shape, generator=gen, dtype=torch.float64)
+        ((o * do).sum() + (ht * dht).sum()).backward()
+        tensors = {n: t.detach() for n, t in x.items()}
+        tensors.update({"do": do, "dht": dht, "o": o.detach(), "ht": ht.detach()})
+        tensors.update({"d" + n: t.grad for n, t in x.items()})
+        write_safetensors(os.path.join(out, name + ".safetensors"), tensors)
+        print(f"{name}: {len(tensors)} tensors")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "tests/Mnemo.Tests/Fixtures/kernels")

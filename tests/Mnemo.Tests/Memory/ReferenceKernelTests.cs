@@ -1,0 +1,60 @@
+using Mnemo.IO;
+using Mnemo.Memory.Matrix;
+using static TorchSharp.torch;
+
+namespace Mnemo.Tests.Memory;
+
+/// <summary>
+/// The generalized delta kernel against fla's reference recurrences for GDN-2, Comba and RWKV-7, written token by token
+/// in float64 by scripts/fla-fixtures/make_kernel_fixtures.py (Fixtures/kernels): inputs in the reference's own
+/// parametrisation, mapped onto the kernel's erase vector, written value and transition vector here, and compared for
+/// outputs, final state and the gradient of every input.
+/// </summary>
+[Collection(TorchCollection.Name)]
+public class ReferenceKernelTests
+{
+    /// <summary>A rule's inputs (by the reference's names) → the kernel's.</summary>
+    static KernelInputs Map(string rule, IReadOnlyDictionary<string, Tensor> x) => rule switch
+    {
+        // GDN-2: S = (I − k (b ⊙ k)ᵀ) D S + k (w ⊙ v)ᵀ
+        "gdn2" => new(x["q"], x["k"], x["w"] * x["v"], x["g"], null, x["h0"], Erase: x["b"] * x["k"]),
+        // Comba: S = (α I − β k pᵀ) S + β k vᵀ, p read before the decay
+        "comba" => new(x["q"], x["k"], x["beta"].unsqueeze(-1) * x["v"], x["g"], null, x["h0"],
+            Erase: x["beta"].unsqueeze(-1) * x["p"], ReadBeforeDecay: true),
+        // RWKV-7 (fla's a, b): S = D S + b (aᵀ S) + k vᵀ, i.e. the erase vector −a read before the decay, taken out along b
+        _ => new(x["r"], x["k"], x["v"], x["w"], null, x["h0"], Erase: -x["a"], Transition: x["b"], ReadBeforeDecay: true),
+    };
+
+    [Theory]
+    [InlineData("gdn2", KernelForm.Chunk)]
+    [InlineData("gdn2", KernelForm.Step)]
+    [InlineData("comba", KernelForm.Chunk)]
+    [InlineData("comba", KernelForm.Step)]
+    [InlineData("rwkv7", KernelForm.Chunk)]
+    [InlineData("rwkv7", KernelForm.Step)]
+    public void The_kernel_matches_the_reference_recurrence(string rule, KernelForm form)
+    {
+        using var scope = NewDisposeScope();
+        var file = SafeTensors.Read(Path.Combine(Repository.Root, "tests", "Mnemo.Tests", "Fixtures", "kernels", rule + ".safetensors"));
+        var all = file.Tensors.ToDictionary(e => e.Name, e => TensorIO.ToTensor(e));
+        // the inputs: every tensor with a gradient in the file (o and ht have their cotangents do, dht instead)
+        var leaves = all.Keys.Where(n => all.ContainsKey("d" + n) && n is not ("o" or "ht"))
+            .ToDictionary(n => n, n => all[n].requires_grad_(true));
+        Assert.Equal(ScalarType.Float64, all["o"].dtype);
+
+        var (o, state) = MatrixKernels.Run(MatrixKernelKind.Delta, form, Map(rule, leaves), chunkSize: 16);
+        ((o * all["do"]).sum() + (state * all["dht"]).sum()).backward();
+
+        var failures = new List<string>();
+        void Check(string what, Tensor actual, Tensor expected)
+        {
+            double e = Equivalence.RelativeRms(actual, expected);
+            if (!(e <= 1e-10)) failures.Add($"{what}: relative RMS {e:E2}");
+        }
+        Check("o", o, all["o"]);
+        Check("ht", state, all["ht"]);
+        foreach (var (name, leaf) in leaves) Check("d" + name, leaf.grad!, all["d" + name]);
+        Assert.True(leaves.Count >= 7, $"{rule}: only {leaves.Count} inputs have gradients in the fixture");
+        Assert.True(failures.Count == 0, $"{rule} {form}: {string.Join("; ", failures)}");
+    }
+}
