@@ -30,14 +30,6 @@ public class GeneralDeltaKernelTests
 
     static bool OwnA(Shape s) => s is Shape.OwnTransition or Shape.ReadBeforeOwnTransition;
 
-    static (double Lo, double Hi) Range(Decay d) => d switch
-    {
-        Decay.Zero => (0, 0),
-        Decay.Tiny => (-1e-4, 0),
-        Decay.Moderate => (-1, -0.01),
-        _ => (-12, -3),
-    };
-
     /// <summary>Seeded fp64 leaves with the shape's vectors; every transition has its eigenvalues in [−1, 1].</summary>
     static Equivalence.Leaves Inputs(Shape shape, Gate gate, Decay decay, long b, long t, long h, long dk, long dv, int seed,
         bool h0 = true)
@@ -77,14 +69,6 @@ public class GeneralDeltaKernelTests
 
     static Func<Equivalence.Leaves, (Tensor, Tensor)> Form(Shape shape, KernelForm form, int chunk = 64) =>
         x => MatrixKernels.Run(MatrixKernelKind.Delta, form, Kernel(x, shape), chunk);
-
-    static (Tensor dO, Tensor dS) Cotangents(Equivalence.Leaves x, int seed)
-    {
-        var gen = new Generator((ulong)seed + 1000);
-        var (q, v) = (x["q"]!, x["v"]!);
-        return (randn([q.shape[0], q.shape[1], q.shape[2], v.shape[3]], float64, generator: gen),
-                randn([q.shape[0], q.shape[2], q.shape[3], v.shape[3]], float64, generator: gen));
-    }
 
     public static TheoryData<Shape, Gate, Decay> Cases()
     {

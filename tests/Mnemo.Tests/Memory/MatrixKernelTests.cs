@@ -13,7 +13,7 @@ public class MatrixKernelTests
     /// <summary>How strong the decay is: log-gates drawn from [lo, hi].</summary>
     public enum Decay { Zero, Tiny, Moderate, Strong }
 
-    static (double Lo, double Hi) Range(Decay d) => d switch
+    internal static (double Lo, double Hi) Range(Decay d) => d switch
     {
         Decay.Zero => (0, 0),
         Decay.Tiny => (-1e-4, 0),
@@ -43,7 +43,7 @@ public class MatrixKernelTests
     static Func<Equivalence.Leaves, (Tensor, Tensor)> Form(MatrixKernelKind kind, KernelForm form, int chunk = 64) =>
         x => MatrixKernels.Run(kind, form, new KernelInputs(x["q"]!, x["k"]!, x["v"]!, x["g"], x["beta"], x["h0"]), chunk);
 
-    static (Tensor dO, Tensor dS) Cotangents(Equivalence.Leaves x, int seed)
+    internal static (Tensor dO, Tensor dS) Cotangents(Equivalence.Leaves x, int seed)
     {
         var gen = new Generator((ulong)seed + 1000);
         var q = x["q"]!;
