@@ -29,7 +29,7 @@ public sealed record MatrixMemoryConfig : IValidatedConfig
         "write within ~10 tokens at the start of training)"), Range(1e-8, 10)]
     public double DtMax { get; init; } = 0.1;
     [Help("comba: initial value of the output correction D in q − D·σ(d)·k (fla's correction_factor; its authors also suggest " +
-        "0.02; docs/mechanisms.md#comba)"), Range(-10, 10)]
+        "0.02, which learned MQAR far better in Mnemo's runs; docs/mechanisms.md#comba)"), Range(-10, 10)]
     public double CombaCorrection { get; init; } = 1.0;
 
     public IEnumerable<(string, string)> Validate()
