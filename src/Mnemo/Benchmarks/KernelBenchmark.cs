@@ -239,6 +239,14 @@ static class KernelBenchmark
         var dims = options.Dims.Distinct().ToArray();
         var lengths = options.Lengths.Distinct().Order().ToArray();
         int smallest = lengths[0];
+        // One untimed pass of the first subject's chunk form before anything is timed: the process's first large
+        // allocations and libtorch's first calls otherwise land in whichever measurement comes first (its forward ran
+        // slower than its own forward+backward, docs/benchmarks.md#the-generalized-delta-rules-shapes).
+        if (subjects.Length > 0)
+        {
+            log($"warm-up ({subjects[0].Name} D={dims[0]} T={lengths[0]}, not timed) …");
+            subjects[0].Measure(KernelForm.Chunk, dims[0], subjects[0].Length(KernelForm.Chunk, dims[0], lengths[0]));
+        }
         foreach (int d in dims)
             foreach (int t in lengths)
             {
