@@ -80,6 +80,11 @@ static class KernelCommand
                 "(omeganet, atlas 4; others 1)",
             HelpName = "C",
         };
+        var readBeforeDecay = new Option<bool>("--read-before-decay")
+        {
+            Description = "Delta rules with an erase vector: it reads the state before the token's decay, " +
+                "S_t = (diag(e^g) − a bᵀ) S + k vᵀ (Comba, RWKV-7) rather than (I − a bᵀ) diag(e^g) S + k vᵀ",
+        };
         var backward = new Option<bool>("--backward")
         {
             Description = "Also write the gradients of sum(o·do) + sum(state·dstate) with respect to every input given",
@@ -87,7 +92,7 @@ static class KernelCommand
         var command = new Command("kernel", "Run one memory rule (matrix or deep) on tensors from a safetensors file, " +
             "to cross-check Mnemo against another framework (e.g. fla).")
         {
-            rule, input, output, form, chunkSize, scale, depth, hidden, activation, residualNorm, window, backward,
+            rule, input, output, form, chunkSize, scale, depth, hidden, activation, residualNorm, window, readBeforeDecay, backward,
         };
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
@@ -100,6 +105,8 @@ static class KernelCommand
             {
                 if (parse.GetValue(scale) is not null)
                     throw new MnemoException("--scale applies to the matrix rules only; scale q in the file for a deep rule");
+                if (parse.GetValue(readBeforeDecay))
+                    throw new MnemoException("--read-before-decay applies to the delta rules only, not to " + name);
                 var options = new DeepKernelRunOptions(name, kernelForm, chunk, parse.GetValue(depth), parse.GetValue(hidden),
                     Activation(parse.GetValue(activation)), parse.GetValue(residualNorm), parse.GetValue(window), grads);
                 TorchRuntime.Initialise();
@@ -115,7 +122,8 @@ static class KernelCommand
                     if (given)
                         throw new MnemoException($"{option} applies to the deep rules only " +
                             $"({string.Join(", ", DeepMemoryRule.Named.Keys)}), not to {matrixRule.Name()}");
-                var options = new KernelRunOptions(matrixRule, kernelForm, chunk, parse.GetValue(scale) ?? 1, grads);
+                var options = new KernelRunOptions(matrixRule, kernelForm, chunk, parse.GetValue(scale) ?? 1, grads,
+                    parse.GetValue(readBeforeDecay));
                 TorchRuntime.Initialise();
                 summary = KernelFile.Run(inputPath, outputPath, options).Summary(outputPath);
             }

@@ -8,8 +8,11 @@ namespace Mnemo.Tools;
 /// <summary>How to run a rule on named tensors.</summary>
 /// <param name="Scale">Multiplies q before the kernel; gradients are still taken with respect to the unscaled q.</param>
 /// <param name="Backward">Also compute the gradients of sum(o·do) + sum(ht·dht).</param>
+/// <param name="ReadBeforeDecay">The delta rules' erase vector reads the state before the token's decay
+/// (docs/mechanisms.md#the-generalized-delta-rule).</param>
 public sealed record KernelRunOptions(
-    KernelRule Rule, KernelForm Form = KernelForm.Chunk, int ChunkSize = 64, double Scale = 1, bool Backward = false);
+    KernelRule Rule, KernelForm Form = KernelForm.Chunk, int ChunkSize = 64, double Scale = 1, bool Backward = false,
+    bool ReadBeforeDecay = false);
 
 /// <summary>What a run produced: the named outputs (bytes, ready to write) and a description of the run.</summary>
 public sealed record KernelFileResult(
@@ -22,7 +25,8 @@ public sealed record KernelFileResult(
         var o = Options;
         string form = o.Form == KernelForm.Chunk ? $"chunk (C={o.ChunkSize})" : o.Form.Name();
         string gate = GShape is null ? "" : GShape.Length == 4 ? ", g per channel" : ", g per head";
-        string scale = o.Scale == 1 ? "" : $", scale {o.Scale.ToString("R", CultureInfo.InvariantCulture)}";
+        string scale = (o.Scale == 1 ? "" : $", scale {o.Scale.ToString("R", CultureInfo.InvariantCulture)}")
+            + (o.ReadBeforeDecay ? ", read before the decay" : "");
         return $"{o.Rule.Name()} {form} {TensorIO.ToFile(DType, "q").ToSpecName()}: " +
                $"B={QShape[0]} T={QShape[1]} H={QShape[2]} Dk={QShape[3]} Dv={VShape[3]}{gate}{(HasH0 ? ", h0" : "")}{scale}; " +
                KernelFileIO.Wrote(Outputs, outputPath, Seconds);
@@ -32,18 +36,19 @@ public sealed record KernelFileResult(
 /// <summary>
 /// Runs one matrix-memory rule directly on tensors in fla's layout, as stored in a safetensors file, so results can
 /// be cross-checked against another framework. Inputs: q, k [B, T, H, Dk], v [B, T, H, Dv], g (log decay,
-/// [B, T, H] or, for gated_linear, [B, T, H, Dk]), beta [B, T, H], h0 [B, H, Dk, Dv]; with backward also do
-/// [B, T, H, Dv] and dht [B, H, Dk, Dv]. Outputs: o, ht and with backward the gradients dq, dk, dv, dg, dbeta, dh0
-/// of sum(o·do) + sum(ht·dht), for the inputs that were given. The rule is applied exactly as the recurrence
+/// [B, T, H] or [B, T, H, Dk]), beta [B, T, H] or, for the generalized delta rule, erase (b) and transition (a)
+/// [B, T, H, Dk], h0 [B, H, Dk, Dv]; with backward also do [B, T, H, Dv] and dht [B, H, Dk, Dv]. Outputs: o, ht and
+/// with backward the gradients dq, dk, dv, dg, dbeta, derase, dtransition, dh0 of sum(o·do) + sum(ht·dht), for the
+/// inputs that were given. The rule is applied exactly as the recurrence
 /// states: no projections, normalisation or feature maps. Anything a rule does not use is an error.
 /// </summary>
 public static class KernelFile
 {
     /// <summary>Every tensor name an input file may hold.</summary>
-    public static IReadOnlyList<string> InputNames { get; } = ["q", "k", "v", "g", "beta", "h0", "do", "dht"];
+    public static IReadOnlyList<string> InputNames { get; } = ["q", "k", "v", "g", "beta", "erase", "transition", "h0", "do", "dht"];
 
     /// <summary>The inputs that get gradients (in output order), each output named "d" + input.</summary>
-    static readonly string[] Differentiable = ["q", "k", "v", "g", "beta", "h0"];
+    static readonly string[] Differentiable = ["q", "k", "v", "g", "beta", "erase", "transition", "h0"];
 
     /// <summary>Reads <paramref name="inputPath"/>, runs the rule and writes the outputs to <paramref name="outputPath"/>
     /// atomically.</summary>
@@ -78,7 +83,8 @@ public static class KernelFile
             .ToDictionary(name => name, name => inputs[name].detach().requires_grad_(options.Backward));
         var q = leaves["q"];
         var x = new KernelInputs(options.Scale == 1 ? q : q * options.Scale, leaves["k"], leaves["v"],
-            leaves.GetValueOrDefault("g"), leaves.GetValueOrDefault("beta"), leaves.GetValueOrDefault("h0"));
+            leaves.GetValueOrDefault("g"), leaves.GetValueOrDefault("beta"), leaves.GetValueOrDefault("h0"),
+            leaves.GetValueOrDefault("erase"), leaves.GetValueOrDefault("transition"), options.ReadBeforeDecay);
         MatrixKernels.Validate(kind, x, options.ChunkSize);
         long b = q.shape[0], t = q.shape[1], h = q.shape[2], dk = q.shape[3], dv = x.V.shape[3];
         KernelFileIO.CheckNonEmpty(q, x.V);
@@ -119,6 +125,7 @@ public static class KernelFile
         ["chunk_size"] = options.ChunkSize.ToString(CultureInfo.InvariantCulture),
         ["scale"] = options.Scale.ToString("R", CultureInfo.InvariantCulture),
         ["backward"] = options.Backward ? "true" : "false",
+        ["read_before_decay"] = options.ReadBeforeDecay ? "true" : "false",
     };
 
     /// <summary>Unknown names, names the rule (or a forward-only run) does not use, then missing ones.</summary>
@@ -132,6 +139,11 @@ public static class KernelFile
                 $"use {(rule == KernelRule.Linear ? "gated-linear" : "gated-delta")} or remove g");
         if (names.Contains("beta") && !rule.TakesBeta())
             throw new MnemoException($"tensor \"beta\" is not used by rule {name}; only delta and gated-delta take beta");
+        foreach (var general in new[] { "erase", "transition" }.Where(names.Contains))
+            if (!rule.TakesBeta())
+                throw new MnemoException($"tensor \"{general}\" is not used by rule {name}; only delta and gated-delta take it");
+        if (options.ReadBeforeDecay && !names.Contains("erase"))
+            throw new MnemoException("--read-before-decay needs an erase vector: tensor \"erase\" [B, T, H, Dk]");
         KernelFileIO.NoCotangentsWithoutBackward(new[] { "do", "dht" }.Where(names.Contains), options.Backward);
 
         var required = new List<(string Name, string Shape, string Why)>
@@ -139,8 +151,9 @@ public static class KernelFile
             ("q", "[B, T, H, Dk]", "every rule"), ("k", "[B, T, H, Dk]", "every rule"), ("v", "[B, T, H, Dv]", "every rule"),
         };
         if (rule.TakesGate())
-            required.Add(("g", rule == KernelRule.GatedLinear ? "[B, T, H] or [B, T, H, Dk]" : "[B, T, H]", $"rule {name}"));
-        if (rule.TakesBeta()) required.Add(("beta", "[B, T, H]", $"rule {name}"));
+            required.Add(("g", "[B, T, H] or [B, T, H, Dk]", $"rule {name}"));
+        if (rule.TakesBeta() && !names.Contains("erase"))
+            required.Add(("beta", "[B, T, H] (or an erase vector \"erase\" [B, T, H, Dk])", $"rule {name}"));
         if (options.Backward) required.Add(("do", "[B, T, H, Dv]", "--backward"));
         foreach (var (need, shape, why) in required)
             if (!names.Contains(need)) throw new MnemoException($"missing tensor \"{need}\" {shape}, which {why} needs");

@@ -1,5 +1,6 @@
 using Mnemo.IO;
 using Mnemo.Memory.Matrix;
+using Mnemo.Tools;
 using static TorchSharp.torch;
 
 namespace Mnemo.Tests.Memory;
@@ -56,5 +57,33 @@ public class ReferenceKernelTests
         foreach (var (name, leaf) in leaves) Check("d" + name, leaf.grad!, all["d" + name]);
         Assert.True(leaves.Count >= 7, $"{rule}: only {leaves.Count} inputs have gradients in the fixture");
         Assert.True(failures.Count == 0, $"{rule} {form}: {string.Join("; ", failures)}");
+    }
+
+    [Fact]
+    public void Mnemo_kernel_runs_the_rwkv7_reference_from_a_file()
+    {
+        // `mnemo kernel --rule gated_delta --read-before-decay` on RWKV-7's fixture in the kernel file's names: q = r, g = w,
+        // erase = −a, transition = b; its outputs and gradients are the reference's (derase = −da).
+        using var scope = NewDisposeScope();
+        using var dir = new Tmp.Dir();
+        var x = SafeTensors.Read(Path.Combine(Repository.Root, "tests", "Mnemo.Tests", "Fixtures", "kernels", "rwkv7.safetensors"))
+            .Tensors.ToDictionary(e => e.Name, e => TensorIO.ToTensor(e));
+        var input = new Dictionary<string, Tensor>
+        {
+            ["q"] = x["r"], ["k"] = x["k"], ["v"] = x["v"], ["g"] = x["w"], ["erase"] = -x["a"], ["transition"] = x["b"], ["h0"] = x["h0"],
+            ["do"] = x["do"], ["dht"] = x["dht"],
+        };
+        SafeTensors.Write(dir["in.safetensors"], input.Select(kv => TensorIO.ToEntry(kv.Key, kv.Value)));
+        var result = KernelFile.Run(dir["in.safetensors"], dir["out.safetensors"],
+            new KernelRunOptions(KernelRule.GatedDelta, ChunkSize: 16, Backward: true, ReadBeforeDecay: true));
+        Assert.Contains("read before the decay", result.Summary());
+        var o = SafeTensors.Read(dir["out.safetensors"]).Tensors.ToDictionary(e => e.Name, e => TensorIO.ToTensor(e));
+        var expected = new Dictionary<string, Tensor>
+        {
+            ["o"] = x["o"], ["ht"] = x["ht"], ["dq"] = x["dr"], ["dk"] = x["dk"], ["dv"] = x["dv"], ["dg"] = x["dw"], ["derase"] = -x["da"],
+            ["dtransition"] = x["db"], ["dh0"] = x["dh0"],
+        };
+        foreach (var (name, value) in expected)
+            Assert.True(Equivalence.RelativeRms(o[name], value) <= 1e-10, $"{name}: {Equivalence.RelativeRms(o[name], value):E2}");
     }
 }

@@ -214,7 +214,8 @@ public class KernelCommandTests
     {
         { "missing q", "delta", "missing tensor \"q\" [B, T, H, Dk], which every rule needs" },
         { "g for linear", "linear", "tensor \"g\" is not used by rule linear" },
-        { "beta missing", "delta", "missing tensor \"beta\" [B, T, H], which rule delta needs" },
+        { "beta missing", "delta",
+            "missing tensor \"beta\" [B, T, H] (or an erase vector \"erase\" [B, T, H, Dk]), which rule delta needs" },
         { "beta for gated_linear", "gated_linear", "tensor \"beta\" is not used by rule gated_linear" },
         { "g missing", "gated_delta", "missing tensor \"g\"" },
         { "g of the wrong width", "gated_delta", "g has shape [2, 70, 2, 7], expected [2, 70, 2] or [2, 70, 2, 6]" },
@@ -222,7 +223,7 @@ public class KernelCommandTests
         { "integer tensor", "delta", "tensor \"v\" is I64; kernel inputs must be F32 or F64" },
         { "wrong h0", "gated_delta", "h0 has shape [2, 2, 5, 6], expected [2, 2, 6, 5]" },
         { "wrong do", "linear", "do has shape [2, 70, 2, 6], expected [2, 70, 2, 5] like o" },
-        { "unknown name", "delta", "unknown tensor \"bias\"; allowed names: q, k, v, g, beta, h0, do, dht" },
+        { "unknown name", "delta", "unknown tensor \"bias\"; allowed names: q, k, v, g, beta, erase, transition, h0, do, dht" },
         { "do without backward", "delta", "tensor \"do\" is only used with --backward" },
         { "nonexistent file", "delta", "no such file" },
         { "NaN in k", "delta", "tensor \"k\" holds NaN or infinite values" },
