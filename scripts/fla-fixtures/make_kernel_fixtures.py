@@ -1,4 +1,5 @@
-"""Kernel fixtures for the generalized delta rules, written from fla's reference recurrences (float64, token by token).
+"""Kernel fixtures for the generalized delta rules and the mLSTM, written from the reference recurrences (float64, token
+by token).
 
 For GDN-2, Comba and RWKV-7 this writes one safetensors file each with the inputs in the reference's own
 parametrisation, fixed cotangents do and dht, and what the reference computes: the outputs o, the final state ht and
@@ -11,6 +12,11 @@ The recurrences follow fla (fla-org/flash-linear-attention):
   RWKV-7 (fla/ops/rwkv7/fused_recurrent) S = exp(w) * S + b (a^T S) + k v^T (a^T S before the decay);  o = S^T r
 
 with S [K, V] per head, no query scale (Mnemo's layers scale q themselves), and keys as given (no L2 norm inside).
+The mLSTM follows NX-AI's mlstm_kernels (mlstm_kernels/torch/recurrent/native_step.py), its stabilised step with
+eps = 1e-6 and the states C, n, m carried from given initial ones (its q scale DHQK^-0.5 applied to q beforehand):
+
+  mLSTM  m' = max(logsigmoid(f) + m, i);  C = exp(logsigmoid(f) + m - m') C + exp(i - m') k v^T  (n likewise with k);
+         o = C^T q / (max(|q . n|, exp(-m')) + eps)
 
 Usage: /usr/bin/python3 scripts/fla-fixtures/make_kernel_fixtures.py tests/Mnemo.Tests/Fixtures/kernels
 """
@@ -70,6 +76,23 @@ def rwkv7(x):
     return run(x, step)
 
 
+def mlstm(x):
+    q, k, v, i, f = (x[n] for n in ("q", "k", "v", "i", "f"))
+    c, n, m = x["c0"], x["n0"], x["m0"]
+    outputs = []
+    for t in range(T):
+        log_f = torch.nn.functional.logsigmoid(f[:, t])                        # [B, H]
+        m_new = torch.maximum(log_f + m, i[:, t])
+        forget, write = (log_f + m - m_new).exp(), (i[:, t] - m_new).exp()
+        c = forget[..., None, None] * c + write[..., None, None] * k[:, t].unsqueeze(-1) * v[:, t].unsqueeze(-2)
+        n = forget[..., None] * n + write[..., None] * k[:, t]
+        m = m_new
+        numerator = (q[:, t].unsqueeze(-1) * c).sum(-2)                        # C^T q  [B, H, V]
+        normaliser = (q[:, t] * n).sum(-1, keepdim=True)                        # [B, H, 1]
+        outputs.append(numerator / (torch.maximum(normaliser.abs(), (-m).exp().unsqueeze(-1)) + 1e-6))
+    return torch.stack(outputs, 1), (c, n, m)
+
+
 def inputs(rule, gen):
     def randn(*shape):
         return torch.randn(*shape, generator=gen, dtype=torch.float64)
@@ -83,6 +106,9 @@ def inputs(rule, gen):
     elif rule == "comba":
         x.update(q=randn(B, T, H, K), k=unit(randn(B, T, H, K)), p=unit(randn(B, T, H, K)), beta=rand(B, T, H),
                  g=-(rand(B, T, H) * 0.99 + 0.01))
+    elif rule == "mlstm":
+        x.update(q=randn(B, T, H, K) * K ** -0.5, k=randn(B, T, H, K), i=randn(B, T, H) * 3, f=randn(B, T, H) * 2 + 2,
+                 c0=x.pop("h0"), n0=randn(B, H, K) * 0.5, m0=randn(B, H))
     else:
         kk = unit(randn(B, T, H, K))
         x.update(r=randn(B, T, H, K), w=-0.6065306597126334 * torch.sigmoid(randn(B, T, H, K)), k=randn(B, T, H, K) * 0.5,
@@ -92,14 +118,17 @@ def inputs(rule, gen):
 
 def main(out):
     os.makedirs(out, exist_ok=True)
-    for seed, (name, rule) in enumerate([("gdn2", gdn2), ("comba", comba), ("rwkv7", rwkv7)]):
+    for seed, (name, rule) in enumerate([("gdn2", gdn2), ("comba", comba), ("rwkv7", rwkv7), ("mlstm", mlstm)]):
         gen = torch.Generator().manual_seed(1000 + seed)
         x = {n: t.requires_grad_(True) for n, t in inputs(name, gen).items()}
-        o, ht = rule(x)
-        do, dht = torch.randn(o.shape, generator=gen, dtype=torch.float64), torch.randn(ht.shape, generator=gen, dtype=torch.float64)
-        ((o * do).sum() + (ht * dht).sum()).backward()
+        o, final = rule(x)
+        # the final state: S for the delta rules; C, n and m for the mLSTM (ht, nt, mt)
+        final = dict(zip(("ht", "nt", "mt"), final if isinstance(final, tuple) else (final,)))
+        do = torch.randn(o.shape, generator=gen, dtype=torch.float64)
+        cotangents = {"d" + n: torch.randn(t.shape, generator=gen, dtype=torch.float64) for n, t in final.items()}
+        ((o * do).sum() + sum((t * cotangents["d" + n]).sum() for n, t in final.items())).backward()
         tensors = {n: t.detach() for n, t in x.items()}
-        tensors.update({"do": do, "dht": dht, "o": o.detach(), "ht": ht.detach()})
+        tensors.update({"do": do, **cotangents, "o": o.detach(), **{n: t.detach() for n, t in final.items()}})
         tensors.update({"d" + n: t.grad for n, t in x.items()})
         write_safetensors(os.path.join(out, name + ".safetensors"), tensors)
         print(f"{name}: {len(tensors)} tensors")

@@ -6,10 +6,10 @@ using static TorchSharp.torch;
 namespace Mnemo.Tests.Memory;
 
 /// <summary>
-/// The generalized delta kernel against fla's reference recurrences for GDN-2, Comba and RWKV-7, written token by token
-/// in float64 by scripts/fla-fixtures/make_kernel_fixtures.py (Fixtures/kernels): inputs in the reference's own
-/// parametrisation, mapped onto the kernel's erase vector, written value and transition vector here, and compared for
-/// outputs, final state and the gradient of every input.
+/// The generalized delta kernel against fla's reference recurrences for GDN-2, Comba and RWKV-7, and the mLSTM against
+/// mlstm_kernels' stabilised step, written token by token in float64 by scripts/fla-fixtures/make_kernel_fixtures.py
+/// (Fixtures/kernels): inputs in the reference's own parametrisation, mapped onto the kernel's erase vector, written value
+/// and transition vector here, and compared for outputs, final state and the gradient of every input.
 /// </summary>
 [Collection(TorchCollection.Name)]
 public class ReferenceKernelTests
@@ -36,27 +36,53 @@ public class ReferenceKernelTests
     public void The_kernel_matches_the_reference_recurrence(string rule, KernelForm form)
     {
         using var scope = NewDisposeScope();
-        var file = SafeTensors.Read(Path.Combine(Repository.Root, "tests", "Mnemo.Tests", "Fixtures", "kernels", rule + ".safetensors"));
-        var all = file.Tensors.ToDictionary(e => e.Name, e => TensorIO.ToTensor(e));
-        // the inputs: every tensor with a gradient in the file (o and ht have their cotangents do, dht instead)
-        var leaves = all.Keys.Where(n => all.ContainsKey("d" + n) && n is not ("o" or "ht"))
-            .ToDictionary(n => n, n => all[n].requires_grad_(true));
-        Assert.Equal(ScalarType.Float64, all["o"].dtype);
-
+        var (all, leaves) = Load(rule);
         var (o, state) = MatrixKernels.Run(MatrixKernelKind.Delta, form, Map(rule, leaves), chunkSize: 16);
         ((o * all["do"]).sum() + (state * all["dht"]).sum()).backward();
+        AssertMatches($"{rule} {form}", all, leaves, [("o", o), ("ht", state)]);
+    }
 
+    [Theory]
+    [InlineData(KernelForm.Naive)]
+    [InlineData(KernelForm.Step)]
+    [InlineData(KernelForm.Chunk)]
+    public void The_mlstm_matches_the_reference_recurrence(KernelForm form)
+    {
+        // mlstm_kernels' stabilised step (q already scaled), from carried C, n and m, ĩ and f̃ spread enough to move m
+        using var scope = NewDisposeScope();
+        var (all, x) = Load("mlstm");
+        var state = new MlstmState(x["c0"], x["n0"], x["m0"]);
+        var (h, s) = MlstmMemory.Run(form, new MlstmInputs(x["q"], x["k"], x["v"], x["i"], x["f"], state), chunkSize: 16);
+        ((h * all["do"]).sum() + (s.C * all["dht"]).sum() + (s.N * all["dnt"]).sum() + (s.M * all["dmt"]).sum()).backward();
+        AssertMatches($"mlstm {form}", all, x, [("o", h), ("ht", s.C), ("nt", s.N), ("mt", s.M)]);
+    }
+
+    /// <summary>A fixture's tensors, and its inputs: every tensor with a gradient in the file, as leaves (the outputs o, ht,
+    /// nt and mt have their cotangents do, dht, dnt and dmt instead).</summary>
+    static (Dictionary<string, Tensor> All, Dictionary<string, Tensor> Leaves) Load(string rule)
+    {
+        var file = SafeTensors.Read(Path.Combine(Repository.Root, "tests", "Mnemo.Tests", "Fixtures", "kernels", rule + ".safetensors"));
+        var all = file.Tensors.ToDictionary(e => e.Name, e => TensorIO.ToTensor(e));
+        var leaves = all.Keys.Where(n => all.ContainsKey("d" + n) && n is not ("o" or "ht" or "nt" or "mt"))
+            .ToDictionary(n => n, n => all[n].requires_grad_(true));
+        Assert.Equal(ScalarType.Float64, all["o"].dtype);
+        Assert.True(leaves.Count >= 7, $"{rule}: only {leaves.Count} inputs have gradients in the fixture");
+        return (all, leaves);
+    }
+
+    /// <summary>Outputs, final states and every input's gradient within 1e-10 (relative RMS) of the fixture's.</summary>
+    static void AssertMatches(string label, Dictionary<string, Tensor> all, Dictionary<string, Tensor> leaves,
+        (string Name, Tensor Value)[] outputs)
+    {
         var failures = new List<string>();
         void Check(string what, Tensor actual, Tensor expected)
         {
             double e = Equivalence.RelativeRms(actual, expected);
             if (!(e <= 1e-10)) failures.Add($"{what}: relative RMS {e:E2}");
         }
-        Check("o", o, all["o"]);
-        Check("ht", state, all["ht"]);
+        foreach (var (name, value) in outputs) Check(name, value, all[name]);
         foreach (var (name, leaf) in leaves) Check("d" + name, leaf.grad!, all["d" + name]);
-        Assert.True(leaves.Count >= 7, $"{rule}: only {leaves.Count} inputs have gradients in the fixture");
-        Assert.True(failures.Count == 0, $"{rule} {form}: {string.Join("; ", failures)}");
+        Assert.True(failures.Count == 0, $"{label}: {string.Join("; ", failures)}");
     }
 
     [Fact]

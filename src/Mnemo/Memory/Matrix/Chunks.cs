@@ -48,8 +48,9 @@ static class Chunks
     /// </summary>
     public static Tensor DecayMatrix(Tensor g) => ColumnSums(g).exp() * CausalMask(g.shape[^1], g.dtype, g.device);
 
-    /// <summary>[..., C] → [..., C(i), C(j)]: Σ_{j&lt;m≤i} g_m below the diagonal, 0 on and above it.</summary>
-    static Tensor ColumnSums(Tensor g)
+    /// <summary>[..., C] → [..., C(i), C(j)]: Σ_{j&lt;m≤i} g_m below the diagonal, 0 on and above it (the log of
+    /// <see cref="DecayMatrix"/> below the diagonal, without a difference of running sums).</summary>
+    public static Tensor ColumnSums(Tensor g)
     {
         long c = g.shape[^1];
         var repeated = g.unsqueeze(-1).expand([.. g.shape, c]);              // [..., C(i), C(j)] = g_i
