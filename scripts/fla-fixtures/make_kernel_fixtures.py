@@ -15,11 +15,18 @@ with S [K, V] per head, no query scale (Mnemo's layers scale q themselves), and 
 The mLSTM follows NX-AI's mlstm_kernels (mlstm_kernels/torch/recurrent/native_step.py), its stabilised step with
 eps = 1e-6 and the states C, n, m carried from given initial ones (its q scale DHQK^-0.5 applied to q beforehand):
 
+The Mamba-3 SISO update follows state-spaces/mamba's reference step (tests/ops/triton/test_mamba3_siso.py,
+mamba3_siso_step_ref) without its D skip and z gate (the layer's), with the state stored [K, V] as Mnemo's:
+
+  Mamba-3  phi += pi tanh(angles) dt (mod 2 pi);  q~, k~ = rotate((C + C_bias), phi), rotate((B + B_bias), phi);
+           lam = sigmoid(trap);  S = exp(adt) S + (1 - lam) dt exp(adt) k~_prev v_prev^T + lam dt k~ v^T;  o = S^T q~
+
   mLSTM  m' = max(logsigmoid(f) + m, i);  C = exp(logsigmoid(f) + m - m') C + exp(i - m') k v^T  (n likewise with k);
          o = C^T q / (max(|q . n|, exp(-m')) + eps)
 
 Usage: /usr/bin/python3 scripts/fla-fixtures/make_kernel_fixtures.py tests/Mnemo.Tests/Fixtures/kernels
 """
+import math
 import os
 import sys
 
@@ -93,6 +100,32 @@ def mlstm(x):
     return torch.stack(outputs, 1), (c, n, m)
 
 
+def rotate(x, phi):
+    """Rotates the channel pairs (2j, 2j+1), j < R, of x [..., N] by phi [..., R]; the rest pass."""
+    r = phi.shape[-1]
+    even, odd = x[..., 0:2 * r:2], x[..., 1:2 * r:2]
+    rotated = torch.stack([even * phi.cos() - odd * phi.sin(), even * phi.sin() + odd * phi.cos()], -1).flatten(-2)
+    return torch.cat([rotated, x[..., 2 * r:]], -1)
+
+
+def mamba3(x):
+    q, k, v, adt, dt, trap, angles = (x[n] for n in ("q", "k", "v", "adt", "dt", "trap", "angles"))
+    s, k_prev, v_prev, phi = x["h0"], x["k0"], x["v0"], x["phi0"]
+    theta, lam = torch.tanh(angles) * math.pi, torch.sigmoid(trap)
+    outputs = []
+    for t in range(T):
+        phi = phi + theta[:, t] * dt[:, t].unsqueeze(-1)
+        phi = phi - 2 * math.pi * torch.floor(phi / (2 * math.pi))
+        qt, kt = rotate(q[:, t] + x["q_bias"], phi), rotate(k[:, t] + x["k_bias"], phi)
+        alpha = adt[:, t].exp()
+        beta, gamma = (1 - lam[:, t]) * dt[:, t] * alpha, lam[:, t] * dt[:, t]
+        s = alpha[..., None, None] * s + beta[..., None, None] * k_prev.unsqueeze(-1) * v_prev.unsqueeze(-2) \
+            + gamma[..., None, None] * kt.unsqueeze(-1) * v[:, t].unsqueeze(-2)
+        outputs.append((qt.unsqueeze(-1) * s).sum(-2))
+        k_prev, v_prev = kt, v[:, t]
+    return torch.stack(outputs, 1), (s, k_prev, v_prev, phi)
+
+
 def inputs(rule, gen):
     def randn(*shape):
         return torch.randn(*shape, generator=gen, dtype=torch.float64)
@@ -106,6 +139,10 @@ def inputs(rule, gen):
     elif rule == "comba":
         x.update(q=randn(B, T, H, K), k=unit(randn(B, T, H, K)), p=unit(randn(B, T, H, K)), beta=rand(B, T, H),
                  g=-(rand(B, T, H) * 0.99 + 0.01))
+    elif rule == "mamba3":
+        x.update(q=randn(B, T, H, K), k=randn(B, T, H, K), adt=-(rand(B, T, H) * 0.99 + 0.01), dt=rand(B, T, H) + 0.1,
+                 trap=randn(B, T, H) * 2, angles=randn(B, T, H, 2) * 2, q_bias=randn(H, K), k_bias=randn(H, K),
+                 k0=randn(B, H, K), v0=randn(B, H, V), phi0=rand(B, H, 2) * 2 * math.pi)
     elif rule == "mlstm":
         x.update(q=randn(B, T, H, K) * K ** -0.5, k=randn(B, T, H, K), i=randn(B, T, H) * 3, f=randn(B, T, H) * 2 + 2,
                  c0=x.pop("h0"), n0=randn(B, H, K) * 0.5, m0=randn(B, H))
@@ -118,12 +155,14 @@ def inputs(rule, gen):
 
 def main(out):
     os.makedirs(out, exist_ok=True)
-    for seed, (name, rule) in enumerate([("gdn2", gdn2), ("comba", comba), ("rwkv7", rwkv7), ("mlstm", mlstm)]):
+    for seed, (name, rule) in enumerate([("gdn2", gdn2), ("comba", comba), ("rwkv7", rwkv7), ("mlstm", mlstm),
+                                               ("mamba3", mamba3)]):
         gen = torch.Generator().manual_seed(1000 + seed)
         x = {n: t.requires_grad_(True) for n, t in inputs(name, gen).items()}
         o, final = rule(x)
-        # the final state: S for the delta rules; C, n and m for the mLSTM (ht, nt, mt)
-        final = dict(zip(("ht", "nt", "mt"), final if isinstance(final, tuple) else (final,)))
+        # the final state: S for the delta rules; C, n and m for the mLSTM; S, the last key and value and phi for Mamba-3
+        names = ("ht", "kt", "vt", "phit") if name == "mamba3" else ("ht", "nt", "mt")
+        final = dict(zip(names, final if isinstance(final, tuple) else (final,)))
         do = torch.randn(o.shape, generator=gen, dtype=torch.float64)
         cotangents = {"d" + n: torch.randn(t.shape, generator=gen, dtype=torch.float64) for n, t in final.items()}
         ((o * do).sum() + sum((t * cotangents["d" + n]).sum() for n, t in final.items())).backward()

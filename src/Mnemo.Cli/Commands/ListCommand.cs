@@ -26,6 +26,9 @@ static class ListCommand
             mixers.AddRow("gla", "per-key-channel decay logsigmoid(low-rank x)/16, gated output");
             mixers.AddRow("mamba2", "SSD: in_proj → conv → Δ = softplus(dt + dt_bias), decay exp(−Δ·exp(A_log)), " +
                 "D skip, gated RMSNorm");
+            mixers.AddRow("mamba3", "Mamba-3 (SISO): trapezoidal update α S + β k̃_{t−1}ᵀ v_{t−1} + γ k̃ᵀ v, " +
+                "q and k rotated by data-dependent angles (the complex state), normed B/C with head biases, no convolution, D skip, " +
+                "silu(z) gate");
             mixers.AddRow("delta_net", "delta rule, β = σ(b_proj x), L2-normalised q/k");
             mixers.AddRow("gated_delta_net", "delta rule with Mamba-2 decay −exp(A_log)·softplus(a_proj x + dt_bias), gated output; " +
                 "with model.matrix.householder_steps n > 1 it is Gated DeltaProduct (n delta steps per token; on delta_net, " +

@@ -42,6 +42,7 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         MixerKind.Rwkv7 => new Rwkv7(c, c.Matrix, first: Enumerable.Range(0, layer).All(i => c.MixerOf(i) != MixerKind.Rwkv7), layer,
             c.NumLayers),
         MixerKind.Mlstm => new Mlstm(c, c.Matrix),
+        MixerKind.Mamba3 => new Mamba3(c, c.Matrix),
         MixerKind.Mom => new MixtureOfMemoriesMixer(c, c.Matrix, c.Mom),
         MixerKind.TitansMac => new MemoryAsContext(c, c.Deep, c.Titans),
         MixerKind.TitansMag => new MemoryAsGate(c, c.Attention, c.Deep, c.Titans),

@@ -6,10 +6,11 @@ using static TorchSharp.torch;
 namespace Mnemo.Tests.Memory;
 
 /// <summary>
-/// The generalized delta kernel against fla's reference recurrences for GDN-2, Comba and RWKV-7, and the mLSTM against
-/// mlstm_kernels' stabilised step, written token by token in float64 by scripts/fla-fixtures/make_kernel_fixtures.py
-/// (Fixtures/kernels): inputs in the reference's own parametrisation, mapped onto the kernel's erase vector, written value
-/// and transition vector here, and compared for outputs, final state and the gradient of every input.
+/// The generalized delta kernel against fla's reference recurrences for GDN-2, Comba and RWKV-7, the mLSTM against
+/// mlstm_kernels' stabilised step and Mamba-3 against state-spaces/mamba's reference step, written token by token in
+/// float64 by scripts/fla-fixtures/make_kernel_fixtures.py (Fixtures/kernels): inputs in the reference's own
+/// parametrisation, mapped onto the kernel's erase vector, written value and transition vector (or the rule's own inputs)
+/// here, and compared for outputs, final states and the gradient of every input.
 /// </summary>
 [Collection(TorchCollection.Name)]
 public class ReferenceKernelTests
@@ -57,13 +58,32 @@ public class ReferenceKernelTests
         AssertMatches($"mlstm {form}", all, x, [("o", h), ("ht", s.C), ("nt", s.N), ("mt", s.M)]);
     }
 
-    /// <summary>A fixture's tensors, and its inputs: every tensor with a gradient in the file, as leaves (the outputs o, ht,
-    /// nt and mt have their cotangents do, dht, dnt and dmt instead).</summary>
+    [Theory]
+    [InlineData(KernelForm.Naive)]
+    [InlineData(KernelForm.Step)]
+    [InlineData(KernelForm.Chunk)]
+    public void Mamba3_matches_the_reference_recurrence(KernelForm form)
+    {
+        // state-spaces/mamba's reference step in its own parametrisation: biases added to C and B, θ = π tanh(angles),
+        // λ = σ(trap); from a carried state, key, value and angle
+        using var scope = NewDisposeScope();
+        var (all, x) = Load("mamba3");
+        var state = new Mamba3State(x["h0"], x["k0"], x["v0"], x["phi0"]);
+        var inputs = new Mamba3Inputs(x["q"] + x["q_bias"], x["k"] + x["k_bias"], x["v"], x["adt"], x["dt"], x["trap"].sigmoid(),
+            x["angles"].tanh() * Math.PI, state);
+        var (y, s) = Mamba3Memory.Run(form, inputs, chunkSize: 16);
+        ((y * all["do"]).sum() + (s.S * all["dht"]).sum() + (s.Key * all["dkt"]).sum() + (s.Value * all["dvt"]).sum()
+            + (s.Angle * all["dphit"]).sum()).backward();
+        AssertMatches($"mamba3 {form}", all, x, [("o", y), ("ht", s.S), ("kt", s.Key), ("vt", s.Value), ("phit", s.Angle)]);
+    }
+
+    /// <summary>A fixture's tensors, and its inputs: every tensor with a gradient in the file, as leaves (the outputs o and
+    /// the final states ht, nt, mt, kt, vt, phit have their cotangents do, dht, … instead).</summary>
     static (Dictionary<string, Tensor> All, Dictionary<string, Tensor> Leaves) Load(string rule)
     {
         var file = SafeTensors.Read(Path.Combine(Repository.Root, "tests", "Mnemo.Tests", "Fixtures", "kernels", rule + ".safetensors"));
         var all = file.Tensors.ToDictionary(e => e.Name, e => TensorIO.ToTensor(e));
-        var leaves = all.Keys.Where(n => all.ContainsKey("d" + n) && n is not ("o" or "ht" or "nt" or "mt"))
+        var leaves = all.Keys.Where(n => all.ContainsKey("d" + n) && n is not ("o" or "ht" or "nt" or "mt" or "kt" or "vt" or "phit"))
             .ToDictionary(n => n, n => all[n].requires_grad_(true));
         Assert.Equal(ScalarType.Float64, all["o"].dtype);
         Assert.True(leaves.Count >= 7, $"{rule}: only {leaves.Count} inputs have gradients in the fixture");
