@@ -96,7 +96,8 @@ static class BenchCommand
             var o = parse.GetValue(quick) ? KernelBenchOptions.Quick : new KernelBenchOptions();
             if (Ints(parse.GetValue(dims), "--dims") is { } d) o = o with { Dims = d };
             if (Ints(parse.GetValue(lengths), "--lengths") is { } l) o = o with { Lengths = l };
-            if (Split(parse.GetValue(rules)) is { } r) o = o with { Rules = None(r) ? [] : [.. r.Select(BenchRule.Parse).Distinct()] };
+            if (Split(parse.GetValue(rules)) is { } r)
+                o = o with { Rules = None(r) ? [] : [.. r.Select(name => BenchRule.Parse(name)).Distinct()] };
             if (Split(parse.GetValue(deepRules)) is { } dr) o = o with { DeepRules = None(dr) ? [] : [.. dr.Select(DeepRule).Distinct()] };
             if (parse.GetValue(depth) is int layers) o = o with { Depth = layers };
             if (parse.GetValue(hidden) is long width) o = o with { DeepHidden = width };
@@ -130,7 +131,7 @@ static class BenchCommand
         };
         var rules = new Option<string[]>("--rules")
         {
-            Description = $"Rules whose step form to measure: {string.Join(", ", BenchRule.All.Select(r => r.Name))}. Default: all",
+            Description = $"Rules whose step form to measure: {string.Join(", ", BenchRule.Kernels.Select(r => r.Name))}. Default: all",
             AllowMultipleArgumentsPerToken = true,
         };
         var dim = new Option<int?>("--dim") { Description = "Head size D (Dk = Dv = D). Default: 64 (16 with --quick)" };
@@ -176,7 +177,8 @@ static class BenchCommand
             TorchRuntime.Initialise(parse.GetValue(threads));
             var o = parse.GetValue(quick) ? DecodeBenchOptions.Quick : new DecodeBenchOptions();
             if (Split(parse.GetValue(contexts)) is { } c) o = o with { Contexts = [.. c.Select(Length)] };
-            if (Split(parse.GetValue(rules)) is { } r) o = o with { Rules = [.. r.Select(BenchRule.Parse).Distinct()] };
+            if (Split(parse.GetValue(rules)) is { } r)
+                o = o with { Rules = [.. r.Select(n => BenchRule.Parse(n, kernelsOnly: true)).Distinct()] };
             if (parse.GetValue(dim) is int d) o = o with { Dim = d };
             if (parse.GetValue(heads) is int h) o = o with { Heads = h };
             if (parse.GetValue(tokens) is int n) o = o with { Tokens = n };

@@ -17,7 +17,7 @@ sealed record DecodeBenchOptions
     public int Dim { get; init; } = 64;
     /// <summary>Context lengths: tokens already seen when the measured tokens are decoded.</summary>
     public long[] Contexts { get; init; } = [1024, 16384, 262144, 1048576];
-    [JsonIgnore] public BenchRule[] Rules { get; init; } = BenchRule.All;
+    [JsonIgnore] public BenchRule[] Rules { get; init; } = BenchRule.Kernels;
     /// <summary>The rules by name (what the JSON report shows).</summary>
     public string[] RuleNames => [.. Rules.Select(r => r.Name)];
     /// <summary>Tokens decoded per measurement (fewer at long attention contexts: see <see cref="DecodeBenchmark.TokensAt"/>).</summary>

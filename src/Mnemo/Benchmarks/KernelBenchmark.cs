@@ -11,9 +11,11 @@ using static TorchSharp.torch;
 
 namespace Mnemo.Benchmarks;
 
-/// <summary>A rule the kernel benchmark measures: a kernel, its gate and how a delta rule writes.</summary>
+/// <summary>A rule the kernel benchmark measures: a kernel, its gate, how a delta rule writes, and the rule around the kernel
+/// (none, or one that maps its own inputs onto it: the mLSTM, Mamba-3).</summary>
 /// <param name="Name">the name --rules takes</param>
-sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, string Description, BenchWrite Write = BenchWrite.Beta)
+sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, string Description, BenchWrite Write = BenchWrite.Beta,
+    BenchWrapper Wrapper = BenchWrapper.None)
 {
     public static readonly BenchRule Linear = new("linear", MatrixKernelKind.GatedLinear, BenchGate.None, "linear attention (no gate)");
     public static readonly BenchRule GatedScalar = new("gated_linear", MatrixKernelKind.GatedLinear, BenchGate.Scalar,
@@ -34,16 +36,34 @@ sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, stri
         BenchGate.Channel, "generalized delta rule: transition vector a ≠ k, erase vector read before the decay, a log-gate per " +
         "key channel (RWKV-7's form)", BenchWrite.Transition);
 
+    public static readonly BenchRule Mlstm = new("mlstm", MatrixKernelKind.GatedLinear, BenchGate.Scalar,
+        "the mLSTM: stabiliser, exponential input gate and normaliser around the gated linear kernel (xLSTM)",
+        Wrapper: BenchWrapper.Mlstm);
+    public static readonly BenchRule Mamba3 = new("mamba3", MatrixKernelKind.GatedLinear, BenchGate.Scalar,
+        "Mamba-3 (SISO): the trapezoid's two writes and the data-dependent rotation around the gated linear kernel",
+        Wrapper: BenchWrapper.Mamba3);
+
     public static readonly BenchRule[] All =
-        [Linear, GatedScalar, GatedChannel, Delta, GatedDelta, GatedDeltaChannel, GatedDeltaErase, GatedDeltaBefore, GatedDeltaTransition];
+    [
+        Linear, GatedScalar, GatedChannel, Delta, GatedDelta, GatedDeltaChannel, GatedDeltaErase, GatedDeltaBefore, GatedDeltaTransition,
+        Mlstm, Mamba3,
+    ];
+
+    /// <summary>The rules that are a kernel alone, without a rule around it.</summary>
+    public static readonly BenchRule[] Kernels = [.. All.Where(r => r.Wrapper == BenchWrapper.None)];
+
+    /// <summary>The value width the kernel runs at for head size d: the mLSTM carries its normaliser as one more column.</summary>
+    public int KernelValueWidth(int d) => Wrapper == BenchWrapper.Mlstm ? d + 1 : d;
 
     /// <summary>The kernel's name (<see cref="KernelRules.Names"/>); both gated kernels are measured with a gate per head
     /// (<c>gated_linear</c>, <c>gated_delta</c>) and per key channel (<c>gated_linear_channel</c>, <c>gated_delta_channel</c>).</summary>
-    public static BenchRule Parse(string name)
+    /// <param name="kernelsOnly">only the kernels themselves (<see cref="Kernels"/>): the decode bench times their steps</param>
+    public static BenchRule Parse(string name, bool kernelsOnly = false)
     {
-        var names = All.Select(r => r.Name).ToList();
+        var rules = kernelsOnly ? Kernels : All;
+        var names = rules.Select(r => r.Name).ToList();
         int i = Runtime.Names.Find(names, name);
-        return i >= 0 ? All[i] : throw Runtime.Names.Unknown("rule", name, names);
+        return i >= 0 ? rules[i] : throw Runtime.Names.Unknown("rule", name, names);
     }
 }
 
@@ -52,6 +72,10 @@ enum BenchGate { None, Scalar, Channel }
 /// <summary>How a delta rule writes (docs/mechanisms.md#the-generalized-delta-rule): with β; with an erase vector read after
 /// the decay; with one read before it; with an erase vector read before the decay and a transition vector a ≠ k.</summary>
 enum BenchWrite { Beta, Erase, EraseBefore, Transition }
+
+/// <summary>The rule around the kernel: none (the kernel alone), the mLSTM (<see cref="MlstmMemory"/>), Mamba-3
+/// (<see cref="Mamba3Memory"/>).</summary>
+enum BenchWrapper { None, Mlstm, Mamba3 }
 
 /// <summary>What <see cref="KernelBenchmark"/> measures. <see cref="Quick"/> is a smoke-test sized variant.</summary>
 sealed record KernelBenchOptions
@@ -198,8 +222,10 @@ static class KernelBenchmark
         foreach (var rule in o.Rules)
             yield return new(rule.Name, (form, d, t) => MeasureKernel(o, rule, form, d, t),
                 (form, d, t) => form == KernelForm.Chunk
-                    ? KernelFlops.ChunkForward(rule.Kind, o.Batch, o.Heads, t, d, d, o.ChunkSize, rule.Write == BenchWrite.Transition)
-                    : KernelFlops.RecurrentForward(rule.Kind, o.Batch, o.Heads, t, d, d, rule.Write == BenchWrite.Transition),
+                    ? KernelFlops.ChunkForward(rule.Kind, o.Batch, o.Heads, t, d, rule.KernelValueWidth(d), o.ChunkSize,
+                        rule.Write == BenchWrite.Transition)
+                    : KernelFlops.RecurrentForward(rule.Kind, o.Batch, o.Heads, t, d, rule.KernelValueWidth(d),
+                        rule.Write == BenchWrite.Transition),
                 (form, _, t) => Cap(form, t), (_, _, _, _) => null);
         foreach (var rule in o.DeepRules)
         {
@@ -372,9 +398,13 @@ static class KernelBenchmark
         public required Tensor Q, K, V;
         public Tensor? G, Beta, Erase, Transition;
         public bool ReadBeforeDecay;
+        /// <summary>The mLSTM's gate pre-activations ĩ, f̃ ([B, T, H]); Mamba-3's Δ, λ ([B, T, H]) and rates θ
+        /// ([B, T, H, D/4]).</summary>
+        public Tensor? InputGate, ForgetGate, Dt, Trapezoid, Angles;
         public required Tensor DO, DS;
 
-        public Tensor[] Leaves => [.. new[] { Q, K, V, G, Beta, Erase, Transition }.OfType<Tensor>()];
+        public Tensor[] Leaves =>
+            [.. new[] { Q, K, V, G, Beta, Erase, Transition, InputGate, ForgetGate, Dt, Trapezoid, Angles }.OfType<Tensor>()];
 
         public static Inputs Create(BenchRule rule, int batch, int heads, int d, int t, int seed)
         {
@@ -411,10 +441,18 @@ static class KernelBenchmark
                     break;
             }
             Tensor? Optional(Tensor? y) => y is null ? null : Leaf(y);
+            Tensor? inputGate = null, forgetGate = null, dt = null, trapezoid = null, angles = null;
+            if (rule.Wrapper == BenchWrapper.Mlstm)                                  // ĩ ~ N(0, 1), f̃ ~ N(3, 1): xLSTM's start
+                (inputGate, forgetGate, g) = (randn([batch, t, heads], generator: gen), randn([batch, t, heads], generator: gen) + 3, null);
+            if (rule.Wrapper == BenchWrapper.Mamba3)                           // Δ ∈ [0.01, 0.1], λ ∈ (0, 1), θ ∈ (−π, π)
+                (dt, trapezoid, angles) = (rand([batch, t, heads], generator: gen) * 0.09 + 0.01, rand([batch, t, heads], generator: gen),
+                    (rand([batch, t, heads, Math.Max(1, d / 4)], generator: gen) * 2 - 1) * Math.PI);
             var x = new Inputs
             {
                 Q = Leaf(q), K = Leaf(k), V = Leaf(v), G = Optional(g), Beta = Optional(beta), Erase = Optional(erase),
                 Transition = Optional(transition), ReadBeforeDecay = rule.Write is BenchWrite.EraseBefore or BenchWrite.Transition,
+                InputGate = Optional(inputGate), ForgetGate = Optional(forgetGate), Dt = Optional(dt), Trapezoid = Optional(trapezoid),
+                Angles = Optional(angles),
                 DO = randn([batch, t, heads, d], generator: gen).MoveToOuterDisposeScope(),
                 DS = randn([batch, heads, d, d], generator: gen).MoveToOuterDisposeScope(),
             };
@@ -425,9 +463,26 @@ static class KernelBenchmark
 
         public KernelInputs Kernel => new(Q, K, V, G, Beta, null, Erase, Transition, ReadBeforeDecay);
 
+        /// <summary>The rule in one form: its output and final memory (the mLSTM's C, Mamba-3's S).</summary>
+        public (Tensor O, Tensor State) Run(BenchRule rule, KernelForm form, int chunkSize)
+        {
+            switch (rule.Wrapper)
+            {
+                case BenchWrapper.Mlstm:
+                    var (h, c) = MlstmMemory.Run(form, new MlstmInputs(Q, K, V, InputGate!, ForgetGate!), chunkSize);
+                    return (h, c.C);
+                case BenchWrapper.Mamba3:
+                    var (y, s) = Mamba3Memory.Run(form, new Mamba3Inputs(Q, K, V, G!, Dt!, Trapezoid!, Angles!), chunkSize);
+                    return (y, s.S);
+                default:
+                    return MatrixKernels.Run(rule.Kind, form, Kernel, chunkSize);
+            }
+        }
+
         public void Dispose()
         {
-            foreach (var t in new[] { Q, K, V, G, Beta, Erase, Transition, DO, DS }) t?.Dispose();
+            foreach (var t in new[] { Q, K, V, G, Beta, Erase, Transition, InputGate, ForgetGate, Dt, Trapezoid, Angles, DO, DS })
+                t?.Dispose();
         }
     }
 
@@ -439,11 +494,11 @@ static class KernelBenchmark
         var forward = Timing.Measure(() =>
         {
             using var _ = no_grad();
-            MatrixKernels.Run(rule.Kind, form, x.Kernel, o.ChunkSize);
+            x.Run(rule, form, o.ChunkSize);
         }, o.Warmup, o.Repeats);
         var both = Timing.Measure(() =>
         {
-            var (y, s) = MatrixKernels.Run(rule.Kind, form, x.Kernel, o.ChunkSize);
+            var (y, s) = x.Run(rule, form, o.ChunkSize);
             var loss = (y * x.DO).sum() + (s * x.DS).sum();
             torch.autograd.grad([loss], x.Leaves);
         }, o.Warmup, o.Repeats);

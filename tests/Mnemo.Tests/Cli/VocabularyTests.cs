@@ -30,9 +30,10 @@ public sealed class VocabularyTests
     [Fact]
     public void Benchmarks_and_models_use_the_kernels_and_mixers_names()
     {
-        // A bench rule is a kernel, optionally qualified by its gate's shape.
-        Assert.All(BenchRule.All, r => Assert.Contains(KernelRules.Names, k => r.Name == k
+        // A bench rule is a kernel, optionally qualified by its gate's shape, or a rule around a kernel named as its mixer.
+        Assert.All(BenchRule.Kernels, r => Assert.Contains(KernelRules.Names, k => r.Name == k
             || r.Name.StartsWith(k + "_", StringComparison.Ordinal)));
+        Assert.All(BenchRule.All.Except(BenchRule.Kernels), r => Assert.Contains(r.Name, Enum.GetValues<MixerKind>().Select(ConfigName)));
         // A deep rule is the mixer of the same name; a MoM rule is a mixer or a kernel.
         var mixers = Enum.GetValues<MixerKind>().Select(ConfigName).ToHashSet();
         Assert.All(DeepMemoryRule.Named.Keys, n => Assert.Contains(n, mixers));
