@@ -21,6 +21,11 @@ mamba3_siso_step_ref) without its D skip and z gate (the layer's), with the stat
   Mamba-3  phi += pi tanh(angles) dt (mod 2 pi);  q~, k~ = rotate((C + C_bias), phi), rotate((B + B_bias), phi);
            lam = sigmoid(trap);  S = exp(adt) S + (1 - lam) dt exp(adt) k~_prev v_prev^T + lam dt k~ v^T;  o = S^T q~
 
+Log-linear attention follows fla's naive_log_linear_attn (fla/ops/log_linear_attn/naive.py): no carried state,
+levels L = ceil(log2 T) + 1, scales as drawn (fla's tests draw them from N(0, 1)):
+
+  log-linear  o_t = sum_{s<=t} levels[t, bitlen(t xor s)] exp(sum_{s<r<=t} g_r) (q_t . k_s) v_s
+
   mLSTM  m' = max(logsigmoid(f) + m, i);  C = exp(logsigmoid(f) + m - m') C + exp(i - m') k v^T  (n likewise with k);
          o = C^T q / (max(|q . n|, exp(-m')) + eps)
 
@@ -126,6 +131,18 @@ def mamba3(x):
     return torch.stack(outputs, 1), (s, k_prev, v_prev, phi)
 
 
+def loglinear(x):
+    q, k, v, g, levels = (x[n] for n in ("q", "k", "v", "g", "levels"))
+    outputs = []
+    for t in range(T):
+        o = torch.zeros_like(v[:, t])
+        for s in range(t + 1):
+            weight = levels[:, t, :, (t ^ s).bit_length()] * g[:, s + 1:t + 1].sum(1).exp()   # [B, H]
+            o = o + (weight * (q[:, t] * k[:, s]).sum(-1)).unsqueeze(-1) * v[:, s]
+        outputs.append(o)
+    return torch.stack(outputs, 1), ()
+
+
 def inputs(rule, gen):
     def randn(*shape):
         return torch.randn(*shape, generator=gen, dtype=torch.float64)
@@ -143,6 +160,10 @@ def inputs(rule, gen):
         x.update(q=randn(B, T, H, K), k=randn(B, T, H, K), adt=-(rand(B, T, H) * 0.99 + 0.01), dt=rand(B, T, H) + 0.1,
                  trap=randn(B, T, H) * 2, angles=randn(B, T, H, 2) * 2, q_bias=randn(H, K), k_bias=randn(H, K),
                  k0=randn(B, H, K), v0=randn(B, H, V), phi0=rand(B, H, 2) * 2 * math.pi)
+    elif rule == "loglinear":
+        del x["h0"]
+        x.update(q=randn(B, T, H, K), k=randn(B, T, H, K) * K ** -0.5, g=-(rand(B, T, H) * 0.5 + 0.01),
+                 levels=randn(B, T, H, math.ceil(math.log2(T)) + 1))
     elif rule == "mlstm":
         x.update(q=randn(B, T, H, K) * K ** -0.5, k=randn(B, T, H, K), i=randn(B, T, H) * 3, f=randn(B, T, H) * 2 + 2,
                  c0=x.pop("h0"), n0=randn(B, H, K) * 0.5, m0=randn(B, H))
@@ -156,7 +177,7 @@ def inputs(rule, gen):
 def main(out):
     os.makedirs(out, exist_ok=True)
     for seed, (name, rule) in enumerate([("gdn2", gdn2), ("comba", comba), ("rwkv7", rwkv7), ("mlstm", mlstm),
-                                               ("mamba3", mamba3)]):
+                                               ("mamba3", mamba3), ("loglinear", loglinear)]):
         gen = torch.Generator().manual_seed(1000 + seed)
         x = {n: t.requires_grad_(True) for n, t in inputs(name, gen).items()}
         o, final = rule(x)

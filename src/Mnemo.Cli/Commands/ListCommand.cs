@@ -26,6 +26,8 @@ static class ListCommand
             mixers.AddRow("gla", "per-key-channel decay logsigmoid(low-rank x)/16, gated output");
             mixers.AddRow("mamba2", "SSD: in_proj → conv → Δ = softplus(dt + dt_bias), decay exp(−Δ·exp(A_log)), " +
                 "D skip, gated RMSNorm");
+            mixers.AddRow("log_linear_mamba2", "log-linear Mamba-2: Mamba-2 with one memory per Fenwick level of the prefix " +
+                "(O(log T) states), each read with its own data-dependent weight softplus(L · dl)");
             mixers.AddRow("mamba3", "Mamba-3 (SISO): trapezoidal update α S + β k̃_{t−1}ᵀ v_{t−1} + γ k̃ᵀ v, " +
                 "q and k rotated by data-dependent angles (the complex state), normed B/C with head biases, no convolution, D skip, " +
                 "silu(z) gate");
