@@ -26,6 +26,11 @@ levels L = ceil(log2 T) + 1, scales as drawn (fla's tests draw them from N(0, 1)
 
   log-linear  o_t = sum_{s<=t} levels[t, bitlen(t xor s)] exp(sum_{s<r<=t} g_r) (q_t . k_s) v_s
 
+MesaNet follows fla's chunked CG reference (fla/ops/mesa_net/naive.py, naive_mesa_net_CG): from carried H and G,
+CG from x = 0 with its 1e-5 guards, 10 steps, T = 32 (a multiple of that reference's chunk) and V = K (as it assumes):
+
+  MesaNet  H = exp(g) H + beta k k^T;  G = exp(g) G + beta k v^T;  o = G^T x,  x = CG((H + diag lamb), q)
+
   mLSTM  m' = max(logsigmoid(f) + m, i);  C = exp(logsigmoid(f) + m - m') C + exp(i - m') k v^T  (n likewise with k);
          o = C^T q / (max(|q . n|, exp(-m')) + eps)
 
@@ -143,6 +148,30 @@ def loglinear(x):
     return torch.stack(outputs, 1), ()
 
 
+def mesa(x):
+    q, k, v, g, beta, lamb = (x[n] for n in ("q", "k", "v", "g", "beta", "lamb"))
+    h, gv = x["h0"], x["g0"]
+    outputs = []
+    for t in range(q.shape[1]):
+        decay, b = g[:, t].exp()[..., None, None], beta[:, t][..., None, None]
+        h = decay * h + b * k[:, t].unsqueeze(-1) * k[:, t].unsqueeze(-2)
+        gv = decay * gv + b * k[:, t].unsqueeze(-1) * v[:, t].unsqueeze(-2)
+        xs = torch.zeros_like(q[:, t])
+        r = q[:, t]
+        p = r
+        delta = (r * r).sum(-1)
+        for _ in range(10):
+            ap = (p.unsqueeze(-1) * h).sum(-2) + lamb * p
+            alpha = delta / ((p * ap).sum(-1) + 1e-5)
+            xs = xs + alpha.unsqueeze(-1) * p
+            r = r - alpha.unsqueeze(-1) * ap
+            new = (r * r).sum(-1)
+            p = r + (new / (delta + 1e-5)).unsqueeze(-1) * p
+            delta = new
+        outputs.append((xs.unsqueeze(-1) * gv).sum(-2))
+    return torch.stack(outputs, 1), (h, gv)
+
+
 def inputs(rule, gen):
     def randn(*shape):
         return torch.randn(*shape, generator=gen, dtype=torch.float64)
@@ -164,6 +193,10 @@ def inputs(rule, gen):
         del x["h0"]
         x.update(q=randn(B, T, H, K), k=randn(B, T, H, K) * K ** -0.5, g=-(rand(B, T, H) * 0.5 + 0.01),
                  levels=randn(B, T, H, math.ceil(math.log2(T)) + 1))
+    elif rule == "mesa":
+        a = randn(B, H, K, K) * 0.5
+        x.update(q=unit(randn(B, 32, H, K)), k=unit(randn(B, 32, H, K)), v=randn(B, 32, H, K), g=-(rand(B, 32, H) * 0.5 + 0.01),
+                 beta=rand(B, 32, H), lamb=rand(H, K) + 0.25, h0=a @ a.transpose(-1, -2), g0=randn(B, H, K, K) * 0.5)
     elif rule == "mlstm":
         x.update(q=randn(B, T, H, K) * K ** -0.5, k=randn(B, T, H, K), i=randn(B, T, H) * 3, f=randn(B, T, H) * 2 + 2,
                  c0=x.pop("h0"), n0=randn(B, H, K) * 0.5, m0=randn(B, H))
@@ -177,12 +210,13 @@ def inputs(rule, gen):
 def main(out):
     os.makedirs(out, exist_ok=True)
     for seed, (name, rule) in enumerate([("gdn2", gdn2), ("comba", comba), ("rwkv7", rwkv7), ("mlstm", mlstm),
-                                               ("mamba3", mamba3), ("loglinear", loglinear)]):
+                                               ("mamba3", mamba3), ("loglinear", loglinear),
+                                               ("mesa", mesa)]):
         gen = torch.Generator().manual_seed(1000 + seed)
         x = {n: t.requires_grad_(True) for n, t in inputs(name, gen).items()}
         o, final = rule(x)
         # the final state: S for the delta rules; C, n and m for the mLSTM; S, the last key and value and phi for Mamba-3
-        names = ("ht", "kt", "vt", "phit") if name == "mamba3" else ("ht", "nt", "mt")
+        names = {"mamba3": ("ht", "kt", "vt", "phit"), "mesa": ("ht", "gt")}.get(name, ("ht", "nt", "mt"))
         final = dict(zip(names, final if isinstance(final, tuple) else (final,)))
         do = torch.randn(o.shape, generator=gen, dtype=torch.float64)
         cotangents = {"d" + n: torch.randn(t.shape, generator=gen, dtype=torch.float64) for n, t in final.items()}

@@ -47,6 +47,8 @@ static class ListCommand
                 "decay, query corrected q − D·σ(d)·k, output gated by sigmoid(g_proj x)");
             mixers.AddRow("mlstm", "xLSTM's mLSTM: C = f C + i k vᵀ and a normaliser n = f n + i k, exponential input gate " +
                 "i = e^ĩ with stabiliser m, read q C / max(|q·n|, 1), output gated by sigmoid(ogate x)");
+            mixers.AddRow("mesa_net", "MesaNet: H = Σ β k kᵀ and G = Σ β k vᵀ with a decay, read Gᵀ (H + λ)⁻¹ q solved by " +
+                "conjugate gradient (model.matrix.cg_steps)");
             mixers.AddRow("mom", "mixture of memories: a router sends each token to top_k of num_memories memories (rule mom.rule), " +
                 "plus an optional shared memory; balance loss in training");
             mixers.AddRow("titans", "Titans' long-term memory (LMM): " +

@@ -31,6 +31,9 @@ public sealed record MatrixMemoryConfig : IValidatedConfig
     [Help("comba: initial value of the output correction D in q − D·σ(d)·k (fla's correction_factor; its authors also suggest " +
         "0.02, which learned MQAR far better in Mnemo's runs; docs/mechanisms.md#comba)"), Range(-10, 10)]
     public double CombaCorrection { get; init; } = 1.0;
+    [Help("mesa_net: conjugate-gradient steps per token for the read (H + λ)⁻¹ q (fla's max_cg_step_training, 30); each step " +
+        "is one more pass of the gated linear kernel (docs/mechanisms.md#mesanet)"), Range(1, 256)]
+    public int CgSteps { get; init; } = 30;
 
     public IEnumerable<(string, string)> Validate()
     {

@@ -13,7 +13,7 @@ public enum MixerKind
 {
     Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet, Mom, Titans, Moneta, Yaad, Memora,
     Omeganet, Atlas, TitansMac, TitansMag, TitansMal, Aaren, PrefixLinearAttention, LigerAttention, Lstm, Gru, Memmamba,
-    SynapticResonance, Kda, Gdn2, Comba, Rwkv7, Mlstm, Mamba3, LogLinearMamba2
+    SynapticResonance, Kda, Gdn2, Comba, Rwkv7, Mlstm, Mamba3, LogLinearMamba2, MesaNet
 }
 
 public enum PositionKind { Rope, Learned, None }
@@ -106,6 +106,7 @@ public sealed record ModelConfig : IValidatedConfig
         MixerKind.Rwkv7 => (long)NumHeads * KeyHeadDim * ValueHeadDim + DModel,             // the state and the shifted token
         MixerKind.Mlstm => (long)NumHeads * (KeyHeadDim * (ValueHeadDim + 1L) + 1),          // C, the normaliser n and m
         MixerKind.LogLinearMamba2 => (long)NumHeads * KeyHeadDim * ValueHeadDim * (LogLinearMamba2.LevelCount(this) - 1), // per level
+        MixerKind.MesaNet => (long)NumHeads * KeyHeadDim * (KeyHeadDim + ValueHeadDim),         // H and G
         MixerKind.Mamba3 => (long)NumHeads * (KeyHeadDim * (ValueHeadDim + 1L) + ValueHeadDim   // S, the last key and value
             + Mamba3.RotaryRates(KeyHeadDim)),                                                    // and the angles
         MixerKind.Mom => (Mom.NumMemories + (Mom.SharedMemory ? 1L : 0)) * NumHeads * KeyHeadDim * ValueHeadDim,

@@ -7,11 +7,11 @@ namespace Mnemo.Tests.Memory;
 
 /// <summary>
 /// The generalized delta kernel against fla's reference recurrences for GDN-2, Comba and RWKV-7, the mLSTM against
-/// mlstm_kernels' stabilised step, Mamba-3 against state-spaces/mamba's reference step and log-linear attention against
-/// fla's naive form, written token by token in float64 by scripts/fla-fixtures/make_kernel_fixtures.py
-/// (Fixtures/kernels): inputs in the reference's own parametrisation, mapped onto the kernel's erase vector, written
-/// value and transition vector (or the rule's own inputs) here, and compared for outputs, final states and the gradient
-/// of every input.
+/// mlstm_kernels' stabilised step, Mamba-3 against state-spaces/mamba's reference step, log-linear attention against
+/// fla's naive form and MesaNet against fla's chunked CG reference, written token by token in float64 by
+/// scripts/fla-fixtures/make_kernel_fixtures.py (Fixtures/kernels): inputs in the reference's own parametrisation,
+/// mapped onto the kernel's erase vector, written value and transition vector (or the rule's own inputs) here, and
+/// compared for outputs, final states and the gradient of every input.
 /// </summary>
 [Collection(TorchCollection.Name)]
 public class ReferenceKernelTests
@@ -92,13 +92,29 @@ public class ReferenceKernelTests
         AssertMatches($"log-linear {form}", all, x, [("o", y)]);
     }
 
+    [Theory]
+    [InlineData(KernelForm.Naive)]
+    [InlineData(KernelForm.Step)]
+    [InlineData(KernelForm.Chunk)]
+    public void Mesanet_matches_the_reference(KernelForm form)
+    {
+        // fla's chunked CG reference: carried H and G, 10 CG steps from x = 0 with its 1e-5 guards
+        using var scope = NewDisposeScope();
+        var (all, x) = Load("mesa");
+        var inputs = new MesaInputs(x["q"], x["k"], x["v"], x["g"], x["beta"], x["lamb"], new MesaState(x["h0"], x["g0"]));
+        var (o, s) = MesaMemory.Run(form, inputs, steps: 10, chunkSize: 16);
+        ((o * all["do"]).sum() + (s.H * all["dht"]).sum() + (s.G * all["dgt"]).sum()).backward();
+        AssertMatches($"mesa {form}", all, x, [("o", o), ("ht", s.H), ("gt", s.G)]);
+    }
+
     /// <summary>A fixture's tensors, and its inputs: every tensor with a gradient in the file, as leaves (the outputs o and
-    /// the final states ht, nt, mt, kt, vt, phit have their cotangents do, dht, … instead).</summary>
+    /// the final states ht, nt, mt, kt, vt, phit, gt have their cotangents do, dht, … instead).</summary>
     static (Dictionary<string, Tensor> All, Dictionary<string, Tensor> Leaves) Load(string rule)
     {
         var file = SafeTensors.Read(Path.Combine(Repository.Root, "tests", "Mnemo.Tests", "Fixtures", "kernels", rule + ".safetensors"));
         var all = file.Tensors.ToDictionary(e => e.Name, e => TensorIO.ToTensor(e));
-        var leaves = all.Keys.Where(n => all.ContainsKey("d" + n) && n is not ("o" or "ht" or "nt" or "mt" or "kt" or "vt" or "phit"))
+        string[] outputs = ["o", "ht", "nt", "mt", "kt", "vt", "phit", "gt"];
+        var leaves = all.Keys.Where(n => all.ContainsKey("d" + n) && !outputs.Contains(n))
             .ToDictionary(n => n, n => all[n].requires_grad_(true));
         Assert.Equal(ScalarType.Float64, all["o"].dtype);
         Assert.True(leaves.Count >= 5, $"{rule}: only {leaves.Count} inputs have gradients in the fixture");
