@@ -43,10 +43,20 @@ sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, stri
         "Mamba-3 (SISO): the trapezoid's two writes and the data-dependent rotation around the gated linear kernel",
         Wrapper: BenchWrapper.Mamba3);
 
+    public static readonly BenchRule LogLinear = new("log_linear_mamba2", MatrixKernelKind.GatedLinear, BenchGate.Scalar,
+        "log-linear attention on Mamba-2's decay: one memory per Fenwick level, ⌈log₂ T⌉ + 2 levels (FLOPs counted as the gated " +
+        "linear kernel's)", Wrapper: BenchWrapper.LogLinear);
+    public static readonly BenchRule Mesa = new("mesa_net", MatrixKernelKind.GatedLinear, BenchGate.Scalar,
+        $"MesaNet: {MesaCgSteps} conjugate-gradient steps, each a pass of the gated linear kernel with values β k, then the read",
+        Wrapper: BenchWrapper.Mesa);
+
+    /// <summary>The CG steps the bench gives MesaNet (fla's and Mnemo's default).</summary>
+    public const int MesaCgSteps = 30;
+
     public static readonly BenchRule[] All =
     [
         Linear, GatedScalar, GatedChannel, Delta, GatedDelta, GatedDeltaChannel, GatedDeltaErase, GatedDeltaBefore, GatedDeltaTransition,
-        Mlstm, Mamba3,
+        Mlstm, Mamba3, LogLinear, Mesa,
     ];
 
     /// <summary>The rules that are a kernel alone, without a rule around it.</summary>
@@ -54,6 +64,9 @@ sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, stri
 
     /// <summary>The value width the kernel runs at for head size d: the mLSTM carries its normaliser as one more column.</summary>
     public int KernelValueWidth(int d) => Wrapper == BenchWrapper.Mlstm ? d + 1 : d;
+
+    /// <summary>Passes of the kernel per call: MesaNet's CG steps and its read; one for every other rule.</summary>
+    public int KernelPasses => Wrapper == BenchWrapper.Mesa ? MesaCgSteps + 1 : 1;
 
     /// <summary>The kernel's name (<see cref="KernelRules.Names"/>); both gated kernels are measured with a gate per head
     /// (<c>gated_linear</c>, <c>gated_delta</c>) and per key channel (<c>gated_linear_channel</c>, <c>gated_delta_channel</c>).</summary>
@@ -74,8 +87,8 @@ enum BenchGate { None, Scalar, Channel }
 enum BenchWrite { Beta, Erase, EraseBefore, Transition }
 
 /// <summary>The rule around the kernel: none (the kernel alone), the mLSTM (<see cref="MlstmMemory"/>), Mamba-3
-/// (<see cref="Mamba3Memory"/>).</summary>
-enum BenchWrapper { None, Mlstm, Mamba3 }
+/// (<see cref="Mamba3Memory"/>), log-linear attention (<see cref="LogLinearMemory"/>), MesaNet (<see cref="MesaMemory"/>).</summary>
+enum BenchWrapper { None, Mlstm, Mamba3, LogLinear, Mesa }
 
 /// <summary>What <see cref="KernelBenchmark"/> measures. <see cref="Quick"/> is a smoke-test sized variant.</summary>
 sealed record KernelBenchOptions
@@ -221,11 +234,11 @@ static class KernelBenchmark
         int Cap(KernelForm form, int t) => form == KernelForm.Step ? Math.Min(t, o.StepMaxLength) : t;
         foreach (var rule in o.Rules)
             yield return new(rule.Name, (form, d, t) => MeasureKernel(o, rule, form, d, t),
-                (form, d, t) => form == KernelForm.Chunk
+                (form, d, t) => rule.KernelPasses * (form == KernelForm.Chunk
                     ? KernelFlops.ChunkForward(rule.Kind, o.Batch, o.Heads, t, d, rule.KernelValueWidth(d), o.ChunkSize,
                         rule.Write == BenchWrite.Transition)
                     : KernelFlops.RecurrentForward(rule.Kind, o.Batch, o.Heads, t, d, rule.KernelValueWidth(d),
-                        rule.Write == BenchWrite.Transition),
+                        rule.Write == BenchWrite.Transition)),
                 (form, _, t) => Cap(form, t), (_, _, _, _) => null);
         foreach (var rule in o.DeepRules)
         {
@@ -399,12 +412,13 @@ static class KernelBenchmark
         public Tensor? G, Beta, Erase, Transition;
         public bool ReadBeforeDecay;
         /// <summary>The mLSTM's gate pre-activations ĩ, f̃ ([B, T, H]); Mamba-3's Δ, λ ([B, T, H]) and rates θ
-        /// ([B, T, H, D/4]).</summary>
-        public Tensor? InputGate, ForgetGate, Dt, Trapezoid, Angles;
+        /// ([B, T, H, D/4]); log-linear attention's level scales ([B, T, H, L]); MesaNet's β ([B, T, H]) and λ ([H, D]).</summary>
+        public Tensor? InputGate, ForgetGate, Dt, Trapezoid, Angles, Levels, MesaBeta, MesaLambda;
         public required Tensor DO, DS;
 
         public Tensor[] Leaves =>
-            [.. new[] { Q, K, V, G, Beta, Erase, Transition, InputGate, ForgetGate, Dt, Trapezoid, Angles }.OfType<Tensor>()];
+            [.. new[] { Q, K, V, G, Beta, Erase, Transition, InputGate, ForgetGate, Dt, Trapezoid, Angles, Levels, MesaBeta, MesaLambda }
+                .OfType<Tensor>()];
 
         public static Inputs Create(BenchRule rule, int batch, int heads, int d, int t, int seed)
         {
@@ -447,12 +461,20 @@ static class KernelBenchmark
             if (rule.Wrapper == BenchWrapper.Mamba3)                           // Δ ∈ [0.01, 0.1], λ ∈ (0, 1), θ ∈ (−π, π)
                 (dt, trapezoid, angles) = (rand([batch, t, heads], generator: gen) * 0.09 + 0.01, rand([batch, t, heads], generator: gen),
                     (rand([batch, t, heads, Math.Max(1, d / 4)], generator: gen) * 2 - 1) * Math.PI);
+            Tensor? levels = null, mesaBeta = null, mesaLambda = null;
+            if (rule.Wrapper == BenchWrapper.LogLinear)                        // λ = softplus(N(0, 1)), enough levels for T
+                levels = nn.functional.softplus(randn([batch, t, heads, (int)Math.Ceiling(Math.Log2(t)) + 2], generator: gen));
+            if (rule.Wrapper == BenchWrapper.Mesa)                             // unit q, k (as the layer's); β ∈ (0, 1), λ ∈ [0.25, 1.25]
+            {
+                (q, k) = (nn.functional.normalize(q, p: 2, dim: -1), nn.functional.normalize(k, p: 2, dim: -1));
+                (mesaBeta, mesaLambda) = (rand([batch, t, heads], generator: gen), rand([heads, d], generator: gen) + 0.25);
+            }
             var x = new Inputs
             {
                 Q = Leaf(q), K = Leaf(k), V = Leaf(v), G = Optional(g), Beta = Optional(beta), Erase = Optional(erase),
                 Transition = Optional(transition), ReadBeforeDecay = rule.Write is BenchWrite.EraseBefore or BenchWrite.Transition,
                 InputGate = Optional(inputGate), ForgetGate = Optional(forgetGate), Dt = Optional(dt), Trapezoid = Optional(trapezoid),
-                Angles = Optional(angles),
+                Angles = Optional(angles), Levels = Optional(levels), MesaBeta = Optional(mesaBeta), MesaLambda = Optional(mesaLambda),
                 DO = randn([batch, t, heads, d], generator: gen).MoveToOuterDisposeScope(),
                 DS = randn([batch, heads, d, d], generator: gen).MoveToOuterDisposeScope(),
             };
@@ -474,6 +496,13 @@ static class KernelBenchmark
                 case BenchWrapper.Mamba3:
                     var (y, s) = Mamba3Memory.Run(form, new Mamba3Inputs(Q, K, V, G!, Dt!, Trapezoid!, Angles!), chunkSize);
                     return (y, s.S);
+                case BenchWrapper.LogLinear:                                   // the state: the levels summed
+                    var (l, levels) = LogLinearMemory.Run(form, new LogLinearInputs(Q, K, V, G!, Levels!), chunkSize);
+                    return (l, levels.S.sum([2]));
+                case BenchWrapper.Mesa:                                        // the state: G
+                    var mesaInputs = new MesaInputs(Q, K, V, G!, MesaBeta!, MesaLambda!);
+                    var (m, mesa) = MesaMemory.Run(form, mesaInputs, BenchRule.MesaCgSteps, chunkSize);
+                    return (m, mesa.G);
                 default:
                     return MatrixKernels.Run(rule.Kind, form, Kernel, chunkSize);
             }
@@ -481,7 +510,8 @@ static class KernelBenchmark
 
         public void Dispose()
         {
-            foreach (var t in new[] { Q, K, V, G, Beta, Erase, Transition, InputGate, ForgetGate, Dt, Trapezoid, Angles, DO, DS })
+            foreach (var t in new[] { Q, K, V, G, Beta, Erase, Transition, InputGate, ForgetGate, Dt, Trapezoid, Angles, Levels, MesaBeta,
+                         MesaLambda, DO, DS })
                 t?.Dispose();
         }
     }
