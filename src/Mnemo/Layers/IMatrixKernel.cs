@@ -48,4 +48,8 @@ public interface IMatrixMemoryLayer
 {
     /// <summary>The kernel the next forward runs: <see cref="DirectMatrixKernel.Instance"/> unless an experiment set a variant.</summary>
     IMatrixKernel Kernel { get; set; }
+
+    /// <summary>Whether the layer's memory is one state run through <see cref="Kernel"/>; false for a layer built on one of
+    /// these that keeps its memory otherwise (log-linear Mamba-2's levels), which the mitigations then leave alone.</summary>
+    bool RunsKernel => true;
 }

@@ -55,6 +55,18 @@ public static class Equivalence
         return new Result(o.detach(), s.detach(), grads);
     }
 
+    /// <summary>
+    /// The tolerance of an fp32 form against the fp64 reference: 1e-5, or twice the fp32 naive loop's own worst error
+    /// (<paramref name="naive32"/>) where the caller knows the rule is ill-conditioned in fp32 whatever the form. Where it
+    /// is not, the naive loop itself must be within 1e-5, so the looser bound cannot hide a loss of accuracy.
+    /// </summary>
+    public static double Fp32Tolerance(Result reference, Result naive32, bool illConditioned)
+    {
+        double naive = WorstRelativeRms(reference, naive32);
+        Assert.True(illConditioned || naive <= 1e-5, $"the fp32 naive loop is off by {naive:E2} where the rule is well conditioned");
+        return Math.Max(1e-5, 2 * naive);
+    }
+
     /// <summary>The largest relative RMS error over outputs, final state and every gradient.</summary>
     public static double WorstRelativeRms(Result reference, Result actual) =>
         reference.Grads.Select(kv => RelativeRms(actual.Grads[kv.Key], kv.Value))

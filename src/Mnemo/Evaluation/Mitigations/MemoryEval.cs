@@ -33,7 +33,7 @@ public static partial class MemoryEval
 {
     /// <summary>The model's matrix memories with their layer index, in layer order.</summary>
     public static IReadOnlyList<(int Layer, IMatrixMemoryLayer Memory)> Memories(LanguageModel model) =>
-        model.MixersOf<IMatrixMemoryLayer>();
+        [.. model.MixersOf<IMatrixMemoryLayer>().Where(m => m.Mixer.RunsKernel)];
 
     /// <summary>Gives every matrix memory the same options; returns how many layers took them.</summary>
     public static int Apply(LanguageModel model, MemoryEvalOptions options) => Apply(model, _ => options);

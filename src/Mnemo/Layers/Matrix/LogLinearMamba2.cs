@@ -10,8 +10,11 @@ namespace Mnemo.Layers;
 /// each read with its own weight λ_t^{(ℓ)} = softplus(L_{h,ℓ} · dl_{t,h,ℓ}); in_proj also gives the level logits dl
 /// (H·levels more outputs) and L [H, levels] starts at 1.
 /// </summary>
-public sealed class LogLinearMamba2 : Mamba2
+public sealed class LogLinearMamba2 : Mamba2, IMatrixMemoryLayer
 {
+    /// <summary>Its memory is the levels, not one kernel state: the state-collapse mitigations do not apply.</summary>
+    bool IMatrixMemoryLayer.RunsKernel => false;
+
     readonly Parameter L;
     readonly int _levels;
 
