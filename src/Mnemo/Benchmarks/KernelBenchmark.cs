@@ -464,7 +464,8 @@ static class KernelBenchmark
             Tensor? levels = null, mesaBeta = null, mesaLambda = null;
             if (rule.Wrapper == BenchWrapper.LogLinear)                        // λ = softplus(N(0, 1)), enough levels for T
                 levels = nn.functional.softplus(randn([batch, t, heads, (int)Math.Ceiling(Math.Log2(t)) + 2], generator: gen));
-            if (rule.Wrapper == BenchWrapper.Mesa)                             // unit q, k (as the layer's); β ∈ (0, 1), λ ∈ [0.25, 1.25]
+            // MesaNet: unit q and k as its layer makes them, β ∈ (0, 1), λ ∈ [0.25, 1.25]
+            if (rule.Wrapper == BenchWrapper.Mesa)
             {
                 (q, k) = (nn.functional.normalize(q, p: 2, dim: -1), nn.functional.normalize(k, p: 2, dim: -1));
                 (mesaBeta, mesaLambda) = (rand([batch, t, heads], generator: gen), rand([heads, d], generator: gen) + 0.25);
