@@ -34,6 +34,10 @@ public sealed record MatrixMemoryConfig : IValidatedConfig
     [Help("mesa_net: conjugate-gradient steps per token for the read (H + λ)⁻¹ q (fla's max_cg_step_training, 30); each step " +
         "is one more pass of the gated linear kernel (docs/mechanisms.md#mesanet)"), Range(1, 256)]
     public int CgSteps { get; init; } = 30;
+    [Help("mesa_net: start a_proj's bias at this value, so the decay per token starts at σ(bias) (5: 0.993); unset: fla's " +
+        "start, a bias near 0 and a decay near 0.5, which forgets a write within a few tokens (docs/mechanisms.md#mesanet)"),
+        Range(-20, 20)]
+    public double? MesaDecayBias { get; init; }
 
     public IEnumerable<(string, string)> Validate()
     {

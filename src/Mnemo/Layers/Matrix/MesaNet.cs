@@ -21,6 +21,9 @@ public sealed class MesaNet : MemoryMixer
     {
         (_chunk, _steps) = (matrix.ChunkSize, matrix.CgSteps);
         a_proj = new Projection(c.DModel, c.NumHeads, hasBias: true);
+        if (matrix.MesaDecayBias is { } bias)
+            using (no_grad())
+                a_proj.Bias!.fill_(bias);
         b_proj = new Projection(c.DModel, c.NumHeads, hasBias: true);
         double start = Math.Log(Math.Exp(1 - LambdaFloor) - 1);                                 // softplus⁻¹(1 − 0.25): λ starts at 1
         lambda_params = nn.Parameter(full(c.NumHeads * c.KeyHeadDim, start));
