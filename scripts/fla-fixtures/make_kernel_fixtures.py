@@ -26,6 +26,13 @@ levels L = ceil(log2 T) + 1, scales as drawn (fla's tests draw them from N(0, 1)
 
   log-linear  o_t = sum_{s<=t} levels[t, bitlen(t xor s)] exp(sum_{s<r<=t} g_r) (q_t . k_s) v_s
 
+Log-linear Gated DeltaNet follows the authors' recurrence (HanGuo97/log-linear-attention, hattention/recurrent.py,
+hattention_recurrent with HStruct.GDELTA and the weak base-2 levels): one state per level, level l holding at most 2^l
+tokens, full levels folded upward before each token, every level taking the token's transition, the token alone in
+level 0; no carried state. The final state is the levels 1 ... L-1 after the fold the next token would do:
+
+  log-linear GDN  S_l = exp(g) (I - beta k k^T) S_l (every l);  S_0 = beta k v^T;  o = sum_l levels[t, l] S_l^T q
+
 MesaNet follows fla's chunked CG reference (fla/ops/mesa_net/naive.py, naive_mesa_net_CG): from carried H and G,
 CG from x = 0 with its 1e-5 guards, 10 steps, T = 32 (a multiple of that reference's chunk) and V = K (as it assumes):
 
@@ -148,6 +155,33 @@ def loglinear(x):
     return torch.stack(outputs, 1), ()
 
 
+def loglinear_gdn(x):
+    q, k, v, g, beta, levels = (x[n] for n in ("q", "k", "v", "g", "beta", "levels"))
+    count = levels.shape[-1]
+    states = [torch.zeros(B, H, K, V, dtype=torch.float64) for _ in range(count)]
+    held = [0] * count
+
+    def fold():
+        for l in range(count - 1):
+            if held[l] < 2 ** l:
+                break
+            states[l + 1], held[l + 1] = states[l + 1] + states[l], held[l + 1] + held[l]
+            states[l], held[l] = torch.zeros_like(states[l]), 0
+
+    eye = torch.eye(K, dtype=torch.float64)
+    outputs = []
+    for t in range(T):
+        fold()
+        kt, b = k[:, t], beta[:, t][..., None, None]
+        transition = g[:, t].exp()[..., None, None] * (eye - b * kt.unsqueeze(-1) * kt.unsqueeze(-2))
+        states = [transition @ s for s in states]
+        states[0], held[0] = b * kt.unsqueeze(-1) * v[:, t].unsqueeze(-2), held[0] + 1
+        read = sum(levels[:, t, :, l][..., None, None] * states[l] for l in range(count))
+        outputs.append((q[:, t].unsqueeze(-1) * read).sum(-2))
+    fold()
+    return torch.stack(outputs, 1), torch.stack(states[1:], 2)
+
+
 def mesa(x):
     q, k, v, g, beta, lamb = (x[n] for n in ("q", "k", "v", "g", "beta", "lamb"))
     h, gv = x["h0"], x["g0"]
@@ -193,6 +227,10 @@ def inputs(rule, gen):
         del x["h0"]
         x.update(q=randn(B, T, H, K), k=randn(B, T, H, K) * K ** -0.5, g=-(rand(B, T, H) * 0.5 + 0.01),
                  levels=randn(B, T, H, math.ceil(math.log2(T)) + 1))
+    elif rule == "loglinear_gdn":
+        del x["h0"]
+        x.update(q=randn(B, T, H, K), k=unit(randn(B, T, H, K)), g=-(rand(B, T, H) * 0.5 + 0.01), beta=rand(B, T, H) * 2,
+                 levels=randn(B, T, H, math.ceil(math.log2(T)) + 1))
     elif rule == "mesa":
         a = randn(B, H, K, K) * 0.5
         x.update(q=unit(randn(B, 32, H, K)), k=unit(randn(B, 32, H, K)), v=randn(B, 32, H, K), g=-(rand(B, 32, H) * 0.5 + 0.01),
@@ -211,7 +249,7 @@ def main(out):
     os.makedirs(out, exist_ok=True)
     for seed, (name, rule) in enumerate([("gdn2", gdn2), ("comba", comba), ("rwkv7", rwkv7), ("mlstm", mlstm),
                                                ("mamba3", mamba3), ("loglinear", loglinear),
-                                               ("mesa", mesa)]):
+                                               ("mesa", mesa), ("loglinear_gdn", loglinear_gdn)]):
         gen = torch.Generator().manual_seed(1000 + seed)
         x = {n: t.requires_grad_(True) for n, t in inputs(name, gen).items()}
         o, final = rule(x)

@@ -8,7 +8,7 @@ namespace Mnemo.Tests.Memory;
 /// <summary>
 /// The generalized delta kernel against fla's reference recurrences for GDN-2, Comba and RWKV-7, the mLSTM against
 /// mlstm_kernels' stabilised step, Mamba-3 against state-spaces/mamba's reference step, log-linear attention against
-/// fla's naive form and MesaNet against fla's chunked CG reference, written token by token in float64 by
+/// fla's naive form (on Gated DeltaNet against the authors' recurrence) and MesaNet against fla's chunked CG reference, written token by token in float64 by
 /// scripts/fla-fixtures/make_kernel_fixtures.py (Fixtures/kernels): inputs in the reference's own parametrisation,
 /// mapped onto the kernel's erase vector, written value and transition vector (or the rule's own inputs) here, and
 /// compared for outputs, final states and the gradient of every input.
@@ -90,6 +90,22 @@ public class ReferenceKernelTests
         var (y, _) = LogLinearMemory.Run(form, new LogLinearInputs(x["q"], x["k"], x["v"], x["g"], x["levels"]), chunkSize: 16);
         (y * all["do"]).sum().backward();
         AssertMatches($"log-linear {form}", all, x, [("o", y)]);
+    }
+
+    [Theory]
+    [InlineData(KernelForm.Naive)]
+    [InlineData(KernelForm.Step)]
+    [InlineData(KernelForm.Chunk)]
+    public void Log_linear_gated_deltanet_matches_the_reference(KernelForm form)
+    {
+        // HanGuo97/log-linear-attention's hattention_recurrent (Gated DeltaNet, base 2): 37 tokens, 7 levels, β ∈ [0, 2],
+        // unit keys; its levels after the last token's fold as the final state
+        using var scope = NewDisposeScope();
+        var (all, x) = Load("loglinear_gdn");
+        var inputs = new LogLinearInputs(x["q"], x["k"], x["v"], x["g"], x["levels"], Beta: x["beta"]);
+        var (y, s) = LogLinearMemory.Run(form, inputs, chunkSize: 16);
+        ((y * all["do"]).sum() + (s.S * all["dht"]).sum()).backward();
+        AssertMatches($"log-linear GDN {form}", all, x, [("o", y), ("ht", s.S)]);
     }
 
     [Theory]
