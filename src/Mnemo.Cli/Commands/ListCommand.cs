@@ -35,6 +35,8 @@ static class ListCommand
             mixers.AddRow("gated_delta_net", "delta rule with Mamba-2 decay −exp(A_log)·softplus(a_proj x + dt_bias), gated output; " +
                 "with model.matrix.householder_steps n > 1 it is Gated DeltaProduct (n delta steps per token; on delta_net, " +
                 "DeltaProduct), with model.matrix.negative_eigenvalues β ∈ (0, 2)");
+            mixers.AddRow("log_linear_gated_delta_net", "log-linear Gated DeltaNet: Gated DeltaNet with one memory per Fenwick " +
+                "level of the prefix, every level taking the delta transition, each read with its own weight softplus(L · l_proj x)");
             mixers.AddRow("kda", "Kimi Delta Attention: delta rule with a decay per key channel " +
                 "−exp(A_log)·softplus(f_proj x + dt_bias) (low-rank f_proj), output gated by sigmoid(g_proj x)");
             mixers.AddRow("gdn2", "Gated DeltaNet-2: KDA with an erase gate per key channel σ(b_proj x) and a write gate per value " +

@@ -46,6 +46,9 @@ sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, stri
     public static readonly BenchRule LogLinear = new("log_linear_mamba2", MatrixKernelKind.GatedLinear, BenchGate.Scalar,
         "log-linear attention on Mamba-2's decay: one memory per Fenwick level, ⌈log₂ T⌉ + 2 levels (FLOPs counted as the gated " +
         "linear kernel's)", Wrapper: BenchWrapper.LogLinear);
+    public static readonly BenchRule LogLinearDelta = new("log_linear_gated_delta_net", MatrixKernelKind.Delta, BenchGate.Scalar,
+        "log-linear attention on Gated DeltaNet's rule: one memory per Fenwick level, each taking the delta transition, " +
+        "⌈log₂ T⌉ + 2 levels (FLOPs counted as the delta kernel's)", Wrapper: BenchWrapper.LogLinear);
     public static readonly BenchRule Mesa = new("mesa_net", MatrixKernelKind.GatedLinear, BenchGate.Scalar,
         $"MesaNet: {MesaCgSteps} conjugate-gradient steps, each a pass of the gated linear kernel with values β k, then the read",
         Wrapper: BenchWrapper.Mesa);
@@ -56,7 +59,7 @@ sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, stri
     public static readonly BenchRule[] All =
     [
         Linear, GatedScalar, GatedChannel, Delta, GatedDelta, GatedDeltaChannel, GatedDeltaErase, GatedDeltaBefore, GatedDeltaTransition,
-        Mlstm, Mamba3, LogLinear, Mesa,
+        Mlstm, Mamba3, LogLinear, LogLinearDelta, Mesa,
     ];
 
     /// <summary>The rules that are a kernel alone, without a rule around it.</summary>
@@ -498,7 +501,7 @@ static class KernelBenchmark
                     var (y, s) = Mamba3Memory.Run(form, new Mamba3Inputs(Q, K, V, G!, Dt!, Trapezoid!, Angles!), chunkSize);
                     return (y, s.S);
                 case BenchWrapper.LogLinear:                                   // the state: the levels summed
-                    var (l, levels) = LogLinearMemory.Run(form, new LogLinearInputs(Q, K, V, G!, Levels!), chunkSize);
+                    var (l, levels) = LogLinearMemory.Run(form, new LogLinearInputs(Q, K, V, G!, Levels!, Beta: Beta), chunkSize);
                     return (l, levels.S.sum([2]));
                 case BenchWrapper.Mesa:                                        // the state: G
                     var mesaInputs = new MesaInputs(Q, K, V, G!, MesaBeta!, MesaLambda!);

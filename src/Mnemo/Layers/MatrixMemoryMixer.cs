@@ -23,6 +23,9 @@ public abstract class MatrixMemoryMixer : MemoryMixer, IMatrixMemoryLayer
         : base(name, c, outputGate, householder ? matrix.HouseholderSteps : 1) =>
         (_chunk, _negativeEigenvalues) = (matrix.ChunkSize, matrix.NegativeEigenvalues);
 
+    /// <summary>model.matrix.chunk_size: the chunk form's chunk.</summary>
+    protected int ChunkSize => _chunk;
+
     /// <summary>Which kernel the rule runs.</summary>
     protected abstract MatrixKernelKind Kind { get; }
 

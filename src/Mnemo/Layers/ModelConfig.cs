@@ -13,7 +13,8 @@ public enum MixerKind
 {
     Attention, LinearAttention, Retnet, Gla, Mamba2, DeltaNet, GatedDeltaNet, Mom, Titans, Moneta, Yaad, Memora,
     Omeganet, Atlas, TitansMac, TitansMag, TitansMal, Aaren, PrefixLinearAttention, LigerAttention, Lstm, Gru, Memmamba,
-    SynapticResonance, Kda, Gdn2, Comba, Rwkv7, Mlstm, Mamba3, LogLinearMamba2, MesaNet
+    SynapticResonance, Kda, Gdn2, Comba, Rwkv7, Mlstm, Mamba3, LogLinearMamba2, MesaNet,
+    LogLinearGatedDeltaNet
 }
 
 public enum PositionKind { Rope, Learned, None }
@@ -105,7 +106,8 @@ public sealed record ModelConfig : IValidatedConfig
         MixerKind.LigerAttention => (long)NumHeads * HeadDim * HeadDim + 2L * Math.Min(Attention.Window, contextLength) * DModel,
         MixerKind.Rwkv7 => (long)NumHeads * KeyHeadDim * ValueHeadDim + DModel,             // the state and the shifted token
         MixerKind.Mlstm => (long)NumHeads * (KeyHeadDim * (ValueHeadDim + 1L) + 1),          // C, the normaliser n and m
-        MixerKind.LogLinearMamba2 => (long)NumHeads * KeyHeadDim * ValueHeadDim * (LogLinearMamba2.LevelCount(this) - 1), // per level
+        MixerKind.LogLinearMamba2 or MixerKind.LogLinearGatedDeltaNet =>
+            (long)NumHeads * KeyHeadDim * ValueHeadDim * (LogLinearMamba2.LevelCount(this) - 1),        // per level
         MixerKind.MesaNet => (long)NumHeads * KeyHeadDim * (KeyHeadDim + ValueHeadDim),         // H and G
         MixerKind.Mamba3 => (long)NumHeads * (KeyHeadDim * (ValueHeadDim + 1L) + ValueHeadDim   // S, the last key and value
             + Mamba3.RotaryRates(KeyHeadDim)),                                                    // and the angles

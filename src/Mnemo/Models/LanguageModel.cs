@@ -45,6 +45,7 @@ public sealed class Block : nn.Module<Tensor, Tensor>
         MixerKind.Mamba3 => new Mamba3(c, c.Matrix),
         MixerKind.LogLinearMamba2 => new LogLinearMamba2(c, c.Matrix),
         MixerKind.MesaNet => new MesaNet(c, c.Matrix),
+        MixerKind.LogLinearGatedDeltaNet => new LogLinearGatedDeltaNet(c, c.Matrix),
         MixerKind.Mom => new MixtureOfMemoriesMixer(c, c.Matrix, c.Mom),
         MixerKind.TitansMac => new MemoryAsContext(c, c.Deep, c.Titans),
         MixerKind.TitansMag => new MemoryAsGate(c, c.Attention, c.Deep, c.Titans),

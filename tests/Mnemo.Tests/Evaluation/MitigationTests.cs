@@ -128,12 +128,14 @@ public class MitigationTests
         Close(reference, model.forward(tokens), 1e-6, "reset");
     }
 
-    [Fact]
-    public void A_memory_kept_in_levels_takes_no_mitigation()
+    [Theory]
+    [InlineData(MixerKind.LogLinearMamba2)]
+    [InlineData(MixerKind.LogLinearGatedDeltaNet)]
+    public void A_memory_kept_in_levels_takes_no_mitigation(MixerKind mixer)
     {
-        // log-linear Mamba-2 is built on Mamba-2's layer but keeps one state per Fenwick level, not the kernel's one state:
-        // the mitigations leave it alone rather than set a kernel it never runs
-        using var model = TinyModels.Build(TinyModels.Config(MixerKind.LogLinearMamba2, c => c with { NumLayers = 1, MlpRatio = 0 }));
+        // log-linear Mamba-2 and Gated DeltaNet are built on their rules' layers but keep one state per Fenwick level, not
+        // the kernel's one state: the mitigations leave them alone rather than set a kernel they never run
+        using var model = TinyModels.Build(TinyModels.Config(mixer, c => c with { NumLayers = 1, MlpRatio = 0 }));
         Assert.Empty(MemoryEval.Memories(model));
         Assert.Equal(0, MemoryEval.Apply(model, new MemoryEvalOptions { ForgetScale = 2 }));
     }
