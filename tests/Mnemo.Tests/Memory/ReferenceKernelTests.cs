@@ -8,10 +8,10 @@ namespace Mnemo.Tests.Memory;
 /// <summary>
 /// The generalized delta kernel against fla's reference recurrences for GDN-2, Comba and RWKV-7, the mLSTM against
 /// mlstm_kernels' stabilised step, Mamba-3 against state-spaces/mamba's reference step, log-linear attention against
-/// fla's naive form (on Gated DeltaNet against the authors' recurrence) and MesaNet against fla's chunked CG reference, written token by token in float64 by
-/// scripts/fla-fixtures/make_kernel_fixtures.py (Fixtures/kernels): inputs in the reference's own parametrisation,
-/// mapped onto the kernel's erase vector, written value and transition vector (or the rule's own inputs) here, and
-/// compared for outputs, final states and the gradient of every input.
+/// fla's naive form (on Gated DeltaNet against the authors' recurrence) and MesaNet against fla's chunked CG reference,
+/// written token by token in float64 by scripts/fla-fixtures/make_kernel_fixtures.py (Fixtures/kernels): inputs in the
+/// reference's own parametrisation, mapped onto the kernel's erase vector, written value and transition vector (or the
+/// rule's own inputs) here, and compared for outputs, final states and the gradient of every input.
 /// </summary>
 [Collection(TorchCollection.Name)]
 public class ReferenceKernelTests

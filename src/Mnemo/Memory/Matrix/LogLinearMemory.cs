@@ -130,8 +130,8 @@ public static class LogLinearMemory
     /// λ at each pair's level; the reads R of a state entering the chunk (y += R S_j), the chunk's transition P of an
     /// entering state (S_j → P S_j) and its own block Wr, which joins the levels above c. Mamba-2: M = Q ⋆ K,
     /// R = Q ⊙ e^γ, P = e^{γ_C}, Wr = (K ⊙ e^{γ_C − γ})ᵀ V. Gated DeltaNet (the WY form of <see cref="DeltaKernel"/>,
-    /// 𝓛 = I + tril(βK ⋆ K, −1), W = 𝓛⁻¹ (βK ⊙ e^γ)): M = (Q ⋆ K) 𝓛⁻¹ with values βV, R = Q ⊙ e^γ − (Q ⋆ K) W,
-    /// P = e^{γ_C} − (K ⊙ e^{γ_C − γ})ᵀ W, Wr = (K ⊙ e^{γ_C − γ})ᵀ 𝓛⁻¹ βV.
+    /// 𝓛 = I + tril(βK ⋆ K, −1), W = 𝓛⁻¹ (βK ⊙ e^γ)): M = (Q ⋆ K) 𝓛⁻¹ with values βV,
+    /// R = Q ⊙ e^γ − (Q ⋆ K) W, P = e^{γ_C} − (K ⊙ e^{γ_C − γ})ᵀ W, Wr = (K ⊙ e^{γ_C − γ})ᵀ 𝓛⁻¹ βV.
     /// </summary>
     static (Tensor Y, LogLinearState State) Aligned(LogLinearInputs x, long c)
     {
@@ -144,7 +144,7 @@ public static class LogLinearMemory
 
         var gates = Decays.Of(x.G, c, dtype);
         var (M, R, U) = (gates.Star(Q, K), gates.Read(Q), V);                                   // Mamba-2's; U: what a chunk writes
-        Tensor? erased = null;                                                                   // (K ⊙ e^{γ_C − γ})ᵀ W  [B, H, N, Dk, Dk]
+        Tensor? erased = null;                                                 // (K ⊙ e^{γ_C − γ})ᵀ W  [B, H, N, Dk, Dk]
         if (x.Beta is not null)
         {
             var beta = Chunks.SplitScalar(x.Beta, c, dtype).unsqueeze(-1);                       // [B, H, N, C, 1]
