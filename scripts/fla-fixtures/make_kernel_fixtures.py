@@ -21,6 +21,13 @@ mamba3_siso_step_ref) without its D skip and z gate (the layer's), with the stat
   Mamba-3  phi += pi tanh(angles) dt (mod 2 pi);  q~, k~ = rotate((C + C_bias), phi), rotate((B + B_bias), phi);
            lam = sigmoid(trap);  S = exp(adt) S + (1 - lam) dt exp(adt) k~_prev v_prev^T + lam dt k~ v^T;  o = S^T q~
 
+Mamba-3 MIMO follows state-spaces/mamba's mamba3_MIMO_step_ref (tests/ops/tilelang/test_mamba3_mimo.py) with R = 3 ranks,
+no D skip and no z gate (the layer's), its per-rank value up-projection mimo_v and output down-projection mimo_o, the
+pairwise rotation it uses, and the state stored [K, V]:
+
+  Mamba-3 MIMO  v_r = mimo_v[:, r] * v;  q~_r, k~_r = rotate(C_r + C_bias_r, phi), rotate(B_r + B_bias_r, phi)
+                S = exp(adt) S + beta sum_r k~_prev,r v_prev,r^T + gamma sum_r k~_r v_r^T;  o = sum_r mimo_o[:, r] * (S^T q~_r)
+
 Log-linear attention follows fla's naive_log_linear_attn (fla/ops/log_linear_attn/naive.py): no carried state,
 levels L = ceil(log2 T) + 1, scales as drawn (fla's tests draw them from N(0, 1)):
 
@@ -143,6 +150,27 @@ def mamba3(x):
     return torch.stack(outputs, 1), (s, k_prev, v_prev, phi)
 
 
+def mamba3_mimo(x):
+    q, k, v, adt, dt, trap, angles = (x[n] for n in ("q", "k", "v", "adt", "dt", "trap", "angles"))
+    s, k_prev, v_prev, phi = x["h0"], x["k0"], x["v0"], x["phi0"]             # [B, H, K, V], [B, R, H, K|V], [B, H, A]
+    theta, lam = torch.tanh(angles) * math.pi, torch.sigmoid(trap)
+    values = v.unsqueeze(2) * x["mimo_v"].transpose(0, 1)                      # [B, T, R, H, V]
+    q_bias, k_bias = x["q_bias"].transpose(0, 1), x["k_bias"].transpose(0, 1)  # [R, H, K]
+    outputs = []
+    for t in range(T):
+        phi = phi + theta[:, t] * dt[:, t].unsqueeze(-1)
+        phi = phi - 2 * math.pi * torch.floor(phi / (2 * math.pi))
+        qt, kt = rotate(q[:, t] + q_bias, phi.unsqueeze(1)), rotate(k[:, t] + k_bias, phi.unsqueeze(1))
+        alpha = adt[:, t].exp()
+        beta, gamma = (1 - lam[:, t]) * dt[:, t] * alpha, lam[:, t] * dt[:, t]
+        s = alpha[..., None, None] * s + beta[..., None, None] * torch.einsum("brhk,brhv->bhkv", k_prev, v_prev) \
+            + gamma[..., None, None] * torch.einsum("brhk,brhv->bhkv", kt, values[:, t])
+        reads = torch.einsum("brhk,bhkv->brhv", qt, s)
+        outputs.append(torch.einsum("brhv,hrv->bhv", reads, x["mimo_o"]))
+        k_prev, v_prev = kt, values[:, t]
+    return torch.stack(outputs, 1), (s, k_prev, v_prev, phi)
+
+
 def loglinear(x):
     q, k, v, g, levels = (x[n] for n in ("q", "k", "v", "g", "levels"))
     outputs = []
@@ -227,6 +255,12 @@ def inputs(rule, gen):
         del x["h0"]
         x.update(q=randn(B, T, H, K), k=randn(B, T, H, K) * K ** -0.5, g=-(rand(B, T, H) * 0.5 + 0.01),
                  levels=randn(B, T, H, math.ceil(math.log2(T)) + 1))
+    elif rule == "mamba3_mimo":
+        r = 3
+        x.update(q=randn(B, T, r, H, K), k=randn(B, T, r, H, K), adt=-(rand(B, T, H) * 0.99 + 0.01), dt=rand(B, T, H) + 0.1,
+                 trap=randn(B, T, H) * 2, angles=randn(B, T, H, 2) * 2, q_bias=randn(H, r, K), k_bias=randn(H, r, K),
+                 mimo_v=randn(H, r, V) / r, mimo_o=randn(H, r, V) / r, k0=randn(B, r, H, K), v0=randn(B, r, H, V),
+                 phi0=rand(B, H, 2) * 2 * math.pi)
     elif rule == "loglinear_gdn":
         del x["h0"]
         x.update(q=randn(B, T, H, K), k=unit(randn(B, T, H, K)), g=-(rand(B, T, H) * 0.5 + 0.01), beta=rand(B, T, H) * 2,
@@ -249,12 +283,14 @@ def main(out):
     os.makedirs(out, exist_ok=True)
     for seed, (name, rule) in enumerate([("gdn2", gdn2), ("comba", comba), ("rwkv7", rwkv7), ("mlstm", mlstm),
                                                ("mamba3", mamba3), ("loglinear", loglinear),
-                                               ("mesa", mesa), ("loglinear_gdn", loglinear_gdn)]):
+                                               ("mesa", mesa), ("loglinear_gdn", loglinear_gdn),
+                                               ("mamba3_mimo", mamba3_mimo)]):
         gen = torch.Generator().manual_seed(1000 + seed)
         x = {n: t.requires_grad_(True) for n, t in inputs(name, gen).items()}
         o, final = rule(x)
         # the final state: S for the delta rules; C, n and m for the mLSTM; S, the last key and value and phi for Mamba-3
-        names = {"mamba3": ("ht", "kt", "vt", "phit"), "mesa": ("ht", "gt")}.get(name, ("ht", "nt", "mt"))
+        names = {"mamba3": ("ht", "kt", "vt", "phit"), "mamba3_mimo": ("ht", "kt", "vt", "phit"),
+                 "mesa": ("ht", "gt")}.get(name, ("ht", "nt", "mt"))
         final = dict(zip(names, final if isinstance(final, tuple) else (final,)))
         do = torch.randn(o.shape, generator=gen, dtype=torch.float64)
         cotangents = {"d" + n: torch.randn(t.shape, generator=gen, dtype=torch.float64) for n, t in final.items()}

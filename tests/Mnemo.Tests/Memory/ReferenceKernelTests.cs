@@ -7,7 +7,7 @@ namespace Mnemo.Tests.Memory;
 
 /// <summary>
 /// The generalized delta kernel against fla's reference recurrences for GDN-2, Comba and RWKV-7, the mLSTM against
-/// mlstm_kernels' stabilised step, Mamba-3 against state-spaces/mamba's reference step, log-linear attention against
+/// mlstm_kernels' stabilised step, Mamba-3 against state-spaces/mamba's reference steps (SISO, MIMO), log-linear attention against
 /// fla's naive form (on Gated DeltaNet against the authors' recurrence) and MesaNet against fla's chunked CG reference,
 /// written token by token in float64 by scripts/fla-fixtures/make_kernel_fixtures.py (Fixtures/kernels): inputs in the
 /// reference's own parametrisation, mapped onto the kernel's erase vector, written value and transition vector (or the
@@ -69,13 +69,38 @@ public class ReferenceKernelTests
         // λ = σ(trap); from a carried state, key, value and angle
         using var scope = NewDisposeScope();
         var (all, x) = Load("mamba3");
-        var state = new Mamba3State(x["h0"], x["k0"], x["v0"], x["phi0"]);
+        var state = new Mamba3State(x["h0"], x["k0"].unsqueeze(1), x["v0"].unsqueeze(1), x["phi0"]);    // one rank
         var inputs = new Mamba3Inputs(x["q"] + x["q_bias"], x["k"] + x["k_bias"], x["v"], x["adt"], x["dt"], x["trap"].sigmoid(),
             x["angles"].tanh() * Math.PI, state);
         var (y, s) = Mamba3Memory.Run(form, inputs, chunkSize: 16);
+        var (key, value) = (s.Key.squeeze(1), s.Value.squeeze(1));
+        ((y * all["do"]).sum() + (s.S * all["dht"]).sum() + (key * all["dkt"]).sum() + (value * all["dvt"]).sum()
+            + (s.Angle * all["dphit"]).sum()).backward();
+        AssertMatches($"mamba3 {form}", all, x, [("o", y), ("ht", s.S), ("kt", key), ("vt", value), ("phit", s.Angle)]);
+    }
+
+    [Theory]
+    [InlineData(KernelForm.Naive)]
+    [InlineData(KernelForm.Step)]
+    [InlineData(KernelForm.Chunk)]
+    public void Mamba3_mimo_matches_the_reference_recurrence(KernelForm form)
+    {
+        // state-spaces/mamba's MIMO reference step, R = 3: C_r, B_r [B, T, R, H, N] with biases [H, R, N], values up-projected
+        // by mimo_v and the R reads down-projected by mimo_o [H, R, P]; from carried keys, values, state and angle
+        using var scope = NewDisposeScope();
+        var (all, x) = Load("mamba3_mimo");
+        long b = x["v"].shape[0], t = x["v"].shape[1], h = x["v"].shape[2], p = x["v"].shape[3], rank = x["q"].shape[2];
+        Tensor Rows(Tensor perRank) => perRank.flatten(1, 2);                                  // [B, T, R, H, ·] → [B, T·R, H, ·]
+        var q = Rows(x["q"] + x["q_bias"].transpose(0, 1));
+        var k = Rows(x["k"] + x["k_bias"].transpose(0, 1));
+        var v = Rows(x["v"].unsqueeze(2) * x["mimo_v"].transpose(0, 1));
+        var state = new Mamba3State(x["h0"], x["k0"], x["v0"], x["phi0"]);
+        var inputs = new Mamba3Inputs(q, k, v, x["adt"], x["dt"], x["trap"].sigmoid(), x["angles"].tanh() * Math.PI, state);
+        var (reads, s) = Mamba3Memory.Run(form, inputs, chunkSize: 16);
+        var y = (reads.view(b, t, rank, h, p) * x["mimo_o"].transpose(0, 1)).sum([2]);
         ((y * all["do"]).sum() + (s.S * all["dht"]).sum() + (s.Key * all["dkt"]).sum() + (s.Value * all["dvt"]).sum()
             + (s.Angle * all["dphit"]).sum()).backward();
-        AssertMatches($"mamba3 {form}", all, x, [("o", y), ("ht", s.S), ("kt", s.Key), ("vt", s.Value), ("phit", s.Angle)]);
+        AssertMatches($"mamba3 MIMO {form}", all, x, [("o", y), ("ht", s.S), ("kt", s.Key), ("vt", s.Value), ("phit", s.Angle)]);
     }
 
     [Theory]
