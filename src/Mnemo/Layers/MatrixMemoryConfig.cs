@@ -38,6 +38,9 @@ public sealed record MatrixMemoryConfig : IValidatedConfig
         "start, a bias near 0 and a decay near 0.5, which forgets a write within a few tokens (docs/mechanisms.md#mesanet)"),
         Range(-20, 20)]
     public double? MesaDecayBias { get; init; }
+    [Help("mamba3: the MIMO rank R, R keys, queries and values per token written into one state (1: SISO; the reference's " +
+        "MIMO default is 4); costs R times SISO's kernel work (docs/mechanisms.md#mamba-3)"), Range(1, 64)]
+    public int MimoRank { get; init; } = 1;
 
     public IEnumerable<(string, string)> Validate()
     {

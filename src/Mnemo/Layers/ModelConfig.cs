@@ -109,8 +109,8 @@ public sealed record ModelConfig : IValidatedConfig
         MixerKind.LogLinearMamba2 or MixerKind.LogLinearGatedDeltaNet =>
             (long)NumHeads * KeyHeadDim * ValueHeadDim * (LogLinearMamba2.LevelCount(this) - 1),        // per level
         MixerKind.MesaNet => (long)NumHeads * KeyHeadDim * (KeyHeadDim + ValueHeadDim),         // H and G
-        MixerKind.Mamba3 => (long)NumHeads * (KeyHeadDim * (ValueHeadDim + 1L) + ValueHeadDim   // S, the last key and value
-            + Mamba3.RotaryRates(KeyHeadDim)),                                                    // and the angles
+        MixerKind.Mamba3 => (long)NumHeads * (KeyHeadDim * (long)ValueHeadDim                   // S, the last token's R keys
+            + (long)Matrix.MimoRank * (KeyHeadDim + ValueHeadDim) + Mamba3.RotaryRates(KeyHeadDim)),  // and values, the angles
         MixerKind.Mom => (Mom.NumMemories + (Mom.SharedMemory ? 1L : 0)) * NumHeads * KeyHeadDim * ValueHeadDim,
         _ when DeepRule(Mixer) is { } rule => DeepMemoryMixer.StateFloats(this, rule),
         _ => (long)NumHeads * KeyHeadDim * ValueHeadDim,
@@ -136,6 +136,8 @@ public sealed record ModelConfig : IValidatedConfig
         if (Matrix.HouseholderSteps > 1 && withoutSteps.Length > 0)
             yield return ("matrix.householder_steps", $"{Matrix.HouseholderSteps} Householder steps per token are a delta_net or " +
                 $"gated_delta_net setting; {string.Join(", ", withoutSteps.Select(m => Runtime.Names.Of(m)))} has none");
+        if (Matrix.MimoRank > 1 && !Enumerable.Range(0, NumLayers).Any(i => MixerOf(i) == MixerKind.Mamba3))
+            yield return ("matrix.mimo_rank", $"a MIMO rank of {Matrix.MimoRank} is a mamba3 setting, and no layer is mamba3");
         if (Enumerable.Range(0, NumLayers).Any(i => MixerOf(i) == MixerKind.Retnet) && KeyHeadDim % 2 != 0)
             yield return ("expand_k", $"RetNet rotates q and k, so the key width per head must be even; it is {KeyHeadDim}");
         bool deep = Enumerable.Range(0, NumLayers).Any(i => DeepRule(MixerOf(i)) is not null || IsTitansArchitecture(MixerOf(i)));

@@ -116,6 +116,7 @@ public class ConfigTests
     [InlineData("""{ "training": { "steps": 10, "warmup_steps": 20 } }""", "training.warmup_steps")]
     [InlineData("""{ "training": { "lr": 0 } }""", "training.lr")]
     [InlineData("""{ "model": { "mixer": "gla", "matrix": { "householder_steps": 2 } } }""", "model.matrix.householder_steps")]
+    [InlineData("""{ "model": { "mixer": "mamba2", "matrix": { "mimo_rank": 4 } } }""", "model.matrix.mimo_rank")]
     public void Cross_field_rules_name_the_field(string json, string field) =>
         Assert.Contains($"\"{field}\"", Bad(json).Message);
 
