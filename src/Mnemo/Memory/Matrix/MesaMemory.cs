@@ -52,41 +52,73 @@ public static class MesaMemory
     /// </summary>
     static Tensor Solve(Func<Tensor, Tensor> apply, Tensor q, Tensor lambda, int steps)
     {
-        var x = zeros_like(q);
-        var r = q;                                                                              // q − (A + λ) · 0
-        var p = r;
-        var delta = (r * r).sum([-1]);
-        for (int i = 0; i < steps; i++)
-        {
-            var ap = apply(p) + lambda * p;
-            var alpha = delta / ((p * ap).sum([-1]) + Guard);
-            x = x + alpha.unsqueeze(-1) * p;
-            r = r - alpha.unsqueeze(-1) * ap;
-            var next = (r * r).sum([-1]);
-            p = r + (next / (delta + Guard)).unsqueeze(-1) * p;
-            delta = next;
-        }
-        return x;
+        var cg = Start(q);
+        for (int i = 0; i < steps; i++) cg = Iterate(apply, cg, lambda);
+        return cg.X;
     }
 
-    /// <summary>CG through the gated linear kernel's chunk form: H_t p_t for all t is one read with queries p.</summary>
+    /// <summary>CG's iterate: the solution x, the residual r, the direction p and δ = r · r.</summary>
+    readonly record struct Cg(Tensor X, Tensor R, Tensor P, Tensor Delta);
+
+    /// <summary>From x = 0: r = p = q − (A + λ) · 0.</summary>
+    static Cg Start(Tensor q) => new(zeros_like(q), q, q, (q * q).sum([-1]));
+
+    /// <summary>One CG step, with fla's guard in both divisions.</summary>
+    static Cg Iterate(Func<Tensor, Tensor> apply, Cg cg, Tensor lambda)
+    {
+        var (x, r, p, delta) = cg;
+        var ap = apply(p) + lambda * p;
+        var alpha = delta / ((p * ap).sum([-1]) + Guard);
+        x = x + alpha.unsqueeze(-1) * p;
+        r = r - alpha.unsqueeze(-1) * ap;
+        var next = (r * r).sum([-1]);
+        return new(x, r, r + (next / (delta + Guard)).unsqueeze(-1) * p, next);
+    }
+
+    /// <summary>
+    /// CG through the gated linear kernel's chunk form: H_t p_t for all t is one read with queries p. Each CG step runs
+    /// under <see cref="Runtime.Recompute"/>: autograd keeps the step's iterate (x, r, p, δ), not the kernel's chunk
+    /// intermediates, and the backward runs the step once more. Without it a training step holds every step's
+    /// intermediates at once (13 GB at B = H = 4, T = 2,048, D = 64, 30 steps; docs/benchmarks.md).
+    /// </summary>
     static (Tensor O, MesaState State) Chunk(MesaInputs x, int steps, int chunkSize, ScalarType dtype)
     {
         var (q, k, v, g) = (x.Q.to(dtype), x.K.to(dtype), x.V.to(dtype), x.G.to(dtype));
         var beta = x.Beta.to(dtype).unsqueeze(-1);
         var lambda = x.Lambda.to(dtype);                                                       // [H, Dk] broadcasts on [B, T, H, Dk]
-        Tensor? finalH = null;
-        Tensor Apply(Tensor p)
+        var (kBeta, h0) = (k * beta, x.State?.H.to(dtype));
+        Tensor[] CgStep(Tensor?[] a)                                           // (x, r, p, δ, k, βk, g, λ, H0) → (x, r, p, δ, H_T)
         {
-            var (hp, h) = MatrixKernels.Run(MatrixKernelKind.GatedLinear, KernelForm.Chunk, new KernelInputs(p, k, k * beta, g, null,
-                x.State?.H.to(dtype)), chunkSize);
-            finalH ??= h;
-            return hp;
+            Tensor? finalH = null;
+            Tensor Apply(Tensor p)
+            {
+                var (hp, h) = MatrixKernels.Run(MatrixKernelKind.GatedLinear, KernelForm.Chunk, new KernelInputs(p, a[4]!, a[5]!, a[6]!,
+                    null, a[8]), chunkSize);
+                finalH = h;
+                return hp;
+            }
+            var next = Iterate(Apply, new Cg(a[0]!, a[1]!, a[2]!, a[3]!), a[7]!);
+            return [next.X, next.R, next.P, next.Delta, finalH!];
         }
-        var solution = Solve(Apply, q, lambda, steps);
+        var cg = Start(q);
+        Tensor? H = null;
+        for (int i = 0; i < steps; i++)
+        {
+            Cg next;
+            using (NewDisposeScope())                                          // the step's temporaries die with it
+            {
+                var s = Runtime.Recompute.Run(CgStep, cg.X, cg.R, cg.P, cg.Delta, k, kBeta, g, lambda, h0);
+                next = new Cg(s[0].MoveToOuterDisposeScope(), s[1].MoveToOuterDisposeScope(), s[2].MoveToOuterDisposeScope(),
+                    s[3].MoveToOuterDisposeScope());
+                H ??= s[4].MoveToOuterDisposeScope();
+            }
+            // The previous iterate's handles can go (the graph holds what the backward needs); not the start, which is q.
+            if (i > 0) foreach (var t in new[] { cg.X, cg.R, cg.P, cg.Delta }) t.Dispose();
+            cg = next;
+        }
         var (o, finalG) = MatrixKernels.Run(MatrixKernelKind.GatedLinear, KernelForm.Chunk,
-            new KernelInputs(solution, k, v * beta, g, null, x.State?.G.to(dtype)), chunkSize);
-        return (o, new MesaState(finalH!, finalG));
+            new KernelInputs(cg.X, k, v * beta, g, null, x.State?.G.to(dtype)), chunkSize);
+        return (o, new MesaState(H!, finalG));
     }
 
     /// <summary>Token by token with H and G explicit (what streaming does).</summary>
