@@ -154,6 +154,12 @@ public class MixerTests
         foreach (var n in new[] { "dt_bias", "A_log", "D" }) Assert.Equal(new long[] { 2 }, mamba["model.layers.0.attn." + n]);
         Assert.Equal(new long[] { 16 }, mamba["model.layers.0.attn.norm.weight"]);
         Assert.Equal(new long[] { 16, 16 }, mamba["model.layers.0.attn.out_proj.weight"]);
+        // log-linear Gated DeltaNet: Gated DeltaNet's parameters (its base class's) and the authors' l_proj and L [H, levels]
+        var logLinear = Build(Config(MixerKind.LogLinearGatedDeltaNet)).named_parameters()
+            .ToDictionary(x => x.name, x => x.parameter.shape);
+        foreach (var n in new[] { "a_proj.weight", "b_proj.weight", "A_log", "dt_bias", "q_proj.weight", "g_proj.weight", "l_proj.weight" })
+            Assert.Contains("model.layers.0.attn." + n, logLinear.Keys);
+        Assert.Equal(new long[] { 2, 15 }, logLinear["model.layers.0.attn.L"]);
         var hybrid = Build(Config(MixerKind.Attention, c => c with { LayerMixers = [MixerKind.GatedDeltaNet, MixerKind.Attention] }))
             .named_parameters().Select(x => x.name).ToHashSet();
         Assert.Contains("model.layers.0.attn.A_log", hybrid);

@@ -12,8 +12,10 @@ namespace Mnemo.Layers;
 /// </summary>
 public class GatedDeltaNet : MatrixMemoryMixer
 {
-    readonly Projection a_proj, b_proj;
-    readonly Parameter A_log, dt_bias;
+    // private protected, not private: TorchSharp registers a module's fields by reflection, which does not see a base
+    // class's private fields, and log-linear Gated DeltaNet derives from this class.
+    private protected readonly Projection a_proj, b_proj;
+    private protected readonly Parameter A_log, dt_bias;
 
     public GatedDeltaNet(ModelConfig c, MatrixMemoryConfig matrix) : this(nameof(GatedDeltaNet), c, matrix) => RegisterComponents();
 

@@ -37,7 +37,7 @@ public sealed record Mamba3State(Tensor S, Tensor Key, Tensor Value, Tensor Angl
 /// </summary>
 public static class Mamba3Memory
 {
-    /// <summary>The rule in one of the three forms; returns y [B, T, H, P] and the final state. The step form is the
+    /// <summary>The rule in one of the three forms; returns y [B, T·R, H, P] (one read per row) and the final state. The step form is the
     /// streaming path, one token per call carrying the state.</summary>
     public static (Tensor Y, Mamba3State State) Run(KernelForm form, Mamba3Inputs x, int chunkSize = 64)
     {
@@ -166,7 +166,7 @@ public static class Mamba3Memory
         long rank = rows / t;
         foreach (var (name, gate) in new[] { ("log_decay", x.LogDecay), ("dt", x.Dt), ("trapezoid", x.Trapezoid) })
             if (!gate.shape.SequenceEqual(new[] { b, t, h }))
-                throw new MnemoException($"{name} must be [{b}, {t}, {h}] like q's [B, T, H], got {Shape(gate)}");
+                throw new MnemoException($"{name} must be [{b}, {t}, {h}] (one per token and head; T from dt), got {Shape(gate)}");
         long a = x.Angles.dim() == 4 ? x.Angles.shape[3] : -1;
         if (a < 1 || 2 * a > n || !x.Angles.shape.Take(3).SequenceEqual(new[] { b, t, h }))
             throw new MnemoException($"angles must be [{b}, {t}, {h}, A] with 1 ≤ A ≤ {n / 2} (half the key width), got " +
