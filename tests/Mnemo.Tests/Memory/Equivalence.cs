@@ -1,3 +1,4 @@
+using Mnemo.Memory.Matrix;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -53,6 +54,16 @@ public static class Equivalence
         loss.backward();
         var grads = leaves.Tensors.ToDictionary(kv => kv.Key, kv => kv.Value.grad!.detach().clone());
         return new Result(o.detach(), s.detach(), grads);
+    }
+
+    /// <summary>The step and chunk forms of a rule against its naive reference (<paramref name="form"/> gives each form),
+    /// outputs, final state and every gradient within <paramref name="tolerance"/>.</summary>
+    public static void AssertFormsAgree(Leaves x, Func<KernelForm, Func<Leaves, (Tensor O, Tensor State)>> form, Tensor dO, Tensor dS,
+        double tolerance, string label)
+    {
+        var naive = Run(x, form(KernelForm.Naive), dO, dS);
+        AssertClose(naive, Run(x, form(KernelForm.Chunk), dO, dS), tolerance, label + " chunk");
+        AssertClose(naive, Run(x, form(KernelForm.Step), dO, dS), tolerance, label + " step");
     }
 
     /// <summary>
