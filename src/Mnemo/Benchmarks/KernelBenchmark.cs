@@ -14,8 +14,10 @@ namespace Mnemo.Benchmarks;
 /// <summary>A rule the kernel benchmark measures: a kernel, its gate, how a delta rule writes, and the rule around the kernel
 /// (none, or one that maps its own inputs onto it: the mLSTM, Mamba-3).</summary>
 /// <param name="Name">the name --rules takes</param>
+/// <param name="Composed">the chunk form composed from libtorch operations even where the fused kernel applies
+/// (<see cref="FusedDeltaChunk"/>): the baseline the fused kernel is measured against in the same run</param>
 sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, string Description, BenchWrite Write = BenchWrite.Beta,
-    BenchWrapper Wrapper = BenchWrapper.None)
+    BenchWrapper Wrapper = BenchWrapper.None, bool Composed = false)
 {
     public static readonly BenchRule Linear = new("linear", MatrixKernelKind.GatedLinear, BenchGate.None, "linear attention (no gate)");
     public static readonly BenchRule GatedScalar = new("gated_linear", MatrixKernelKind.GatedLinear, BenchGate.Scalar,
@@ -25,6 +27,10 @@ sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, stri
     public static readonly BenchRule Delta = new("delta", MatrixKernelKind.Delta, BenchGate.None, "delta rule (DeltaNet)");
     public static readonly BenchRule GatedDelta = new("gated_delta", MatrixKernelKind.Delta, BenchGate.Scalar,
         "gated delta rule (Gated DeltaNet)");
+    public static readonly BenchRule DeltaComposed = new("delta_composed", MatrixKernelKind.Delta, BenchGate.None,
+        "delta rule, chunk form composed from libtorch operations (the fused kernel's baseline)", Composed: true);
+    public static readonly BenchRule GatedDeltaComposed = new("gated_delta_composed", MatrixKernelKind.Delta, BenchGate.Scalar,
+        "gated delta rule, chunk form composed from libtorch operations (the fused kernel's baseline)", Composed: true);
     public static readonly BenchRule GatedDeltaChannel = new("gated_delta_channel", MatrixKernelKind.Delta, BenchGate.Channel,
         "gated delta rule, one log-gate per key channel (Kimi Delta Attention)");
     public static readonly BenchRule GatedDeltaErase = new("gated_delta_channel_erase", MatrixKernelKind.Delta, BenchGate.Channel,
@@ -58,12 +64,13 @@ sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, stri
 
     public static readonly BenchRule[] All =
     [
-        Linear, GatedScalar, GatedChannel, Delta, GatedDelta, GatedDeltaChannel, GatedDeltaErase, GatedDeltaBefore, GatedDeltaTransition,
+        Linear, GatedScalar, GatedChannel, Delta, GatedDelta, DeltaComposed, GatedDeltaComposed, GatedDeltaChannel, GatedDeltaErase,
+        GatedDeltaBefore, GatedDeltaTransition,
         Mlstm, Mamba3, LogLinear, LogLinearDelta, Mesa,
     ];
 
-    /// <summary>The rules that are a kernel alone, without a rule around it.</summary>
-    public static readonly BenchRule[] Kernels = [.. All.Where(r => r.Wrapper == BenchWrapper.None)];
+    /// <summary>The rules that are a kernel alone, without a rule around it (the composed baselines step as their rule does).</summary>
+    public static readonly BenchRule[] Kernels = [.. All.Where(r => r.Wrapper == BenchWrapper.None && !r.Composed)];
 
     /// <summary>The value width the kernel runs at for head size d: the mLSTM carries its normaliser as one more column.</summary>
     public int KernelValueWidth(int d) => Wrapper == BenchWrapper.Mlstm ? d + 1 : d;
@@ -508,7 +515,9 @@ static class KernelBenchmark
                     var (m, mesa) = MesaMemory.Run(form, mesaInputs, BenchRule.MesaCgSteps, chunkSize);
                     return (m, mesa.G);
                 default:
-                    return MatrixKernels.Run(rule.Kind, form, Kernel, chunkSize);
+                    return rule.Composed && form == KernelForm.Chunk
+                        ? DeltaKernel.ComposedChunk(Q, K, V, G, Beta, null, chunkSize, Erase, Transition, ReadBeforeDecay)
+                        : MatrixKernels.Run(rule.Kind, form, Kernel, chunkSize);
             }
         }
 

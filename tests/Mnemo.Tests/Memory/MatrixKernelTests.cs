@@ -22,7 +22,7 @@ public class MatrixKernelTests
     };
 
     /// <summary>Seeded fp64 leaves: keys L2-normalised for the delta rule (as its layers do), β ∈ (0, 1).</summary>
-    static Equivalence.Leaves Inputs(MatrixKernelKind kind, Gate gate, Decay decay, long b, long t, long h, long dk, long dv,
+    internal static Equivalence.Leaves Inputs(MatrixKernelKind kind, Gate gate, Decay decay, long b, long t, long h, long dk, long dv,
         int seed, double betaLo = 0.05, double betaHi = 0.95, bool h0 = true)
     {
         var gen = new Generator((ulong)seed);

@@ -79,7 +79,17 @@ public static class DeltaKernel
     /// decays row t to token t − 1 and E_γ is E ⊙ e^{γ_{t−1}} (<see cref="Decays.StarBefore"/>).
     /// </summary>
     public static (Tensor O, Tensor State) Chunk(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? beta, Tensor? h0, int chunkSize = 64,
-        Tensor? erase = null, Tensor? transition = null, bool readBeforeDecay = false)
+        Tensor? erase = null, Tensor? transition = null, bool readBeforeDecay = false) =>
+        FusedDeltaChunk.Applies(q, k, v, g, beta, h0, chunkSize, erase, transition, readBeforeDecay)
+            ? FusedDeltaChunk.Chunk(q, k, v, g, beta!, h0, chunkSize)
+            : ComposedChunk(q, k, v, g, beta, h0, chunkSize, erase, transition, readBeforeDecay);
+
+    /// <summary>
+    /// <see cref="Chunk"/> composed from libtorch operations, whatever the dtype and rule; <see cref="FusedDeltaChunk"/>
+    /// computes the same for the delta rule in fp32 on AVX-512 CPUs, and this form is its reference.
+    /// </summary>
+    public static (Tensor O, Tensor State) ComposedChunk(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? beta, Tensor? h0,
+        int chunkSize = 64, Tensor? erase = null, Tensor? transition = null, bool readBeforeDecay = false)
     {
         using var scope = NewDisposeScope();
         long t = q.shape[1], c = chunkSize;
