@@ -15,7 +15,7 @@ namespace Mnemo.Benchmarks;
 /// (none, or one that maps its own inputs onto it: the mLSTM, Mamba-3).</summary>
 /// <param name="Name">the name --rules takes</param>
 /// <param name="Composed">the chunk form composed from libtorch operations even where the fused kernel applies
-/// (<see cref="FusedDeltaChunk"/>): the baseline the fused kernel is measured against in the same run</param>
+/// (<see cref="FusedChunk"/>): the baseline the fused kernels are measured against in the same run</param>
 sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, string Description, BenchWrite Write = BenchWrite.Beta,
     BenchWrapper Wrapper = BenchWrapper.None, bool Composed = false)
 {
@@ -27,6 +27,11 @@ sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, stri
     public static readonly BenchRule Delta = new("delta", MatrixKernelKind.Delta, BenchGate.None, "delta rule (DeltaNet)");
     public static readonly BenchRule GatedDelta = new("gated_delta", MatrixKernelKind.Delta, BenchGate.Scalar,
         "gated delta rule (Gated DeltaNet)");
+    public static readonly BenchRule LinearComposed = new("linear_composed", MatrixKernelKind.GatedLinear, BenchGate.None,
+        "linear attention, chunk form composed from libtorch operations (the fused kernel's baseline)", Composed: true);
+    public static readonly BenchRule GatedScalarComposed = new("gated_linear_composed", MatrixKernelKind.GatedLinear, BenchGate.Scalar,
+        "gated linear with a log-gate per head, chunk form composed from libtorch operations (the fused kernel's baseline)",
+        Composed: true);
     public static readonly BenchRule DeltaComposed = new("delta_composed", MatrixKernelKind.Delta, BenchGate.None,
         "delta rule, chunk form composed from libtorch operations (the fused kernel's baseline)", Composed: true);
     public static readonly BenchRule GatedDeltaComposed = new("gated_delta_composed", MatrixKernelKind.Delta, BenchGate.Scalar,
@@ -64,8 +69,8 @@ sealed record BenchRule(string Name, MatrixKernelKind Kind, BenchGate Gate, stri
 
     public static readonly BenchRule[] All =
     [
-        Linear, GatedScalar, GatedChannel, Delta, GatedDelta, DeltaComposed, GatedDeltaComposed, GatedDeltaChannel, GatedDeltaErase,
-        GatedDeltaBefore, GatedDeltaTransition,
+        Linear, GatedScalar, GatedChannel, Delta, GatedDelta, LinearComposed, GatedScalarComposed, DeltaComposed, GatedDeltaComposed,
+        GatedDeltaChannel, GatedDeltaErase, GatedDeltaBefore, GatedDeltaTransition,
         Mlstm, Mamba3, LogLinear, LogLinearDelta, Mesa,
     ];
 
@@ -515,9 +520,10 @@ static class KernelBenchmark
                     var (m, mesa) = MesaMemory.Run(form, mesaInputs, BenchRule.MesaCgSteps, chunkSize);
                     return (m, mesa.G);
                 default:
-                    return rule.Composed && form == KernelForm.Chunk
+                    if (!rule.Composed || form != KernelForm.Chunk) return MatrixKernels.Run(rule.Kind, form, Kernel, chunkSize);
+                    return rule.Kind == MatrixKernelKind.Delta
                         ? DeltaKernel.ComposedChunk(Q, K, V, G, Beta, null, chunkSize, Erase, Transition, ReadBeforeDecay)
-                        : MatrixKernels.Run(rule.Kind, form, Kernel, chunkSize);
+                        : GatedLinearKernel.ComposedChunk(Q, K, V, G, null, chunkSize);
             }
         }
 

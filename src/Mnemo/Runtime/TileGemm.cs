@@ -7,7 +7,7 @@ namespace Mnemo.Runtime;
 
 /// <summary>
 /// Small dense products on fp32 rows held in AVX-512 registers, for the fused chunk kernels
-/// (docs/benchmarks.md#the-fused-delta-chunk-kernel): C (=, +=, −=) op(A) B with A [m × k] (or Aᵀ stored [k × m]) and
+/// (docs/benchmarks.md#the-fused-chunk-kernels): C (=, +=, −=) op(A) B with A [m × k] (or Aᵀ stored [k × m]) and
 /// B [k × n], every matrix row-major with its own row stride, n a multiple of 16. A chunk's tiles are 64 × 64 and stay
 /// in cache; at that size one call through libtorch costs more than the product, and batching chunks through libtorch
 /// means full-size temporaries instead. The inner loop keeps a 4 × 64 block of C in 16 registers and adds

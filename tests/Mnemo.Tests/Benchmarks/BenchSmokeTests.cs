@@ -174,8 +174,9 @@ public class BenchSmokeTests
         foreach (var rule in BenchRule.All)
             foreach (var form in new[] { KernelForm.Chunk, KernelForm.Step, KernelForm.Naive })
                 Check($"{rule.Name} {form}", () => KernelBenchmark.MeasureKernel(o, rule, form, 8, 40));
-        // D = 16: the fused delta kernel's path (FusedDeltaChunk), with its own autograd node
+        // D = 16: the fused kernels' path (FusedChunk), with their own autograd node
         Check("gated_delta fused chunk", () => KernelBenchmark.MeasureKernel(o, BenchRule.GatedDelta, KernelForm.Chunk, 16, 40));
+        Check("gated_linear fused chunk", () => KernelBenchmark.MeasureKernel(o, BenchRule.GatedScalar, KernelForm.Chunk, 16, 40));
         foreach (var rule in DeepMemoryRule.Named.Values)
             Check($"{rule.Name} chunk", () => DeepKernelBench.Measure(o, rule, KernelForm.Chunk, 8, 20));
         Check("attention", () => KernelBenchmark.MeasureAttention(o, 8, 40));

@@ -80,12 +80,12 @@ public static class DeltaKernel
     /// </summary>
     public static (Tensor O, Tensor State) Chunk(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? beta, Tensor? h0, int chunkSize = 64,
         Tensor? erase = null, Tensor? transition = null, bool readBeforeDecay = false) =>
-        FusedDeltaChunk.Applies(q, k, v, g, beta, h0, chunkSize, erase, transition, readBeforeDecay)
-            ? FusedDeltaChunk.Chunk(q, k, v, g, beta!, h0, chunkSize)
+        FusedChunk.AppliesToDelta(q, k, v, g, beta, h0, chunkSize, erase, transition, readBeforeDecay)
+            ? FusedChunk.Delta(q, k, v, g, beta!, h0, chunkSize)
             : ComposedChunk(q, k, v, g, beta, h0, chunkSize, erase, transition, readBeforeDecay);
 
     /// <summary>
-    /// <see cref="Chunk"/> composed from libtorch operations, whatever the dtype and rule; <see cref="FusedDeltaChunk"/>
+    /// <see cref="Chunk"/> composed from libtorch operations, whatever the dtype and rule; <see cref="FusedChunk"/>
     /// computes the same for the delta rule in fp32 on AVX-512 CPUs, and this form is its reference.
     /// </summary>
     public static (Tensor O, Tensor State) ComposedChunk(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? beta, Tensor? h0,

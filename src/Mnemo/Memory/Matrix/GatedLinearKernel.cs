@@ -50,7 +50,16 @@ public static class GatedLinearKernel
     /// <code>O = (Q ⊙ e^b) S0 + P V,   S1 = diag(e^{b_C}) S0 + (K ⊙ e^{b_C − b})ᵀ V</code>
     /// with b the chunk-local cumulative log-gate and P_ij = Σ_d Q_id K_jd e^{b_id − b_jd} for j ≤ i.
     /// </summary>
-    public static (Tensor O, Tensor State) Chunk(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? h0, int chunkSize = 64)
+    public static (Tensor O, Tensor State) Chunk(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? h0, int chunkSize = 64) =>
+        FusedChunk.AppliesToGatedLinear(q, k, v, g, h0, chunkSize)
+            ? FusedChunk.GatedLinear(q, k, v, g, h0, chunkSize)
+            : ComposedChunk(q, k, v, g, h0, chunkSize);
+
+    /// <summary>
+    /// <see cref="Chunk"/> composed from libtorch operations, whatever the dtype and gate; <see cref="FusedChunk"/>
+    /// computes the same with a gate per head or none, in fp32 on AVX-512 CPUs, and this form is its reference.
+    /// </summary>
+    public static (Tensor O, Tensor State) ComposedChunk(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? h0, int chunkSize = 64)
     {
         using var scope = NewDisposeScope();
         long t = q.shape[1], c = chunkSize;

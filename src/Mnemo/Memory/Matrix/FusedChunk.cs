@@ -10,35 +10,53 @@ using static TorchSharp.torch;
 namespace Mnemo.Memory.Matrix;
 
 /// <summary>
-/// The delta rule's chunk form (<see cref="DeltaKernel.Chunk"/> with β, a per-head log-gate or none, and no erase or
-/// transition vector: DeltaNet and Gated DeltaNet) as one pass per head that keeps each chunk's tiles in cache, with
-/// its own backward (docs/benchmarks.md#the-fused-delta-chunk-kernel). Per chunk, with γ the chunk-local cumulative
-/// log-gate, Γ_ij = e^{γ_i − γ_j} (j ≤ i, from segment sums), A = tril(diag(β) K Kᵀ ⊙ Γ, −1) and L⁻¹ = (I + A)⁻¹:
+/// The chunk forms of both matrix kernels with β (the delta rule) or without it (the gated linear kernel), a per-head
+/// log-gate or none (DeltaNet, Gated DeltaNet; linear attention, RetNet, Mamba-2), as one pass per head that keeps each
+/// chunk's tiles in cache, with its own backward (docs/mechanisms.md#fused-chunk-kernels). Per chunk, with γ the
+/// chunk-local cumulative log-gate, Γ_ij = e^{γ_i − γ_j} (j ≤ i, from segment sums) and X the values the chunk writes:
 /// <code>
-/// W = L⁻¹ (β e^γ ⊙ K),   U = L⁻¹ (β ⊙ V),   X = U − W S
 /// O = (e^γ ⊙ Q) S + ((Q Kᵀ) ⊙ Γ) X,   S' = e^{γ_C} S + (e^{γ_C − γ} ⊙ K)ᵀ X
 /// </code>
-/// The same equations as the composed form, so the composed form is its reference in the tests. The backward walks the
-/// chunks in reverse from the states saved at each chunk's start, recomputing the chunk's tiles rather than storing
-/// them, and applies the chain rule to each line above (the gradient of L⁻¹ by dA = −tril(dU' Uᵀ + dW' Wᵀ, −1) with
+/// The gated linear kernel writes X = V. The delta rule writes X = U − W S through the WY form, with
+/// A = tril(diag(β) K Kᵀ ⊙ Γ, −1) and L⁻¹ = (I + A)⁻¹:
+/// <code>
+/// W = L⁻¹ (β e^γ ⊙ K),   U = L⁻¹ (β ⊙ V)
+/// </code>
+/// The same equations as the composed forms (<see cref="DeltaKernel.ComposedChunk"/>,
+/// <see cref="GatedLinearKernel.ComposedChunk"/>), their reference in the tests. The backward walks the chunks in
+/// reverse from the states saved at each chunk's start, recomputing the chunk's tiles rather than storing them, and
+/// applies the chain rule to each line above (the gradient of L⁻¹ by dA = −tril(dU' Uᵀ + dW' Wᵀ, −1) with
 /// dU' = L⁻ᵀ dU, dW' = L⁻ᵀ dW). fp32 on a CPU with AVX-512 only, chunk size and head sizes multiples of 16; heads run
 /// in parallel on libtorch's thread count.
 /// </summary>
-public static unsafe class FusedDeltaChunk
+public static unsafe class FusedChunk
 {
     /// <summary>Off: every call takes the composed form (for measuring one against the other).</summary>
     public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("MNEMO_FUSED_CHUNK") != "off";
 
     /// <summary>Whether <see cref="DeltaKernel.Chunk"/> with these arguments takes the fused path.</summary>
-    public static bool Applies(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? beta, Tensor? h0, int chunkSize,
+    public static bool AppliesToDelta(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? beta, Tensor? h0, int chunkSize,
         Tensor? erase, Tensor? transition, bool readBeforeDecay) =>
-        Enabled && TileGemm.Supported && erase is null && transition is null && !readBeforeDecay && beta is not null
-        && q.device_type == DeviceType.CPU && (g is null || g.dim() == 3)
+        erase is null && transition is null && !readBeforeDecay && beta is not null && Fits(q, k, v, g, beta, h0, chunkSize);
+
+    /// <summary>Whether <see cref="GatedLinearKernel.Chunk"/> with these arguments takes the fused path.</summary>
+    public static bool AppliesToGatedLinear(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? h0, int chunkSize) =>
+        Fits(q, k, v, g, null, h0, chunkSize);
+
+    static bool Fits(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? beta, Tensor? h0, int chunkSize) =>
+        Enabled && TileGemm.Supported && q.device_type == DeviceType.CPU && (g is null || g.dim() == 3)
         && chunkSize % Lanes == 0 && q.shape[3] % Lanes == 0 && v.shape[3] % Lanes == 0
         && new[] { q, k, v, beta, g, h0 }.All(t => t is null || t.dtype == ScalarType.Float32);
 
-    /// <summary>o [B, T, H, Dv] and the final state [B, H, Dk, Dv]; the layout of <see cref="DeltaKernel"/>.</summary>
-    public static (Tensor O, Tensor State) Chunk(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor beta, Tensor? h0, int chunkSize)
+    /// <summary>The delta rule: o [B, T, H, Dv] and the final state [B, H, Dk, Dv]; the layout of <see cref="DeltaKernel"/>.</summary>
+    public static (Tensor O, Tensor State) Delta(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor beta, Tensor? h0, int chunkSize) =>
+        Run(q, k, v, g, beta, h0, chunkSize);
+
+    /// <summary>The gated linear kernel, in the layout of <see cref="GatedLinearKernel"/>.</summary>
+    public static (Tensor O, Tensor State) GatedLinear(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? h0, int chunkSize) =>
+        Run(q, k, v, g, null, h0, chunkSize);
+
+    static (Tensor O, Tensor State) Run(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? beta, Tensor? h0, int chunkSize)
     {
         using var scope = NewDisposeScope();
         long b = q.shape[0], t = q.shape[1], h = q.shape[2], dv = v.shape[3];
@@ -46,8 +64,8 @@ public static unsafe class FusedDeltaChunk
         // Zero q, k, v, β and g make the padding tokens no-ops (Chunks); [B, T, H(, D)] → [B, T', H(, D)] contiguous.
         Tensor Pad(Tensor x) => (padded == t ? x : nn.functional.pad(x, x.dim() == 4 ? [0, 0, 0, 0, 0, padded - t] : [0, 0, 0, padded - t]))
             .contiguous();
-        var shape = new Shape(b, padded, h, q.shape[3], dv, chunkSize);
-        var inputs = new[] { Pad(q), Pad(k), Pad(v), Pad(beta), g is null ? null : Pad(g), h0?.contiguous() };
+        var shape = new Shape(b, padded, h, q.shape[3], dv, chunkSize, beta is not null);
+        var inputs = new[] { Pad(q), Pad(k), Pad(v), beta is null ? null : Pad(beta), g is null ? null : Pad(g), h0?.contiguous() };
         bool grad = is_grad_enabled() && inputs.Any(x => x is not null && x.requires_grad);
         var flat = grad ? Function.apply(shape, inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5])
             : Forward(shape, inputs, saveStates: false).Flat;
@@ -56,8 +74,8 @@ public static unsafe class FusedDeltaChunk
         return (o.MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
     }
 
-    /// <summary>Sizes: batch, padded length, heads, key and value sizes, chunk size.</summary>
-    sealed record Shape(long B, long T, long H, long Dk, long Dv, long C)
+    /// <summary>Sizes: batch, padded length, heads, key and value sizes, chunk size; and whether the rule is the delta rule.</summary>
+    sealed record Shape(long B, long T, long H, long Dk, long Dv, long C, bool Delta)
     {
         public long Outputs => B * T * H * Dv;
         public long States => B * H * Dk * Dv;
@@ -85,16 +103,16 @@ public static unsafe class FusedDeltaChunk
     static Tensor[] Backward(Shape shape, Tensor?[] inputs, Tensor states, Tensor grad)
     {
         var (dq, dk, dv) = (empty_like(inputs[0]!), empty_like(inputs[1]!), empty_like(inputs[2]!));
-        var (dBeta, dg) = (empty_like(inputs[3]!), inputs[4] is null ? null : empty_like(inputs[4]!));
+        var (dBeta, dg) = (inputs[3] is null ? null : empty_like(inputs[3]!), inputs[4] is null ? null : empty_like(inputs[4]!));
         var dh0 = empty(shape.B, shape.H, shape.Dk, shape.Dv);
         grad = grad.contiguous();
         var p = new Pointers(inputs, shape)
         {
             States = Address(states), DO = Address(grad), DQ = Address(dq), DK = Address(dk), DV = Address(dv),
-            DBeta = Address(dBeta), DG = dg is null ? null : Address(dg), DH0 = Address(dh0),
+            DBeta = dBeta is null ? null : Address(dBeta), DG = dg is null ? null : Address(dg), DH0 = Address(dh0),
         };
         RunHeads(shape, (w, bh) => BackwardHead(p, w, bh));
-        return [dq, dk, dv, dBeta, dg!, dh0];
+        return [dq, dk, dv, dBeta!, dg!, dh0];
     }
 
     /// <summary>One head's chunks in order; the running state lives in the saved states when there are any (slot n is the
@@ -154,9 +172,9 @@ public static unsafe class FusedDeltaChunk
 
     /// <summary>
     /// What both passes compute for a chunk from its inputs and entering state S: the gates (γ, e^γ, e^{γ_C − γ}, e^{γ_C},
-    /// Γ), G = K Kᵀ, A, L⁻¹, W, U, X = U − W S, e^γ ⊙ Q, e^{γ_C − γ} ⊙ K and Q ⋆ K = (Q Kᵀ) ⊙ Γ. A chunk
-    /// <paramref name="fromZero"/> (the first, without h0: every training step at T ≤ C) has no S to read: X = U, and
-    /// neither W nor e^γ ⊙ Q is needed.
+    /// Γ), e^γ ⊙ Q, e^{γ_C − γ} ⊙ K, Q ⋆ K = (Q Kᵀ) ⊙ Γ and the written values X (V, or the delta rule's
+    /// <see cref="WyForm"/>). A chunk <paramref name="fromZero"/> (the first, without h0: every training step at T ≤ C) has
+    /// no S to read, and e^γ ⊙ Q is not needed.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Prologue(Workspace w, Tile x, float* s, bool fromZero)
@@ -164,6 +182,24 @@ public static unsafe class FusedDeltaChunk
         int c = x.C, dk = x.Dk, dv = x.Dv;
         Gates(w, x);
         Transpose(w.Kt, c, x.K, x.Ldk, c, dk);                                // Kᵀ [Dk, C]
+        for (int i = 0; i < c; i++)
+        {
+            Scale(w.Kd + i * dk, w.Ew[i], x.K + i * x.Ldk, dk);                // e^{γ_C − γ} ⊙ K
+            if (!fromZero) Scale(w.Qg + i * dk, w.Eg[i], x.Q + i * x.Ldk, dk); // e^γ ⊙ Q
+        }
+        if (x.Delta) WyForm(w, x, s, fromZero);
+        else
+            for (int i = 0; i < c; i++) new Span<float>(x.V + i * x.Ldv, dv).CopyTo(new Span<float>(w.X + i * dv, dv));
+        Multiply(w.P, c, x.Q, x.Ldk, false, w.Kt, c, c, dk, c, Into.Set);     // Q Kᵀ
+        for (int i = 0; i < c; i++) Hadamard(w.P + i * c, w.P + i * c, w.Gamma + i * c, c);
+    }
+
+    /// <summary>The delta rule's written values: G = K Kᵀ, A, L⁻¹, U, W and X = U − W S (X = U from the zero state, where
+    /// W is not needed).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void WyForm(Workspace w, Tile x, float* s, bool fromZero)
+    {
+        int c = x.C, dk = x.Dk, dv = x.Dv;
         Multiply(w.G, c, x.K, x.Ldk, false, w.Kt, c, c, dk, c, Into.Set);     // K Kᵀ
         for (int i = 0; i < c; i++)                                           // A = tril(diag(β) K Kᵀ ⊙ Γ, −1)
         {
@@ -186,26 +222,14 @@ public static unsafe class FusedDeltaChunk
         }
         for (int i = 0; i < c; i++)
         {
-            float* k = x.K + i * x.Ldk, q = x.Q + i * x.Ldk;
             Scale(w.Vb + i * dv, w.Beta[i], x.V + i * x.Ldv, dv);             // β ⊙ V
-            Scale(w.Kd + i * dk, w.Ew[i], k, dk);                              // e^{γ_C − γ} ⊙ K
-            if (fromZero) continue;
-            Scale(w.Kb + i * dk, w.Beta[i] * w.Eg[i], k, dk);                  // β e^γ ⊙ K
-            Scale(w.Qg + i * dk, w.Eg[i], q, dk);                              // e^γ ⊙ Q
+            if (!fromZero) Scale(w.Kb + i * dk, w.Beta[i] * w.Eg[i], x.K + i * x.Ldk, dk);   // β e^γ ⊙ K
         }
         Multiply(w.U, dv, w.Li, c, false, w.Vb, dv, c, c, dv, Into.Set, TileGemm.Shape.Lower);
         new Span<float>(w.U, c * dv).CopyTo(new Span<float>(w.X, c * dv));
-        if (!fromZero)
-        {
-            Multiply(w.W, dk, w.Li, c, false, w.Kb, dk, c, c, dk, Into.Set, TileGemm.Shape.Lower);
-            Multiply(w.X, dv, w.W, dk, false, s, dv, c, dk, dv, Into.Subtract);   // X = U − W S
-        }
-        Multiply(w.P, c, x.Q, x.Ldk, false, w.Kt, c, c, dk, c, Into.Set);     // Q Kᵀ
-        for (int i = 0; i < c; i++)
-        {
-            float* pi = w.P + i * c, gam = w.Gamma + i * c;
-            for (int j = 0; j < c; j += Lanes) (Vector512.Load(pi + j) * Vector512.Load(gam + j)).Store(pi + j);
-        }
+        if (fromZero) return;
+        Multiply(w.W, dk, w.Li, c, false, w.Kb, dk, c, c, dk, Into.Set, TileGemm.Shape.Lower);
+        Multiply(w.X, dv, w.W, dk, false, s, dv, c, dk, dv, Into.Subtract);  // X = U − W S
     }
 
     /// <summary>
@@ -219,7 +243,7 @@ public static unsafe class FusedDeltaChunk
         int c = x.C;
         for (int i = 0; i < c; i++)
         {
-            w.Beta[i] = x.BetaAt(i);
+            w.Beta[i] = x.Delta ? x.BetaAt(i) : 0;
             w.LogGate[i] = x.GateAt(i);
         }
         float sum = 0;
@@ -297,6 +321,37 @@ public static unsafe class FusedDeltaChunk
             Scale(x.DK + i * x.Ldk, w.Ew[i], w.T1 + i * dk, dk, add: true);
             dWrite[i] = Dot(w.T1 + i * dk, w.Kd + i * dk, dk);
         }
+        // dS entering = e^{γ_C} dS + (e^γ ⊙ Q)ᵀ dO (− Wᵀ dX for the delta rule); none before a chunk from the zero state
+        if (fromZero) new Span<float>(w.DS2, size).Clear();
+        else
+        {
+            Scale(w.DS2, w.Carry, w.DS, size);
+            Multiply(w.DS2, dv, w.Qg, dk, true, x.DO, x.Ldv, dk, c, dv, Into.Add);
+        }
+        if (x.Delta) WyBackward(w, x, fromZero, dGamma, dBeta);
+        else
+            for (int i = 0; i < c; i++) new Span<float>(w.DX + i * dv, dv).CopyTo(new Span<float>(x.DV + i * x.Ldv, dv));
+        // dg_m = Σ_{i≥m} dγ_i + Σ_{j<m} dWrite_j + dCarry + Σ_{i≥m, j<m} E_ij; the rectangle from column sums taken upwards.
+        var columns = new Span<float>(w.Segment, c);
+        columns.Clear();
+        float read = 0, written = 0;
+        for (int j = 0; j < c; j++) w.Eg[j] = written += j == 0 ? 0 : dWrite[j - 1];   // Eg is free now: Σ_{j<m} dWrite_j
+        for (int m = c - 1; m >= 0; m--)
+        {
+            float* e = w.E + m * c;
+            float rectangle = 0;
+            for (int j = 0; j < m; j++) rectangle += columns[j] += e[j];
+            read += dGamma[m];
+            x.SetGradients(m, dBeta[m], read + w.Eg[m] + dCarry + rectangle);
+        }
+    }
+
+    /// <summary>The delta rule's part of a chunk's backward, from dX (w.DX): the gradients of v and β, the WY form's
+    /// share of k's, γ's and S's (−Wᵀ dX into w.DS2), and Γ's through A (into w.E).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void WyBackward(Workspace w, Tile x, bool fromZero, Span<float> dGamma, Span<float> dBeta)
+    {
+        int c = x.C, dk = x.Dk, dv = x.Dv;
         // U = L⁻¹ (β V), W = L⁻¹ (β e^γ K), X = U − W S: dU = dX, −dW = dX Sᵀ (T1),
         // dU' = L⁻ᵀ dU, −dW' = L⁻ᵀ (−dW).
         Multiply(w.DVb, dv, w.Li, c, true, w.DX, dv, c, c, dv, Into.Set, TileGemm.Shape.Upper);
@@ -310,13 +365,9 @@ public static unsafe class FusedDeltaChunk
         Transpose(w.Ut, c, w.U, dv, c, dv);
         Multiply(w.DA, c, w.DVb, dv, false, w.Ut, c, c, dv, c, Into.Set);
         for (int i = 0; i < c * c; i += Lanes) (-Vector512.Load(w.DA + i)).Store(w.DA + i);
-        if (fromZero) new Span<float>(w.DS2, size).Clear();                    // no chunk before: h0's gradient is unused
-        else
+        if (!fromZero)
         {
-            // dS entering = e^{γ_C} dS + (e^γ ⊙ Q)ᵀ dO − Wᵀ dX
-            Scale(w.DS2, w.Carry, w.DS, size);
-            Multiply(w.DS2, dv, w.Qg, dk, true, x.DO, x.Ldv, dk, c, dv, Into.Add);
-            Multiply(w.DS2, dv, w.W, dk, true, w.DX, dv, dk, c, dv, Into.Subtract);
+            Multiply(w.DS2, dv, w.W, dk, true, w.DX, dv, dk, c, dv, Into.Subtract);   // − Wᵀ dX
             Multiply(w.T1, dk, w.DX, dv, false, w.St, dk, c, dv, dk, Into.Set);
             Multiply(w.DKbNeg, dk, w.Li, c, true, w.T1, dk, c, c, dk, Into.Set, TileGemm.Shape.Upper);
             for (int i = 0; i < c; i++)
@@ -340,19 +391,6 @@ public static unsafe class FusedDeltaChunk
         }
         Multiply(x.DK, x.Ldk, w.DA, c, false, x.K, x.Ldk, c, c, dk, Into.Add, TileGemm.Shape.Lower);   // dG K
         Multiply(x.DK, x.Ldk, w.DA, c, true, x.K, x.Ldk, c, c, dk, Into.Add, TileGemm.Shape.Upper);    // dGᵀ K
-        // dg_m = Σ_{i≥m} dγ_i + Σ_{j<m} dWrite_j + dCarry + Σ_{i≥m, j<m} E_ij; the rectangle from column sums taken upwards.
-        var columns = new Span<float>(w.Segment, c);
-        columns.Clear();
-        float read = 0, written = 0;
-        for (int j = 0; j < c; j++) w.Eg[j] = written += j == 0 ? 0 : dWrite[j - 1];   // Eg is free now: Σ_{j<m} dWrite_j
-        for (int m = c - 1; m >= 0; m--)
-        {
-            float* e = w.E + m * c;
-            float rectangle = 0;
-            for (int j = 0; j < m; j++) rectangle += columns[j] += e[j];
-            read += dGamma[m];
-            x.SetGradients(m, dBeta[m], read + w.Eg[m] + dCarry + rectangle);
-        }
     }
 
     /// <summary>Runs every head (B·H of them) on libtorch's thread count, each worker with its own workspace.</summary>
@@ -368,7 +406,8 @@ public static unsafe class FusedDeltaChunk
     sealed class Pointers(Tensor?[] inputs, Shape shape)
     {
         public readonly Shape Shape = shape;
-        public readonly float* Q = Address(inputs[0]!), K = Address(inputs[1]!), V = Address(inputs[2]!), Beta = Address(inputs[3]!);
+        public readonly float* Q = Address(inputs[0]!), K = Address(inputs[1]!), V = Address(inputs[2]!);
+        public readonly float* Beta = inputs[3] is null ? null : Address(inputs[3]!);
         public readonly float* G = inputs[4] is null ? null : Address(inputs[4]!), H0 = inputs[5] is null ? null : Address(inputs[5]!);
         public float* O, States, DO, DQ, DK, DV, DBeta, DG, DH0;
     }
@@ -377,13 +416,14 @@ public static unsafe class FusedDeltaChunk
     readonly struct Tile
     {
         public readonly int C, Dk, Dv, Ldk, Ldv;
+        public readonly bool Delta;
         public readonly float* Q, K, V, O, DO, DQ, DK, DV;
         readonly Pointers _p;
         readonly long _scalar;                                                 // index of the chunk's first token in [B, T', H]
 
         public Tile(Shape shape, Pointers p, int bh, int n)
         {
-            (C, Dk, Dv, _p) = ((int)shape.C, (int)shape.Dk, (int)shape.Dv, p);
+            (C, Dk, Dv, Delta, _p) = ((int)shape.C, (int)shape.Dk, (int)shape.Dv, shape.Delta, p);
             (Ldk, Ldv) = ((int)(shape.H * shape.Dk), (int)(shape.H * shape.Dv));
             long b = bh / shape.H, h = bh % shape.H;
             _scalar = (b * shape.T + (long)n * C) * shape.H + h;
@@ -403,7 +443,7 @@ public static unsafe class FusedDeltaChunk
 
         public void SetGradients(int i, float dBeta, float dGate)
         {
-            _p.DBeta[_scalar + i * _p.Shape.H] = dBeta;
+            if (_p.DBeta is not null) _p.DBeta[_scalar + i * _p.Shape.H] = dBeta;
             if (_p.DG is not null) _p.DG[_scalar + i * _p.Shape.H] = dGate;
         }
     }
@@ -471,7 +511,7 @@ public static unsafe class FusedDeltaChunk
     /// <summary>The autograd node: inputs q, k, v, β, g (or null), h0 (or null), all padded and contiguous.</summary>
     sealed class Function : autograd.SingleTensorFunction<Function>
     {
-        public override string Name => nameof(FusedDeltaChunk);
+        public override string Name => nameof(FusedChunk);
 
         public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
         {

@@ -1,0 +1,88 @@
+using Mnemo.Memory.Matrix;
+using Mnemo.Runtime;
+using static Mnemo.Tests.Memory.MatrixKernelTests;
+using static TorchSharp.torch;
+
+namespace Mnemo.Tests.Memory;
+
+/// <summary>
+/// The fused chunk kernels (FusedChunk) against the composed chunk forms in fp64: outputs, final state and the gradients
+/// of q, k, v, β, g and h0, within the fp32 tolerance.
+/// </summary>
+[Collection(TorchCollection.Name)]
+public class FusedChunkTests
+{
+    public static TheoryData<MatrixKernelKind, Gate, Decay, long, long, long, long, long, int, bool> Cases()
+    {
+        var data = new TheoryData<MatrixKernelKind, Gate, Decay, long, long, long, long, long, int, bool>();
+        foreach (var kind in new[] { MatrixKernelKind.Delta, MatrixKernelKind.GatedLinear })
+        {
+            // gate, decay, B, T, H, Dk, Dv, chunk, h0
+            data.Add(kind, Gate.None, Decay.Zero, 2, 100, 3, 32, 48, 32, true);      // no gate; T not a multiple of C; Dk ≠ Dv
+            data.Add(kind, Gate.Scalar, Decay.Moderate, 2, 100, 3, 32, 48, 32, true);
+            data.Add(kind, Gate.Scalar, Decay.Strong, 1, 150, 2, 16, 16, 64, true);
+            data.Add(kind, Gate.Scalar, Decay.Tiny, 1, 130, 2, 64, 64, 64, false);   // no initial state
+            data.Add(kind, Gate.Scalar, Decay.Zero, 2, 7, 1, 16, 32, 16, true);      // shorter than one chunk
+            data.Add(kind, Gate.Scalar, Decay.Moderate, 1, 256, 2, 128, 64, 64, true); // Dk of 128
+            data.Add(kind, Gate.Scalar, Decay.Moderate, 1, 48, 2, 48, 80, 16, false);  // sizes not multiples of 64: 16-wide edges
+            data.Add(kind, Gate.Scalar, Decay.Moderate, 2, 64, 2, 16, 32, 64, false);  // one chunk from the zero state (L = 64 training)
+            data.Add(kind, Gate.None, Decay.Zero, 1, 40, 2, 32, 16, 64, false);
+        }
+        return data;
+    }
+
+    static Func<Equivalence.Leaves, (Tensor, Tensor)> Form(MatrixKernelKind kind, bool composed, int chunk) => x =>
+        (kind, composed) switch
+        {
+            (MatrixKernelKind.Delta, true) => DeltaKernel.ComposedChunk(x["q"]!, x["k"]!, x["v"]!, x["g"], x["beta"], x["h0"], chunk),
+            (MatrixKernelKind.Delta, false) => DeltaKernel.Chunk(x["q"]!, x["k"]!, x["v"]!, x["g"], x["beta"], x["h0"], chunk),
+            (_, true) => GatedLinearKernel.ComposedChunk(x["q"]!, x["k"]!, x["v"]!, x["g"], x["h0"], chunk),
+            _ => GatedLinearKernel.Chunk(x["q"]!, x["k"]!, x["v"]!, x["g"], x["h0"], chunk),
+        };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void The_fused_kernel_equals_the_composed_chunk_form(MatrixKernelKind kind, Gate gate, Decay decay, long b, long t, long h,
+        long dk, long dv, int chunk, bool h0)
+    {
+        using var scope = NewDisposeScope();
+        using var x64 = Inputs(kind, gate, decay, b, t, h, dk, dv, seed: (int)(t + dk), h0: h0);
+        using var x32 = x64.To(float32);
+        var (dO, dS) = Cotangents(x64, (int)t);
+        var (q, k, v) = (x32["q"]!, x32["k"]!, x32["v"]!);
+        bool fused = kind == MatrixKernelKind.Delta
+            ? FusedChunk.AppliesToDelta(q, k, v, x32["g"], x32["beta"], x32["h0"], chunk, null, null, false)
+            : FusedChunk.AppliesToGatedLinear(q, k, v, x32["g"], x32["h0"], chunk);
+        Assert.Equal(TileGemm.Supported, fused);
+        var reference = Equivalence.Run(x64, Form(kind, composed: true, chunk), dO, dS);
+        var actual = Equivalence.Run(x32, Form(kind, composed: false, chunk), dO, dS);
+        Equivalence.AssertClose(reference, actual, 1e-5, $"{kind} {gate} {decay} T={t} Dk={dk} Dv={dv} C={chunk}");
+    }
+
+    [Theory]
+    [InlineData(MatrixKernelKind.Delta)]
+    [InlineData(MatrixKernelKind.GatedLinear)]
+    public void Two_calls_carrying_the_state_equal_one_call_and_no_grad_gives_the_same_numbers(MatrixKernelKind kind)
+    {
+        using var scope = NewDisposeScope();
+        using var x = Inputs(kind, Gate.Scalar, Decay.Moderate, 2, 150, 2, 32, 32, seed: 5).To(float32);
+        var run = Form(kind, composed: false, 32);
+        Equivalence.Leaves Part(long from, long length)
+        {
+            var part = new Equivalence.Leaves();
+            foreach (var (name, leaf) in x.Tensors) part.Tensors[name] = name == "h0" ? leaf : leaf.narrow(1, from, length);
+            return part;
+        }
+        var (o, s) = run(x);
+        var (o1, s1) = run(Part(0, 70));
+        var second = Part(70, 80);
+        second.Tensors["h0"] = s1;
+        var (o2, s2) = run(second);
+        Assert.True(Equivalence.RelativeRms(cat([o1, o2], 1), o) <= 1e-5);
+        Assert.True(Equivalence.RelativeRms(s2, s) <= 1e-5);
+        using var noGrad = no_grad();
+        var (oPlain, sPlain) = run(x);
+        Assert.True(oPlain.eq(o.detach()).all().item<bool>() && sPlain.eq(s.detach()).all().item<bool>(),
+            "the no-grad forward differs from the autograd one");
+    }
+}
