@@ -155,8 +155,10 @@ public static unsafe class FusedChunk
             var tile = new Tile(shape, p, bh, n);
             float* s = saved + (long)n * size;
             bool fromZero = n == 0 && p.H0 is null;
+            // The last chunk's dS is the final state's gradient, zero when only the outputs reach the loss (training).
+            bool noStateGradient = n == shape.Chunks - 1 && new Span<float>(w.DS, size).IndexOfAnyExcept(0f) < 0;
             Prologue(w, tile, s, fromZero);
-            ChunkBackward(w, tile, s, fromZero);
+            ChunkBackward(w, tile, s, fromZero, noStateGradient);
             float* entering = w.DS2;
             w.DS2 = w.DS;
             w.DS = entering;
@@ -246,6 +248,17 @@ public static unsafe class FusedChunk
             w.Beta[i] = x.Delta ? x.BetaAt(i) : 0;
             w.LogGate[i] = x.GateAt(i);
         }
+        if (!x.Gated)                                                          // no decay: Γ is the causal mask
+        {
+            for (int i = 0; i < c; i++)
+            {
+                w.Eg[i] = w.Ew[i] = 1;
+                new Span<float>(w.Gamma + i * c, i + 1).Fill(1);
+                new Span<float>(w.Gamma + i * c + i + 1, c - i - 1).Clear();
+            }
+            w.Carry = 1;
+            return;
+        }
         float sum = 0;
         for (int i = 0; i < c; i++) w.Eg[i] = MathF.Exp(sum += w.LogGate[i]);
         float suffix = 0;
@@ -265,7 +278,7 @@ public static unsafe class FusedChunk
             {
                 var sums = Vector512.Load(segment + j) + gi;                   // Σ_{j<m≤i} g_m for j < i
                 sums.Store(segment + j);
-                Vector512.Exp(sums).Store(row + j);
+                Exp(sums).Store(row + j);
             }
             segment[i] = 0;                                                    // the empty sum from column i onwards
             row[i] = 1;
@@ -273,10 +286,35 @@ public static unsafe class FusedChunk
         }
     }
 
+    /// <summary>
+    /// e^x in fp32 lanes: x = k ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 split in two so k ln 2 stays exact), e^r by its Taylor
+    /// series to r⁷ (truncation below 1e-8 relative), times 2^k built in the exponent bits; 0 below −87 (under the
+    /// smallest normal float). Here rather than Vector512.Exp: that one is a generic method the runtime first runs
+    /// unoptimized, and a kernel called a few hundred times (a short training run) spent most of its time there.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> Exp(Vector512<float> x)
+    {
+        var t = Vector512.Min(Vector512.Max(x, Vector512.Create(-87f)), Vector512.Create(88f));
+        var k = Vector512.Round(t * Vector512.Create(1.44269504f));                       // log₂ e
+        var r = t - k * Vector512.Create(0.693359375f) - k * Vector512.Create(-2.12194440e-4f);
+        var p = Vector512.Create(1f / 5040);                                              // Horner: 1/7!, 1/6!, …, 1/0!
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 720));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 120));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 24));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 6));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(0.5f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
+        var scale = Vector512.ShiftLeft(Vector512.ConvertToInt32(k) + Vector512.Create(127), 23).AsSingle();
+        return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(-87f)), Vector512<float>.Zero, p * scale);
+    }
+
     /// <summary>One chunk's backward, after <see cref="Prologue"/>: dS (w.DS) in, dS for the chunk before (w.DS2) out; from
-    /// the zero state, every term through S (and W) is zero and skipped, and there is no chunk before.</summary>
+    /// the zero state, every term through S (and W) is zero and skipped, and there is no chunk before; with
+    /// <paramref name="noStateGradient"/> (dS = 0) so is every term through dS.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void ChunkBackward(Workspace w, Tile x, float* s, bool fromZero)
+    static void ChunkBackward(Workspace w, Tile x, float* s, bool fromZero, bool noStateGradient)
     {
         int c = x.C, dk = x.Dk, dv = x.Dv, size = dk * dv;
         // g's gradient is gathered without differences of large sums (which would cancel in fp32 under strong decay):
@@ -288,7 +326,7 @@ public static unsafe class FusedChunk
         dBeta.Clear();
         // X feeds the outputs through Q ⋆ K and the state through e^{γ_C − γ} ⊙ K.
         Multiply(w.DX, dv, w.P, c, true, x.DO, x.Ldv, c, c, dv, Into.Set, TileGemm.Shape.Upper);
-        Multiply(w.DX, dv, w.Kd, dk, false, w.DS, dv, c, dk, dv, Into.Add);
+        if (!noStateGradient) Multiply(w.DX, dv, w.Kd, dk, false, w.DS, dv, c, dk, dv, Into.Add);
         // Q ⋆ K: dP = dO Xᵀ on and below the diagonal; Γ's gradient E_ij = dP_ij P_ij below it.
         Transpose(w.Xt, c, w.X, dv, c, dv);
         Multiply(w.DP, c, x.DO, x.Ldv, false, w.Xt, c, c, dv, c, Into.Set);
@@ -313,13 +351,16 @@ public static unsafe class FusedChunk
             }
         }
         // (e^{γ_C − γ} ⊙ K)ᵀ X: d(e^{γ_C − γ} ⊙ K) = X dSᵀ.
-        Transpose(w.DSt, dk, w.DS, dv, dk, dv);
-        Multiply(w.T1, dk, w.X, dv, false, w.DSt, dk, c, dv, dk, Into.Set);
-        float dCarry = fromZero ? 0 : w.Carry * Dot(s, w.DS, size);            // e^{γ_C} S
-        for (int i = 0; i < c; i++)
+        float dCarry = fromZero || noStateGradient ? 0 : w.Carry * Dot(s, w.DS, size);   // e^{γ_C} S
+        if (!noStateGradient)
         {
-            Scale(x.DK + i * x.Ldk, w.Ew[i], w.T1 + i * dk, dk, add: true);
-            dWrite[i] = Dot(w.T1 + i * dk, w.Kd + i * dk, dk);
+            Transpose(w.DSt, dk, w.DS, dv, dk, dv);
+            Multiply(w.T1, dk, w.X, dv, false, w.DSt, dk, c, dv, dk, Into.Set);
+            for (int i = 0; i < c; i++)
+            {
+                Scale(x.DK + i * x.Ldk, w.Ew[i], w.T1 + i * dk, dk, add: true);
+                dWrite[i] = Dot(w.T1 + i * dk, w.Kd + i * dk, dk);
+            }
         }
         // dS entering = e^{γ_C} dS + (e^γ ⊙ Q)ᵀ dO (− Wᵀ dX for the delta rule); none before a chunk from the zero state
         if (fromZero) new Span<float>(w.DS2, size).Clear();
@@ -416,14 +457,14 @@ public static unsafe class FusedChunk
     readonly struct Tile
     {
         public readonly int C, Dk, Dv, Ldk, Ldv;
-        public readonly bool Delta;
+        public readonly bool Delta, Gated;
         public readonly float* Q, K, V, O, DO, DQ, DK, DV;
         readonly Pointers _p;
         readonly long _scalar;                                                 // index of the chunk's first token in [B, T', H]
 
         public Tile(Shape shape, Pointers p, int bh, int n)
         {
-            (C, Dk, Dv, Delta, _p) = ((int)shape.C, (int)shape.Dk, (int)shape.Dv, shape.Delta, p);
+            (C, Dk, Dv, Delta, Gated, _p) = ((int)shape.C, (int)shape.Dk, (int)shape.Dv, shape.Delta, p.G is not null, p);
             (Ldk, Ldv) = ((int)(shape.H * shape.Dk), (int)(shape.H * shape.Dv));
             long b = bh / shape.H, h = bh % shape.H;
             _scalar = (b * shape.T + (long)n * C) * shape.H + h;
