@@ -27,6 +27,7 @@ public class FusedChunkTests
             data.Add(kind, Gate.Scalar, Decay.Moderate, 1, 48, 2, 48, 80, 16, false);  // sizes not multiples of 64: 16-wide edges
             data.Add(kind, Gate.Scalar, Decay.Moderate, 2, 64, 2, 16, 32, 64, false);  // one chunk from the zero state (L = 64 training)
             data.Add(kind, Gate.None, Decay.Zero, 1, 40, 2, 32, 16, 64, false);
+            data.Add(kind, Gate.Scalar, Decay.Strong, 1, 90, 2, 16, 32, 40, true);     // a chunk of 40, run as 48
         }
         return data;
     }
@@ -74,6 +75,51 @@ public class FusedChunkTests
         dS = zeros_like(dS);
         var reference = Equivalence.Run(x64, Form(kind, composed: true, 32), dO, dS);
         Equivalence.AssertClose(reference, Equivalence.Run(x32, Form(kind, composed: false, 32), dO, dS), 1e-5, $"{kind} T={t}");
+    }
+
+    [Theory]
+    [InlineData(MatrixKernelKind.Delta)]
+    [InlineData(MatrixKernelKind.GatedLinear)]
+    public void Gradients_of_some_inputs_only_match_with_h0_given_without_one(MatrixKernelKind kind)
+    {
+        using var scope = NewDisposeScope();
+        using var x64 = Inputs(kind, Gate.Scalar, Decay.Moderate, 2, 90, 2, 32, 16, seed: 13);
+        using var x32 = x64.To(float32);
+        var (dO, dS) = Cotangents(x64, 13);
+        string[] wanted = ["q", "v"];                                              // k, g, β and h0 without gradients
+        Tensor[] Gradients(Equivalence.Leaves x, bool composed)
+        {
+            var leaves = new Equivalence.Leaves();
+            foreach (var (name, leaf) in x.Tensors) leaves.Tensors[name] = leaf.detach().requires_grad_(wanted.Contains(name));
+            var (o, s) = Form(kind, composed, 32)(leaves);
+            var loss = (o * dO.to(o.dtype)).sum() + (s * dS.to(s.dtype)).sum();
+            return autograd.grad([loss], [.. wanted.Select(n => leaves[n]!)]).ToArray();
+        }
+        var (reference, actual) = (Gradients(x64, composed: true), Gradients(x32, composed: false));
+        for (int i = 0; i < wanted.Length; i++)
+        {
+            double e = Equivalence.RelativeRms(actual[i], reference[i]);
+            Assert.True(e <= 1e-5, $"d{wanted[i]}: {e:E2}");
+        }
+    }
+
+    [Theory]
+    [InlineData(MatrixKernelKind.Delta)]
+    [InlineData(MatrixKernelKind.GatedLinear)]
+    public void Second_derivatives_equal_the_composed_forms(MatrixKernelKind kind)
+    {
+        // create_graph: the written-out backward has no graph, so the composed form is differentiated instead.
+        using var scope = NewDisposeScope();
+        using var x64 = Inputs(kind, Gate.Scalar, Decay.Moderate, 1, 40, 2, 16, 16, seed: 3);
+        using var x32 = x64.To(float32);
+        Tensor SecondOrder(Equivalence.Leaves x, bool composed)
+        {
+            var (o, s) = Form(kind, composed, 16)(x);
+            var dq = autograd.grad([o.square().sum() + s.square().sum()], [x["q"]!], retain_graph: true, create_graph: true)[0];
+            return autograd.grad([dq.square().sum()], [x["v"]!])[0];                 // ∂/∂v of ‖∂L/∂q‖²
+        }
+        double e = Equivalence.RelativeRms(SecondOrder(x32, composed: false), SecondOrder(x64, composed: true));
+        Assert.True(e <= 1e-5, $"second derivative at {e:E2}");
     }
 
     [Theory]

@@ -43,10 +43,29 @@ public static unsafe class FusedChunk
     public static bool AppliesToGatedLinear(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? h0, int chunkSize) =>
         Fits(q, k, v, g, null, h0, chunkSize);
 
-    static bool Fits(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? beta, Tensor? h0, int chunkSize) =>
-        Enabled && TileGemm.Supported && q.device_type == DeviceType.CPU && (g is null || g.dim() == 3)
-        && chunkSize % Lanes == 0 && q.shape[3] % Lanes == 0 && v.shape[3] % Lanes == 0
-        && new[] { q, k, v, beta, g, h0 }.All(t => t is null || t.dtype == ScalarType.Float32);
+    /// <summary>fp32 CPU tensors of exactly the kernels' shapes (no broadcasting: the pass reads raw memory), head sizes
+    /// multiples of 16, a chunk of at most <see cref="MaxChunk"/>, and every tensor it reads or saves under 2 GB (the
+    /// span its address is taken from is int-indexed).</summary>
+    static bool Fits(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? beta, Tensor? h0, int chunkSize)
+    {
+        if (!Enabled || !TileGemm.Supported || q.device_type != DeviceType.CPU || q.dim() != 4 || v.dim() != 4) return false;
+        long b = q.shape[0], t = q.shape[1], h = q.shape[2], dk = q.shape[3], dv = v.shape[3];
+        bool Is(Tensor? x, params long[] shape) => x is null || x.shape.SequenceEqual(shape);
+        int c = Rounded(chunkSize);
+        long padded = (t + c - 1) / c * c, states = b * h * (padded / c + 1) * dk * dv;
+        return chunkSize >= 1 && c <= MaxChunk && dk % Lanes == 0 && dv % Lanes == 0
+            && Is(k, b, t, h, dk) && Is(v, b, t, h, dv) && Is(g, b, t, h) && Is(beta, b, t, h) && Is(h0, b, h, dk, dv)
+            && new[] { q, k, v, beta, g, h0 }.All(x => x is null || x.dtype == ScalarType.Float32)
+            && Math.Max(states, b * padded * h * Math.Max(dk, dv)) * sizeof(float) < int.MaxValue;
+    }
+
+    /// <summary>The largest chunk the fused pass takes: its workspace holds eight C × C tiles per worker.</summary>
+    public const int MaxChunk = 256;
+
+    /// <summary>The chunk the pass runs: the asked-for size rounded up to whole 16-float vectors. A chunk is only how the
+    /// sequence is cut (the padding tokens are no-ops), so this changes rounding, not results; it matters where the
+    /// chunk was clamped to a short T.</summary>
+    static int Rounded(int chunkSize) => (chunkSize + Lanes - 1) / Lanes * Lanes;
 
     /// <summary>The delta rule: o [B, T, H, Dv] and the final state [B, H, Dk, Dv]; the layout of <see cref="DeltaKernel"/>.</summary>
     public static (Tensor O, Tensor State) Delta(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor beta, Tensor? h0, int chunkSize) =>
@@ -58,24 +77,26 @@ public static unsafe class FusedChunk
 
     static (Tensor O, Tensor State) Run(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? beta, Tensor? h0, int chunkSize)
     {
+        chunkSize = Rounded(chunkSize);
         using var scope = NewDisposeScope();
         long b = q.shape[0], t = q.shape[1], h = q.shape[2], dv = v.shape[3];
         long padded = (t + chunkSize - 1) / chunkSize * chunkSize;
         // Zero q, k, v, β and g make the padding tokens no-ops (Chunks); [B, T, H(, D)] → [B, T', H(, D)] contiguous.
         Tensor Pad(Tensor x) => (padded == t ? x : nn.functional.pad(x, x.dim() == 4 ? [0, 0, 0, 0, 0, padded - t] : [0, 0, 0, padded - t]))
             .contiguous();
-        var shape = new Shape(b, padded, h, q.shape[3], dv, chunkSize, beta is not null);
+        var shape = new Sizes(b, padded, h, q.shape[3], dv, chunkSize, beta is not null);
         var inputs = new[] { Pad(q), Pad(k), Pad(v), beta is null ? null : Pad(beta), g is null ? null : Pad(g), h0?.contiguous() };
         bool grad = is_grad_enabled() && inputs.Any(x => x is not null && x.requires_grad);
         var flat = grad ? Function.apply(shape, inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5])
             : Forward(shape, inputs, saveStates: false).Flat;
         var o = flat.narrow(0, 0, shape.Outputs).view(b, padded, h, dv).narrow(1, 0, t);
-        var s = flat.narrow(0, shape.Outputs, shape.States).view(b, h, shape.Dk, dv);
+        // A copy, not a view: a carried state must not keep every output of the call alive.
+        var s = flat.narrow(0, shape.Outputs, shape.States).view(b, h, shape.Dk, dv).clone();
         return (o.MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
     }
 
     /// <summary>Sizes: batch, padded length, heads, key and value sizes, chunk size; and whether the rule is the delta rule.</summary>
-    sealed record Shape(long B, long T, long H, long Dk, long Dv, long C, bool Delta)
+    sealed record Sizes(long B, long T, long H, long Dk, long Dv, long C, bool Delta)
     {
         public long Outputs => B * T * H * Dv;
         public long States => B * H * Dk * Dv;
@@ -86,10 +107,10 @@ public static unsafe class FusedChunk
     /// The forward over every head: [o flattened, final state flattened] in one tensor (one autograd output), and with
     /// <paramref name="saveStates"/> the state entering each chunk and the last, [B·H, N + 1, Dk, Dv], for the backward.
     /// </summary>
-    static (Tensor Flat, Tensor? States) Forward(Shape shape, Tensor?[] inputs, bool saveStates)
+    static (Tensor Flat, Tensor? States) Forward(Sizes shape, Tensor?[] inputs, bool saveStates)
     {
         var flat = empty(shape.Outputs + shape.States, ScalarType.Float32);
-        var states = saveStates ? empty(shape.B * shape.H, shape.Chunks + 1, shape.Dk, shape.Dv) : null;
+        var states = saveStates ? empty([shape.B * shape.H, shape.Chunks + 1, shape.Dk, shape.Dv], ScalarType.Float32) : null;
         var p = new Pointers(inputs, shape) { O = Address(flat), States = states is null ? null : Address(states) };
         float* final = p.O + shape.Outputs;
         RunHeads(shape, (w, bh) => ForwardHead(p, w, bh, final));
@@ -100,11 +121,11 @@ public static unsafe class FusedChunk
     /// The gradients of q, k, v, β, g and h0 from those of the outputs and the final state: chunk by chunk in reverse,
     /// carrying dS (the gradient of the state leaving the chunk) to the chunk before.
     /// </summary>
-    static Tensor[] Backward(Shape shape, Tensor?[] inputs, Tensor states, Tensor grad)
+    static Tensor[] Backward(Sizes shape, Tensor?[] inputs, Tensor states, Tensor grad)
     {
         var (dq, dk, dv) = (empty_like(inputs[0]!), empty_like(inputs[1]!), empty_like(inputs[2]!));
         var (dBeta, dg) = (inputs[3] is null ? null : empty_like(inputs[3]!), inputs[4] is null ? null : empty_like(inputs[4]!));
-        var dh0 = empty(shape.B, shape.H, shape.Dk, shape.Dv);
+        var dh0 = empty([shape.B, shape.H, shape.Dk, shape.Dv], ScalarType.Float32);
         grad = grad.contiguous();
         var p = new Pointers(inputs, shape)
         {
@@ -134,7 +155,7 @@ public static unsafe class FusedChunk
             // O = (e^γ ⊙ Q) S + (Q ⋆ K) X, then S' = e^{γ_C} S + (e^{γ_C − γ} ⊙ K)ᵀ X
             if (!fromZero) Multiply(tile.O, tile.Ldv, w.Qg, dk, false, s, dv, tile.C, dk, dv, Into.Set);
             Multiply(tile.O, tile.Ldv, w.P, tile.C, false, w.X, dv, tile.C, tile.C, dv, fromZero ? Into.Set : Into.Add,
-                TileGemm.Shape.Lower);
+                Shape.Lower);
             Scale(next, w.Carry, next, size);
             Multiply(next, dv, w.Kd, dk, true, w.X, dv, dk, tile.C, dv, Into.Add);
             s = next;
@@ -227,10 +248,10 @@ public static unsafe class FusedChunk
             Scale(w.Vb + i * dv, w.Beta[i], x.V + i * x.Ldv, dv);             // β ⊙ V
             if (!fromZero) Scale(w.Kb + i * dk, w.Beta[i] * w.Eg[i], x.K + i * x.Ldk, dk);   // β e^γ ⊙ K
         }
-        Multiply(w.U, dv, w.Li, c, false, w.Vb, dv, c, c, dv, Into.Set, TileGemm.Shape.Lower);
+        Multiply(w.U, dv, w.Li, c, false, w.Vb, dv, c, c, dv, Into.Set, Shape.Lower);
         new Span<float>(w.U, c * dv).CopyTo(new Span<float>(w.X, c * dv));
         if (fromZero) return;
-        Multiply(w.W, dk, w.Li, c, false, w.Kb, dk, c, c, dk, Into.Set, TileGemm.Shape.Lower);
+        Multiply(w.W, dk, w.Li, c, false, w.Kb, dk, c, c, dk, Into.Set, Shape.Lower);
         Multiply(w.X, dv, w.W, dk, false, s, dv, c, dk, dv, Into.Subtract);  // X = U − W S
     }
 
@@ -286,30 +307,6 @@ public static unsafe class FusedChunk
         }
     }
 
-    /// <summary>
-    /// e^x in fp32 lanes: x = k ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 split in two so k ln 2 stays exact), e^r by its Taylor
-    /// series to r⁷ (truncation below 1e-8 relative), times 2^k built in the exponent bits; 0 below −87 (under the
-    /// smallest normal float). Here rather than Vector512.Exp: that one is a generic method the runtime first runs
-    /// unoptimized, and a kernel called a few hundred times (a short training run) spent most of its time there.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Exp(Vector512<float> x)
-    {
-        var t = Vector512.Min(Vector512.Max(x, Vector512.Create(-87f)), Vector512.Create(88f));
-        var k = Vector512.Round(t * Vector512.Create(1.44269504f));                       // log₂ e
-        var r = t - k * Vector512.Create(0.693359375f) - k * Vector512.Create(-2.12194440e-4f);
-        var p = Vector512.Create(1f / 5040);                                              // Horner: 1/7!, 1/6!, …, 1/0!
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 720));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 120));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 24));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 6));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(0.5f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        var scale = Vector512.ShiftLeft(Vector512.ConvertToInt32(k) + Vector512.Create(127), 23).AsSingle();
-        return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(-87f)), Vector512<float>.Zero, p * scale);
-    }
-
     /// <summary>One chunk's backward, after <see cref="Prologue"/>: dS (w.DS) in, dS for the chunk before (w.DS2) out; from
     /// the zero state, every term through S (and W) is zero and skipped, and there is no chunk before; with
     /// <paramref name="noStateGradient"/> (dS = 0) so is every term through dS.</summary>
@@ -325,7 +322,7 @@ public static unsafe class FusedChunk
         dWrite.Clear();
         dBeta.Clear();
         // X feeds the outputs through Q ⋆ K and the state through e^{γ_C − γ} ⊙ K.
-        Multiply(w.DX, dv, w.P, c, true, x.DO, x.Ldv, c, c, dv, Into.Set, TileGemm.Shape.Upper);
+        Multiply(w.DX, dv, w.P, c, true, x.DO, x.Ldv, c, c, dv, Into.Set, Shape.Upper);
         if (!noStateGradient) Multiply(w.DX, dv, w.Kd, dk, false, w.DS, dv, c, dk, dv, Into.Add);
         // Q ⋆ K: dP = dO Xᵀ on and below the diagonal; Γ's gradient E_ij = dP_ij P_ij below it.
         Transpose(w.Xt, c, w.X, dv, c, dv);
@@ -337,8 +334,8 @@ public static unsafe class FusedChunk
             e[i] = 0;
             Hadamard(dp, dp, w.Gamma + i * c, c);
         }
-        Multiply(x.DQ, x.Ldk, w.DP, c, false, x.K, x.Ldk, c, c, dk, Into.Set, TileGemm.Shape.Lower);
-        Multiply(x.DK, x.Ldk, w.DP, c, true, x.Q, x.Ldk, c, c, dk, Into.Set, TileGemm.Shape.Upper);
+        Multiply(x.DQ, x.Ldk, w.DP, c, false, x.K, x.Ldk, c, c, dk, Into.Set, Shape.Lower);
+        Multiply(x.DK, x.Ldk, w.DP, c, true, x.Q, x.Ldk, c, c, dk, Into.Set, Shape.Upper);
         // (e^γ ⊙ Q) S: d(e^γ ⊙ Q) = dO Sᵀ.
         if (!fromZero)
         {
@@ -376,14 +373,14 @@ public static unsafe class FusedChunk
         var columns = new Span<float>(w.Segment, c);
         columns.Clear();
         float read = 0, written = 0;
-        for (int j = 0; j < c; j++) w.Eg[j] = written += j == 0 ? 0 : dWrite[j - 1];   // Eg is free now: Σ_{j<m} dWrite_j
+        for (int j = 0; j < c; j++) w.Prefix[j] = written += j == 0 ? 0 : dWrite[j - 1];   // Σ_{j<m} dWrite_j
         for (int m = c - 1; m >= 0; m--)
         {
             float* e = w.E + m * c;
             float rectangle = 0;
             for (int j = 0; j < m; j++) rectangle += columns[j] += e[j];
             read += dGamma[m];
-            x.SetGradients(m, dBeta[m], read + w.Eg[m] + dCarry + rectangle);
+            x.SetGradients(m, dBeta[m], read + w.Prefix[m] + dCarry + rectangle);
         }
     }
 
@@ -395,7 +392,7 @@ public static unsafe class FusedChunk
         int c = x.C, dk = x.Dk, dv = x.Dv;
         // U = L⁻¹ (β V), W = L⁻¹ (β e^γ K), X = U − W S: dU = dX, −dW = dX Sᵀ (T1),
         // dU' = L⁻ᵀ dU, −dW' = L⁻ᵀ (−dW).
-        Multiply(w.DVb, dv, w.Li, c, true, w.DX, dv, c, c, dv, Into.Set, TileGemm.Shape.Upper);
+        Multiply(w.DVb, dv, w.Li, c, true, w.DX, dv, c, c, dv, Into.Set, Shape.Upper);
         for (int i = 0; i < c; i++)
         {
             float* dvb = w.DVb + i * dv;
@@ -410,7 +407,7 @@ public static unsafe class FusedChunk
         {
             Multiply(w.DS2, dv, w.W, dk, true, w.DX, dv, dk, c, dv, Into.Subtract);   // − Wᵀ dX
             Multiply(w.T1, dk, w.DX, dv, false, w.St, dk, c, dv, dk, Into.Set);
-            Multiply(w.DKbNeg, dk, w.Li, c, true, w.T1, dk, c, c, dk, Into.Set, TileGemm.Shape.Upper);
+            Multiply(w.DKbNeg, dk, w.Li, c, true, w.T1, dk, c, c, dk, Into.Set, Shape.Upper);
             for (int i = 0; i < c; i++)
             {
                 float* dkb = w.DKbNeg + i * dk, k = x.K + i * x.Ldk;
@@ -430,12 +427,12 @@ public static unsafe class FusedChunk
             Hadamard(w.E + i * c, da, gi, c, w.Beta[i], add: true);           // dA_ij A_ij
             Scale(da, w.Beta[i], da, c);                                       // dG_ij = β_i Γ_ij dA_ij
         }
-        Multiply(x.DK, x.Ldk, w.DA, c, false, x.K, x.Ldk, c, c, dk, Into.Add, TileGemm.Shape.Lower);   // dG K
-        Multiply(x.DK, x.Ldk, w.DA, c, true, x.K, x.Ldk, c, c, dk, Into.Add, TileGemm.Shape.Upper);    // dGᵀ K
+        Multiply(x.DK, x.Ldk, w.DA, c, false, x.K, x.Ldk, c, c, dk, Into.Add, Shape.Lower);   // dG K
+        Multiply(x.DK, x.Ldk, w.DA, c, true, x.K, x.Ldk, c, c, dk, Into.Add, Shape.Upper);    // dGᵀ K
     }
 
     /// <summary>Runs every head (B·H of them) on libtorch's thread count, each worker with its own workspace.</summary>
-    static void RunHeads(Shape shape, Action<Workspace, int> head)
+    static void RunHeads(Sizes shape, Action<Workspace, int> head)
     {
         int heads = (int)(shape.B * shape.H);
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Math.Min(get_num_threads(), heads)) };
@@ -444,9 +441,9 @@ public static unsafe class FusedChunk
     }
 
     /// <summary>The data of the inputs, the outputs and their gradients ([B, T', H, D] and [B, T', H]).</summary>
-    sealed class Pointers(Tensor?[] inputs, Shape shape)
+    sealed class Pointers(Tensor?[] inputs, Sizes shape)
     {
-        public readonly Shape Shape = shape;
+        public readonly Sizes Shape = shape;
         public readonly float* Q = Address(inputs[0]!), K = Address(inputs[1]!), V = Address(inputs[2]!);
         public readonly float* Beta = inputs[3] is null ? null : Address(inputs[3]!);
         public readonly float* G = inputs[4] is null ? null : Address(inputs[4]!), H0 = inputs[5] is null ? null : Address(inputs[5]!);
@@ -462,7 +459,7 @@ public static unsafe class FusedChunk
         readonly Pointers _p;
         readonly long _scalar;                                                 // index of the chunk's first token in [B, T', H]
 
-        public Tile(Shape shape, Pointers p, int bh, int n)
+        public Tile(Sizes shape, Pointers p, int bh, int n)
         {
             (C, Dk, Dv, Delta, Gated, _p) = ((int)shape.C, (int)shape.Dk, (int)shape.Dv, shape.Delta, p.G is not null, p);
             (Ldk, Ldv) = ((int)(shape.H * shape.Dk), (int)(shape.H * shape.Dv));
@@ -493,7 +490,7 @@ public static unsafe class FusedChunk
     sealed class Workspace : IDisposable
     {
         readonly void* _block;
-        public readonly float* LogGate, Beta, Eg, Ew, Segment, DGamma, DWrite, DBeta;
+        public readonly float* LogGate, Beta, Eg, Ew, Segment, DGamma, DWrite, DBeta, Prefix;
         public readonly float* Gamma, G, A, Li, P, DP, DA, E;                   // [C, C]
         public readonly float* Kt, Wt, Xt, Ut;                                 // [Dk | Dv, C]
         public readonly float* Kb, W, Qg, Kd, T1, DKbNeg;                      // [C, Dk]
@@ -504,7 +501,7 @@ public static unsafe class FusedChunk
 
         public Workspace(int c, int dk, int dv)
         {
-            long total = 8L * c + 8L * c * c + 2L * dk * c + 2L * dv * c + 6L * c * dk + 5L * c * dv + 5L * dk * dv;
+            long total = 9L * c + 8L * c * c + 2L * dk * c + 2L * dv * c + 6L * c * dk + 5L * c * dv + 5L * dk * dv;
             _block = NativeMemory.AlignedAlloc((nuint)(total * sizeof(float)), 64);
             float* next = (float*)_block;
             float* Take(long n) { var at = next; next += n; return at; }       // every size is a multiple of 16 floats
@@ -515,6 +512,7 @@ public static unsafe class FusedChunk
             Segment = Take(c);
             DGamma = Take(c);
             DWrite = Take(c);
+            Prefix = Take(c);
             DBeta = Take(c);
             Gamma = Take(c * c);
             G = Take(c * c);
@@ -556,10 +554,10 @@ public static unsafe class FusedChunk
 
         public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
         {
-            var shape = (Shape)vars[0];
+            var shape = (Sizes)vars[0];
             var inputs = vars.Skip(1).Select(x => x as Tensor).ToArray();
             var (flat, states) = Forward(shape, inputs, saveStates: true);
-            ctx.save_for_backward([.. inputs.Select(x => x ?? empty(0)), states!]);
+            ctx.save_for_backward([.. inputs.Select(x => x ?? empty(0)), states!]);   // placeholders keep the indices
             ctx.save_data("shape", shape);
             ctx.save_data("present", inputs.Select(x => x is not null).ToArray());
             ctx.save_data("needs", inputs.Select(x => x is not null && x.requires_grad).ToArray());
@@ -570,11 +568,29 @@ public static unsafe class FusedChunk
         {
             BackwardResults.Release();
             using var scope = NewDisposeScope();
-            var (shape, present, needs) = ((Shape)ctx.get_data("shape"), (bool[])ctx.get_data("present"), (bool[])ctx.get_data("needs"));
+            var (shape, present, needs) = ((Sizes)ctx.get_data("shape"), (bool[])ctx.get_data("present"), (bool[])ctx.get_data("needs"));
             var saved = ctx.get_saved_variables();
             var inputs = saved.Take(6).Select((x, i) => present[i] ? x : null).ToArray();
-            var gradients = Backward(shape, inputs, saved[6], grad);
+            // The engine runs a backward with gradients enabled only for create_graph (second derivatives), which the
+            // written-out backward cannot give: then the composed form is run again and differentiated with a graph.
+            var gradients = is_grad_enabled() ? Taped(shape, inputs, needs, grad) : Backward(shape, inputs, saved[6], grad);
             return BackwardResults.Hand([null, .. gradients.Select((d, i) => needs[i] ? d : null)]);
+        }
+
+        /// <summary>The composed form's gradients with a graph: run on the saved inputs themselves (not detached copies),
+        /// so the gradients stay functions of what the user differentiates again.</summary>
+        static Tensor?[] Taped(Sizes shape, Tensor?[] inputs, bool[] needs, Tensor grad)
+        {
+            var (q, k, v, beta, g, h0) = (inputs[0]!, inputs[1]!, inputs[2]!, inputs[3], inputs[4], inputs[5]);
+            int c = (int)shape.C;
+            var (o, s) = shape.Delta
+                ? DeltaKernel.ComposedChunk(q, k, v, g, beta, h0, c)
+                : GatedLinearKernel.ComposedChunk(q, k, v, g, h0, c);
+            var wrt = inputs.Where((x, i) => x is not null && needs[i]).Cast<Tensor>().ToArray();
+            var d = autograd.grad([cat([o.flatten(), s.flatten()])], wrt, [grad], retain_graph: true, create_graph: true,
+                allow_unused: true);
+            int next = 0;
+            return [.. inputs.Select((x, i) => x is not null && needs[i] ? d[next++] : null)];
         }
     }
 }
