@@ -26,8 +26,8 @@ namespace Mnemo.Memory.Matrix;
 /// <see cref="GatedLinearKernel.ComposedChunk"/>), their reference in the tests. The backward walks the chunks in
 /// reverse from the states saved at each chunk's start, recomputing the chunk's tiles rather than storing them, and
 /// applies the chain rule to each line above (the gradient of L⁻¹ by dA = −tril(dU' Uᵀ + dW' Wᵀ, −1) with
-/// dU' = L⁻ᵀ dU, dW' = L⁻ᵀ dW). fp32 on a CPU with AVX-512 only, chunk size and head sizes multiples of 16; heads run
-/// in parallel on libtorch's thread count.
+/// dU' = L⁻ᵀ dU, dW' = L⁻ᵀ dW). fp32 on a CPU with AVX-512 only, head sizes multiples of 16 (the chunk is rounded up to
+/// one); heads run in parallel on libtorch's thread count.
 /// </summary>
 public static unsafe class FusedChunk
 {
