@@ -39,9 +39,11 @@ public static unsafe class FusedChunk
         Tensor? erase, Tensor? transition, bool readBeforeDecay) =>
         erase is null && transition is null && !readBeforeDecay && beta is not null && Fits(q, k, v, g, beta, h0, chunkSize);
 
-    /// <summary>Whether <see cref="GatedLinearKernel.Chunk"/> with these arguments takes the fused path.</summary>
+    /// <summary>Whether <see cref="GatedLinearKernel.Chunk"/> with these arguments takes the fused path: not for a
+    /// single chunk, where the composed form is two batched products (Q Kᵀ, then P V) that MKL runs faster than the
+    /// pass's fixed costs per chunk (measured at the demo's shape: kernel 2.1–2.4 ms forward composed, 3.0–4.3 fused).</summary>
     public static bool AppliesToGatedLinear(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? h0, int chunkSize) =>
-        Fits(q, k, v, g, null, h0, chunkSize);
+        q.dim() == 4 && q.shape[1] > chunkSize && Fits(q, k, v, g, null, h0, chunkSize);
 
     /// <summary>fp32 CPU tensors of exactly the kernels' shapes (no broadcasting: the pass reads raw memory), head sizes
     /// multiples of 16, a chunk of at most <see cref="MaxChunk"/>, and every tensor it reads or saves under 2 GB (the
