@@ -28,6 +28,7 @@ static class InfoCommand
                 : "glibc left as configured (MALLOC_*/GLIBC_TUNABLES set, or not glibc)")}; libtorch huge pages " +
                 $"{(NativeAllocator.HugePages ? "on" : "off")} (docs/architecture.md#the-native-allocator)");
             Console.WriteLine($"fp32 blas   {MklDispatch.Status}");
+            Console.WriteLine($"fused chunk {Memory.Matrix.FusedChunk.Status} (docs/mechanisms.md#fused-chunk-kernels)");
             using var scope = NewDisposeScope();
             // A matmul against a known answer and a causal SDPA call: the two kernels everything else rests on.
             var a = arange(6, dtype: float32).view(2, 3);

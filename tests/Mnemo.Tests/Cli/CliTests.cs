@@ -56,6 +56,7 @@ public class CliTests
         Assert.Contains("compute     ok", stdout);
         Assert.Contains("libtorch    2.10", stdout);
         Assert.Contains("bf16        ", stdout);
+        Assert.Contains("fused chunk ", stdout);
     }
 
     [Theory]

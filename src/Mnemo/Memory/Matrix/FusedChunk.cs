@@ -34,6 +34,12 @@ public static unsafe class FusedChunk
     /// <summary>Off: every call takes the composed form (for measuring one against the other).</summary>
     public static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("MNEMO_FUSED_CHUNK") != "off";
 
+    /// <summary>Whether the fused pass runs in this process, and if not why: for `mnemo info` and benchmark reports.</summary>
+    public static string Status =>
+        !TileGemm.Supported ? "off: .NET does not run Vector512 in hardware on this CPU; the composed forms run"
+        : !Enabled ? "off: MNEMO_FUSED_CHUNK=off; the composed forms run"
+        : "on (AVX-512): both matrix kernels' chunk forms with a gate per head or none, in fp32";
+
     /// <summary>Whether <see cref="DeltaKernel.Chunk"/> with these arguments takes the fused path.</summary>
     public static bool AppliesToDelta(Tensor q, Tensor k, Tensor v, Tensor? g, Tensor? beta, Tensor? h0, int chunkSize,
         Tensor? erase, Tensor? transition, bool readBeforeDecay) =>
