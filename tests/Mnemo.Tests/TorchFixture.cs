@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Mnemo.Runtime;
 
 namespace Mnemo.Tests;
@@ -10,6 +11,19 @@ namespace Mnemo.Tests;
 public sealed class TorchCollection
 {
     public const string Name = "torch";
+}
+
+/// <summary>
+/// libtorch is set up before any test runs, as every command does before its first tensor: MKL fixes its kernels at
+/// its first product (docs/architecture.md#mkl-on-amd), so without this the kernels a test process runs would depend on
+/// which test xunit happened to start first, and a test comparing with a `mnemo` process could see two sets of kernels.
+/// </summary>
+static class TestProcess
+{
+#pragma warning disable CA2255 // a test assembly's process set-up is what module initialisers are for
+    [ModuleInitializer]
+    internal static void Initialise() => TorchRuntime.Initialise();
+#pragma warning restore CA2255
 }
 
 public static class Tmp

@@ -81,8 +81,25 @@ static class MklDispatch
         if (readOnly) Native.Protect(slot, Native.Read);
         if (Marshal.ReadIntPtr(slot) != answer) throw new InvalidOperationException("the slot did not take the new address");
         (Answer, Slot, Bypassed) = (answer, slot, true);
+        SettleVectorMath();
         Status = $"MKL's vendor check answered yes on this {vendor} CPU: it chooses kernels by instruction set " +
             "(docs/architecture.md#mkl-on-amd)";
+    }
+
+    /// <summary>
+    /// Has MKL's vector math (VML, behind libtorch's exp, tanh, log … in fp32 and fp64) choose its kernels on this
+    /// thread, with one call on a tensor too small to be split. Once MKL answers yes, a process whose first VML call was
+    /// split across threads ran one thread's part on a less accurate kernel in about one case in ten: fp32 exp off by
+    /// 1.5e-4, fp64 by 3e-9, in that call only (docs/architecture.md#mkl-on-amd). One call settles the choice for all
+    /// of VML, so do both dtypes here, before anything else runs.
+    /// </summary>
+    static void SettleVectorMath()
+    {
+        foreach (var dtype in new[] { TorchSharp.torch.ScalarType.Float32, TorchSharp.torch.ScalarType.Float64 })
+        {
+            using var x = TorchSharp.torch.full(4, 0.5, dtype);
+            using var y = x.exp();
+        }
     }
 
     /// <summary>The address ranges this process maps from <paramref name="path"/> (/proc/self/maps).</summary>
