@@ -233,7 +233,12 @@ static class BenchCommand
             Description = "Timed steps per mixer; medians are reported",
             DefaultValueFactory = _ => 10,
         };
-        var warmup = new Option<int>("--warmup") { Description = "Untimed steps before them", DefaultValueFactory = _ => 3 };
+        var warmup = new Option<int>("--warmup")
+        {
+            // .NET compiles a method fully optimised after 30 calls; most of a step's code runs once per step.
+            Description = "Untimed steps before them: enough for .NET's tiered JIT to optimise the per-step code",
+            DefaultValueFactory = _ => 30,
+        };
         var precisions = new Option<string[]>("--precisions")
         {
             Description = "Precisions each mixer is timed in, one row each, with the speed-up over fp32 measured in the same run: " +
