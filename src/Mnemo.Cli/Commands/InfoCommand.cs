@@ -29,6 +29,7 @@ static class InfoCommand
                 $"{(NativeAllocator.HugePages ? "on" : "off")} (docs/architecture.md#the-native-allocator)");
             Console.WriteLine($"fp32 blas   {MklDispatch.Status}");
             Console.WriteLine($"fused chunk {Memory.Matrix.FusedChunk.Status} (docs/mechanisms.md#fused-chunk-kernels)");
+            Console.WriteLine($"own kernels {CoreTeam.Status} (docs/architecture.md#two-thread-pools)");
             using var scope = NewDisposeScope();
             // A matmul against a known answer and a causal SDPA call: the two kernels everything else rests on.
             var a = arange(6, dtype: float32).view(2, 3);

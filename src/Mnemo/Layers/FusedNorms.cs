@@ -52,7 +52,8 @@ public static class FusedNorms
             $"[{string.Join(", ", x.shape)}]", nameof(x));
 
     /// <summary>
-    /// Runs body(first row, end row, part) over the rows in as many parts as libtorch has threads. The bodies are
+    /// Runs body(first row, end row, part) over the rows in as many parts as libtorch has threads, on its threads
+    /// (<see cref="CoreTeam"/>). The bodies are
     /// compiled fully optimised on first use (AggressiveOptimization): a step calls each only a few times, and the
     /// runtime's unoptimised first tier would run them for hundreds of steps.
     /// </summary>
@@ -60,7 +61,7 @@ public static class FusedNorms
     {
         int parts = Parts(rows);
         if (parts == 1) body(0, (int)rows, 0);
-        else Parallel.For(0, parts, p => body((int)(rows * p / parts), (int)(rows * (p + 1) / parts), p));
+        else CoreTeam.For(parts, p => body((int)(rows * p / parts), (int)(rows * (p + 1) / parts), p));
     }
 
     static int Parts(long rows) => (int)Math.Clamp(rows / 256, 1, torch.get_num_threads());

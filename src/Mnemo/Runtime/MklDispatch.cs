@@ -108,8 +108,11 @@ static class MklDispatch
             .Select(r => ((nint)Convert.ToInt64(r[0], 16), (nint)Convert.ToInt64(r[1], 16)));
 
     /// <summary>The file behind this process's mapping of a library named <paramref name="name"/>, from /proc/self/maps.</summary>
-    public static string? MappedPath(string name) =>
-        MapLines().Select(f => f[5]).FirstOrDefault(file => Path.GetFileName(file) == name);
+    public static string? MappedPath(string name) => MappedPath(file => file == name);
+
+    /// <summary>The path of the first mapped file whose name (without its folder) passes <paramref name="isLibrary"/>.</summary>
+    public static string? MappedPath(Func<string, bool> isLibrary) =>
+        MapLines().Select(f => f[5]).FirstOrDefault(file => isLibrary(Path.GetFileName(file)));
 
     /// <summary>/proc/self/maps, a line per mapping with a file: range, permissions, offset, device, inode, path.</summary>
     static IEnumerable<string[]> MapLines() =>

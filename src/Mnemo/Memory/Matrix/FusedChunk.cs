@@ -439,14 +439,9 @@ public static unsafe class FusedChunk
         Multiply(x.DK, x.Ldk, w.DA, c, true, x.K, x.Ldk, c, c, dk, Into.Add, Shape.Upper);    // dGᵀ K
     }
 
-    /// <summary>Runs every head (B·H of them) on libtorch's thread count, each worker with its own workspace.</summary>
-    static void RunHeads(Sizes shape, Action<Workspace, int> head)
-    {
-        int heads = (int)(shape.B * shape.H);
-        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Math.Min(get_num_threads(), heads)) };
-        Parallel.For(0, heads, options, () => new Workspace((int)shape.C, (int)shape.Dk, (int)shape.Dv),
-            (bh, _, w) => { head(w, bh); return w; }, w => w.Dispose());
-    }
+    /// <summary>Runs every head (B·H of them) on libtorch's threads (<see cref="CoreTeam"/>), each with its own workspace.</summary>
+    static void RunHeads(Sizes shape, Action<Workspace, int> head) =>
+        CoreTeam.For((int)(shape.B * shape.H), () => new Workspace((int)shape.C, (int)shape.Dk, (int)shape.Dv), head, w => w.Dispose());
 
     /// <summary>The data of the inputs, the outputs and their gradients ([B, T', H, D] and [B, T', H]).</summary>
     sealed class Pointers(Tensor?[] inputs, Sizes shape)
