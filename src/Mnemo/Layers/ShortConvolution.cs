@@ -11,7 +11,8 @@ namespace Mnemo.Layers;
 /// <para>It runs as K shifted multiply-adds on the [B, T, D] layout the projections produce, not through libtorch's
 /// conv1d: conv1d wants [B, D, T] (two transposes and a copy) and its depthwise backward is slow on CPU. Forward and
 /// backward of one convolution with its SiLU at B = 64, T = 64, D = 64 on 2 threads took 4.0 ms through conv1d and
-/// 2.3 ms this way; at T = 512, 35 and 22 ms (docs/benchmarks.md#bench-train-whole-training-steps).</para>
+/// 2.3 ms this way; at T = 512, 35 and 22 ms (docs/benchmarks.md#bench-train-whole-training-steps). From the zero state in
+/// fp32 it runs as one fused node (<see cref="FusedConvolution"/>); these ops are its reference and every other case.</para>
 /// </summary>
 public sealed class ShortConvolution : nn.Module<Tensor, Tensor>
 {
@@ -60,6 +61,12 @@ public sealed class ShortConvolution : nn.Module<Tensor, Tensor>
             y = (window * taps).sum(1, keepdim: true);
             if (bias is not null) y = y + bias;
         }
+        else if (tail is null && FusedConvolution.Applies(x, weight, bias))
+        {
+            // From the zero state: one fused node (FusedConvolution); a stream keeps the last K − 1 inputs.
+            if (cache is not null) cache.Set(key, LastInputs(x, kernel - 1));
+            return FusedConvolution.Convolve(x, weight, bias).MoveToOuterDisposeScope();
+        }
         else
         {
             var padded = tail is null ? nn.functional.pad(x, [0, 0, kernel - 1, 0]) : cat([tail.to(x.dtype), x], 1); // [B, T+K−1, C]
@@ -69,5 +76,12 @@ public sealed class ShortConvolution : nn.Module<Tensor, Tensor>
             for (int j = 1; j < kernel; j++) y = y.addcmul(padded.narrow(1, j, t), taps[j], 1);
         }
         return nn.functional.silu(y).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The last n inputs of x [B, T, C] as a stream carries them, zeros before the start: [B, n, C].</summary>
+    static Tensor LastInputs(Tensor x, long n)
+    {
+        long t = x.shape[1];
+        return t >= n ? x.narrow(1, t - n, n) : nn.functional.pad(x, [0, 0, n - t, 0]);
     }
 }
