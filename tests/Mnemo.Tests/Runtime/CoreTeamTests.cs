@@ -85,12 +85,22 @@ public class CoreTeamTests
     }
 
     [Fact]
-    public void A_team_inside_a_team_runs_its_items_on_the_calling_thread()
+    public void A_team_inside_a_team_runs_every_item_once_on_the_calling_thread()
     {
         using var _ = Threads(2);
         var counts = new int[4 * 8];
-        CoreTeam.For(4, outer => CoreTeam.For(8, inner => Interlocked.Increment(ref counts[outer * 8 + inner])));
+        int elsewhere = 0;
+        CoreTeam.For(4, outer =>
+        {
+            int caller = Environment.CurrentManagedThreadId;
+            CoreTeam.For(8, inner =>
+            {
+                Interlocked.Increment(ref counts[outer * 8 + inner]);
+                if (Environment.CurrentManagedThreadId != caller) Interlocked.Increment(ref elsewhere);
+            });
+        });
         Assert.All(counts, c => Assert.Equal(1, c));
+        if (CoreTeam.OnOpenMp) Assert.Equal(0, elsewhere);                    // libgomp's default: no nested teams
     }
 
     [Fact]
