@@ -17,22 +17,22 @@ namespace Mnemo.Tests;
 [AttributeUsage(AttributeTargets.Assembly)]
 public sealed class QuietGcDuringTestsAttribute : BeforeAfterTestAttribute
 {
-    // Regions are counted, not owned, so any one of the open stretches may close a finishing test's.
+    // Stretches are counted, not owned, so any one of the open stretches may close a finishing test's.
     readonly ConcurrentBag<GcQuiet> _open = [];
 
     public override void Before(MethodInfo methodUnderTest)
     {
-        if (!OwnsRegions(methodUnderTest)) _open.Add(GcQuiet.Enter());
+        if (!OwnsStretches(methodUnderTest)) _open.Add(GcQuiet.Enter());
     }
 
     public override void After(MethodInfo methodUnderTest)
     {
-        if (!OwnsRegions(methodUnderTest) && _open.TryTake(out var quiet)) quiet.Dispose();
+        if (!OwnsStretches(methodUnderTest) && _open.TryTake(out var quiet)) quiet.Dispose();
     }
 
-    static bool OwnsRegions(MethodInfo m) => m.DeclaringType?.IsDefined(typeof(OwnsGcRegionsAttribute)) == true;
+    static bool OwnsStretches(MethodInfo m) => m.DeclaringType?.IsDefined(typeof(OwnsGcQuietAttribute)) == true;
 }
 
-/// <summary>A test class that opens and closes regions itself and asserts on them, so it runs outside one.</summary>
+/// <summary>A test class that opens and closes stretches itself and asserts on them, so it runs outside one.</summary>
 [AttributeUsage(AttributeTargets.Class)]
-public sealed class OwnsGcRegionsAttribute : Attribute;
+public sealed class OwnsGcQuietAttribute : Attribute;

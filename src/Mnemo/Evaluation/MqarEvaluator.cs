@@ -152,7 +152,7 @@ public static class MqarEvaluator
         var pieces = new List<Tensor>();
         for (long start = 0; start < inputs.shape[1]; start += piece)
         {
-            if (start / piece % 64 == 0) Runtime.GcQuiet.Renew();                    // a long stream outgrows one quiet region
+            if (start / piece % 64 == 0) Runtime.GcQuiet.Renew();                    // a long stream lets its finalizers run now and then
             pieces.Add(model.Step(inputs.narrow(1, start, Math.Min(piece, inputs.shape[1] - start)), cache));
         }
         return cat(pieces, 1);

@@ -38,8 +38,8 @@ public static class EpisodicReader
             Tensor? previous = null;                                                     // log p of the last position [B, V]
             for (int start = 0; start < length; start += c.Block)
             {
-                // Reading a long context block by block allocates more managed memory than one no-GC region allows: collect
-                // between blocks, where no native call is in flight, and keep each block quiet (see GcQuiet).
+                // Reading a long context block by block would hold the finalizers for long: let them run between blocks,
+                // where no native call is in flight, and keep each block quiet (see GcQuiet).
                 GcQuiet.Renew();
                 using var quiet = GcQuiet.Enter();
                 using var scope = NewDisposeScope();

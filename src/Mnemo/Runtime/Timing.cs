@@ -19,7 +19,7 @@ sealed record TimingStats(double MedianMs, double BestMs, double[] SamplesMs, in
 /// gets its own dispose scope, and the scope is disposed after the clock stops, so freeing a run's tensors is never
 /// timed and memory does not grow from run to run. CPU libtorch ops are synchronous, so the clock sees all the work.
 /// Each run is also a <see cref="GcQuiet"/> stretch (a collection mid-call can crash libtorch), opened before the clock
-/// starts, so the collection that opening a region forces is not timed either.
+/// starts, so the collection that opening a stretch forces is not timed either.
 /// </summary>
 static class Timing
 {
