@@ -120,14 +120,17 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
         var weight = Joined("in_proj", () => cat(joined.Select(p => (Tensor)p.Weight).ToArray(), 0));     // [(1+W)HDk + WHDv (+ HDv), D]
         long keys = Heads * KeyDim, values = Heads * ValueDim, width = keys + Writes * (keys + values);
         var projected = MixedPrecision.Linear(x, weight, null);                                  // [B, T, width (+ HDv)]
-        var qkv = projected.narrow(-1, 0, width);
+        // The gate's channels ride through the convolution unchanged: one tensor in and out, no slice to copy forward or
+        // to fill with zeros backward. A decoded token slices instead, which is one operation fewer.
+        bool gateRides = gateJoins && !decoding;
+        var mixed = gateJoins && decoding ? projected.narrow(-1, 0, width) : projected;          // [B, T, width (+ HDv)]
         if (q_conv1d is not null)
         {
             var taps = Joined("qkv_conv1d", () => cat([q_conv1d.Weight, k_conv1d!.Weight, v_conv1d!.Weight], 0));
-            qkv = ShortConvolution.Convolve(qkv, taps, null, cache, "qkv_conv");
+            mixed = ShortConvolution.Convolve(mixed, taps, null, cache, "qkv_conv");
         }
-        var parts = qkv.split([keys, Writes * keys, Writes * values], -1);
-        var gate = gateJoins ? projected.narrow(-1, width, values) : g_proj?.forward(x);
+        var parts = mixed.split(gateRides ? [keys, Writes * keys, Writes * values, values] : [keys, Writes * keys, Writes * values], -1);
+        var gate = gateRides ? parts[3] : gateJoins ? projected.narrow(-1, width, values) : g_proj?.forward(x);
         return (parts[0], parts[1], parts[2], gate);
     }
 

@@ -44,13 +44,17 @@ public sealed class ShortConvolution : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// The convolution of x [B, T, C] with taps <paramref name="weight"/> [C, 1, K] (and a bias [C]), then SiLU; every
-    /// channel on its own, so several convolutions of one kernel size run as one over their channels side by side.
+    /// channel on its own, so several convolutions of one kernel size run as one over their channels side by side. Channels
+    /// of x beyond the taps' (x [B, T, C + P]) pass through unchanged; the cache keeps the convolved ones only.
     /// </summary>
     public static Tensor Convolve(Tensor x, Tensor weight, Tensor? bias, LayerCache? cache, string key)
     {
         using var scope = NewDisposeScope();
-        long t = x.shape[1], kernel = weight.shape[2];
+        long t = x.shape[1], kernel = weight.shape[2], channels = weight.shape[0], passed = x.shape[2] - channels;
         var tail = cache?.Get(key);                                            // [B, K−1, C] or none
+        if (passed > 0 && !(tail is null && FusedConvolution.Applies(x, weight, bias)))
+            return cat([Convolve(x.narrow(-1, 0, channels), weight, bias, cache, key), x.narrow(-1, channels, passed)], -1)
+                .MoveToOuterDisposeScope();
         var taps = weight.squeeze(1).t();                                      // [K, C]
         Tensor y;
         if (t == 1 && tail is not null)
@@ -64,7 +68,7 @@ public sealed class ShortConvolution : nn.Module<Tensor, Tensor>
         else if (tail is null && FusedConvolution.Applies(x, weight, bias))
         {
             // From the zero state: one fused node (FusedConvolution); a stream keeps the last K − 1 inputs.
-            if (cache is not null) cache.Set(key, LastInputs(x, kernel - 1));
+            if (cache is not null) cache.Set(key, LastInputs(x.narrow(-1, 0, channels), kernel - 1));
             return FusedConvolution.Convolve(x, weight, bias).MoveToOuterDisposeScope();
         }
         else

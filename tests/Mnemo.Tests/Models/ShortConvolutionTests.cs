@@ -61,23 +61,27 @@ public class ShortConvolutionTests
     /// <summary>
     /// The fused node (FusedConvolution, fp32) against the composed ops in fp64 on the same values: outputs and every
     /// gradient. Sequences shorter than the kernel, a kernel of 1, a bias, and pre-activations far into both tails of the
-    /// SiLU; the channel groups split across threads.
+    /// SiLU; the channel groups split across threads; channels beyond the taps' passed through (<paramref name="passed"/>,
+    /// in fp64 a slice and a concatenation), as many as a memory mixer's output gate or an odd number.
     /// </summary>
     [Theory]
-    [InlineData(4, false, 2, 9, 16, 1.0)]
-    [InlineData(4, true, 3, 70, 48, 1.0)]
-    [InlineData(4, true, 2, 2, 32, 1.0)]
-    [InlineData(6, false, 1, 3, 16, 1.0)]
-    [InlineData(1, true, 2, 5, 16, 1.0)]
-    [InlineData(4, false, 5, 64, 192, 8.0)]
+    [InlineData(4, false, 2, 9, 16, 1.0, 0)]
+    [InlineData(4, true, 3, 70, 48, 1.0, 0)]
+    [InlineData(4, true, 2, 2, 32, 1.0, 0)]
+    [InlineData(6, false, 1, 3, 16, 1.0, 0)]
+    [InlineData(1, true, 2, 5, 16, 1.0, 0)]
+    [InlineData(4, false, 5, 64, 192, 8.0, 0)]
+    [InlineData(4, false, 3, 9, 16, 1.0, 16)]
+    [InlineData(4, true, 2, 70, 48, 1.0, 5)]
+    [InlineData(4, false, 5, 64, 192, 8.0, 64)]
     public void The_fused_node_matches_the_composed_ops_in_fp64_in_outputs_and_every_gradient(int kernel, bool hasBias, int b, int t,
-        int d, double scale)
+        int d, double scale, int passed)
     {
         using var scope = NewDisposeScope();
         TorchRuntime.Seed(13);
         var conv = new ShortConvolution(d, kernel, hasBias);
-        var x = randn([b, t, d]) * scale;
-        var up = randn([b, t, d]);
+        var x = randn([b, t, d + passed]) * scale;
+        var up = randn([b, t, d + passed]);
         var w = Param(conv, "weight");
         var bias = hasBias ? Param(conv, "bias") : null;
         if (TileGemm.Supported) Assert.True(FusedConvolution.Applies(x, w, bias), "the fp32 call takes the fused node");
@@ -100,14 +104,16 @@ public class ShortConvolutionTests
                 $"{names[i]}: {Equivalence.RelativeRms(grads32[i], grads64[i]):E2}");
     }
 
-    [Fact]
-    public void A_stream_that_starts_with_the_fused_node_continues_as_one_call()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(16)]
+    public void A_stream_that_starts_with_the_fused_node_continues_as_one_call(int passed)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         TorchRuntime.Seed(14);
         var conv = new ShortConvolution(32, 4);
-        var x = randn([2, 13, 32]);
+        var x = randn([2, 13, 32 + passed]);
         using var cache = new LayerCache();
         var pieces = cat([conv.Forward(x.narrow(1, 0, 2), cache, "c"), conv.Forward(x.narrow(1, 2, 1), cache, "c"),
             conv.Forward(x.narrow(1, 3, 10), cache, "c")], 1);
