@@ -137,6 +137,35 @@ public sealed class GcQuietTests
         Assert.False(GcQuiet.Active);
     }
 
+    /// <summary>Stretches on two threads that overlap and alternate, as the test run's parallel collections do: each holds
+    /// the finalizers while open, and none waits for a hold another thread asked for (a stall would cost a second a
+    /// stretch). The bound is a stall detector, far above the milliseconds this takes.</summary>
+    [Fact]
+    public void Stretches_on_two_threads_overlap_without_stalls_and_finalizers_run_after_the_last_closes()
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        int unprotected = 0;
+        var threads = Enumerable.Range(0, 2).Select(_ => new Thread(() =>
+        {
+            for (int i = 0; i < 200; i++)
+            {
+                using var quiet = GcQuiet.Enter();
+                if (!GcQuiet.Active) Interlocked.Increment(ref unprotected);
+                if (i % 10 == 0) GC.Collect(0, GCCollectionMode.Forced, blocking: true);
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.Equal(0, unprotected);
+        Assert.False(GcQuiet.Active);
+        var finalized = new ManualResetEventSlim();
+        Drop(finalized);
+        GC.Collect(0, GCCollectionMode.Forced, blocking: true);
+        Assert.True(finalized.Wait(10_000), "the finalizers ran after the last stretch closed");
+        finalized.Dispose();
+    }
+
     [Fact]
     public void Renew_runs_the_finalizers_inside_a_stretch_and_holds_again_and_does_nothing_outside()
     {
