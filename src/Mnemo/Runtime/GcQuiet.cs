@@ -127,12 +127,12 @@ readonly struct GcQuiet : IDisposable
     }
 
     /// <summary>
-    /// Queues a <see cref="Blocker"/> for the finalizer thread, unless one is queued and not yet reached, and waits until
+    /// Queues a <see cref="Blocker"/> for the finalizer thread, unless one is queued, not yet reached and not let go, and waits until
     /// the finalizer thread is inside it. Under the lock (the wait lets it go).
     /// </summary>
     static void Hold()
     {
-        if (_queued == 0)
+        if (_queued <= _released)                                          // none queued, or one already let go
         {
             NewBlocker(_queued = ++_asked);
             GC.Collect(0, GCCollectionMode.Forced, blocking: true);        // the blocker is garbage: queue it
@@ -155,7 +155,7 @@ readonly struct GcQuiet : IDisposable
             lock (Gate)
             {
                 if (_queued == hold) _queued = 0;
-                if (_released >= hold) return;                            // its stretch ended before it was reached
+                if (_released >= hold) return;                            // let go before it was reached
                 (_held, _heldSince) = (hold, Stopwatch.GetTimestamp());
                 Monitor.PulseAll(Gate);
                 while (_released < hold && GC.CollectionCount(2) == _fullCollections
