@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Mnemo.Runtime;
@@ -12,15 +13,15 @@ namespace Mnemo.Layers;
 /// The short convolution with its SiLU (<see cref="ShortConvolution.Convolve"/> from the zero state) as one autograd
 /// node: y_t = silu(z_t), z_t = b + Σ_j w_j ⊙ x_{t−K+1+j} per channel (docs/architecture.md#the-fused-short-convolution).
 /// Composed from libtorch ops it is a pad, K multiply-adds and a SiLU forward, each a full pass over [B, T, C], and
-/// about three times as many backward; at a training step's shapes those passes were most of its cost. Here each
-/// group of 16 channels runs over every sequence in registers: forward one pass; backward recomputes z, forms
-/// dz = dy ⊙ silu'(z) for one sequence, then dx_s = Σ_j w_j ⊙ dz_{s+K−1−j} and dw_j = Σ_t dz_t ⊙ x_{t−K+1+j} from it.
-/// The channel groups are split across libtorch's threads (<see cref="CoreTeam"/>), so each weight gradient is summed by
-/// one thread in order: the same on every run. Channels of x beyond the taps' pass through unchanged (forward and
-/// backward): the memory mixers hand over their whole joined projection, whose output-gate channels are not convolved,
-/// and a slice of it would cost a copy forward and a zero-filled full-width gradient backward. fp32 on a CPU with
-/// AVX-512, convolved channels a multiple of 16; anything else takes the composed ops, which are also the tests'
-/// reference (outputs and every gradient).
+/// about three times as many backward; at a training step's shapes those passes were most of its cost. Here the work
+/// items are blocks of rows of one sequence, split across libtorch's threads (<see cref="CoreTeam"/>), and each block
+/// goes row by row, 16 channels at a time: forward one pass; backward recomputes z, forms dz = dy ⊙ silu'(z) and sums
+/// dw_j = Σ_t dz_t ⊙ x_{t−K+1+j} over its rows, then dx_s = Σ_j w_j ⊙ dz_{s+K−1−j}. Each block's weight gradient is its
+/// own partial sum, and the partial sums are added in block order: the same on every run. Channels of x beyond the
+/// taps' pass through unchanged (forward and backward): the memory mixers hand over their whole joined projection,
+/// whose output-gate channels are not convolved, and a slice of it would cost a copy forward and a zero-filled
+/// full-width gradient backward. fp32 on a CPU with AVX-512, convolved channels a multiple of 16; anything else takes
+/// the composed ops, which are also the tests' reference (outputs and every gradient).
 /// </summary>
 public static unsafe class FusedConvolution
 {
@@ -48,37 +49,46 @@ public static unsafe class FusedConvolution
         public readonly int B = (int)x.shape[0], T = (int)x.shape[1], W = (int)x.shape[2], C = (int)taps.shape[1],
             K = (int)taps.shape[0];
         public readonly float* X = Address(x), Taps = Address(taps), Bias = bias is null ? null : Address(bias);
-        public float* Y, DY, DX, DTaps, DBias;
+        public float* Y, DY, DX;
 
-        /// <summary>Channel groups of 16: the convolution's items.</summary>
-        public int Groups => C / Lanes;
+        /// <summary>The rows of one item, a block of one sequence: at least 64, and no more than about 256 blocks in all
+        /// (or one per sequence), so that the weight gradients' partial sums (one [K + 1, C] per item) stay small.</summary>
+        public readonly int Rows = (int)Math.Min(x.shape[1], Math.Max(64, (x.shape[0] * x.shape[1] + 255) / 256));
 
-        /// <summary>The items the threads share: the channel groups, then one per sequence for the channels passed
-        /// through (none without them).</summary>
-        public int Items => Groups + (W > C ? B : 0);
+        /// <summary>Blocks per sequence; the items are the blocks of every sequence.</summary>
+        public int Blocks => (T + Rows - 1) / Rows;
 
-        /// <summary>Copies sequence b's pass-through channels from one [B, T, W] tensor to another.</summary>
-        public void PassThrough(float* from, float* to, int b)
+        public int Items => B * Blocks;
+
+        /// <summary>Item i: the address of its sequence's first row, and its rows [From, To).</summary>
+        public (long First, int From, int To) Block(int item)
         {
-            for (long row = (long)b * T * W, end = row + (long)T * W; row < end; row += W)
-                new ReadOnlySpan<float>(from + row + C, W - C).CopyTo(new Span<float>(to + row + C, W - C));
+            int from = item % Blocks * Rows;
+            return ((long)(item / Blocks) * T * W, from, Math.Min(T, from + Rows));
         }
 
-        /// <summary>z_t of a sequence (its first row at xb) at channel offset c: b + Σ_j w_j ⊙ x_{t−K+1+j}, zero padding
-        /// before t = 0.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public V Z(float* xb, int t, int c)
+        /// <summary>Copies the channels passed through (those beyond C) of the row at offset row.</summary>
+        public void PassThrough(float* from, float* to, long row)
         {
-            var z = Bias is null ? V.Zero : Vector512.Load(Bias + c);
-            for (int j = Math.Max(0, K - 1 - t); j < K; j++)
-                z = Vector512.FusedMultiplyAdd(Vector512.Load(Taps + j * C + c), Vector512.Load(xb + (t - K + 1 + j) * W + c), z);
-            return z;
+            if (W > C) new ReadOnlySpan<float>(from + row + C, W - C).CopyTo(new Span<float>(to + row + C, W - C));
         }
     }
 
     /// <summary>σ(z) = 1 / (1 + e^{−z}).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static V Sigmoid(V z) => V.One / (V.One + Exp(-z));
+
+    /// <summary>
+    /// sum + Σ a_i ⊙ b_i over i = 0 … n − 1, 16 lanes, a_i at a + i·aStride and b_i at b + i·bStride: the taps' sums in
+    /// every direction (z_t over x's rows, dx_s over dz's rows backwards). Pointers step rather than being indexed: with K
+    /// a run-time value, indexed addresses cost more instructions than the multiply-adds they feed.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static V Taps(float* a, long aStride, float* b, long bStride, int n, V sum)
+    {
+        for (; n > 0; n--, a += aStride, b += bStride) sum = Vector512.FusedMultiplyAdd(Vector512.Load(a), Vector512.Load(b), sum);
+        return sum;
+    }
 
     sealed class Function : autograd.SingleTensorFunction<Function>
     {
@@ -90,26 +100,31 @@ public static unsafe class FusedConvolution
             var taps = weight.squeeze(1).t().contiguous();                               // [K, C]
             var y = empty_like(x);
             var pass = new Pass(x, taps, bias) { Y = Address(y) };
-            CoreTeam.For(pass.Items, item =>
-            {
-                if (item < pass.Groups) Forward(pass, item * Lanes);
-                else pass.PassThrough(pass.X, pass.Y, item - pass.Groups);
-            });
+            CoreTeam.For(pass.Items, item => Forward(pass, item));
             ctx.save_for_backward(bias is null ? [x, taps] : [x, taps, bias]);
             return y;
         }
 
+        /// <summary>One block of rows, row by row and each row's channels 16 at a time: the rows stream through memory
+        /// once, and the K − 1 rows the taps reach back to are still in the first-level cache.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        static void Forward(Pass p, int c)
+        static void Forward(Pass p, int item)
         {
-            for (int b = 0; b < p.B; b++)
+            var (first, from, to) = p.Block(item);
+            int c = p.C, k = p.K;
+            long w = p.W;
+            float* taps = p.Taps, bias = p.Bias;
+            for (int t = from; t < to; t++)
             {
-                long row = (long)b * p.T * p.W;
-                for (int t = 0; t < p.T; t++)
+                // z_t = b + Σ_j w_j ⊙ x_{t−K+1+j}, the rows before t = 0 zero
+                int j0 = Math.Max(0, k - 1 - t);
+                float* x = p.X + first + (t - k + 1 + j0) * w, y = p.Y + first + t * w;
+                for (int g = 0; g < c; g += Lanes)
                 {
-                    var z = p.Z(p.X + row, t, c);
-                    (z * Sigmoid(z)).Store(p.Y + row + t * p.W + c);
+                    var z = Taps(taps + j0 * c + g, c, x + g, w, k - j0, bias == null ? V.Zero : Vector512.Load(bias + g));
+                    (z * Sigmoid(z)).Store(y + g);
                 }
+                p.PassThrough(p.X, p.Y, first + t * w);
             }
         }
 
@@ -120,60 +135,69 @@ public static unsafe class FusedConvolution
             var saved = ctx.get_saved_variables();
             var (x, taps, bias) = (saved[0], saved[1], saved.Count > 2 ? saved[2] : null);
             var dy = grad.contiguous();
-            var (dx, dtaps) = (empty_like(x), zeros_like(taps));
-            var dbias = bias is null ? null : zeros_like(bias);
-            var pass = new Pass(x, taps, bias)
+            var dx = empty_like(x);
+            var pass = new Pass(x, taps, bias) { DY = Address(dy), DX = Address(dx) };
+            // Each item sums its rows' d w_j (rows 0 … K − 1) and d b (row K) into its own [K + 1, C]; those are added in
+            // item order below, so the gradients do not depend on which thread ran which item.
+            int k = pass.K, c = pass.C, size = (k + 1) * c;
+            var partials = zeros(pass.Items, k + 1, c);
+            float* sums = Address(partials);
+            CoreTeam.For(pass.Items, () => ArrayPool<float>.Shared.Rent((pass.Rows + k - 1) * c), (dz, item) =>
             {
-                DY = Address(dy), DX = Address(dx), DTaps = Address(dtaps), DBias = dbias is null ? null : Address(dbias),
-            };
-            CoreTeam.For(pass.Items, () => new float[pass.T * Lanes], (dz, item) =>
-            {
-                if (item < pass.Groups) Backward(pass, item * Lanes, dz);
-                else pass.PassThrough(pass.DY, pass.DX, item - pass.Groups);
-            }, _ => { });
+                fixed (float* scratch = dz) Backward(pass, item, scratch, sums + (long)item * size);
+            }, dz => ArrayPool<float>.Shared.Return(dz));
+            var (dtaps, dbias) = (zeros_like(taps), bias is null ? null : zeros_like(bias));
+            float* dw = Address(dtaps), db = dbias is null ? null : Address(dbias);
+            for (long item = 0; item < pass.Items; item++)
+                for (int i = 0; i < size; i += Lanes)
+                {
+                    float* into = i < k * c ? dw + i : db == null ? null : db + i - k * c;
+                    if (into != null) (Vector512.Load(into) + Vector512.Load(sums + item * size + i)).Store(into);
+                }
             var dweight = dtaps.t().unsqueeze(1).contiguous();                            // [K, C] → [C, 1, K]
             return BackwardResults.Hand([dx, dweight, dbias]);
         }
 
-        /// <summary>One channel group's dx, and its dw and d bias in full (no other thread touches those channels).</summary>
+        /// <summary>
+        /// One block of rows [from, to) of one sequence, row by row as <see cref="Forward"/>: dz_t = dy_t ⊙ silu'(z_t)
+        /// with z_t recomputed, for the block's rows and the K − 1 after it (its dx reaches them), into dz [rows, C]; d w_j
+        /// and d b summed over the block's own rows into sums [K + 1, C]; then dx_s = Σ_j w_j ⊙ dz_{s+K−1−j}, the terms past
+        /// the sequence's end zero.
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        static void Backward(Pass p, int c, float[] scratch)
+        static void Backward(Pass p, int item, float* dz, float* sums)
         {
-            int k = p.K;
-            Span<V> dw = stackalloc V[k];
-            var dbias = V.Zero;
-            fixed (float* dz = scratch)
+            var (first, from, to) = p.Block(item);
+            int c = p.C, k = p.K, reach = Math.Min(p.T, to + k - 1);
+            long w = p.W;
+            float* taps = p.Taps, bias = p.Bias, dbias = sums + k * c;
+            for (int t = from; t < reach; t++)
             {
-                for (int b = 0; b < p.B; b++)
+                int j0 = Math.Max(0, k - 1 - t);
+                float* x = p.X + first + (t - k + 1 + j0) * w, dy = p.DY + first + t * w, dzt = dz + (t - from) * c;
+                bool own = t < to;
+                for (int g = 0; g < c; g += Lanes)
                 {
-                    long row = (long)b * p.T * p.W;
-                    float* xb = p.X + row;
-                    for (int t = 0; t < p.T; t++)
-                    {
-                        // dz = dy ⊙ silu'(z), silu'(z) = σ (1 + z (1 − σ))
-                        var z = p.Z(xb, t, c);
-                        var σ = Sigmoid(z);
-                        var dzt = Vector512.Load(p.DY + row + t * p.W + c) * σ * (V.One + z * (V.One - σ));
-                        dzt.Store(dz + t * Lanes);
-                        dbias += dzt;
-                        for (int j = Math.Max(0, k - 1 - t); j < k; j++)
-                            dw[j] = Vector512.FusedMultiplyAdd(dzt, Vector512.Load(xb + (t - k + 1 + j) * p.W + c), dw[j]);
-                    }
-                    for (int s = 0; s < p.T; s++)
-                    {
-                        // x_s feeds z_{s+K−1−j} through tap j
-                        var dxs = V.Zero;
-                        for (int j = Math.Max(0, s + k - p.T); j < k; j++)
-                        {
-                            var tap = Vector512.Load(p.Taps + j * p.C + c);
-                            dxs = Vector512.FusedMultiplyAdd(tap, Vector512.Load(dz + (s + k - 1 - j) * Lanes), dxs);
-                        }
-                        dxs.Store(p.DX + row + s * p.W + c);
-                    }
+                    var z = Taps(taps + j0 * c + g, c, x + g, w, k - j0, bias == null ? V.Zero : Vector512.Load(bias + g));
+                    var σ = Sigmoid(z);
+                    var d = Vector512.Load(dy + g) * σ * (V.One + z * (V.One - σ));      // silu'(z) = σ (1 + z (1 − σ))
+                    d.Store(dzt + g);
+                    if (!own) continue;
+                    float* dw = sums + j0 * c + g, xj = x + g;
+                    for (int j = j0; j < k; j++, dw += c, xj += w)
+                        Vector512.FusedMultiplyAdd(d, Vector512.Load(xj), Vector512.Load(dw)).Store(dw);
+                    (Vector512.Load(dbias + g) + d).Store(dbias + g);
                 }
             }
-            for (int j = 0; j < k; j++) dw[j].Store(p.DTaps + j * p.C + c);
-            if (p.DBias != null) dbias.Store(p.DBias + c);
+            for (int s = from; s < to; s++)
+            {
+                // x_s feeds z_{s+K−1−j} through tap j, for j from j0 (the last row the sequence has) to K − 1
+                int j0 = Math.Max(0, s + k - p.T);
+                float* dzLast = dz + (s + k - 1 - j0 - from) * c, dx = p.DX + first + s * w;
+                for (int g = 0; g < c; g += Lanes)
+                    Taps(taps + j0 * c + g, c, dzLast + g, -c, k - j0, V.Zero).Store(dx + g);
+                p.PassThrough(p.DY, p.DX, first + s * w);
+            }
         }
     }
 }

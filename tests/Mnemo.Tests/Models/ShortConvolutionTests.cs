@@ -61,7 +61,8 @@ public class ShortConvolutionTests
     /// <summary>
     /// The fused node (FusedConvolution, fp32) against the composed ops in fp64 on the same values: outputs and every
     /// gradient. Sequences shorter than the kernel, a kernel of 1, a bias, and pre-activations far into both tails of the
-    /// SiLU; the channel groups split across threads; channels beyond the taps' passed through (<paramref name="passed"/>,
+    /// SiLU; sequences split into blocks of rows across threads (64 rows; 141 at 40 × 900, which keeps the blocks
+    /// near 256), the last one short; channels beyond the taps' passed through (<paramref name="passed"/>,
     /// in fp64 a slice and a concatenation), as many as a memory mixer's output gate or an odd number.
     /// </summary>
     [Theory]
@@ -74,6 +75,8 @@ public class ShortConvolutionTests
     [InlineData(4, false, 3, 9, 16, 1.0, 16)]
     [InlineData(4, true, 2, 70, 48, 1.0, 5)]
     [InlineData(4, false, 5, 64, 192, 8.0, 64)]
+    [InlineData(4, true, 1, 200, 32, 1.0, 3)]
+    [InlineData(3, true, 40, 900, 16, 1.0, 0)]
     public void The_fused_node_matches_the_composed_ops_in_fp64_in_outputs_and_every_gradient(int kernel, bool hasBias, int b, int t,
         int d, double scale, int passed)
     {
