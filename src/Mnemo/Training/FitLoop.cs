@@ -32,7 +32,7 @@ public static class FitLoop
                 optimizer.zero_grad();
                 l.backward();
                 if (t.GradClip > 0) nn.utils.clip_grad_norm_(model.parameters(), t.GradClip);
-                optimizer.step();
+                FusedAdamW.Step(optimizer);
                 double value = l.item<float>();
                 if (!double.IsFinite(value))
                     throw new TrainingDivergedException(step, $"{what}: the training loss became {value} at step {step}");

@@ -38,7 +38,7 @@ static class TrainingStep
         (aux is null ? loss : loss + aux).backward();
         long backward = Stopwatch.GetTimestamp();
         double gradNorm = gradClip > 0 ? nn.utils.clip_grad_norm_(model.parameters().Where(p => p.requires_grad), gradClip) : double.NaN;
-        optimizer.step();
+        FusedAdamW.Step(optimizer);
         long update = Stopwatch.GetTimestamp();
         var phases = new StepPhases(Ms(start, forward), Ms(forward, backward), Ms(backward, update));
         double accuracy = logits.argmax(-1).eq(target).to(float32).mean().item<float>();
