@@ -12,9 +12,11 @@ namespace Mnemo.Training;
 /// <summary>
 /// AdamW's update (Loshchilov and Hutter 2019; docs/architecture.md#the-optimizer-step) as one pass over each parameter,
 /// on the state TorchSharp's <see cref="AdamW"/> keeps (its moments and step counts, so checkpoints and
-/// <c>optimizer.state_dict()</c> are unchanged): with bias corrections c₁ = 1 − β₁ˢ, c₂ = 1 − β₂ˢ at the parameter's step s,
+/// <c>optimizer.state_dict()</c> are unchanged): with bias corrections c₁ = 1 − β₁ˢ, c₂ = 1 − β₂ˢ at the
+/// parameter's step s,
 /// <code>
-///   θ ← θ (1 − η λ);  m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;  θ ← θ − (η / c₁) m / (√v / √c₂ + ε)
+///   θ ← θ (1 − η λ);  m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;
+///   θ ← θ − (η / c₁) m / (√v / √c₂ + ε)
 /// </code>
 /// which is <see cref="AdamW.step"/>'s arithmetic in the same order. That one runs it as about ten libtorch operations per
 /// parameter, temporaries included; a small model's step has a few dozen parameters, and those operations' overhead was
@@ -76,7 +78,9 @@ static unsafe class FusedAdamW
         };
         long n = parameter.numel();
         if (n <= Block) rule.Apply(0, (int)n);
-        else CoreTeam.For((int)((n + Block - 1) / Block), item => rule.Apply((long)item * Block, (int)Math.Min(Block, n - (long)item * Block)));
+        else
+            CoreTeam.For((int)((n + Block - 1) / Block),
+                item => rule.Apply((long)item * Block, (int)Math.Min(Block, n - (long)item * Block)));
     }
 
     /// <summary>One parameter's addresses and the step's constants, in fp32 as libtorch's ops take their scalars.</summary>
