@@ -90,48 +90,72 @@ public abstract class MemoryMixer : nn.Module<Tensor, Tensor>, IStreamingMixer
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1], position = cache?.Position ?? 0;
-        var (q, k, v, gate) = Inputs(x, cache);
-        // k, v [B, T, W·H·D] → [B, T·W, H, D]: a token's W writes in a row (W = Writes, 1 but for DeltaProduct).
-        (q, k) = Features(q.view(b, t, Heads, KeyDim), k.reshape(b, t * Writes, Heads, KeyDim), position); // [B, T, H, Dk']
-        v = Values(v.reshape(b, t * Writes, Heads, ValueDim));                                              // [B, T·W, H, Dv']
-        var o = Remember(q, k, v, x, cache);
-        return GatedOutput(o, gate, x).MoveToOuterDisposeScope();
+        try
+        {
+            var (q, k, v, gate) = Inputs(x, cache);
+            // k, v [B, T, W·H·D] → [B, T·W, H, D]: a token's W writes in a row (W = Writes, 1 but for DeltaProduct).
+            (q, k) = Features(q.view(b, t, Heads, KeyDim), k.reshape(b, t * Writes, Heads, KeyDim), position); // [B, T, H, Dk']
+            v = Values(v.reshape(b, t * Writes, Heads, ValueDim));                                              // [B, T·W, H, Dv']
+            var o = Remember(q, k, v, x, cache);
+            return GatedOutput(o, gate, x).MoveToOuterDisposeScope();
+        }
+        finally
+        {
+            _riding = null;
+        }
     }
 
     /// <summary>
+    /// Projections of the layer input that join the q, k, v product and ride through the convolution unchanged: a rule's
+    /// gate pre-activations (Gated DeltaNet's a_proj and b_proj). The rule reads them with <see cref="Projected"/>. None
+    /// by default; they join only when none has a bias or a low-rank update.
+    /// </summary>
+    protected virtual Projection[] RidingProjections => [];
+
+    /// <summary>This forward's outputs of the riding projections, from the joined product (null outside a forward).</summary>
+    Dictionary<Projection, Tensor>? _riding;
+
+    /// <summary>p x [B, T, out]: this forward's slice of the joined product when p rode along, else p's own product.</summary>
+    protected Tensor Projected(Projection p, Tensor x) => _riding is not null && _riding.TryGetValue(p, out var y) ? y : p.forward(x);
+
+    /// <summary>
     /// q [B, T, H·Dk], k and v [B, T, W·H·D] (W = <see cref="Writes"/>) of x after the short convolutions, and the output
-    /// gate's g_proj x (null without a gate): one
-    /// product with the projections' weights side by side, and one convolution over q, k and v's channels together. That
-    /// is a product and a convolution each, up to rounding, in a third of the operations, and a decoded token's time is
-    /// mostly the cost of operations, not their arithmetic (docs/benchmarks.md#fewer-operations-per-decoded-token). A decoded token
-    /// (one token, gradients off) takes the side-by-side weights from the cache. A projection with a low-rank update
-    /// (training.lora) or a bias runs on its own.
+    /// gate's g_proj x (null without a gate); the riding projections' outputs go to <see cref="Projected"/>. One product
+    /// with the projections' weights side by side, and one convolution over q, k and v's channels together. That is a
+    /// product and a convolution each, up to rounding, in a third of the operations, and a decoded token's time is mostly
+    /// the cost of operations, not their arithmetic (docs/benchmarks.md#fewer-operations-per-decoded-token). A decoded
+    /// token (one token, gradients off) takes the side-by-side weights from the cache. A projection with a low-rank
+    /// update (training.lora) or a bias runs on its own.
     /// </summary>
     (Tensor Q, Tensor K, Tensor V, Tensor? Gate) Inputs(Tensor x, LayerCache? cache)
     {
         bool gateJoins = g_proj is { Bias: null, HasLowRank: false };
-        Projection[] joined = gateJoins ? [q_proj, k_proj, v_proj, g_proj!] : [q_proj, k_proj, v_proj];
+        Projection[] riding = RidingProjections.All(p => p is { Bias: null, HasLowRank: false }) ? RidingProjections : [];
+        Projection[] joined = [q_proj, k_proj, v_proj, .. gateJoins ? [g_proj!] : Array.Empty<Projection>(), .. riding];
         if (joined.Any(p => p.HasLowRank))
             return (Convolved(q_conv1d, q_proj.forward(x), cache, "q_conv"), Convolved(k_conv1d, k_proj.forward(x), cache, "k_conv"),
                 Convolved(v_conv1d, v_proj.forward(x), cache, "v_conv"), g_proj?.forward(x));
         bool decoding = cache is not null && x.shape[1] == 1 && !is_grad_enabled();
         Tensor Joined(string name, Func<Tensor> build) => decoding ? cache!.Derived(name, build) : build();
 
-        var weight = Joined("in_proj", () => cat(joined.Select(p => (Tensor)p.Weight).ToArray(), 0));     // [(1+W)HDk + WHDv (+ HDv), D]
+        var weight = Joined("in_proj", () => cat(joined.Select(p => (Tensor)p.Weight).ToArray(), 0));     // [(1+W)HDk + WHDv (+ …), D]
         long keys = Heads * KeyDim, values = Heads * ValueDim, width = keys + Writes * (keys + values);
-        var projected = MixedPrecision.Linear(x, weight, null);                                  // [B, T, width (+ HDv)]
-        // The gate's channels ride through the convolution unchanged: one tensor in and out, no slice to copy forward or
-        // to fill with zeros backward. A decoded token slices instead, which is one operation fewer.
-        bool gateRides = gateJoins && !decoding;
-        var mixed = gateJoins && decoding ? projected.narrow(-1, 0, width) : projected;          // [B, T, width (+ HDv)]
+        var projected = MixedPrecision.Linear(x, weight, null);                                  // [B, T, width (+ gate, riding)]
+        long[] sizes = [keys, Writes * keys, Writes * values, .. joined.Skip(3).Select(p => p.Weight.shape[0])];
+        // The channels past q, k and v (the output gate's, the riding projections') ride through the convolution
+        // unchanged: one tensor in and out, no slice to copy forward or to fill with zeros backward. A decoded token
+        // slices instead, which is one operation fewer.
+        bool ride = !decoding;
+        var mixed = ride || sizes.Length == 3 ? projected : projected.narrow(-1, 0, width);     // [B, T, width (+ …)]
         if (q_conv1d is not null)
         {
             var taps = Joined("qkv_conv1d", () => cat([q_conv1d.Weight, k_conv1d!.Weight, v_conv1d!.Weight], 0));
             mixed = ShortConvolution.Convolve(mixed, taps, null, cache, "qkv_conv");
         }
-        var parts = mixed.split(gateRides ? [keys, Writes * keys, Writes * values, values] : [keys, Writes * keys, Writes * values], -1);
-        var gate = gateRides ? parts[3] : gateJoins ? projected.narrow(-1, width, values) : g_proj?.forward(x);
-        return (parts[0], parts[1], parts[2], gate);
+        var parts = (ride ? mixed : projected).split(sizes, -1);
+        var qkv = ride ? parts : mixed.split(sizes[..3], -1);
+        _riding = riding.Select((p, i) => (p, parts[parts.Length - riding.Length + i])).ToDictionary();
+        return (qkv[0], qkv[1], qkv[2], gateJoins ? parts[3] : g_proj?.forward(x));
     }
 
     static Tensor Convolved(ShortConvolution? conv, Tensor x, LayerCache? cache, string key) =>

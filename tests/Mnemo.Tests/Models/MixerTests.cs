@@ -55,6 +55,37 @@ public class MixerTests
         Assert.True(logits.isfinite().all().item<bool>());
     }
 
+    /// <summary>
+    /// The gate projections that ride through the joined q, k, v product (Gated DeltaNet's a_proj and b_proj, DeltaNet's
+    /// b_proj) give what their own products give: the same model with a zero low-rank update on b_proj, which makes
+    /// them run on their own, has the same logits and the same gradient for every parameter, in fp64.
+    /// </summary>
+    [Theory]
+    [InlineData(MixerKind.GatedDeltaNet)]
+    [InlineData(MixerKind.DeltaNet)]
+    public void Riding_gate_projections_equal_their_own_products(MixerKind mixer)
+    {
+        using var scope = NewDisposeScope();
+        var tokens = Tokens(2, 11);
+        (Tensor Logits, Dictionary<string, Tensor> Grads) Run(bool own)
+        {
+            var model = Build(Config(mixer));
+            if (own)
+                foreach (var (name, module) in model.named_modules().Where(m => m.name.EndsWith("attn.b_proj")))
+                    ((Projection)module).AddLowRank(rank: 1, alpha: 1);                    // its B starts at zero
+            var logits = model.forward(tokens);
+            logits.square().mean().backward();
+            return (logits.detach(), model.named_parameters().Where(p => !p.name.Contains("lora"))
+                .ToDictionary(p => p.name, p => p.parameter.grad!));
+        }
+        var (riding, ridingGrads) = Run(own: false);
+        var (separate, separateGrads) = Run(own: true);
+        Assert.True(Equivalence.RelativeRms(riding, separate) <= 1e-12, "logits");
+        Assert.Equal(separateGrads.Keys.Order(), ridingGrads.Keys.Order());
+        foreach (var (name, grad) in separateGrads)
+            Assert.True(Equivalence.RelativeRms(ridingGrads[name], grad) <= 1e-12, $"{name}: {Equivalence.RelativeRms(ridingGrads[name], grad):E2}");
+    }
+
     [Theory]
     [InlineData(MixerKind.GatedDeltaNet)]
     [InlineData(MixerKind.Mom)]

@@ -23,5 +23,7 @@ public sealed class DeltaNet : MatrixMemoryMixer
 
     protected override (Tensor Q, Tensor K) Features(Tensor q, Tensor k, long position) => UnitNormFeatures(q, k);
 
-    protected override (Tensor? G, Tensor? Beta) Gates(Tensor x, long position) => (null, Beta(b_proj.forward(x)));
+    protected override Projection[] RidingProjections => [b_proj];
+
+    protected override (Tensor? G, Tensor? Beta) Gates(Tensor x, long position) => (null, Beta(Projected(b_proj, x)));
 }

@@ -32,6 +32,8 @@ public class GatedDeltaNet : MatrixMemoryMixer
 
     protected override (Tensor Q, Tensor K) Features(Tensor q, Tensor k, long position) => UnitNormFeatures(q, k);
 
+    protected override Projection[] RidingProjections => [a_proj, b_proj];
+
     protected override (Tensor? G, Tensor? Beta) Gates(Tensor x, long position) =>
-        (MambaGate.LogDecay(a_proj.forward(x), A_log, dt_bias), Beta(b_proj.forward(x)));
+        (MambaGate.LogDecay(Projected(a_proj, x), A_log, dt_bias), Beta(Projected(b_proj, x)));
 }
