@@ -83,7 +83,8 @@ public class MixerTests
         Assert.True(Equivalence.RelativeRms(riding, separate) <= 1e-12, "logits");
         Assert.Equal(separateGrads.Keys.Order(), ridingGrads.Keys.Order());
         foreach (var (name, grad) in separateGrads)
-            Assert.True(Equivalence.RelativeRms(ridingGrads[name], grad) <= 1e-12, $"{name}: {Equivalence.RelativeRms(ridingGrads[name], grad):E2}");
+            Assert.True(Equivalence.RelativeRms(ridingGrads[name], grad) <= 1e-12,
+                $"{name}: {Equivalence.RelativeRms(ridingGrads[name], grad):E2}");
     }
 
     [Theory]
