@@ -149,11 +149,10 @@ public static unsafe class FusedConvolution
             var (dtaps, dbias) = (zeros_like(taps), bias is null ? null : zeros_like(bias));
             float* dw = Address(dtaps), db = dbias is null ? null : Address(dbias);
             for (long item = 0; item < pass.Items; item++)
-                for (int i = 0; i < size; i += Lanes)
-                {
-                    float* into = i < k * c ? dw + i : db == null ? null : db + i - k * c;
-                    if (into != null) (Vector512.Load(into) + Vector512.Load(sums + item * size + i)).Store(into);
-                }
+            {
+                TileGemm.Scale(dw, 1, sums + item * size, k * c, add: true);                   // d w += the item's
+                if (db != null) TileGemm.Scale(db, 1, sums + item * size + k * c, c, add: true);   // d b += the item's
+            }
             var dweight = dtaps.t().unsqueeze(1).contiguous();                            // [K, C] → [C, 1, K]
             return BackwardResults.Hand([dx, dweight, dbias]);
         }
