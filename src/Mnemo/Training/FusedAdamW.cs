@@ -5,7 +5,6 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static Mnemo.Runtime.FloatLanes;
 using static TorchSharp.torch;
-using V = System.Runtime.Intrinsics.Vector512<float>;
 
 namespace Mnemo.Training;
 
