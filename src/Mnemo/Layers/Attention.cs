@@ -122,8 +122,10 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
         Tensor o;
         var clock = KernelClock.Begin();
         (q, k, v) = (clock.In(q)!, clock.In(k)!, clock.In(v)!);
-        // bf16 under training.precision bf16 (libtorch's CPU attention keeps the softmax and its sums in fp32).
-        if (_landmarkBlock == 0) (q, k, v) = (MixedPrecision.Operand(q), MixedPrecision.Operand(k), MixedPrecision.Operand(v));
+        // bf16 under training.precision bf16 where that is faster (libtorch's CPU attention keeps the softmax and its sums
+        // in fp32).
+        if (_landmarkBlock == 0)
+            (q, k, v) = (MixedPrecision.AttentionOperand(q), MixedPrecision.AttentionOperand(k), MixedPrecision.AttentionOperand(v));
         if (_landmarkBlock > 0)
         {
             // In the input's precision: the grouped softmax is formed here, not in libtorch's attention kernel.
@@ -133,7 +135,7 @@ public sealed class Attention : nn.Module<Tensor, Tensor>, IStreamingMixer
         else if (persistent is not null)
         {
             var (pk, pv) = PersistentKeys(persistent, b);                               // [B, H, Np, Dh]
-            (pk, pv) = (MixedPrecision.Operand(pk), MixedPrecision.Operand(pv));
+            (pk, pv) = (MixedPrecision.AttentionOperand(pk), MixedPrecision.AttentionOperand(pv));
             var mask = cat([ones(t, pk.shape[2], ScalarType.Bool, x.device), CausalMask(t, past, _window, x.device)], 1);
             o = nn.functional.scaled_dot_product_attention(q, cat([pk, k], 2), cat([pv, v], 2), attn_mask: mask);
         }

@@ -66,11 +66,12 @@ public class MixedPrecisionTests
     /// The lower bound 1e-4 fails if the scope computed nothing in bf16.
     /// </summary>
     [Theory]
-    [InlineData(MixerKind.Attention, 8)]
+    [InlineData(MixerKind.Attention, 8, true)]
+    [InlineData(MixerKind.Attention, 8, false)]
     [InlineData(MixerKind.GatedDeltaNet, 8)]
     [InlineData(MixerKind.Mamba2, 8)]
     [InlineData(MixerKind.Titans, 16)]
-    public void A_bf16_model_is_within_bf16_rounding_of_the_fp64_model(MixerKind mixer, int boundInUnitRoundoffs)
+    public void A_bf16_model_is_within_bf16_rounding_of_the_fp64_model(MixerKind mixer, int boundInUnitRoundoffs, bool bf16Attention = false)
     {
         using var scope = NewDisposeScope();
         var config = TinyModels.Config(mixer, c => c with { DModel = 64, NumHeads = 2 });
@@ -87,7 +88,7 @@ public class MixedPrecisionTests
         model.to(float32);
         var fp32 = Run();
         Tensor[] bf16;
-        using (MixedPrecision.Enter(Precision.Bf16)) bf16 = Run();
+        using (MixedPrecision.Enter(Precision.Bf16, bf16Attention)) bf16 = Run();
         double worst16 = 0, worst32 = 0;
         for (int i = 0; i < reference.Length; i++)
         {
@@ -98,6 +99,27 @@ public class MixedPrecisionTests
         Assert.True(worst16 <= boundInUnitRoundoffs * Math.Pow(2, -8),
             $"{mixer} bf16: worst tensor {worst16:E2} > {boundInUnitRoundoffs}u");
         Assert.True(worst16 >= 1e-4, $"{mixer} bf16: worst tensor {worst16:E2}: nothing ran in bf16");
+    }
+
+    /// <summary>libtorch's attention kernel takes bf16 operands only when the scope says so (by default: with AMX), never
+    /// under fp32, and the setting is restored with the precision.</summary>
+    [Fact]
+    public void The_attention_kernel_takes_bf16_operands_only_where_the_scope_says()
+    {
+        using var scope = NewDisposeScope();
+        var q = randn(2, 3, 4, 8);
+        using (MixedPrecision.Enter(Precision.Bf16, bf16Attention: true))
+        {
+            Assert.Equal(ScalarType.BFloat16, MixedPrecision.AttentionOperand(q).dtype);
+            using (MixedPrecision.Enter(Precision.Bf16, bf16Attention: false))
+                Assert.Equal(ScalarType.Float32, MixedPrecision.AttentionOperand(q).dtype);
+            using (MixedPrecision.Enter(Precision.Fp32, bf16Attention: true))
+                Assert.Equal(ScalarType.Float32, MixedPrecision.AttentionOperand(q).dtype);
+            Assert.True(MixedPrecision.Bf16Attention);
+        }
+        Assert.False(MixedPrecision.Bf16Attention);
+        using (MixedPrecision.Enter(Precision.Bf16))
+            Assert.Equal(CpuFeatures.Read().AmxBf16, MixedPrecision.Bf16Attention);
     }
 
     [Fact]
