@@ -71,7 +71,8 @@ public class MixedPrecisionTests
     [InlineData(MixerKind.GatedDeltaNet, 8)]
     [InlineData(MixerKind.Mamba2, 8)]
     [InlineData(MixerKind.Titans, 16)]
-    public void A_bf16_model_is_within_bf16_rounding_of_the_fp64_model(MixerKind mixer, int boundInUnitRoundoffs, bool bf16Attention = false)
+    public void A_bf16_model_is_within_bf16_rounding_of_the_fp64_model(
+        MixerKind mixer, int boundInUnitRoundoffs, bool bf16Attention = false)
     {
         using var scope = NewDisposeScope();
         var config = TinyModels.Config(mixer, c => c with { DModel = 64, NumHeads = 2 });
