@@ -28,13 +28,17 @@ public sealed record CpuFeatures(string Model, bool Avx512, bool AmxBf16, bool A
 
     /// <summary>What this CPU's flags offer bf16 matmuls, in one line: AMX tiles, AVX512-BF16 dot products, or neither
     /// (then libtorch converts bf16 to fp32 and back, and a bf16 matmul is slower than an fp32 one). Whether libtorch
-    /// uses them is another matter: <see cref="Bf16Verdict"/> says what was measured.</summary>
+    /// uses them is another matter: <see cref="Bf16Verdict"/> says what was measured. Without AMX tiles, bf16 training
+    /// keeps libtorch's attention kernel in fp32, and the line says so.</summary>
     public string Bf16Support => Bf16SupportOf(AmxBf16, Avx512Bf16);
 
     public static string Bf16SupportOf(bool amx, bool avx512Bf16) =>
         amx ? "AMX-BF16 (bf16 matrix tiles)"
-        : avx512Bf16 ? "AVX512-BF16, no AMX (bf16 dot products)"
-        : "none: no bf16 instructions, so bf16 matmuls are emulated and slower than fp32";
+        : (avx512Bf16 ? "AVX512-BF16, no AMX (bf16 dot products)"
+            : "none: no bf16 instructions, so bf16 matmuls are emulated and slower than fp32") + NoAmxAttention;
+
+    /// <summary>What <see cref="MixedPrecision.Enter"/> does without AMX (docs/architecture.md#bf16-matmuls).</summary>
+    const string NoAmxAttention = "; under bf16, attention's kernel stays fp32 (no AMX)";
 
     /// <summary>The flags and the measured bf16/fp32 matmul speed-up (<see cref="MatmulPeak.Bf16Speedup"/>) in one line,
     /// saying so when bf16 training will run slower than fp32.</summary>

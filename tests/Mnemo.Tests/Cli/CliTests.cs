@@ -63,8 +63,12 @@ public class CliTests
     [InlineData(true, true, "AMX-BF16")]
     [InlineData(false, true, "AVX512-BF16, no AMX")]
     [InlineData(false, false, "slower than fp32")]
-    public void Info_says_what_the_cpu_offers_bf16(bool amx, bool avx512Bf16, string expected) =>
-        Assert.Contains(expected, Mnemo.Runtime.CpuFeatures.Bf16SupportOf(amx, avx512Bf16));
+    public void Info_says_what_the_cpu_offers_bf16(bool amx, bool avx512Bf16, string expected)
+    {
+        string support = Mnemo.Runtime.CpuFeatures.Bf16SupportOf(amx, avx512Bf16);
+        Assert.Contains(expected, support);
+        Assert.Equal(!amx, support.Contains("attention's kernel stays fp32"));
+    }
 
     [Theory]
     [InlineData(0.51, true)]                                                // the Intel Xeon without AMX measured
