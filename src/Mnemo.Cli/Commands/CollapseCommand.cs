@@ -64,32 +64,21 @@ static class CollapseCommand
                     $"d_model {first.Model.DModel}, {first.Model.NumLayers} layers, {first.Model.NumHeads} heads; train at L = " +
                     $"{trainLength} on {first.TaskKind} (up to {first.Training.Steps} steps), test at {string.Join(", ", lengths)}; " +
                     $"mitigations: {string.Join(", ", sweep.EvalVariants!.Variants.Select(v => v.Name))}; output {outDir}"));
-                IReadOnlyList<CollapseCell>? cells;
-                try
+                return SweepOptions.RunStudy(StateCollapse.Run, sweep, outDir, cancel, parse.GetValue(threads), cells =>
                 {
-                    cells = StateCollapse.Run(sweep, outDir, run => new RunLineObserver(run.Id), Console.WriteLine, cancel,
-                        parse.GetValue(threads));
-                }
-                catch (OperationCanceledException ex)
-                {
-                    Console.Error.WriteLine(ex.Message);
-                    return 130;
-                }
-                if (cells is null) return 0;
-                Console.WriteLine();
-                Console.WriteLine($"trained at L = {trainLength}; passkey: exact match (all digits), " +
-                    $"per-digit accuracy in brackets; MQAR: per-query accuracy");
-                Console.WriteLine(StateCollapse.MarkdownTable(cells, trainLength));
-                foreach (var c in cells)
-                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{c.Model}: largest state norm per layer at t ≤ L: " +
-                        $"{string.Join(", ", c.MaxNormAtTrainLength.Select(x => x.ToString("G3", CultureInfo.InvariantCulture)))}; at t " +
-                        $"≤ {lengths.Max()}: " +
-                        $"{string.Join(", ", c.MaxNormAtLongest.Select(x => x.ToString("G3", CultureInfo.InvariantCulture)))}"));
-                string report = new SweepLedger(outDir).Locked(() => SweepReport.Write(outDir));
-                Console.WriteLine($"wrote {Path.Combine(outDir, StateCollapse.ResultsFile)}, " +
-                    $"{StateCollapse.NormPlotFile}, {StateCollapse.AccuracyPlotFile} and the sweep report {report}");
-                return 0;
+                    Console.WriteLine();
+                    Console.WriteLine($"trained at L = {trainLength}; passkey: exact match (all digits), " +
+                        $"per-digit accuracy in brackets; MQAR: per-query accuracy");
+                    Console.WriteLine(StateCollapse.MarkdownTable(cells, trainLength));
+                    foreach (var c in cells)
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"{c.Model}: largest state norm per layer at t ≤ L: " +
+                            $"{string.Join(", ", c.MaxNormAtTrainLength.Select(x => x.ToString("G3", CultureInfo.InvariantCulture)))}; " +
+                            $"at t ≤ {lengths.Max()}: " +
+                            $"{string.Join(", ", c.MaxNormAtLongest.Select(x => x.ToString("G3", CultureInfo.InvariantCulture)))}"));
+                    return $"{Path.Combine(outDir, StateCollapse.ResultsFile)}, {StateCollapse.NormPlotFile}, " +
+                        StateCollapse.AccuracyPlotFile;
+                });
             });
         });
         return command;

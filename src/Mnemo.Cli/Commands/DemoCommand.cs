@@ -45,23 +45,11 @@ static class DemoCommand
                 Console.WriteLine($"MQAR demo (bundled sweep {sweep.Name}): {models} at d_model {runs[0].Config.Model.DModel}, " +
                     $"learning rates {rates}, up to {runs[0].Config.Training.Steps} steps each; output {outDir} " +
                     $"(the same as `mnemo sweep -c {sweep.Name}`)");
-                IReadOnlyList<DemoModelResult>? results;
-                try
+                return SweepOptions.RunStudy(MqarDemo.Run, sweep, outDir, cancel, parse.GetValue(threads), results =>
                 {
-                    results = MqarDemo.Run(sweep, outDir, run => new RunLineObserver(run.Id), Console.WriteLine, cancel,
-                        parse.GetValue(threads));
-                }
-                catch (OperationCanceledException e)
-                {
-                    Console.Error.WriteLine(e.Message);
-                    return 130;
-                }
-                if (results is null) return 0;
-                Table(results, MqarDemo.TestSlices(sweep));
-                string report = new SweepLedger(outDir).Locked(() => SweepReport.Write(outDir));
-                Console.WriteLine($"wrote {Path.Combine(outDir, MqarDemo.ResultsFile)}, {MqarDemo.AccuracyPlotFile}, " +
-                    $"{MqarDemo.LossPlotFile} and the sweep report {report}");
-                return 0;
+                    Table(results, MqarDemo.TestSlices(sweep));
+                    return $"{Path.Combine(outDir, MqarDemo.ResultsFile)}, {MqarDemo.AccuracyPlotFile}, {MqarDemo.LossPlotFile}";
+                });
             });
         });
         return command;

@@ -57,23 +57,11 @@ static class ExtrapolateCommand
                     $"{string.Join(", ", LengthGrid.EvalLengths(sweep))}; learning rates " +
                     $"{string.Join(", ", sweep.LearningRates.Select(SweepConfig.LrText))}, up to {first.Training.Steps} steps each; " +
                     $"output {outDir} (the same as `mnemo sweep -c {sweep.Name}`{(f is null ? "" : " with the factors above")})"));
-                IReadOnlyList<ExtrapolationCell>? cells;
-                try
+                return SweepOptions.RunStudy(Extrapolation.Run, sweep, outDir, cancel, parse.GetValue(threads), cells =>
                 {
-                    cells = Extrapolation.Run(sweep, outDir, run => new RunLineObserver(run.Id), Console.WriteLine, cancel,
-                        parse.GetValue(threads));
-                }
-                catch (OperationCanceledException e)
-                {
-                    Console.Error.WriteLine(e.Message);
-                    return 130;
-                }
-                if (cells is null) return 0;
-                Table(cells, LengthGrid.TrainLength(sweep));
-                string report = new SweepLedger(outDir).Locked(() => SweepReport.Write(outDir));
-                Console.WriteLine($"wrote {Path.Combine(outDir, Extrapolation.ResultsFile)}, {Extrapolation.PlotFile} and the sweep " +
-                    $"report {report}");
-                return 0;
+                    Table(cells, LengthGrid.TrainLength(sweep));
+                    return $"{Path.Combine(outDir, Extrapolation.ResultsFile)}, {Extrapolation.PlotFile}";
+                });
             });
         });
         return command;
