@@ -235,9 +235,10 @@ static class BenchCommand
         };
         var warmup = new Option<int>("--warmup")
         {
-            // .NET compiles a method fully optimised after 30 calls; most of a step's code runs once per step.
+            // .NET compiles a method fully optimised after about 60 calls (30 quickly compiled, 30 instrumented for
+            // profile-guided optimisation); most of a step's code runs once per step (docs/benchmarks.md#bench-train-whole-training-steps).
             Description = "Untimed steps before them: enough for .NET's tiered JIT to optimise the per-step code",
-            DefaultValueFactory = _ => 30,
+            DefaultValueFactory = _ => 100,
         };
         var precisions = new Option<string[]>("--precisions")
         {
