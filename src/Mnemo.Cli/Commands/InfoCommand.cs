@@ -12,7 +12,8 @@ static class InfoCommand
     {
         var command = new Command("info",
             "Check that libtorch loads and computes on this machine, and show versions, threads, the CPU's bf16 " +
-            "instructions and how fast bf16 matmuls run here against fp32 (measured, about 0.2 s).");
+            "instructions and how fast bf16 matmuls run here against fp32 (measured: 0.2 s on a quiet machine, up to 4 s " +
+            "while other processes are busy).");
         command.SetAction(parse => CliErrors.Run(parse, () =>
         {
             TorchRuntime.Initialise();

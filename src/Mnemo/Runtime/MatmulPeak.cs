@@ -49,23 +49,33 @@ static class MatmulPeak
     }
 
     /// <summary>
-    /// bf16 matmul's rate over fp32's here at n×n, each the best of <paramref name="repeats"/> in each of two rounds that
-    /// alternate the dtypes (about 0.2 s at n = 1024), so that another process's moment of work slows both rather than
-    /// only the one measured second. It is measured in a process's first seconds, which under `dotnet run` it shares
-    /// with the SDK still working: there it read 1.9–5.6 where the binary started on its own reads 1.8. The CPU's flags
-    /// do not settle it: an AMD EPYC with AVX512-BF16 ran bf16 at 1.8–1.9× fp32, while an Intel Xeon whose flags also
-    /// list AVX512-BF16 (no AMX exposed) ran it at 0.5× and whole bf16 training steps at 0.63–0.94×.
+    /// bf16 matmul's rate over fp32's here at n×n: rounds that alternate the dtypes, each the best of
+    /// <paramref name="repeats"/> (about 0.1 s a round at n = 1024), keeping each dtype's best, until a round after the
+    /// first ran while other processes used less than <see cref="QuietCores"/> of a core (<see cref="CpuTime"/>), or
+    /// for at most <paramref name="maxSeconds"/>. Two fixed rounds were not enough: the measurement comes in a process's
+    /// first seconds, and under `dotnet run` the SDK kept a core busy for about 2 s after it started the program
+    /// (fp32 at ~225 GFLOP/s there, ~400 after), so the ratio read 1.9–5.6 where the binary started on its own reads
+    /// 1.8. The CPU's flags do not settle it: an AMD EPYC with AVX512-BF16 ran bf16 at 1.8–1.9× fp32, while an Intel Xeon
+    /// whose flags also list AVX512-BF16 (no AMX exposed) ran it at 0.5× and whole bf16 training steps at 0.63–0.94×.
     /// </summary>
-    public static double Bf16Speedup(int n = 1024, int repeats = 3)
+    public static double Bf16Speedup(int n = 1024, int repeats = 3, double maxSeconds = 4)
     {
         double bf16 = 0, fp32 = 0;
-        for (int round = 0; round < 2; round++)
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (int round = 0; ; round++)
         {
+            var (before, start) = (CpuTime.Read(), clock.Elapsed.TotalSeconds);
             bf16 = Math.Max(bf16, Measure(ScalarType.BFloat16, [n], repeats).GflopPerSecond);
             fp32 = Math.Max(fp32, Measure(ScalarType.Float32, [n], repeats).GflopPerSecond);
+            var after = CpuTime.Read();
+            bool quiet = before is null || after is null
+                || CpuTime.OthersCores(before.Value, after.Value, clock.Elapsed.TotalSeconds - start) < QuietCores;
+            if ((round >= 1 && quiet) || clock.Elapsed.TotalSeconds >= maxSeconds) return bf16 / fp32;
         }
-        return bf16 / fp32;
     }
+
+    /// <summary>Other processes' CPU use under which a round of <see cref="Bf16Speedup"/> counts as undisturbed.</summary>
+    public const double QuietCores = 0.25;
 
     public static string DtypeName(ScalarType dtype) => dtype switch
     {
