@@ -301,6 +301,12 @@ static class BenchCommand
         Console.WriteLine("kernel: the sequence kernels' share (memory kernels, attention); the rest of forward and backward is " +
             "projections, convolutions, norms, MLPs, head, loss and the framework's own overhead.");
         Console.WriteLine("% peak: against the matmul peak of the row's precision; × fp32: tokens/s against the same mixer's fp32 row.");
+        var estimates = r.Rows.Where(row => row.Bf16Estimate is not null).ToList();
+        if (estimates.Count > 0 && r.PeakBf16 is { } peak16)
+            Console.WriteLine(string.Create(Inv, $"bf16 estimate: the × fp32 if only the dense products ran faster, by the peaks' ratio " +
+                $"r = {peak16.GflopPerSecond / r.PeakFp32.GflopPerSecond:F2}: 1 / (1 − f + f/r), f = the fp32 row's % peak: ") +
+                string.Join(", ", estimates.Select(row => string.Create(Inv, $"{row.Mixer} ×{row.Bf16Estimate:F2}"))) +
+                " (docs/architecture.md#bf16-matmuls)");
         Console.WriteLine($"FLOP model: {r.FlopModel}");
         Console.WriteLine(string.Create(Inv, $"took {r.ElapsedSeconds:F1} s"));
     }

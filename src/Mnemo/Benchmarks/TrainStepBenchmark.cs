@@ -24,10 +24,13 @@ sealed record TrainBenchSettings(string Source, string[] Mixers, string[] Sets, 
 /// <param name="KernelBackwardMs">of the backward, the sequence kernels' share</param>
 /// <param name="FractionOfPeak">the dense rate against the matmul peak of the row's precision</param>
 /// <param name="SpeedupOverFp32">tokens/s against the same mixer's fp32 row of this run (null for fp32 rows, or without one)</param>
+/// <param name="Bf16Estimate">for a bf16 row, what <see cref="SpeedupOverFp32"/> would be if only the dense products got
+/// faster, by the ratio of this run's peaks (<see cref="TrainStepBenchmark.Bf16Estimate"/>); null otherwise</param>
 sealed record TrainBenchRow(string Mixer, Precision Precision, long Parameters, long TokensPerStep, long ScoredPerStep, double StepMs,
     double DataMs,
     double ForwardMs, double BackwardMs, double OptimizerMs, double TokensPerSecond, double DenseFlopsPerStep,
-    double DenseGflopPerSecond, double FractionOfPeak, double KernelForwardMs, double KernelBackwardMs, double? SpeedupOverFp32);
+    double DenseGflopPerSecond, double FractionOfPeak, double KernelForwardMs, double KernelBackwardMs, double? SpeedupOverFp32,
+    double? Bf16Estimate = null);
 
 sealed record TrainBenchReport(MachineInfo Machine, TrainBenchSettings Settings, MatmulPeakResult PeakFp32, MatmulPeakResult? PeakBf16,
     string FlopModel,
@@ -90,9 +93,27 @@ static class TrainStepBenchmark
         var measured = rows.Select(r => r with
         {
             FractionOfPeak = r.DenseGflopPerSecond / (r.Precision == Precision.Bf16 ? peak16! : peak).GflopPerSecond,
-        });
+        }).ToList();
+        for (int i = 1; i < measured.Count; i++)
+            if (measured[i] is { Precision: Precision.Bf16, SpeedupOverFp32: not null } bf16)
+            {
+                var fp32 = measured.Take(i).Last(r => r.Mixer == bf16.Mixer && r.Precision == Precision.Fp32);
+                measured[i] = bf16 with { Bf16Estimate = Bf16Estimate(fp32.FractionOfPeak, peak16!.GflopPerSecond / peak.GflopPerSecond) };
+            }
         return new TrainBenchReport(machine, s, peak, peak16, FlopModel, [.. measured], MachineInfo.LoadAverage(),
             clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// The step's speed-up if its dense products ran <paramref name="ratio"/> times faster and nothing else changed (Amdahl):
+    /// 1 / (1 − f + f / r), with f = <paramref name="fractionOfPeak"/> of the fp32 step, the share of it the products would
+    /// take at the fp32 peak (clamped to [0, 1]). An estimate, not a bound: casts cost bf16 a little, and products slower
+    /// than the peak leave it a little more to gain (docs/architecture.md#bf16-matmuls).
+    /// </summary>
+    public static double Bf16Estimate(double fractionOfPeak, double ratio)
+    {
+        double f = Math.Clamp(fractionOfPeak, 0, 1);
+        return 1 / (1 - f + f / ratio);
     }
 
     /// <summary>One mixer's steps in one precision; the row's fraction of the peak is filled in by <see cref="Run"/>.</summary>

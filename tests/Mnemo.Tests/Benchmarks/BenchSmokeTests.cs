@@ -275,8 +275,18 @@ public class TrainBenchSmokeTests
         foreach (var r in report.Rows)
         {
             var fp32 = report.Rows.Single(f => f.Mixer == r.Mixer && f.Precision == Precision.Fp32);
-            if (r.Precision == Precision.Bf16) Assert.Equal(r.TokensPerSecond / fp32.TokensPerSecond, r.SpeedupOverFp32!.Value, 9);
-            else Assert.Null(r.SpeedupOverFp32);
+            if (r.Precision == Precision.Bf16)
+            {
+                Assert.Equal(r.TokensPerSecond / fp32.TokensPerSecond, r.SpeedupOverFp32!.Value, 9);
+                // Amdahl on the fp32 row's share of products at the peak, with the run's ratio of peaks.
+                double f = fp32.FractionOfPeak, ratio = report.PeakBf16!.GflopPerSecond / report.PeakFp32.GflopPerSecond;
+                Assert.Equal(1 / (1 - f + f / ratio), r.Bf16Estimate!.Value, 9);
+            }
+            else
+            {
+                Assert.Null(r.SpeedupOverFp32);
+                Assert.Null(r.Bf16Estimate);
+            }
         }
         foreach (var r in report.Rows)
         {
@@ -293,6 +303,16 @@ public class TrainBenchSmokeTests
         // The FLOP model counts q, k, v, o of both layers at every position and the head at the scored ones.
         var attention = report.Rows[0];
         Assert.Equal(6.0 * 256 * (2 * 4 * 16 * 16) + 6.0 * attention.ScoredPerStep * 64 * 16, attention.DenseFlopsPerStep);
+    }
+
+    [Fact]
+    public void The_bf16_estimate_is_amdahls_law_on_the_products_share()
+    {
+        Assert.Equal(1.0, TrainStepBenchmark.Bf16Estimate(0, 1.9), 12);            // no products: nothing to gain
+        Assert.Equal(1.9, TrainStepBenchmark.Bf16Estimate(1, 1.9), 12);            // only products: their whole ratio
+        Assert.Equal(1.9, TrainStepBenchmark.Bf16Estimate(1.2, 1.9), 12);          // a share over 1 (noise) counts as 1
+        Assert.Equal(1 / (0.5 + 0.5 / 6.9), TrainStepBenchmark.Bf16Estimate(0.5, 6.9), 12);
+        Assert.True(TrainStepBenchmark.Bf16Estimate(0.5, 1e9) < 2);               // half the step: under 2× however fast
     }
 
     [Fact]
