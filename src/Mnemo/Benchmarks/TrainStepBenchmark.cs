@@ -94,6 +94,7 @@ static class TrainStepBenchmark
         {
             FractionOfPeak = r.DenseGflopPerSecond / (r.Precision == Precision.Bf16 ? peak16! : peak).GflopPerSecond,
         }).ToList();
+        // Each bf16 row beside the fp32 row its × fp32 is taken against (the same mixer's latest).
         for (int i = 1; i < measured.Count; i++)
             if (measured[i] is { Precision: Precision.Bf16, SpeedupOverFp32: not null } bf16)
             {
